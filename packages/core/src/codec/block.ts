@@ -1,0 +1,94 @@
+import { sha256 } from '../crypto/hash.ts'
+import { CHAIN_ID_RE, LIMITS } from './limits.ts'
+import { CodecError, decodeStrict, encode, expectArray, expectBytes, expectString, expectUint } from './msgpack.ts'
+
+const HEADER_VERSION = 1
+
+/**
+ * Block header. Travels as the fixed-order array
+ * `[version, chainId, height, view, time, parentHash, txRoot, prevStateRoot, proposer]`.
+ * The block hash is SHA-256 of exactly those bytes.
+ */
+export interface BlockHeader {
+  chainId: string
+  /** 1 for the first block after genesis; the PBFT sequence number. */
+  height: number
+  /** PBFT view in which the block was proposed. */
+  view: number
+  /** Proposer's time, milliseconds since the Unix epoch (informational, checked only for monotonicity). */
+  time: number
+  /** Hash of the block at height - 1 (32 zero bytes at height 1). */
+  parentHash: Uint8Array
+  /** Merkle root of the transaction hashes. */
+  txRoot: Uint8Array
+  /** State root after executing the block at height - 1 (the genesis state root at height 1). */
+  prevStateRoot: Uint8Array
+  /** Ed25519 public key of the proposing validator. */
+  proposer: Uint8Array
+}
+
+export interface Block {
+  header: BlockHeader
+  headerBytes: Uint8Array
+  hash: Uint8Array
+  /** Transaction envelopes, exactly as they travel (decode with `decodeTx`). */
+  txs: Uint8Array[]
+  /** The encoded block `[headerBytes, [tx...]]`. */
+  bytes: Uint8Array
+}
+
+export const ZERO_HASH = new Uint8Array(32)
+
+export function encodeHeader(h: BlockHeader): Uint8Array {
+  return encode([
+    HEADER_VERSION,
+    h.chainId,
+    h.height,
+    h.view,
+    h.time,
+    h.parentHash,
+    h.txRoot,
+    h.prevStateRoot,
+    h.proposer,
+  ])
+}
+
+export function decodeHeader(bytes: Uint8Array): BlockHeader {
+  const f = expectArray(decodeStrict(bytes, { maxBytes: 1024, maxDepth: 1 }), 9, 'block header')
+  if (f[0] !== HEADER_VERSION) {
+    throw new CodecError('BAD_FIELD', `header.version: unsupported ${String(f[0])}`, { field: 'version' })
+  }
+  return {
+    chainId: expectString(f[1], 'header.chainId', CHAIN_ID_RE),
+    height: expectUint(f[2], 'header.height'),
+    view: expectUint(f[3], 'header.view'),
+    time: expectUint(f[4], 'header.time'),
+    parentHash: Uint8Array.from(expectBytes(f[5], 'header.parentHash', 32)),
+    txRoot: Uint8Array.from(expectBytes(f[6], 'header.txRoot', 32)),
+    prevStateRoot: Uint8Array.from(expectBytes(f[7], 'header.prevStateRoot', 32)),
+    proposer: Uint8Array.from(expectBytes(f[8], 'header.proposer', 32)),
+  }
+}
+
+export function blockHash(headerBytes: Uint8Array): Uint8Array {
+  return sha256(headerBytes)
+}
+
+/** Assembles a block from its header and tx envelopes (the tx root must already be in the header). */
+export function makeBlock(header: BlockHeader, txs: Uint8Array[]): Block {
+  const headerBytes = encodeHeader(header)
+  return { header, headerBytes, hash: blockHash(headerBytes), txs, bytes: encode([headerBytes, txs]) }
+}
+
+/** Strict decode of a block; limits on bytes and tx count come before anything else. */
+export function decodeBlock(bytes: Uint8Array, maxBytes: number = LIMITS.maxBlockBytes): Block {
+  const f = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 2 }), 2, 'block')
+  const headerBytes = Uint8Array.from(expectBytes(f[0], 'block.header', undefined, 1024))
+  const list = f[1]
+  if (!Array.isArray(list)) throw new CodecError('BAD_FIELD', 'block.txs: expected an array', { field: 'txs' })
+  if (list.length > LIMITS.maxBlockTxs) {
+    throw new CodecError('TOO_LARGE', `block has ${list.length} txs, limit ${LIMITS.maxBlockTxs}`)
+  }
+  const txs = list.map((t, i) => Uint8Array.from(expectBytes(t, `block.txs[${i}]`, undefined, LIMITS.maxTxBytes)))
+  return { header: decodeHeader(headerBytes), headerBytes, hash: blockHash(headerBytes), txs, bytes: Uint8Array.from(bytes) }
+}

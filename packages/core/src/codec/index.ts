@@ -1,0 +1,5 @@
+export * from './msgpack.ts'
+export * from './limits.ts'
+export * from './tx.ts'
+export * from './block.ts'
+export * from './vote.ts'

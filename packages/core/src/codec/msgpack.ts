@@ -1,0 +1,136 @@
+import { Packr } from 'msgpackr'
+import { CityError } from '../errors/index.ts'
+
+/**
+ * The values that may travel: msgpack nil, bool, safe integers, UTF-8 strings, byte strings, arrays and
+ * maps with string keys. No floats (money is never floating point), no extensions, no undefined.
+ */
+export type Value = null | boolean | number | string | Uint8Array | Value[] | { [key: string]: Value }
+
+export type CodecErrorCode = 'TOO_LARGE' | 'MALFORMED' | 'TRAILING_BYTES' | 'NON_CANONICAL' | 'BAD_FIELD'
+
+export class CodecError extends CityError<CodecErrorCode> {
+  constructor(code: CodecErrorCode, message: string, details: Record<string, unknown> = {}) {
+    // Bytes that fail to decode always come from outside: whoever sent them is at fault.
+    super(code, message, details, true)
+    this.name = 'CodecError'
+  }
+}
+
+export interface DecodeLimits {
+  /** Refuse before decoding when the input is larger than this. */
+  maxBytes: number
+  /** Deepest nesting of arrays and maps (the top level counts as 1). */
+  maxDepth?: number
+}
+
+// One configuration for the whole engine: the canonical form of a value is what this encoder writes.
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'number',
+  moreTypes: false,
+  bundleStrings: false,
+} as ConstructorParameters<typeof Packr>[0])
+
+/** Canonical msgpack bytes of `value` (a fresh plain Uint8Array). */
+export function encode(value: unknown): Uint8Array {
+  const buf = packr.pack(value)
+  return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
+}
+
+/**
+ * Strict decoding: the size cap is checked first, then the bytes are decoded, every value is checked
+ * against `Value`, and the result must re-encode to exactly the input (no trailing bytes, no
+ * alternative encodings, no duplicate map keys). Throws CodecError; never returns a partial value.
+ */
+export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): Value {
+  if (!(bytes instanceof Uint8Array)) throw new CodecError('MALFORMED', 'input is not a byte array')
+  if (bytes.length > limits.maxBytes) {
+    throw new CodecError('TOO_LARGE', `input is ${bytes.length} bytes, limit ${limits.maxBytes}`, {
+      size: bytes.length,
+      limit: limits.maxBytes,
+    })
+  }
+  if (bytes.length === 0) throw new CodecError('MALFORMED', 'empty input')
+  let raw: unknown
+  try {
+    raw = packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  } catch (err) {
+    const msg = (err as Error).message ?? String(err)
+    if (/end of buffer not reached|not reached/i.test(msg)) {
+      throw new CodecError('TRAILING_BYTES', 'bytes remain after the value')
+    }
+    throw new CodecError('MALFORMED', `not valid msgpack: ${msg}`)
+  }
+  const value = checkValue(raw, limits.maxDepth ?? 16, 1, '$')
+  const again = packr.pack(value)
+  if (again.length !== bytes.length || !again.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+    if (again.length < bytes.length && Buffer.from(bytes.buffer, bytes.byteOffset, again.length).equals(again)) {
+      throw new CodecError('TRAILING_BYTES', 'bytes remain after the value')
+    }
+    throw new CodecError('NON_CANONICAL', 'value is not in canonical encoding')
+  }
+  return value
+}
+
+function checkValue(v: unknown, maxDepth: number, depth: number, path: string): Value {
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return v
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new CodecError('BAD_FIELD', `${path}: numbers must be safe integers`)
+    return v
+  }
+  if (v instanceof Uint8Array) {
+    return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+  }
+  if (depth > maxDepth) throw new CodecError('BAD_FIELD', `${path}: nested deeper than ${maxDepth}`)
+  if (Array.isArray(v)) {
+    const out: Value[] = new Array(v.length)
+    for (let i = 0; i < v.length; i++) out[i] = checkValue(v[i], maxDepth, depth + 1, `${path}[${i}]`)
+    return out
+  }
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: { [key: string]: Value } = {}
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (k === '__proto__') throw new CodecError('BAD_FIELD', `${path}: forbidden key __proto__`)
+      out[k] = checkValue(x, maxDepth, depth + 1, `${path}.${k}`)
+    }
+    return out
+  }
+  throw new CodecError('BAD_FIELD', `${path}: unsupported type ${typeof v}`)
+}
+
+// Field readers for fixed-order arrays: each names the field it rejects.
+
+export function expectArray(v: Value, length: number, what: string): Value[] {
+  if (!Array.isArray(v) || v.length !== length) {
+    throw new CodecError('BAD_FIELD', `${what}: expected an array of ${length} fields`)
+  }
+  return v
+}
+
+export function expectUint(v: Value | undefined, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || v < 0 || v > max) {
+    throw new CodecError('BAD_FIELD', `${field}: expected an integer in 0..${max}`, { field })
+  }
+  return v
+}
+
+export function expectBytes(v: Value | undefined, field: string, length?: number, maxLength?: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new CodecError('BAD_FIELD', `${field}: expected bytes`, { field })
+  if (length !== undefined && v.length !== length) {
+    throw new CodecError('BAD_FIELD', `${field}: expected ${length} bytes, got ${v.length}`, { field })
+  }
+  if (maxLength !== undefined && v.length > maxLength) {
+    throw new CodecError('BAD_FIELD', `${field}: longer than ${maxLength} bytes`, { field })
+  }
+  return v
+}
+
+export function expectString(v: Value | undefined, field: string, pattern: RegExp): string {
+  if (typeof v !== 'string' || !pattern.test(v)) {
+    throw new CodecError('BAD_FIELD', `${field}: expected a string matching ${pattern}`, { field })
+  }
+  return v
+}

@@ -1,0 +1,3 @@
+export * from './hash.ts'
+export * from './keys.ts'
+export type * from './verifier.ts'

@@ -1,0 +1,109 @@
+// Runs every test file in its own process and prints one summary line: "N passed, N failed".
+//   node test/run.ts                 all tests (package unit tests, then the root end-to-end tests)
+//   node test/run.ts --unit          package tests only
+//   node test/run.ts --dir packages/core   tests under one folder
+//   node test/run.ts --grep mempool  files whose path contains the word
+// Env: TEST_JOBS (parallel files, default 2), TEST_FILE_TIMEOUT (seconds per file, default 600).
+import { spawn } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '..')
+const args = process.argv.slice(2)
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
+const dir = opt('--dir') ? resolve(process.cwd(), opt('--dir')!) : root
+const grep = opt('--grep')
+const unitOnly = args.includes('--unit')
+const jobs = Number(process.env.TEST_JOBS ?? 2)
+const timeoutMs = Number(process.env.TEST_FILE_TIMEOUT ?? 600) * 1000
+
+function find(d: string, out: string[] = []): string[] {
+  for (const name of readdirSync(d)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue
+    const p = join(d, name)
+    if (statSync(p).isDirectory()) find(p, out)
+    else if (name.endsWith('.test.ts')) out.push(p)
+  }
+  return out
+}
+
+const all = find(dir)
+  .map((p) => relative(root, p))
+  .filter((p) => !grep || p.includes(grep))
+  .sort()
+// Root tests start real processes: run them one at a time, after the package tests.
+const isSystem = (p: string) => p.startsWith('test/')
+const unit = all.filter((p) => !isSystem(p))
+const system = unitOnly ? [] : all.filter(isSystem)
+
+let passed = 0
+let failed = 0
+const failures: string[] = []
+
+function runFile(file: string): Promise<void> {
+  return new Promise((done) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, [file], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    let out = ''
+    child.stdout.on('data', (b) => (out += b))
+    child.stderr.on('data', (b) => (out += b))
+    const timer = setTimeout(() => {
+      out += `\n[run] ${file}: timed out after ${timeoutMs / 1000}s, killed\n`
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      } catch {}
+    }, timeoutMs)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      // Kill anything the file left behind in its process group.
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      } catch {}
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      const secs = ((Date.now() - started) / 1000).toFixed(1)
+      const good = code === 0 && total > 0 && ok === total
+      if (good) {
+        passed += ok
+        console.log(`ok   ${file} (${ok} tests, ${secs}s)`)
+      } else {
+        passed += ok
+        failed += Math.max(1, total - ok)
+        failures.push(file)
+        console.log(`FAIL ${file} (exit ${code ?? signal}, ${ok}/${total} passed, ${secs}s)\n${indent(out)}`)
+      }
+      done()
+    })
+  })
+}
+
+const indent = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')
+
+async function pool(files: string[], n: number): Promise<void> {
+  const queue = [...files]
+  await Promise.all(
+    Array.from({ length: Math.max(1, n) }, async () => {
+      for (let f = queue.shift(); f; f = queue.shift()) await runFile(f)
+    }),
+  )
+}
+
+const t0 = Date.now()
+await pool(unit, jobs)
+await pool(system, 1)
+if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
+console.log(`\n${unit.length + system.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s`)
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed > 0 || unit.length + system.length === 0 ? 1 : 0)
