@@ -43,7 +43,20 @@ function randomValue(rng: Rng, depth = 0): Value {
     case 1:
       return rng.chance(0.5)
     case 2:
-      return rng.pick([0, 1, -1, 127, 128, 255, 65536, 2 ** 32, 2 ** 53 - 1, -(2 ** 40), rng.u32(), -rng.u32()])
+      return rng.pick([
+        0,
+        1,
+        -1,
+        127,
+        128,
+        255,
+        65536,
+        2 ** 32,
+        2 ** 53 - 1,
+        -(2 ** 40),
+        rng.u32(),
+        -rng.u32(),
+      ])
     case 3:
       return 'x'.repeat(rng.int(40)) + String.fromCharCode(0x3131 + rng.int(50))
     case 4:
@@ -80,27 +93,68 @@ test('tx round trip keeps exact bytes and hash', () => {
 
 test('tx decoding rejects bad input with stable codes', () => {
   const tx = signTx(body(), key.secretKey)
-  assert.is(codeOf(() => decodeTx(new Uint8Array([...tx.bytes, 0]))), 'TRAILING_BYTES')
-  assert.is(codeOf(() => decodeTx(tx.bytes.subarray(0, tx.bytes.length - 1))), 'MALFORMED')
-  assert.is(codeOf(() => decodeTx(new Uint8Array(70_000))), 'TOO_LARGE')
-  assert.is(codeOf(() => decodeTx(new Uint8Array())), 'MALFORMED')
-  assert.is(codeOf(() => decodeTx(encode([tx.bodyBytes, new Uint8Array(63)]))), 'BAD_FIELD')
-  assert.is(codeOf(() => decodeTx(encode([encode([1, 'Bad Chain', 's', 'm', null, key.publicKey, 1, 0]), tx.signature]))), 'BAD_FIELD')
-  assert.is(codeOf(() => decodeTx(encode([encode([1, 'c', 's', 'm', null, key.publicKey, -1, 0]), tx.signature]))), 'BAD_FIELD')
-  assert.is(codeOf(() => decodeTx(encode([encode([1, 'c', 's', 'm', 1.5, key.publicKey, 1, 0]), tx.signature]))), 'BAD_FIELD')
-  assert.is(codeOf(() => decodeTx(encode([encode([2, 'c', 's', 'm', null, key.publicKey, 1, 0]), tx.signature]))), 'BAD_FIELD')
+  assert.is(
+    codeOf(() => decodeTx(new Uint8Array([...tx.bytes, 0]))),
+    'TRAILING_BYTES',
+  )
+  assert.is(
+    codeOf(() => decodeTx(tx.bytes.subarray(0, tx.bytes.length - 1))),
+    'MALFORMED',
+  )
+  assert.is(
+    codeOf(() => decodeTx(new Uint8Array(70_000))),
+    'TOO_LARGE',
+  )
+  assert.is(
+    codeOf(() => decodeTx(new Uint8Array())),
+    'MALFORMED',
+  )
+  assert.is(
+    codeOf(() => decodeTx(encode([tx.bodyBytes, new Uint8Array(63)]))),
+    'BAD_FIELD',
+  )
+  assert.is(
+    codeOf(() =>
+      decodeTx(encode([encode([1, 'Bad Chain', 's', 'm', null, key.publicKey, 1, 0]), tx.signature])),
+    ),
+    'BAD_FIELD',
+  )
+  assert.is(
+    codeOf(() => decodeTx(encode([encode([1, 'c', 's', 'm', null, key.publicKey, -1, 0]), tx.signature]))),
+    'BAD_FIELD',
+  )
+  assert.is(
+    codeOf(() => decodeTx(encode([encode([1, 'c', 's', 'm', 1.5, key.publicKey, 1, 0]), tx.signature]))),
+    'BAD_FIELD',
+  )
+  assert.is(
+    codeOf(() => decodeTx(encode([encode([2, 'c', 's', 'm', null, key.publicKey, 1, 0]), tx.signature]))),
+    'BAD_FIELD',
+  )
   // uint8 holding 5 where a fixint is canonical
-  assert.is(codeOf(() => decodeStrict(new Uint8Array([0xcc, 0x05]), { maxBytes: 10 })), 'NON_CANONICAL')
+  assert.is(
+    codeOf(() => decodeStrict(new Uint8Array([0xcc, 0x05]), { maxBytes: 10 })),
+    'NON_CANONICAL',
+  )
   // map with a duplicate key
-  assert.is(codeOf(() => decodeStrict(new Uint8Array([0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02]), { maxBytes: 10 })), 'NON_CANONICAL')
+  assert.is(
+    codeOf(() => decodeStrict(new Uint8Array([0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02]), { maxBytes: 10 })),
+    'NON_CANONICAL',
+  )
   // timestamp extension
-  assert.is.not(codeOf(() => decodeStrict(new Uint8Array([0xd6, 0xff, 0, 0, 0, 1]), { maxBytes: 10 })), 'OK')
+  assert.is.not(
+    codeOf(() => decodeStrict(new Uint8Array([0xd6, 0xff, 0, 0, 0, 1]), { maxBytes: 10 })),
+    'OK',
+  )
 })
 
 test('deep nesting is refused before it can hurt', () => {
   let v: Value = 1
   for (let i = 0; i < 40; i++) v = [v]
-  assert.is(codeOf(() => decodeStrict(encode(v), { maxBytes: 1000, maxDepth: 16 })), 'BAD_FIELD')
+  assert.is(
+    codeOf(() => decodeStrict(encode(v), { maxBytes: 1000, maxDepth: 16 })),
+    'BAD_FIELD',
+  )
 })
 
 test(`property: random values round trip exactly (seed ${SEED})`, () => {
@@ -117,11 +171,33 @@ test(`property: random and mutated bytes never crash a decoder nor decode non-ca
   const rng = new Rng(SEED + 1)
   const tx = signTx(body(), key.secretKey)
   const block = makeBlock(
-    { chainId: 'seoul-1', height: 3, view: 0, time: 1_700_000_000_000, parentHash: ZERO_HASH, txRoot: merkleRoot([tx.hash]), prevStateRoot: ZERO_HASH, proposer: key.publicKey },
+    {
+      chainId: 'seoul-1',
+      height: 3,
+      view: 0,
+      time: 1_700_000_000_000,
+      parentHash: ZERO_HASH,
+      txRoot: merkleRoot([tx.hash]),
+      prevStateRoot: ZERO_HASH,
+      proposer: key.publicKey,
+    },
     [tx.bytes],
   )
-  const vote = encodeVote({ chainId: 'seoul-1', kind: VoteKind.commit, view: 0, height: 3, digest: block.hash, validator: key.publicKey })
-  const cert = encodeCertificate({ chainId: 'seoul-1', view: 0, height: 3, blockHash: block.hash, signatures: [{ validator: key.publicKey, signature: tx.signature }] })
+  const vote = encodeVote({
+    chainId: 'seoul-1',
+    kind: VoteKind.commit,
+    view: 0,
+    height: 3,
+    digest: block.hash,
+    validator: key.publicKey,
+  })
+  const cert = encodeCertificate({
+    chainId: 'seoul-1',
+    view: 0,
+    height: 3,
+    blockHash: block.hash,
+    signatures: [{ validator: key.publicKey, signature: tx.signature }],
+  })
   const decoders: [Uint8Array, (b: Uint8Array) => unknown, (x: any) => Uint8Array][] = [
     [tx.bytes, decodeTx, (x) => x.bytes],
     [block.bytes, decodeBlock, (x) => x.bytes],
@@ -157,7 +233,14 @@ test(`property: random and mutated bytes never crash a decoder nor decode non-ca
 })
 
 test('vote and certificate round trip', () => {
-  const v = { chainId: 'seoul-1', kind: VoteKind.prepare, view: 2, height: 9, digest: new Uint8Array(32).fill(3), validator: key.publicKey }
+  const v = {
+    chainId: 'seoul-1',
+    kind: VoteKind.prepare,
+    view: 2,
+    height: 9,
+    digest: new Uint8Array(32).fill(3),
+    validator: key.publicKey,
+  }
   const back = decodeVote(encodeVote(v))
   assert.equal(back, v)
 })

@@ -19,7 +19,11 @@ export function fromHex(hex: string, field = 'hex'): Uint8Array {
 }
 
 export function isHex(value: unknown, bytes?: number): value is string {
-  return typeof value === 'string' && HEX_RE.test(value.toLowerCase()) && (bytes === undefined || value.length === bytes * 2)
+  return (
+    typeof value === 'string' &&
+    HEX_RE.test(value.toLowerCase()) &&
+    (bytes === undefined || value.length === bytes * 2)
+  )
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

@@ -1,6 +1,14 @@
 import { sha256 } from '../crypto/hash.ts'
 import { CHAIN_ID_RE, LIMITS } from './limits.ts'
-import { CodecError, decodeStrict, encode, expectArray, expectBytes, expectString, expectUint } from './msgpack.ts'
+import {
+  CodecError,
+  decodeStrict,
+  encode,
+  expectArray,
+  expectBytes,
+  expectString,
+  expectUint,
+} from './msgpack.ts'
 
 const HEADER_VERSION = 1
 
@@ -85,10 +93,19 @@ export function decodeBlock(bytes: Uint8Array, maxBytes: number = LIMITS.maxBloc
   const f = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 2 }), 2, 'block')
   const headerBytes = Uint8Array.from(expectBytes(f[0], 'block.header', undefined, 1024))
   const list = f[1]
-  if (!Array.isArray(list)) throw new CodecError('BAD_FIELD', 'block.txs: expected an array', { field: 'txs' })
+  if (!Array.isArray(list))
+    throw new CodecError('BAD_FIELD', 'block.txs: expected an array', { field: 'txs' })
   if (list.length > LIMITS.maxBlockTxs) {
     throw new CodecError('TOO_LARGE', `block has ${list.length} txs, limit ${LIMITS.maxBlockTxs}`)
   }
-  const txs = list.map((t, i) => Uint8Array.from(expectBytes(t, `block.txs[${i}]`, undefined, LIMITS.maxTxBytes)))
-  return { header: decodeHeader(headerBytes), headerBytes, hash: blockHash(headerBytes), txs, bytes: Uint8Array.from(bytes) }
+  const txs = list.map((t, i) =>
+    Uint8Array.from(expectBytes(t, `block.txs[${i}]`, undefined, LIMITS.maxTxBytes)),
+  )
+  return {
+    header: decodeHeader(headerBytes),
+    headerBytes,
+    hash: blockHash(headerBytes),
+    txs,
+    bytes: Uint8Array.from(bytes),
+  }
 }

@@ -66,8 +66,14 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): Value {
   }
   const value = checkValue(raw, limits.maxDepth ?? 16, 1, '$')
   const again = packr.pack(value)
-  if (again.length !== bytes.length || !again.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
-    if (again.length < bytes.length && Buffer.from(bytes.buffer, bytes.byteOffset, again.length).equals(again)) {
+  if (
+    again.length !== bytes.length ||
+    !again.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  ) {
+    if (
+      again.length < bytes.length &&
+      Buffer.from(bytes.buffer, bytes.byteOffset, again.length).equals(again)
+    ) {
       throw new CodecError('TRAILING_BYTES', 'bytes remain after the value')
     }
     throw new CodecError('NON_CANONICAL', 'value is not in canonical encoding')
@@ -117,7 +123,12 @@ export function expectUint(v: Value | undefined, field: string, max = Number.MAX
   return v
 }
 
-export function expectBytes(v: Value | undefined, field: string, length?: number, maxLength?: number): Uint8Array {
+export function expectBytes(
+  v: Value | undefined,
+  field: string,
+  length?: number,
+  maxLength?: number,
+): Uint8Array {
   if (!(v instanceof Uint8Array)) throw new CodecError('BAD_FIELD', `${field}: expected bytes`, { field })
   if (length !== undefined && v.length !== length) {
     throw new CodecError('BAD_FIELD', `${field}: expected ${length} bytes, got ${v.length}`, { field })

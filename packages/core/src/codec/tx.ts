@@ -45,7 +45,16 @@ export interface Tx {
 
 export function encodeTxBody(body: TxBody): Uint8Array {
   checkBody(body)
-  return encode([TX_VERSION, body.chainId, body.service, body.method, body.args, body.signer, body.nonce, body.expiry])
+  return encode([
+    TX_VERSION,
+    body.chainId,
+    body.service,
+    body.method,
+    body.args,
+    body.signer,
+    body.nonce,
+    body.expiry,
+  ])
 }
 
 /** The bytes that are signed for a body: `cityledger/tx/v1 || 0x00 || bodyBytes`. */
@@ -80,8 +89,13 @@ export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes
 }
 
 export function decodeTxBody(bodyBytes: Uint8Array): TxBody {
-  const f = expectArray(decodeStrict(bodyBytes, { maxBytes: LIMITS.maxTxBytes, maxDepth: LIMITS.maxArgsDepth + 1 }), 8, 'tx body')
-  if (f[0] !== TX_VERSION) throw new CodecError('BAD_FIELD', `tx.version: unsupported ${String(f[0])}`, { field: 'version' })
+  const f = expectArray(
+    decodeStrict(bodyBytes, { maxBytes: LIMITS.maxTxBytes, maxDepth: LIMITS.maxArgsDepth + 1 }),
+    8,
+    'tx body',
+  )
+  if (f[0] !== TX_VERSION)
+    throw new CodecError('BAD_FIELD', `tx.version: unsupported ${String(f[0])}`, { field: 'version' })
   return {
     chainId: expectString(f[1], 'tx.chainId', CHAIN_ID_RE),
     service: expectString(f[2], 'tx.service', SERVICE_RE),
@@ -99,8 +113,10 @@ export function txSignatureCheck(tx: Tx): SignatureCheck {
 }
 
 function checkBody(b: TxBody): void {
-  if (!CHAIN_ID_RE.test(b.chainId)) throw new CodecError('BAD_FIELD', 'tx.chainId: invalid', { field: 'chainId' })
-  if (!SERVICE_RE.test(b.service)) throw new CodecError('BAD_FIELD', 'tx.service: invalid', { field: 'service' })
+  if (!CHAIN_ID_RE.test(b.chainId))
+    throw new CodecError('BAD_FIELD', 'tx.chainId: invalid', { field: 'chainId' })
+  if (!SERVICE_RE.test(b.service))
+    throw new CodecError('BAD_FIELD', 'tx.service: invalid', { field: 'service' })
   if (!METHOD_RE.test(b.method)) throw new CodecError('BAD_FIELD', 'tx.method: invalid', { field: 'method' })
   if (!(b.signer instanceof Uint8Array) || b.signer.length !== 32) {
     throw new CodecError('BAD_FIELD', 'tx.signer: expected 32 bytes', { field: 'signer' })

@@ -2,7 +2,15 @@ import { DOMAIN, signingMessage } from '../crypto/hash.ts'
 import { sign } from '../crypto/keys.ts'
 import type { SignatureCheck } from '../crypto/verifier.ts'
 import { CHAIN_ID_RE } from './limits.ts'
-import { CodecError, decodeStrict, encode, expectArray, expectBytes, expectString, expectUint } from './msgpack.ts'
+import {
+  CodecError,
+  decodeStrict,
+  encode,
+  expectArray,
+  expectBytes,
+  expectString,
+  expectUint,
+} from './msgpack.ts'
 
 const VOTE_VERSION = 1
 
@@ -82,8 +90,13 @@ export function encodeCertificate(c: CommitCertificate): Uint8Array {
 }
 
 export function decodeCertificate(bytes: Uint8Array, maxSigners = 1024): CommitCertificate {
-  const f = expectArray(decodeStrict(bytes, { maxBytes: 64 + maxSigners * 102, maxDepth: 3 }), 6, 'certificate')
-  if (f[0] !== VOTE_VERSION) throw new CodecError('BAD_FIELD', `certificate.version: unsupported ${String(f[0])}`)
+  const f = expectArray(
+    decodeStrict(bytes, { maxBytes: 64 + maxSigners * 102, maxDepth: 3 }),
+    6,
+    'certificate',
+  )
+  if (f[0] !== VOTE_VERSION)
+    throw new CodecError('BAD_FIELD', `certificate.version: unsupported ${String(f[0])}`)
   const list = f[5]
   if (!Array.isArray(list) || list.length > maxSigners) {
     throw new CodecError('BAD_FIELD', 'certificate.signatures: expected an array', { field: 'signatures' })
@@ -105,5 +118,12 @@ export function decodeCertificate(bytes: Uint8Array, maxSigners = 1024): CommitC
 
 /** The commit vote a certificate entry stands for (to re-create its signed bytes). */
 export function certificateVote(c: CommitCertificate, validator: Uint8Array): Vote {
-  return { chainId: c.chainId, kind: VoteKind.commit, view: c.view, height: c.height, digest: c.blockHash, validator }
+  return {
+    chainId: c.chainId,
+    kind: VoteKind.commit,
+    view: c.view,
+    height: c.height,
+    digest: c.blockHash,
+    validator,
+  }
 }

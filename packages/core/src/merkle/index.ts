@@ -68,7 +68,8 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
 /** Standalone check: does `proof` show that `leaf` is at `proof.index` under `root`? Never throws. */
 export function verifyMerkleProof(root: Uint8Array, leaf: Uint8Array, proof: MerkleProof): boolean {
   const { index, total, siblings } = proof
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(total) || index < 0 || index >= total) return false
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(total) || index < 0 || index >= total)
+    return false
   // Recompute the path shape top-down, then fold the siblings bottom-up.
   const lefts: boolean[] = []
   let lo = 0

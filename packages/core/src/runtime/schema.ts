@@ -42,12 +42,15 @@ function schema<T>(
 const DECIMAL = /^(0|-?[1-9][0-9]{0,15})$/
 const HEXTEXT = /^(?:[0-9a-fA-F]{2})*$/
 const textInt = (t: string): Value | undefined => (DECIMAL.test(t) ? Number(t) : t)
-const textBytes = (t: string): Value | undefined => (HEXTEXT.test(t) ? Uint8Array.from(Buffer.from(t, 'hex')) : t)
+const textBytes = (t: string): Value | undefined =>
+  HEXTEXT.test(t) ? Uint8Array.from(Buffer.from(t, 'hex')) : t
 const textBool = (t: string): Value | undefined => (t === 'true' ? true : t === 'false' ? false : t)
 const textString = (t: string): Value | undefined => t
 
 type Shape = Record<string, Schema<unknown>>
-type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends Schema<infer T> ? (undefined extends T ? K : never) : never }[keyof S]
+type OptionalKeys<S extends Shape> = {
+  [K in keyof S]: S[K] extends Schema<infer T> ? (undefined extends T ? K : never) : never
+}[keyof S]
 type ObjectOf<S extends Shape> = { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & {
   [K in OptionalKeys<S>]?: Infer<S[K]>
 }
@@ -57,14 +60,22 @@ export const s = {
   uint(opts: { min?: number; max?: number } = {}): Schema<number> {
     const min = opts.min ?? 0
     const max = opts.max ?? Number.MAX_SAFE_INTEGER
-    return schema(`uint ${min}..${max}`, (v, p) =>
-      typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? v : bad(p, `an integer in ${min}..${max}`),
+    return schema(
+      `uint ${min}..${max}`,
+      (v, p) =>
+        typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
+          ? v
+          : bad(p, `an integer in ${min}..${max}`),
       textInt,
     )
   },
   /** A safe signed integer. */
   int(): Schema<number> {
-    return schema('int', (v, p) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : bad(p, 'an integer')), textInt)
+    return schema(
+      'int',
+      (v, p) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : bad(p, 'an integer')),
+      textInt,
+    )
   },
   bool(): Schema<boolean> {
     return schema('bool', (v, p) => (typeof v === 'boolean' ? v : bad(p, 'a boolean')), textBool)
@@ -72,22 +83,31 @@ export const s = {
   string(opts: { min?: number; max?: number; pattern?: RegExp } = {}): Schema<string> {
     const max = opts.max ?? 256
     const min = opts.min ?? 0
-    return schema(`string(${min}..${max})`, (v, p) => {
-      if (typeof v !== 'string' || v.length < min || v.length > max) return bad(p, `a string of ${min}..${max} characters`)
-      if (opts.pattern && !opts.pattern.test(v)) return bad(p, `a string matching ${opts.pattern}`)
-      return v
-    }, textString)
+    return schema(
+      `string(${min}..${max})`,
+      (v, p) => {
+        if (typeof v !== 'string' || v.length < min || v.length > max)
+          return bad(p, `a string of ${min}..${max} characters`)
+        if (opts.pattern && !opts.pattern.test(v)) return bad(p, `a string matching ${opts.pattern}`)
+        return v
+      },
+      textString,
+    )
   },
   /** Bytes of an exact length, or up to `max` bytes. */
   bytes(length?: number, opts: { max?: number } = {}): Schema<Uint8Array> {
     const max = opts.max ?? 1024
-    return schema(length === undefined ? `bytes(<=${max})` : `bytes(${length})`, (v, p) => {
-      if (!(v instanceof Uint8Array)) return bad(p, 'bytes')
-      if (length !== undefined ? v.length !== length : v.length > max) {
-        return bad(p, length !== undefined ? `${length} bytes` : `at most ${max} bytes`)
-      }
-      return v
-    }, textBytes)
+    return schema(
+      length === undefined ? `bytes(<=${max})` : `bytes(${length})`,
+      (v, p) => {
+        if (!(v instanceof Uint8Array)) return bad(p, 'bytes')
+        if (length !== undefined ? v.length !== length : v.length > max) {
+          return bad(p, length !== undefined ? `${length} bytes` : `at most ${max} bytes`)
+        }
+        return v
+      },
+      textBytes,
+    )
   },
   /** A 32-byte Ed25519 public key (signers, agencies, holders). */
   key(): Schema<Uint8Array> {
@@ -98,13 +118,19 @@ export const s = {
     return s.bytes(32)
   },
   literal<const T extends string>(...values: T[]): Schema<T> {
-    return schema(values.join('|'), (v, p) =>
-      typeof v === 'string' && (values as string[]).includes(v) ? (v as T) : bad(p, `one of ${values.join(', ')}`),
+    return schema(
+      values.join('|'),
+      (v, p) =>
+        typeof v === 'string' && (values as string[]).includes(v)
+          ? (v as T)
+          : bad(p, `one of ${values.join(', ')}`),
       textString,
     )
   },
   optional<T>(inner: Schema<T>): Schema<T | undefined> {
-    const out = schema(`${inner.describe}?`, (v, p) => (v === undefined || v === null ? undefined : inner.parse(v, p)))
+    const out = schema(`${inner.describe}?`, (v, p) =>
+      v === undefined || v === null ? undefined : inner.parse(v, p),
+    )
     const fromText = inner.fromText
     return fromText ? { ...out, fromText: (t, p) => fromText(t, p) } : out
   },
@@ -112,7 +138,8 @@ export const s = {
     const max = opts.max ?? 256
     const min = opts.min ?? 0
     return schema(`${item.describe}[${min}..${max}]`, (v, p) => {
-      if (!Array.isArray(v) || v.length < min || v.length > max) return bad(p, `a list of ${min}..${max} items`)
+      if (!Array.isArray(v) || v.length < min || v.length > max)
+        return bad(p, `a list of ${min}..${max} items`)
       return v.map((x, i) => item.parse(x, `${p}[${i}]`))
     })
   },
@@ -120,7 +147,8 @@ export const s = {
   object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
     const keys = Object.keys(shape)
     const out = schema(`{${keys.join(',')}}`, (v, p) => {
-      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return bad(p, 'a map')
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array)
+        return bad(p, 'a map')
       for (const k of Object.keys(v)) if (!Object.hasOwn(shape, k)) bad(`${p}.${k}`, 'no such field')
       const out: Record<string, unknown> = {}
       for (const k of keys) {
@@ -147,7 +175,8 @@ export function parseTextArgs<T>(schemaOf: Schema<T>, texts: Record<string, stri
   for (const [k, t] of Object.entries(texts)) {
     const field = fields[k]
     if (!field) throw new CityError('BAD_ARGS', `args.${k}: no such field`, { field: `args.${k}` })
-    if (!field.fromText) throw new CityError('BAD_ARGS', `args.${k}: cannot be given as text`, { field: `args.${k}` })
+    if (!field.fromText)
+      throw new CityError('BAD_ARGS', `args.${k}: cannot be given as text`, { field: `args.${k}` })
     values[k] = field.fromText(t, `args.${k}`) as Value
   }
   return schemaOf.parse(values)

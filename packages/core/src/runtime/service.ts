@@ -137,6 +137,11 @@ export class ServiceError extends CityError {
 }
 
 /** Throws a ServiceError unless `cond` holds. */
-export function ensure(cond: unknown, code: string, message: string, details?: Record<string, unknown>): asserts cond {
+export function ensure(
+  cond: unknown,
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): asserts cond {
   if (!cond) throw new ServiceError(code, message, details)
 }

@@ -87,3 +87,4 @@ export function testSeed(fallback: number): number {
 export function seedFor(label: string | number): Uint8Array {
   return new Uint8Array(createHash('sha256').update(`cityledger/test-seed/${label}`).digest())
 }
+export * from './chain.ts'
