@@ -1,0 +1,262 @@
+import { type TxBody, fromHex, isHex, signTx, toHex } from '@cityledger/core'
+import type { BlockView, HealthReport, NodeStatus, QueryResult, RpcEvent, TxStatus, ValidatorView } from '../rpc/backend.ts'
+import { clientError, createHttp } from './http.ts'
+import { parseSse } from './sse.ts'
+
+/** A tx hash as bytes or as 64 hex characters. */
+export type HashLike = Uint8Array | string
+
+/** Options of `createClient`. */
+export interface ClientOptions {
+  /** Base URL of a node's RPC, e.g. `http://127.0.0.1:26657`. */
+  url: string
+  /** Defaults to the global `fetch`. */
+  fetch?: typeof fetch
+}
+
+/** How long to wait for a commit and how to give up early. */
+export interface WaitOptions {
+  /** Total time to wait, ms. Default 30000. */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export interface SubmitOptions extends WaitOptions {
+  /** Resolve once the tx is committed or failed (or `timeoutMs` passed), not when it is admitted. */
+  wait?: 'commit'
+}
+
+/**
+ * Checks a query answer against a state root. Supplied by the caller (core's `verifyStateProof`, or
+ * a light client that first checked `root` against a certified block header): the client itself
+ * trusts nothing it cannot verify, and without this function it verifies nothing.
+ */
+export type ProofVerifier = (root: Uint8Array, key: Uint8Array, value: unknown, proof: unknown) => boolean
+
+export interface QueryOptions {
+  verifyProof?: ProofVerifier
+  signal?: AbortSignal
+}
+
+/**
+ * Typed client of RPC v1. Every server error is thrown as a `CityError` with the server's code;
+ * the client adds only `ClientErrorCode`s of its own.
+ *
+ * @example
+ * const client = createClient({ url })
+ * const { status } = await client.submitTx(body, key.secretKey, { wait: 'commit' })
+ * for await (const e of client.events({ signal })) console.log(e.type, e.data)
+ */
+export interface CityledgerClient {
+  /** Submits envelope bytes. Without `wait` resolves `{ hash, status: 'pending' }` once admitted. */
+  submit(txBytes: Uint8Array, opts?: SubmitOptions): Promise<TxStatus>
+  /** Builds and signs `body` with `secretKey` (core's `signTx`), then `submit`s it. */
+  submitTx(body: TxBody, secretKey: Uint8Array, opts?: SubmitOptions): Promise<TxStatus>
+  tx(hash: HashLike, opts?: { signal?: AbortSignal }): Promise<TxStatus>
+  /** Long-polls the server until the tx is committed or failed, or the time is up (then the last status). */
+  waitForTx(hash: HashLike, opts?: WaitOptions): Promise<TxStatus>
+  status(): Promise<NodeStatus>
+  /** `undefined` when there is no such block (yet). */
+  block(height: number | 'latest'): Promise<BlockView | undefined>
+  blockByHash(hash: HashLike): Promise<BlockView | undefined>
+  validators(): Promise<ValidatorView[]>
+  /** Runs a read-only service query; with `verifyProof` the answer must carry a proof that passes. */
+  query(service: string, name: string, args?: Record<string, string>, opts?: QueryOptions): Promise<QueryResult>
+  /**
+   * New blocks and service events, in commit order, until `signal` aborts (the iteration then ends
+   * quietly), the loop breaks, or the server closes the stream.
+   */
+  events(opts?: { signal?: AbortSignal }): AsyncGenerator<RpcEvent>
+  /** The health report, for a healthy (200) and an unhealthy (503) node alike. */
+  health(): Promise<HealthReport>
+  /** Prometheus exposition text. */
+  metrics(): Promise<string>
+}
+
+const TX_STATES = new Set(['pending', 'committed', 'failed', 'unknown'])
+const DEFAULT_WAIT_MS = 30_000
+const BACKOFF_MIN_MS = 50
+const BACKOFF_MAX_MS = 1_000
+
+export function createClient(opts: ClientOptions): CityledgerClient {
+  const http = createHttp(opts.url, opts.fetch ?? globalThis.fetch)
+
+  const txStatus = (body: unknown): TxStatus => {
+    const s = body as TxStatus | null
+    if (!s || typeof s.hash !== 'string' || !TX_STATES.has(s.status)) throw clientError('BAD_RESPONSE', 'not a tx status')
+    return s
+  }
+  const object = <T>(body: unknown, what: string): T => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw clientError('BAD_RESPONSE', `${what}: not a JSON object`)
+    return body as T
+  }
+  const isFinal = (s: TxStatus): boolean => s.status === 'committed' || s.status === 'failed'
+
+  const waitForTx = async (hash: HashLike, o: WaitOptions = {}): Promise<TxStatus> => {
+    const h = hashHex(hash)
+    const deadline = performance.now() + (o.timeoutMs ?? DEFAULT_WAIT_MS)
+    let backoff = BACKOFF_MIN_MS
+    for (;;) {
+      const left = Math.max(0, Math.floor(deadline - performance.now()))
+      const { body } = await http.json(`/v1/txs/${h}?wait=commit&timeoutMs=${left}`, { signal: o.signal })
+      const s = txStatus(body)
+      if (isFinal(s) || left === 0 || performance.now() >= deadline) return s
+      // The server caps each wait; back off in case it ended early (a node without long-polling).
+      await delay(Math.min(backoff, Math.max(0, deadline - performance.now())), o.signal)
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+    }
+  }
+
+  const submit = async (txBytes: Uint8Array, o: SubmitOptions = {}): Promise<TxStatus> => {
+    if (!(txBytes instanceof Uint8Array)) throw new TypeError('txBytes: expected a Uint8Array')
+    const started = performance.now()
+    const timeoutMs = o.timeoutMs ?? DEFAULT_WAIT_MS
+    const qs = o.wait === 'commit' ? `?wait=commit&timeoutMs=${timeoutMs}` : ''
+    const { body } = await http.json(`/v1/txs${qs}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: txBytes as Uint8Array<ArrayBuffer>,
+      signal: o.signal,
+    })
+    if (o.wait !== 'commit') {
+      const hash = object<{ hash?: unknown }>(body, 'submit').hash
+      if (!isHex(hash, 32)) throw clientError('BAD_RESPONSE', 'submit: no tx hash')
+      return { hash, status: 'pending' }
+    }
+    const s = txStatus(body)
+    if (isFinal(s)) return s
+    const left = timeoutMs - (performance.now() - started)
+    return left > 0 ? waitForTx(s.hash, { timeoutMs: left, signal: o.signal }) : s
+  }
+
+  const maybeBlock = async (path: string): Promise<BlockView | undefined> => {
+    const { status, body } = await http.json(path, { okStatuses: [404] })
+    if (status === 404) {
+      const code = (body as { error?: { code?: unknown } } | null)?.error?.code
+      if (code === 'NOT_FOUND') return undefined
+      throw clientError('BAD_RESPONSE', `404 with code ${String(code)}`)
+    }
+    return object<BlockView>(body, 'block')
+  }
+
+  async function* events(o: { signal?: AbortSignal } = {}): AsyncGenerator<RpcEvent> {
+    const ac = new AbortController()
+    const onAbort = (): void => ac.abort(o.signal?.reason)
+    if (o.signal?.aborted) return
+    o.signal?.addEventListener('abort', onAbort)
+    try {
+      let res: Response
+      try {
+        res = await http.request('/v1/events', { headers: { accept: 'text/event-stream' }, signal: ac.signal })
+      } catch (err) {
+        if (ac.signal.aborted) return
+        throw err
+      }
+      if (!res.body) throw clientError('BAD_RESPONSE', 'event stream without a body')
+      try {
+        for await (const m of parseSse(res.body)) {
+          if (m.event !== 'block' && m.event !== 'event') continue
+          let data: unknown
+          try {
+            data = JSON.parse(m.data)
+          } catch {
+            throw clientError('BAD_RESPONSE', `event ${m.id ?? '?'}: data is not JSON`)
+          }
+          yield { type: m.event, data }
+        }
+      } catch (err) {
+        if (ac.signal.aborted) return
+        if (err instanceof Error && err.name === 'CityError') throw err
+        throw clientError('UNAVAILABLE', `event stream broke: ${(err as Error).message}`)
+      }
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort)
+      // Closes the connection when the consumer stops early (break / return).
+      ac.abort()
+    }
+  }
+
+  return {
+    submit,
+    submitTx(body, secretKey, o) {
+      const tx = signTx(body, secretKey)
+      return submit(tx.bytes, o).then((s) => {
+        if (s.hash !== toHex(tx.hash)) throw clientError('BAD_RESPONSE', `server reports hash ${s.hash}, the signed tx is ${toHex(tx.hash)}`)
+        return s
+      })
+    },
+    async tx(hash, o = {}) {
+      return txStatus((await http.json(`/v1/txs/${hashHex(hash)}`, { signal: o.signal })).body)
+    },
+    waitForTx,
+    async status() {
+      return object<NodeStatus>((await http.json('/v1/status')).body, 'status')
+    },
+    block(height) {
+      if (height !== 'latest' && (!Number.isSafeInteger(height) || height < 0)) throw new RangeError('height: expected a non-negative integer or "latest"')
+      return maybeBlock(`/v1/blocks/${height}`)
+    },
+    blockByHash(hash) {
+      return maybeBlock(`/v1/blocks/hash/${hashHex(hash)}`)
+    },
+    async validators() {
+      const v = object<{ validators?: unknown }>((await http.json('/v1/validators')).body, 'validators').validators
+      if (!Array.isArray(v)) throw clientError('BAD_RESPONSE', 'validators: not a list')
+      return v as ValidatorView[]
+    },
+    async query(service, name, args = {}, o = {}) {
+      const qs = new URLSearchParams(args).toString()
+      const path = `/v1/services/${encodeURIComponent(service)}/${encodeURIComponent(name)}${qs ? `?${qs}` : ''}`
+      const r = object<QueryResult>((await http.json(path, { signal: o.signal })).body, 'query')
+      if (o.verifyProof) checkProof(r, o.verifyProof)
+      return r
+    },
+    events,
+    async health() {
+      return object<HealthReport>((await http.json('/v1/health', { okStatuses: [503] })).body, 'health')
+    },
+    async metrics() {
+      return (await http.request('/metrics')).text()
+    },
+  }
+}
+
+/** Hands the proof's root and key to the caller's verifier; throws unless it accepts. */
+function checkProof(r: QueryResult, verify: ProofVerifier): void {
+  if (r.proof === undefined || r.proof === null) throw clientError('PROOF_MISSING', 'the answer carries no proof')
+  const p = r.proof as { root?: unknown; key?: unknown }
+  if (typeof p !== 'object' || !isHex(p.root, 32) || !isHex(p.key)) {
+    throw clientError('BAD_PROOF', 'proof: expected an object with hex root (32 bytes) and key')
+  }
+  let ok: boolean
+  try {
+    ok = verify(fromHex(p.root, 'proof.root'), fromHex(p.key, 'proof.key'), r.value, r.proof)
+  } catch (err) {
+    throw clientError('BAD_PROOF', `proof check threw: ${(err as Error).message}`)
+  }
+  if (ok !== true) throw clientError('BAD_PROOF', `proof does not prove the answer at height ${r.height}`)
+}
+
+function hashHex(hash: HashLike): string {
+  if (hash instanceof Uint8Array) {
+    if (hash.length !== 32) throw clientError('BAD_HEX', `hash: expected 32 bytes, got ${hash.length}`)
+    return toHex(hash)
+  }
+  if (!isHex(hash, 32)) throw clientError('BAD_HEX', 'hash: expected 64 hex characters')
+  return hash.toLowerCase()
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(clientError('ABORTED', 'wait aborted', { cause: signal.reason }))
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(clientError('ABORTED', 'wait aborted', { cause: signal?.reason }))
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

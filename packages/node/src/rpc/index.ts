@@ -1,0 +1,20 @@
+/** RPC v1 over HTTP: the fastify server and the backend contract the node implements. */
+export { createRpcServer } from './server.ts'
+export type { RpcAddress, RpcLimits, RpcServer, RpcServerOptions } from './server.ts'
+export type {
+  BlockHeaderView,
+  BlockView,
+  CertificateView,
+  HealthReport,
+  MetricsText,
+  NodeStatus,
+  QueryResult,
+  RpcBackend,
+  RpcEvent,
+  TxEventView,
+  TxStatus,
+  ValidatorView,
+} from './backend.ts'
+export { RPC_ERROR_STATUS, errorBody, mapError } from './errors.ts'
+export type { ErrorContext, MappedError, RpcErrorBody, RpcErrorCode } from './errors.ts'
+export { openApiDocument } from './openapi.ts'

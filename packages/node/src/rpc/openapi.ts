@@ -1,0 +1,180 @@
+import { RPC_ERROR_STATUS } from './errors.ts'
+
+/**
+ * The OpenAPI 3.1 description of RPC v1, served at `GET /v1/openapi.json`. Written by hand (no
+ * schema-generation plugin) and kept next to the routes it describes; rpc.test.ts checks that every
+ * route the server registers appears here.
+ */
+
+const hex = { type: 'string', pattern: '^[0-9a-f]*$', description: 'lowercase hex' }
+const hash = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256, lowercase hex' }
+const uint = { type: 'integer', minimum: 0 }
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+const json = (schema: unknown) => ({ 'application/json': { schema } })
+const ok = (description: string, schema: unknown) => ({ description, content: json(schema) })
+const err = (description: string) => ({ description, content: json(ref('Error')) })
+
+const hashParam = { name: 'hash', in: 'path', required: true, schema: hash }
+const waitParams = [
+  { name: 'wait', in: 'query', required: false, schema: { type: 'string', enum: ['commit'] }, description: 'wait until committed or failed' },
+  { name: 'timeoutMs', in: 'query', required: false, schema: uint, description: 'wait at most this long (capped by the server)' },
+]
+const submitResponses = {
+  200: ok('with wait=commit: the tx was committed or failed', ref('TxStatus')),
+  202: ok('admitted to the mempool (with wait=commit: still pending when the wait ended)', {
+    oneOf: [ref('Submitted'), ref('TxStatus')],
+  }),
+  400: err('malformed, badly signed or rejected by the service check (see the code)'),
+  409: err('DUPLICATE_TX: the same envelope is already known'),
+  413: err('TX_TOO_LARGE: body over the size limit'),
+  415: err('UNSUPPORTED_MEDIA_TYPE'),
+  429: err('MEMPOOL_FULL or RATE_LIMITED'),
+  503: err('NOT_READY: the node is starting or catching up'),
+}
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'cityledger validator node RPC',
+    version: '1.0.0',
+    description:
+      'RPC v1. Byte strings in JSON are lowercase hex. Every error is { "error": { "code", "message" } }; ' +
+      'clients switch on the code. Status per code: ' +
+      Object.entries(RPC_ERROR_STATUS)
+        .map(([c, s]) => `${c} ${s}`)
+        .join(', ') +
+      '. On a service query UNKNOWN_SERVICE and UNKNOWN_METHOD are 404; codes of a service itself are 400.',
+  },
+  paths: {
+    '/v1/txs': {
+      post: {
+        summary: 'Submit a signed transaction envelope',
+        parameters: waitParams,
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: submitResponses,
+      },
+    },
+    '/v1/txs/json': {
+      post: {
+        summary: 'Submit a signed transaction envelope given as hex in JSON',
+        parameters: waitParams,
+        requestBody: {
+          required: true,
+          content: json({ type: 'object', required: ['envelope'], properties: { envelope: hex }, additionalProperties: false }),
+        },
+        responses: submitResponses,
+      },
+    },
+    '/v1/txs/{hash}': {
+      get: {
+        summary: 'Status and result of a transaction (long-polls with wait=commit)',
+        parameters: [hashParam, ...waitParams],
+        responses: { 200: ok('status', ref('TxStatus')), 400: err('BAD_HEX') },
+      },
+    },
+    '/v1/status': { get: { summary: 'Node status', responses: { 200: ok('status', ref('NodeStatus')) } } },
+    '/v1/blocks/latest': {
+      get: { summary: 'Latest committed block', responses: { 200: ok('block', ref('Block')), 404: err('NOT_FOUND: no block yet') } },
+    },
+    '/v1/blocks/{height}': {
+      get: {
+        summary: 'Committed block at a height',
+        parameters: [{ name: 'height', in: 'path', required: true, schema: uint }],
+        responses: { 200: ok('block', ref('Block')), 400: err('BAD_REQUEST'), 404: err('NOT_FOUND') },
+      },
+    },
+    '/v1/blocks/hash/{hash}': {
+      get: {
+        summary: 'Committed block by hash',
+        parameters: [hashParam],
+        responses: { 200: ok('block', ref('Block')), 400: err('BAD_HEX'), 404: err('NOT_FOUND') },
+      },
+    },
+    '/v1/validators': {
+      get: {
+        summary: 'Current validator set',
+        responses: { 200: ok('validators', { type: 'object', properties: { validators: { type: 'array', items: ref('Validator') } } }) },
+      },
+    },
+    '/v1/services/{service}/{query}': {
+      get: {
+        summary: 'Read-only service query; query-string parameters are the arguments (strings)',
+        parameters: [
+          { name: 'service', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'query', in: 'path', required: true, schema: { type: 'string' } },
+        ],
+        responses: {
+          200: ok('answer', ref('QueryResult')),
+          400: err('bad arguments'),
+          404: err('UNKNOWN_SERVICE, UNKNOWN_QUERY'),
+        },
+      },
+    },
+    '/v1/events': {
+      get: {
+        summary: 'Server-Sent Events: `event: block` (Block) and `event: event` (service event), in commit order',
+        responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/v1/health': {
+      get: { summary: 'Health', responses: { 200: ok('healthy', ref('Health')), 503: ok('unhealthy', ref('Health')) } },
+    },
+    '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) } } },
+    '/metrics': {
+      get: { summary: 'Prometheus metrics', responses: { 200: { description: 'exposition text', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+    },
+  },
+  components: {
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+      },
+      Submitted: { type: 'object', required: ['hash'], properties: { hash } },
+      TxStatus: {
+        type: 'object',
+        required: ['hash', 'status'],
+        properties: {
+          hash,
+          status: { type: 'string', enum: ['pending', 'committed', 'failed', 'unknown'] },
+          height: uint,
+          index: uint,
+          code: { type: 'string' },
+          events: { type: 'array', items: ref('Event') },
+        },
+      },
+      Event: { type: 'object', properties: { service: { type: 'string' }, type: { type: 'string' }, data: {} } },
+      NodeStatus: {
+        type: 'object',
+        required: ['chainId', 'nodeId', 'height', 'view', 'stateRoot', 'catchingUp', 'peers'],
+        properties: { chainId: { type: 'string' }, nodeId: hex, height: uint, view: uint, stateRoot: hash, catchingUp: { type: 'boolean' }, peers: uint },
+      },
+      Block: {
+        type: 'object',
+        required: ['hash', 'header', 'txs', 'certificate'],
+        properties: {
+          hash,
+          header: {
+            type: 'object',
+            properties: { chainId: { type: 'string' }, height: uint, view: uint, time: uint, parentHash: hash, txRoot: hash, prevStateRoot: hash, proposer: hex },
+          },
+          txs: { type: 'array', items: hash },
+          certificate: {
+            type: 'object',
+            properties: {
+              chainId: { type: 'string' },
+              view: uint,
+              height: uint,
+              blockHash: hash,
+              signatures: { type: 'array', items: { type: 'object', properties: { validator: hex, signature: hex } } },
+            },
+          },
+        },
+      },
+      Validator: { type: 'object', required: ['publicKey'], properties: { publicKey: hex, name: { type: 'string' } } },
+      QueryResult: { type: 'object', required: ['height', 'value'], properties: { height: uint, value: {}, proof: {} } },
+      Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' }, reasons: { type: 'array', items: { type: 'string' } } } },
+    },
+  },
+} as const
