@@ -1,0 +1,334 @@
+import { type BlockContext, type TxContext, type Value, defineService, ensure, s, toHex, fromHex } from '@cityledger/core'
+
+/**
+ * Seoul service 3: S-Coin mileage.
+ *
+ * Miles are a `controlled` token asset (default 'SCOIN') whose only controller is this service, so no
+ * one moves them with a plain token transfer: every move goes through the methods below, and there is
+ * no citizen-to-citizen transfer at all. The asset itself is created on the token service (at genesis by
+ * the token admin, see docs/seoul-a.md) with `policy: 'controlled', controllers: ['scoin']`.
+ *
+ * - Program operators (identity role ('scoin', 'operator') AND listed in the program) award miles within
+ *   the program's budget; every award is a lot that expires `expiryBlocks` after the award.
+ * - Citizens spend at allowlisted merchants and agencies, donate to allowlisted campaigns and agencies,
+ *   and convert (burn against a settlement receipt hash, each receipt once). Allowlists are kept by
+ *   scoin admins (role ('scoin', 'admin')).
+ * - Expiry: a lot with `expiresAt = h` can no longer be used from height h on. Expiry is lazy (every
+ *   operation on a holder first burns that holder's expired lots) and swept: `endBlock` burns the lots of
+ *   at most {@link SWEEP_STEPS} queued holders per block, so token balances converge without unbounded work.
+ *
+ * State (namespace `scoin/`):
+ * - `config`                  -> { asset }
+ * - `program/<id>`            -> {@link Program}
+ * - `place/<keyHex>`          -> 'merchant' | 'agency' | 'campaign' (the allowlist)
+ * - `lots/<holderHex>`        -> [[expiresAt, amount], ...] sorted by expiresAt, at most {@link MAX_LOTS}
+ * - `expq/<height>/n`, `expq/<height>/<i>` -> expiry queue: holders with a lot expiring at that height
+ * - `sweep`                   -> { height, index }: the endBlock sweep's cursor into the queue
+ * - `receipt/<hex>`           -> { holder, amount, height }: used settlement receipts
+ * - `stats`                   -> {@link ScoinStats}: running totals
+ * A holder's token balance = its unexpired lots + expired lots not yet burned + "free" miles (miles a
+ * merchant, agency or campaign received; they never expire).
+ */
+
+/** Error codes of the scoin service (besides the runtime's UNAUTHORIZED and BAD_ARGS, and token's). */
+export type ScoinErrorCode =
+  | 'ALREADY_EXISTS'
+  | 'NOT_FOUND'
+  | 'NOT_OPERATOR'
+  | 'PROGRAM_CLOSED'
+  | 'BUDGET_EXCEEDED'
+  | 'NOT_ALLOWLISTED'
+  | 'SELF_PAYMENT'
+  | 'INSUFFICIENT_MILES'
+  | 'DUPLICATE_RECEIPT'
+  | 'TOO_MANY_LOTS'
+
+export type PlaceKind = 'merchant' | 'agency' | 'campaign'
+
+/** An award program. Budget and awarded are in miles. */
+export interface Program {
+  [k: string]: Value
+  operators: Uint8Array[]
+  budget: number
+  awarded: number
+  expiryBlocks: number
+  active: boolean
+}
+
+export interface ScoinStats {
+  [k: string]: Value
+  awarded: number
+  expired: number
+  converted: number
+  spent: number
+  donated: number
+}
+
+/** A lot: [expiresAt, amount]. */
+export type Lot = [number, number]
+
+export const DEFAULT_ASSET = 'SCOIN'
+/** Live lots per holder; an award that would need more is refused (TOO_MANY_LOTS). */
+export const MAX_LOTS = 32
+/** Queue entries (or empty heights) the endBlock sweep handles per block. */
+export const SWEEP_STEPS = 64
+
+const SCOPE = 'scoin'
+const programKey = (id: string) => `program/${id}`
+const placeKey = (key: Uint8Array) => `place/${toHex(key)}`
+const lotsKey = (hex: string) => `lots/${hex}`
+const queueCount = (h: number) => `expq/${h}/n`
+const queueEntry = (h: number, i: number) => `expq/${h}/${i}`
+
+type Ctx = TxContext | BlockContext
+
+const asset = (ctx: { state: { get(k: string): Value | undefined } }): string =>
+  (ctx.state.get('config') as { asset: string } | undefined)?.asset ?? DEFAULT_ASSET
+
+function hasRole(ctx: TxContext, role: string): boolean {
+  return ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role, key: ctx.signer }) === true
+}
+
+function bumpStats(ctx: Ctx, field: 'awarded' | 'expired' | 'converted' | 'spent' | 'donated', amount: number): void {
+  const st = ctx.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 }
+  ctx.state.set('stats', { ...st, [field]: st[field] + amount })
+}
+
+/** Burns `holder`'s lots expired at this height; returns the live lots. Bounded by MAX_LOTS. */
+function expireLots(ctx: Ctx, holderHex: string): Lot[] {
+  const lots = ctx.state.get<Lot[]>(lotsKey(holderHex)) ?? []
+  const live = lots.filter(([at]) => at > ctx.height)
+  if (live.length === lots.length) return live
+  const amount = lots.reduce((sum, [at, n]) => (at <= ctx.height ? sum + n : sum), 0)
+  ctx.call('token', 'burn', { asset: asset(ctx), from: fromHex(holderHex), amount })
+  if (live.length === 0) ctx.state.delete(lotsKey(holderHex))
+  else ctx.state.set(lotsKey(holderHex), live)
+  bumpStats(ctx, 'expired', amount)
+  ctx.emit('expired', { holder: fromHex(holderHex), amount })
+  return live
+}
+
+/**
+ * Takes `amount` from the signer's usable miles: unexpired lots first (earliest expiry first), then free
+ * miles. Only updates the lots; the caller moves or burns the tokens.
+ */
+function debit(ctx: TxContext, amount: number): void {
+  const lots = expireLots(ctx, ctx.signerHex)
+  const balance = ctx.call<number>('token', 'balance', { asset: asset(ctx), owner: ctx.signer })
+  ensure(balance >= amount, 'INSUFFICIENT_MILES', `usable miles ${balance} < ${amount}`)
+  let left = amount
+  const rest: Lot[] = []
+  for (const [at, n] of lots) {
+    const take = Math.min(n, left)
+    left -= take
+    if (n > take) rest.push([at, n - take])
+  }
+  if (lots.length === 0) return
+  if (rest.length === 0) ctx.state.delete(lotsKey(ctx.signerHex))
+  else ctx.state.set(lotsKey(ctx.signerHex), rest)
+}
+
+function requirePlace(ctx: TxContext, to: Uint8Array, kinds: PlaceKind[]): PlaceKind {
+  const kind = ctx.state.get<PlaceKind>(placeKey(to))
+  ensure(kind !== undefined && kinds.includes(kind), 'NOT_ALLOWLISTED', `recipient is not an allowlisted ${kinds.join(' or ')}`)
+  ensure(toHex(to) !== ctx.signerHex, 'SELF_PAYMENT', 'cannot pay yourself')
+  return kind
+}
+
+function enqueueExpiry(ctx: TxContext, height: number, holderHex: string): void {
+  const n = ctx.state.get<number>(queueCount(height)) ?? 0
+  ctx.state.set(queueEntry(height, n), holderHex)
+  ctx.state.set(queueCount(height), n + 1)
+}
+
+const programId = s.string({ min: 1, max: 64, pattern: /^[a-z0-9][a-z0-9-]*$/ })
+const miles = s.uint({ min: 1 })
+
+export const scoin = defineService({
+  name: 'scoin',
+  version: '1.0.0',
+  dependencies: ['identity', 'token'],
+  genesis(ctx, config) {
+    const c = (config ?? {}) as { asset?: Value }
+    const name = c.asset === undefined ? DEFAULT_ASSET : c.asset
+    if (typeof name !== 'string' || name.length === 0 || name.length > 32) throw new Error('scoin genesis: asset must be a string of 1..32 characters')
+    ctx.state.set('config', { asset: name })
+    ctx.state.set('sweep', { height: 1, index: 0 })
+    ctx.state.set('stats', { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 })
+  },
+  methods: {
+    createProgram: {
+      doc: "Create an award program with its operators, budget and expiry. Role ('scoin', 'admin').",
+      args: s.object({ program: programId, operators: s.array(s.key(), { min: 1, max: 16 }), budget: miles, expiryBlocks: s.uint({ min: 1 }) }),
+      auth: (ctx) => hasRole(ctx, 'admin'),
+      handler(ctx, a) {
+        ensure(!ctx.state.has(programKey(a.program)), 'ALREADY_EXISTS', `program ${a.program} exists`)
+        const program: Program = { operators: a.operators, budget: a.budget, awarded: 0, expiryBlocks: a.expiryBlocks, active: true }
+        ctx.state.set(programKey(a.program), program)
+        ctx.emit('programCreated', { program: a.program, budget: a.budget, expiryBlocks: a.expiryBlocks })
+      },
+    },
+    addBudget: {
+      doc: "Raise a program's budget. Role ('scoin', 'admin').",
+      args: s.object({ program: programId, amount: miles }),
+      auth: (ctx) => hasRole(ctx, 'admin'),
+      handler(ctx, a) {
+        const p = ctx.state.get<Program>(programKey(a.program))
+        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+        ensure(Number.isSafeInteger(p.budget + a.amount), 'BUDGET_EXCEEDED', 'budget overflow')
+        ctx.state.set(programKey(a.program), { ...p, budget: p.budget + a.amount })
+      },
+    },
+    closeProgram: {
+      doc: "Stop a program's awards for good (awarded miles stay). Role ('scoin', 'admin').",
+      args: s.object({ program: programId }),
+      auth: (ctx) => hasRole(ctx, 'admin'),
+      handler(ctx, a) {
+        const p = ctx.state.get<Program>(programKey(a.program))
+        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+        ctx.state.set(programKey(a.program), { ...p, active: false })
+        ctx.emit('programClosed', { program: a.program })
+      },
+    },
+    setPlace: {
+      doc: "Allowlist a key as merchant, agency or donation campaign, or remove it ('none'). Role ('scoin', 'admin').",
+      args: s.object({ key: s.key(), kind: s.literal('merchant', 'agency', 'campaign', 'none') }),
+      auth: (ctx) => hasRole(ctx, 'admin'),
+      handler(ctx, a) {
+        if (a.kind === 'none') ctx.state.delete(placeKey(a.key))
+        else ctx.state.set(placeKey(a.key), a.kind)
+        ctx.emit('placeSet', { key: a.key, kind: a.kind })
+      },
+    },
+    award: {
+      doc: "Award miles from a program's budget; they expire expiryBlocks later. Role ('scoin', 'operator') and listed in the program.",
+      args: s.object({ program: programId, to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
+      auth: (ctx) => hasRole(ctx, 'operator'),
+      handler(ctx, a) {
+        const p = ctx.state.get<Program>(programKey(a.program))
+        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+        ensure(p.operators.some((k) => toHex(k) === ctx.signerHex), 'NOT_OPERATOR', `signer does not operate ${a.program}`)
+        ensure(p.active, 'PROGRAM_CLOSED', `program ${a.program} is closed`)
+        ensure(p.awarded + a.amount <= p.budget, 'BUDGET_EXCEEDED', `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`)
+        const toHexKey = toHex(a.to)
+        const lots = expireLots(ctx, toHexKey)
+        const expiresAt = ctx.height + p.expiryBlocks
+        const i = lots.findIndex(([at]) => at >= expiresAt)
+        let next: Lot[]
+        if (i >= 0 && lots[i]![0] === expiresAt) {
+          next = lots.map((l, j): Lot => (j === i ? [l[0], l[1] + a.amount] : l))
+        } else {
+          ensure(lots.length < MAX_LOTS, 'TOO_MANY_LOTS', `holder has ${MAX_LOTS} live lots`)
+          next = i < 0 ? [...lots, [expiresAt, a.amount]] : [...lots.slice(0, i), [expiresAt, a.amount], ...lots.slice(i)]
+          enqueueExpiry(ctx, expiresAt, toHexKey)
+        }
+        ctx.call('token', 'mint', { asset: asset(ctx), to: a.to, amount: a.amount })
+        ctx.state.set(lotsKey(toHexKey), next)
+        ctx.state.set(programKey(a.program), { ...p, awarded: p.awarded + a.amount })
+        bumpStats(ctx, 'awarded', a.amount)
+        ctx.emit('awarded', { program: a.program, to: a.to, amount: a.amount, expiresAt, ref: a.ref ?? null })
+      },
+    },
+    spend: {
+      doc: 'Pay an allowlisted merchant or agency with your usable miles (anyone holding miles).',
+      args: s.object({ to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
+      handler(ctx, a) {
+        const kind = requirePlace(ctx, a.to, ['merchant', 'agency'])
+        debit(ctx, a.amount)
+        ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
+        bumpStats(ctx, 'spent', a.amount)
+        ctx.emit('spent', { from: ctx.signer, to: a.to, kind, amount: a.amount, ref: a.ref ?? null })
+      },
+    },
+    donate: {
+      doc: 'Give usable miles to an allowlisted donation campaign or agency (anyone holding miles).',
+      args: s.object({ to: s.key(), amount: miles }),
+      handler(ctx, a) {
+        const kind = requirePlace(ctx, a.to, ['campaign', 'agency'])
+        debit(ctx, a.amount)
+        ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
+        bumpStats(ctx, 'donated', a.amount)
+        ctx.emit('donated', { from: ctx.signer, to: a.to, kind, amount: a.amount })
+      },
+    },
+    convert: {
+      doc: 'Burn usable miles against an off-chain settlement receipt (its hash, usable once).',
+      args: s.object({ amount: miles, receipt: s.hash() }),
+      handler(ctx, a) {
+        const rk = `receipt/${toHex(a.receipt)}`
+        ensure(!ctx.state.has(rk), 'DUPLICATE_RECEIPT', 'this settlement receipt was already used')
+        debit(ctx, a.amount)
+        ctx.call('token', 'burn', { asset: asset(ctx), from: ctx.signer, amount: a.amount })
+        ctx.state.set(rk, { holder: ctx.signer, amount: a.amount, height: ctx.height })
+        bumpStats(ctx, 'converted', a.amount)
+        ctx.emit('converted', { holder: ctx.signer, amount: a.amount, receipt: a.receipt })
+      },
+    },
+    expire: {
+      doc: "Burn a holder's expired lots now (anyone; the sweep does it anyway).",
+      args: s.object({ holder: s.key() }),
+      handler(ctx, a) {
+        expireLots(ctx, toHex(a.holder))
+      },
+    },
+  },
+  endBlock(ctx) {
+    const cursor = ctx.state.get<{ height: number; index: number }>('sweep') ?? { height: 1, index: 0 }
+    let { height, index } = cursor
+    for (let steps = 0; steps < SWEEP_STEPS && height <= ctx.height; steps++) {
+      const n = ctx.state.get<number>(queueCount(height)) ?? 0
+      if (index < n) {
+        const holder = ctx.state.get<string>(queueEntry(height, index))
+        ctx.state.delete(queueEntry(height, index))
+        if (holder !== undefined) expireLots(ctx, holder)
+        index++
+      } else {
+        if (n > 0) ctx.state.delete(queueCount(height))
+        height++
+        index = 0
+      }
+    }
+    if (height !== cursor.height || index !== cursor.index) ctx.state.set('sweep', { height, index })
+  },
+  queries: {
+    balance: {
+      doc: "A holder's miles: { usable, lots (live, [expiresAt, amount]), free, pendingExpiry }.",
+      args: s.object({ holder: s.key() }),
+      handler(q, a) {
+        const hex = toHex(a.holder)
+        const lots = q.state.get<Lot[]>(lotsKey(hex)) ?? []
+        const live = lots.filter(([at]) => at > q.height)
+        const pendingExpiry = lots.reduce((sum, [at, n]) => (at <= q.height ? sum + n : sum), 0)
+        const total = q.query<number>('token', 'balance', { asset: asset(q), owner: a.holder })
+        const usable = total - pendingExpiry
+        const liveSum = live.reduce((sum, [, n]) => sum + n, 0)
+        return { usable, lots: live, free: usable - liveSum, pendingExpiry }
+      },
+    },
+    program: {
+      doc: 'An award program, or null.',
+      args: s.object({ program: programId }),
+      handler: (q, a) => q.state.get<Program>(programKey(a.program)) ?? null,
+    },
+    place: {
+      doc: "A key's allowlist kind ('merchant' | 'agency' | 'campaign') or null.",
+      args: s.object({ key: s.key() }),
+      handler: (q, a) => q.state.get<PlaceKind>(placeKey(a.key)) ?? null,
+    },
+    receipt: {
+      doc: 'A used settlement receipt: { holder, amount, height } or null.',
+      args: s.object({ receipt: s.hash() }),
+      handler: (q, a) => q.state.get(`receipt/${toHex(a.receipt)}`) ?? null,
+    },
+    stats: {
+      doc: 'Running totals: awarded, expired, converted, spent, donated.',
+      args: s.object({}),
+      handler: (q) => q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
+    },
+    config: {
+      doc: '{ asset }: the token asset the service controls.',
+      args: s.object({}),
+      handler: (q) => q.state.get('config') ?? { asset: DEFAULT_ASSET },
+    },
+  },
+})
