@@ -1,0 +1,478 @@
+import { EventEmitter } from 'node:events'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { isCityError } from '@cityledger/core'
+import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { type BackoffPolicy, checkBackoff, DEFAULT_BACKOFF } from './backoff.ts'
+import { type Clock, systemClock } from './clock.ts'
+import { type P2PError, p2pError } from './errors.ts'
+import { encodeFrame, MAX_FRAME_PAYLOAD } from './frame.ts'
+import { createGater } from './gater.ts'
+import { libp2pPrivateKey, normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
+import { serveInboundStream } from './inbound.ts'
+import { type Logger, noopLogger } from './logger.ts'
+import { OutboundStreams } from './outbound.ts'
+import { PeerScores } from './penalties.ts'
+import { Reconnector } from './reconnect.ts'
+import { raceSignal, readOneFrame } from './request.ts'
+import { TokenBucket } from './tokenBucket.ts'
+import type {
+  DenyReason,
+  MessageHandler,
+  P2P,
+  P2PEventMap,
+  P2POptions,
+  PeerInfo,
+  PenaltyWeights,
+  ProtocolLimits,
+  RequestOptions,
+} from './types.ts'
+
+export const DEFAULT_LIMITS: ProtocolLimits = { maxMessageBytes: 1 << 20, ratePerSecond: 100, burst: 200 }
+export const DEFAULT_PENALTY_WEIGHTS: PenaltyWeights = { default: 10, rateLimited: 1, badFrame: 25 }
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+
+/**
+ * Creates the validator's p2p endpoint (not started). See `P2P` for the operations and `P2POptions`
+ * for the configuration.
+ *
+ * @example
+ * const p2p = createP2P({ keyPair, listen: ['/ip4/0.0.0.0/tcp/26656'], bootstrap, allowed })
+ * await p2p.handle('/cityledger/consensus/1', ({ peer, data }) => replica.receive(peer, data))
+ * await p2p.start()
+ * await p2p.broadcast('/cityledger/consensus/1', voteBytes)
+ */
+export function createP2P(options: P2POptions): P2P {
+  return new P2PNode(options)
+}
+
+/** Checks limits from configuration or callers; names the protocol in errors. */
+export function checkLimits(limits: ProtocolLimits, where: string): ProtocolLimits {
+  const { maxMessageBytes, ratePerSecond, burst } = limits ?? ({} as ProtocolLimits)
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1 || maxMessageBytes > MAX_FRAME_PAYLOAD) {
+    throw p2pError('P2P_BAD_OPTIONS', `${where}.maxMessageBytes must be an integer in [1, 2^32), got ${maxMessageBytes}`)
+  }
+  if (typeof ratePerSecond !== 'number' || !(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) {
+    throw p2pError('P2P_BAD_OPTIONS', `${where}.ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`)
+  }
+  if (typeof burst !== 'number' || !(burst >= 1) || !Number.isFinite(burst)) {
+    throw p2pError('P2P_BAD_OPTIONS', `${where}.burst must be a finite number >= 1, got ${burst}`)
+  }
+  return { maxMessageBytes, ratePerSecond, burst }
+}
+
+interface Registration {
+  handler: MessageHandler
+  limits?: ProtocolLimits
+}
+
+class P2PNode implements P2P {
+  readonly publicKey: string
+  readonly peerId: string
+  readonly events = new EventEmitter<P2PEventMap>()
+
+  private readonly privateKey: PrivateKey
+  private readonly listen: string[]
+  private readonly bootstrap: Map<string, string[]>
+  private allowed: Set<string>
+  private readonly limits: Map<string, ProtocolLimits>
+  private readonly defaultLimits: ProtocolLimits
+  private readonly weights: PenaltyWeights
+  private readonly backoff: BackoffPolicy
+  private readonly requestTimeoutMs: number
+  private readonly maxQueuedFrames: number
+  private readonly inboundConnectionThreshold: number
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly scores: PeerScores
+  private readonly handlers = new Map<string, Registration>()
+  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly outbound: OutboundStreams
+  private readonly reconnector: Reconnector
+  private node: Libp2p | undefined
+  private starting: Promise<void> | undefined
+
+  constructor(options: P2POptions) {
+    if (options === null || typeof options !== 'object') throw p2pError('P2P_BAD_OPTIONS', 'options must be an object')
+    this.privateKey = libp2pPrivateKey(options.keyPair)
+    this.publicKey = normalizeValidatorKey(Buffer.from(options.keyPair.publicKey).toString('hex'), 'keyPair.publicKey')
+    this.peerId = peerIdFromValidatorKey(options.keyPair.publicKey).toString()
+    if (!Array.isArray(options.listen) || options.listen.some((a) => typeof a !== 'string')) {
+      throw p2pError('P2P_BAD_OPTIONS', 'listen must be an array of multiaddr strings')
+    }
+    for (const a of options.listen) parseAddr(a, 'listen')
+    this.listen = [...options.listen]
+    if (!Array.isArray(options.allowed)) throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
+    this.allowed = new Set(options.allowed.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
+    this.bootstrap = new Map()
+    for (const [i, b] of (options.bootstrap ?? []).entries()) {
+      const key = normalizeValidatorKey(b?.publicKey, `bootstrap[${i}].publicKey`)
+      if (!Array.isArray(b.addrs) || b.addrs.length === 0) throw p2pError('P2P_BAD_OPTIONS', `bootstrap[${i}].addrs must be a non-empty array`)
+      for (const a of b.addrs) parseAddr(a, `bootstrap[${i}].addrs`)
+      if (key !== this.publicKey) this.bootstrap.set(key, [...b.addrs])
+    }
+    this.limits = new Map(Object.entries(options.limits ?? {}).map(([p, l]) => [p, checkLimits(l, `limits['${p}']`)]))
+    this.defaultLimits = checkLimits(options.defaultLimits ?? DEFAULT_LIMITS, 'defaultLimits')
+    this.weights = { ...DEFAULT_PENALTY_WEIGHTS, ...options.penaltyWeights }
+    for (const [k, w] of Object.entries(this.weights)) {
+      if (!(w > 0) || !Number.isFinite(w)) throw p2pError('P2P_BAD_OPTIONS', `penaltyWeights.${k} must be a finite number > 0`)
+    }
+    this.backoff = checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect })
+    this.requestTimeoutMs = positive(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs')
+    this.maxQueuedFrames = positive(options.maxQueuedFrames ?? 64, 'maxQueuedFrames')
+    this.inboundConnectionThreshold = positive(options.inboundConnectionThreshold ?? 10, 'inboundConnectionThreshold')
+    this.clock = options.clock ?? systemClock
+    this.log = (options.logger ?? noopLogger).child({ module: 'p2p' })
+    this.scores = new PeerScores(options.penalties ?? {}, this.clock)
+    this.outbound = new OutboundStreams((peer, protocol) => this.openStream(peer, protocol), positive(options.maxPendingSends ?? 1024, 'maxPendingSends'), this.log)
+    this.reconnector = new Reconnector(this.bootstrap.keys(), {
+      clock: this.clock,
+      policy: this.backoff,
+      log: this.log,
+      dial: async (peer) => {
+        const node = this.node
+        if (!node) throw p2pError('P2P_NOT_STARTED', 'p2p is stopped')
+        await node.dial(peerIdFromValidatorKey(peer))
+      },
+      isConnected: (peer) => this.isConnected(peer),
+      bannedUntil: (peer) => this.scores.bannedUntil(peer),
+      onDialFailed: (peer, error, attempt, retryInMs) => this.events.emit('dial:failed', { peer, error, attempt, retryInMs }),
+    })
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    if (this.node) return
+    if (this.starting) return this.starting
+    this.starting = this.doStart().finally(() => {
+      this.starting = undefined
+    })
+    return this.starting
+  }
+
+  private async doStart(): Promise<void> {
+    const node = await createLibp2p({
+      privateKey: this.privateKey,
+      addresses: { listen: this.listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: createGater(
+        (peerId) => this.admit(peerId),
+        (peerId, reason, direction) => this.onDenied(peerId, reason, direction),
+      ),
+      connectionManager: { inboundConnectionThreshold: this.inboundConnectionThreshold },
+      start: false,
+    })
+    node.addEventListener('peer:connect', this.onPeerConnect)
+    node.addEventListener('peer:disconnect', this.onPeerDisconnect)
+    try {
+      for (const protocol of this.handlers.keys()) await node.handle(protocol, this.streamHandler(protocol))
+      for (const [key, addrs] of this.bootstrap) {
+        await node.peerStore.merge(peerIdFromValidatorKey(key), { multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')) })
+      }
+      await node.start()
+    } catch (err) {
+      node.removeEventListener('peer:connect', this.onPeerConnect)
+      node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+      await Promise.resolve()
+        .then(() => node.stop())
+        .catch(() => {})
+      throw err
+    }
+    this.node = node
+    this.log.info({ peerId: this.peerId, addrs: this.multiaddrs() }, 'p2p started')
+    this.reconnector.start()
+  }
+
+  async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => {})
+    const node = this.node
+    if (!node) return
+    this.node = undefined
+    this.reconnector.stop()
+    this.outbound.closeAll()
+    try {
+      await node.stop()
+    } finally {
+      node.removeEventListener('peer:connect', this.onPeerConnect)
+      node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+      this.log.info({}, 'p2p stopped')
+    }
+  }
+
+  multiaddrs(): string[] {
+    return this.node ? this.node.getMultiaddrs().map((a) => a.toString()) : []
+  }
+
+  // ---- protocols --------------------------------------------------------------------------------
+
+  async handle(protocol: string, handler: MessageHandler, limits?: ProtocolLimits): Promise<void> {
+    if (typeof protocol !== 'string' || !protocol.startsWith('/')) throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
+    if (typeof handler !== 'function') throw p2pError('P2P_BAD_OPTIONS', 'handler must be a function')
+    const known = this.handlers.has(protocol)
+    this.handlers.set(protocol, { handler, limits: limits && checkLimits(limits, `handle('${protocol}').limits`) })
+    if (this.node && !known) await this.node.handle(protocol, this.streamHandler(protocol))
+  }
+
+  async send(peer: string, protocol: string, data: Uint8Array): Promise<void> {
+    const key = normalizeValidatorKey(peer)
+    this.requireNode()
+    this.checkOutgoing(protocol, data)
+    if (this.admitKey(key) !== undefined) throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    await this.outbound.send(key, protocol, encodeFrame(data))
+  }
+
+  async broadcast(protocol: string, data: Uint8Array): Promise<string[]> {
+    this.requireNode()
+    this.checkOutgoing(protocol, data)
+    const frame = encodeFrame(data)
+    const targets = this.peers().map((p) => p.publicKey)
+    const results = await Promise.allSettled(targets.map((peer) => this.outbound.send(peer, protocol, frame)))
+    const sent: string[] = []
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') sent.push(targets[i]!)
+      else this.log.debug({ peer: targets[i], protocol, err: String(r.reason) }, 'broadcast to peer failed')
+    })
+    return sent
+  }
+
+  async request(peer: string, protocol: string, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const key = normalizeValidatorKey(peer)
+    this.requireNode()
+    const limits = this.checkOutgoing(protocol, data)
+    if (this.admitKey(key) !== undefined) throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    const timeoutMs = positive(options.timeoutMs ?? this.requestTimeoutMs, 'timeoutMs')
+    if (options.signal?.aborted) throw p2pError('P2P_ABORTED', 'request aborted by the caller')
+
+    const ac = new AbortController()
+    const timer = this.clock.setTimeout(
+      () => ac.abort(p2pError('P2P_TIMEOUT', `no response from ${key.slice(0, 16)} on ${protocol} within ${timeoutMs} ms`, { peer: key, protocol, timeoutMs })),
+      timeoutMs,
+    )
+    const onCallerAbort = (): void => ac.abort(p2pError('P2P_ABORTED', 'request aborted by the caller'))
+    options.signal?.addEventListener('abort', onCallerAbort, { once: true })
+    let stream: Stream | undefined
+    try {
+      stream = await raceSignal(this.openStream(key, protocol, ac.signal), ac.signal, (s) => s.abort(new Error('request abandoned')))
+      stream.send(encodeFrame(data))
+      const reading = readOneFrame(stream, limits.maxMessageBytes, ac.signal)
+      // Half-close: the responder answers once it has seen the end of our request.
+      await stream.close({ signal: ac.signal }).catch(() => {})
+      const response = await reading
+      return response
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      if (ac.signal.aborted) throw ac.signal.reason
+      if (isCityError(err)) {
+        if (err.penalize) this.penalize(key, `${err.code} in response on ${protocol}`, this.weights.badFrame)
+        throw err
+      }
+      throw p2pError('P2P_STREAM_ERROR', `request to ${key.slice(0, 16)} on ${protocol} failed: ${(err as Error)?.message ?? err}`, { peer: key, protocol })
+    } finally {
+      this.clock.clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onCallerAbort)
+    }
+  }
+
+  // ---- peers and penalties ----------------------------------------------------------------------
+
+  penalize(peer: string, reason: string, weight: number = this.weights.default): void {
+    const key = normalizeValidatorKey(peer)
+    if (key === this.publicKey || this.scores.isBanned(key)) return
+    const r = this.scores.add(key, weight)
+    this.log.debug({ peer: key, reason, weight, score: r.score }, 'peer penalised')
+    this.events.emit('peer:penalized', { peer: key, reason, weight, score: r.score })
+    if (r.banned && r.bannedUntil !== undefined) {
+      this.log.warn({ peer: key, reason, score: r.score, banMs: this.scores.policy.banMs }, 'peer banned')
+      this.events.emit('peer:banned', { peer: key, reason, until: r.bannedUntil })
+      this.disconnect(key)
+    }
+  }
+
+  score(peer: string): number {
+    return this.scores.score(normalizeValidatorKey(peer))
+  }
+
+  peers(): PeerInfo[] {
+    const node = this.node
+    if (!node) return []
+    const byPeer = new Map<string, string[]>()
+    for (const conn of node.getConnections()) {
+      if (conn.status !== 'open') continue
+      const key = validatorKeyOfPeerId(conn.remotePeer)
+      if (key === undefined || this.admitKey(key) !== undefined) continue
+      const addrs = byPeer.get(key) ?? []
+      addrs.push(conn.remoteAddr.toString())
+      byPeer.set(key, addrs)
+    }
+    return [...byPeer.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([publicKey, addrs]) => ({ publicKey, addrs, bootstrap: this.bootstrap.has(publicKey) }))
+  }
+
+  async setAllowed(keys: string[]): Promise<void> {
+    if (!Array.isArray(keys)) throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
+    this.allowed = new Set(keys.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
+    const node = this.node
+    if (!node) return
+    const drop = new Set<string>()
+    for (const conn of node.getConnections()) {
+      const key = validatorKeyOfPeerId(conn.remotePeer)
+      if (key === undefined || !this.allowed.has(key)) drop.add(conn.remotePeer.toString())
+    }
+    for (const conn of node.getConnections()) if (drop.has(conn.remotePeer.toString())) await conn.close().catch(() => conn.abort(new Error('no longer allowed')))
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private requireNode(): Libp2p {
+    if (!this.node) throw p2pError('P2P_NOT_STARTED', 'p2p is not started')
+    return this.node
+  }
+
+  private limitsFor(protocol: string): ProtocolLimits {
+    return this.handlers.get(protocol)?.limits ?? this.limits.get(protocol) ?? this.defaultLimits
+  }
+
+  private checkOutgoing(protocol: string, data: Uint8Array): ProtocolLimits {
+    if (typeof protocol !== 'string' || !protocol.startsWith('/')) throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
+    if (!(data instanceof Uint8Array)) throw p2pError('P2P_BAD_OPTIONS', 'data must be a Uint8Array')
+    const limits = this.limitsFor(protocol)
+    if (data.length > limits.maxMessageBytes) {
+      throw p2pError('P2P_MESSAGE_TOO_LARGE', `message of ${data.length} bytes exceeds ${protocol}'s limit of ${limits.maxMessageBytes}`, {
+        size: data.length,
+        limit: limits.maxMessageBytes,
+      })
+    }
+    return limits
+  }
+
+  /** Why a peer may not connect right now, or undefined when it may. */
+  private admitKey(key: string): DenyReason | undefined {
+    if (key === this.publicKey || !this.allowed.has(key)) return 'not-allowed'
+    if (this.scores.isBanned(key)) return 'banned'
+    return undefined
+  }
+
+  private admit(peerId: PeerId): DenyReason | undefined {
+    const key = validatorKeyOfPeerId(peerId)
+    return key === undefined ? 'not-allowed' : this.admitKey(key)
+  }
+
+  private onDenied(peerId: PeerId, reason: DenyReason, direction: 'inbound' | 'outbound'): void {
+    const peer = validatorKeyOfPeerId(peerId)
+    this.log.debug({ peer: peer ?? peerId.toString(), reason, direction }, 'connection denied')
+    this.events.emit('connection:denied', { peer, reason, direction })
+  }
+
+  private isConnected(key: string): boolean {
+    return this.openConnection(key) !== undefined
+  }
+
+  private openConnection(key: string): Connection | undefined {
+    return this.node?.getConnections(peerIdFromValidatorKey(key)).find((c) => c.status === 'open')
+  }
+
+  /** A new stream on an existing connection: sends and requests never dial on their own. */
+  private async openStream(key: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
+    const conn = this.openConnection(key)
+    if (!conn) throw p2pError('P2P_NOT_CONNECTED', `not connected to ${key.slice(0, 16)}`, { peer: key })
+    try {
+      return await conn.newStream(protocol, signal ? { signal } : {})
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      throw p2pError('P2P_STREAM_ERROR', `cannot open ${protocol} to ${key.slice(0, 16)}: ${(err as Error).message}`, {
+        peer: key,
+        protocol,
+        cause: (err as Error).name,
+      })
+    }
+  }
+
+  private bucket(key: string, protocol: string, limits: ProtocolLimits): TokenBucket {
+    const id = `${key} ${protocol}`
+    let b = this.buckets.get(id)
+    if (!b) {
+      b = new TokenBucket(limits.ratePerSecond, limits.burst, this.clock)
+      this.buckets.set(id, b)
+    }
+    return b
+  }
+
+  private streamHandler(protocol: string) {
+    return (stream: Stream, connection: Connection): void => {
+      const key = validatorKeyOfPeerId(connection.remotePeer)
+      // The gater already refused strangers; this guards against a set change or ban since the connection opened.
+      if (key === undefined || this.admitKey(key) !== undefined) {
+        stream.abort(new Error('peer not allowed'))
+        return
+      }
+      const reg = this.handlers.get(protocol)
+      if (!reg) {
+        stream.abort(new Error(`no handler for ${protocol}`))
+        return
+      }
+      const limits = this.limitsFor(protocol)
+      serveInboundStream(stream, {
+        peer: key,
+        protocol,
+        limits,
+        handler: (msg) => (this.handlers.get(protocol) ?? reg).handler(msg),
+        bucket: this.bucket(key, protocol, limits),
+        weights: this.weights,
+        maxQueuedFrames: this.maxQueuedFrames,
+        penalize: (reason, weight) => this.penalize(key, reason, weight),
+        admitted: () => this.admitKey(key) === undefined,
+        log: this.log,
+      })
+    }
+  }
+
+  private disconnect(key: string): void {
+    this.outbound.closePeer(key)
+    const node = this.node
+    if (!node) return
+    node.hangUp(peerIdFromValidatorKey(key)).catch((err: Error) => this.log.debug({ peer: key, err: String(err) }, 'hang up failed'))
+  }
+
+  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
+    const key = validatorKeyOfPeerId(evt.detail)
+    if (key === undefined) return
+    if (this.admitKey(key) !== undefined) {
+      this.disconnect(key)
+      return
+    }
+    this.reconnector.connected(key)
+    this.log.info({ peer: key }, 'peer connected')
+    this.events.emit('peer:connect', { peer: key })
+  }
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const key = validatorKeyOfPeerId(evt.detail)
+    if (key === undefined) return
+    this.outbound.closePeer(key)
+    this.log.info({ peer: key }, 'peer disconnected')
+    this.events.emit('peer:disconnect', { peer: key })
+    if (this.node) this.reconnector.disconnected(key)
+  }
+}
+
+function parseAddr(addr: string, field: string) {
+  try {
+    return multiaddr(addr)
+  } catch (err) {
+    throw p2pError('P2P_BAD_OPTIONS', `${field}: bad multiaddr '${addr}': ${(err as Error).message}`)
+  }
+}
+
+function positive(n: number, field: string): number {
+  if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n)) throw p2pError('P2P_BAD_OPTIONS', `${field} must be a finite number > 0, got ${n}`)
+  return n
+}
+
+export type { P2PError }
