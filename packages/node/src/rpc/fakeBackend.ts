@@ -23,7 +23,7 @@ export interface FakeBackend extends RpcBackend {
   subscribers(): number
   /** Resolves once the subscriber count equals `n` (now or later). */
   whenSubscribers(n: number): Promise<void>
-  /** Resolves once at least `n` `waitForTx` calls are in progress. */
+  /** Resolves once exactly `n` `waitForTx` calls are in progress (now or later). */
   whenWaiting(n: number): Promise<void>
   /** `waitForTx` calls in progress. */
   waiting(): number
@@ -233,7 +233,7 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     },
     subscribers: () => listeners.size,
     whenSubscribers: (n) => until(() => listeners.size === n),
-    whenWaiting: (n) => until(() => waiters.size >= n),
+    whenWaiting: (n) => until(() => waiters.size === n),
     waiting: () => waiters.size,
   }
 }

@@ -3,7 +3,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { toHex } from '@cityledger/core'
 import type { RpcBackend, TxStatus } from './backend.ts'
-import { type ErrorContext, errorBody, mapError, rpcError } from './errors.ts'
+import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
 import { openApiDocument } from './openapi.ts'
 import {
@@ -86,7 +86,10 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const waits = new Set<AbortController>()
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
-    const m = mapError(err, errorContext(request))
+    // A route that does not exist is 404 whatever else is wrong with the request (e.g. its body).
+    sendMapped(request, reply, err, request.is404 ? mapError(notFound(request)) : mapError(err, errorContext(request)))
+  }
+  const sendMapped = (request: FastifyRequest, reply: FastifyReply, err: unknown, m: MappedError): void => {
     if (m.bug) logger.error({ err, method: request.method, url: request.url }, 'rpc request failed')
     else logger.debug({ code: m.code, method: request.method, url: request.url }, 'rpc request rejected')
     if (m.status === 429 || m.status === 503) void reply.header('retry-after', '1')
@@ -99,7 +102,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 256 },
-    frameworkErrors: (err, request, reply) => sendError(request, reply, err),
+    frameworkErrors: (err, request, reply) => sendMapped(request, reply, err, mapError(err)),
   })
 
   // Only the two body types RPC v1 accepts; anything else is 415 before a handler runs.
@@ -116,9 +119,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   })
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err))
-  app.setNotFoundHandler((request, reply) => {
-    sendError(request, reply, rpcError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`))
-  })
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(request)))
 
   if (limiter) {
     app.addHook('onRequest', async (request) => {
@@ -164,7 +165,9 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
 
   app.post('/v1/txs', async (request, reply) => {
     const body = request.body
-    if (body === undefined || body === null) throw rpcError('BAD_REQUEST', 'empty body: expected the envelope bytes')
+    if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
+      throw rpcError('BAD_REQUEST', 'empty body: expected the envelope bytes')
+    }
     if (!Buffer.isBuffer(body)) throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs takes application/octet-stream; use /v1/txs/json for JSON')
     // A copy: fastify may hand out a slice of a shared pool buffer.
     await submit(request, reply, new Uint8Array(body))
@@ -259,6 +262,10 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       logger.info('rpc stopped')
     },
   }
+}
+
+function notFound(request: FastifyRequest): Error {
+  return rpcError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`)
 }
 
 /** Which side of the error table applies to a request (see `ErrorContext`). */
