@@ -1,0 +1,15 @@
+/**
+ * Storage: the ordered key-value store (LevelDB or memory), the authenticated state tree with its
+ * proofs, and the chain store that commits each block in one atomic batch.
+ */
+export type { KvOp, KvRange, KvStore, KvWriteOptions } from './kv.ts'
+export { prefixEnd } from './kv.ts'
+export { openMemoryKv } from './memoryKv.ts'
+export { openLevelKv } from './levelKv.ts'
+export { subKv } from './subKv.ts'
+export { STORE_PREFIX } from './keys.ts'
+export { StoreError, type StoreErrorCode } from './errors.ts'
+export { StateTree, type StagedState, type StateProofResult, type StateWrites } from './stateTree.ts'
+export { type StateProof, verifyStateProof, encodeStateProof, decodeStateProof } from './stateProof.ts'
+export { type StoredTx, encodeTxResult, decodeTxResult, encodeBlockEvents, decodeBlockEvents, MAX_RESULT_BYTES } from './results.ts'
+export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'

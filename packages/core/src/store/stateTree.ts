@@ -1,0 +1,264 @@
+import { invariant } from '../errors/index.ts'
+import { StoreError, corrupt } from './errors.ts'
+import { STORE_PREFIX, bytesKey, heightKey, namespace, readU64 } from './keys.ts'
+import type { KvOp, KvStore } from './kv.ts'
+import { type PageNode, decodePage, encodePage } from './statePage.ts'
+import { EMPTY_HASH, bitAt, sha256Fast } from './stateHash.ts'
+import { Inner, Leaf, type TreeNode, hashOf, sealTree, updateTree } from './stateNodes.ts'
+import type { StateProof } from './stateProof.ts'
+
+/** State writes of one block: lowercase hex of the key -> new value, or null to delete. */
+export type StateWrites = ReadonlyMap<string, Uint8Array | null>
+
+/**
+ * An update computed but not yet applied: write `ops` (in the same batch as anything else of the
+ * block), then call `commit()` to make it the tree's latest version. Dropping it undoes nothing,
+ * because nothing was changed.
+ */
+export interface StagedState {
+  /** The version (block height) this update creates. */
+  readonly version: number
+  /** State root after the update. */
+  readonly root: Uint8Array
+  /** Pages, latest values and the root for `version`, for the caller's atomic batch. */
+  readonly ops: KvOp[]
+  commit(): void
+}
+
+/** A proof with what it proves: `value` of the key (undefined = absent) under `root` at `height`. */
+export interface StateProofResult {
+  height: number
+  root: Uint8Array
+  value: Uint8Array | undefined
+  proof: StateProof
+}
+
+const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+
+function sortByPath(paths: Uint8Array[], values: (Uint8Array | null)[]): [Uint8Array[], (Uint8Array | null)[]] {
+  const order = Array.from(paths, (_, i) => i)
+  order.sort((a, b) => Buffer.compare(paths[a]!, paths[b]!))
+  return [order.map((i) => paths[i]!), order.map((i) => values[i]!)]
+}
+
+/**
+ * The authenticated service state: a map from byte keys to byte values whose 32-byte root commits to
+ * all of it (binary Merkle tree over SHA-256(key), see stateNodes.ts and stateHash.ts for the exact
+ * definition). Latest values and the current tree live in memory, so reads are synchronous; every
+ * version's pages stay in the KvStore, so any stored root can still prove entries.
+ *
+ * Versions are block heights: the first update creates version 0 (genesis), each later one the next.
+ *
+ * @example
+ * const state = await StateTree.open(kv)
+ * const root = await state.apply(new Map([[toHex(key), value]]))
+ * state.get(key) // value
+ * const { proof } = await state.prove(key)
+ * verifyStateProof(root, key, value, proof) // true
+ */
+export class StateTree {
+  readonly #kv: KvStore
+  #root: TreeNode | null
+  #values: Map<string, Uint8Array>
+  #version: number
+
+  private constructor(kv: KvStore, root: TreeNode | null, values: Map<string, Uint8Array>, version: number) {
+    this.#kv = kv
+    this.#root = root
+    this.#values = values
+    this.#version = version
+  }
+
+  /**
+   * Loads the latest values from `kv`, rebuilds the tree and checks it against the stored root of the
+   * latest version; any disagreement is `STORE_CORRUPT`.
+   */
+  static async open(kv: KvStore): Promise<StateTree> {
+    let version = -1
+    let storedRoot: Uint8Array = EMPTY_HASH
+    for await (const [k, v] of kv.iterate({ ...namespace(STORE_PREFIX.stateRoot), reverse: true, limit: 1 })) {
+      if (k.length !== 9) throw corrupt('state root index', `key of ${k.length} bytes`)
+      version = readU64(k, 1)
+      if (v.length !== 32) throw corrupt(`state root at height ${version}`, `${v.length} bytes instead of 32`)
+      storedRoot = v
+    }
+    const values = new Map<string, Uint8Array>()
+    const paths: Uint8Array[] = []
+    const vals: Uint8Array[] = []
+    for await (const [k, v] of kv.iterate(namespace(STORE_PREFIX.stateValue))) {
+      const key = k.subarray(1)
+      values.set(hexOf(key), v)
+      paths.push(sha256Fast(key))
+      vals.push(v)
+    }
+    if (version < 0) {
+      if (values.size > 0) throw corrupt('state', `${values.size} values stored but no state root`)
+      return new StateTree(kv, null, values, -1)
+    }
+    const [ps, vs] = sortByPath(paths, vals)
+    const root = updateTree(null, 0, ps, vs, 0, ps.length)
+    const rebuilt = sealTree(root, 0, null)
+    if (Buffer.compare(rebuilt, storedRoot) !== 0) {
+      throw corrupt(`state at height ${version}`, `stored values hash to ${hexOf(rebuilt)}, recorded root is ${hexOf(storedRoot)}`)
+    }
+    return new StateTree(kv, root, values, version)
+  }
+
+  /** Latest committed version (block height); -1 before the first update. */
+  get version(): number {
+    return this.#version
+  }
+
+  /** Number of keys with a value. */
+  get size(): number {
+    return this.#values.size
+  }
+
+  /** Root of the latest version (32 zero bytes for an empty state). */
+  root(): Uint8Array {
+    return plain(hashOf(this.#root))
+  }
+
+  /** Latest value of `key` (a copy), synchronously. */
+  get(key: Uint8Array): Uint8Array | undefined {
+    if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
+    return this.#values.get(hexOf(key))?.slice()
+  }
+
+  /** Every latest entry as [key, value], in no particular order. */
+  *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
+    for (const [k, v] of this.#values) yield [Uint8Array.from(Buffer.from(k, 'hex')), v.slice()]
+  }
+
+  /** Root stored for `height`, if that version exists. */
+  async rootAt(height: number): Promise<Uint8Array | undefined> {
+    if (!Number.isSafeInteger(height) || height < 0) return undefined
+    if (height === this.#version) return this.root()
+    const v = await this.#kv.get(heightKey(STORE_PREFIX.stateRoot, height))
+    if (v !== undefined && v.length !== 32) throw corrupt(`state root at height ${height}`, `${v.length} bytes instead of 32`)
+    return v
+  }
+
+  /**
+   * Computes version `version + 1` from `writes` without changing anything. Throws `STORE_BAD_INPUT`
+   * (before any work) for a key that is not lowercase hex or a value that is not bytes or null.
+   */
+  stage(writes: StateWrites): StagedState {
+    if (!(writes instanceof Map)) throw new StoreError('STORE_BAD_INPUT', 'stateWrites: expected a Map')
+    const n = writes.size
+    const hexes: string[] = new Array(n)
+    const keys: Uint8Array[] = new Array(n)
+    const paths: Uint8Array[] = new Array(n)
+    const vals: (Uint8Array | null)[] = new Array(n)
+    let i = 0
+    for (const [hex, value] of writes) {
+      if (typeof hex !== 'string' || !HEX_KEY_RE.test(hex)) {
+        throw new StoreError('STORE_BAD_INPUT', `stateWrites: key ${JSON.stringify(String(hex).slice(0, 80))} is not lowercase hex`)
+      }
+      if (value !== null && !(value instanceof Uint8Array)) {
+        throw new StoreError('STORE_BAD_INPUT', `stateWrites[${hex.slice(0, 80)}]: expected bytes or null`)
+      }
+      const key = Buffer.from(hex, 'hex')
+      hexes[i] = hex
+      keys[i] = key
+      paths[i] = sha256Fast(key)
+      // A copy: the caller may reuse its buffers once the block is committed.
+      vals[i] = value === null ? null : new Uint8Array(value)
+      i++
+    }
+    const [ps, vs] = sortByPath(paths, vals)
+    const base = this.#root
+    const baseVersion = this.#version
+    const next = updateTree(base, 0, ps, vs, 0, n)
+    const pages: TreeNode[] = []
+    const root = plain(sealTree(next, 0, (node) => pages.push(node)))
+    // A lone leaf as the whole tree has no page of its own yet (leaves live inside their parent's page).
+    if (next instanceof Leaf) pages.push(next)
+    const version = baseVersion + 1
+    const ops: KvOp[] = []
+    for (const node of pages) ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateNode, hashOf(node)), value: encodePage(node) })
+    for (let j = 0; j < n; j++) {
+      const key = bytesKey(STORE_PREFIX.stateValue, keys[j]!)
+      const value = vals[j]!
+      ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value })
+    }
+    ops.push({ type: 'put', key: heightKey(STORE_PREFIX.stateRoot, version), value: root })
+    return {
+      version,
+      root,
+      ops,
+      commit: () => {
+        invariant(this.#root === base && this.#version === baseVersion, 'a staged state update commits onto the version it was computed from')
+        this.#root = next
+        this.#version = version
+        for (let j = 0; j < n; j++) {
+          const value = vals[j]!
+          if (value === null) this.#values.delete(hexes[j]!)
+          else this.#values.set(hexes[j]!, value)
+        }
+      },
+    }
+  }
+
+  /** Stage, write durably, commit: the standalone way to update the state. Returns the new root. */
+  async apply(writes: StateWrites): Promise<Uint8Array> {
+    const staged = this.stage(writes)
+    await this.#kv.write(staged.ops, { sync: true })
+    staged.commit()
+    return staged.root
+  }
+
+  /** Proof for `key` under the latest root, synchronously. */
+  proveLatest(key: Uint8Array): StateProofResult {
+    if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
+    const path = sha256Fast(key)
+    const siblings: Uint8Array[] = []
+    let node = this.#root
+    let depth = 0
+    while (node instanceof Inner) {
+      const right = bitAt(path, depth) === 1
+      siblings.push(plain(hashOf(right ? node.left : node.right)))
+      node = right ? node.right : node.left
+      depth++
+    }
+    const result = { height: this.#version, root: this.root(), value: undefined as Uint8Array | undefined }
+    if (node === null) return { ...result, proof: { siblings, leaf: null } }
+    if (Buffer.compare(node.path, path) === 0) return { ...result, value: node.value.slice(), proof: { siblings, leaf: null } }
+    return { ...result, proof: { siblings, leaf: { path: plain(node.path), valueHash: plain(sha256Fast(node.value)) } } }
+  }
+
+  /**
+   * Proof for `key` under the root of `height` (default: latest). Older versions are read from the
+   * KvStore; `STORE_UNKNOWN_HEIGHT` when no root is stored for `height`.
+   */
+  async prove(key: Uint8Array, height?: number): Promise<StateProofResult> {
+    if (height === undefined || height === this.#version) return this.proveLatest(key)
+    if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
+    const root = Number.isSafeInteger(height) && height >= 0 && height < this.#version ? await this.rootAt(height) : undefined
+    if (root === undefined) throw new StoreError('STORE_UNKNOWN_HEIGHT', `no state root stored for height ${height}`, { height })
+    const path = sha256Fast(key)
+    const siblings: Uint8Array[] = []
+    let node: PageNode = Buffer.compare(root, EMPTY_HASH) === 0 ? { kind: 'empty', hash: EMPTY_HASH } : { kind: 'ref', hash: root }
+    let depth = 0
+    for (;;) {
+      if (node.kind === 'ref') {
+        const bytes = await this.#kv.get(bytesKey(STORE_PREFIX.stateNode, node.hash))
+        if (bytes === undefined) throw corrupt(`state page ${hexOf(node.hash)}`, 'missing', { height })
+        node = decodePage(bytes, node.hash)
+        continue
+      }
+      if (node.kind !== 'inner') break
+      const right = bitAt(path, depth) === 1
+      siblings.push(plain((right ? node.left : node.right).hash))
+      node = right ? node.right : node.left
+      depth++
+    }
+    const result = { height, root, value: undefined as Uint8Array | undefined }
+    if (node.kind === 'empty') return { ...result, proof: { siblings, leaf: null } }
+    if (Buffer.compare(node.path, path) === 0) return { ...result, value: node.value, proof: { siblings, leaf: null } }
+    return { ...result, proof: { siblings, leaf: { path: node.path, valueHash: plain(node.valueHash) } } }
+  }
+}
