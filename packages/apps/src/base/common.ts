@@ -1,0 +1,53 @@
+import { type Schema, type TxContext, type Value, ServiceError, fromHex, s, toHex } from '@cityledger/core'
+
+/**
+ * Helpers shared by the base services. Everything here is deterministic and integer-only.
+ */
+
+/** Names that become part of a state key (assets, orgs, scopes, roles, ids): no '/', so keys stay unambiguous. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/
+
+/** A name of 1..`max` characters matching NAME_RE. */
+export function name(max = 64): Schema<string> {
+  return s.string({ min: 1, max, pattern: NAME_RE })
+}
+
+/** Lowercase hex of a key or hash, the form used inside state keys. */
+export const hex = toHex
+
+/**
+ * A deep copy of a state value. The runtime hands out the stored object itself (values are kept decoded
+ * within a block), so a record must be copied before it is changed, or a failed tx could leave the
+ * change behind.
+ */
+export function copy<T extends Value>(v: T): T {
+  return structuredClone(v)
+}
+
+/** a + b, refusing to leave the safe integer range (amounts never lose precision). */
+export function add(a: number, b: number, what: string): number {
+  const out = a + b
+  if (!Number.isSafeInteger(out)) throw new ServiceError('OVERFLOW', `${what} would exceed ${Number.MAX_SAFE_INTEGER}`)
+  return out
+}
+
+/** Parses an export's args (exports get raw values; bad ones fail the tx with BAD_ARGS, never crash). */
+export function parse<T>(schema: Schema<T>, args: Value | undefined): T {
+  return schema.parse(args, 'args')
+}
+
+/** A 32-byte key in genesis config: bytes, or lowercase hex when the config came from JSON. */
+export function genesisKey(v: Value | undefined, field: string): Uint8Array {
+  if (typeof v === 'string') {
+    const b = fromHex(v, field)
+    if (b.length === 32) return b
+  } else if (v instanceof Uint8Array && v.length === 32) {
+    return v
+  }
+  throw new ServiceError('BAD_GENESIS', `${field}: expected a 32-byte key (bytes or hex)`)
+}
+
+/** True when the tx signer holds (scope, role) in identity at this height. */
+export function signerHas(ctx: TxContext, scope: string, role: string): boolean {
+  return ctx.call<boolean>('identity', 'hasRole', { scope, role, key: ctx.signer }) === true
+}

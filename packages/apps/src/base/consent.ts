@@ -1,0 +1,216 @@
+import {
+  type Infer,
+  type QueryContext,
+  type ReadonlyStateView,
+  type StateView,
+  type TxContext,
+  type Value,
+  ServiceError,
+  defineService,
+  ensure,
+  equalBytes,
+  s,
+} from '@cityledger/core'
+import { add, hex, parse, signerHas } from './common.ts'
+
+/**
+ * consent: grants (subject, grantee, purpose, expiry) signed by the subject's pseudonymous key, and a
+ * per-subject access log in which every entry either points to a grant active at the entry's height
+ * or is flagged as emergency access by a key holding an emergency role.
+ *
+ * Heights: a grant is active at heights h with grantedAt <= h < expiry and, once revoked, h < revokedFrom
+ * (revocation takes effect at the next height, so a block never sees a grant change under it).
+ *
+ * State layout:
+ *   grant/<grantIdHex>        -> GrantRecord
+ *   log/<subjectHex>/n        -> number of entries
+ *   log/<subjectHex>/<i>      -> AccessEntry (i = 0..n-1; one key per entry, no list grows)
+ */
+
+/** Error codes of consent. */
+export type ConsentErrorCode =
+  | 'UNAUTHORIZED'
+  | 'BAD_ARGS'
+  | 'GRANT_EXISTS'
+  | 'NO_SUCH_GRANT'
+  | 'BAD_EXPIRY'
+  | 'ALREADY_REVOKED'
+  | 'NOT_GRANTEE'
+  | 'PURPOSE_MISMATCH'
+  | 'GRANT_INACTIVE'
+
+/** A stored grant. */
+export interface GrantRecord {
+  grantId: Uint8Array
+  subject: Uint8Array
+  grantee: Uint8Array
+  purpose: string
+  expiry: number
+  grantedAt: number
+  revokedFrom: number | null
+}
+
+/** One access-log entry. `grantId` is null exactly for emergency entries. */
+export interface AccessEntry {
+  height: number
+  grantId: Uint8Array | null
+  grantee: Uint8Array
+  purpose: string
+  emergency: boolean
+  reason: Uint8Array | null
+  /** 'consent' for the methods, or the service that recorded it through an export. */
+  via: string
+}
+
+type View = ReadonlyStateView | StateView
+type Rec = Record<string, Value>
+
+export const MAX_LOG_PAGE = 256
+
+const purpose = s.string({ min: 1, max: 64, pattern: /^[\x21-\x7e]+$/ })
+const args = {
+  grant: s.object({ grantId: s.hash(), grantee: s.key(), purpose, expiry: s.uint({ min: 1 }) }),
+  grantId: s.object({ grantId: s.hash() }),
+  logAccess: s.object({ grantId: s.hash(), purpose }),
+  emergencyAccess: s.object({ subject: s.key(), purpose, reason: s.hash() }),
+  check: s.object({ grantId: s.hash(), grantee: s.key(), purpose }),
+  xemergency: s.object({ subject: s.key(), grantee: s.key(), purpose, reason: s.hash() }),
+  accessLog: s.object({ subject: s.key(), from: s.optional(s.uint()), limit: s.optional(s.uint({ min: 1, max: MAX_LOG_PAGE })) }),
+  subject: s.object({ subject: s.key() }),
+}
+
+function getGrant(state: View, grantId: Uint8Array): GrantRecord | undefined {
+  return state.get<Rec>(`grant/${hex(grantId)}`) as GrantRecord | undefined
+}
+
+/** True when the grant is in force at `height`. */
+export function grantActiveAt(g: GrantRecord, height: number): boolean {
+  return g.grantedAt <= height && height < g.expiry && (g.revokedFrom === null || height < g.revokedFrom)
+}
+
+/** Why (grantId, grantee, purpose) may not access at `height`, or null when it may. */
+function refusal(state: View, height: number, grantId: Uint8Array, grantee: Uint8Array, p: string): ServiceError | null {
+  const g = getGrant(state, grantId)
+  if (!g) return new ServiceError('NO_SUCH_GRANT', 'no such grant')
+  if (!equalBytes(g.grantee, grantee)) return new ServiceError('NOT_GRANTEE', 'the grant names another grantee')
+  if (g.purpose !== p) return new ServiceError('PURPOSE_MISMATCH', `the grant is for ${g.purpose}`)
+  if (!grantActiveAt(g, height)) return new ServiceError('GRANT_INACTIVE', 'the grant is expired or revoked')
+  return null
+}
+
+function appendLog(ctx: TxContext, subject: Uint8Array, e: AccessEntry): number {
+  const nKey = `log/${hex(subject)}/n`
+  const i = ctx.state.get<number>(nKey) ?? 0
+  ctx.state.set(`log/${hex(subject)}/${i}`, e as unknown as Rec)
+  ctx.state.set(nKey, add(i, 1, 'log size'))
+  ctx.emit('access', { subject, index: i, grantId: e.grantId, grantee: e.grantee, purpose: e.purpose, emergency: e.emergency })
+  return i
+}
+
+function recordAccess(ctx: TxContext, grantId: Uint8Array, grantee: Uint8Array, p: string, via: string): number {
+  const err = refusal(ctx.state, ctx.height, grantId, grantee, p)
+  if (err) throw err
+  const g = getGrant(ctx.state, grantId)!
+  return appendLog(ctx, g.subject, { height: ctx.height, grantId, grantee, purpose: p, emergency: false, reason: null, via })
+}
+
+export const consent = defineService({
+  name: 'consent',
+  version: '1.0.0',
+  dependencies: ['identity'],
+  methods: {
+    grant: {
+      doc: 'Grants a grantee access for a purpose until `expiry` (exclusive). The signer is the subject.',
+      args: args.grant,
+      handler(ctx, a: Infer<typeof args.grant>) {
+        ensure(!ctx.state.has(`grant/${hex(a.grantId)}`), 'GRANT_EXISTS', 'grantId already used')
+        ensure(a.expiry > ctx.height, 'BAD_EXPIRY', `expiry ${a.expiry} is not after the current height ${ctx.height}`)
+        const g: GrantRecord = { ...a, subject: ctx.signer, grantedAt: ctx.height, revokedFrom: null }
+        ctx.state.set(`grant/${hex(a.grantId)}`, g as unknown as Rec)
+        ctx.emit('granted', { grantId: a.grantId, subject: ctx.signer, grantee: a.grantee, purpose: a.purpose, expiry: a.expiry })
+      },
+    },
+    revoke: {
+      doc: 'Revokes a grant from the next height on. Its subject only.',
+      args: args.grantId,
+      handler(ctx, a: Infer<typeof args.grantId>) {
+        const g = getGrant(ctx.state, a.grantId)
+        ensure(g, 'NO_SUCH_GRANT', 'no such grant')
+        if (!equalBytes(g.subject, ctx.signer)) throw new ServiceError('UNAUTHORIZED', 'only the subject revokes a grant')
+        ensure(g.revokedFrom === null, 'ALREADY_REVOKED', `revoked from height ${g.revokedFrom}`)
+        ctx.state.set(`grant/${hex(a.grantId)}`, { ...g, revokedFrom: ctx.height + 1 } as unknown as Rec)
+        ctx.emit('revoked', { grantId: a.grantId, fromHeight: ctx.height + 1 })
+      },
+    },
+    logAccess: {
+      doc: 'Logs an access under a grant active at this height. Its grantee only.',
+      args: args.logAccess,
+      handler: (ctx, a: Infer<typeof args.logAccess>) => {
+        recordAccess(ctx, a.grantId, ctx.signer, a.purpose, 'consent')
+      },
+    },
+    emergencyAccess: {
+      doc: "Logs a flagged access without a grant. Needs ('consent','emergency'); `reason` is a hash.",
+      args: args.emergencyAccess,
+      auth: (ctx) => signerHas(ctx, 'consent', 'emergency'),
+      handler(ctx, a: Infer<typeof args.emergencyAccess>) {
+        appendLog(ctx, a.subject, { height: ctx.height, grantId: null, grantee: ctx.signer, purpose: a.purpose, emergency: true, reason: a.reason, via: 'consent' })
+      },
+    },
+  },
+  exports: {
+    /** True when the grant exists, names this grantee and purpose, and is active at this height. */
+    isActive(ctx: TxContext, raw: Value): boolean {
+      const a = parse(args.check, raw)
+      return refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose) === null
+    },
+    /** Throws NO_SUCH_GRANT, NOT_GRANTEE, PURPOSE_MISMATCH or GRANT_INACTIVE unless isActive. */
+    requireActive(ctx: TxContext, raw: Value): void {
+      const a = parse(args.check, raw)
+      const err = refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose)
+      if (err) throw err
+    },
+    /** requireActive, then appends an entry to the subject's log; returns its index. */
+    recordAccess(ctx: TxContext, raw: Value): number {
+      const a = parse(args.check, raw)
+      return recordAccess(ctx, a.grantId, a.grantee, a.purpose, ctx.caller!)
+    },
+    /**
+     * Break-glass: appends a flagged entry without a grant. The grantee must hold ('consent','emergency')
+     * or (<calling service>, 'emergency'); returns the entry's index.
+     */
+    recordEmergency(ctx: TxContext, raw: Value): number {
+      const a = parse(args.xemergency, raw)
+      const may = (scope: string) => ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
+      if (!may('consent') && !may(ctx.caller!)) throw new ServiceError('UNAUTHORIZED', 'grantee holds no emergency role')
+      return appendLog(ctx, a.subject, { height: ctx.height, grantId: null, grantee: a.grantee, purpose: a.purpose, emergency: true, reason: a.reason, via: ctx.caller! })
+    },
+  },
+  queries: {
+    grant: {
+      doc: 'The grant record plus `active` (at this height), or null.',
+      args: args.grantId,
+      handler(q: QueryContext, a: Infer<typeof args.grantId>) {
+        const g = getGrant(q.state, a.grantId)
+        return g ? ({ ...g, active: grantActiveAt(g, q.height) } as unknown as Rec) : null
+      },
+    },
+    accessLog: {
+      doc: `A subject's access entries [from, from+limit) (limit <= ${MAX_LOG_PAGE}, default all up to that).`,
+      args: args.accessLog,
+      handler(q: QueryContext, a: Infer<typeof args.accessLog>) {
+        const n = q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0
+        const from = a.from ?? 0
+        const to = Math.min(n, from + (a.limit ?? MAX_LOG_PAGE))
+        const out: Value[] = []
+        for (let i = from; i < to; i++) out.push(q.state.get(`log/${hex(a.subject)}/${i}`)!)
+        return out
+      },
+    },
+    accessCount: {
+      doc: "Number of entries in a subject's access log.",
+      args: args.subject,
+      handler: (q: QueryContext, a: Infer<typeof args.subject>) => q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0,
+    },
+  },
+})

@@ -1,0 +1,2 @@
+/** @cityledger/apps: the city services. */
+export * from './base/index.ts'
