@@ -1,11 +1,13 @@
-import { toHex } from '../bytes/index.ts'
 import { CityError } from '../errors/index.ts'
 
 /** A hash as bytes or as lowercase hex (the form used in keys, logs and RPC). */
 export type HashLike = Uint8Array | string
 
+/** Lowercase hex of a hash, the key of every hash map in the mempool. */
 export function hashKey(hash: HashLike): string {
-  return typeof hash === 'string' ? hash.toLowerCase() : toHex(hash)
+  if (typeof hash === 'string') return hash.toLowerCase()
+  // Native hex: several times faster than a JS loop on the admission path, same output as `toHex`.
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex')
 }
 
 /**

@@ -1,4 +1,3 @@
-import { toHex } from '../bytes/index.ts'
 import { CodecError } from '../codec/msgpack.ts'
 import { type Tx, decodeTx, txSignatureCheck } from '../codec/tx.ts'
 import { CityError } from '../errors/index.ts'
@@ -32,6 +31,7 @@ interface Entry {
 }
 
 interface SignerQueue {
+  key: string
   signer: Uint8Array
   byNonce: Map<number, Entry>
 }
@@ -104,7 +104,10 @@ export function createMempool(options: MempoolOptions): Mempool {
     if (bytes.length > maxTxBytes) {
       throw new MempoolError('TX_TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxTxBytes}`, { size: bytes.length, limit: maxTxBytes })
     }
-    const tx = decodeTx(bytes, maxTxBytes)
+    // Decoded byte fields are views into the input: copy a view of a larger buffer (a network read),
+    // or every pending tx would keep its whole read buffer alive.
+    const input = bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+    const tx = decodeTx(input, maxTxBytes)
     const { body } = tx
     if (body.chainId !== chainId) {
       throw new MempoolError('WRONG_CHAIN', `tx is for chain ${body.chainId}, this is ${chainId}`, { expected: chainId, got: body.chainId })
@@ -113,14 +116,13 @@ export function createMempool(options: MempoolOptions): Mempool {
     if (expired(tx, h)) {
       throw new MempoolError('TX_EXPIRED', `tx expired at height ${body.expiry}, height is ${h}`, { expiry: body.expiry, height: h })
     }
-    const key = toHex(tx.hash)
+    const key = hashKey(tx.hash)
     if (entries.has(key) || recent.has(key)) throw new MempoolError('DUPLICATE_TX', `tx ${key} is already known`, { hash: key })
     const committed = committedNonce(body.signer)
     if (body.nonce <= committed) {
       throw new MempoolError('NONCE_TOO_LOW', `nonce ${body.nonce} is not above committed nonce ${committed}`, { nonce: body.nonce, committed })
     }
-    const signerKey = toHex(body.signer)
-    const queue = signers.get(signerKey)
+    const queue = signers.get(hashKey(body.signer))
     if (queue?.byNonce.has(body.nonce)) {
       throw new MempoolError('NONCE_TAKEN', `signer already has a pending tx with nonce ${body.nonce}`, { nonce: body.nonce })
     }
@@ -140,10 +142,12 @@ export function createMempool(options: MempoolOptions): Mempool {
         maxBytes,
       })
     }
+    // Entries of one signer share its queue's key string (100k pending txs, 10k signers: 90k fewer strings).
+    const signerKey = queue ? queue.key : hashKey(body.signer)
     const entry: Entry = { tx, key, signerKey, size, seq: seq++, state: 'admitting' }
     entries.set(key, entry)
     if (queue) queue.byNonce.set(body.nonce, entry)
-    else signers.set(signerKey, { signer: body.signer, byNonce: new Map([[body.nonce, entry]]) })
+    else signers.set(signerKey, { key: signerKey, signer: body.signer, byNonce: new Map([[body.nonce, entry]]) })
     heldCount++
     heldBytes += size
     return entry
@@ -282,10 +286,10 @@ export function createMempool(options: MempoolOptions): Mempool {
     const keys = u.committed.map((item, i) => {
       if (item instanceof Uint8Array) {
         if (item.length !== 32) throw new TypeError(`update.committed[${i}]: expected a 32-byte hash, got ${item.length} bytes`)
-        return toHex(item)
+        return hashKey(item)
       }
       if (!(item?.hash instanceof Uint8Array)) throw new TypeError(`update.committed[${i}]: expected a Tx or a hash`)
-      return toHex(item.hash)
+      return hashKey(item.hash)
     })
     const result: UpdateResult = { removed: noRemovals(), rechecked: 0, checkFailures: {} }
     const drop = (entry: Entry, reason: RemovalReason) => {
