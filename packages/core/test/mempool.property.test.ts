@@ -212,7 +212,11 @@ async function run(seed: number, seen: Set<string>): Promise<void> {
   const candidate = (): Candidate | Uint8Array => {
     const roll = rng.next()
     if (roll < 0.1 && sent.length > 0) return rng.pick(sent)
-    if (roll < 0.13) return rng.chance(0.5) ? rng.bytes(rng.int(120)) : rng.pick(sent.length > 0 ? sent : [{ bytes: new Uint8Array([0x92]) }]).bytes.subarray(0, 5)
+    if (roll < 0.13) {
+      // Garbage, or a real envelope cut short.
+      if (rng.chance(0.5) || sent.length === 0) return rng.bytes(rng.int(120))
+      return rng.pick(sent).bytes.slice(0, rng.int(60))
+    }
     const signer = rng.int(SIGNERS)
     const top = Math.max(model.committed[signer]!, ...[...model.pending.values()].filter((h) => h.c.signer === signer).map((h) => h.c.nonce))
     const nonce = rng.chance(0.5) ? top + 1 : model.committed[signer]! + rng.range(-1, LIMITS.maxPerSigner + 1)
