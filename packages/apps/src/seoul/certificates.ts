@@ -1,4 +1,4 @@
-import { type TxContext, type Value, ServiceError, defineService, ensure, s, toHex } from '@cityledger/core'
+import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, defineService, ensure, s, toHex } from '@cityledger/core'
 
 /**
  * Seoul service 9 (civil certificates) and 6 (Seoul Citizen Card), one registry of credentials.
@@ -160,12 +160,16 @@ function transition(ctx: TxContext, id: Uint8Array, from: CertificateStatus[], t
 
 const statusArgs = s.object({ id: s.hash(), reason: s.optional(s.hash()) })
 
+/** Typed method and query definitions: the handler's args are inferred from the schema. */
+const method = <A>(m: MethodDef<A>): MethodDef<A> => m
+const query = <A>(q: QueryDef<A>): QueryDef<A> => q
+
 export const certificates = defineService({
   name: 'certificates',
   version: '1.0.0',
   dependencies: ['identity'],
   methods: {
-    issue: {
+    issue: method({
       doc: "Issue a certificate commitment. Role ('certificates', 'issuer:<type>').",
       args: s.object({ id: s.hash(), type: certType, hash: s.hash(), validUntil: s.uint() }),
       auth: (ctx, a) => hasRole(ctx, roleFor(a.type)),
@@ -187,8 +191,8 @@ export const certificates = defineService({
         ctx.state.set(docKey(a.id), doc)
         ctx.emit('issued', { id: a.id, type: a.type, issuer: ctx.signer, office })
       },
-    },
-    issueCard: {
+    }),
+    issueCard: method({
       doc: "Issue a Seoul Citizen Card to a pseudonymous holder; one live card per holder. Role ('certificates', 'card-issuer').",
       args: s.object({ id: s.hash(), holder: s.hash(), hash: s.hash(), validUntil: s.uint() }),
       auth: (ctx) => hasRole(ctx, CARD_ISSUER),
@@ -213,23 +217,23 @@ export const certificates = defineService({
         ctx.state.set(cardKey(a.holder), toHex(a.id))
         ctx.emit('issued', { id: a.id, type: CITIZEN_CARD, issuer: ctx.signer, office })
       },
-    },
-    suspend: {
+    }),
+    suspend: method({
       doc: 'Suspend an active credential (type role; certificates: the issuing office).',
       args: statusArgs,
       handler: (ctx, a) => transition(ctx, a.id, ['active'], 'suspended', a.reason),
-    },
-    reinstate: {
+    }),
+    reinstate: method({
       doc: 'Reinstate a suspended credential (type role; certificates: the issuing office).',
       args: statusArgs,
       handler: (ctx, a) => transition(ctx, a.id, ['suspended'], 'active', a.reason),
-    },
-    revoke: {
+    }),
+    revoke: method({
       doc: 'Revoke a credential for good (type role; certificates: the issuing office).',
       args: statusArgs,
       handler: (ctx, a) => transition(ctx, a.id, ['active', 'suspended'], 'revoked', a.reason),
-    },
-    setAccepted: {
+    }),
+    setAccepted: method({
       doc: "A facility declares the credential types it accepts (replaces its list). Role ('certificates', 'facility').",
       args: s.object({ types: s.array(credentialType, { max: CERTIFICATE_TYPES.length + 1 }) }),
       auth: (ctx) => hasRole(ctx, FACILITY),
@@ -239,10 +243,10 @@ export const certificates = defineService({
         else ctx.state.set(facilityKey(ctx.signer), types)
         ctx.emit('acceptedSet', { facility: ctx.signer, types })
       },
-    },
+    }),
   },
   queries: {
-    verify: {
+    verify: query({
       doc: 'Anyone: is (id, hash) a valid credential? -> { valid, status, type, issuer, office, validUntil, expired }.',
       args: s.object({ id: s.hash(), hash: s.hash() }),
       handler(q, a): VerifyResult {
@@ -252,13 +256,13 @@ export const certificates = defineService({
         const valid = doc.status === 'active' && !expired && toHex(doc.hash) === toHex(a.hash)
         return { valid, status: doc.status, type: doc.type, issuer: doc.issuer, office: doc.office, validUntil: doc.validUntil, expired }
       },
-    },
-    credential: {
+    }),
+    credential: query({
       doc: 'The stored record of a credential, or null.',
       args: s.object({ id: s.hash() }),
       handler: (q, a) => q.state.get<CertificateRecord>(docKey(a.id)) ?? null,
-    },
-    card: {
+    }),
+    card: query({
       doc: "The holder's live card: { id, status } or null.",
       args: s.object({ holder: s.hash() }),
       handler(q, a) {
@@ -267,21 +271,21 @@ export const certificates = defineService({
         const doc = q.state.get<CertificateRecord>(`doc/${id}`)
         return { id: Uint8Array.from(Buffer.from(id, 'hex')), status: doc?.status ?? 'unknown' }
       },
-    },
-    accepts: {
+    }),
+    accepts: query({
       doc: 'Does a facility accept a credential type? -> boolean.',
       args: s.object({ facility: s.key(), type: s.string({ max: 64 }) }),
       handler: (q, a) => (q.state.get<string[]>(facilityKey(a.facility)) ?? []).includes(a.type),
-    },
-    facility: {
+    }),
+    facility: query({
       doc: 'The credential types a facility accepts (empty list if none).',
       args: s.object({ facility: s.key() }),
       handler: (q, a) => q.state.get<string[]>(facilityKey(a.facility)) ?? [],
-    },
-    types: {
+    }),
+    types: query({
       doc: 'The credential types of the registry: the 29 certificates, then citizen-card.',
       args: s.object({}),
       handler: () => [...CREDENTIAL_TYPES],
-    },
+    }),
   },
 })

@@ -1,4 +1,4 @@
-import { type BlockContext, type TxContext, type Value, defineService, ensure, s, toHex, fromHex } from '@cityledger/core'
+import { type MethodDef, type QueryDef, type BlockContext, type TxContext, type Value, defineService, ensure, s, toHex, fromHex } from '@cityledger/core'
 
 /**
  * Seoul service 3: S-Coin mileage.
@@ -42,6 +42,7 @@ export type ScoinErrorCode =
   | 'INSUFFICIENT_MILES'
   | 'DUPLICATE_RECEIPT'
   | 'TOO_MANY_LOTS'
+  | 'BAD_ASSET'
 
 export type PlaceKind = 'merchant' | 'agency' | 'campaign'
 
@@ -128,6 +129,17 @@ function debit(ctx: TxContext, amount: number): void {
   else ctx.state.set(lotsKey(ctx.signerHex), rest)
 }
 
+/**
+ * Miles must be a 'controlled' asset with this service as a controller; otherwise citizens could move
+ * them with plain token transfers. Checked on every award (the only way miles come into being here).
+ */
+function requireControlledAsset(ctx: TxContext): void {
+  const rec = ctx.call<{ policy?: Value; controllers?: Value } | null>('token', 'getAsset', { asset: asset(ctx) })
+  ensure(rec !== null, 'BAD_ASSET', `asset ${asset(ctx)} does not exist on token`)
+  const controllers = Array.isArray(rec.controllers) ? rec.controllers : []
+  ensure(rec.policy === 'controlled' && controllers.includes('scoin'), 'BAD_ASSET', `asset ${asset(ctx)} must be 'controlled' with controllers ['scoin']`)
+}
+
 function requirePlace(ctx: TxContext, to: Uint8Array, kinds: PlaceKind[]): PlaceKind {
   const kind = ctx.state.get<PlaceKind>(placeKey(to))
   ensure(kind !== undefined && kinds.includes(kind), 'NOT_ALLOWLISTED', `recipient is not an allowlisted ${kinds.join(' or ')}`)
@@ -144,6 +156,10 @@ function enqueueExpiry(ctx: TxContext, height: number, holderHex: string): void 
 const programId = s.string({ min: 1, max: 64, pattern: /^[a-z0-9][a-z0-9-]*$/ })
 const miles = s.uint({ min: 1 })
 
+/** Typed method and query definitions: the handler's args are inferred from the schema. */
+const method = <A>(m: MethodDef<A>): MethodDef<A> => m
+const query = <A>(q: QueryDef<A>): QueryDef<A> => q
+
 export const scoin = defineService({
   name: 'scoin',
   version: '1.0.0',
@@ -157,7 +173,7 @@ export const scoin = defineService({
     ctx.state.set('stats', { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 })
   },
   methods: {
-    createProgram: {
+    createProgram: method({
       doc: "Create an award program with its operators, budget and expiry. Role ('scoin', 'admin').",
       args: s.object({ program: programId, operators: s.array(s.key(), { min: 1, max: 16 }), budget: miles, expiryBlocks: s.uint({ min: 1 }) }),
       auth: (ctx) => hasRole(ctx, 'admin'),
@@ -167,8 +183,8 @@ export const scoin = defineService({
         ctx.state.set(programKey(a.program), program)
         ctx.emit('programCreated', { program: a.program, budget: a.budget, expiryBlocks: a.expiryBlocks })
       },
-    },
-    addBudget: {
+    }),
+    addBudget: method({
       doc: "Raise a program's budget. Role ('scoin', 'admin').",
       args: s.object({ program: programId, amount: miles }),
       auth: (ctx) => hasRole(ctx, 'admin'),
@@ -178,8 +194,8 @@ export const scoin = defineService({
         ensure(Number.isSafeInteger(p.budget + a.amount), 'BUDGET_EXCEEDED', 'budget overflow')
         ctx.state.set(programKey(a.program), { ...p, budget: p.budget + a.amount })
       },
-    },
-    closeProgram: {
+    }),
+    closeProgram: method({
       doc: "Stop a program's awards for good (awarded miles stay). Role ('scoin', 'admin').",
       args: s.object({ program: programId }),
       auth: (ctx) => hasRole(ctx, 'admin'),
@@ -189,8 +205,8 @@ export const scoin = defineService({
         ctx.state.set(programKey(a.program), { ...p, active: false })
         ctx.emit('programClosed', { program: a.program })
       },
-    },
-    setPlace: {
+    }),
+    setPlace: method({
       doc: "Allowlist a key as merchant, agency or donation campaign, or remove it ('none'). Role ('scoin', 'admin').",
       args: s.object({ key: s.key(), kind: s.literal('merchant', 'agency', 'campaign', 'none') }),
       auth: (ctx) => hasRole(ctx, 'admin'),
@@ -199,8 +215,8 @@ export const scoin = defineService({
         else ctx.state.set(placeKey(a.key), a.kind)
         ctx.emit('placeSet', { key: a.key, kind: a.kind })
       },
-    },
-    award: {
+    }),
+    award: method({
       doc: "Award miles from a program's budget; they expire expiryBlocks later. Role ('scoin', 'operator') and listed in the program.",
       args: s.object({ program: programId, to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
       auth: (ctx) => hasRole(ctx, 'operator'),
@@ -210,6 +226,7 @@ export const scoin = defineService({
         ensure(p.operators.some((k) => toHex(k) === ctx.signerHex), 'NOT_OPERATOR', `signer does not operate ${a.program}`)
         ensure(p.active, 'PROGRAM_CLOSED', `program ${a.program} is closed`)
         ensure(p.awarded + a.amount <= p.budget, 'BUDGET_EXCEEDED', `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`)
+        requireControlledAsset(ctx)
         const toHexKey = toHex(a.to)
         const lots = expireLots(ctx, toHexKey)
         const expiresAt = ctx.height + p.expiryBlocks
@@ -228,8 +245,8 @@ export const scoin = defineService({
         bumpStats(ctx, 'awarded', a.amount)
         ctx.emit('awarded', { program: a.program, to: a.to, amount: a.amount, expiresAt, ref: a.ref ?? null })
       },
-    },
-    spend: {
+    }),
+    spend: method({
       doc: 'Pay an allowlisted merchant or agency with your usable miles (anyone holding miles).',
       args: s.object({ to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
       handler(ctx, a) {
@@ -239,8 +256,8 @@ export const scoin = defineService({
         bumpStats(ctx, 'spent', a.amount)
         ctx.emit('spent', { from: ctx.signer, to: a.to, kind, amount: a.amount, ref: a.ref ?? null })
       },
-    },
-    donate: {
+    }),
+    donate: method({
       doc: 'Give usable miles to an allowlisted donation campaign or agency (anyone holding miles).',
       args: s.object({ to: s.key(), amount: miles }),
       handler(ctx, a) {
@@ -250,8 +267,8 @@ export const scoin = defineService({
         bumpStats(ctx, 'donated', a.amount)
         ctx.emit('donated', { from: ctx.signer, to: a.to, kind, amount: a.amount })
       },
-    },
-    convert: {
+    }),
+    convert: method({
       doc: 'Burn usable miles against an off-chain settlement receipt (its hash, usable once).',
       args: s.object({ amount: miles, receipt: s.hash() }),
       handler(ctx, a) {
@@ -263,14 +280,14 @@ export const scoin = defineService({
         bumpStats(ctx, 'converted', a.amount)
         ctx.emit('converted', { holder: ctx.signer, amount: a.amount, receipt: a.receipt })
       },
-    },
-    expire: {
+    }),
+    expire: method({
       doc: "Burn a holder's expired lots now (anyone; the sweep does it anyway).",
       args: s.object({ holder: s.key() }),
       handler(ctx, a) {
         expireLots(ctx, toHex(a.holder))
       },
-    },
+    }),
   },
   endBlock(ctx) {
     const cursor = ctx.state.get<{ height: number; index: number }>('sweep') ?? { height: 1, index: 0 }
@@ -291,7 +308,7 @@ export const scoin = defineService({
     if (height !== cursor.height || index !== cursor.index) ctx.state.set('sweep', { height, index })
   },
   queries: {
-    balance: {
+    balance: query({
       doc: "A holder's miles: { usable, lots (live, [expiresAt, amount]), free, pendingExpiry }.",
       args: s.object({ holder: s.key() }),
       handler(q, a) {
@@ -304,31 +321,31 @@ export const scoin = defineService({
         const liveSum = live.reduce((sum, [, n]) => sum + n, 0)
         return { usable, lots: live, free: usable - liveSum, pendingExpiry }
       },
-    },
-    program: {
+    }),
+    program: query({
       doc: 'An award program, or null.',
       args: s.object({ program: programId }),
       handler: (q, a) => q.state.get<Program>(programKey(a.program)) ?? null,
-    },
-    place: {
+    }),
+    place: query({
       doc: "A key's allowlist kind ('merchant' | 'agency' | 'campaign') or null.",
       args: s.object({ key: s.key() }),
       handler: (q, a) => q.state.get<PlaceKind>(placeKey(a.key)) ?? null,
-    },
-    receipt: {
+    }),
+    receipt: query({
       doc: 'A used settlement receipt: { holder, amount, height } or null.',
       args: s.object({ receipt: s.hash() }),
       handler: (q, a) => q.state.get(`receipt/${toHex(a.receipt)}`) ?? null,
-    },
-    stats: {
+    }),
+    stats: query({
       doc: 'Running totals: awarded, expired, converted, spent, donated.',
       args: s.object({}),
       handler: (q) => q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
-    },
-    config: {
+    }),
+    config: query({
       doc: '{ asset }: the token asset the service controls.',
       args: s.object({}),
       handler: (q) => q.state.get('config') ?? { asset: DEFAULT_ASSET },
-    },
+    }),
   },
 })

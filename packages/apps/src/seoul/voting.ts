@@ -1,4 +1,4 @@
-import { type TxContext, type Value, ServiceError, concatBytes, defineService, ensure, s, sha256, toHex, utf8 } from '@cityledger/core'
+import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, concatBytes, defineService, ensure, s, sha256, toHex, utf8 } from '@cityledger/core'
 
 /**
  * Seoul service 1: Democracy Seoul / m-Voting. Advisory polls and petitions, never binding elections.
@@ -135,12 +135,16 @@ function isEligible(ctx: TxContext, id: string, poll: PollRecord): boolean {
   return ctx.call<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: ctx.signer }) === true
 }
 
+/** Typed method and query definitions: the handler's args are inferred from the schema. */
+const method = <A>(m: MethodDef<A>): MethodDef<A> => m
+const query = <A>(q: QueryDef<A>): QueryDef<A> => q
+
 export const voting = defineService({
   name: 'voting',
   version: '1.0.0',
   dependencies: ['identity'],
   methods: {
-    createPoll: {
+    createPoll: method({
       doc: "Create a poll or petition in draft. Role ('voting', 'organizer'). Exactly one of electorate.voters / electorate.role.",
       args: s.object({
         pollId,
@@ -185,8 +189,8 @@ export const voting = defineService({
         ctx.state.set(pollKey(a.pollId), poll)
         ctx.emit('pollCreated', { pollId: a.pollId, mode: a.mode, openAt: a.openAt, closeAt: a.closeAt })
       },
-    },
-    addVoters: {
+    }),
+    addVoters: method({
       doc: 'Add keys to a list electorate (creator, draft only).',
       args: s.object({ pollId, voters: s.array(s.key(), { min: 1, max: 256 }) }),
       handler(ctx, a) {
@@ -195,8 +199,8 @@ export const voting = defineService({
         const size = poll.electorate.size + addVoterKeys(ctx, a.pollId, a.voters)
         ctx.state.set(pollKey(a.pollId), { ...poll, electorate: { kind: 'list', size } })
       },
-    },
-    setOptions: {
+    }),
+    setOptions: method({
       doc: 'Replace the options of a poll (creator, draft only; petitions have none).',
       args: s.object({ pollId, options: s.array(option, { max: MAX_OPTIONS }) }),
       handler(ctx, a) {
@@ -204,8 +208,8 @@ export const voting = defineService({
         const options = checkOptions(poll.mode, a.options)
         ctx.state.set(pollKey(a.pollId), { ...poll, options, counts: options.map(() => 0) })
       },
-    },
-    reschedule: {
+    }),
+    reschedule: method({
       doc: 'Move the open and close heights (creator, draft only).',
       args: s.object({ pollId, openAt: s.uint(), closeAt: s.uint() }),
       handler(ctx, a) {
@@ -214,8 +218,8 @@ export const voting = defineService({
         ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
         ctx.state.set(pollKey(a.pollId), { ...poll, openAt: a.openAt, closeAt: a.closeAt })
       },
-    },
-    vote: {
+    }),
+    vote: method({
       doc: 'Cast one ballot (eligible voter, open phase). A second ballot is refused with ALREADY_VOTED.',
       args: s.object({ pollId, option: s.uint({ max: MAX_OPTIONS - 1 }) }),
       handler(ctx, a) {
@@ -242,8 +246,8 @@ export const voting = defineService({
         }
         ctx.state.set(pollKey(a.pollId), next)
       },
-    },
-    tally: {
+    }),
+    tally: method({
       doc: 'Fix the result of a closed poll (anyone, once).',
       args: s.object({ pollId }),
       handler(ctx, a) {
@@ -256,18 +260,18 @@ export const voting = defineService({
         ctx.state.set(pollKey(a.pollId), { ...poll, tally: [...poll.counts], talliedAt: ctx.height })
         ctx.emit('tallied', { pollId: a.pollId, counts: [...poll.counts], ballots: poll.ballots })
       },
-    },
+    }),
   },
   queries: {
-    poll: {
+    poll: query({
       doc: 'A poll with its phase at the current height, or null.',
       args: s.object({ pollId }),
       handler(q, a) {
         const poll = q.state.get<PollRecord>(pollKey(a.pollId))
         return poll ? { ...poll, phase: phaseOf(poll, q.height) } : null
       },
-    },
-    results: {
+    }),
+    results: query({
       doc: '{ phase, counts, ballots, tally } of a poll (tally is null until tallied).',
       args: s.object({ pollId }),
       handler(q, a) {
@@ -275,18 +279,18 @@ export const voting = defineService({
         if (!poll) return null
         return { phase: phaseOf(poll, q.height), options: poll.options, counts: poll.counts, ballots: poll.ballots, tally: poll.tally }
       },
-    },
-    nullifier: {
+    }),
+    nullifier: query({
       doc: 'The nullifier of a voter in a poll (computed, no state read).',
       args: s.object({ pollId, voter: s.key() }),
       handler: (_q, a) => nullifierOf(a.pollId, a.voter),
-    },
-    hasVoted: {
+    }),
+    hasVoted: query({
       doc: 'Has this voter a counted ballot in this poll?',
       args: s.object({ pollId, voter: s.key() }),
       handler: (q, a) => q.state.has(ballotKey(nullifierOf(a.pollId, a.voter))),
-    },
-    eligible: {
+    }),
+    eligible: query({
       doc: 'Is this key in the electorate (at the current height, for role electorates)?',
       args: s.object({ pollId, voter: s.key() }),
       handler(q, a) {
@@ -296,6 +300,6 @@ export const voting = defineService({
         if (e.kind === 'list') return q.state.has(voterKey(a.pollId, a.voter))
         return q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
       },
-    },
+    }),
   },
 })
