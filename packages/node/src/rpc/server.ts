@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { toHex } from '@cityledger/core'
@@ -244,6 +245,16 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     if (!closed) streams.add(stream)
   })
 
+  // Connections that never carried a request (clients open spares, e.g. undici after an abort).
+  // Node's closeIdleConnections leaves them alone, and server.close() would wait for the client to
+  // drop them, so stop() destroys them itself.
+  const fresh = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    fresh.add(socket)
+    socket.once('close', () => fresh.delete(socket))
+  })
+  app.server.on('request', (req: IncomingMessage) => fresh.delete(req.socket))
+
   let started = false
   return {
     async start() {
@@ -258,7 +269,9 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     async stop() {
       for (const ac of waits) ac.abort()
       for (const s of [...streams]) s.close()
-      await app.close()
+      const closing = app.close()
+      for (const socket of fresh) socket.destroy()
+      await closing
       logger.info('rpc stopped')
     },
   }
