@@ -42,7 +42,8 @@ test('ED25519_L is the group order', () => {
 })
 
 test(`isCanonicalScalar is S < L on all 256 bits (seed ${SEED})`, () => {
-  for (const s of [0n, 1n, L - 1n, L, L + 1n, 2n ** 253n, 2n ** 256n - 1n]) assert.is(isCanonicalScalar(bigToLe(s)), s < L, `S=${s}`)
+  for (const s of [0n, 1n, L - 1n, L, L + 1n, 2n ** 253n, 2n ** 256n - 1n])
+    assert.is(isCanonicalScalar(bigToLe(s)), s < L, `S=${s}`)
   const rng = new Rng(SEED)
   for (let i = 0; i < 20000; i++) {
     const b = randomAround(rng, [L, L - 1n, 2n ** 252n, 0n])
@@ -75,7 +76,10 @@ test('the blacklist is exactly the small-order points (canonical) plus p and p+1
   for (let j = 0n; j < 8n; j++) fromPoints.add(masked(T8.multiplyUnsafe(j).toBytes()))
   const expected = [...fromPoints, toHex(bigToLe(P)), toHex(bigToLe(P + 1n))].sort()
   assert.equal(SMALL_ORDER_ENCODINGS.map((e) => toHex(e)).sort(), expected)
-  assert.is(toHex(SMALL_ORDER_ENCODINGS[3]!), 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+  assert.is(
+    toHex(SMALL_ORDER_ENCODINGS[3]!),
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  )
 })
 
 test(`hasSmallOrderEncoding: every entry with either sign bit, nothing else (seed ${SEED})`, () => {

@@ -52,7 +52,11 @@ test(`answers keep the order of the checks, across chunks and workers (seed ${SE
     // Malformed lengths travel too, and must come back false in their place.
     checks.push({ publicKey: keys[0]!.publicKey, message: new Uint8Array(3), signature: new Uint8Array(65) })
     want.push(false)
-    checks.push({ publicKey: keys[0]!.publicKey.subarray(1), message: new Uint8Array(0), signature: new Uint8Array(64) })
+    checks.push({
+      publicKey: keys[0]!.publicKey.subarray(1),
+      message: new Uint8Array(0),
+      signature: new Uint8Array(64),
+    })
     want.push(false)
     const got = await pool.verifyBatch(checks)
     assert.equal(got, want, `seed ${SEED}`)
@@ -74,7 +78,9 @@ test(`back-pressure: concurrent callers wait, never more than maxQueue chunks ou
     assert.is(during.outstanding, 3)
     assert.is(during.waiting, 17)
     const results = await Promise.all(running)
-    results.forEach((got, i) => assert.equal(got, batches[i]!.want, `batch ${i}, seed ${SEED}`))
+    results.forEach((got, i) => {
+      assert.equal(got, batches[i]!.want, `batch ${i}, seed ${SEED}`)
+    })
     const after = pool.stats()
     assert.is(after.maxOutstanding, 3)
     assert.is(after.outstanding, 0)
@@ -93,7 +99,10 @@ test('close(): pending and waiting batches reject with VERIFIER_CLOSED, later ca
   await pool.close()
   for (const p of pending) assert.ok(isCityError(await p, 'VERIFIER_CLOSED'))
   assert.ok(isCityError(await rejection(pool.verifyBatch(checks)), 'VERIFIER_CLOSED'))
-  assert.throws(() => pool.verify(checks[0]!), (err: unknown) => isCityError(err, 'VERIFIER_CLOSED'))
+  assert.throws(
+    () => pool.verify(checks[0]!),
+    (err: unknown) => isCityError(err, 'VERIFIER_CLOSED'),
+  )
   await pool.close() // twice is fine
 })
 
@@ -122,7 +131,10 @@ test('workers that cannot start end in VERIFIER_BACKEND_UNAVAILABLE, not a resta
     let code = ''
     for (let i = 0; i < 10 && code !== 'VERIFIER_BACKEND_UNAVAILABLE'; i++) {
       const err = await rejection(pool.verifyBatch(checks))
-      assert.ok(isCityError(err, 'VERIFIER_WORKER_CRASHED') || isCityError(err, 'VERIFIER_BACKEND_UNAVAILABLE'), String(err))
+      assert.ok(
+        isCityError(err, 'VERIFIER_WORKER_CRASHED') || isCityError(err, 'VERIFIER_BACKEND_UNAVAILABLE'),
+        String(err),
+      )
       code = (err as { code: string }).code
     }
     assert.is(code, 'VERIFIER_BACKEND_UNAVAILABLE')
@@ -139,20 +151,33 @@ test('defaultPoolSize shares the cores between the validators of one machine', (
   assert.is(defaultPoolSize({ nodesOnMachine: 1 }), cores)
   assert.is(defaultPoolSize({ nodesOnMachine: 4 }), Math.max(1, Math.floor(cores / 4)))
   assert.is(defaultPoolSize({ nodesOnMachine: cores * 10 }), 1)
-  assert.throws(() => defaultPoolSize({ nodesOnMachine: 0 }), (err: unknown) => isCityError(err, 'VERIFIER_BAD_OPTIONS'))
+  assert.throws(
+    () => defaultPoolSize({ nodesOnMachine: 0 }),
+    (err: unknown) => isCityError(err, 'VERIFIER_BAD_OPTIONS'),
+  )
 })
 
 test('bad options and bad input are typed errors', async () => {
   for (const opts of [{ size: 0 }, { size: 1.5 }, { maxQueue: 0 }, { chunkSize: -1 }]) {
-    assert.ok(isCityError(await rejection(createVerifierPool(opts)), 'VERIFIER_BAD_OPTIONS'), JSON.stringify(opts))
+    assert.ok(
+      isCityError(await rejection(createVerifierPool(opts)), 'VERIFIER_BAD_OPTIONS'),
+      JSON.stringify(opts),
+    )
   }
   assert.ok(isCityError(await rejection(createVerifier('fast' as 'pool')), 'VERIFIER_BAD_OPTIONS'))
   const pool = await createVerifierPool({ size: 1, nodesOnMachine: 99 })
   try {
     assert.is(pool.size, 1)
-    const bad = { publicKey: 'ab', message: new Uint8Array(0), signature: new Uint8Array(64) } as unknown as SignatureCheck
+    const bad = {
+      publicKey: 'ab',
+      message: new Uint8Array(0),
+      signature: new Uint8Array(64),
+    } as unknown as SignatureCheck
     assert.ok(isCityError(await rejection(pool.verifyBatch([bad])), 'VERIFIER_BAD_INPUT'))
-    assert.throws(() => pool.verify(bad), (err: unknown) => isCityError(err, 'VERIFIER_BAD_INPUT'))
+    assert.throws(
+      () => pool.verify(bad),
+      (err: unknown) => isCityError(err, 'VERIFIER_BAD_INPUT'),
+    )
     assert.is(pool.stats().outstanding, 0)
   } finally {
     await pool.close()

@@ -33,9 +33,11 @@ for (let i = 0; i < COUNT; i++) {
   const kind = rng.pick(KINDS)
   let check: SignatureCheck = { publicKey: key.publicKey, message, signature }
   if (kind === 'flip-sig') check = { ...check, signature: flipBit(signature) }
-  if (kind === 'flip-msg') check = { ...check, message: message.length ? flipBit(message) : Uint8Array.of(rng.int(256)) }
+  if (kind === 'flip-msg')
+    check = { ...check, message: message.length ? flipBit(message) : Uint8Array.of(rng.int(256)) }
   if (kind === 'flip-key') check = { ...check, publicKey: flipBit(key.publicKey) }
-  if (kind === 'other-key') check = { ...check, publicKey: keys[(signer + 1 + rng.int(keys.length - 1)) % keys.length]!.publicKey }
+  if (kind === 'other-key')
+    check = { ...check, publicKey: keys[(signer + 1 + rng.int(keys.length - 1)) % keys.length]!.publicKey }
   cases.push({ kind, check })
 }
 const reference = cases.map((c) => referenceVerdict(c.check))
@@ -44,7 +46,9 @@ const verifiers = await allVerifiers()
 test.after(() => closeAll(verifiers))
 
 test(`reference: valid ones accepted, corrupted ones rejected (seed ${SEED}, ${COUNT} cases)`, () => {
-  cases.forEach((c, i) => assert.is(reference[i], c.kind === 'valid', `case ${i} ${c.kind} (seed ${SEED})`))
+  cases.forEach((c, i) => {
+    assert.is(reference[i], c.kind === 'valid', `case ${i} ${c.kind} (seed ${SEED})`)
+  })
 })
 
 for (const { label, verifier } of verifiers) {
@@ -54,7 +58,9 @@ for (const { label, verifier } of verifiers) {
     for (let i = 0; i < COUNT; i += step) {
       const got = verifier.verify(cases[i]!.check)
       if (got !== reference[i]) {
-        assert.unreachable(`${label} verify disagrees on case ${i} (${cases[i]!.kind}, key ${toHex(cases[i]!.check.publicKey)}), seed ${SEED}`)
+        assert.unreachable(
+          `${label} verify disagrees on case ${i} (${cases[i]!.kind}, key ${toHex(cases[i]!.check.publicKey)}), seed ${SEED}`,
+        )
       }
     }
   })
@@ -68,7 +74,10 @@ for (const { label, verifier } of verifiers) {
       jobs.push(
         verifier.verifyBatch(cases.slice(from, end).map((c) => c.check)).then((got) => {
           got.forEach((v, j) => {
-            if (v !== reference[from + j]) assert.unreachable(`${label} verifyBatch disagrees on case ${from + j} (${cases[from + j]!.kind}), seed ${SEED}`)
+            if (v !== reference[from + j])
+              assert.unreachable(
+                `${label} verifyBatch disagrees on case ${from + j} (${cases[from + j]!.kind}), seed ${SEED}`,
+              )
           })
         }),
       )

@@ -17,7 +17,14 @@ import {
   toHex,
 } from '@cityledger/core'
 import { Rng, testSeed } from '@cityledger/core/testing'
-import { type Vector, allVerifiers, closeAll, rfc8032Vectors, speccheckVectors, wycheproofVectors } from './fixtures/verifiers.ts'
+import {
+  type Vector,
+  allVerifiers,
+  closeAll,
+  rfc8032Vectors,
+  speccheckVectors,
+  wycheproofVectors,
+} from './fixtures/verifiers.ts'
 
 const SEED = testSeed(8032)
 const Point = ed25519.Point
@@ -66,28 +73,76 @@ function edgeCases(): Vector[] {
   const A = Point.BASE.multiply(a).toBytes()
   const M = message('base', 0)
   const sig = signWith(a, A, M)
-  out.push({ name: 'edge: the base signature', check: { publicKey: A, message: M, signature: sig }, expected: true })
+  out.push({
+    name: 'edge: the base signature',
+    check: { publicKey: A, message: M, signature: sig },
+    expected: true,
+  })
 
   // S >= L: S + L is the same scalar mod L (a malleated copy); S with the top bit set.
   const S = leToBig(sig.subarray(32))
-  out.push({ name: 'edge: S + L', check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(S + L)) }, expected: false })
-  out.push({ name: 'edge: S = L', check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(L)) }, expected: false })
-  out.push({ name: 'edge: S top bit set', check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), withTopBit(sig.subarray(32))) }, expected: false })
-  out.push({ name: 'edge: S = L - 1 (canonical, wrong)', check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(L - 1n)) }, expected: false })
+  out.push({
+    name: 'edge: S + L',
+    check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(S + L)) },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: S = L',
+    check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(L)) },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: S top bit set',
+    check: {
+      publicKey: A,
+      message: M,
+      signature: concatBytes(sig.subarray(0, 32), withTopBit(sig.subarray(32))),
+    },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: S = L - 1 (canonical, wrong)',
+    check: { publicKey: A, message: M, signature: concatBytes(sig.subarray(0, 32), bigToLe(L - 1n)) },
+    expected: false,
+  })
 
   // Wrong lengths: sodium-native itself would accept a longer signature (it reads the first 64 bytes).
-  out.push({ name: 'edge: signature 65 bytes', check: { publicKey: A, message: M, signature: concatBytes(sig, new Uint8Array(1)) }, expected: false })
-  out.push({ name: 'edge: signature 63 bytes', check: { publicKey: A, message: M, signature: sig.subarray(0, 63) }, expected: false })
-  out.push({ name: 'edge: key 33 bytes', check: { publicKey: concatBytes(A, new Uint8Array(1)), message: M, signature: sig }, expected: false })
-  out.push({ name: 'edge: key 31 bytes', check: { publicKey: A.subarray(0, 31), message: M, signature: sig }, expected: false })
-  out.push({ name: 'edge: empty key and signature', check: { publicKey: new Uint8Array(0), message: M, signature: new Uint8Array(0) }, expected: false })
+  out.push({
+    name: 'edge: signature 65 bytes',
+    check: { publicKey: A, message: M, signature: concatBytes(sig, new Uint8Array(1)) },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: signature 63 bytes',
+    check: { publicKey: A, message: M, signature: sig.subarray(0, 63) },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: key 33 bytes',
+    check: { publicKey: concatBytes(A, new Uint8Array(1)), message: M, signature: sig },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: key 31 bytes',
+    check: { publicKey: A.subarray(0, 31), message: M, signature: sig },
+    expected: false,
+  })
+  out.push({
+    name: 'edge: empty key and signature',
+    check: { publicKey: new Uint8Array(0), message: M, signature: new Uint8Array(0) },
+    expected: false,
+  })
 
   // Non-canonical A: y = p + d (d < 19 keeps y below 2^255), both sign bits.
   for (let d = 0n; d < 19n; d++) {
     for (const top of [false, true]) {
       const enc = bigToLe(P + d)
       const pk = top ? withTopBit(enc) : enc
-      out.push({ name: `edge: non-canonical A y=p+${d}${top ? ' sign=1' : ''} (decodes: ${decodeLoose(pk) !== undefined})`, check: { publicKey: pk, message: M, signature: sig }, expected: false })
+      out.push({
+        name: `edge: non-canonical A y=p+${d}${top ? ' sign=1' : ''} (decodes: ${decodeLoose(pk) !== undefined})`,
+        check: { publicKey: pk, message: M, signature: sig },
+        expected: false,
+      })
     }
   }
 
@@ -108,7 +163,11 @@ function edgeCases(): Vector[] {
           }
         }
       }
-      out.push({ name: `edge: small-order A #${e} ${toHex(pk).slice(0, 8)}..${toHex(pk).slice(-2)}`, check, expected: false })
+      out.push({
+        name: `edge: small-order A #${e} ${toHex(pk).slice(0, 8)}..${toHex(pk).slice(-2)}`,
+        check,
+        expected: false,
+      })
     }
   })
 
@@ -118,7 +177,11 @@ function edgeCases(): Vector[] {
   SMALL_ORDER_ENCODINGS.forEach((entry, e) => {
     for (const R of [entry, withTopBit(entry)]) {
       const pt = decodeLoose(R)
-      let check: SignatureCheck = { publicKey: mixedA, message: M, signature: concatBytes(R, sig.subarray(32)) }
+      let check: SignatureCheck = {
+        publicKey: mixedA,
+        message: M,
+        signature: concatBytes(R, sig.subarray(32)),
+      }
       if (pt) {
         for (let i = 0; i < 512; i++) {
           const m = message(`small-R-${e}`, i)
@@ -129,14 +192,22 @@ function edgeCases(): Vector[] {
           }
         }
       }
-      out.push({ name: `edge: small-order R #${e} ${toHex(R).slice(0, 8)}..${toHex(R).slice(-2)}`, check, expected: false })
+      out.push({
+        name: `edge: small-order R #${e} ${toHex(R).slice(0, 8)}..${toHex(R).slice(-2)}`,
+        check,
+        expected: false,
+      })
     }
   })
   // R = the identity with a clean key: S = k a satisfies the equation exactly.
   {
     const R = SMALL_ORDER_ENCODINGS[1]!
     const k = challenge(R, A, M)
-    out.push({ name: 'edge: R = identity, S = k a (equation holds)', check: { publicKey: A, message: M, signature: concatBytes(R, bigToLe(mod(k * a, L))) }, expected: false })
+    out.push({
+      name: 'edge: R = identity, S = k a (equation holds)',
+      check: { publicKey: A, message: M, signature: concatBytes(R, bigToLe(mod(k * a, L))) },
+      expected: false,
+    })
   }
 
   // Mixed-order A = [a]B + [j]T8: accepted when the cofactorless equation holds (k = 0 mod ord),
@@ -153,21 +224,47 @@ function edgeCases(): Vector[] {
       const k = challenge(R, pk, m)
       const signature = concatBytes(R, bigToLe(mod(r + k * a, L)))
       const holds = T.multiplyUnsafe(k).is0()
-      if (holds && found < 2) out.push({ name: `edge: mixed-order A (+${j}T8), cofactorless holds #${found++}`, check: { publicKey: pk, message: m, signature }, expected: true })
-      if (!holds && missed < 2) out.push({ name: `edge: mixed-order A (+${j}T8), only cofactored holds #${missed++}`, check: { publicKey: pk, message: m, signature }, expected: false })
+      if (holds && found < 2)
+        out.push({
+          name: `edge: mixed-order A (+${j}T8), cofactorless holds #${found++}`,
+          check: { publicKey: pk, message: m, signature },
+          expected: true,
+        })
+      if (!holds && missed < 2)
+        out.push({
+          name: `edge: mixed-order A (+${j}T8), only cofactored holds #${missed++}`,
+          check: { publicKey: pk, message: m, signature },
+          expected: false,
+        })
     }
   }
 
   // Non-canonical R: the sign bit of R flipped; R = p + d for small d (never an encode() output).
-  out.push({ name: 'edge: R sign bit flipped', check: { publicKey: A, message: M, signature: concatBytes(withTopBit(sig.subarray(0, 32)), sig.subarray(32)) }, expected: undefined })
+  out.push({
+    name: 'edge: R sign bit flipped',
+    check: {
+      publicKey: A,
+      message: M,
+      signature: concatBytes(withTopBit(sig.subarray(0, 32)), sig.subarray(32)),
+    },
+    expected: undefined,
+  })
   for (let d = 2n; d < 19n; d++) {
-    out.push({ name: `edge: R y=p+${d}`, check: { publicKey: A, message: M, signature: concatBytes(bigToLe(P + d), sig.subarray(32)) }, expected: false })
+    out.push({
+      name: `edge: R y=p+${d}`,
+      check: { publicKey: A, message: M, signature: concatBytes(bigToLe(P + d), sig.subarray(32)) },
+      expected: false,
+    })
   }
   // A key that is not on the curve (y with no x): rule 5.
   for (let y = 2n, n = 0; n < 3; y++) {
     const enc = bigToLe(y)
     if (decodeLoose(enc) === undefined) {
-      out.push({ name: `edge: A off the curve (y=${y})`, check: { publicKey: enc, message: M, signature: sig }, expected: false })
+      out.push({
+        name: `edge: A off the curve (y=${y})`,
+        check: { publicKey: enc, message: M, signature: sig },
+        expected: false,
+      })
       n++
     }
   }
@@ -187,7 +284,10 @@ test.after(() => closeAll(verifiers))
 test('the order-8 point and the constants are what the rule says', () => {
   assert.ok(T8.multiplyUnsafe(8n).is0() && !T8.multiplyUnsafe(4n).is0())
   assert.is(L, 2n ** 252n + 27742317777372353535851937790883648493n)
-  assert.is(toHex(SMALL_ORDER_ENCODINGS[2]!), '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05')
+  assert.is(
+    toHex(SMALL_ORDER_ENCODINGS[2]!),
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  )
 })
 
 for (const [suite, make] of suites) {
@@ -220,18 +320,29 @@ test('edge cases: the constructions succeeded (they would pass a lenient ZIP-215
       return false
     }
   }
-  const count = (prefix: string, pred: (v: Vector) => boolean) => vectors.filter((v) => v.name.startsWith(prefix) && pred(v)).length
+  const count = (prefix: string, pred: (v: Vector) => boolean) =>
+    vectors.filter((v) => v.name.startsWith(prefix) && pred(v)).length
   // All 14 small-order encodings of A and of R (both sign bits) decode leniently and got a signature
   // that satisfies the equation: only the blacklist rejects them.
   assert.is(count('edge: small-order A', lenient), 14, `seed ${SEED}`)
   assert.is(count('edge: small-order R', lenient), 14, `seed ${SEED}`)
-  assert.is(count('edge: mixed-order A', (v) => v.expected === true), 8, `seed ${SEED}`)
-  assert.is(count('edge: mixed-order A', (v) => v.expected === false), 8, `seed ${SEED}`)
+  assert.is(
+    count('edge: mixed-order A', (v) => v.expected === true),
+    8,
+    `seed ${SEED}`,
+  )
+  assert.is(
+    count('edge: mixed-order A', (v) => v.expected === false),
+    8,
+    `seed ${SEED}`,
+  )
   assert.ok(lenient(vectors.find((v) => v.name.startsWith('edge: S + L'))!) === false)
 })
 
 test('speccheck: exactly case 3 is accepted (libsodium row of the paper)', () => {
-  const verdicts = speccheckVectors().map((v) => (referenceVerdict(v.check) ? 'V' : 'X')).join(' ')
+  const verdicts = speccheckVectors()
+    .map((v) => (referenceVerdict(v.check) ? 'V' : 'X'))
+    .join(' ')
   assert.is(verdicts, 'X X X V X X X X X X X X')
 })
 

@@ -17,7 +17,10 @@ export type CreateVerifierOptions = NativeVerifierOptions & VerifierPoolOptions
  * @example
  * const verifier = await createVerifier('pool', { nodesOnMachine: 4, maxQueue: 16 })
  */
-export async function createVerifier(kind: VerifierKind, opts: CreateVerifierOptions = {}): Promise<SignatureVerifier> {
+export async function createVerifier(
+  kind: VerifierKind,
+  opts: CreateVerifierOptions = {},
+): Promise<SignatureVerifier> {
   switch (kind) {
     case 'noble':
       return createPureVerifier()

@@ -43,7 +43,10 @@ function loadSodium(): Promise<SodiumSign | null> {
 export async function loadNativeBackend(choice: NativeBackendChoice = 'auto'): Promise<NativeBackend> {
   if (choice === 'openssl') return 'openssl'
   if (choice !== 'auto' && choice !== 'sodium') {
-    throw new VerifierError('VERIFIER_BAD_OPTIONS', `backend must be 'auto', 'sodium' or 'openssl', got ${String(choice)}`)
+    throw new VerifierError(
+      'VERIFIER_BAD_OPTIONS',
+      `backend must be 'auto', 'sodium' or 'openssl', got ${String(choice)}`,
+    )
   }
   const sodium = await loadSodium()
   if (sodium) return 'sodium'
@@ -95,7 +98,8 @@ export async function nativeVerifyFunction(
 ): Promise<NativeVerifyFn> {
   if (backend === 'openssl') return opensslVerifyFn(opts.keyCacheSize ?? DEFAULT_KEY_CACHE_SIZE)
   const sodium = await loadSodium()
-  if (!sodium) throw new VerifierError('VERIFIER_BACKEND_UNAVAILABLE', 'sodium-native cannot be loaded on this machine')
+  if (!sodium)
+    throw new VerifierError('VERIFIER_BACKEND_UNAVAILABLE', 'sodium-native cannot be loaded on this machine')
   return (publicKey, message, signature) => {
     if (!precheck(publicKey, signature)) return false
     return sodium.crypto_sign_verify_detached(signature, message, publicKey)

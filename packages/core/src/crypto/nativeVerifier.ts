@@ -21,7 +21,10 @@ export interface NativeVerifierOptions {
  */
 export async function createNativeVerifier(opts: NativeVerifierOptions = {}): Promise<SignatureVerifier> {
   const name = await loadNativeBackend(opts.backend ?? 'auto')
-  const verifyOne = await nativeVerifyFunction(name, opts.keyCacheSize === undefined ? {} : { keyCacheSize: opts.keyCacheSize })
+  const verifyOne = await nativeVerifyFunction(
+    name,
+    opts.keyCacheSize === undefined ? {} : { keyCacheSize: opts.keyCacheSize },
+  )
   let closed = false
   return {
     name,

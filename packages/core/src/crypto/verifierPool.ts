@@ -2,7 +2,12 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { packChunk } from './chunk.ts'
 import { VerifierError, assertCheck, closedError } from './errors.ts'
-import { type NativeBackend, type NativeBackendChoice, loadNativeBackend, nativeVerifyFunction } from './nativeBackend.ts'
+import {
+  type NativeBackend,
+  type NativeBackendChoice,
+  loadNativeBackend,
+  nativeVerifyFunction,
+} from './nativeBackend.ts'
 import type { SignatureCheck, SignatureVerifier } from './verifier.ts'
 
 /** Options of `createVerifierPool`. */
@@ -84,7 +89,10 @@ interface Waiter {
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback
-  if (!Number.isInteger(v) || v < 1) throw new VerifierError('VERIFIER_BAD_OPTIONS', `${name} must be an integer >= 1, got ${v}`, { [name]: v })
+  if (!Number.isInteger(v) || v < 1)
+    throw new VerifierError('VERIFIER_BAD_OPTIONS', `${name} must be an integer >= 1, got ${v}`, {
+      [name]: v,
+    })
   return v
 }
 
@@ -117,7 +125,10 @@ function chunkRanges(n: number, chunkSize: number, workers: number): Array<[numb
  * await pool.close()
  */
 export async function createVerifierPool(opts: VerifierPoolOptions = {}): Promise<VerifierPool> {
-  const size = opts.size === undefined ? defaultPoolSize(opts.nodesOnMachine === undefined ? {} : { nodesOnMachine: opts.nodesOnMachine }) : positiveInt('size', opts.size, 1)
+  const size =
+    opts.size === undefined
+      ? defaultPoolSize(opts.nodesOnMachine === undefined ? {} : { nodesOnMachine: opts.nodesOnMachine })
+      : positiveInt('size', opts.size, 1)
   const maxQueue = positiveInt('maxQueue', opts.maxQueue, 4 * size)
   const chunkSize = positiveInt('chunkSize', opts.chunkSize, DEFAULT_CHUNK_SIZE)
   const backend = await loadNativeBackend(opts.backend ?? 'auto')
@@ -158,7 +169,12 @@ export async function createVerifierPool(opts: VerifierPoolOptions = {}): Promis
       if (slot.jobs.size === 0) worker.unref()
       const verdicts = msg.verdicts
       if (!(verdicts instanceof Uint8Array) || verdicts.length !== job.count) {
-        job.reject(new VerifierError('VERIFIER_WORKER_CRASHED', 'worker answered a chunk with the wrong number of verdicts'))
+        job.reject(
+          new VerifierError(
+            'VERIFIER_WORKER_CRASHED',
+            'worker answered a chunk with the wrong number of verdicts',
+          ),
+        )
         return
       }
       job.resolve(verdicts)
@@ -171,10 +187,17 @@ export async function createVerifierPool(opts: VerifierPoolOptions = {}): Promis
         failJobs(slot, closedError('pool'))
         return
       }
-      const err = new VerifierError('VERIFIER_WORKER_CRASHED', `verifier worker ${index} exited (code ${code})${slot.lastError ? `: ${slot.lastError.message}` : ''}`, { worker: index, exitCode: code })
+      const err = new VerifierError(
+        'VERIFIER_WORKER_CRASHED',
+        `verifier worker ${index} exited (code ${code})${slot.lastError ? `: ${slot.lastError.message}` : ''}`,
+        { worker: index, exitCode: code },
+      )
       failJobs(slot, err)
       if (!slot.ready && ++startupFailures >= MAX_STARTUP_FAILURES) {
-        broken = new VerifierError('VERIFIER_BACKEND_UNAVAILABLE', `verifier workers fail to start: ${err.message}`)
+        broken = new VerifierError(
+          'VERIFIER_BACKEND_UNAVAILABLE',
+          `verifier workers fail to start: ${err.message}`,
+        )
         return
       }
       workerRestarts++
@@ -195,7 +218,8 @@ export async function createVerifierPool(opts: VerifierPoolOptions = {}): Promis
   }
   const release = (): void => {
     const next = waiters.shift()
-    if (next) next.resolve() // the place passes on; outstanding is unchanged
+    if (next)
+      next.resolve() // the place passes on; outstanding is unchanged
     else outstanding--
   }
 
