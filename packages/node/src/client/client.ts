@@ -178,12 +178,11 @@ export function createClient(opts: ClientOptions): CityledgerClient {
 
   return {
     submit,
-    submitTx(body, secretKey, o) {
+    async submitTx(body, secretKey, o) {
       const tx = signTx(body, secretKey)
-      return submit(tx.bytes, o).then((s) => {
-        if (s.hash !== toHex(tx.hash)) throw clientError('BAD_RESPONSE', `server reports hash ${s.hash}, the signed tx is ${toHex(tx.hash)}`)
-        return s
-      })
+      const s = await submit(tx.bytes, o)
+      if (s.hash !== toHex(tx.hash)) throw clientError('BAD_RESPONSE', `server reports hash ${s.hash}, the signed tx is ${toHex(tx.hash)}`)
+      return s
     },
     async tx(hash, o = {}) {
       return txStatus((await http.json(`/v1/txs/${hashHex(hash)}`, { signal: o.signal })).body)
@@ -192,11 +191,11 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     async status() {
       return object<NodeStatus>((await http.json('/v1/status')).body, 'status')
     },
-    block(height) {
+    async block(height) {
       if (height !== 'latest' && (!Number.isSafeInteger(height) || height < 0)) throw new RangeError('height: expected a non-negative integer or "latest"')
       return maybeBlock(`/v1/blocks/${height}`)
     },
-    blockByHash(hash) {
+    async blockByHash(hash) {
       return maybeBlock(`/v1/blocks/hash/${hashHex(hash)}`)
     },
     async validators() {
