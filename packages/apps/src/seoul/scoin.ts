@@ -15,7 +15,7 @@ import { type MethodDef, type QueryDef, type BlockContext, type TxContext, type 
  *   scoin admins (role ('scoin', 'admin')).
  * - Expiry: a lot with `expiresAt = h` can no longer be used from height h on. Expiry is lazy (every
  *   operation on a holder first burns that holder's expired lots) and swept: `endBlock` burns the lots of
- *   at most {@link SWEEP_STEPS} queued holders per block, so token balances converge without unbounded work.
+ *   at most {@link SWEEP_HOLDERS} queued holders per block, so token balances converge without unbounded work.
  *
  * State (namespace `scoin/`):
  * - `config`                  -> { asset }
@@ -71,8 +71,13 @@ export type Lot = [number, number]
 export const DEFAULT_ASSET = 'SCOIN'
 /** Live lots per holder; an award that would need more is refused (TOO_MANY_LOTS). */
 export const MAX_LOTS = 32
-/** Queue entries (or empty heights) the endBlock sweep handles per block. */
+/** Queue entries plus empty heights the endBlock sweep walks per block. */
 export const SWEEP_STEPS = 64
+/**
+ * Queue entries (holders) the sweep expires per block. Each expiry emits two events (token `burn`,
+ * scoin `expired`) and the runtime allows 64 events per end-of-block hook.
+ */
+export const SWEEP_HOLDERS = 24
 
 const SCOPE = 'scoin'
 const programKey = (id: string) => `program/${id}`
@@ -292,13 +297,15 @@ export const scoin = defineService({
   endBlock(ctx) {
     const cursor = ctx.state.get<{ height: number; index: number }>('sweep') ?? { height: 1, index: 0 }
     let { height, index } = cursor
-    for (let steps = 0; steps < SWEEP_STEPS && height <= ctx.height; steps++) {
+    let holders = 0
+    for (let steps = 0; steps < SWEEP_STEPS && holders < SWEEP_HOLDERS && height <= ctx.height; steps++) {
       const n = ctx.state.get<number>(queueCount(height)) ?? 0
       if (index < n) {
         const holder = ctx.state.get<string>(queueEntry(height, index))
         ctx.state.delete(queueEntry(height, index))
         if (holder !== undefined) expireLots(ctx, holder)
         index++
+        holders++
       } else {
         if (n > 0) ctx.state.delete(queueCount(height))
         height++
