@@ -234,6 +234,7 @@ test('reap: contiguous nonces from committed + 1 per signer, round-robin by arri
   const size = a[0]!.bytes.length
   assert.equal(pool.reap({ maxTxs: 100, maxBytes: size * 2 }).map(label), ['a1', 'b3'])
   assert.equal(pool.reap({ maxTxs: 100, maxBytes: size - 1 }), [])
+  assert.throws(() => pool.reap({ maxTxs: Number.NaN, maxBytes: 1 }), /reap.maxTxs/)
 
   // A signer whose next tx does not fit stops; a smaller tx of another signer still goes in.
   const p2 = setup()

@@ -249,8 +249,10 @@ export function createMempool(options: MempoolOptions): Mempool {
   }
 
   function reap(limits: ReapLimits): Tx[] {
-    const wantTxs = Math.max(0, Math.floor(limits.maxTxs))
-    const wantBytes = Math.max(0, Math.floor(limits.maxBytes))
+    const wantTxs = limits?.maxTxs
+    const wantBytes = limits?.maxBytes
+    if (typeof wantTxs !== 'number' || !(wantTxs >= 0)) throw new TypeError('reap.maxTxs: expected a number >= 0')
+    if (typeof wantBytes !== 'number' || !(wantBytes >= 0)) throw new TypeError('reap.maxBytes: expected a number >= 0')
     const out: Tx[] = []
     if (wantTxs === 0) return out
     // Each signer's cursor walks its contiguous run of pending nonces from committed + 1.

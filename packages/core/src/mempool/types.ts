@@ -65,6 +65,7 @@ export interface ReapLimits {
 /** Why a pending transaction left the pool in `update`. */
 export type RemovalReason = 'committed' | 'nonce' | 'expired' | 'check'
 
+/** What `update` needs to know about the block just committed (call it after the store commit). */
 export interface MempoolUpdate {
   /** The transactions of the block just committed, as Txs or as their 32-byte hashes. */
   committed: readonly (Tx | Uint8Array)[]
