@@ -1,0 +1,109 @@
+import type { SignatureCheck } from '@cityledger/core'
+import { LIMITS, ZERO_HASH, sha256 } from '@cityledger/core'
+
+/**
+ * Everything a replica is handed. It never reaches for a network, a disk or a clock: signing and
+ * verifying are injected functions, time comes only through timer inputs.
+ */
+export interface ReplicaConfig {
+  chainId: string
+  /** Validator public keys in a fixed order shared by all replicas; primary(view) = validators[view mod n]. */
+  validators: Uint8Array[]
+  /** This replica's public key; must be one of `validators`. */
+  publicKey: Uint8Array
+  /** Signs a complete signing message (domain prefix included) with this replica's key. */
+  sign: (message: Uint8Array) => Uint8Array
+  /** Synchronous signature check (the node passes a native verifier's `verify`). */
+  verify: (check: SignatureCheck) => boolean
+  /** Digest of an opaque block (the node passes `bytes => decodeBlock(bytes).hash`); may throw on garbage. Default SHA-256. */
+  blockDigest?: (block: Uint8Array) => Uint8Array
+  /** K: a checkpoint every K heights. Default 10. */
+  checkpointInterval?: number
+  /** L: heights accepted above the stable checkpoint (watermarks h..h+L). A multiple of K, at least 2K. Default 4K. */
+  windowSize?: number
+  /** Heights a primary keeps proposed but not yet committed. Default L. */
+  maxInFlight?: number
+  /** Base progress/view-change timeout in ms; doubled on every view change without progress. Default 2000. */
+  viewTimeoutMs?: number
+  /** Cap on the doubling: the longest timeout is viewTimeoutMs * 2^maxBackoffExponent. Default 6. */
+  maxBackoffExponent?: number
+  /** Period of retransmissions and catch-up requests, ms. Default viewTimeoutMs / 4. */
+  retransmitMs?: number
+  /** Largest consensus message accepted, bytes. Default maxBlockBytes + maxConsensusBytes. */
+  maxMessageBytes?: number
+  /** State digest of the genesis checkpoint (height 0). Default 32 zero bytes. */
+  genesisDigest?: Uint8Array
+  /**
+   * Deliberate bugs, for tests that prove the simulator finds safety violations. Never set in production.
+   * - quorumDelta: added to every quorum size (-1 makes quorums one vote too small);
+   * - forgetVotesOnRestart: restores only view and checkpoint from the journal, not what was signed;
+   * - newViewIgnoresPrepared: NEW-VIEW re-proposes null blocks even where a block was prepared.
+   */
+  faultInjection?: { quorumDelta?: number; forgetVotesOnRestart?: boolean; newViewIgnoresPrepared?: boolean }
+}
+
+/** The config with defaults applied and derived quorum sizes. */
+export interface ResolvedConfig extends Required<Omit<ReplicaConfig, 'faultInjection'>> {
+  faultInjection: NonNullable<ReplicaConfig['faultInjection']>
+  n: number
+  f: number
+  /** Smallest set of validators any two of which share an honest one: floor(2n/3) + 1 (2f+1 when n = 3f+1). */
+  quorum: number
+  /** f + 1: a set that contains at least one honest validator. */
+  weak: number
+  index: number
+  validatorHex: string[]
+  indexOf: Map<string, number>
+}
+
+/** f = floor((n - 1) / 3). */
+export function maxFaulty(n: number): number {
+  return Math.floor((n - 1) / 3)
+}
+
+/** floor(2n/3) + 1: equals 2f+1 for n = 3f+1, and two such sets always intersect in f+1 validators. */
+export function quorumSize(n: number): number {
+  return Math.floor((2 * n) / 3) + 1
+}
+
+export const NULL_DIGEST: Uint8Array = ZERO_HASH
+
+export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
+  const n = c.validators.length
+  if (n < 1) throw new TypeError('validators: at least one validator is required')
+  const validatorHex = c.validators.map((v) => Buffer.from(v).toString('hex'))
+  if (new Set(validatorHex).size !== n) throw new TypeError('validators: duplicate public key')
+  const indexOf = new Map(validatorHex.map((h, i) => [h, i]))
+  const index = indexOf.get(Buffer.from(c.publicKey).toString('hex'))
+  if (index === undefined) throw new TypeError('publicKey: not one of validators')
+  const K = c.checkpointInterval ?? 10
+  const L = c.windowSize ?? 4 * K
+  if (!Number.isSafeInteger(K) || K < 1) throw new TypeError('checkpointInterval: expected a positive integer')
+  if (!Number.isSafeInteger(L) || L < 2 * K || L % K !== 0) throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
+  const timeout = c.viewTimeoutMs ?? 2000
+  const bug = c.faultInjection ?? {}
+  return {
+    chainId: c.chainId,
+    validators: c.validators.map((v) => Uint8Array.from(v)),
+    publicKey: Uint8Array.from(c.publicKey),
+    sign: c.sign,
+    verify: c.verify,
+    blockDigest: c.blockDigest ?? ((b) => sha256(b)),
+    checkpointInterval: K,
+    windowSize: L,
+    maxInFlight: c.maxInFlight ?? L,
+    viewTimeoutMs: timeout,
+    maxBackoffExponent: c.maxBackoffExponent ?? 6,
+    retransmitMs: c.retransmitMs ?? Math.max(1, Math.floor(timeout / 4)),
+    maxMessageBytes: c.maxMessageBytes ?? LIMITS.maxBlockBytes + LIMITS.maxConsensusBytes,
+    genesisDigest: c.genesisDigest ?? NULL_DIGEST,
+    faultInjection: bug,
+    n,
+    f: maxFaulty(n),
+    quorum: quorumSize(n) + (bug.quorumDelta ?? 0),
+    weak: maxFaulty(n) + 1,
+    index,
+    validatorHex,
+    indexOf,
+  }
+}
