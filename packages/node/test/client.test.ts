@@ -64,7 +64,13 @@ test('submit with wait=commit resolves on commit; raw submit accepts a trailing 
     const q = client.submit(tx.bytes, { wait: 'commit' })
     await fake.whenWaiting(1)
     fake.commit({ failures: { [toHex(tx.hash)]: 'NOT_ALLOWED' } })
-    assert.equal(await q, { hash: toHex(tx.hash), status: 'failed', height: 2, index: 0, code: 'NOT_ALLOWED' })
+    assert.equal(await q, {
+      hash: toHex(tx.hash),
+      status: 'failed',
+      height: 2,
+      index: 0,
+      code: 'NOT_ALLOWED',
+    })
   })
 })
 
@@ -73,7 +79,10 @@ test('waits that run out return the last status; a server cap below the timeout 
     async ({ fake, url }) => {
       const client = createClient({ url })
       const tx = signed()
-      assert.equal(await client.submit(tx.bytes, { wait: 'commit', timeoutMs: 0 }), { hash: toHex(tx.hash), status: 'pending' })
+      assert.equal(await client.submit(tx.bytes, { wait: 'commit', timeoutMs: 0 }), {
+        hash: toHex(tx.hash),
+        status: 'pending',
+      })
       assert.is((await client.waitForTx(tx.hash, { timeoutMs: 0 })).status, 'pending')
       // The server holds each poll for at most 1 ms: the client polls again until the commit.
       const p = client.waitForTx(tx.hash, { timeoutMs: 60_000 })
@@ -97,7 +106,10 @@ test('server errors come back as CityError with the server code and status', asy
     const rng = new Rng(SEED)
     for (let i = 0; i < 20; i++) {
       const code = await codeOf(client.submit(rng.bytes(rng.range(1, 100))))
-      assert.ok(['MALFORMED', 'TRAILING_BYTES', 'NON_CANONICAL', 'BAD_FIELD'].includes(code), `seed ${SEED} case ${i}: ${code}`)
+      assert.ok(
+        ['MALFORMED', 'TRAILING_BYTES', 'NON_CANONICAL', 'BAD_FIELD'].includes(code),
+        `seed ${SEED} case ${i}: ${code}`,
+      )
     }
     const tx = signed()
     await client.submit(tx.bytes)
@@ -110,7 +122,10 @@ test('server errors come back as CityError with the server code and status', asy
       assert.is((err as CityError).details.status, 409)
     }
     assert.is(await codeOf(client.submit(new Uint8Array(5000))), 'TX_TOO_LARGE')
-    assert.is(await codeOf(client.submitTx(txBody({ nonce: 9, chainId: 'elsewhere' }), alice.secretKey)), 'WRONG_CHAIN')
+    assert.is(
+      await codeOf(client.submitTx(txBody({ nonce: 9, chainId: 'elsewhere' }), alice.secretKey)),
+      'WRONG_CHAIN',
+    )
     fake.setReady(false)
     assert.is(await codeOf(client.submitTx(txBody({ nonce: 10 }), alice.secretKey)), 'NOT_READY')
     fake.failNext('status', new Error('bug'))
@@ -135,26 +150,44 @@ test('query: args reach the service; verifyProof is called with root, key, value
     assert.is(plain.height, 7)
 
     const seen: unknown[] = []
-    const ok = await client.query('token', 'balance', { account: 'bob' }, {
-      verifyProof: (r, k, v, p) => {
-        seen.push([toHex(r), toHex(k), v, p])
-        return equalBytes(r, fromHex(root))
+    const ok = await client.query(
+      'token',
+      'balance',
+      { account: 'bob' },
+      {
+        verifyProof: (r, k, v, p) => {
+          seen.push([toHex(r), toHex(k), v, p])
+          return equalBytes(r, fromHex(root))
+        },
       },
-    })
+    )
     assert.is(ok.height, 7)
-    assert.equal(seen, [[root, '0a0b', { account: 'bob', amount: 0 }, { root, key: '0a0b', siblings: ['cc'] }]])
-    assert.is(await codeOf(client.query('token', 'balance', { account: 'bob' }, { verifyProof: () => false })), 'BAD_PROOF')
+    assert.equal(seen, [
+      [root, '0a0b', { account: 'bob', amount: 0 }, { root, key: '0a0b', siblings: ['cc'] }],
+    ])
+    assert.is(
+      await codeOf(client.query('token', 'balance', { account: 'bob' }, { verifyProof: () => false })),
+      'BAD_PROOF',
+    )
     assert.is(
       await codeOf(
-        client.query('token', 'balance', { account: 'bob' }, {
-          verifyProof: () => {
-            throw new Error('bad proof shape')
+        client.query(
+          'token',
+          'balance',
+          { account: 'bob' },
+          {
+            verifyProof: () => {
+              throw new Error('bad proof shape')
+            },
           },
-        }),
+        ),
       ),
       'BAD_PROOF',
     )
-    assert.is(await codeOf(client.query('token', 'balance', { account: 'noproof' }, { verifyProof: () => true })), 'PROOF_MISSING')
+    assert.is(
+      await codeOf(client.query('token', 'balance', { account: 'noproof' }, { verifyProof: () => true })),
+      'PROOF_MISSING',
+    )
     assert.is(await codeOf(client.query('token', 'nosuch')), 'UNKNOWN_QUERY')
     assert.is(await codeOf(client.query('nosuch', 'balance')), 'UNKNOWN_SERVICE')
   })

@@ -34,7 +34,11 @@ test(`SSE delivers blocks and events in commit order with increasing ids (seed $
       for (const t of txs) assert.is((await postBytes(url, t.bytes)).status, 202)
       const block = fake.commit()
       expected.push({ event: 'block', check: (d) => d.hash === block.hash && d.header.height === height })
-      for (const t of txs) expected.push({ event: 'event', check: (d) => d.tx === toHex(t.hash) && d.height === height && d.type === 'transfer.done' })
+      for (const t of txs)
+        expected.push({
+          event: 'event',
+          check: (d) => d.tx === toHex(t.hash) && d.height === height && d.type === 'transfer.done',
+        })
     }
     let lastId = 0
     for (const [i, e] of expected.entries()) {
@@ -114,7 +118,8 @@ test('a client that does not read is cut off once its backlog passes the bound',
 })
 
 test('parseSse: CRLF, CR and LF line ends, comments, multi-line data, any chunking', async () => {
-  const text = ': hello\r\n\r\nid: 1\r\nevent: block\r\ndata: {"a":1}\r\n\r\nevent: event\rdata: x\rdata: y\r\rdata:  two spaces\n\nevent: tail\ndata: unfinished'
+  const text =
+    ': hello\r\n\r\nid: 1\r\nevent: block\r\ndata: {"a":1}\r\n\r\nevent: event\rdata: x\rdata: y\r\rdata:  two spaces\n\nevent: tail\ndata: unfinished'
   const want = [
     { event: 'block', data: '{"a":1}', id: '1' },
     { event: 'event', data: 'x\ny', id: '1' },
@@ -130,7 +135,12 @@ test('parseSse: CRLF, CR and LF line ends, comments, multi-line data, any chunki
       i += n
     }
     const got: SseMessage[] = []
-    for await (const m of parseSse((async function* () { yield* chunks })())) got.push(m)
+    for await (const m of parseSse(
+      (async function* () {
+        yield* chunks
+      })(),
+    ))
+      got.push(m)
     assert.equal(got, want, `seed ${SEED} round ${round}`)
   }
 })

@@ -26,7 +26,13 @@ test('wait=commit reports a failed tx with its code (200: the tx was included)',
     fake.commit({ failures: { [toHex(tx.hash)]: 'INSUFFICIENT_FUNDS' } })
     const r = await answer
     assert.is(r.status, 200)
-    assert.equal(r.body, { hash: toHex(tx.hash), status: 'failed', height: 1, index: 0, code: 'INSUFFICIENT_FUNDS' })
+    assert.equal(r.body, {
+      hash: toHex(tx.hash),
+      status: 'failed',
+      height: 1,
+      index: 0,
+      code: 'INSUFFICIENT_FUNDS',
+    })
   })
 })
 
@@ -66,7 +72,9 @@ test('wait ends at the server cap with the current status (202 pending)', async 
 test('a client that goes away stops its wait', async () => {
   await withServer(async ({ fake, url }) => {
     const ac = new AbortController()
-    const answer = fetch(`${url}/v1/txs/${'11'.repeat(32)}?wait=commit`, { signal: ac.signal }).catch((e: Error) => e.name)
+    const answer = fetch(`${url}/v1/txs/${'11'.repeat(32)}?wait=commit`, { signal: ac.signal }).catch(
+      (e: Error) => e.name,
+    )
     await fake.whenWaiting(1)
     ac.abort()
     assert.is(await answer, 'AbortError')

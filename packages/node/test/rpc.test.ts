@@ -23,10 +23,16 @@ test('submit, status, commit, block: the happy path', async () => {
     assert.is(r.status, 202)
     assert.equal(r.body, { hash: toHex(tx.hash) })
 
-    assert.equal((await call(`${url}/v1/txs/${toHex(tx.hash)}`)).body, { hash: toHex(tx.hash), status: 'pending' })
+    assert.equal((await call(`${url}/v1/txs/${toHex(tx.hash)}`)).body, {
+      hash: toHex(tx.hash),
+      status: 'pending',
+    })
     // Hash lookup accepts upper case too.
     assert.is((await call(`${url}/v1/txs/${toHex(tx.hash).toUpperCase()}`)).body.status, 'pending')
-    assert.equal((await call(`${url}/v1/txs/${'ab'.repeat(32)}`)).body, { hash: 'ab'.repeat(32), status: 'unknown' })
+    assert.equal((await call(`${url}/v1/txs/${'ab'.repeat(32)}`)).body, {
+      hash: 'ab'.repeat(32),
+      status: 'unknown',
+    })
 
     const block = fake.commit()
     const s = await call(`${url}/v1/txs/${toHex(tx.hash)}`)
@@ -46,7 +52,15 @@ test('submit, status, commit, block: the happy path', async () => {
     }
 
     const st = await call(`${url}/v1/status`)
-    assert.equal(Object.keys(st.body).sort(), ['catchingUp', 'chainId', 'height', 'nodeId', 'peers', 'stateRoot', 'view'])
+    assert.equal(Object.keys(st.body).sort(), [
+      'catchingUp',
+      'chainId',
+      'height',
+      'nodeId',
+      'peers',
+      'stateRoot',
+      'view',
+    ])
     assert.is(st.body.height, 1)
     assert.is(st.body.chainId, 'test-chain')
 
@@ -62,7 +76,11 @@ test('POST /v1/txs/json takes the envelope as hex', async () => {
     const r = await postJson(url, '/v1/txs/json', JSON.stringify({ envelope: toHex(tx.bytes) }))
     assert.is(r.status, 202)
     assert.equal(r.body, { hash: toHex(tx.hash) })
-    assertError(await postJson(url, '/v1/txs/json', JSON.stringify({ envelope: toHex(tx.bytes) })), 409, 'DUPLICATE_TX')
+    assertError(
+      await postJson(url, '/v1/txs/json', JSON.stringify({ envelope: toHex(tx.bytes) })),
+      409,
+      'DUPLICATE_TX',
+    )
   })
 })
 
@@ -95,13 +113,27 @@ test(`random bytes are refused with a codec code, never a crash (seed ${SEED})`,
 })
 
 test('bodies over the limit are 413 TX_TOO_LARGE on both submit routes', async () => {
-  await withServer(async ({ url }) => {
-    assertError(await postBytes(url, new Uint8Array(4097)), 413, 'TX_TOO_LARGE', 'octet-stream')
-    assertError(await postJson(url, '/v1/txs/json', JSON.stringify({ envelope: 'ab'.repeat(4097) })), 413, 'TX_TOO_LARGE', 'json hex')
-    assertError(await postJson(url, '/v1/txs/json', `{"envelope":"${'a'.repeat(20_000)}"}`), 413, 'TX_TOO_LARGE', 'json body')
-    // Exactly at the limit is accepted by the transport (and refused by the decoder on content).
-    assert.is((await postBytes(url, new Uint8Array(4096))).status, 400)
-  }, {}, { maxBodyBytes: 4096 })
+  await withServer(
+    async ({ url }) => {
+      assertError(await postBytes(url, new Uint8Array(4097)), 413, 'TX_TOO_LARGE', 'octet-stream')
+      assertError(
+        await postJson(url, '/v1/txs/json', JSON.stringify({ envelope: 'ab'.repeat(4097) })),
+        413,
+        'TX_TOO_LARGE',
+        'json hex',
+      )
+      assertError(
+        await postJson(url, '/v1/txs/json', `{"envelope":"${'a'.repeat(20_000)}"}`),
+        413,
+        'TX_TOO_LARGE',
+        'json body',
+      )
+      // Exactly at the limit is accepted by the transport (and refused by the decoder on content).
+      assert.is((await postBytes(url, new Uint8Array(4096))).status, 400)
+    },
+    {},
+    { maxBodyBytes: 4096 },
+  )
 })
 
 test('malformed JSON, wrong types, huge numbers and deep nesting are 400 with a code', async () => {
@@ -132,7 +164,11 @@ test('malformed JSON, wrong types, huge numbers and deep nesting are 400 with a 
       assertError(await postJson(url, '/v1/txs/json', body), 400, code, body.slice(0, 40))
     }
     // A prototype key is dropped, not honoured.
-    const r = await postJson(url, '/v1/txs/json', `{"__proto__":{"envelope":"00"},"envelope":"${toHex(signed().bytes)}"}`)
+    const r = await postJson(
+      url,
+      '/v1/txs/json',
+      `{"__proto__":{"envelope":"00"},"envelope":"${toHex(signed().bytes)}"}`,
+    )
     assert.is(r.status, 202)
   })
 })
@@ -140,10 +176,22 @@ test('malformed JSON, wrong types, huge numbers and deep nesting are 400 with a 
 test('content types: octet-stream on /v1/txs, JSON on /v1/txs/json, nothing else', async () => {
   await withServer(async ({ url }) => {
     const tx = signed()
-    assertError(await call(`${url}/v1/txs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, 'UNSUPPORTED_MEDIA_TYPE')
-    assertError(await postJson(url, '/v1/txs', JSON.stringify({ envelope: toHex(tx.bytes) })), 415, 'UNSUPPORTED_MEDIA_TYPE')
     assertError(
-      await call(`${url}/v1/txs/json`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: tx.bytes as Uint8Array<ArrayBuffer> }),
+      await call(`${url}/v1/txs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    )
+    assertError(
+      await postJson(url, '/v1/txs', JSON.stringify({ envelope: toHex(tx.bytes) })),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    )
+    assertError(
+      await call(`${url}/v1/txs/json`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: tx.bytes as Uint8Array<ArrayBuffer>,
+      }),
       415,
       'UNSUPPORTED_MEDIA_TYPE',
     )
@@ -239,16 +287,34 @@ test('service queries: args, 404 for unknown service or query, 400 for service c
     fake.addQuery('token', 'balance', (args) => {
       if (!args.account) throw new CityError('BAD_ARGS', 'account is required')
       if (args.account === 'boom') throw new Error('bug in the query')
-      return { height: 3, value: { account: args.account, amount: 42, raw: new Uint8Array([1, 2]) }, proof: { root: 'aa'.repeat(32), key: '01', path: [] } }
+      return {
+        height: 3,
+        value: { account: args.account, amount: 42, raw: new Uint8Array([1, 2]) },
+        proof: { root: 'aa'.repeat(32), key: '01', path: [] },
+      }
     })
     const r = await call(`${url}/v1/services/token/balance?account=bob`)
     assert.is(r.status, 200)
-    assert.equal(r.body, { height: 3, value: { account: 'bob', amount: 42, raw: '0102' }, proof: { root: 'aa'.repeat(32), key: '01', path: [] } })
+    assert.equal(r.body, {
+      height: 3,
+      value: { account: 'bob', amount: 42, raw: '0102' },
+      proof: { root: 'aa'.repeat(32), key: '01', path: [] },
+    })
     assertError(await call(`${url}/v1/services/token/balance`), 400, 'BAD_ARGS')
     assertError(await call(`${url}/v1/services/nosuch/balance`), 404, 'UNKNOWN_SERVICE')
     assertError(await call(`${url}/v1/services/token/nosuch`), 404, 'UNKNOWN_QUERY')
-    assertError(await call(`${url}/v1/services/token/balance?account=a&account=b`), 400, 'BAD_REQUEST', 'repeated arg')
-    assertError(await call(`${url}/v1/services/token/balance?__proto__=x`), 400, 'BAD_REQUEST', 'bad arg name')
+    assertError(
+      await call(`${url}/v1/services/token/balance?account=a&account=b`),
+      400,
+      'BAD_REQUEST',
+      'repeated arg',
+    )
+    assertError(
+      await call(`${url}/v1/services/token/balance?__proto__=x`),
+      400,
+      'BAD_REQUEST',
+      'bad arg name',
+    )
     assertError(await call(`${url}/v1/services/Token!/balance`), 400, 'BAD_REQUEST', 'bad service name')
     const many = Array.from({ length: 40 }, (_, i) => `a${i}=1`).join('&')
     assertError(await call(`${url}/v1/services/token/balance?${many}`), 400, 'BAD_REQUEST', 'too many args')
@@ -321,7 +387,8 @@ test('mapError: the table is the single source of statuses', () => {
   assert.is(mapError('a string', 'tx').code, 'INTERNAL')
   assert.is(mapError(null, 'tx').code, 'INTERNAL')
   for (const [code, status] of Object.entries(RPC_ERROR_STATUS)) {
-    if (code !== 'INTERNAL' && code !== 'UNKNOWN_SERVICE' && code !== 'UNKNOWN_METHOD') assert.is(mapError(new CityError(code, ''), 'query').status, status, code)
+    if (code !== 'INTERNAL' && code !== 'UNKNOWN_SERVICE' && code !== 'UNKNOWN_METHOD')
+      assert.is(mapError(new CityError(code, ''), 'query').status, status, code)
   }
 })
 

@@ -14,7 +14,10 @@ export interface Harness {
   stop(): Promise<void>
 }
 
-export async function startServer(over: Partial<RpcServerOptions> = {}, limits: Partial<RpcServerOptions['limits']> = {}): Promise<Harness> {
+export async function startServer(
+  over: Partial<RpcServerOptions> = {},
+  limits: Partial<RpcServerOptions['limits']> = {},
+): Promise<Harness> {
   const fake = createFakeBackend({ chainId: 'test-chain' })
   const logs: Harness['logs'] = []
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
@@ -32,7 +35,11 @@ export async function startServer(over: Partial<RpcServerOptions> = {}, limits: 
 }
 
 /** Runs `fn` against a fresh server and always stops it. */
-export async function withServer(fn: (h: Harness) => Promise<void>, over: Partial<RpcServerOptions> = {}, limits: Partial<RpcServerOptions['limits']> = {}): Promise<void> {
+export async function withServer(
+  fn: (h: Harness) => Promise<void>,
+  over: Partial<RpcServerOptions> = {},
+  limits: Partial<RpcServerOptions['limits']> = {},
+): Promise<void> {
   const h = await startServer(over, limits)
   try {
     await fn(h)
@@ -61,7 +68,10 @@ export function signed(over: Partial<TxBody> = {}) {
 }
 
 /** fetch + JSON body; never throws on a status. */
-export async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
+export async function call(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(url, init)
   const text = await res.text()
   let body: unknown = text
@@ -71,7 +81,11 @@ export async function call(url: string, init: RequestInit = {}): Promise<{ statu
   return { status: res.status, body, headers: res.headers }
 }
 
-export function postBytes(url: string, bytes: Uint8Array, query = ''): Promise<{ status: number; body: any; headers: Headers }> {
+export function postBytes(
+  url: string,
+  bytes: Uint8Array,
+  query = '',
+): Promise<{ status: number; body: any; headers: Headers }> {
   return call(`${url}/v1/txs${query}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
@@ -79,6 +93,10 @@ export function postBytes(url: string, bytes: Uint8Array, query = ''): Promise<{
   })
 }
 
-export function postJson(url: string, path: string, body: string): Promise<{ status: number; body: any; headers: Headers }> {
+export function postJson(
+  url: string,
+  path: string,
+  body: string,
+): Promise<{ status: number; body: any; headers: Headers }> {
   return call(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
 }

@@ -1,5 +1,13 @@
 import { type TxBody, fromHex, isHex, signTx, toHex } from '@cityledger/core'
-import type { BlockView, HealthReport, NodeStatus, QueryResult, RpcEvent, TxStatus, ValidatorView } from '../rpc/backend.ts'
+import type {
+  BlockView,
+  HealthReport,
+  NodeStatus,
+  QueryResult,
+  RpcEvent,
+  TxStatus,
+  ValidatorView,
+} from '../rpc/backend.ts'
 import { clientError, createHttp } from './http.ts'
 import { parseSse } from './sse.ts'
 
@@ -61,7 +69,12 @@ export interface CityledgerClient {
   blockByHash(hash: HashLike): Promise<BlockView | undefined>
   validators(): Promise<ValidatorView[]>
   /** Runs a read-only service query; with `verifyProof` the answer must carry a proof that passes. */
-  query(service: string, name: string, args?: Record<string, string>, opts?: QueryOptions): Promise<QueryResult>
+  query(
+    service: string,
+    name: string,
+    args?: Record<string, string>,
+    opts?: QueryOptions,
+  ): Promise<QueryResult>
   /**
    * New blocks and service events, in commit order, until `signal` aborts (the iteration then ends
    * quietly), the loop breaks, or the server closes the stream.
@@ -83,11 +96,13 @@ export function createClient(opts: ClientOptions): CityledgerClient {
 
   const txStatus = (body: unknown): TxStatus => {
     const s = body as TxStatus | null
-    if (!s || typeof s.hash !== 'string' || !TX_STATES.has(s.status)) throw clientError('BAD_RESPONSE', 'not a tx status')
+    if (!s || typeof s.hash !== 'string' || !TX_STATES.has(s.status))
+      throw clientError('BAD_RESPONSE', 'not a tx status')
     return s
   }
   const object = <T>(body: unknown, what: string): T => {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw clientError('BAD_RESPONSE', `${what}: not a JSON object`)
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw clientError('BAD_RESPONSE', `${what}: not a JSON object`)
     return body as T
   }
   const isFinal = (s: TxStatus): boolean => s.status === 'committed' || s.status === 'failed'
@@ -147,7 +162,10 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     try {
       let res: Response
       try {
-        res = await http.request('/v1/events', { headers: { accept: 'text/event-stream' }, signal: ac.signal })
+        res = await http.request('/v1/events', {
+          headers: { accept: 'text/event-stream' },
+          signal: ac.signal,
+        })
       } catch (err) {
         if (ac.signal.aborted) return
         throw err
@@ -181,7 +199,8 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     async submitTx(body, secretKey, o) {
       const tx = signTx(body, secretKey)
       const s = await submit(tx.bytes, o)
-      if (s.hash !== toHex(tx.hash)) throw clientError('BAD_RESPONSE', `server reports hash ${s.hash}, the signed tx is ${toHex(tx.hash)}`)
+      if (s.hash !== toHex(tx.hash))
+        throw clientError('BAD_RESPONSE', `server reports hash ${s.hash}, the signed tx is ${toHex(tx.hash)}`)
       return s
     },
     async tx(hash, o = {}) {
@@ -192,14 +211,18 @@ export function createClient(opts: ClientOptions): CityledgerClient {
       return object<NodeStatus>((await http.json('/v1/status')).body, 'status')
     },
     async block(height) {
-      if (height !== 'latest' && (!Number.isSafeInteger(height) || height < 0)) throw new RangeError('height: expected a non-negative integer or "latest"')
+      if (height !== 'latest' && (!Number.isSafeInteger(height) || height < 0))
+        throw new RangeError('height: expected a non-negative integer or "latest"')
       return maybeBlock(`/v1/blocks/${height}`)
     },
     async blockByHash(hash) {
       return maybeBlock(`/v1/blocks/hash/${hashHex(hash)}`)
     },
     async validators() {
-      const v = object<{ validators?: unknown }>((await http.json('/v1/validators')).body, 'validators').validators
+      const v = object<{ validators?: unknown }>(
+        (await http.json('/v1/validators')).body,
+        'validators',
+      ).validators
       if (!Array.isArray(v)) throw clientError('BAD_RESPONSE', 'validators: not a list')
       return v as ValidatorView[]
     },
@@ -222,7 +245,8 @@ export function createClient(opts: ClientOptions): CityledgerClient {
 
 /** Hands the proof's root and key to the caller's verifier; throws unless it accepts. */
 function checkProof(r: QueryResult, verify: ProofVerifier): void {
-  if (r.proof === undefined || r.proof === null) throw clientError('PROOF_MISSING', 'the answer carries no proof')
+  if (r.proof === undefined || r.proof === null)
+    throw clientError('PROOF_MISSING', 'the answer carries no proof')
   const p = r.proof as { root?: unknown; key?: unknown }
   if (typeof p !== 'object' || !isHex(p.root, 32) || !isHex(p.key)) {
     throw clientError('BAD_PROOF', 'proof: expected an object with hex root (32 bytes) and key')

@@ -18,7 +18,11 @@ export type ClientErrorCode =
   /** An argument given to the client is invalid (e.g. a hash that is not 32 bytes of hex). */
   | 'BAD_HEX'
 
-export function clientError(code: ClientErrorCode, message: string, details: Record<string, unknown> = {}): CityError<ClientErrorCode> {
+export function clientError(
+  code: ClientErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): CityError<ClientErrorCode> {
   return new CityError(code, message, details)
 }
 
@@ -27,7 +31,10 @@ export interface Http {
   /** The raw response of a successful (2xx) request; error bodies are thrown as `CityError`. */
   request(path: string, init?: RequestInit & { okStatuses?: number[] }): Promise<Response>
   /** `request` and the parsed JSON body. */
-  json(path: string, init?: RequestInit & { okStatuses?: number[] }): Promise<{ status: number; body: unknown }>
+  json(
+    path: string,
+    init?: RequestInit & { okStatuses?: number[] },
+  ): Promise<{ status: number; body: unknown }>
 }
 
 export function createHttp(baseUrl: string, fetchFn: typeof fetch): Http {
@@ -39,7 +46,10 @@ export function createHttp(baseUrl: string, fetchFn: typeof fetch): Http {
   }
   const root = base.href.replace(/\/+$/, '')
 
-  const request = async (path: string, init: RequestInit & { okStatuses?: number[] } = {}): Promise<Response> => {
+  const request = async (
+    path: string,
+    init: RequestInit & { okStatuses?: number[] } = {},
+  ): Promise<Response> => {
     const { okStatuses, ...rest } = init
     let res: Response
     try {
@@ -55,7 +65,10 @@ export function createHttp(baseUrl: string, fetchFn: typeof fetch): Http {
   return {
     request,
     async json(path, init) {
-      const res = await request(path, { ...init, headers: { accept: 'application/json', ...(init?.headers ?? {}) } })
+      const res = await request(path, {
+        ...init,
+        headers: { accept: 'application/json', ...(init?.headers ?? {}) },
+      })
       return { status: res.status, body: await readJson(res) }
     },
   }
@@ -81,7 +94,9 @@ async function errorFrom(res: Response): Promise<CityError> {
   try {
     body = await readJson(res)
   } catch {
-    return clientError('BAD_RESPONSE', `status ${res.status} without an RPC error body`, { status: res.status })
+    return clientError('BAD_RESPONSE', `status ${res.status} without an RPC error body`, {
+      status: res.status,
+    })
   }
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error
   if (e && typeof e.code === 'string' && e.code !== '') {

@@ -1,6 +1,14 @@
 /** Typed client of a node's RPC v1 (the server is in ../rpc). */
 export { createClient } from './client.ts'
-export type { CityledgerClient, ClientOptions, HashLike, ProofVerifier, QueryOptions, SubmitOptions, WaitOptions } from './client.ts'
+export type {
+  CityledgerClient,
+  ClientOptions,
+  HashLike,
+  ProofVerifier,
+  QueryOptions,
+  SubmitOptions,
+  WaitOptions,
+} from './client.ts'
 export type { ClientErrorCode } from './http.ts'
 export { parseSse } from './sse.ts'
 export type { SseMessage } from './sse.ts'

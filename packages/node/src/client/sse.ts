@@ -37,7 +37,8 @@ export async function* parseSse(body: AsyncIterable<Uint8Array>): AsyncGenerator
       const line = buffer.slice(start, i)
       start = i + 1
       if (line === '') {
-        if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), ...(id !== undefined ? { id } : {}) }
+        if (data.length > 0)
+          yield { event: event || 'message', data: data.join('\n'), ...(id !== undefined ? { id } : {}) }
         event = ''
         data = []
         continue

@@ -105,7 +105,11 @@ export interface HealthReport {
   reasons?: string[]
 }
 
-/** What `GET /v1/events` streams: `block` carries a `BlockView`, `event` a `TxEventView` plus context. */
+/**
+ * What `GET /v1/events` streams, in commit order: for `block` the `BlockView` of the new block, then
+ * for `event` one `TxEventView` per service event of that block with `height` and `tx` (hex hash of
+ * the tx that emitted it) added, i.e. `{ service, type, data, height, tx }`.
+ */
 export interface RpcEvent {
   type: 'block' | 'event'
   data: unknown

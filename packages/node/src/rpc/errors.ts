@@ -67,7 +67,11 @@ export const RPC_ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze(
  */
 export type ErrorContext = 'tx' | 'query' | 'read'
 
-const QUERY_OVERRIDES: Readonly<Record<string, number>> = { UNKNOWN_SERVICE: 404, UNKNOWN_METHOD: 404, UNKNOWN_QUERY: 404 }
+const QUERY_OVERRIDES: Readonly<Record<string, number>> = {
+  UNKNOWN_SERVICE: 404,
+  UNKNOWN_METHOD: 404,
+  UNKNOWN_QUERY: 404,
+}
 
 /** An error ready to send, and whether it is a bug that must be logged at error level. */
 export interface MappedError {
@@ -81,8 +85,10 @@ export interface MappedError {
 export function mapError(err: unknown, context: ErrorContext = 'read'): MappedError {
   if (isCityError(err)) {
     const status = (context === 'query' ? QUERY_OVERRIDES[err.code] : undefined) ?? RPC_ERROR_STATUS[err.code]
-    if (status !== undefined && err.code !== 'INTERNAL') return { status, code: err.code, message: err.message, bug: false }
-    if (status === undefined && context !== 'read') return { status: 400, code: err.code, message: err.message, bug: false }
+    if (status !== undefined && err.code !== 'INTERNAL')
+      return { status, code: err.code, message: err.message, bug: false }
+    if (status === undefined && context !== 'read')
+      return { status: 400, code: err.code, message: err.message, bug: false }
   }
   const framework = mapFrameworkError(err)
   if (framework) return framework
@@ -97,7 +103,12 @@ function mapFrameworkError(err: unknown): MappedError | undefined {
   const msg = typeof message === 'string' ? message : code
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'TX_TOO_LARGE', message: 'request body is larger than the limit', bug: false }
+      return {
+        status: 413,
+        code: 'TX_TOO_LARGE',
+        message: 'request body is larger than the limit',
+        bug: false,
+      }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: msg, bug: false }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -118,6 +129,10 @@ export function errorBody(code: string, message: string): RpcErrorBody {
 }
 
 /** Shorthand for the RPC layer's own input errors. */
-export function rpcError(code: RpcErrorCode, message: string, details: Record<string, unknown> = {}): CityError<RpcErrorCode> {
+export function rpcError(
+  code: RpcErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): CityError<RpcErrorCode> {
   return new CityError(code, message, details)
 }

@@ -1,5 +1,13 @@
 import { CityError, LIMITS, type Tx, decodeTx, sha256, toHex, utf8 } from '@cityledger/core'
-import type { BlockView, HealthReport, QueryResult, RpcBackend, RpcEvent, TxEventView, TxStatus } from './backend.ts'
+import type {
+  BlockView,
+  HealthReport,
+  QueryResult,
+  RpcBackend,
+  RpcEvent,
+  TxEventView,
+  TxStatus,
+} from './backend.ts'
 
 /**
  * An in-memory `RpcBackend` for tests of the RPC server, the client and tools built on them. It
@@ -86,8 +94,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
       maybeFail('submitTx')
       const tx = decodeTx(bytes, LIMITS.maxTxBytes)
       const hash = toHex(tx.hash)
-      if (tx.body.chainId !== chainId) throw new CityError('WRONG_CHAIN', `tx is for chain ${tx.body.chainId}, this is ${chainId}`)
-      if (!services.has(tx.body.service)) throw new CityError('UNKNOWN_SERVICE', `no service ${tx.body.service}`)
+      if (tx.body.chainId !== chainId)
+        throw new CityError('WRONG_CHAIN', `tx is for chain ${tx.body.chainId}, this is ${chainId}`)
+      if (!services.has(tx.body.service))
+        throw new CityError('UNKNOWN_SERVICE', `no service ${tx.body.service}`)
       if (txs.has(hash)) throw new CityError('DUPLICATE_TX', `tx ${hash} is already known`)
       const signer = toHex(tx.body.signer)
       const last = nonces.get(signer) ?? 0
@@ -147,7 +157,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     },
     async validators() {
       maybeFail('validators')
-      return [0, 1, 2, 3].map((i) => ({ publicKey: toHex(sha256(utf8.encode(`validator-${i}`))), name: `agency-${i}` }))
+      return [0, 1, 2, 3].map((i) => ({
+        publicKey: toHex(sha256(utf8.encode(`validator-${i}`))),
+        name: `agency-${i}`,
+      }))
     },
     async query(service, query, args) {
       maybeFail('query')
@@ -170,7 +183,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     },
     async metrics() {
       maybeFail('metrics')
-      return { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: `# TYPE cityledger_height gauge\ncityledger_height ${blocks.length}\n` }
+      return {
+        contentType: 'text/plain; version=0.0.4; charset=utf-8',
+        body: `# TYPE cityledger_height gauge\ncityledger_height ${blocks.length}\n`,
+      }
     },
     ready() {
       maybeFail('ready')
@@ -198,20 +214,37 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         hash,
         header,
         txs: chosen.map((t) => toHex(t.hash)),
-        certificate: { chainId, view: 0, height, blockHash: hash, signatures: [{ validator: header.proposer, signature: toHex(new Uint8Array(64).fill(7)) }] },
+        certificate: {
+          chainId,
+          view: 0,
+          height,
+          blockHash: hash,
+          signatures: [{ validator: header.proposer, signature: toHex(new Uint8Array(64).fill(7)) }],
+        },
       }
       blocks.push(block)
       byHash.set(hash, block)
       const results: TxStatus[] = chosen.map((t, index) => {
         const h = toHex(t.hash)
         const code = o.failures?.[h]
-        const events: TxEventView[] = code ? [] : [{ service: t.body.service, type: `${t.body.method}.done`, data: { nonce: t.body.nonce, signer: t.body.signer } }]
-        const s: TxStatus = code ? { hash: h, status: 'failed', height, index, code } : { hash: h, status: 'committed', height, index, events }
+        const events: TxEventView[] = code
+          ? []
+          : [
+              {
+                service: t.body.service,
+                type: `${t.body.method}.done`,
+                data: { nonce: t.body.nonce, signer: t.body.signer },
+              },
+            ]
+        const s: TxStatus = code
+          ? { hash: h, status: 'failed', height, index, code }
+          : { hash: h, status: 'committed', height, index, events }
         txs.set(h, s)
         return s
       })
       emit({ type: 'block', data: block })
-      for (const r of results) for (const e of r.events ?? []) emit({ type: 'event', data: { ...e, height, tx: r.hash } })
+      for (const r of results)
+        for (const e of r.events ?? []) emit({ type: 'event', data: { ...e, height, tx: r.hash } })
       for (const w of [...waiters]) {
         const s = statusOf(w.hash)
         if (s.status === 'committed' || s.status === 'failed') w.done(s)
@@ -237,4 +270,3 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     waiting: () => waiters.size,
   }
 }
-

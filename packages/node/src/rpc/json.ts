@@ -16,7 +16,8 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x7b || c === 0x5b) {
@@ -24,7 +25,9 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
     } else if (c === 0x7d || c === 0x5d) depth--
   }
   try {
-    return JSON.parse(text, (key, value) => (key === '__proto__' || key === 'constructor' ? undefined : value))
+    return JSON.parse(text, (key, value) =>
+      key === '__proto__' || key === 'constructor' ? undefined : value,
+    )
   } catch (err) {
     throw rpcError('BAD_JSON', `malformed JSON: ${(err as Error).message}`)
   }
@@ -32,6 +35,7 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
 
 /** A plain JSON object (not an array, not null), or BAD_REQUEST naming what was expected. */
 export function expectObject(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw rpcError('BAD_REQUEST', `${what}: expected a JSON object`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw rpcError('BAD_REQUEST', `${what}: expected a JSON object`)
   return v as Record<string, unknown>
 }

@@ -16,8 +16,20 @@ const err = (description: string) => ({ description, content: json(ref('Error'))
 
 const hashParam = { name: 'hash', in: 'path', required: true, schema: hash }
 const waitParams = [
-  { name: 'wait', in: 'query', required: false, schema: { type: 'string', enum: ['commit'] }, description: 'wait until committed or failed' },
-  { name: 'timeoutMs', in: 'query', required: false, schema: uint, description: 'wait at most this long (capped by the server)' },
+  {
+    name: 'wait',
+    in: 'query',
+    required: false,
+    schema: { type: 'string', enum: ['commit'] },
+    description: 'wait until committed or failed',
+  },
+  {
+    name: 'timeoutMs',
+    in: 'query',
+    required: false,
+    schema: uint,
+    description: 'wait at most this long (capped by the server)',
+  },
 ]
 const submitResponses = {
   200: ok('with wait=commit: the tx was committed or failed', ref('TxStatus')),
@@ -50,7 +62,10 @@ export const openApiDocument = {
       post: {
         summary: 'Submit a signed transaction envelope',
         parameters: waitParams,
-        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+        },
         responses: submitResponses,
       },
     },
@@ -60,7 +75,12 @@ export const openApiDocument = {
         parameters: waitParams,
         requestBody: {
           required: true,
-          content: json({ type: 'object', required: ['envelope'], properties: { envelope: hex }, additionalProperties: false }),
+          content: json({
+            type: 'object',
+            required: ['envelope'],
+            properties: { envelope: hex },
+            additionalProperties: false,
+          }),
         },
         responses: submitResponses,
       },
@@ -74,7 +94,10 @@ export const openApiDocument = {
     },
     '/v1/status': { get: { summary: 'Node status', responses: { 200: ok('status', ref('NodeStatus')) } } },
     '/v1/blocks/latest': {
-      get: { summary: 'Latest committed block', responses: { 200: ok('block', ref('Block')), 404: err('NOT_FOUND: no block yet') } },
+      get: {
+        summary: 'Latest committed block',
+        responses: { 200: ok('block', ref('Block')), 404: err('NOT_FOUND: no block yet') },
+      },
     },
     '/v1/blocks/{height}': {
       get: {
@@ -93,7 +116,12 @@ export const openApiDocument = {
     '/v1/validators': {
       get: {
         summary: 'Current validator set',
-        responses: { 200: ok('validators', { type: 'object', properties: { validators: { type: 'array', items: ref('Validator') } } }) },
+        responses: {
+          200: ok('validators', {
+            type: 'object',
+            properties: { validators: { type: 'array', items: ref('Validator') } },
+          }),
+        },
       },
     },
     '/v1/services/{service}/{query}': {
@@ -112,16 +140,32 @@ export const openApiDocument = {
     },
     '/v1/events': {
       get: {
-        summary: 'Server-Sent Events: `event: block` (Block) and `event: event` (service event), in commit order',
-        responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+        summary:
+          'Server-Sent Events: `event: block` (Block) and `event: event` (service event), in commit order',
+        responses: {
+          200: {
+            description: 'event stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
       },
     },
     '/v1/health': {
-      get: { summary: 'Health', responses: { 200: ok('healthy', ref('Health')), 503: ok('unhealthy', ref('Health')) } },
+      get: {
+        summary: 'Health',
+        responses: { 200: ok('healthy', ref('Health')), 503: ok('unhealthy', ref('Health')) },
+      },
     },
-    '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) } } },
+    '/v1/openapi.json': {
+      get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) } },
+    },
     '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { 200: { description: 'exposition text', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+      get: {
+        summary: 'Prometheus metrics',
+        responses: {
+          200: { description: 'exposition text', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
     },
   },
   components: {
@@ -129,7 +173,13 @@ export const openApiDocument = {
       Error: {
         type: 'object',
         required: ['error'],
-        properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: { code: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
       },
       Submitted: { type: 'object', required: ['hash'], properties: { hash } },
       TxStatus: {
@@ -144,11 +194,22 @@ export const openApiDocument = {
           events: { type: 'array', items: ref('Event') },
         },
       },
-      Event: { type: 'object', properties: { service: { type: 'string' }, type: { type: 'string' }, data: {} } },
+      Event: {
+        type: 'object',
+        properties: { service: { type: 'string' }, type: { type: 'string' }, data: {} },
+      },
       NodeStatus: {
         type: 'object',
         required: ['chainId', 'nodeId', 'height', 'view', 'stateRoot', 'catchingUp', 'peers'],
-        properties: { chainId: { type: 'string' }, nodeId: hex, height: uint, view: uint, stateRoot: hash, catchingUp: { type: 'boolean' }, peers: uint },
+        properties: {
+          chainId: { type: 'string' },
+          nodeId: hex,
+          height: uint,
+          view: uint,
+          stateRoot: hash,
+          catchingUp: { type: 'boolean' },
+          peers: uint,
+        },
       },
       Block: {
         type: 'object',
@@ -157,7 +218,16 @@ export const openApiDocument = {
           hash,
           header: {
             type: 'object',
-            properties: { chainId: { type: 'string' }, height: uint, view: uint, time: uint, parentHash: hash, txRoot: hash, prevStateRoot: hash, proposer: hex },
+            properties: {
+              chainId: { type: 'string' },
+              height: uint,
+              view: uint,
+              time: uint,
+              parentHash: hash,
+              txRoot: hash,
+              prevStateRoot: hash,
+              proposer: hex,
+            },
           },
           txs: { type: 'array', items: hash },
           certificate: {
@@ -167,14 +237,29 @@ export const openApiDocument = {
               view: uint,
               height: uint,
               blockHash: hash,
-              signatures: { type: 'array', items: { type: 'object', properties: { validator: hex, signature: hex } } },
+              signatures: {
+                type: 'array',
+                items: { type: 'object', properties: { validator: hex, signature: hex } },
+              },
             },
           },
         },
       },
-      Validator: { type: 'object', required: ['publicKey'], properties: { publicKey: hex, name: { type: 'string' } } },
-      QueryResult: { type: 'object', required: ['height', 'value'], properties: { height: uint, value: {}, proof: {} } },
-      Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' }, reasons: { type: 'array', items: { type: 'string' } } } },
+      Validator: {
+        type: 'object',
+        required: ['publicKey'],
+        properties: { publicKey: hex, name: { type: 'string' } },
+      },
+      QueryResult: {
+        type: 'object',
+        required: ['height', 'value'],
+        properties: { height: uint, value: {}, proof: {} },
+      },
+      Health: {
+        type: 'object',
+        required: ['ok'],
+        properties: { ok: { type: 'boolean' }, reasons: { type: 'array', items: { type: 'string' } } },
+      },
     },
   },
 } as const

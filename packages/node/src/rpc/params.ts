@@ -10,7 +10,8 @@ export function parseHash(value: unknown, field: string): Uint8Array {
 /** Hex bytes of any length up to `maxBytes`, or BAD_HEX / TX_TOO_LARGE. */
 export function parseHexBytes(value: unknown, field: string, maxBytes: number): Uint8Array {
   if (typeof value !== 'string') throw rpcError('BAD_HEX', `${field}: expected a hex string`)
-  if (value.length > maxBytes * 2) throw rpcError('TX_TOO_LARGE', `${field}: more than ${maxBytes} bytes`, { limit: maxBytes })
+  if (value.length > maxBytes * 2)
+    throw rpcError('TX_TOO_LARGE', `${field}: more than ${maxBytes} bytes`, { limit: maxBytes })
   if (!isHex(value)) throw rpcError('BAD_HEX', `${field}: not an even-length hex string`)
   return fromHex(value, field)
 }
@@ -19,7 +20,8 @@ const DECIMAL_RE = /^(?:0|[1-9][0-9]{0,15})$/
 
 /** A block height: decimal digits, no sign, no exponent, a safe integer. */
 export function parseHeight(value: unknown, field = 'height'): number {
-  if (typeof value !== 'string' || !DECIMAL_RE.test(value)) throw rpcError('BAD_REQUEST', `${field}: expected a decimal integer`)
+  if (typeof value !== 'string' || !DECIMAL_RE.test(value))
+    throw rpcError('BAD_REQUEST', `${field}: expected a decimal integer`)
   const n = Number(value)
   if (!Number.isSafeInteger(n)) throw rpcError('BAD_REQUEST', `${field}: out of range`)
   return n
@@ -46,8 +48,10 @@ const RESERVED = new Set(['timeoutMs', 'wait'])
 
 /** Service and query names in a query route, checked against the same patterns as in a tx. */
 export function parseServiceQuery(service: unknown, query: unknown): { service: string; query: string } {
-  if (typeof service !== 'string' || !SERVICE_RE.test(service)) throw rpcError('BAD_REQUEST', 'service: invalid name')
-  if (typeof query !== 'string' || !METHOD_RE.test(query)) throw rpcError('BAD_REQUEST', 'query: invalid name')
+  if (typeof service !== 'string' || !SERVICE_RE.test(service))
+    throw rpcError('BAD_REQUEST', 'service: invalid name')
+  if (typeof query !== 'string' || !METHOD_RE.test(query))
+    throw rpcError('BAD_REQUEST', 'query: invalid name')
   return { service, query }
 }
 
@@ -57,12 +61,15 @@ export function parseQueryArgs(qs: unknown): Record<string, string> {
   if (qs === undefined || qs === null) return out
   if (typeof qs !== 'object') throw rpcError('BAD_REQUEST', 'query string: malformed')
   const entries = Object.entries(qs as Record<string, unknown>)
-  if (entries.length > QUERY_ARG_LIMITS.maxArgs) throw rpcError('BAD_REQUEST', `more than ${QUERY_ARG_LIMITS.maxArgs} query arguments`)
+  if (entries.length > QUERY_ARG_LIMITS.maxArgs)
+    throw rpcError('BAD_REQUEST', `more than ${QUERY_ARG_LIMITS.maxArgs} query arguments`)
   for (const [name, value] of entries) {
     if (RESERVED.has(name)) continue
-    if (!ARG_NAME_RE.test(name)) throw rpcError('BAD_REQUEST', `argument name ${JSON.stringify(name.slice(0, 70))} is invalid`)
+    if (!ARG_NAME_RE.test(name))
+      throw rpcError('BAD_REQUEST', `argument name ${JSON.stringify(name.slice(0, 70))} is invalid`)
     if (typeof value !== 'string') throw rpcError('BAD_REQUEST', `argument ${name}: given more than once`)
-    if (value.length > QUERY_ARG_LIMITS.maxValueLength) throw rpcError('BAD_REQUEST', `argument ${name}: longer than ${QUERY_ARG_LIMITS.maxValueLength}`)
+    if (value.length > QUERY_ARG_LIMITS.maxValueLength)
+      throw rpcError('BAD_REQUEST', `argument ${name}: longer than ${QUERY_ARG_LIMITS.maxValueLength}`)
     out[name] = value
   }
   return out

@@ -9,9 +9,14 @@ export interface RateLimiter {
   take(client: string): boolean
 }
 
-export function createRateLimiter(opts: { ratePerSecond: number; now: () => number; maxClients?: number }): RateLimiter {
+export function createRateLimiter(opts: {
+  ratePerSecond: number
+  now: () => number
+  maxClients?: number
+}): RateLimiter {
   const rate = opts.ratePerSecond
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError('rateLimitPerSecond must be a positive number')
+  if (!(rate > 0) || !Number.isFinite(rate))
+    throw new RangeError('rateLimitPerSecond must be a positive number')
   const burst = Math.max(1, rate)
   const maxClients = opts.maxClients ?? 10_000
   // Insertion order doubles as the eviction order: a touched bucket is moved to the end.

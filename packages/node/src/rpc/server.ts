@@ -75,20 +75,30 @@ const UNLIMITED = new Set(['/metrics', '/v1/health'])
  */
 export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const { backend, limits } = opts
-  if (!Number.isSafeInteger(limits.maxBodyBytes) || limits.maxBodyBytes < 1) throw new RangeError('limits.maxBodyBytes must be a positive integer')
-  if (!Number.isSafeInteger(limits.maxWaitMs) || limits.maxWaitMs < 0) throw new RangeError('limits.maxWaitMs must be a non-negative integer')
+  if (!Number.isSafeInteger(limits.maxBodyBytes) || limits.maxBodyBytes < 1)
+    throw new RangeError('limits.maxBodyBytes must be a positive integer')
+  if (!Number.isSafeInteger(limits.maxWaitMs) || limits.maxWaitMs < 0)
+    throw new RangeError('limits.maxWaitMs must be a non-negative integer')
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'rpc' })
   const jsonBodyLimit = limits.maxBodyBytes * 2 + 1024
   const limiter =
     limits.rateLimitPerSecond === undefined
       ? undefined
-      : createRateLimiter({ ratePerSecond: limits.rateLimitPerSecond, now: opts.now ?? (() => performance.now()) })
+      : createRateLimiter({
+          ratePerSecond: limits.rateLimitPerSecond,
+          now: opts.now ?? (() => performance.now()),
+        })
   const streams = new Set<EventStream>()
   const waits = new Set<AbortController>()
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
     // A route that does not exist is 404 whatever else is wrong with the request (e.g. its body).
-    sendMapped(request, reply, err, request.is404 ? mapError(notFound(request)) : mapError(err, errorContext(request)))
+    sendMapped(
+      request,
+      reply,
+      err,
+      request.is404 ? mapError(notFound(request)) : mapError(err, errorContext(request)),
+    )
   }
   const sendMapped = (request: FastifyRequest, reply: FastifyReply, err: unknown, m: MappedError): void => {
     if (m.bug) logger.error({ err, method: request.method, url: request.url }, 'rpc request failed')
@@ -108,16 +118,24 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
 
   // Only the two body types RPC v1 accepts; anything else is 415 before a handler runs.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string))
-    } catch (err) {
-      done(err as Error, undefined)
-    }
-  })
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes }, (_req, body, done) => {
-    done(null, body)
-  })
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: jsonBodyLimit },
+    (_req, body, done) => {
+      try {
+        done(null, parseJsonBody(body as string))
+      } catch (err) {
+        done(err as Error, undefined)
+      }
+    },
+  )
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes },
+    (_req, body, done) => {
+      done(null, body)
+    },
+  )
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err))
   app.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(request)))
@@ -133,7 +151,11 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   })
 
   /** Waits for a commit, giving up early when the client goes away or the server stops. */
-  const waitForCommit = async (reply: FastifyReply, hash: Uint8Array, timeoutMs: number): Promise<TxStatus> => {
+  const waitForCommit = async (
+    reply: FastifyReply,
+    hash: Uint8Array,
+    timeoutMs: number,
+  ): Promise<TxStatus> => {
     const ac = new AbortController()
     const onClose = (): void => ac.abort()
     waits.add(ac)
@@ -169,15 +191,22 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
       throw rpcError('BAD_REQUEST', 'empty body: expected the envelope bytes')
     }
-    if (!Buffer.isBuffer(body)) throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs takes application/octet-stream; use /v1/txs/json for JSON')
+    if (!Buffer.isBuffer(body))
+      throw rpcError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'POST /v1/txs takes application/octet-stream; use /v1/txs/json for JSON',
+      )
     // A copy: fastify may hand out a slice of a shared pool buffer.
     await submit(request, reply, new Uint8Array(body))
   })
 
   app.post('/v1/txs/json', async (request, reply) => {
-    if (Buffer.isBuffer(request.body)) throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs/json takes application/json')
+    if (Buffer.isBuffer(request.body))
+      throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs/json takes application/json')
     const body = expectObject(request.body, 'body')
-    for (const k of Object.keys(body)) if (k !== 'envelope') throw rpcError('BAD_REQUEST', `body: unknown field ${JSON.stringify(k.slice(0, 64))}`)
+    for (const k of Object.keys(body))
+      if (k !== 'envelope')
+        throw rpcError('BAD_REQUEST', `body: unknown field ${JSON.stringify(k.slice(0, 64))}`)
     await submit(request, reply, parseHexBytes(body.envelope, 'envelope', limits.maxBodyBytes))
   })
 
@@ -196,7 +225,9 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     if (block === undefined) throw rpcError('NOT_FOUND', `no block ${what}`)
     void reply.send(jsonForm(block))
   }
-  app.get('/v1/blocks/latest', async (_request, reply) => sendBlock(reply, await backend.block('latest'), 'committed yet'))
+  app.get('/v1/blocks/latest', async (_request, reply) =>
+    sendBlock(reply, await backend.block('latest'), 'committed yet'),
+  )
   app.get('/v1/blocks/:height', async (request, reply) => {
     const height = parseHeight((request.params as { height: string }).height)
     sendBlock(reply, await backend.block(height), `at height ${height}`)
