@@ -3,7 +3,14 @@ import * as assert from 'uvu/assert'
 import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { type SignatureCheck, type SignatureVerifier, createMempool, encode, encodeTxBody, toHex } from '@cityledger/core'
+import {
+  type SignatureCheck,
+  type SignatureVerifier,
+  createMempool,
+  encode,
+  encodeTxBody,
+  toHex,
+} from '@cityledger/core'
 import { Rng, testSeed } from '@cityledger/core/testing'
 
 // Scale sanity: 100,000 pending transactions from 10,000 signers. Signatures are fake (the verifier
@@ -59,7 +66,15 @@ test(`100,000 pending txs from 10,000 signers: add, reap, update (seed ${SEED})`
   for (let nonce = 1; nonce <= PER_SIGNER; nonce++) {
     for (let s = 0; s < SIGNERS; s++) {
       const args = { to: signers[rng.int(SIGNERS)]!, amount: rng.range(1, 1_000_000), memo: 'wage' }
-      const body = encodeTxBody({ chainId: 'seoul-1', service: 'token', method: 'transfer', args, signer: signers[s]!, nonce, expiry: 0 })
+      const body = encodeTxBody({
+        chainId: 'seoul-1',
+        service: 'token',
+        method: 'transfer',
+        args,
+        signer: signers[s]!,
+        nonce,
+        expiry: 0,
+      })
       envelopes.push(encode([body, sig]))
     }
   }
@@ -98,7 +113,9 @@ test(`100,000 pending txs from 10,000 signers: add, reap, update (seed ${SEED})`
   for (const [k, n] of next) committed.set(k, n)
   height = 1
   const res = pool.update({ committed: batch, height })
-  console.log(`  update: removed ${res.removed.committed}, re-checked ${res.rechecked} in ${(performance.now() - t).toFixed(0)} ms`)
+  console.log(
+    `  update: removed ${res.removed.committed}, re-checked ${res.rechecked} in ${(performance.now() - t).toFixed(0)} ms`,
+  )
   assert.is(res.removed.committed, 20_000)
   assert.is(res.rechecked, TOTAL - 20_000)
   assert.is(pool.size(), TOTAL - 20_000)

@@ -202,7 +202,8 @@ async function run(seed: number, seen: Set<string>): Promise<void> {
     committedNonce: (signer) => model.committed[signerOf.get(toHex(signer))!]!,
     height: () => model.height,
     check: (tx) => {
-      if (model.refuse.has(signerOf.get(toHex(tx.body.signer))!)) throw new CityError('UNAUTHORIZED', 'refused by the service')
+      if (model.refuse.has(signerOf.get(toHex(tx.body.signer))!))
+        throw new CityError('UNAUTHORIZED', 'refused by the service')
     },
     limits: LIMITS,
     maxSignatureBatch: 1 + rng.int(8),
@@ -218,17 +219,38 @@ async function run(seed: number, seen: Set<string>): Promise<void> {
       return rng.pick(sent).bytes.slice(0, rng.int(60))
     }
     const signer = rng.int(SIGNERS)
-    const top = Math.max(model.committed[signer]!, ...[...model.pending.values()].filter((h) => h.c.signer === signer).map((h) => h.c.nonce))
-    const nonce = rng.chance(0.5) ? top + 1 : model.committed[signer]! + rng.range(-1, LIMITS.maxPerSigner + 1)
+    const top = Math.max(
+      model.committed[signer]!,
+      ...[...model.pending.values()].filter((h) => h.c.signer === signer).map((h) => h.c.nonce),
+    )
+    const nonce = rng.chance(0.5)
+      ? top + 1
+      : model.committed[signer]! + rng.range(-1, LIMITS.maxPerSigner + 1)
     const expiry = rng.chance(0.7) ? 0 : Math.max(0, model.height + rng.range(-1, 4))
     const chainId = rng.chance(0.03) ? 'busan-1' : CHAIN
     const memo = 'm'.repeat(rng.chance(0.03) ? 400 : rng.int(100))
-    const bodyBytes = encodeTxBody({ chainId, service: 'token', method: 'transfer', args: { n: rng.u32(), memo }, signer: signerKeys[signer]!, nonce: Math.max(0, nonce), expiry })
+    const bodyBytes = encodeTxBody({
+      chainId,
+      service: 'token',
+      method: 'transfer',
+      args: { n: rng.u32(), memo },
+      signer: signerKeys[signer]!,
+      nonce: Math.max(0, nonce),
+      expiry,
+    })
     const badSig = rng.chance(0.1)
     const sig = new Uint8Array(64)
     sig[63] = badSig ? 1 : 0
     const bytes = encode([bodyBytes, sig])
-    const c = { bytes, hash: toHex(sha256(bytes)), signer, nonce: Math.max(0, nonce), expiry, chainId, badSig }
+    const c = {
+      bytes,
+      hash: toHex(sha256(bytes)),
+      signer,
+      nonce: Math.max(0, nonce),
+      expiry,
+      chainId,
+      badSig,
+    }
     sent.push(c)
     return c
   }
@@ -242,7 +264,15 @@ async function run(seed: number, seen: Set<string>): Promise<void> {
       const bytes = list.map((x) => (x instanceof Uint8Array ? x : x.bytes))
       let got: string[]
       if (rng.chance(0.5)) got = (await pool.addMany(bytes)).map((r) => (r.ok ? 'OK' : r.error.code))
-      else got = await Promise.all(bytes.map((b) => pool.add(b).then(() => 'OK', (e: CityError) => e.code)))
+      else
+        got = await Promise.all(
+          bytes.map((b) =>
+            pool.add(b).then(
+              () => 'OK',
+              (e: CityError) => e.code,
+            ),
+          ),
+        )
       assert.equal(got, expected, where(step, 'add outcomes'))
       for (const code of got) seen.add(code)
     } else if (op < 0.75) {
@@ -285,7 +315,26 @@ test(`property: the mempool follows the model through random adds, reaps and com
   const seen = new Set<string>()
   for (let r = 0; r < RUNS; r++) await run((SEED + r) >>> 0, seen)
   // Guards the generator: a change that stopped exercising a path would make this test pass vacuously.
-  const wanted = ['OK', 'TX_TOO_LARGE', 'MALFORMED', 'WRONG_CHAIN', 'TX_EXPIRED', 'DUPLICATE_TX', 'NONCE_TOO_LOW', 'NONCE_TAKEN', 'NONCE_GAP', 'MEMPOOL_FULL', 'BAD_SIGNATURE', 'UNAUTHORIZED', 'removed:committed', 'removed:nonce', 'removed:expired', 'removed:check', 'reap:nonempty', 'reap:cut']
+  const wanted = [
+    'OK',
+    'TX_TOO_LARGE',
+    'MALFORMED',
+    'WRONG_CHAIN',
+    'TX_EXPIRED',
+    'DUPLICATE_TX',
+    'NONCE_TOO_LOW',
+    'NONCE_TAKEN',
+    'NONCE_GAP',
+    'MEMPOOL_FULL',
+    'BAD_SIGNATURE',
+    'UNAUTHORIZED',
+    'removed:committed',
+    'removed:nonce',
+    'removed:expired',
+    'removed:check',
+    'reap:nonempty',
+    'reap:cut',
+  ]
   for (const w of wanted) assert.ok(seen.has(w), `seed ${SEED}: the random runs never produced ${w}`)
 })
 

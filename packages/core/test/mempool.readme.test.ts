@@ -49,7 +49,18 @@ const store = await ChainStore.open(openMemoryKv(), { chainId })
 await store.initGenesis({ chainId, stateWrites: runtime.genesis(store.state, {}, Date.now()).writes })
 
 // 4. Sign a transaction and verify it (createVerifier('pool') on a node: same verdicts, worker threads).
-const tx = signTx({ chainId, service: 'counter', method: 'add', args: { by: 5 }, signer: alice.publicKey, nonce: 1, expiry: 0 }, alice.secretKey)
+const tx = signTx(
+  {
+    chainId,
+    service: 'counter',
+    method: 'add',
+    args: { by: 5 },
+    signer: alice.publicKey,
+    nonce: 1,
+    expiry: 0,
+  },
+  alice.secretKey,
+)
 const verifier = createPureVerifier()
 console.log('signature valid:', verifier.verify(txSignatureCheck(tx))) // true
 
@@ -83,7 +94,14 @@ const block = makeBlock(
   },
   txs.map((t) => t.bytes),
 )
-const vote = { chainId, kind: VoteKind.commit, view: 0, height, digest: block.hash, validator: validator.publicKey }
+const vote = {
+  chainId,
+  kind: VoteKind.commit,
+  view: 0,
+  height,
+  digest: block.hash,
+  validator: validator.publicKey,
+}
 const certificate = encodeCertificate({
   chainId,
   view: 0,

@@ -48,7 +48,16 @@ const [alice, bob, carol] = keys as [KeyPair, KeyPair, KeyPair]
 
 function txOf(key: KeyPair, nonce: number, over: Partial<TxBody> = {}): Tx {
   return signTx(
-    { chainId: CHAIN, service: 'token', method: 'transfer', args: { amount: 1, memo: '' }, signer: key.publicKey, nonce, expiry: 0, ...over },
+    {
+      chainId: CHAIN,
+      service: 'token',
+      method: 'transfer',
+      args: { amount: 1, memo: '' },
+      signer: key.publicKey,
+      nonce,
+      expiry: 0,
+      ...over,
+    },
     key.secretKey,
   )
 }
@@ -71,7 +80,8 @@ function setup(over: Partial<MempoolOptions> = {}, limits: Partial<MempoolOption
     height: () => state.height,
     check: (tx) => {
       state.checks++
-      if (state.refuse.has(toHex(tx.body.signer))) throw new CityError('UNAUTHORIZED', 'signer may not call token.transfer')
+      if (state.refuse.has(toHex(tx.body.signer)))
+        throw new CityError('UNAUTHORIZED', 'signer may not call token.transfer')
     },
     limits: { maxTxs: 1000, maxBytes: 1 << 20, maxTxBytes: 4096, maxPerSigner: 16, ...limits },
     ...over,
@@ -141,8 +151,16 @@ test('each refusal has its code, and cheap checks run before the signature', asy
   assert.is(await codeOf(pool.add(good.bytes)), 'OK')
   assert.is(await codeOf(pool.add(good.bytes)), 'DUPLICATE_TX')
   assert.is(await codeOf(pool.add(txOf(alice, 1, { args: { amount: 2, memo: '' } }).bytes)), 'NONCE_TAKEN')
-  assert.is(await codeOf(pool.add(txOf(alice, 2, { expiry: 11 }).bytes)), 'OK', 'expiry above the height is fine')
-  assert.is(await codeOf(pool.add(txOf(alice, 4).bytes)), 'OK', 'committed + maxPerSigner is the last allowed nonce')
+  assert.is(
+    await codeOf(pool.add(txOf(alice, 2, { expiry: 11 }).bytes)),
+    'OK',
+    'expiry above the height is fine',
+  )
+  assert.is(
+    await codeOf(pool.add(txOf(alice, 4).bytes)),
+    'OK',
+    'committed + maxPerSigner is the last allowed nonce',
+  )
   assert.is(await codeOf(pool.add(txOf(bob, 9).bytes)), 'OK')
   assert.is(verifier.checked, 4)
 
@@ -158,7 +176,11 @@ test('each refusal has its code, and cheap checks run before the signature', asy
   state.refuse.add(toHex(carol.publicKey))
   assert.is(await codeOf(pool.add(txOf(carol, 2).bytes)), 'UNAUTHORIZED', 'service check errors pass through')
   state.refuse.clear()
-  const thrower = setup({ check: () => { throw new Error('oops') } })
+  const thrower = setup({
+    check: () => {
+      throw new Error('oops')
+    },
+  })
   assert.is(await codeOf(thrower.pool.add(txOf(alice, 1).bytes)), 'CHECK_FAILED')
   thrower.verifier.fail = new Error('worker died')
   assert.is(await codeOf(thrower.pool.add(txOf(alice, 2).bytes)), 'VERIFIER_FAILED')
@@ -227,7 +249,11 @@ test('reap: contiguous nonces from committed + 1 per signer, round-robin by arri
   const batch = pool.reap({ maxTxs: 100, maxBytes: 1 << 20 })
   // Round 1: alice's 1 (arrived first), bob's 3 (arrived after bob's 4, but 4 is not next). Round 2: a2, b4. Round 3: a3.
   assert.equal(batch.map(label), ['a1', 'b3', 'a2', 'b4', 'a3'])
-  assert.equal(pool.reap({ maxTxs: 100, maxBytes: 1 << 20 }).map(label), batch.map(label), 'same pool, same batch')
+  assert.equal(
+    pool.reap({ maxTxs: 100, maxBytes: 1 << 20 }).map(label),
+    batch.map(label),
+    'same pool, same batch',
+  )
   assert.is(pool.size(), 8, 'reap removes nothing')
   assert.equal(pool.reap({ maxTxs: 3, maxBytes: 1 << 20 }).map(label), ['a1', 'b3', 'a2'])
   assert.equal(pool.reap({ maxTxs: 0, maxBytes: 1 << 20 }), [])
@@ -243,7 +269,11 @@ test('reap: contiguous nonces from committed + 1 per signer, round-robin by arri
   await p2.pool.add(txOf(alice, 2).bytes)
   const small = txOf(bob, 1).bytes.length
   const got = p2.pool.reap({ maxTxs: 10, maxBytes: small * 3 })
-  assert.equal(got.map((t) => t.body.nonce), [1], 'alice 1 is too big, so alice 2 must wait too')
+  assert.equal(
+    got.map((t) => t.body.nonce),
+    [1],
+    'alice 1 is too big, so alice 2 must wait too',
+  )
   assert.is(toHex(got[0]!.body.signer), toHex(bob.publicKey))
 })
 
@@ -288,7 +318,10 @@ test('update validates its input before changing anything', async () => {
   const { pool } = setup()
   const tx = txOf(alice, 1)
   await pool.add(tx.bytes)
-  assert.throws(() => pool.update({ committed: [tx.hash, tx.bytes], height: 1 }), /committed\[1\]: expected a 32-byte hash/)
+  assert.throws(
+    () => pool.update({ committed: [tx.hash, tx.bytes], height: 1 }),
+    /committed\[1\]: expected a 32-byte hash/,
+  )
   assert.is(pool.size(), 1)
   assert.throws(() => pool.update({ committed: [tx], height: -1 }), /update.height/)
   assert.is(pool.size(), 1)
@@ -312,15 +345,22 @@ test('a commit that lands while a signature is being checked settles the admissi
 
 test('micro-batching: concurrent adds share verifyBatch calls, flushed per tick or per full batch', async () => {
   const { pool, verifier } = setup({}, { maxPerSigner: 1000 })
-  const txs = Array.from({ length: 100 }, (_, i) => txOf(keys[i % keys.length]!, Math.floor(i / keys.length) + 1))
+  const txs = Array.from({ length: 100 }, (_, i) =>
+    txOf(keys[i % keys.length]!, Math.floor(i / keys.length) + 1),
+  )
   const codes = await Promise.all(txs.map((tx) => codeOf(pool.add(tx.bytes))))
   assert.ok(codes.every((c) => c === 'OK'))
-  assert.ok(verifier.batches.length >= 1 && verifier.batches.length <= 2, `100 concurrent adds made ${verifier.batches.length} batches`)
+  assert.ok(
+    verifier.batches.length >= 1 && verifier.batches.length <= 2,
+    `100 concurrent adds made ${verifier.batches.length} batches`,
+  )
   assert.is(verifier.checked, 100)
   assert.is(verifier.singles, 0)
 
   const small = setup({ maxSignatureBatch: 40 }, { maxPerSigner: 1000 })
-  const many = Array.from({ length: 100 }, (_, i) => txOf(keys[i % keys.length]!, Math.floor(i / keys.length) + 1))
+  const many = Array.from({ length: 100 }, (_, i) =>
+    txOf(keys[i % keys.length]!, Math.floor(i / keys.length) + 1),
+  )
   await Promise.all(many.map((tx) => small.pool.add(tx.bytes)))
   assert.equal(small.verifier.batches, [40, 40, 20])
   assert.equal(small.pool.stats().signatures, { batches: 3, checked: 100, cacheHits: 0 })
@@ -332,7 +372,13 @@ test('addMany reports per item, in order, with one verifyBatch call', async () =
   const forged = txOf(bob, 1)
   const sig = Uint8Array.from(forged.signature)
   sig[10]! ^= 0x40
-  const results = await pool.addMany([good.bytes, withSignature(forged, sig), new Uint8Array([0x92]), good.bytes, txOf(carol, 1).bytes])
+  const results = await pool.addMany([
+    good.bytes,
+    withSignature(forged, sig),
+    new Uint8Array([0x92]),
+    good.bytes,
+    txOf(carol, 1).bytes,
+  ])
   assert.equal(
     results.map((r) => (r.ok ? 'OK' : r.error.code)),
     ['OK', 'BAD_SIGNATURE', 'MALFORMED', 'DUPLICATE_TX', 'OK'],

@@ -57,20 +57,27 @@ export function createMempool(options: MempoolOptions): Mempool {
   // Called through `options` so that methods of a node object keep their `this`.
   const committedNonce = (signer: Uint8Array): number => options.committedNonce(signer)
   const height = (): number => options.height()
-  const check = options.check === undefined ? undefined : (tx: Tx): void => {
-    try {
-      options.check!(tx)
-    } catch (err) {
-      throw asCityError(err, 'CHECK_FAILED')
-    }
-  }
-  if (typeof chainId !== 'string') throw new CityError('BAD_CONFIG', 'chainId: expected a string', { field: 'chainId' })
+  const check =
+    options.check === undefined
+      ? undefined
+      : (tx: Tx): void => {
+          try {
+            options.check!(tx)
+          } catch (err) {
+            throw asCityError(err, 'CHECK_FAILED')
+          }
+        }
+  if (typeof chainId !== 'string')
+    throw new CityError('BAD_CONFIG', 'chainId: expected a string', { field: 'chainId' })
   const maxTxs = positiveInt(options.limits?.maxTxs, 'limits.maxTxs')
   const maxBytes = positiveInt(options.limits?.maxBytes, 'limits.maxBytes')
   const maxTxBytes = positiveInt(options.limits?.maxTxBytes, 'limits.maxTxBytes')
   const maxPerSigner = positiveInt(options.limits?.maxPerSigner, 'limits.maxPerSigner')
   const verifiedCache = options.verifiedCache ?? new VerifiedCache()
-  const batcher = new SignatureBatcher(verifier, positiveInt(options.maxSignatureBatch ?? SIGNATURE_BATCH_SIZE, 'maxSignatureBatch'))
+  const batcher = new SignatureBatcher(
+    verifier,
+    positiveInt(options.maxSignatureBatch ?? SIGNATURE_BATCH_SIZE, 'maxSignatureBatch'),
+  )
   const recent = new BoundedHashSet(positiveInt(options.recentCapacity ?? RECENT_CAPACITY, 'recentCapacity'))
 
   // Every held tx (admitting or pending) in arrival order.
@@ -102,7 +109,10 @@ export function createMempool(options: MempoolOptions): Mempool {
   function reserve(bytes: Uint8Array): Entry {
     if (!(bytes instanceof Uint8Array)) throw new CodecError('MALFORMED', 'tx: expected a byte array')
     if (bytes.length > maxTxBytes) {
-      throw new MempoolError('TX_TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxTxBytes}`, { size: bytes.length, limit: maxTxBytes })
+      throw new MempoolError('TX_TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxTxBytes}`, {
+        size: bytes.length,
+        limit: maxTxBytes,
+      })
     }
     // Decoded byte fields are views into the input: copy a view of a larger buffer (a network read),
     // or every pending tx would keep its whole read buffer alive.
@@ -110,28 +120,45 @@ export function createMempool(options: MempoolOptions): Mempool {
     const tx = decodeTx(input, maxTxBytes)
     const { body } = tx
     if (body.chainId !== chainId) {
-      throw new MempoolError('WRONG_CHAIN', `tx is for chain ${body.chainId}, this is ${chainId}`, { expected: chainId, got: body.chainId })
+      throw new MempoolError('WRONG_CHAIN', `tx is for chain ${body.chainId}, this is ${chainId}`, {
+        expected: chainId,
+        got: body.chainId,
+      })
     }
     const h = height()
     if (expired(tx, h)) {
-      throw new MempoolError('TX_EXPIRED', `tx expired at height ${body.expiry}, height is ${h}`, { expiry: body.expiry, height: h })
+      throw new MempoolError('TX_EXPIRED', `tx expired at height ${body.expiry}, height is ${h}`, {
+        expiry: body.expiry,
+        height: h,
+      })
     }
     const key = hashKey(tx.hash)
-    if (entries.has(key) || recent.has(key)) throw new MempoolError('DUPLICATE_TX', `tx ${key} is already known`, { hash: key })
+    if (entries.has(key) || recent.has(key))
+      throw new MempoolError('DUPLICATE_TX', `tx ${key} is already known`, { hash: key })
     const committed = committedNonce(body.signer)
     if (body.nonce <= committed) {
-      throw new MempoolError('NONCE_TOO_LOW', `nonce ${body.nonce} is not above committed nonce ${committed}`, { nonce: body.nonce, committed })
+      throw new MempoolError(
+        'NONCE_TOO_LOW',
+        `nonce ${body.nonce} is not above committed nonce ${committed}`,
+        { nonce: body.nonce, committed },
+      )
     }
     const queue = signers.get(hashKey(body.signer))
     if (queue?.byNonce.has(body.nonce)) {
-      throw new MempoolError('NONCE_TAKEN', `signer already has a pending tx with nonce ${body.nonce}`, { nonce: body.nonce })
+      throw new MempoolError('NONCE_TAKEN', `signer already has a pending tx with nonce ${body.nonce}`, {
+        nonce: body.nonce,
+      })
     }
     if (body.nonce > committed + maxPerSigner) {
-      throw new MempoolError('NONCE_GAP', `nonce ${body.nonce} is more than ${maxPerSigner} ahead of committed nonce ${committed}`, {
-        nonce: body.nonce,
-        committed,
-        maxAhead: maxPerSigner,
-      })
+      throw new MempoolError(
+        'NONCE_GAP',
+        `nonce ${body.nonce} is more than ${maxPerSigner} ahead of committed nonce ${committed}`,
+        {
+          nonce: body.nonce,
+          committed,
+          maxAhead: maxPerSigner,
+        },
+      )
     }
     const size = tx.bytes.length
     if (heldCount + 1 > maxTxs || heldBytes + size > maxBytes) {
@@ -147,7 +174,8 @@ export function createMempool(options: MempoolOptions): Mempool {
     const entry: Entry = { tx, key, signerKey, size, seq: seq++, state: 'admitting' }
     entries.set(key, entry)
     if (queue) queue.byNonce.set(body.nonce, entry)
-    else signers.set(signerKey, { key: signerKey, signer: body.signer, byNonce: new Map([[body.nonce, entry]]) })
+    else
+      signers.set(signerKey, { key: signerKey, signer: body.signer, byNonce: new Map([[body.nonce, entry]]) })
     heldCount++
     heldBytes += size
     return entry
@@ -171,17 +199,25 @@ export function createMempool(options: MempoolOptions): Mempool {
   /** After the signature passed: the state may have moved meanwhile (a commit), so look again. */
   function finish(entry: Entry): void {
     const { tx } = entry
-    if (recent.has(entry.key)) throw new MempoolError('DUPLICATE_TX', `tx ${entry.key} was committed`, { hash: entry.key })
+    if (recent.has(entry.key))
+      throw new MempoolError('DUPLICATE_TX', `tx ${entry.key} was committed`, { hash: entry.key })
     const committed = committedNonce(tx.body.signer)
     if (tx.body.nonce <= committed) {
-      throw new MempoolError('NONCE_TOO_LOW', `nonce ${tx.body.nonce} is not above committed nonce ${committed}`, {
-        nonce: tx.body.nonce,
-        committed,
-      })
+      throw new MempoolError(
+        'NONCE_TOO_LOW',
+        `nonce ${tx.body.nonce} is not above committed nonce ${committed}`,
+        {
+          nonce: tx.body.nonce,
+          committed,
+        },
+      )
     }
     const h = height()
     if (expired(tx, h)) {
-      throw new MempoolError('TX_EXPIRED', `tx expired at height ${tx.body.expiry}, height is ${h}`, { expiry: tx.body.expiry, height: h })
+      throw new MempoolError('TX_EXPIRED', `tx expired at height ${tx.body.expiry}, height is ${h}`, {
+        expiry: tx.body.expiry,
+        height: h,
+      })
     }
     check?.(tx)
   }
@@ -203,7 +239,9 @@ export function createMempool(options: MempoolOptions): Mempool {
     }
     if (!ok) {
       release(entry)
-      throw refuse(new MempoolError('BAD_SIGNATURE', `tx ${entry.key}: signature does not verify`, { hash: entry.key }))
+      throw refuse(
+        new MempoolError('BAD_SIGNATURE', `tx ${entry.key}: signature does not verify`, { hash: entry.key }),
+      )
     }
     // Validity of these exact bytes' signature is permanent, whatever happens to the tx next.
     verifiedCache.add(entry.key)
@@ -251,8 +289,10 @@ export function createMempool(options: MempoolOptions): Mempool {
   function reap(limits: ReapLimits): Tx[] {
     const wantTxs = limits?.maxTxs
     const wantBytes = limits?.maxBytes
-    if (typeof wantTxs !== 'number' || !(wantTxs >= 0)) throw new TypeError('reap.maxTxs: expected a number >= 0')
-    if (typeof wantBytes !== 'number' || !(wantBytes >= 0)) throw new TypeError('reap.maxBytes: expected a number >= 0')
+    if (typeof wantTxs !== 'number' || !(wantTxs >= 0))
+      throw new TypeError('reap.maxTxs: expected a number >= 0')
+    if (typeof wantBytes !== 'number' || !(wantBytes >= 0))
+      throw new TypeError('reap.maxBytes: expected a number >= 0')
     const out: Tx[] = []
     if (wantTxs === 0) return out
     // Each signer's cursor walks its contiguous run of pending nonces from committed + 1.
@@ -282,15 +322,19 @@ export function createMempool(options: MempoolOptions): Mempool {
   }
 
   function update(u: MempoolUpdate): UpdateResult {
-    if (!Array.isArray(u?.committed)) throw new TypeError('update.committed: expected an array of Txs or 32-byte hashes')
-    if (!Number.isSafeInteger(u.height) || u.height < 0) throw new TypeError('update.height: expected a non-negative integer')
+    if (!Array.isArray(u?.committed))
+      throw new TypeError('update.committed: expected an array of Txs or 32-byte hashes')
+    if (!Number.isSafeInteger(u.height) || u.height < 0)
+      throw new TypeError('update.height: expected a non-negative integer')
     // Validate everything before changing anything.
     const keys = u.committed.map((item, i) => {
       if (item instanceof Uint8Array) {
-        if (item.length !== 32) throw new TypeError(`update.committed[${i}]: expected a 32-byte hash, got ${item.length} bytes`)
+        if (item.length !== 32)
+          throw new TypeError(`update.committed[${i}]: expected a 32-byte hash, got ${item.length} bytes`)
         return hashKey(item)
       }
-      if (!(item?.hash instanceof Uint8Array)) throw new TypeError(`update.committed[${i}]: expected a Tx or a hash`)
+      if (!(item?.hash instanceof Uint8Array))
+        throw new TypeError(`update.committed[${i}]: expected a Tx or a hash`)
       return hashKey(item.hash)
     })
     const result: UpdateResult = { removed: noRemovals(), rechecked: 0, checkFailures: {} }

@@ -58,7 +58,9 @@ export class SignatureBatcher {
     verdicts.then(
       (res) => {
         if (!Array.isArray(res) || res.length !== items.length) {
-          const err = new Error(`invariant broken: ${this.verifier.name}.verifyBatch answered ${String(res?.length)} verdicts for ${items.length} checks`)
+          const err = new Error(
+            `invariant broken: ${this.verifier.name}.verifyBatch answered ${String(res?.length)} verdicts for ${items.length} checks`,
+          )
           for (const i of items) i.reject(err)
           return
         }
