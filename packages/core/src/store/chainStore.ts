@@ -8,7 +8,7 @@ import { STORE_PREFIX, bytesKey, heightKey, metaKey, namespace, readU32, readU64
 import type { KvOp, KvStore } from './kv.ts'
 import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
 import { type StoredTx, decodeBlockEvents, decodeTxResult, encodeBlockEvents, encodeTxResult } from './results.ts'
-import { sha256Fast } from './stateHash.ts'
+import { sha256 } from '../crypto/hash.ts'
 import { StateTree, type StateWrites } from './stateTree.ts'
 
 /** What `ChainStore.open` may check. */
@@ -345,7 +345,7 @@ function checkBlock(block: Block): void {
     throw new StoreError('STORE_BAD_BLOCK', `block.header: ${(err as Error).message}`)
   }
   if (!same(headerBytes, block.headerBytes)) throw new StoreError('STORE_BAD_BLOCK', 'block.headerBytes do not encode block.header')
-  if (!same(sha256Fast(block.headerBytes), block.hash)) throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
+  if (!same(sha256(block.headerBytes), block.hash)) throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
   for (let i = 0; i < block.txs.length; i++) {
     if (!isBytes(block.txs[i])) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: expected bytes`)
   }
@@ -377,7 +377,7 @@ function checkResults(results: readonly TxResult[], block: Block): { txHashes: U
   const seen = new Set<string>()
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!
-    const txHash = sha256Fast(block.txs[i]!)
+    const txHash = sha256(block.txs[i]!)
     const key = hex(txHash)
     if (seen.has(key)) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}] repeats an earlier tx ${key}`)
     seen.add(key)

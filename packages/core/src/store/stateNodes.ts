@@ -1,4 +1,4 @@
-import { EMPTY_HASH, bitAt, sha256Fast, stateLeafHash, stateNodeHash } from './stateHash.ts'
+import { EMPTY, type Hash32, bitAt, leafHash, nodeHash, sha256Str } from './stateHash.ts'
 
 /**
  * The in-memory state tree: a binary tree over 256-bit paths where a leaf sits at the first depth at
@@ -9,10 +9,10 @@ import { EMPTY_HASH, bitAt, sha256Fast, stateLeafHash, stateNodeHash } from './s
  * update (not hashed or persisted yet).
  */
 export class Leaf {
-  hash: Uint8Array | null
-  readonly path: Uint8Array
+  hash: Hash32 | null
+  readonly path: Hash32
   readonly value: Uint8Array
-  constructor(path: Uint8Array, value: Uint8Array) {
+  constructor(path: Hash32, value: Uint8Array) {
     this.hash = null
     this.path = path
     this.value = value
@@ -20,7 +20,7 @@ export class Leaf {
 }
 
 export class Inner {
-  hash: Uint8Array | null
+  hash: Hash32 | null
   readonly left: TreeNode | null
   readonly right: TreeNode | null
   constructor(left: TreeNode | null, right: TreeNode | null) {
@@ -32,8 +32,14 @@ export class Inner {
 
 export type TreeNode = Leaf | Inner
 
+/** Writes sorted by path, distinct paths; `null` deletes. */
+export interface SortedWrites {
+  paths: readonly Hash32[]
+  values: readonly (Uint8Array | null)[]
+}
+
 /** First index in [lo, hi) whose path has bit `depth` set (the paths are sorted and share the prefix). */
-function splitIndex(paths: readonly Uint8Array[], depth: number, lo: number, hi: number): number {
+function splitIndex(paths: readonly Hash32[], depth: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     if (bitAt(paths[mid]!, depth) === 0) lo = mid + 1
@@ -43,19 +49,19 @@ function splitIndex(paths: readonly Uint8Array[], depth: number, lo: number, hi:
 }
 
 /** A canonical subtree at `depth` holding the non-null entries of [lo, hi). */
-function build(depth: number, paths: readonly Uint8Array[], values: readonly (Uint8Array | null)[], lo: number, hi: number): TreeNode | null {
+function build(depth: number, w: SortedWrites, lo: number, hi: number): TreeNode | null {
   let count = 0
   let only = -1
   for (let i = lo; i < hi && count < 2; i++) {
-    if (values[i] !== null) {
+    if (w.values[i] !== null) {
       count++
       only = i
     }
   }
   if (count === 0) return null
-  if (count === 1) return new Leaf(paths[only]!, values[only]!)
-  const mid = splitIndex(paths, depth, lo, hi)
-  return join(build(depth + 1, paths, values, lo, mid), build(depth + 1, paths, values, mid, hi))
+  if (count === 1) return new Leaf(w.paths[only]!, w.values[only]!)
+  const mid = splitIndex(w.paths, depth, lo, hi)
+  return join(build(depth + 1, w, lo, mid), build(depth + 1, w, mid, hi))
 }
 
 /** The canonical parent of two subtrees: an empty side lets a lone leaf move up. */
@@ -65,73 +71,72 @@ function join(left: TreeNode | null, right: TreeNode | null): TreeNode | null {
   return new Inner(left, right)
 }
 
-function mergeIntoLeaf(leaf: Leaf, depth: number, paths: readonly Uint8Array[], values: readonly (Uint8Array | null)[], lo: number, hi: number): TreeNode | null {
-  const ps: Uint8Array[] = []
-  const vs: (Uint8Array | null)[] = []
+function mergeIntoLeaf(leaf: Leaf, depth: number, w: SortedWrites, lo: number, hi: number): TreeNode | null {
+  if (hi - lo === 1 && w.paths[lo] === leaf.path) {
+    const v = w.values[lo]!
+    if (v === null) return null
+    if (Buffer.compare(v, leaf.value) === 0) return leaf
+    return new Leaf(leaf.path, v)
+  }
+  const paths: Hash32[] = []
+  const values: (Uint8Array | null)[] = []
   let placed = false
   for (let i = lo; i < hi; i++) {
-    const c = placed ? -1 : Buffer.compare(leaf.path, paths[i]!)
-    if (c < 0 && !placed) {
-      ps.push(leaf.path)
-      vs.push(leaf.value)
+    const p = w.paths[i]!
+    if (!placed && leaf.path <= p) {
       placed = true
-    } else if (c === 0) {
-      placed = true // the write replaces or deletes the leaf
-      if (hi - lo === 1 && values[i] !== null && Buffer.compare(values[i]!, leaf.value) === 0) return leaf
+      // A write to the leaf's own path replaces (or deletes) it.
+      if (leaf.path !== p) {
+        paths.push(leaf.path)
+        values.push(leaf.value)
+      }
     }
-    ps.push(paths[i]!)
-    vs.push(values[i]!)
+    paths.push(p)
+    values.push(w.values[i]!)
   }
   if (!placed) {
-    ps.push(leaf.path)
-    vs.push(leaf.value)
+    paths.push(leaf.path)
+    values.push(leaf.value)
   }
-  return build(depth, ps, vs, 0, ps.length)
+  return build(depth, { paths, values }, 0, paths.length)
 }
 
 /**
- * Applies sorted, distinct-path writes (`null` value = delete) to the subtree `node` at `depth` and
- * returns the new subtree; untouched subtrees are shared, not copied. O(k log n) for k writes.
+ * Applies sorted, distinct-path writes to the subtree `node` at `depth` and returns the new subtree;
+ * untouched subtrees are shared, not copied. O(k log n) for k writes.
  */
-export function updateTree(
-  node: TreeNode | null,
-  depth: number,
-  paths: readonly Uint8Array[],
-  values: readonly (Uint8Array | null)[],
-  lo: number,
-  hi: number,
-): TreeNode | null {
+export function updateTree(node: TreeNode | null, depth: number, w: SortedWrites, lo: number, hi: number): TreeNode | null {
   if (lo >= hi) return node
-  if (node === null) return build(depth, paths, values, lo, hi)
-  if (node instanceof Leaf) return mergeIntoLeaf(node, depth, paths, values, lo, hi)
-  const mid = splitIndex(paths, depth, lo, hi)
-  const left = updateTree(node.left, depth + 1, paths, values, lo, mid)
-  const right = updateTree(node.right, depth + 1, paths, values, mid, hi)
+  if (node === null) return build(depth, w, lo, hi)
+  if (node instanceof Leaf) return mergeIntoLeaf(node, depth, w, lo, hi)
+  const mid = splitIndex(w.paths, depth, lo, hi)
+  const left = updateTree(node.left, depth + 1, w, lo, mid)
+  const right = updateTree(node.right, depth + 1, w, mid, hi)
   if (left === node.left && right === node.right) return node
   return join(left, right)
 }
 
 /**
- * Hashes every node the pending update built (post-order) and reports each new node that roots a
- * storage page (`onPage`, see statePage.ts). Returns the subtree's hash.
+ * Hashes every node the pending update built (post-order) and reports each new inner node at a depth
+ * divisible by 4, which roots a storage page (see statePage.ts). Returns the subtree's hash.
  */
-export function sealTree(node: TreeNode | null, depth: number, onPage: ((node: TreeNode, depth: number) => void) | null): Uint8Array {
-  if (node === null) return EMPTY_HASH
+export function sealTree(node: TreeNode | null, depth: number, onPage: ((node: Inner) => void) | null): Hash32 {
+  if (node === null) return EMPTY
   if (node.hash !== null) return node.hash
   if (node instanceof Leaf) {
-    node.hash = stateLeafHash(node.path, sha256Fast(node.value))
+    node.hash = leafHash(node.path, sha256Str(node.value))
   } else {
-    const l = node.left === null ? EMPTY_HASH : node.left.hash ?? sealTree(node.left, depth + 1, onPage)
-    const r = node.right === null ? EMPTY_HASH : node.right.hash ?? sealTree(node.right, depth + 1, onPage)
-    node.hash = stateNodeHash(l, r)
-    if (onPage !== null && (depth & 3) === 0) onPage(node, depth)
+    const l = node.left === null ? EMPTY : (node.left.hash ?? sealTree(node.left, depth + 1, onPage))
+    const r = node.right === null ? EMPTY : (node.right.hash ?? sealTree(node.right, depth + 1, onPage))
+    node.hash = nodeHash(l, r)
+    if (onPage !== null && (depth & 3) === 0) onPage(node)
   }
   return node.hash
 }
 
 /** Hash of a subtree that `sealTree` has already hashed. */
-export function hashOf(node: TreeNode | null): Uint8Array {
-  if (node === null) return EMPTY_HASH
+export function hashOf(node: TreeNode | null): Hash32 {
+  if (node === null) return EMPTY
   if (node.hash === null) throw new Error('invariant broken: state node read before it was sealed')
   return node.hash
 }

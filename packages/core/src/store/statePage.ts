@@ -1,5 +1,5 @@
 import { corrupt } from './errors.ts'
-import { EMPTY_HASH, sameBytes, sha256Fast, stateLeafHash, stateNodeHash } from './stateHash.ts'
+import { EMPTY, type Hash32, hashFromBytes, hashHex, leafHash, nodeHash, sha256Str } from './stateHash.ts'
 import { Leaf, type TreeNode, hashOf } from './stateNodes.ts'
 
 /**
@@ -15,26 +15,35 @@ import { Leaf, type TreeNode, hashOf } from './stateNodes.ts'
  */
 
 const PAGE_LEVELS = 4
-const EMPTY = 0
-const INNER = 1
-const LEAF = 2
-const REF = 3
+const EMPTY_TAG = 0
+const INNER_TAG = 1
+const LEAF_TAG = 2
+const REF_TAG = 3
 
-function pageSize(node: TreeNode | null, rel: number): number {
+export function writeHash(out: Uint8Array, at: number, h: Hash32): void {
+  for (let i = 0; i < 32; i++) out[at + i] = h.charCodeAt(i)
+}
+
+function sizeFrom(node: TreeNode | null, rel: number): number {
   if (node === null) return 1
   if (node instanceof Leaf) return 37 + node.value.length
   if (rel === PAGE_LEVELS) return 33
-  return 1 + pageSize(node.left, rel + 1) + pageSize(node.right, rel + 1)
+  return 1 + sizeFrom(node.left, rel + 1) + sizeFrom(node.right, rel + 1)
 }
 
-function writePage(node: TreeNode | null, rel: number, out: Uint8Array, at: number): number {
+/** Encoded size of the page whose top node is `node`. */
+export function pageSize(node: TreeNode): number {
+  return sizeFrom(node, 0)
+}
+
+function writeFrom(node: TreeNode | null, rel: number, out: Uint8Array, at: number): number {
   if (node === null) {
-    out[at] = EMPTY
+    out[at] = EMPTY_TAG
     return at + 1
   }
   if (node instanceof Leaf) {
-    out[at] = LEAF
-    out.set(node.path, at + 1)
+    out[at] = LEAF_TAG
+    writeHash(out, at + 1, node.path)
     const n = node.value.length
     out[at + 33] = n >>> 24
     out[at + 34] = (n >>> 16) & 0xff
@@ -44,69 +53,66 @@ function writePage(node: TreeNode | null, rel: number, out: Uint8Array, at: numb
     return at + 37 + n
   }
   if (rel === PAGE_LEVELS) {
-    out[at] = REF
-    out.set(hashOf(node), at + 1)
+    out[at] = REF_TAG
+    writeHash(out, at + 1, hashOf(node))
     return at + 33
   }
-  out[at] = INNER
-  return writePage(node.right, rel + 1, out, writePage(node.left, rel + 1, out, at + 1))
+  out[at] = INNER_TAG
+  return writeFrom(node.right, rel + 1, out, writeFrom(node.left, rel + 1, out, at + 1))
 }
 
-/** The page whose top node is `node` (already sealed). */
-export function encodePage(node: TreeNode): Uint8Array {
-  const out = new Uint8Array(pageSize(node, 0))
-  const end = writePage(node, 0, out, 0)
-  if (end !== out.length) throw new Error('invariant broken: state page size')
-  return out
+/** Writes the page of `node` (already sealed) at `out[at..]`; returns the end offset. */
+export function writePage(node: TreeNode, out: Uint8Array, at: number): number {
+  return writeFrom(node, 0, out, at)
 }
 
 /** A node of a decoded page. `ref` nodes stand for a subtree stored in another page. */
 export type PageNode =
-  | { kind: 'empty'; hash: Uint8Array }
-  | { kind: 'leaf'; hash: Uint8Array; path: Uint8Array; value: Uint8Array; valueHash: Uint8Array }
-  | { kind: 'inner'; hash: Uint8Array; left: PageNode; right: PageNode }
-  | { kind: 'ref'; hash: Uint8Array }
+  | { kind: 'empty'; hash: Hash32 }
+  | { kind: 'leaf'; hash: Hash32; path: Hash32; value: Uint8Array; valueHash: Hash32 }
+  | { kind: 'inner'; hash: Hash32; left: PageNode; right: PageNode }
+  | { kind: 'ref'; hash: Hash32 }
 
-const EMPTY_NODE: PageNode = { kind: 'empty', hash: EMPTY_HASH }
+const EMPTY_NODE: PageNode = { kind: 'empty', hash: EMPTY }
 
 /**
  * Decodes the page stored under `hash` and checks that it hashes to it: a page that does not is
  * corrupt (`STORE_CORRUPT`), whatever is wrong with it.
  */
-export function decodePage(bytes: Uint8Array, hash: Uint8Array): PageNode {
-  const what = `state page ${Buffer.from(hash).toString('hex')}`
+export function decodePage(bytes: Uint8Array, hash: Hash32): PageNode {
+  const what = `state page ${hashHex(hash)}`
   let at = 0
   const read = (rel: number): PageNode => {
     if (at >= bytes.length) throw corrupt(what, 'truncated')
     const tag = bytes[at++]
-    if (tag === EMPTY) return EMPTY_NODE
-    if (tag === LEAF) {
+    if (tag === EMPTY_TAG) return EMPTY_NODE
+    if (tag === LEAF_TAG) {
       if (at + 36 > bytes.length) throw corrupt(what, 'truncated leaf')
-      const path = bytes.slice(at, at + 32)
+      const path = hashFromBytes(bytes.subarray(at, at + 32))
       const n = ((bytes[at + 32]! << 24) | (bytes[at + 33]! << 16) | (bytes[at + 34]! << 8) | bytes[at + 35]!) >>> 0
       at += 36
       if (at + n > bytes.length) throw corrupt(what, 'truncated value')
       const value = bytes.slice(at, at + n)
       at += n
-      const valueHash = sha256Fast(value)
-      return { kind: 'leaf', hash: stateLeafHash(path, valueHash), path, value, valueHash }
+      const valueHash = sha256Str(value)
+      return { kind: 'leaf', hash: leafHash(path, valueHash), path, value, valueHash }
     }
-    if (tag === REF) {
+    if (tag === REF_TAG) {
       if (rel !== PAGE_LEVELS) throw corrupt(what, 'reference inside a page')
       if (at + 32 > bytes.length) throw corrupt(what, 'truncated reference')
-      const h = bytes.slice(at, at + 32)
+      const h = hashFromBytes(bytes.subarray(at, at + 32))
       at += 32
       return { kind: 'ref', hash: h }
     }
-    if (tag === INNER && rel < PAGE_LEVELS) {
+    if (tag === INNER_TAG && rel < PAGE_LEVELS) {
       const left = read(rel + 1)
       const right = read(rel + 1)
-      return { kind: 'inner', hash: stateNodeHash(left.hash, right.hash), left, right }
+      return { kind: 'inner', hash: nodeHash(left.hash, right.hash), left, right }
     }
     throw corrupt(what, `bad node tag ${tag}`)
   }
   const top = read(0)
   if (at !== bytes.length) throw corrupt(what, 'trailing bytes')
-  if (!sameBytes(top.hash, hash)) throw corrupt(what, 'content does not match its hash')
+  if (top.hash !== hash) throw corrupt(what, 'content does not match its hash')
   return top
 }

@@ -1,5 +1,5 @@
 import { CodecError, decodeStrict, encode, expectArray, expectBytes } from '../codec/msgpack.ts'
-import { EMPTY_HASH, bitAt, sha256Fast, stateLeafHash, stateNodeHash } from './stateHash.ts'
+import { EMPTY, type Hash32, bitAt, hashFromBytes, leafHash, nodeHash, sha256Str } from './stateHash.ts'
 
 /**
  * Proof that a key has a given value, or no value, under a state root.
@@ -36,25 +36,27 @@ export function verifyStateProof(root: Uint8Array, key: Uint8Array, value: Uint8
     const { siblings, leaf } = proof
     if (!Array.isArray(siblings) || siblings.length > MAX_DEPTH) return false
     for (const s of siblings) if (!isHash(s)) return false
-    const path = sha256Fast(key)
+    const path = sha256Str(key)
     const depth = siblings.length
-    let h: Uint8Array
+    let h: Hash32
     if (value !== undefined) {
       if (leaf !== null) return false
-      h = stateLeafHash(path, sha256Fast(value))
+      h = leafHash(path, sha256Str(value))
     } else if (leaf === null) {
-      h = EMPTY_HASH
+      h = EMPTY
     } else {
       if (typeof leaf !== 'object' || !isHash(leaf.path) || !isHash(leaf.valueHash)) return false
-      if (Buffer.compare(leaf.path, path) === 0) return false
+      const other = hashFromBytes(leaf.path)
+      if (other === path) return false
       // The other leaf must live in the subtree the walk reached: same first `depth` bits.
-      for (let i = 0; i < depth; i++) if (bitAt(leaf.path, i) !== bitAt(path, i)) return false
-      h = stateLeafHash(leaf.path, leaf.valueHash)
+      for (let i = 0; i < depth; i++) if (bitAt(other, i) !== bitAt(path, i)) return false
+      h = leafHash(other, hashFromBytes(leaf.valueHash))
     }
     for (let d = depth - 1; d >= 0; d--) {
-      h = bitAt(path, d) === 0 ? stateNodeHash(h, siblings[d]!) : stateNodeHash(siblings[d]!, h)
+      const s = hashFromBytes(siblings[d]!)
+      h = bitAt(path, d) === 0 ? nodeHash(h, s) : nodeHash(s, h)
     }
-    return Buffer.compare(h, root) === 0
+    return h === hashFromBytes(root)
   } catch {
     return false
   }

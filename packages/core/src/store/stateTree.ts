@@ -2,8 +2,8 @@ import { invariant } from '../errors/index.ts'
 import { StoreError, corrupt } from './errors.ts'
 import { STORE_PREFIX, bytesKey, heightKey, namespace, readU64 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
-import { type PageNode, decodePage, encodePage } from './statePage.ts'
-import { EMPTY_HASH, bitAt, sha256Fast } from './stateHash.ts'
+import { type PageNode, decodePage, pageSize, writeHash, writePage } from './statePage.ts'
+import { EMPTY, type Hash32, bitAt, hashBytes, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
 import { Inner, Leaf, type TreeNode, hashOf, sealTree, updateTree } from './stateNodes.ts'
 import type { StateProof } from './stateProof.ts'
 
@@ -36,12 +36,18 @@ export interface StateProofResult {
 const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
-const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
 
-function sortByPath(paths: Uint8Array[], values: (Uint8Array | null)[]): [Uint8Array[], (Uint8Array | null)[]] {
+function sortByPath(paths: Hash32[], values: (Uint8Array | null)[]): { paths: Hash32[]; values: (Uint8Array | null)[] } {
   const order = Array.from(paths, (_, i) => i)
-  order.sort((a, b) => Buffer.compare(paths[a]!, paths[b]!))
-  return [order.map((i) => paths[i]!), order.map((i) => values[i]!)]
+  order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1))
+  return { paths: order.map((i) => paths[i]!), values: order.map((i) => values[i]!) }
+}
+
+/** Keeps `value` when it owns its whole buffer; copies a view so a big parent buffer is not retained. */
+function own(value: Uint8Array): Uint8Array {
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength && value.constructor === Uint8Array
+    ? value
+    : new Uint8Array(value)
 }
 
 /**
@@ -78,31 +84,32 @@ export class StateTree {
    */
   static async open(kv: KvStore): Promise<StateTree> {
     let version = -1
-    let storedRoot: Uint8Array = EMPTY_HASH
+    let storedRoot: Hash32 = EMPTY
     for await (const [k, v] of kv.iterate({ ...namespace(STORE_PREFIX.stateRoot), reverse: true, limit: 1 })) {
       if (k.length !== 9) throw corrupt('state root index', `key of ${k.length} bytes`)
       version = readU64(k, 1)
       if (v.length !== 32) throw corrupt(`state root at height ${version}`, `${v.length} bytes instead of 32`)
-      storedRoot = v
+      storedRoot = hashFromBytes(v)
     }
     const values = new Map<string, Uint8Array>()
-    const paths: Uint8Array[] = []
+    const paths: Hash32[] = []
     const vals: Uint8Array[] = []
     for await (const [k, v] of kv.iterate(namespace(STORE_PREFIX.stateValue))) {
       const key = k.subarray(1)
-      values.set(hexOf(key), v)
-      paths.push(sha256Fast(key))
-      vals.push(v)
+      const value = own(v)
+      values.set(hexOf(key), value)
+      paths.push(sha256Str(key))
+      vals.push(value)
     }
     if (version < 0) {
       if (values.size > 0) throw corrupt('state', `${values.size} values stored but no state root`)
       return new StateTree(kv, null, values, -1)
     }
-    const [ps, vs] = sortByPath(paths, vals)
-    const root = updateTree(null, 0, ps, vs, 0, ps.length)
+    const sorted = sortByPath(paths, vals)
+    const root = updateTree(null, 0, sorted, 0, paths.length)
     const rebuilt = sealTree(root, 0, null)
-    if (Buffer.compare(rebuilt, storedRoot) !== 0) {
-      throw corrupt(`state at height ${version}`, `stored values hash to ${hexOf(rebuilt)}, recorded root is ${hexOf(storedRoot)}`)
+    if (rebuilt !== storedRoot) {
+      throw corrupt(`state at height ${version}`, `stored values hash to ${hashHex(rebuilt)}, recorded root is ${hashHex(storedRoot)}`)
     }
     return new StateTree(kv, root, values, version)
   }
@@ -119,7 +126,7 @@ export class StateTree {
 
   /** Root of the latest version (32 zero bytes for an empty state). */
   root(): Uint8Array {
-    return plain(hashOf(this.#root))
+    return hashBytes(hashOf(this.#root))
   }
 
   /** Latest value of `key` (a copy), synchronously. */
@@ -128,14 +135,14 @@ export class StateTree {
     return this.#values.get(hexOf(key))?.slice()
   }
 
-  /** Every latest entry as [key, value], in no particular order. */
+  /** Every latest entry as [key, value] (copies), in no particular order. */
   *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
     for (const [k, v] of this.#values) yield [Uint8Array.from(Buffer.from(k, 'hex')), v.slice()]
   }
 
   /** Root stored for `height`, if that version exists. */
   async rootAt(height: number): Promise<Uint8Array | undefined> {
-    if (!Number.isSafeInteger(height) || height < 0) return undefined
+    if (!Number.isSafeInteger(height) || height < 0 || height > this.#version) return undefined
     if (height === this.#version) return this.root()
     const v = await this.#kv.get(heightKey(STORE_PREFIX.stateRoot, height))
     if (v !== undefined && v.length !== 32) throw corrupt(`state root at height ${height}`, `${v.length} bytes instead of 32`)
@@ -145,14 +152,15 @@ export class StateTree {
   /**
    * Computes version `version + 1` from `writes` without changing anything. Throws `STORE_BAD_INPUT`
    * (before any work) for a key that is not lowercase hex or a value that is not bytes or null.
+   * The tree keeps the value arrays it is given (copying only views into larger buffers): callers
+   * must not modify them afterwards.
    */
   stage(writes: StateWrites): StagedState {
     if (!(writes instanceof Map)) throw new StoreError('STORE_BAD_INPUT', 'stateWrites: expected a Map')
     const n = writes.size
     const hexes: string[] = new Array(n)
-    const keys: Uint8Array[] = new Array(n)
-    const paths: Uint8Array[] = new Array(n)
     const vals: (Uint8Array | null)[] = new Array(n)
+    let keyBytes = 0
     let i = 0
     for (const [hex, value] of writes) {
       if (typeof hex !== 'string' || !HEX_KEY_RE.test(hex)) {
@@ -161,34 +169,56 @@ export class StateTree {
       if (value !== null && !(value instanceof Uint8Array)) {
         throw new StoreError('STORE_BAD_INPUT', `stateWrites[${hex.slice(0, 80)}]: expected bytes or null`)
       }
-      const key = Buffer.from(hex, 'hex')
       hexes[i] = hex
-      keys[i] = key
-      paths[i] = sha256Fast(key)
-      // A copy: the caller may reuse its buffers once the block is committed.
-      vals[i] = value === null ? null : new Uint8Array(value)
+      vals[i] = value === null ? null : own(value)
+      keyBytes += 1 + hex.length / 2
       i++
     }
-    const [ps, vs] = sortByPath(paths, vals)
+    // Keys of the value namespace in one allocation: the paths are hashed straight from it.
+    const keySlab = Buffer.allocUnsafeSlow(keyBytes)
+    const valueKeys: Uint8Array[] = new Array(n)
+    const paths: Hash32[] = new Array(n)
+    let at = 0
+    for (let j = 0; j < n; j++) {
+      const len = hexes[j]!.length / 2
+      keySlab[at] = STORE_PREFIX.stateValue
+      keySlab.write(hexes[j]!, at + 1, len, 'hex')
+      valueKeys[j] = new Uint8Array(keySlab.buffer, keySlab.byteOffset + at, 1 + len)
+      paths[j] = sha256Str(valueKeys[j]!.subarray(1))
+      at += 1 + len
+    }
+    const sorted = sortByPath(paths, vals)
     const base = this.#root
     const baseVersion = this.#version
-    const next = updateTree(base, 0, ps, vs, 0, n)
+    const next = updateTree(base, 0, sorted, 0, n)
     const pages: TreeNode[] = []
-    const root = plain(sealTree(next, 0, (node) => pages.push(node)))
+    const rootHash = sealTree(next, 0, (node: Inner) => pages.push(node))
     // A lone leaf as the whole tree has no page of its own yet (leaves live inside their parent's page).
     if (next instanceof Leaf) pages.push(next)
     const version = baseVersion + 1
+
+    let pageBytes = 9 + 32
+    for (const node of pages) pageBytes += 33 + pageSize(node)
+    const slab = new Uint8Array(pageBytes)
     const ops: KvOp[] = []
-    for (const node of pages) ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateNode, hashOf(node)), value: encodePage(node) })
-    for (let j = 0; j < n; j++) {
-      const key = bytesKey(STORE_PREFIX.stateValue, keys[j]!)
-      const value = vals[j]!
-      ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value })
+    at = 0
+    for (const node of pages) {
+      slab[at] = STORE_PREFIX.stateNode
+      writeHash(slab, at + 1, hashOf(node))
+      const end = writePage(node, slab, at + 33)
+      ops.push({ type: 'put', key: slab.subarray(at, at + 33), value: slab.subarray(at + 33, end) })
+      at = end
     }
-    ops.push({ type: 'put', key: heightKey(STORE_PREFIX.stateRoot, version), value: root })
+    for (let j = 0; j < n; j++) {
+      const value = vals[j]!
+      ops.push(value === null ? { type: 'del', key: valueKeys[j]! } : { type: 'put', key: valueKeys[j]!, value })
+    }
+    slab.set(heightKey(STORE_PREFIX.stateRoot, version), at)
+    writeHash(slab, at + 9, rootHash)
+    ops.push({ type: 'put', key: slab.subarray(at, at + 9), value: slab.subarray(at + 9, at + 41) })
     return {
       version,
-      root,
+      root: hashBytes(rootHash),
       ops,
       commit: () => {
         invariant(this.#root === base && this.#version === baseVersion, 'a staged state update commits onto the version it was computed from')
@@ -214,20 +244,20 @@ export class StateTree {
   /** Proof for `key` under the latest root, synchronously. */
   proveLatest(key: Uint8Array): StateProofResult {
     if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
-    const path = sha256Fast(key)
+    const path = sha256Str(key)
     const siblings: Uint8Array[] = []
     let node = this.#root
     let depth = 0
     while (node instanceof Inner) {
       const right = bitAt(path, depth) === 1
-      siblings.push(plain(hashOf(right ? node.left : node.right)))
+      siblings.push(hashBytes(hashOf(right ? node.left : node.right)))
       node = right ? node.right : node.left
       depth++
     }
     const result = { height: this.#version, root: this.root(), value: undefined as Uint8Array | undefined }
     if (node === null) return { ...result, proof: { siblings, leaf: null } }
-    if (Buffer.compare(node.path, path) === 0) return { ...result, value: node.value.slice(), proof: { siblings, leaf: null } }
-    return { ...result, proof: { siblings, leaf: { path: plain(node.path), valueHash: plain(sha256Fast(node.value)) } } }
+    if (node.path === path) return { ...result, value: node.value.slice(), proof: { siblings, leaf: null } }
+    return { ...result, proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(sha256Str(node.value)) } } }
   }
 
   /**
@@ -237,28 +267,29 @@ export class StateTree {
   async prove(key: Uint8Array, height?: number): Promise<StateProofResult> {
     if (height === undefined || height === this.#version) return this.proveLatest(key)
     if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
-    const root = Number.isSafeInteger(height) && height >= 0 && height < this.#version ? await this.rootAt(height) : undefined
-    if (root === undefined) throw new StoreError('STORE_UNKNOWN_HEIGHT', `no state root stored for height ${height}`, { height })
-    const path = sha256Fast(key)
+    const rootBytes = await this.rootAt(height)
+    if (rootBytes === undefined) throw new StoreError('STORE_UNKNOWN_HEIGHT', `no state root stored for height ${height}`, { height })
+    const root = hashFromBytes(rootBytes)
+    const path = sha256Str(key)
     const siblings: Uint8Array[] = []
-    let node: PageNode = Buffer.compare(root, EMPTY_HASH) === 0 ? { kind: 'empty', hash: EMPTY_HASH } : { kind: 'ref', hash: root }
+    let node: PageNode = root === EMPTY ? { kind: 'empty', hash: EMPTY } : { kind: 'ref', hash: root }
     let depth = 0
     for (;;) {
       if (node.kind === 'ref') {
-        const bytes = await this.#kv.get(bytesKey(STORE_PREFIX.stateNode, node.hash))
-        if (bytes === undefined) throw corrupt(`state page ${hexOf(node.hash)}`, 'missing', { height })
+        const bytes = await this.#kv.get(bytesKey(STORE_PREFIX.stateNode, hashBytes(node.hash)))
+        if (bytes === undefined) throw corrupt(`state page ${hashHex(node.hash)}`, 'missing', { height })
         node = decodePage(bytes, node.hash)
         continue
       }
       if (node.kind !== 'inner') break
       const right = bitAt(path, depth) === 1
-      siblings.push(plain((right ? node.left : node.right).hash))
+      siblings.push(hashBytes((right ? node.left : node.right).hash))
       node = right ? node.right : node.left
       depth++
     }
-    const result = { height, root, value: undefined as Uint8Array | undefined }
+    const result = { height, root: rootBytes, value: undefined as Uint8Array | undefined }
     if (node.kind === 'empty') return { ...result, proof: { siblings, leaf: null } }
-    if (Buffer.compare(node.path, path) === 0) return { ...result, value: node.value, proof: { siblings, leaf: null } }
-    return { ...result, proof: { siblings, leaf: { path: node.path, valueHash: plain(node.valueHash) } } }
+    if (node.path === path) return { ...result, value: node.value, proof: { siblings, leaf: null } }
+    return { ...result, proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(node.valueHash) } } }
   }
 }
