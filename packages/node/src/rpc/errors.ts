@@ -10,6 +10,7 @@ export type RpcErrorCode =
   | 'TX_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'NOT_READY'
+  | 'SHUTTING_DOWN'
   | 'INTERNAL'
 
 /** The JSON body of every error response. */

@@ -110,7 +110,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const app = Fastify({
     logger: false,
     bodyLimit: jsonBodyLimit,
-    return503OnClosing: true,
+    // Requests that arrive while stopping get our own 503 SHUTTING_DOWN (fastify's has another shape).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: (err, request, reply) => sendMapped(request, reply, err, mapError(err)),
@@ -140,6 +141,12 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err))
   app.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(request)))
 
+  let stopping = false
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!stopping) return
+    void reply.header('connection', 'close')
+    throw rpcError('SHUTTING_DOWN', 'node is shutting down')
+  })
   if (limiter) {
     app.addHook('onRequest', async (request) => {
       if (UNLIMITED.has(request.url.split('?')[0]!)) return
@@ -298,6 +305,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       return { host: addr.address, port: addr.port, url: `http://${host}:${addr.port}` }
     },
     async stop() {
+      stopping = true
       for (const ac of waits) ac.abort()
       for (const s of [...streams]) s.close()
       const closing = app.close()
