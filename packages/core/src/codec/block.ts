@@ -109,3 +109,22 @@ export function decodeBlock(bytes: Uint8Array, maxBytes: number = LIMITS.maxBloc
     bytes: Uint8Array.from(bytes),
   }
 }
+
+/**
+ * The hash of an encoded block read from its front (the header bytes) without decoding its txs:
+ * cheap enough for every pre-prepare. Full validation (`decodeBlock`) still checks the rest.
+ */
+export function blockHashFromBytes(bytes: Uint8Array): Uint8Array {
+  let off: number
+  let len: number
+  if (bytes.length < 3 || bytes[0] !== 0x92) throw new CodecError('MALFORMED', 'not an encoded block')
+  if (bytes[1] === 0xc4) {
+    len = bytes[2]!
+    off = 3
+  } else if (bytes[1] === 0xc5 && bytes.length >= 4) {
+    len = (bytes[2]! << 8) | bytes[3]!
+    off = 4
+  } else throw new CodecError('MALFORMED', 'not an encoded block')
+  if (off + len > bytes.length || len > 1024) throw new CodecError('MALFORMED', 'block header out of bounds')
+  return blockHash(bytes.subarray(off, off + len))
+}

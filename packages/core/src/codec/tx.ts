@@ -72,16 +72,20 @@ export function signTx(body: TxBody, secretKey: Uint8Array): Tx {
 
 /** Strictly decodes an envelope (signature not checked: see `txSignatureCheck`). */
 export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes): Tx {
-  const env = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 1 }), 2, 'tx envelope')
+  if (bytes instanceof Uint8Array && bytes.length > maxBytes) {
+    throw new CodecError('TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxBytes}`, { size: bytes.length, limit: maxBytes })
+  }
+  // Decode from our own copy, so nothing in the result keeps the caller's (possibly large) buffer alive.
+  const own = bytes instanceof Uint8Array ? Uint8Array.from(bytes) : bytes
+  const env = expectArray(decodeStrict(own, { maxBytes, maxDepth: 1 }), 2, 'tx envelope')
   const bodyBytes = expectBytes(env[0], 'tx.body')
   expectBytes(env[1], 'tx.signature', 64)
-  const body = decodeTxBody(bodyBytes)
-  const own = Uint8Array.from(bytes)
   // The envelope ends with the signature as bin8 (2 header bytes + 64): the body sits right before it.
   const bodyEnd = own.length - 66
+  const bodyView = own.subarray(bodyEnd - bodyBytes.length, bodyEnd)
   return {
-    body,
-    bodyBytes: own.subarray(bodyEnd - bodyBytes.length, bodyEnd),
+    body: decodeTxBody(bodyView),
+    bodyBytes: bodyView,
     signature: own.subarray(bodyEnd + 2),
     bytes: own,
     hash: sha256(own),
@@ -101,7 +105,7 @@ export function decodeTxBody(bodyBytes: Uint8Array): TxBody {
     service: expectString(f[2], 'tx.service', SERVICE_RE),
     method: expectString(f[3], 'tx.method', METHOD_RE),
     args: f[4] as Value,
-    signer: Uint8Array.from(expectBytes(f[5], 'tx.signer', 32)),
+    signer: expectBytes(f[5], 'tx.signer', 32),
     nonce: expectUint(f[6], 'tx.nonce'),
     expiry: expectUint(f[7], 'tx.expiry'),
   }

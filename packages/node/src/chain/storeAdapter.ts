@@ -1,0 +1,18 @@
+import { type ChainStore, ZERO_HASH } from '@cityledger/core'
+import type { LedgerStore } from './ledger.ts'
+
+/** Core's ChainStore as the ledger wants it (the root of every committed height is kept in memory). */
+export async function ledgerStore(store: ChainStore): Promise<LedgerStore> {
+  const latestRoot = () => store.state.root()
+  return {
+    height: () => store.height(),
+    async blockHash(height) {
+      if (height === 0) return store.genesisHash ?? ZERO_HASH
+      return (await store.getBlock(height))?.hash
+    },
+    block: (height) => store.getBlock(height),
+    stateRoot: () => latestRoot(),
+    getState: (key) => store.state.get(key),
+    commitBlock: (e) => store.commitBlock({ block: e.block, certificate: e.certificate, results: e.results, stateWrites: e.stateWrites, blockEvents: e.blockEvents }),
+  }
+}

@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type Command, InvalidArgumentError } from 'commander'
+import { CityError, fromHex, generateKeyPair, publicKeyOf, toHex } from '@cityledger/core'
+import { createClient } from '../client/index.ts'
+import { valueFromJson, writeKey } from '../config/index.ts'
+import { createTestnet } from './testnet.ts'
+import { runDevnet } from './devnet.ts'
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
+  return n
+}
+
+const print = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
+}
+
+/** A key file: `key.json` of a node home, the devnet's `city-key.json`, or any {secretKey} JSON. */
+function readKeyFile(path: string) {
+  let json: { secretKey?: string }
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new CityError('BAD_KEY', `cannot read key file ${path}: ${(err as Error).message}`)
+  }
+  if (typeof json.secretKey !== 'string') throw new CityError('BAD_KEY', `${path}: no secretKey`)
+  const secretKey = fromHex(json.secretKey, 'secretKey')
+  return { secretKey, publicKey: publicKeyOf(secretKey) }
+}
+
+export function registerCommands(program: Command): void {
+  program
+    .command('init')
+    .description("create a node's home: key, config (with documented defaults); add the network's genesis.json yourself")
+    .requiredOption('--home <dir>', 'node home folder')
+    .action((o: { home: string }) => {
+      const home = resolve(o.home)
+      if (existsSync(join(home, 'key.json'))) throw new CityError('EXISTS', `${home} already has a key.json`)
+      mkdirSync(home, { recursive: true })
+      const key = writeKey(home)
+      print({ home, publicKey: toHex(key.publicKey), next: 'put the network genesis.json in the home, then: cityledger start --home <dir>' })
+    })
+
+  program
+    .command('testnet')
+    .description('write the folders of an N-validator network on this machine (keys, configs, one genesis)')
+    .option('--validators <n>', 'number of validators', int('--validators', 1, 64), 4)
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--chain-id <id>', 'chain id', 'seoul-devnet')
+    .option('--base-port <port>', 'first port (p2p = base + 2i, rpc = base + 2i + 1)', int('--base-port', 1024, 65000), 26656)
+    .action((o: { validators: number; out: string; chainId: string; basePort: number }) => {
+      const t = createTestnet({ validators: o.validators, out: o.out, chainId: o.chainId, basePort: o.basePort })
+      print({ homes: t.homes, rpc: t.rpc, cityKey: join(resolve(o.out), 'city-key.json') })
+    })
+
+  program
+    .command('start')
+    .description('run a validator from its home folder (key.json, config.json, genesis.json)')
+    .requiredOption('--home <dir>', 'node home folder')
+    .action(async (o: { home: string }) => {
+      const { runNode } = await import('../node/run.ts')
+      await runNode(resolve(o.home))
+    })
+
+  program
+    .command('devnet')
+    .description('a whole local network in one command: N validators with the services loaded; Ctrl-C stops it')
+    .option('--validators <n>', 'number of validators', int('--validators', 1, 16), 4)
+    .option('--home <dir>', 'where the network lives', '.devnet')
+    .option('--base-port <port>', 'first port', int('--base-port', 1024, 65000), 26656)
+    .option('--reset', 'wipe an existing devnet folder first', false)
+    .action(async (o: { validators: number; home: string; basePort: number; reset: boolean }) => {
+      await runDevnet({ validators: o.validators, home: resolve(o.home), basePort: o.basePort, reset: o.reset })
+    })
+
+  const keys = program.command('keys').description('key files')
+  keys
+    .command('new')
+    .description('write a new key.json into a folder')
+    .requiredOption('--home <dir>', 'folder')
+    .action((o: { home: string }) => {
+      mkdirSync(o.home, { recursive: true })
+      print({ publicKey: toHex(writeKey(resolve(o.home), generateKeyPair()).publicKey) })
+    })
+  keys
+    .command('show')
+    .description('print the public key of a key file')
+    .requiredOption('--key <file>', 'key file')
+    .action((o: { key: string }) => print({ publicKey: toHex(readKeyFile(o.key).publicKey) }))
+
+  program
+    .command('tx <service> <method> [args]')
+    .description('sign and submit a transaction; args is JSON (bytes as "0x..." hex)')
+    .requiredOption('--key <file>', 'signer key file (e.g. .devnet/city-key.json)')
+    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
+    .option('--no-wait', 'return once admitted instead of waiting for the commit')
+    .action(async (service: string, method: string, argsText: string | undefined, o: { key: string; rpc: string; wait: boolean }) => {
+      let args: unknown
+      try {
+        args = argsText === undefined ? {} : JSON.parse(argsText)
+      } catch (err) {
+        throw new InvalidArgumentError(`args is not JSON: ${(err as Error).message}`)
+      }
+      const key = readKeyFile(o.key)
+      const client = createClient({ url: o.rpc })
+      const status = await client.status()
+      const nonce = await client.query('_sys', 'nonce', { signer: toHex(key.publicKey) })
+      const body = {
+        chainId: status.chainId,
+        service,
+        method,
+        args: valueFromJson(args),
+        signer: key.publicKey,
+        nonce: Number(nonce.value) + 1,
+        expiry: 0,
+      }
+      const res = await client.submitTx(body, key.secretKey, o.wait ? { wait: 'commit' } : {})
+      print(res)
+      if (typeof res === 'object' && res && 'status' in res && res.status === 'failed') process.exitCode = 2
+    })
+
+  program
+    .command('query <service> <query>')
+    .description('read a service query: key=value pairs (bytes as hex)')
+    .argument('[params...]', 'key=value')
+    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
+    .action(async (service: string, query: string, params: string[], o: { rpc: string }) => {
+      const args = Object.fromEntries(
+        params.map((p) => {
+          const i = p.indexOf('=')
+          if (i < 1) throw new InvalidArgumentError(`parameter ${p} is not key=value`)
+          return [p.slice(0, i), p.slice(i + 1)]
+        }),
+      )
+      print(await createClient({ url: o.rpc }).query(service, query, args))
+    })
+
+  program
+    .command('status')
+    .description("a node's status")
+    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
+    .action(async (o: { rpc: string }) => print(await createClient({ url: o.rpc }).status()))
+
+  program
+    .command('bench [id]')
+    .description('run a benchmark: verify, block, mempool, network (see bench/README.md)')
+    .allowUnknownOption(true)
+    .helpOption(false)
+    .action(async () => {
+      // The harness lives in bench/ (it drives nodes, so it cannot be a dependency of the node package).
+      const cli = join(import.meta.dirname, '..', '..', '..', '..', 'bench', 'src', 'cli.ts')
+      const i = process.argv.indexOf('bench')
+      const child = spawn(process.execPath, [cli, ...process.argv.slice(i + 1)], { stdio: 'inherit' })
+      process.exitCode = await new Promise<number>((done) => child.on('exit', (code) => done(code ?? 1)))
+    })
+
+  program
+    .command('demo')
+    .description('the city scenario against a running devnet (agencies, card, vote, S-Coin, certificate, subcontract)')
+    .option('--devnet <dir>', 'devnet folder (for city-key.json and the RPC addresses)', '.devnet')
+    .action(async (o: { devnet: string }) => {
+      const { runDemo } = await import('../demo/run.ts')
+      await runDemo(resolve(o.devnet))
+    })
+}

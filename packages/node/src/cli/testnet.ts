@@ -1,0 +1,86 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type KeyPair, generateKeyPair, toHex } from '@cityledger/core'
+import { DEFAULT_CONFIG, DEFAULT_CONSENSUS, type Genesis, type NodeConfig, writeConfig, writeKey } from '../config/index.ts'
+import { defaultServiceGenesis } from './devGenesis.ts'
+
+export interface TestnetOptions {
+  validators: number
+  out: string
+  chainId?: string
+  /** First port: validator i gets p2p basePort + 2i and RPC basePort + 2i + 1. */
+  basePort?: number
+  /** Explicit ports per validator (tests pick free ones). */
+  ports?: { p2p: number; rpc: number }[]
+  store?: 'level' | 'memory'
+  consensus?: Partial<Genesis['consensus']>
+  /** Deterministic keys (tests); random otherwise. */
+  keySeeds?: Uint8Array[]
+  genesisTime?: number
+  /** Non-validator nodes that follow the chain by sync (homes `observer0`...). */
+  observers?: number
+  /** Ports of the observers. */
+  observerPorts?: { p2p: number; rpc: number }[]
+}
+
+export interface TestnetLayout {
+  homes: string[]
+  keys: KeyPair[]
+  genesis: Genesis
+  rpc: string[]
+  /** The city operator's key (admin of every service at genesis), kept in `<out>/city-key.json`. */
+  cityKey: KeyPair
+  observerHomes: string[]
+  observerRpc: string[]
+}
+
+/** Writes the folders of an N-validator network on this machine: keys, configs, one shared genesis. */
+export function createTestnet(opts: TestnetOptions): TestnetLayout {
+  const n = opts.validators
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('--validators must be 1..64')
+  const out = resolve(opts.out)
+  const base = opts.basePort ?? 26_656
+  const ports = opts.ports ?? Array.from({ length: n }, (_, i) => ({ p2p: base + 2 * i, rpc: base + 2 * i + 1 }))
+  const keys = Array.from({ length: n }, (_, i) => generateKeyPair(opts.keySeeds?.[i]))
+  const cityKey = generateKeyPair()
+  const homes = keys.map((_, i) => join(out, `node${i}`))
+  const genesis: Genesis = {
+    chainId: opts.chainId ?? 'seoul-devnet',
+    genesisTime: opts.genesisTime ?? Date.now(),
+    validators: keys.map((k, i) => ({ name: `validator-${i}`, publicKey: toHex(k.publicKey) })),
+    consensus: { ...DEFAULT_CONSENSUS, ...opts.consensus },
+    services: defaultServiceGenesis(cityKey.publicKey, keys.map((k) => k.publicKey)),
+  }
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, 'city-key.json'), `${JSON.stringify({ publicKey: toHex(cityKey.publicKey), secretKey: toHex(cityKey.secretKey) }, null, 2)}\n`, { mode: 0o600 })
+  const nObs = opts.observers ?? 0
+  const obsPorts = opts.observerPorts ?? Array.from({ length: nObs }, (_, i) => ({ p2p: base + 2 * (n + i), rpc: base + 2 * (n + i) + 1 }))
+  const obsKeys = Array.from({ length: nObs }, () => generateKeyPair())
+  const observerHomes = obsKeys.map((_, i) => join(out, `observer${i}`))
+  const validatorPeers = keys.map((k, j) => ({ publicKey: toHex(k.publicKey), addrs: [`/ip4/127.0.0.1/tcp/${ports[j]!.p2p}`] }))
+  const writeHome = (home: string, key: KeyPair, moniker: string, port: { p2p: number; rpc: number }, peers: typeof validatorPeers) => {
+    mkdirSync(home, { recursive: true })
+    writeKey(home, key)
+    const cfg: NodeConfig = structuredClone(DEFAULT_CONFIG)
+    cfg.moniker = moniker
+    cfg.p2p.listen = [`/ip4/127.0.0.1/tcp/${port.p2p}`]
+    cfg.p2p.peers = peers
+    cfg.p2p.observers = obsKeys.map((k) => toHex(k.publicKey))
+    cfg.rpc.port = port.rpc
+    cfg.store.backend = opts.store ?? 'level'
+    cfg.verifier.nodesOnMachine = n + nObs
+    writeConfig(home, cfg)
+    writeFileSync(join(home, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`)
+  }
+  homes.forEach((home, i) => writeHome(home, keys[i]!, `validator-${i}`, ports[i]!, validatorPeers.filter((_, j) => j !== i)))
+  observerHomes.forEach((home, i) => writeHome(home, obsKeys[i]!, `observer-${i}`, obsPorts[i]!, validatorPeers))
+  return {
+    homes,
+    keys,
+    genesis,
+    rpc: ports.map((p) => `http://127.0.0.1:${p.rpc}`),
+    cityKey,
+    observerHomes,
+    observerRpc: obsPorts.map((p) => `http://127.0.0.1:${p.rpc}`),
+  }
+}

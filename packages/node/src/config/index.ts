@@ -1,0 +1,3 @@
+export * from './json.ts'
+export * from './genesis.ts'
+export * from './nodeConfig.ts'

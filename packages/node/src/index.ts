@@ -1,0 +1,5 @@
+/** @cityledger/node: the validator node, its RPC server and client, and the `cityledger` CLI. */
+export * from './node/index.ts'
+export * from './config/index.ts'
+export * from './client/index.ts'
+export { createTestnet, type TestnetLayout, type TestnetOptions } from './cli/testnet.ts'

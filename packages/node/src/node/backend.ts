@@ -1,0 +1,200 @@
+import {
+  CityError,
+  type ChainStore,
+  type Mempool,
+  type Runtime,
+  type Tx,
+  type TxResult,
+  type ServiceEvent,
+  encodeStateProof,
+  fromHex,
+  isHex,
+  toHex,
+} from '@cityledger/core'
+import { valueToRpcJson } from '../config/json.ts'
+import type { Ledger } from '../chain/ledger.ts'
+import type { Genesis } from '../config/genesis.ts'
+import type { Metrics } from '../metrics/index.ts'
+import type { NodeStatus, RpcBackend, RpcEvent, TxStatus } from '../rpc/index.ts'
+import { blockView, eventView } from './views.ts'
+
+export interface BackendOptions {
+  genesis: Genesis
+  nodeId: string
+  store: ChainStore
+  ledger: Ledger
+  runtime: Runtime
+  mempool: Mempool
+  metrics?: Metrics
+  view: () => number
+  peers: () => number
+  catchingUp: () => boolean
+  started: () => boolean
+  /** Admission: mempool add + gossip. */
+  submit: (bytes: Uint8Array) => Promise<{ hash: Uint8Array }>
+}
+
+/**
+ * The node side of RPC v1: answers from the store, the mempool and the runtime, and fans committed
+ * blocks and events out to subscribers and to callers waiting for their tx.
+ */
+export class NodeRpcBackend implements RpcBackend {
+  private readonly o: BackendOptions
+  private readonly listeners = new Set<(e: RpcEvent) => void>()
+  private readonly waiters = new Map<string, Set<(s: TxStatus) => void>>()
+
+  constructor(o: BackendOptions) {
+    this.o = o
+  }
+
+  /** Called by the node after each committed block. */
+  committed(c: { block: import('@cityledger/core').Block; txs: Tx[]; results: TxResult[]; blockEvents: ServiceEvent[] }, certBytes?: Uint8Array): void {
+    const height = c.block.header.height
+    c.results.forEach((r, index) => {
+      const hex = toHex(r.hash)
+      const set = this.waiters.get(hex)
+      if (set) {
+        this.waiters.delete(hex)
+        const status = this.statusOf(hex, height, index, r)
+        for (const w of set) w(status)
+      }
+    })
+    if (this.listeners.size === 0) return
+    const view = blockView(c.block, certBytes)
+    this.emit({ type: 'block', data: view })
+    c.results.forEach((r, index) => {
+      if (r.code !== null) return
+      for (const e of r.events) this.emit({ type: 'event', data: { ...eventView(e), height, tx: toHex(r.hash), index } })
+    })
+    for (const e of c.blockEvents) this.emit({ type: 'event', data: { ...eventView(e), height } })
+  }
+
+  private emit(e: RpcEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e)
+      } catch {}
+    }
+  }
+
+  private statusOf(hash: string, height: number, index: number, r: TxResult): TxStatus {
+    return r.code === null
+      ? { hash, status: 'committed', height, index, events: r.events.map(eventView) }
+      : { hash, status: 'failed', height, index, code: r.code }
+  }
+
+  ready(): boolean {
+    return this.o.started() && !this.o.catchingUp()
+  }
+
+  async submitTx(bytes: Uint8Array): Promise<{ hash: Uint8Array }> {
+    if (!this.ready()) throw new CityError('NOT_READY', 'the node is starting or catching up')
+    try {
+      return await this.o.submit(bytes)
+    } catch (err) {
+      if (err instanceof CityError) this.o.metrics?.mempoolRejected.inc({ reason: err.code })
+      throw err
+    }
+  }
+
+  async txStatus(hash: Uint8Array): Promise<TxStatus> {
+    const hex = toHex(hash)
+    const stored = await this.o.store.getTx(hash)
+    if (stored) return this.statusOf(hex, stored.height, stored.index, stored.result)
+    if (this.o.mempool.has(hash)) return { hash: hex, status: 'pending' }
+    return { hash: hex, status: 'unknown' }
+  }
+
+  async waitForTx(hash: Uint8Array, opts: { timeoutMs: number; signal: AbortSignal }): Promise<TxStatus> {
+    const now = await this.txStatus(hash)
+    if (now.status === 'committed' || now.status === 'failed') return now
+    const hex = toHex(hash)
+    return new Promise<TxStatus>((resolve) => {
+      let set = this.waiters.get(hex)
+      if (!set) this.waiters.set(hex, (set = new Set()))
+      const done = (s: TxStatus) => {
+        clearTimeout(timer)
+        opts.signal.removeEventListener('abort', onAbort)
+        set!.delete(done)
+        if (set!.size === 0 && this.waiters.get(hex) === set) this.waiters.delete(hex)
+        resolve(s)
+      }
+      const onAbort = () => void this.txStatus(hash).then(done, () => done({ hash: hex, status: 'unknown' }))
+      const timer = setTimeout(onAbort, opts.timeoutMs)
+      opts.signal.addEventListener('abort', onAbort, { once: true })
+      set.add(done)
+    })
+  }
+
+  async status(): Promise<NodeStatus> {
+    const head = this.o.ledger.head
+    return {
+      chainId: this.o.genesis.chainId,
+      nodeId: this.o.nodeId,
+      height: head.height,
+      view: this.o.view(),
+      stateRoot: toHex(head.stateRoot),
+      catchingUp: this.o.catchingUp(),
+      peers: this.o.peers(),
+    }
+  }
+
+  async block(height: number | 'latest') {
+    const h = height === 'latest' ? this.o.ledger.head.height : height
+    if (h < 1) return undefined
+    const [block, cert] = await Promise.all([this.o.store.getBlock(h), this.o.store.getCertificate(h)])
+    return block ? blockView(block, cert) : undefined
+  }
+
+  async blockByHash(hash: Uint8Array) {
+    const block = await this.o.store.getBlockByHash(hash)
+    if (!block) return undefined
+    return blockView(block, await this.o.store.getCertificate(block.header.height))
+  }
+
+  async validators() {
+    return this.o.genesis.validators.map((v) => ({ publicKey: v.publicKey, name: v.name }))
+  }
+
+  async query(service: string, query: string, args: Record<string, string>) {
+    const state = this.o.store.state
+    const height = this.o.ledger.head.height
+    if (service === '_sys' && query === 'nonce') {
+      if (!isHex(args.signer, 32)) throw new CityError('BAD_ARGS', 'args.signer: 32-byte hex public key')
+      return { height, value: this.o.runtime.committedNonce({ get: (k) => state.get(k) }, fromHex(args.signer!)) }
+    }
+    const r = this.o.runtime.query({ get: (k) => state.get(k) }, height, service, query, args, true)
+    const entries = r.keys.map((key) => {
+      const p = state.proveLatest(key)
+      return { key: toHex(key), value: p.value ? toHex(p.value) : null, proof: toHex(encodeStateProof(p.proof)) }
+    })
+    const root = toHex(state.root())
+    return {
+      height,
+      value: valueToRpcJson(r.value),
+      proof: entries.length ? { root, height, key: entries[0]!.key, entries } : undefined,
+    }
+  }
+
+  async health() {
+    const reasons: string[] = []
+    if (!this.o.started()) reasons.push('starting')
+    if (this.o.catchingUp()) reasons.push('catching up')
+    return reasons.length ? { ok: false, reasons } : { ok: true }
+  }
+
+  subscribe(listener: (e: RpcEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async metrics() {
+    const reg = this.o.metrics?.registry
+    if (!reg) return { contentType: 'text/plain; version=0.0.4', body: '' }
+    const m = this.o.metrics!
+    m.mempoolSize.set(this.o.mempool.size())
+    m.mempoolBytes.set(this.o.mempool.bytes())
+    m.peers.set(this.o.peers())
+    return { contentType: reg.contentType, body: await reg.metrics() }
+  }
+}

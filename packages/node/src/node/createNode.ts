@@ -1,0 +1,303 @@
+import {
+  ChainStore,
+  type KeyPair,
+  LIMITS,
+  type ServiceDefinition,
+  STORE_PREFIX,
+  type SignatureVerifier,
+  VerifiedCache,
+  createMempool,
+  createNativeVerifier,
+  createPureVerifier,
+  createRuntime,
+  createVerifier,
+  blockHashFromBytes,
+  openLevelKv,
+  openMemoryKv,
+  sign,
+  subKv,
+  toHex,
+  type KvStore,
+  type Tx,
+} from '@cityledger/core'
+import { createReplica } from '@cityledger/consensus'
+import { allServices } from '@cityledger/apps'
+import { Ledger } from '../chain/ledger.ts'
+import { ledgerStore } from '../chain/storeAdapter.ts'
+import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
+import { type Logger, createLogger } from '../log/index.ts'
+import { type Metrics, createMetrics } from '../metrics/index.ts'
+import { type Clock, type P2P, createP2P, systemClock } from '../p2p/index.ts'
+import { type RpcServer, createRpcServer } from '../rpc/index.ts'
+import { NodeRpcBackend } from './backend.ts'
+import { ConsensusDriver } from './driver.ts'
+import { Journal } from './journal.ts'
+import { PROTOCOL } from './protocols.ts'
+import { Syncer, serveSync } from './sync.ts'
+import { TxGossip } from './gossip.ts'
+
+export interface NodeOptions {
+  config: NodeConfig
+  genesis: Genesis
+  key: KeyPair
+  /** Folder of the LevelDB store (ignored for the memory backend). */
+  dataDir: string
+  services?: ServiceDefinition[]
+  logger?: Logger
+  clock?: Clock
+  /** Wall clock for block times (tests may pin or skew it). */
+  wallClock?: () => number
+}
+
+export interface CityNode {
+  readonly publicKey: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** RPC base URL once started. */
+  rpcUrl(): string
+  p2pAddrs(): string[]
+  readonly ledger: Ledger
+}
+
+/**
+ * Assembles a validator: store, runtime with the services, verifier pool, mempool, ledger, consensus
+ * replica and its driver (one input queue, journal before send), block sync, tx gossip, libp2p, RPC,
+ * metrics and logs. `start()` opens the network and catches up; `stop()` shuts everything down in
+ * reverse order and closes the store.
+ */
+export async function createNode(opts: NodeOptions): Promise<CityNode> {
+  const { config, genesis, key } = opts
+  const logger = opts.logger ?? createLogger({ level: config.log.level, name: config.moniker })
+  const log = (module: string) => logger.child({ module })
+  const clock = opts.clock ?? systemClock
+  const wallClock = opts.wallClock ?? Date.now
+  const metrics: Metrics | undefined = config.metrics.enabled ? createMetrics() : undefined
+  const validators = validatorKeys(genesis)
+  const validatorsHex = validators.map(toHex)
+  const publicKey = toHex(key.publicKey)
+  const isValidator = validatorsHex.includes(publicKey)
+
+  // Storage: one KvStore for the chain and the consensus journal.
+  const kv: KvStore = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
+  let store: ChainStore
+  try {
+    store = await ChainStore.open(kv, { chainId: genesis.chainId })
+  } catch (err) {
+    await kv.close()
+    throw err
+  }
+  const runtime = createRuntime({
+    services: opts.services ?? allServices,
+    onBug: ({ service, method, error }) => log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
+  })
+  const gHash = genesisHash(genesis)
+  if (store.height() < 0) {
+    const g = runtime.genesis({ get: () => undefined }, serviceGenesis(genesis), genesis.genesisTime)
+    await store.initGenesis({ chainId: genesis.chainId, genesisHash: gHash, stateWrites: g.writes })
+    log('store').info({ chainId: genesis.chainId, stateRoot: toHex(store.state.root()) }, 'genesis written')
+  } else if (store.genesisHash && toHex(store.genesisHash) !== toHex(gHash)) {
+    await kv.close()
+    throw new Error(`the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`)
+  }
+
+  const nodes = Math.max(1, config.verifier.nodesOnMachine)
+  const verifier: SignatureVerifier = await createVerifier(config.verifier.kind, {
+    ...(config.verifier.workers > 0 ? { size: config.verifier.workers } : { nodesOnMachine: nodes }),
+  })
+  const inline: SignatureVerifier = config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier()
+  const verifiedCache = new VerifiedCache()
+  const stateReader = { get: (k: Uint8Array) => store.state.get(k) }
+  const mempool = createMempool({
+    chainId: genesis.chainId,
+    verifier,
+    verifiedCache,
+    committedNonce: (signer) => runtime.committedNonce(stateReader, signer),
+    check: (tx) => runtime.checkTx(stateReader, tx),
+    height: () => store.height(),
+    limits: { maxTxs: config.mempool.maxTxs, maxBytes: config.mempool.maxBytes, maxTxBytes: LIMITS.maxTxBytes, maxPerSigner: config.mempool.maxPerSigner },
+  })
+  const ledger = await Ledger.open({
+    chainId: genesis.chainId,
+    validators,
+    store: await ledgerStore(store),
+    runtime,
+    verifier,
+    verifiedCache,
+    genesisTime: genesis.genesisTime,
+    maxBlockTxs: genesis.consensus.maxBlockTxs,
+    maxBlockBytes: genesis.consensus.maxBlockBytes,
+  })
+  const journal = await Journal.open(subKv(kv, STORE_PREFIX.journal))
+
+  const p2p: P2P = createP2P({
+    keyPair: key,
+    listen: config.p2p.listen,
+    bootstrap: config.p2p.peers,
+    allowed: [...validatorsHex, ...config.p2p.observers.map((k) => k.toLowerCase())],
+    limits: {
+      [PROTOCOL.consensus]: { maxMessageBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes, ratePerSecond: 2000, burst: 4000 },
+      [PROTOCOL.txs]: { maxMessageBytes: 8 * 1024 * 1024, ratePerSecond: 500, burst: 1000 },
+      [PROTOCOL.sync]: { maxMessageBytes: 64 * 1024 * 1024, ratePerSecond: 50, burst: 100 },
+    },
+    logger: log('p2p'),
+    clock,
+  })
+  p2p.events.on('peer:penalized' as never, ((e: { reason: string }) => metrics?.penalties.inc({ reason: e.reason.split(':')[0] ?? 'other' })) as never)
+
+  let backendRef: NodeRpcBackend | undefined
+  let fatal: ((err: Error) => void) | undefined
+  const replica = isValidator
+    ? createReplica({
+        chainId: genesis.chainId,
+        validators,
+        publicKey: key.publicKey,
+        sign: (m) => sign(key.secretKey, m),
+        verify: (c) => inline.verify(c),
+        blockDigest: (b) => blockHashFromBytes(b),
+        checkpointInterval: genesis.consensus.checkpointInterval,
+        windowSize: genesis.consensus.watermarkWindow,
+        viewTimeoutMs: genesis.consensus.viewChangeTimeoutMs,
+      })
+    : undefined
+
+  const driver = new ConsensusDriver({
+    chainId: genesis.chainId,
+    publicKey: key.publicKey,
+    replica: replica ?? { step: () => [] },
+    journal,
+    ledger,
+    mempool,
+    net: {
+      broadcast: (bytes) => void p2p.broadcast(PROTOCOL.consensus, bytes).catch(() => {}),
+      send: (i, bytes) => void p2p.send(validatorsHex[i]!, PROTOCOL.consensus, bytes).catch(() => {}),
+      penalize: (peer, reason) => p2p.penalize(peer, reason),
+    },
+    clock,
+    logger: log('consensus'),
+    metrics,
+    wallClock,
+    maxBlockTxs: genesis.consensus.maxBlockTxs,
+    maxBlockBytes: genesis.consensus.maxBlockBytes,
+    blockIntervalMs: genesis.consensus.blockIntervalMs,
+    emptyBlockIntervalMs: Math.max(genesis.consensus.blockIntervalMs, Math.floor(genesis.consensus.viewChangeTimeoutMs / 3)),
+    onCommitted: (c) => backendRef?.committed(c),
+    onSyncNeeded: (from, to) => void syncer.sync(to).catch((err) => log('sync').warn({ err: String(err), from, to }, 'sync failed')),
+    onFatal: (err) => fatal?.(err),
+  })
+
+  const syncer = new Syncer({
+    chainId: genesis.chainId,
+    validators,
+    ledger,
+    net: {
+      peers: () => p2p.peers().map((p) => p.publicKey).filter((k) => validatorsHex.includes(k)),
+      request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.sync, bytes, { timeoutMs }),
+      penalize: (peer, reason) => p2p.penalize(peer, reason),
+    },
+    apply: async (height, block, digest, certificate) => {
+      driver.push({ type: 'syncBlock', height, block, digest, certificate })
+      await driver.idle()
+      metrics?.syncedBlocks.inc()
+    },
+    verify: (c) => inline.verify(c),
+    logger: log('sync'),
+  })
+
+  const gossip = new TxGossip({
+    mempool,
+    broadcast: (bytes) => void p2p.broadcast(PROTOCOL.txs, bytes).catch(() => {}),
+    penalize: (peer, reason) => p2p.penalize(peer, reason),
+    onAdmitted: () => driver.txsArrived(),
+    logger: log('gossip'),
+  })
+
+  let started = false
+  const backend = new NodeRpcBackend({
+    genesis,
+    nodeId: publicKey,
+    store,
+    ledger,
+    runtime,
+    mempool,
+    metrics,
+    view: () => driver.view,
+    peers: () => p2p.peers().length,
+    catchingUp: () => syncer.catchingUp,
+    started: () => started,
+    submit: (bytes) => gossip.submit(bytes),
+  })
+  backendRef = backend
+  const rpc: RpcServer = createRpcServer({
+    backend,
+    logger: log('rpc'),
+    limits: { maxBodyBytes: config.rpc.maxBodyBytes, maxWaitMs: config.rpc.maxWaitMs },
+    host: config.rpc.host,
+    port: config.rpc.port,
+  })
+  let rpcUrl = ''
+
+  let syncTimer: ReturnType<typeof setInterval> | undefined
+  let stopping: Promise<void> | undefined
+  const node: CityNode = {
+    publicKey,
+    ledger,
+    rpcUrl: () => rpcUrl,
+    p2pAddrs: () => p2p.multiaddrs(),
+    async start() {
+      await p2p.handle(PROTOCOL.consensus, (m) => {
+        driver.push({ type: 'message', bytes: m.data, from: m.peer })
+      })
+      await p2p.handle(PROTOCOL.txs, (m) => gossip.received(m.peer, m.data))
+      await p2p.handle(PROTOCOL.sync, (m) =>
+        serveSync(
+          {
+            height: () => store.height(),
+            blockBytes: async (h) => (await store.getBlock(h))?.bytes,
+            certificate: (h) => store.getCertificate(h),
+          },
+          m.data,
+        ),
+      )
+      await p2p.start()
+      const addr = await rpc.start()
+      rpcUrl = addr.url
+      metrics?.height.set(ledger.head.height)
+      log('node').info({ publicKey, rpc: rpcUrl, p2p: p2p.multiaddrs(), height: ledger.head.height, validator: isValidator }, 'node started')
+      // Catch up before admitting txs (peers may not be up yet: then consensus retransmissions and
+      // the periodic check below take over).
+      driver.push({ type: 'start', committedHeight: ledger.head.height, journal: journal.all() })
+      await syncer.sync().catch((err) => log('sync').warn({ err: String(err) }, 'initial sync failed'))
+      started = true
+      // A node that fell behind without noticing (e.g. paused) asks peers every few seconds.
+      let lastHeight = ledger.head.height
+      syncTimer = setInterval(() => {
+        if (ledger.head.height === lastHeight) void syncer.sync().catch(() => {})
+        lastHeight = ledger.head.height
+      }, Math.max(2000, genesis.consensus.viewChangeTimeoutMs))
+      syncTimer.unref()
+    },
+    stop() {
+      stopping ??= (async () => {
+        started = false
+        if (syncTimer) clearInterval(syncTimer)
+        driver.stop()
+        await rpc.stop().catch(() => {})
+        await p2p.stop().catch(() => {})
+        await driver.idle().catch(() => {})
+        await verifier.close().catch(() => {})
+        await inline.close().catch(() => {})
+        await store.close().catch(() => {})
+        await kv.close().catch(() => {})
+        log('node').info({ height: ledger.head.height }, 'node stopped')
+      })()
+      return stopping
+    },
+  }
+  fatal = (err) => {
+    log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
+    void node.stop().finally(() => process.emit('cityledger:fatal' as never, err as never))
+  }
+  return node
+}
+
+export type { Tx }

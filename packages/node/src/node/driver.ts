@@ -1,0 +1,340 @@
+import {
+  type Block,
+  type CommitCertificate,
+  type Mempool,
+  type Tx,
+  ZERO_HASH,
+  encodeCertificate,
+  equalBytes,
+  sha256,
+  toHex,
+} from '@cityledger/core'
+import type { Input, Output } from '@cityledger/consensus'
+import type { Ledger } from '../chain/ledger.ts'
+import type { Logger } from '../log/index.ts'
+import type { Metrics } from '../metrics/index.ts'
+import type { Journal } from './journal.ts'
+import { nullBlock } from './nullBlock.ts'
+
+/** The replica as the driver sees it: a synchronous, deterministic step function. */
+export interface ReplicaLike {
+  step(input: Input): Output[]
+}
+
+/** Time as the driver needs it (the p2p layer's Clock fits). */
+export interface DriverClock {
+  now(): number
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+/** Where the driver sends messages and reports peers (the p2p layer, adapted). */
+export interface ConsensusNet {
+  broadcast(bytes: Uint8Array): void
+  send(validatorIndex: number, bytes: Uint8Array): void
+  penalize(peer: string, reason: string): void
+}
+
+export interface DriverOptions {
+  chainId: string
+  publicKey: Uint8Array
+  replica: ReplicaLike
+  journal: Journal
+  ledger: Ledger
+  mempool: Mempool
+  net: ConsensusNet
+  clock: DriverClock
+  logger: Logger
+  metrics?: Metrics
+  /** Wall-clock ms for block headers (injected so tests can pin it). */
+  wallClock: () => number
+  maxBlockTxs: number
+  maxBlockBytes: number
+  /** Wait this long after the last commit before proposing a block with txs (batching). */
+  blockIntervalMs: number
+  /** Propose an empty block after this long without txs (keeps liveness checks meaningful). */
+  emptyBlockIntervalMs: number
+  /** Called after every committed block (RPC waiters, events, mempool gossip bookkeeping). */
+  onCommitted: (c: { block: Block; txs: Tx[]; results: import('@cityledger/core').TxResult[]; blockEvents: import('@cityledger/core').ServiceEvent[] }) => void
+  /** The replica asks for blocks it missed (below the stable checkpoint). */
+  onSyncNeeded: (fromHeight: number, toHeight: number) => void
+  /** A fatal inconsistency (e.g. a commit that contradicts the stored chain): the node must stop. */
+  onFatal: (err: Error) => void
+}
+
+type CommitOut = Extract<Output, { type: 'commit' }>
+type ValidateOut = Extract<Output, { type: 'validate' }>
+
+/**
+ * Feeds every input of the replica through one queue (messages, timers, proposals, validations,
+ * executions), journals before it sends, and carries out the replica's outputs: CometBFT's
+ * receiveRoutine in spirit. Blocks execute strictly in height order on a separate chain of promises
+ * so that slow execution never reorders consensus inputs.
+ */
+export class ConsensusDriver {
+  private readonly o: DriverOptions
+  private readonly queue: Input[] = []
+  private draining = false
+  private stopped = false
+  private readonly timers = new Map<string, unknown>()
+  private proposalWanted: { height: number; view: number } | undefined
+  private proposeTimer: unknown
+  private readonly validations: ValidateOut[] = []
+  private validating = false
+  private readonly commits = new Map<number, CommitOut>()
+  private committing: Promise<void> = Promise.resolve()
+  private lastCommitAt: number
+  private readonly proposedAt = new Map<string, number>()
+  view = 0
+
+  constructor(opts: DriverOptions) {
+    this.o = opts
+    this.lastCommitAt = opts.clock.now()
+  }
+
+  /** Queues an input; inputs are applied one at a time, in arrival order. */
+  push(input: Input): void {
+    if (this.stopped) return
+    this.queue.push(input)
+    if (!this.draining) void this.drain()
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const t of this.timers.values()) this.o.clock.clearTimeout(t)
+    this.timers.clear()
+    if (this.proposeTimer) this.o.clock.clearTimeout(this.proposeTimer)
+  }
+
+  /** Resolves when queued inputs and pending commits are done (for orderly shutdown and tests). */
+  async idle(): Promise<void> {
+    while (this.draining || this.queue.length) await new Promise((r) => setImmediate(r))
+    await this.committing
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true
+    try {
+      while (this.queue.length && !this.stopped) {
+        const input = this.queue.shift()!
+        let outputs: Output[]
+        try {
+          outputs = this.o.replica.step(input)
+        } catch (err) {
+          // A throwing step is a bug in the replica: stop rather than run on with unknown state.
+          this.o.onFatal(new Error(`consensus step failed on ${input.type}: ${(err as Error).stack ?? err}`))
+          return
+        }
+        await this.act(outputs)
+      }
+    } catch (err) {
+      this.o.onFatal(err as Error)
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private async act(outputs: Output[]): Promise<void> {
+    for (const out of outputs) {
+      switch (out.type) {
+        case 'journal':
+          // Durable before anything after it is acted on (the paper's "log before send").
+          await this.o.journal.append(out.entry)
+          break
+        case 'broadcast':
+          this.o.net.broadcast(out.bytes)
+          break
+        case 'send':
+          this.o.net.send(out.to, out.bytes)
+          break
+        case 'setTimer': {
+          const old = this.timers.get(out.timer)
+          if (old !== undefined) this.o.clock.clearTimeout(old)
+          const { timer, token } = out
+          this.timers.set(
+            timer,
+            this.o.clock.setTimeout(() => {
+              this.timers.delete(timer)
+              this.push({ type: 'timeout', timer, token })
+            }, out.ms),
+          )
+          break
+        }
+        case 'cancelTimer': {
+          const t = this.timers.get(out.timer)
+          if (t !== undefined) this.o.clock.clearTimeout(t)
+          this.timers.delete(out.timer)
+          break
+        }
+        case 'requestProposal':
+          this.proposalWanted = { height: out.height, view: out.view }
+          this.schedulePropose()
+          break
+        case 'validate':
+          this.validations.push(out)
+          void this.runValidations()
+          break
+        case 'commit':
+          this.commits.set(out.height, out)
+          this.scheduleCommits()
+          break
+        case 'requestSync':
+          this.o.onSyncNeeded(out.fromHeight, out.toHeight)
+          break
+        case 'compactJournal':
+          await this.o.journal.compact(out.stableHeight)
+          break
+        case 'reject':
+          if (out.penalize && out.from) this.o.net.penalize(out.from, `consensus:${out.code}`)
+          this.o.logger.debug({ code: out.code, from: out.from, kind: out.kind, reason: out.reason }, 'consensus input rejected')
+          break
+        case 'viewChanged':
+          if (out.view !== this.view && out.changing) this.o.metrics?.viewChanges.inc()
+          this.view = out.view
+          this.o.metrics?.view.set(out.view)
+          this.o.logger.info({ view: out.view, changing: out.changing }, out.changing ? 'view change started' : 'entered view')
+          break
+        case 'stableCheckpoint':
+          this.o.logger.debug({ height: out.height }, 'stable checkpoint')
+          break
+      }
+    }
+  }
+
+  /** Proposes once the head is right below the wanted height and the batching delay has passed. */
+  private schedulePropose(): void {
+    const want = this.proposalWanted
+    if (!want || this.proposeTimer || this.stopped) return
+    const head = this.o.ledger.head
+    if (head.height !== want.height - 1) return // executes first; retried after each commit
+    const since = this.o.clock.now() - this.lastCommitAt
+    const pending = this.o.mempool.size()
+    const wait = pending > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
+    if (wait > 0) {
+      // Re-check when the wait ends, or earlier when txs arrive (see `txsArrived`).
+      this.proposeTimer = this.o.clock.setTimeout(() => {
+        this.proposeTimer = undefined
+        this.schedulePropose()
+      }, Math.min(wait, pending > 0 ? wait : this.o.blockIntervalMs))
+      return
+    }
+    this.proposalWanted = undefined
+    const txs = this.o.mempool.reap({ maxTxs: this.o.maxBlockTxs, maxBytes: this.o.maxBlockBytes })
+    const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
+    this.proposedAt.set(toHex(block.hash), this.o.clock.now())
+    this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
+    this.push({ type: 'proposal', height: want.height, view: want.view, block: block.bytes, digest: block.hash })
+  }
+
+  /** Validates queued proposals whose parent is the head, in order; stale ones are dropped. */
+  private async runValidations(): Promise<void> {
+    if (this.validating) return
+    this.validating = true
+    try {
+      for (;;) {
+        const head = this.o.ledger.head
+        // Drop requests for heights already committed.
+        for (let i = this.validations.length - 1; i >= 0; i--) {
+          if (this.validations[i]!.height <= head.height) this.validations.splice(i, 1)
+        }
+        const i = this.validations.findIndex((v) => v.height === head.height + 1)
+        if (i < 0) return
+        const v = this.validations.splice(i, 1)[0]!
+        const result = await this.o.ledger.validate(v.block, (h) => this.o.mempool.get(h))
+        const ok = result.ok && equalBytes(result.block.hash, v.digest)
+        if (!result.ok) this.o.logger.warn({ height: v.height, view: v.view, code: result.code, reason: result.message }, 'proposal refused')
+        if (!this.proposedAt.has(toHex(v.digest))) this.proposedAt.set(toHex(v.digest), this.o.clock.now())
+        this.push({ type: 'validated', height: v.height, view: v.view, digest: v.digest, ok })
+      }
+    } finally {
+      this.validating = false
+    }
+  }
+
+  private scheduleCommits(): void {
+    this.committing = this.committing.then(() => this.runCommits()).catch((err) => this.o.onFatal(err as Error))
+  }
+
+  /** Executes committed blocks strictly in height order. */
+  private async runCommits(): Promise<void> {
+    for (;;) {
+      const head = this.o.ledger.head
+      for (const h of [...this.commits.keys()]) if (h <= head.height) await this.checkSame(this.commits.get(h)!)
+      const c = this.commits.get(head.height + 1)
+      if (!c || this.stopped) return
+      this.commits.delete(c.height)
+      await this.applyCommit(c)
+    }
+  }
+
+  /** A commit for a height we already have must be for the same block (else the chain forked: stop). */
+  private async checkSame(c: CommitOut): Promise<void> {
+    this.commits.delete(c.height)
+    if (c.isNull || equalBytes(c.digest, ZERO_HASH)) return
+    const stored = await this.o.ledger.blockHashAt(c.height)
+    if (stored && !equalBytes(stored, c.digest)) {
+      throw new Error(`consensus committed ${toHex(c.digest)} at height ${c.height} but the store has ${toHex(stored)}`)
+    }
+  }
+
+  private async applyCommit(c: CommitOut): Promise<void> {
+    const ledger = this.o.ledger
+    const certBytes = encodeCertificate(c.certificate)
+    let block: Block
+    let txs: Tx[]
+    if (c.isNull || equalBytes(c.digest, ZERO_HASH)) {
+      block = nullBlock(this.o.chainId, ledger.head, c.view)
+      txs = []
+    } else {
+      const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h))
+      if (!v.ok || !equalBytes(v.block.hash, c.digest)) {
+        // 2f+1 validators committed a block this node finds invalid: its state is not the network's.
+        throw new Error(`committed block ${c.height} does not validate here: ${v.ok ? 'digest mismatch' : `${v.code} ${v.message}`}`)
+      }
+      block = v.block
+      txs = v.txs
+    }
+    await this.commitBlock(block, txs, certBytes, c.certificate)
+  }
+
+  /** Commits a block (from consensus or from sync) and tells the replica it was executed. */
+  async commitBlock(block: Block, txs: Tx[], certBytes: Uint8Array, certificate: CommitCertificate): Promise<void> {
+    const started = this.proposedAt.get(toHex(certificate.blockHash))
+    const committed = await this.o.ledger.commit(block, txs, certBytes)
+    this.lastCommitAt = this.o.clock.now()
+    const m = this.o.metrics
+    if (m) {
+      m.height.set(block.header.height)
+      m.blockTxs.observe(txs.length)
+      m.blockBytes.observe(block.bytes.length)
+      let failed = 0
+      for (const r of committed.results) if (r.code !== null) failed++
+      m.txsCommitted.inc({ outcome: 'ok' }, committed.results.length - failed)
+      if (failed) m.txsCommitted.inc({ outcome: 'failed' }, failed)
+      if (started !== undefined) m.commitLatency.observe((this.lastCommitAt - started) / 1000)
+    }
+    this.proposedAt.delete(toHex(certificate.blockHash))
+    if (this.proposedAt.size > 1000) this.proposedAt.clear()
+    this.o.mempool.update({ committed: txs, height: block.header.height })
+    this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })
+    this.push({ type: 'executed', height: block.header.height, stateDigest: checkpointDigest(block.hash, committed.stateRoot) })
+    this.schedulePropose()
+    void this.runValidations()
+  }
+
+  /** New txs arrived: a waiting primary may propose sooner than the empty-block interval. */
+  txsArrived(): void {
+    if (!this.proposalWanted || !this.proposeTimer) return
+    const since = this.o.clock.now() - this.lastCommitAt
+    if (since >= this.o.blockIntervalMs) {
+      this.o.clock.clearTimeout(this.proposeTimer)
+      this.proposeTimer = undefined
+      this.schedulePropose()
+    }
+  }
+}
+
+/** What checkpoints sign for a height: the block hash and the state root after it. */
+export function checkpointDigest(blockHash: Uint8Array, stateRoot: Uint8Array): Uint8Array {
+  return sha256(blockHash, stateRoot)
+}

@@ -1,0 +1,75 @@
+import { CityError, type KvOp, type KvStore, type Value, decodeStrict, encode } from '@cityledger/core'
+import { type JournalEntry, compactJournal } from '@cityledger/consensus'
+
+const seqKey = (n: number): Uint8Array => {
+  const k = new Uint8Array(8)
+  new DataView(k.buffer).setBigUint64(0, BigInt(n))
+  return k
+}
+
+/**
+ * The consensus journal on disk: what this validator signed, appended durably (synced) before any
+ * message that depends on it is sent, so a restart never makes it contradict itself. A journal that
+ * does not decode stops the node with JOURNAL_CORRUPT: it is never skipped.
+ */
+export class Journal {
+  private readonly kv: KvStore
+  private entries: JournalEntry[]
+  /** Key sequence number of each entry. */
+  private seqs: number[]
+  private next: number
+
+  private constructor(kv: KvStore, entries: JournalEntry[], seqs: number[]) {
+    this.kv = kv
+    this.entries = entries
+    this.seqs = seqs
+    this.next = (seqs.at(-1) ?? -1) + 1
+  }
+
+  /** `kv` is the journal's own namespace (subKv of the node's store). */
+  static async open(kv: KvStore): Promise<Journal> {
+    const entries: JournalEntry[] = []
+    const seqs: number[] = []
+    let last = -1
+    for await (const [key, value] of kv.iterate({})) {
+      if (key.length !== 8) throw new CityError('JOURNAL_CORRUPT', `consensus journal: key of ${key.length} bytes`)
+      const seq = Number(new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0))
+      if (seq <= last) throw new CityError('JOURNAL_CORRUPT', 'consensus journal: entries out of order')
+      last = seq
+      try {
+        const v = decodeStrict(value, { maxBytes: 64 * 1024 * 1024, maxDepth: 16 }) as Record<string, Value>
+        if (v === null || typeof v !== 'object' || typeof v.type !== 'string') throw new Error('not an entry')
+        entries.push(v as unknown as JournalEntry)
+        seqs.push(seq)
+      } catch (err) {
+        throw new CityError('JOURNAL_CORRUPT', `consensus journal entry ${seq} does not decode (${(err as Error).message}); refusing to start`, { seq })
+      }
+    }
+    return new Journal(kv, entries, seqs)
+  }
+
+  all(): readonly JournalEntry[] {
+    return this.entries
+  }
+
+  /** Durable once the promise resolves. */
+  async append(entry: JournalEntry): Promise<void> {
+    const seq = this.next++
+    await this.kv.write([{ type: 'put', key: seqKey(seq), value: encode(entry) }], { sync: true })
+    this.entries.push(entry)
+    this.seqs.push(seq)
+  }
+
+  /** Rewrites the journal without what the stable checkpoint made useless (one atomic batch). */
+  async compact(stableHeight: number): Promise<void> {
+    const kept = compactJournal(this.entries, stableHeight)
+    if (kept.length === this.entries.length) return
+    const ops: KvOp[] = this.seqs.map((seq) => ({ type: 'del', key: seqKey(seq) }))
+    const base = this.next
+    kept.forEach((e, i) => ops.push({ type: 'put', key: seqKey(base + i), value: encode(e) }))
+    await this.kv.write(ops, { sync: true })
+    this.entries = kept
+    this.seqs = kept.map((_, i) => base + i)
+    this.next = base + kept.length
+  }
+}

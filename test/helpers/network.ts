@@ -1,0 +1,169 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { type KeyPair, type Value, toHex } from '@cityledger/core'
+import { type TestnetLayout, createClient, createTestnet } from '@cityledger/node'
+import { freePorts } from './ports.ts'
+
+const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
+
+export type Client = ReturnType<typeof createClient>
+
+export interface TestNode {
+  index: number
+  home: string
+  rpc: string
+  client: Client
+  process: ChildProcess | undefined
+  /** Resolves when the process exits. */
+  exited: Promise<number | null> | undefined
+}
+
+export interface TestNetwork {
+  layout: TestnetLayout
+  dir: string
+  nodes: TestNode[]
+  observers: TestNode[]
+  start(i: number, which?: 'validator' | 'observer'): Promise<void>
+  kill(i: number, signal?: NodeJS.Signals, which?: 'validator' | 'observer'): Promise<void>
+  /** SIGTERM everyone, wait, remove the folder. Always call it (finally). */
+  close(): Promise<void>
+  /** Log of node i (for failure messages). */
+  log(i: number, which?: 'validator' | 'observer'): string
+}
+
+/**
+ * Starts n validator processes (and optional observers) on loopback ports that were free a moment ago,
+ * each from its own testnet folder, and waits for each to print its `ready` line (not a timer).
+ */
+export async function startNetwork(opts: {
+  validators: number
+  observers?: number
+  consensus?: Record<string, number>
+  startObservers?: boolean
+}): Promise<TestNetwork> {
+  const n = opts.validators
+  const nObs = opts.observers ?? 0
+  const ports = await freePorts(2 * (n + nObs))
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-e2e-'))
+  const layout = createTestnet({
+    validators: n,
+    out: dir,
+    chainId: 'e2e-test',
+    ports: Array.from({ length: n }, (_, i) => ({ p2p: ports[2 * i]!, rpc: ports[2 * i + 1]! })),
+    observers: nObs,
+    observerPorts: Array.from({ length: nObs }, (_, i) => ({ p2p: ports[2 * (n + i)]!, rpc: ports[2 * (n + i) + 1]! })),
+    consensus: { viewChangeTimeoutMs: 1500, blockIntervalMs: 50, checkpointInterval: 8, watermarkWindow: 32, ...opts.consensus },
+  })
+  const mk = (home: string, rpc: string, index: number): TestNode => ({
+    index,
+    home,
+    rpc,
+    client: createClient({ url: rpc }),
+    process: undefined,
+    exited: undefined,
+  })
+  const nodes = layout.homes.map((h, i) => mk(h, layout.rpc[i]!, i))
+  const observers = layout.observerHomes.map((h, i) => mk(h, layout.observerRpc[i]!, i))
+  const pick = (i: number, which: 'validator' | 'observer' = 'validator') => (which === 'validator' ? nodes : observers)[i]!
+
+  const start = (i: number, which: 'validator' | 'observer' = 'validator') =>
+    new Promise<void>((resolveStart, rejectStart) => {
+      const node = pick(i, which)
+      const log = createWriteStream(join(node.home, 'node.log'), { flags: 'a' })
+      const child = spawn(process.execPath, [MAIN, 'start', '--home', node.home], { stdio: ['ignore', 'pipe', 'pipe'] })
+      node.process = child
+      node.exited = new Promise((r) => child.once('exit', (code) => r(code)))
+      let buf = ''
+      let ready = false
+      child.stdout!.on('data', (chunk: Buffer) => {
+        log.write(chunk)
+        if (ready) return
+        buf += chunk.toString()
+        if (buf.includes('"msg":"ready"')) {
+          ready = true
+          buf = ''
+          resolveStart()
+        }
+      })
+      child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
+      child.once('exit', (code) => {
+        if (!ready) rejectStart(new Error(`${which} ${i} exited with ${code} before ready:\n${tail(join(node.home, 'node.log'))}`))
+      })
+    })
+
+  const kill = async (i: number, signal: NodeJS.Signals = 'SIGKILL', which: 'validator' | 'observer' = 'validator') => {
+    const node = pick(i, which)
+    if (!node.process || node.process.exitCode !== null || node.process.signalCode !== null) return
+    node.process.kill(signal)
+    await node.exited
+  }
+
+  const net: TestNetwork = {
+    layout,
+    dir,
+    nodes,
+    observers,
+    start,
+    kill,
+    log: (i, which = 'validator') => tail(join(pick(i, which).home, 'node.log')),
+    async close() {
+      const all = [...nodes, ...observers]
+      for (const node of all) if (node.process && node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGTERM')
+      const timer = setTimeout(() => {
+        for (const node of all) if (node.process && node.process.exitCode === null) node.process.kill('SIGKILL')
+      }, 10_000)
+      await Promise.all(all.map((node) => node.exited))
+      clearTimeout(timer)
+      if (!process.env.KEEP_E2E) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  try {
+    await Promise.all(nodes.map((_, i) => start(i)))
+    if (opts.startObservers !== false) await Promise.all(observers.map((_, i) => start(i, 'observer')))
+  } catch (err) {
+    await net.close()
+    throw err
+  }
+  return net
+}
+
+function tail(path: string, lines = 40): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no log)'
+  }
+}
+
+/** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. For cross-process waits only. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (err) {
+      lastErr = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`)
+    await new Promise((r) => setTimeout(r, delay))
+  }
+}
+
+/** Signs and submits a tx from `key` with the next nonce the test tracks itself. */
+export class TxSender {
+  private readonly nonces = new Map<string, number>()
+  private readonly chainId: string
+  constructor(chainId: string) {
+    this.chainId = chainId
+  }
+  body(key: KeyPair, service: string, method: string, args: Value) {
+    const hex = toHex(key.publicKey)
+    const nonce = (this.nonces.get(hex) ?? 0) + 1
+    this.nonces.set(hex, nonce)
+    return { chainId: this.chainId, service, method, args, signer: key.publicKey, nonce, expiry: 0 }
+  }
+}
