@@ -189,6 +189,9 @@ test('a node whose key is not allowed cannot connect and is never listed', async
     const stranger = node(4, { allowed: [hex(0)], bootstrap: [boot(a)] })
     nodes.push(stranger)
     const failed = waitForEvent(stranger, 'dial:failed', (e) => e.peer === hex(0), 'stranger dial fails')
+    // The dialer finishes Noise before the listener gates it: it must still never report a connection.
+    let strangerConnects = 0
+    stranger.events.on('peer:connect', () => strangerConnects++)
     await stranger.start()
     const d = await denied
     assert.is(d.reason, 'not-allowed')
@@ -198,6 +201,7 @@ test('a node whose key is not allowed cannot connect and is never listed', async
     await waitForEvent(stranger, 'dial:failed', (e) => e.peer === hex(0) && e.attempt >= 1, 'stranger retry fails')
     assert.equal(a.peers(), [])
     assert.equal(stranger.peers(), [])
+    assert.is(strangerConnects, 0)
     await rejectsWith(a.send(hex(4), CONSENSUS, new Uint8Array(1)), 'P2P_NOT_ALLOWED')
     await rejectsWith(stranger.send(hex(0), CONSENSUS, new Uint8Array(1)), 'P2P_NOT_CONNECTED')
   } finally {

@@ -36,6 +36,13 @@ export const DEFAULT_PENALTY_WEIGHTS: PenaltyWeights = { default: 10, rateLimite
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
+ * Internal protocol that confirms a connection we dialled. With Noise XX the dialer finishes its handshake
+ * before the listener has seen (and gated) the dialer's key, so an outbound connection looks open even when
+ * the remote is about to refuse it. Negotiating one stream proves the remote accepted us.
+ */
+export const READY_PROTOCOL = '/cityledger/ready/1'
+
+/**
  * Creates the validator's p2p endpoint (not started). See `P2P` for the operations and `P2POptions`
  * for the configuration.
  *
@@ -90,6 +97,9 @@ class P2PNode implements P2P {
   private readonly scores: PeerScores
   private readonly handlers = new Map<string, Registration>()
   private readonly buckets = new Map<string, TokenBucket>()
+  /** Peers with a connection both sides accepted: what `peers()` lists and sends may use. */
+  private readonly ready = new Set<string>()
+  private readonly confirming = new WeakMap<Connection, Promise<void>>()
   private readonly outbound: OutboundStreams
   private readonly reconnector: Reconnector
   private node: Libp2p | undefined
@@ -135,7 +145,8 @@ class P2PNode implements P2P {
       dial: async (peer) => {
         const node = this.node
         if (!node) throw p2pError('P2P_NOT_STARTED', 'p2p is stopped')
-        await node.dial(peerIdFromValidatorKey(peer))
+        const conn = await node.dial(peerIdFromValidatorKey(peer))
+        await this.confirm(conn)
       },
       isConnected: (peer) => this.isConnected(peer),
       bannedUntil: (peer) => this.scores.bannedUntil(peer),
@@ -168,16 +179,17 @@ class P2PNode implements P2P {
       connectionManager: { inboundConnectionThreshold: this.inboundConnectionThreshold },
       start: false,
     })
-    node.addEventListener('peer:connect', this.onPeerConnect)
+    node.addEventListener('connection:open', this.onConnectionOpen)
     node.addEventListener('peer:disconnect', this.onPeerDisconnect)
     try {
+      await node.handle(READY_PROTOCOL, (stream) => void stream.close().catch((err: Error) => stream.abort(err)), { maxInboundStreams: 2, maxOutboundStreams: 2 })
       for (const protocol of this.handlers.keys()) await node.handle(protocol, this.streamHandler(protocol))
       for (const [key, addrs] of this.bootstrap) {
         await node.peerStore.merge(peerIdFromValidatorKey(key), { multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')) })
       }
       await node.start()
     } catch (err) {
-      node.removeEventListener('peer:connect', this.onPeerConnect)
+      node.removeEventListener('connection:open', this.onConnectionOpen)
       node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
       await Promise.resolve()
         .then(() => node.stop())
@@ -194,12 +206,13 @@ class P2PNode implements P2P {
     const node = this.node
     if (!node) return
     this.node = undefined
+    this.ready.clear()
     this.reconnector.stop()
     this.outbound.closeAll()
     try {
       await node.stop()
     } finally {
-      node.removeEventListener('peer:connect', this.onPeerConnect)
+      node.removeEventListener('connection:open', this.onConnectionOpen)
       node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
       this.log.info({}, 'p2p stopped')
     }
@@ -305,7 +318,7 @@ class P2PNode implements P2P {
     for (const conn of node.getConnections()) {
       if (conn.status !== 'open') continue
       const key = validatorKeyOfPeerId(conn.remotePeer)
-      if (key === undefined || this.admitKey(key) !== undefined) continue
+      if (key === undefined || !this.ready.has(key) || this.admitKey(key) !== undefined) continue
       const addrs = byPeer.get(key) ?? []
       addrs.push(conn.remoteAddr.toString())
       byPeer.set(key, addrs)
@@ -374,8 +387,42 @@ class P2PNode implements P2P {
     return this.openConnection(key) !== undefined
   }
 
+  /** An open connection to a peer that has accepted us (see READY_PROTOCOL). */
   private openConnection(key: string): Connection | undefined {
+    if (!this.ready.has(key)) return undefined
     return this.node?.getConnections(peerIdFromValidatorKey(key)).find((c) => c.status === 'open')
+  }
+
+  /**
+   * Resolves once the connection is known to be accepted by both sides, then marks the peer ready.
+   * Inbound connections passed our gater after the dialer chose us; outbound ones need one negotiated stream.
+   */
+  private confirm(conn: Connection): Promise<void> {
+    let p = this.confirming.get(conn)
+    if (p) return p
+    p = (async () => {
+      const key = validatorKeyOfPeerId(conn.remotePeer)
+      if (key === undefined || this.admitKey(key) !== undefined) {
+        conn.abort(new Error('peer not allowed'))
+        throw p2pError('P2P_NOT_ALLOWED', 'peer not allowed')
+      }
+      if (conn.direction === 'outbound') {
+        const stream = await conn.newStream(READY_PROTOCOL)
+        void stream.close().catch((err: Error) => stream.abort(err))
+      }
+      if (conn.status === 'open' && this.node) this.markReady(key)
+    })()
+    this.confirming.set(conn, p)
+    p.catch(() => {})
+    return p
+  }
+
+  private markReady(key: string): void {
+    if (this.ready.has(key)) return
+    this.ready.add(key)
+    this.reconnector.connected(key)
+    this.log.info({ peer: key }, 'peer connected')
+    this.events.emit('peer:connect', { peer: key })
   }
 
   /** A new stream on an existing connection: sends and requests never dial on their own. */
@@ -433,31 +480,33 @@ class P2PNode implements P2P {
     }
   }
 
+  /** Drops every connection to a banned peer at once. */
   private disconnect(key: string): void {
     this.outbound.closePeer(key)
     const node = this.node
     if (!node) return
-    node.hangUp(peerIdFromValidatorKey(key)).catch((err: Error) => this.log.debug({ peer: key, err: String(err) }, 'hang up failed'))
+    // A hard reset: a graceful close would wait on the peer to close its streams.
+    const err = new Error('peer banned')
+    for (const conn of node.getConnections(peerIdFromValidatorKey(key))) conn.abort(err)
   }
 
-  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
-    const key = validatorKeyOfPeerId(evt.detail)
-    if (key === undefined) return
-    if (this.admitKey(key) !== undefined) {
-      this.disconnect(key)
-      return
-    }
-    this.reconnector.connected(key)
-    this.log.info({ peer: key }, 'peer connected')
-    this.events.emit('peer:connect', { peer: key })
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    this.confirm(conn).catch((err: Error) => {
+      this.log.debug({ peer: validatorKeyOfPeerId(conn.remotePeer), direction: conn.direction, err: String(err) }, 'connection not confirmed')
+      // The remote refused us (or vanished): do not keep a half-accepted connection around.
+      if (conn.status === 'open') conn.abort(err)
+    })
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
     const key = validatorKeyOfPeerId(evt.detail)
     if (key === undefined) return
     this.outbound.closePeer(key)
-    this.log.info({ peer: key }, 'peer disconnected')
-    this.events.emit('peer:disconnect', { peer: key })
+    if (this.ready.delete(key)) {
+      this.log.info({ peer: key }, 'peer disconnected')
+      this.events.emit('peer:disconnect', { peer: key })
+    }
     if (this.node) this.reconnector.disconnected(key)
   }
 }

@@ -13,7 +13,7 @@ export function waitForEvent<K extends keyof P2PEventMap>(
   label: string,
   guardMs = 30_000,
 ): Promise<P2PEventMap[K][0]> {
-  return new Promise((resolve, reject) => {
+  const waiting = new Promise<P2PEventMap[K][0]>((resolve, reject) => {
     const events = p2p.events as unknown as {
       on(e: string, l: (p: P2PEventMap[K][0]) => void): void
       off(e: string, l: (p: P2PEventMap[K][0]) => void): void
@@ -30,6 +30,10 @@ export function waitForEvent<K extends keyof P2PEventMap>(
     }
     events.on(event, listener)
   })
+  // A test that fails earlier may never await this; its guard must not then crash the run with an
+  // unhandled rejection that hides the first failure.
+  waiting.catch(() => {})
+  return waiting
 }
 
 /** Resolves once `p2p` lists `peer` among its connected peers (at once if it already does). */
