@@ -145,7 +145,15 @@ export class Replica {
     } catch (err) {
       if (!(err instanceof ConsensusError)) throw err
       const from = input.type === 'message' ? input.from : undefined
-      this.out.push({ type: 'reject', code: err.code, penalize: err.penalize, reason: err.message, ...(from !== undefined ? { from } : {}), ...(err.details.kind ? { kind: err.details.kind as MessageKind } : {}) })
+      this.out.push({
+        type: 'reject',
+        code: err.code,
+        penalize: err.penalize,
+        reason: err.message,
+        ...(from !== undefined ? { from } : {}),
+        ...(err.details.kind ? { kind: err.details.kind as MessageKind } : {}),
+        ...(typeof err.details.offender === 'number' ? { offender: err.details.offender } : {}),
+      })
     }
     const out = this.out
     this.out = []
@@ -228,8 +236,8 @@ export class Replica {
     return this.primaryOf(this.view) === this.config.index
   }
 
-  private fail(code: ConsensusErrorCode, message: string, kind?: MessageKind): never {
-    throw new ConsensusError(code, message, kind ? { kind } : {})
+  private fail(code: ConsensusErrorCode, message: string, kind?: MessageKind, offender?: number): never {
+    throw new ConsensusError(code, message, { ...(kind ? { kind } : {}), ...(offender !== undefined ? { offender } : {}) })
   }
 
   private validatorIndex(key: Uint8Array, kind: MessageKind): number {
@@ -480,9 +488,9 @@ export class Replica {
     const hex = toHex(v.digest)
     if (prev && prev.hex === hex) this.fail('DUPLICATE', 'prePrepare already accepted', kind)
     this.checkVoteSignature(v, m.signature, kind)
-    if (prev) this.fail('EQUIVOCATION', `primary proposed two blocks at (${v.view}, ${v.height})`, kind)
+    if (prev) this.fail('EQUIVOCATION', `primary proposed two blocks at (${v.view}, ${v.height})`, kind, who)
     const primaryVote = s?.prepares.get(v.view)?.get(who)
-    if (primaryVote && primaryVote.hex !== hex) this.fail('EQUIVOCATION', 'pre-prepare contradicts the primary\'s prepare', kind)
+    if (primaryVote && primaryVote.hex !== hex) this.fail('EQUIVOCATION', 'pre-prepare contradicts the primary\'s prepare', kind, who)
     this.checkBlock(v.digest, m.block, kind)
     const slot = this.slot(v.height)
     slot.proposals.set(v.view, { view: v.view, digest: v.digest, hex, block: m.block, signature: m.signature, validated: 'pending' })
@@ -498,7 +506,7 @@ export class Replica {
     if (!s || !p || !equalBytes(p.digest, digest) || p.validated !== 'pending') return
     p.validated = ok ? 'ok' : 'bad'
     if (!ok) {
-      this.out.push({ type: 'reject', code: 'INVALID_BLOCK', penalize: true, reason: `invalid block at (${view}, ${height})`, kind: 'prePrepare' })
+      this.out.push({ type: 'reject', code: 'INVALID_BLOCK', penalize: true, reason: `invalid block at (${view}, ${height})`, kind: 'prePrepare', offender: this.primaryOf(view) })
       return
     }
     this.tryPrepare(s)
@@ -562,7 +570,7 @@ export class Replica {
     const hex = toHex(v.digest)
     if (prev && prev.hex === hex) this.fail('DUPLICATE', `${kind} already counted`, kind)
     this.checkVoteSignature(v, signature, kind)
-    if (prev) this.fail('EQUIVOCATION', `validator ${who} sent two ${kind}s at (${v.view}, ${v.height})`, kind)
+    if (prev) this.fail('EQUIVOCATION', `validator ${who} sent two ${kind}s at (${v.view}, ${v.height})`, kind, who)
     const slot = this.slot(v.height)
     this.recordVote(kind === 'prepare' ? slot.prepares : slot.commits, v.view, who, v.digest, signature)
     if (kind === 'prepare') this.checkPrepared(slot)
@@ -663,7 +671,7 @@ export class Replica {
     const hex = toHex(v.digest)
     if (prev && prev.hex === hex) this.fail('DUPLICATE', 'checkpoint already counted', kind)
     this.checkVoteSignature(v, signature, kind)
-    if (prev) this.fail('EQUIVOCATION', `validator ${who} signed two checkpoints at ${v.height}`, kind)
+    if (prev) this.fail('EQUIVOCATION', `validator ${who} signed two checkpoints at ${v.height}`, kind, who)
     this.recordCheckpoint(v.height, who, v.digest, signature)
     this.checkStable(v.height)
   }
@@ -700,8 +708,8 @@ export class Replica {
     this.maybePropose()
   }
 
-  private requestSync(): void {
-    this.out.push({ type: 'requestSync', fromHeight: this.lastCommitted + 1, toHeight: this.stable.height })
+  private requestSync(toHeight = this.stable.height): void {
+    if (toHeight > this.lastCommitted) this.out.push({ type: 'requestSync', fromHeight: this.lastCommitted + 1, toHeight })
   }
 
   private verifyCheckpointProof(p: CheckpointProof): string | undefined {
@@ -737,20 +745,20 @@ export class Replica {
     this.checkBlock(digest, block, kind)
     const r = this.quorumCheck(cert.signatures, (v) => makeVote(cert.chainId, VoteKind.commit, cert.view, cert.height, cert.blockHash, v))
     if (!r.ok) this.fail('BAD_CERTIFICATE', `certificate: ${r.code}`, kind)
-    if (height <= this.stable.height) {
-      // Below the window: only block sync brings these, strictly the next height.
-      if (height === this.lastCommitted + 1) {
-        this.emitCommit(height, digest, block, cert)
-        this.drainCommits()
-        this.onProgress()
-      }
-      return
+    const inWindow = height > this.stable.height && height <= this.stable.height + this.config.windowSize
+    if (inWindow) {
+      // Kept in the window so that this replica can pass the certificate on to peers that lag.
+      const s = this.slot(height)
+      if (s.committed) return
+      s.blocks.set(toHex(digest), block)
+      s.committed = { digest, block, certificate: cert }
+      this.drainCommits()
+    } else if (height === this.lastCommitted + 1) {
+      // Outside the window only block sync brings these, strictly the next height.
+      this.emitCommit(height, digest, block, cert)
+      this.drainCommits()
+      this.onProgress()
     }
-    const s = this.slot(height)
-    if (s.committed) return
-    s.blocks.set(toHex(digest), block)
-    s.committed = { digest, block, certificate: cert }
-    this.drainCommits()
   }
 
   /** A stuck peer told us where it is: send what lets it catch up (stable proof, certificates, NEW-VIEW). */
@@ -763,6 +771,10 @@ export class Replica {
       this.fail('BAD_SIGNATURE', 'status: bad signature', kind)
     }
     if (who === this.config.index) return
+    // A peer further ahead: fetch what it committed through block sync (certificates make it trustless).
+    if (b.committedHeight > this.lastCommitted) this.requestSync(b.committedHeight)
+    // A peer behind: tell it where we are, so it can sync from us even if our consensus memory is gone.
+    if (b.committedHeight < this.lastCommitted) this.send('status', this.statusMessage(), who)
     if (this.stable.height > b.committedHeight && this.stable.height > 0) {
       for (const s of this.stable.signatures) {
         const vote = makeVote(this.config.chainId, VoteKind.checkpoint, 0, this.stable.height, this.stable.digest, s.validator)
@@ -815,12 +827,16 @@ export class Replica {
     else this.ticksWithoutCommit = 0
     this.committedAtLastTick = this.lastCommitted
     if (this.ticksWithoutCommit >= 2) {
-      const body = { chainId: this.config.chainId, view: this.view, committedHeight: this.lastCommitted, validator: this.config.publicKey }
-      const bodyBytes = encodeStatusBody(body)
-      const signature = this.config.sign(consensusSigningMessage(bodyBytes))
-      this.send('status', encodeMessage({ type: 'status', body, bodyBytes, signature }))
+      this.send('status', this.statusMessage())
     }
     if (this.lastCommitted < this.stable.height) this.requestSync()
+  }
+
+  private statusMessage(): Uint8Array {
+    const body = { chainId: this.config.chainId, view: this.view, committedHeight: this.lastCommitted, validator: this.config.publicKey }
+    const bodyBytes = encodeStatusBody(body)
+    const signature = this.config.sign(consensusSigningMessage(bodyBytes))
+    return encodeMessage({ type: 'status', body, bodyBytes, signature })
   }
 
   // ---------------------------------------------------------------- view change
@@ -920,7 +936,7 @@ export class Replica {
     const nonNull = b.prepared.filter((p) => !equalBytes(p.digest, NULL_DIGEST))
     if (m.blocks.length !== nonNull.length) this.fail('BAD_VIEW_CHANGE', 'viewChange: one block per non-null prepared certificate', kind)
     nonNull.forEach((p, i) => this.checkBlock(p.digest, m.blocks[i]!, kind))
-    if (prev && prev.body.view === b.view) this.fail('EQUIVOCATION', `validator ${who} signed two view changes for ${b.view}`, kind)
+    if (prev && prev.body.view === b.view) this.fail('EQUIVOCATION', `validator ${who} signed two view changes for ${b.view}`, kind, who)
     this.viewChanges.set(who, this.parsedViewChange(m, bytes))
     if (b.checkpoint.height > this.stable.height) this.advanceStable(b.checkpoint)
     this.afterViewChangeUpdate()

@@ -37,10 +37,11 @@ export type Input =
  *   records an empty block for the height).
  * - `requestProposal`: build a block for (height, view) and answer with a `proposal` input.
  * - `validate`: check the block and answer with a `validated` input (the digest is already checked).
- * - `requestSync`: this replica is below the stable checkpoint; fetch the committed blocks
- *   `fromHeight..toHeight` with their certificates and feed them as `syncBlock` inputs.
+ * - `requestSync`: this replica is behind (below the stable checkpoint, or a peer reported a higher
+ *   committed height); fetch the committed blocks `fromHeight..toHeight` (as many as peers have) with
+ *   their certificates and feed them, in height order, as `syncBlock` inputs.
  * - `compactJournal`: entries made useless by the stable checkpoint may be dropped (`compactJournal()`).
- * - `reject`: an input was refused; `penalize` says whether its sender should be penalised.
+ * - `reject`: an input was refused; `penalize` says whether its sender (or `offender`) should be penalised.
  * - `viewChanged`, `stableCheckpoint`: for logs and metrics.
  */
 export type Output =
@@ -62,6 +63,19 @@ export type Output =
     }
   | { type: 'requestSync'; fromHeight: number; toHeight: number }
   | { type: 'compactJournal'; stableHeight: number }
-  | { type: 'reject'; code: ConsensusErrorCode; penalize: boolean; reason: string; from?: string; kind?: MessageKind }
+  | {
+      type: 'reject'
+      code: ConsensusErrorCode
+      penalize: boolean
+      reason: string
+      /** The peer the input came from (as given in the `message` input). */
+      from?: string
+      kind?: MessageKind
+      /**
+       * For signed evidence (EQUIVOCATION, INVALID_BLOCK): the validator index whose signature convicts it.
+       * Penalise it rather than `from`, which may only have relayed a self-authenticating message.
+       */
+      offender?: number
+    }
   | { type: 'viewChanged'; view: number; changing: boolean }
   | { type: 'stableCheckpoint'; height: number; digest: Uint8Array }

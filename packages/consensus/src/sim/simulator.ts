@@ -93,6 +93,8 @@ export interface SimResult {
   incomplete: boolean
   rejects: Partial<Record<string, number>>
   maxJournal: number
+  /** Each node's replica at the end (node order; Twins adds one node). */
+  finalStatus: ({ node: number; honest: boolean; up: boolean; stored: number } & Partial<ReturnType<Replica['status']>>)[]
 }
 
 /** Default liveness bound: f+2 view changes at the longest timeout, plus slack for sync and retransmission. */
@@ -354,6 +356,7 @@ class Simulation {
       incomplete: !this.done && this.violations.length === 0 && this.steps > this.o.maxSteps,
       rejects: { ...this.rejects },
       maxJournal: this.maxJournal,
+      finalStatus: this.nodes.map((x) => ({ node: x.id, honest: x.honest, up: x.up, stored: x.store.length, ...(x.replica?.status() ?? {}) })),
     }
   }
 
@@ -532,9 +535,18 @@ class Simulation {
           break
         case 'reject':
           this.rejects[o.code] = (this.rejects[o.code] ?? 0) + 1
-          if (o.penalize && o.from !== undefined && o.from !== 'adversary') {
-            const sender = this.nodes[Number(o.from)]
-            if (sender?.honest && node.honest) this.violation('penalizedHonest', `node ${node.id} penalised honest node ${o.from}: ${o.code} ${o.reason}`)
+          if (process.env.SIMDEBUG && node.id === Number(process.env.SIMDEBUG) && this.now > 20000 && this.now < 20400) console.log(this.now, 'reject', o.code, o.kind, o.from, o.reason)
+          if (o.penalize && node.honest) {
+            // Evidence convicts its signer; other refusals blame the peer that sent the bytes.
+            const blamed =
+              o.offender !== undefined
+                ? this.nodes.filter((x) => x.validator === o.offender)
+                : o.from !== undefined && o.from !== 'adversary'
+                  ? [this.nodes[Number(o.from)]!]
+                  : []
+            if (blamed.length && blamed.every((x) => x.honest)) {
+              this.violation('penalizedHonest', `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`)
+            }
           }
           break
         case 'viewChanged':
