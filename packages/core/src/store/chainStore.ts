@@ -95,7 +95,7 @@ export class ChainStore {
           throw corrupt('metadata', `missing, but the store holds data (namespace ${String.fromCharCode(prefix)})`)
         }
       }
-      return new ChainStore(kv, await StateTree.open(kv), undefined, undefined, -1, ZERO_HASH)
+      return new ChainStore(kv, await StateTree.open(kv, -1), undefined, undefined, -1, ZERO_HASH)
     }
     if (format === undefined) throw corrupt('metadata format', 'missing')
     if (format.length !== 1 || format[0] !== FORMAT) throw corrupt('metadata format', `unknown format ${hex(format)}`)
@@ -126,8 +126,7 @@ export class ChainStore {
     }
     if (height > 0) tipHash = await checkTip(kv, chainId, height)
 
-    const state = await StateTree.open(kv)
-    if (state.version !== height) throw corrupt('state', `latest state root is for height ${state.version}, chain height is ${height}`)
+    const state = await StateTree.open(kv, height)
     return new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
   }
 

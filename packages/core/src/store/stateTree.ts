@@ -80,9 +80,10 @@ export class StateTree {
 
   /**
    * Loads the latest values from `kv`, rebuilds the tree and checks it against the stored root of the
-   * latest version; any disagreement is `STORE_CORRUPT`.
+   * latest version; any disagreement is `STORE_CORRUPT`, as is a latest version other than
+   * `expectVersion` when that is given (the chain's height).
    */
-  static async open(kv: KvStore): Promise<StateTree> {
+  static async open(kv: KvStore, expectVersion?: number): Promise<StateTree> {
     let version = -1
     let storedRoot: Hash32 = EMPTY
     for await (const [k, v] of kv.iterate({ ...namespace(STORE_PREFIX.stateRoot), reverse: true, limit: 1 })) {
@@ -90,6 +91,9 @@ export class StateTree {
       version = readU64(k, 1)
       if (v.length !== 32) throw corrupt(`state root at height ${version}`, `${v.length} bytes instead of 32`)
       storedRoot = hashFromBytes(v)
+    }
+    if (expectVersion !== undefined && version !== expectVersion) {
+      throw corrupt('state', `latest state root is for height ${version}, chain height is ${expectVersion}`)
     }
     const values = new Map<string, Uint8Array>()
     const paths: Hash32[] = []
