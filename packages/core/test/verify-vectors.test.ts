@@ -13,6 +13,7 @@ import {
   type SignatureCheck,
   concatBytes,
   fromHex,
+  isCityError,
   referenceVerdict,
   toHex,
 } from '@cityledger/core'
@@ -337,6 +338,40 @@ test('edge cases: the constructions succeeded (they would pass a lenient ZIP-215
     `seed ${SEED}`,
   )
   assert.ok(lenient(vectors.find((v) => v.name.startsWith('edge: S + L'))!) === false)
+})
+
+test('contract: input that is not bytes is VERIFIER_BAD_INPUT on every verifier; closed is VERIFIER_CLOSED', async () => {
+  const bad = {
+    publicKey: 'aa',
+    message: new Uint8Array(0),
+    signature: new Uint8Array(64),
+  } as unknown as SignatureCheck
+  const good = rfc8032Vectors()[0]!.check
+  const fresh = await allVerifiers()
+  for (const { label, verifier } of fresh) {
+    assert.throws(
+      () => verifier.verify(bad),
+      (e: unknown) => isCityError(e, 'VERIFIER_BAD_INPUT'),
+      label,
+    )
+    const err = await verifier.verifyBatch([good, bad]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(isCityError(err, 'VERIFIER_BAD_INPUT'), `${label}: ${String(err)}`)
+    assert.equal(await verifier.verifyBatch([]), [], label)
+    await verifier.close()
+    assert.throws(
+      () => verifier.verify(good),
+      (e: unknown) => isCityError(e, 'VERIFIER_CLOSED'),
+      label,
+    )
+    const closed = await verifier.verifyBatch([good]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(isCityError(closed, 'VERIFIER_CLOSED'), label)
+  }
 })
 
 test('speccheck: exactly case 3 is accepted (libsodium row of the paper)', () => {
