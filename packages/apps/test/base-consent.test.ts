@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type TxContext, type Value, defineService, s, toHex } from '@cityledger/core'
-import { Rng, testSeed } from '@cityledger/core/testing'
+import { Rng, testSeed, type TestCall } from '@cityledger/core/testing'
 import { type AccessEntry, type GrantRecord, grantActiveAt } from '../src/base/consent.ts'
 import { baseChain, expectCode, h32, under } from './base-fixtures.ts'
 
@@ -135,7 +135,7 @@ test(`property: every log entry points to a grant active at its height, or a fla
   let logged = 0
   for (let b = 0; b < 400; b++) {
     const height = chain.height + 1
-    const calls = []
+    const calls: TestCall[] = []
     const expected: (string | null)[] = []
     for (let n = rng.range(1, 7); n > 0; n--) {
       const op = rng.int(10)

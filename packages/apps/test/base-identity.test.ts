@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type KeyPair, type TxContext, type Value, defineService, s, toHex } from '@cityledger/core'
-import { Rng, createTestChain, testSeed } from '@cityledger/core/testing'
+import { Rng, createTestChain, testSeed, type TestCall } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
 import { MAX_ORG_KEYS, MAX_ROLES_PER_KEY } from '../src/base/identity.ts'
 import { baseChain, expectCode, h32, under } from './base-fixtures.ts'
@@ -199,7 +199,7 @@ test(`property: identity state matches a model over random txs (seed ${SEED})`, 
 
   for (let b = 0; b < 500; b++) {
     height = chain.height + 1
-    const calls = []
+    const calls: TestCall[] = []
     const expected: (string | null)[] = []
     for (let n = rng.range(1, 6); n > 0; n--) {
       const signer = rng.chance(0.35) ? city : rng.pick(people)

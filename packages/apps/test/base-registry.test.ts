@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type TxContext, type Value, defineService, s, toHex } from '@cityledger/core'
-import { Rng, testSeed } from '@cityledger/core/testing'
+import { Rng, testSeed, type TestCall } from '@cityledger/core/testing'
 import { baseChain, expectCode, h32, under } from './base-fixtures.ts'
 
 const SEED = testSeed(20261203)
@@ -104,7 +104,7 @@ test(`property: status follows the rules and revoked never returns over random t
   let ok = 0
   for (let b = 0; b < 350; b++) {
     const height = chain.height + 1
-    const calls = []
+    const calls: TestCall[] = []
     const expected: (string | null)[] = []
     for (let n = rng.range(1, 8); n > 0; n--) {
       const signer = rng.pick(signers)

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type KeyPair, type TxContext, type Value, defineService, s, toHex } from '@cityledger/core'
-import { Rng, testSeed } from '@cityledger/core/testing'
+import { Rng, testSeed, type TestCall } from '@cityledger/core/testing'
 import { baseChain, expectCode, under } from './base-fixtures.ts'
 
 const SEED = testSeed(20261202)
@@ -149,7 +149,7 @@ test(`property: supply is conserved and no balance goes negative over random txs
   let ok = 0
   for (let b = 0; b < 400; b++) {
     const height = chain.height + 1
-    const calls = []
+    const calls: TestCall[] = []
     const expected: (string | null)[] = []
     for (let n = rng.range(1, 8); n > 0; n--) {
       const signer = rng.chance(0.25) ? issuer : rng.pick(everyone)
