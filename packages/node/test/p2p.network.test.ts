@@ -67,13 +67,29 @@ test(`three validators connect, exchange on two protocols in order, and broadcas
     await c.handle(CONSENSUS, inboxes[2]!.consensus.handler)
     await c.handle(TXS, inboxes[2]!.txs.handler)
 
-    for (const [x, y] of [[0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 1]] as const) await waitConnected(nodes[x]!, hex(y))
-    assert.equal(a.peers().map((p) => p.publicKey), [hex(1), hex(2)].sort())
-    assert.equal(c.peers().map((p) => p.publicKey), [hex(0), hex(1)].sort())
+    for (const [x, y] of [
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+    ] as const)
+      await waitConnected(nodes[x]!, hex(y))
+    assert.equal(
+      a.peers().map((p) => p.publicKey),
+      [hex(1), hex(2)].sort(),
+    )
+    assert.equal(
+      c.peers().map((p) => p.publicKey),
+      [hex(0), hex(1)].sort(),
+    )
     assert.ok(c.peers().every((p) => p.bootstrap && p.addrs.length > 0))
 
     // a -> b on consensus: many messages arrive complete and in order.
-    const sent = Array.from({ length: 60 }, (_, i) => rng.bytes(rng.pick([0, 1, 100, 5000, rng.int(64 * 1024)])).map((v, j) => (j === 0 ? i : v)))
+    const sent = Array.from({ length: 60 }, (_, i) =>
+      rng.bytes(rng.pick([0, 1, 100, 5000, rng.int(64 * 1024)])).map((v, j) => (j === 0 ? i : v)),
+    )
     for (const m of sent) await a.send(hex(1), CONSENSUS, m)
     // c -> a on txs, in parallel with the above.
     const txs = Array.from({ length: 10 }, (_, i) => utf8.encode(`tx-${i}`))
@@ -87,7 +103,10 @@ test(`three validators connect, exchange on two protocols in order, and broadcas
       assert.is(m.protocol, CONSENSUS)
       assert.ok(equalBytes(m.data, sent[i]!), `seed ${SEED}: message ${i} differs`)
     })
-    assert.equal(inboxes[0]!.txs.messages.map((m) => utf8.decode(m.data)), txs.map((t) => utf8.decode(t)))
+    assert.equal(
+      inboxes[0]!.txs.messages.map((m) => utf8.decode(m.data)),
+      txs.map((t) => utf8.decode(t)),
+    )
     assert.ok(inboxes[0]!.txs.messages.every((m) => m.peer === hex(2) && m.protocol === TXS))
     // Protocols are separate: nothing leaked across.
     assert.is(inboxes[1]!.txs.messages.length, 0)
@@ -144,13 +163,23 @@ test('request/response: answers, missing answers, unknown protocols, oversized a
     const answer = await b.request(hex(0), SYNC, utf8.encode('block 42'))
     assert.is(utf8.decode(answer), '24 kcolb')
     // Concurrent requests each get their own answer.
-    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => b.request(hex(0), SYNC, utf8.encode(`r${i}`))))
-    assert.equal(many.map((r) => utf8.decode(r)), Array.from({ length: 20 }, (_, i) => [...`r${i}`].reverse().join('')))
+    const many = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => b.request(hex(0), SYNC, utf8.encode(`r${i}`))),
+    )
+    assert.equal(
+      many.map((r) => utf8.decode(r)),
+      Array.from({ length: 20 }, (_, i) => [...`r${i}`].reverse().join('')),
+    )
 
     await rejectsWith(b.request(hex(0), SYNC, utf8.encode('silent')), 'P2P_NO_RESPONSE')
     await rejectsWith(b.request(hex(0), TXS, utf8.encode('x')), 'P2P_STREAM_ERROR') // a does not serve TXS
     // An answer over b's limit is refused from its header and a is penalised.
-    const penalised = waitForEvent(b, 'peer:penalized', (e) => e.peer === hex(0), 'b penalises a for a huge answer')
+    const penalised = waitForEvent(
+      b,
+      'peer:penalized',
+      (e) => e.peer === hex(0),
+      'b penalises a for a huge answer',
+    )
     await rejectsWith(b.request(hex(0), SYNC, utf8.encode('huge')), 'P2P_FRAME_TOO_LARGE')
     assert.match((await penalised).reason, /P2P_FRAME_TOO_LARGE/)
 
@@ -171,7 +200,10 @@ test('request/response: answers, missing answers, unknown protocols, oversized a
 
     // The connection is still healthy afterwards.
     assert.is(utf8.decode(await b.request(hex(0), SYNC, utf8.encode('ok'))), 'ko')
-    assert.equal(b.peers().map((p) => p.publicKey), [hex(0)])
+    assert.equal(
+      b.peers().map((p) => p.publicKey),
+      [hex(0)],
+    )
   } finally {
     await stopAll(nodes)
   }
@@ -198,7 +230,12 @@ test('a node whose key is not allowed cannot connect and is never listed', async
     assert.is(d.direction, 'inbound')
     await failed
     // A second failure shows the stranger keeps being refused on retries too.
-    await waitForEvent(stranger, 'dial:failed', (e) => e.peer === hex(0) && e.attempt >= 1, 'stranger retry fails')
+    await waitForEvent(
+      stranger,
+      'dial:failed',
+      (e) => e.peer === hex(0) && e.attempt >= 1,
+      'stranger retry fails',
+    )
     assert.equal(a.peers(), [])
     assert.equal(stranger.peers(), [])
     assert.is(strangerConnects, 0)
@@ -218,7 +255,10 @@ test('a bootstrap peer that stops and restarts on the same port is reconnected w
     await b.start()
     const bAddr = b.multiaddrs()[0]!
     const listenAddr = bAddr.slice(0, bAddr.indexOf('/p2p/'))
-    const a = node(0, { bootstrap: [{ publicKey: hex(1), addrs: [listenAddr] }], reconnect: { initialMs: 20, maxMs: 160 } })
+    const a = node(0, {
+      bootstrap: [{ publicKey: hex(1), addrs: [listenAddr] }],
+      reconnect: { initialMs: 20, maxMs: 160 },
+    })
     nodes.push(a)
     const failures: number[] = []
     a.events.on('dial:failed', (e) => failures.push(e.retryInMs))
@@ -230,7 +270,12 @@ test('a bootstrap peer that stops and restarts on the same port is reconnected w
     await dropped
     assert.equal(a.peers(), [])
     // While b is down a's redials fail; wait for a few so the backoff has grown.
-    await waitForEvent(a, 'dial:failed', (e) => e.peer === hex(1) && e.attempt >= 3, 'a retries b with backoff')
+    await waitForEvent(
+      a,
+      'dial:failed',
+      (e) => e.peer === hex(1) && e.attempt >= 3,
+      'a retries b with backoff',
+    )
 
     const back = waitForEvent(a, 'peer:connect', (e) => e.peer === hex(1), 'a reconnects to restarted b')
     const b2 = node(1, { listen: [listenAddr] }) // same key, same port, no bootstrap: a must do the redial
@@ -238,16 +283,23 @@ test('a bootstrap peer that stops and restarts on the same port is reconnected w
     await b2.handle(CONSENSUS, inbox.handler)
     await b2.start()
     await back
-    assert.equal(a.peers().map((p) => p.publicKey), [hex(1)])
+    assert.equal(
+      a.peers().map((p) => p.publicKey),
+      [hex(1)],
+    )
     await a.send(hex(1), CONSENSUS, utf8.encode('hello again'))
     await inbox.waitCount(1, 'a -> restarted b')
     assert.is(utf8.decode(inbox.messages[0]!.data), 'hello again')
 
     // Backoff grew exponentially and stayed under the cap.
     assert.ok(failures.length >= 4, `failures: ${failures}`)
-    for (let i = 1; i < failures.length; i++) assert.ok(failures[i]! >= failures[i - 1]!, `backoff not monotonic: ${failures}`)
+    for (let i = 1; i < failures.length; i++)
+      assert.ok(failures[i]! >= failures[i - 1]!, `backoff not monotonic: ${failures}`)
     assert.equal(failures.slice(0, 4), [20, 40, 80, 160])
-    assert.ok(failures.every((d) => d <= 160), `backoff above cap: ${failures}`)
+    assert.ok(
+      failures.every((d) => d <= 160),
+      `backoff above cap: ${failures}`,
+    )
   } finally {
     await stopAll(nodes)
   }

@@ -1,3 +1,4 @@
+import { pino } from 'pino'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { equalBytes, generateKeyPair, isCityError, toHex } from '@cityledger/core'
@@ -47,7 +48,9 @@ test('manual clock fires timers in due order, including timers set by timers', (
 test(`frames: random payloads split at random points decode to the same payloads (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
   for (let round = 0; round < 200; round++) {
-    const payloads = Array.from({ length: rng.range(1, 8) }, () => rng.bytes(rng.pick([0, 1, 127, 128, 300, rng.int(5000)])))
+    const payloads = Array.from({ length: rng.range(1, 8) }, () =>
+      rng.bytes(rng.pick([0, 1, 127, 128, 300, rng.int(5000)])),
+    )
     const wire = new Uint8Array(payloads.reduce((n, p) => n + encodeFrame(p).length, 0))
     let off = 0
     for (const p of payloads) {
@@ -65,7 +68,9 @@ test(`frames: random payloads split at random points decode to the same payloads
       i += n
     }
     assert.is(got.length, payloads.length, `seed ${SEED} round ${round}`)
-    got.forEach((g, i) => assert.ok(equalBytes(g, payloads[i]!), `seed ${SEED} round ${round} frame ${i}`))
+    got.forEach((g, i) => {
+      assert.ok(equalBytes(g, payloads[i]!), `seed ${SEED} round ${round} frame ${i}`)
+    })
     assert.is(decoder.buffered, 0)
   }
 })
@@ -97,15 +102,32 @@ test('frames: an oversized length is refused from the header alone, before any p
   assert.is(frames.length, 1)
   assert.is(decoder.buffered, 0)
   // Poisoned: further input is refused.
-  assert.is(codeOf(() => decoder.push(new Uint8Array([0]), () => {})), 'P2P_BAD_FRAME')
+  assert.is(
+    codeOf(() => decoder.push(new Uint8Array([0]), () => {})),
+    'P2P_BAD_FRAME',
+  )
   // A 4 GiB claim is refused after the bits seen exceed the limit, without waiting for the whole header.
-  assert.is(codeOf(() => new FrameDecoder(1000).push(new Uint8Array([0xff, 0xff]), () => {})), 'P2P_FRAME_TOO_LARGE')
+  assert.is(
+    codeOf(() => new FrameDecoder(1000).push(new Uint8Array([0xff, 0xff]), () => {})),
+    'P2P_FRAME_TOO_LARGE',
+  )
 })
 
 test('frames: non-minimal and over-long headers are malformed', () => {
-  assert.is(codeOf(() => new FrameDecoder(1 << 20).push(new Uint8Array([0x81, 0x00]), () => {})), 'P2P_BAD_FRAME')
-  assert.is(codeOf(() => new FrameDecoder(0xffffffff).push(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), () => {})), 'P2P_BAD_FRAME')
-  assert.is(codeOf(() => new FrameDecoder(-1)), 'P2P_BAD_OPTIONS')
+  assert.is(
+    codeOf(() => new FrameDecoder(1 << 20).push(new Uint8Array([0x81, 0x00]), () => {})),
+    'P2P_BAD_FRAME',
+  )
+  assert.is(
+    codeOf(() =>
+      new FrameDecoder(0xffffffff).push(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), () => {}),
+    ),
+    'P2P_BAD_FRAME',
+  )
+  assert.is(
+    codeOf(() => new FrameDecoder(-1)),
+    'P2P_BAD_OPTIONS',
+  )
 })
 
 test('token bucket: burst, refill at the configured rate, never above burst', () => {
@@ -122,8 +144,14 @@ test('token bucket: burst, refill at the configured rate, never above burst', ()
   assert.is(b.available(), 5)
   assert.not.ok(b.tryTake(6))
   assert.ok(b.tryTake(5))
-  assert.is(codeOf(() => new TokenBucket(1, 0, clock)), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => new TokenBucket(Number.NaN, 1, clock)), 'P2P_BAD_OPTIONS')
+  assert.is(
+    codeOf(() => new TokenBucket(1, 0, clock)),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => new TokenBucket(Number.NaN, 1, clock)),
+    'P2P_BAD_OPTIONS',
+  )
 })
 
 test('token bucket: a clock stepping backwards neither mints nor burns tokens', () => {
@@ -164,8 +192,14 @@ test('penalties: scores halve every half-life; the threshold bans for banMs, the
   assert.is(s.score('p'), 0)
   // Other peers are independent.
   assert.is(s.score('q'), 0)
-  assert.is(codeOf(() => s.add('q', 0)), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => new PeerScores({ halfLifeMs: 0 }, clock)), 'P2P_BAD_OPTIONS')
+  assert.is(
+    codeOf(() => s.add('q', 0)),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => new PeerScores({ halfLifeMs: 0 }, clock)),
+    'P2P_BAD_OPTIONS',
+  )
 })
 
 test('penalties: many small penalties spread out in time never reach the threshold', () => {
@@ -181,7 +215,10 @@ test('penalties: many small penalties spread out in time never reach the thresho
 
 test('backoff: exponential from initialMs, capped at maxMs', () => {
   const policy = { initialMs: 100, maxMs: 1000, factor: 2 }
-  assert.equal([0, 1, 2, 3, 4, 5, 20].map((a) => backoffDelay(a, policy)), [100, 200, 400, 800, 1000, 1000, 1000])
+  assert.equal(
+    [0, 1, 2, 3, 4, 5, 20].map((a) => backoffDelay(a, policy)),
+    [100, 200, 400, 800, 1000, 1000, 1000],
+  )
   assert.is(backoffDelay(0, DEFAULT_BACKOFF), DEFAULT_BACKOFF.initialMs)
 })
 
@@ -194,25 +231,64 @@ test('identity: the peer id embeds the validator key and maps back to it', () =>
   const p2p = createP2P({ keyPair: kp, listen: [], allowed: [] })
   assert.is(p2p.peerId, pid.toString())
   assert.is(p2p.publicKey, toHex(kp.publicKey))
-  assert.is(codeOf(() => peerIdFromValidatorKey('abcd')), 'P2P_BAD_PEER')
+  assert.is(
+    codeOf(() => peerIdFromValidatorKey('abcd')),
+    'P2P_BAD_PEER',
+  )
 })
 
 test('options: malformed options are refused with a code naming the field', () => {
   const kp = generateKeyPair(seedFor('p2p-options'))
   const other = generateKeyPair(seedFor('p2p-options-other'))
   const base = { keyPair: kp, listen: ['/ip4/127.0.0.1/tcp/0'], allowed: [] as string[] }
-  assert.is(codeOf(() => createP2P({ ...base, keyPair: { secretKey: kp.secretKey, publicKey: other.publicKey } })), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => createP2P({ ...base, listen: ['not a multiaddr'] })), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => createP2P({ ...base, allowed: ['xyz'] })), 'P2P_BAD_PEER')
-  assert.is(codeOf(() => createP2P({ ...base, limits: { '/x/1': { maxMessageBytes: 0, ratePerSecond: 1, burst: 1 } } })), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => createP2P({ ...base, bootstrap: [{ publicKey: toHex(other.publicKey), addrs: [] }] })), 'P2P_BAD_OPTIONS')
-  assert.is(codeOf(() => createP2P({ ...base, reconnect: { initialMs: 0 } })), 'P2P_BAD_OPTIONS')
+  assert.is(
+    codeOf(() => createP2P({ ...base, keyPair: { secretKey: kp.secretKey, publicKey: other.publicKey } })),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => createP2P({ ...base, listen: ['not a multiaddr'] })),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => createP2P({ ...base, allowed: ['xyz'] })),
+    'P2P_BAD_PEER',
+  )
+  assert.is(
+    codeOf(() =>
+      createP2P({ ...base, limits: { '/x/1': { maxMessageBytes: 0, ratePerSecond: 1, burst: 1 } } }),
+    ),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => createP2P({ ...base, bootstrap: [{ publicKey: toHex(other.publicKey), addrs: [] }] })),
+    'P2P_BAD_OPTIONS',
+  )
+  assert.is(
+    codeOf(() => createP2P({ ...base, reconnect: { initialMs: 0 } })),
+    'P2P_BAD_OPTIONS',
+  )
+})
+
+test('a pino logger is accepted as the logger (type-checked) and gets a p2p child', () => {
+  const kp = generateKeyPair(seedFor('p2p-pino'))
+  const lines: string[] = []
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) })
+  const p2p = createP2P({ keyPair: kp, listen: [], allowed: [], logger })
+  assert.is(p2p.publicKey, toHex(kp.publicKey))
+  p2p.penalize(toHex(generateKeyPair(seedFor('p2p-pino-peer')).publicKey), 'test')
+  assert.ok(
+    lines.some((l) => l.includes('"module":"p2p"') && l.includes('peer penalised')),
+    lines.join(''),
+  )
 })
 
 test('calls before start fail with P2P_NOT_STARTED', async () => {
   const kp = generateKeyPair(seedFor('p2p-not-started'))
   const p2p = createP2P({ keyPair: kp, listen: [], allowed: [] })
-  for (const call of [() => p2p.send(toHex(kp.publicKey), '/x/1', new Uint8Array(1)), () => p2p.broadcast('/x/1', new Uint8Array(1))]) {
+  for (const call of [
+    () => p2p.send(toHex(kp.publicKey), '/x/1', new Uint8Array(1)),
+    () => p2p.broadcast('/x/1', new Uint8Array(1)),
+  ]) {
     try {
       await call()
       assert.unreachable('should have failed')

@@ -15,8 +15,11 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy): number {
 }
 
 export function checkBackoff(policy: BackoffPolicy): BackoffPolicy {
-  if (!(policy.initialMs > 0)) throw p2pError('P2P_BAD_OPTIONS', `reconnect.initialMs must be > 0, got ${policy.initialMs}`)
-  if (!(policy.maxMs >= policy.initialMs)) throw p2pError('P2P_BAD_OPTIONS', `reconnect.maxMs must be >= initialMs, got ${policy.maxMs}`)
-  if (!(policy.factor >= 1)) throw p2pError('P2P_BAD_OPTIONS', `reconnect.factor must be >= 1, got ${policy.factor}`)
+  if (!(policy.initialMs > 0))
+    throw p2pError('P2P_BAD_OPTIONS', `reconnect.initialMs must be > 0, got ${policy.initialMs}`)
+  if (!(policy.maxMs >= policy.initialMs))
+    throw p2pError('P2P_BAD_OPTIONS', `reconnect.maxMs must be >= initialMs, got ${policy.maxMs}`)
+  if (!(policy.factor >= 1))
+    throw p2pError('P2P_BAD_OPTIONS', `reconnect.factor must be >= 1, got ${policy.factor}`)
   return policy
 }

@@ -54,7 +54,8 @@ export function createManualClock(start = 0): ManualClock {
       for (;;) {
         // Fire the earliest timer due by `target`, at its own time, so timers set by timers run too.
         let next: [number, Timer] | undefined
-        for (const entry of timers) if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry
+        for (const entry of timers)
+          if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry
         if (!next) break
         now = Math.max(now, next[1].at)
         timers.delete(next[0])

@@ -32,6 +32,11 @@ export type P2PErrorCode =
 /** Errors of the p2p layer. `penalize` is true when the remote caused it and should be penalised. */
 export type P2PError = CityError<P2PErrorCode>
 
-export function p2pError(code: P2PErrorCode, message: string, details: Record<string, unknown> = {}, penalize = false): P2PError {
+export function p2pError(
+  code: P2PErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  penalize = false,
+): P2PError {
   return new CityError(code, message, details, penalize)
 }

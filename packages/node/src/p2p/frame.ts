@@ -13,7 +13,8 @@ export const MAX_FRAME_PAYLOAD = 0xffffffff
 /** `varint(payload.length) || payload`, in one fresh buffer. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   const len = payload.length
-  if (len > MAX_FRAME_PAYLOAD) throw p2pError('P2P_MESSAGE_TOO_LARGE', `frame payload of ${len} bytes cannot be encoded`)
+  if (len > MAX_FRAME_PAYLOAD)
+    throw p2pError('P2P_MESSAGE_TOO_LARGE', `frame payload of ${len} bytes cannot be encoded`)
   let headerLen = 1
   for (let v = len; v >= 0x80; v = Math.floor(v / 128)) headerLen++
   const out = new Uint8Array(headerLen + len)
@@ -68,12 +69,14 @@ export class FrameDecoder {
         this.header += (byte & 0x7f) * 2 ** (7 * this.headerBytes)
         this.headerBytes++
         if (byte & 0x80) {
-          if (this.headerBytes >= MAX_HEADER_BYTES) this.fail('P2P_BAD_FRAME', 'frame header longer than 5 bytes')
+          if (this.headerBytes >= MAX_HEADER_BYTES)
+            this.fail('P2P_BAD_FRAME', 'frame header longer than 5 bytes')
           // Refuse as early as possible: the bits seen so far already exceed the limit.
           if (this.header > this.maxBytes) this.tooLarge(this.header)
           continue
         }
-        if (byte === 0 && this.headerBytes > 1) this.fail('P2P_BAD_FRAME', 'frame header is not a minimal varint')
+        if (byte === 0 && this.headerBytes > 1)
+          this.fail('P2P_BAD_FRAME', 'frame header is not a minimal varint')
         if (this.header > this.maxBytes) this.tooLarge(this.header)
         this.need = this.header
         this.header = 0
@@ -106,10 +109,16 @@ export class FrameDecoder {
   }
 
   private tooLarge(len: number): never {
-    this.fail('P2P_FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxBytes}`, { size: len })
+    this.fail('P2P_FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the limit of ${this.maxBytes}`, {
+      size: len,
+    })
   }
 
-  private fail(code: 'P2P_FRAME_TOO_LARGE' | 'P2P_BAD_FRAME', message: string, details: Record<string, unknown> = {}): never {
+  private fail(
+    code: 'P2P_FRAME_TOO_LARGE' | 'P2P_BAD_FRAME',
+    message: string,
+    details: Record<string, unknown> = {},
+  ): never {
     this.failed = true
     this.parts = []
     this.have = 0

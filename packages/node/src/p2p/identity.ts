@@ -15,7 +15,10 @@ export function libp2pPrivateKey(keyPair: KeyPair): PrivateKey {
     throw p2pError('P2P_BAD_OPTIONS', 'keyPair.secretKey must be the 32-byte Ed25519 seed')
   }
   // libp2p does not check that the two halves match; a mismatch would give a peer id nobody can prove.
-  if (!(keyPair.publicKey instanceof Uint8Array) || !equalBytes(publicKeyOf(keyPair.secretKey), keyPair.publicKey)) {
+  if (
+    !(keyPair.publicKey instanceof Uint8Array) ||
+    !equalBytes(publicKeyOf(keyPair.secretKey), keyPair.publicKey)
+  ) {
     throw p2pError('P2P_BAD_OPTIONS', 'keyPair.publicKey does not belong to keyPair.secretKey')
   }
   return privateKeyFromRaw(concatBytes(keyPair.secretKey, keyPair.publicKey))
@@ -24,7 +27,8 @@ export function libp2pPrivateKey(keyPair: KeyPair): PrivateKey {
 /** The peer id of a validator, from its 32-byte Ed25519 public key (bytes or hex). */
 export function peerIdFromValidatorKey(publicKey: Uint8Array | string): PeerId {
   const raw = typeof publicKey === 'string' ? validatorKeyBytes(publicKey) : publicKey
-  if (!(raw instanceof Uint8Array) || raw.length !== 32) throw p2pError('P2P_BAD_PEER', 'a validator public key is 32 bytes')
+  if (!(raw instanceof Uint8Array) || raw.length !== 32)
+    throw p2pError('P2P_BAD_PEER', 'a validator public key is 32 bytes')
   try {
     return peerIdFromPublicKey(publicKeyFromRaw(raw))
   } catch (err) {

@@ -47,7 +47,10 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
 
   const onFrame = (frame: Uint8Array): void => {
     if (closed) return
-    if (!ctx.admitted()) return stop(new Error('peer no longer admitted'))
+    if (!ctx.admitted()) {
+      stop(new Error('peer no longer admitted'))
+      return
+    }
     if (!ctx.bucket.tryTake()) {
       ctx.penalize(`rate-limited on ${ctx.protocol}`, ctx.weights.rateLimited)
       return
@@ -62,8 +65,14 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
     } catch (err) {
       const code = isCityError(err) ? err.code : 'P2P_BAD_FRAME'
       ctx.log.debug({ peer: ctx.peer, protocol: ctx.protocol, code }, 'refused frame, resetting stream')
-      ctx.penalize(code === 'P2P_FRAME_TOO_LARGE' ? `frame too large on ${ctx.protocol}` : `bad frame on ${ctx.protocol}`, ctx.weights.badFrame)
-      return stop(err as Error)
+      ctx.penalize(
+        code === 'P2P_FRAME_TOO_LARGE'
+          ? `frame too large on ${ctx.protocol}`
+          : `bad frame on ${ctx.protocol}`,
+        ctx.weights.badFrame,
+      )
+      stop(err as Error)
+      return
     }
     // Back-pressure: a busy handler pauses the stream instead of letting the queue grow.
     if (queue.length >= ctx.maxQueuedFrames && stream.readStatus === 'readable') stream.pause()
@@ -87,14 +96,18 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
         try {
           reply = await ctx.handler({ peer: ctx.peer, protocol: ctx.protocol, data })
         } catch (err) {
-          if (isCityError(err) && err.penalize) ctx.penalize(`${err.code} on ${ctx.protocol}`, ctx.weights.default)
+          if (isCityError(err) && err.penalize)
+            ctx.penalize(`${err.code} on ${ctx.protocol}`, ctx.weights.default)
           else ctx.log.warn({ peer: ctx.peer, protocol: ctx.protocol, err: String(err) }, 'handler failed')
           continue
         }
         if (!(reply instanceof Uint8Array) || closed) continue
         if (reply.length > ctx.limits.maxMessageBytes) {
           // Our own bug, not the peer's: the peer would refuse the frame and penalise us.
-          ctx.log.warn({ protocol: ctx.protocol, size: reply.length, limit: ctx.limits.maxMessageBytes }, 'handler reply over the limit, not sent')
+          ctx.log.warn(
+            { protocol: ctx.protocol, size: reply.length, limit: ctx.limits.maxMessageBytes },
+            'handler reply over the limit, not sent',
+          )
           continue
         }
         try {
@@ -121,7 +134,11 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
     stream.removeEventListener('message', onMessage)
     stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
     stream.removeEventListener('close', onClose)
-    if (evt.error) ctx.log.debug({ peer: ctx.peer, protocol: ctx.protocol, err: String(evt.error) }, 'inbound stream closed with error')
+    if (evt.error)
+      ctx.log.debug(
+        { peer: ctx.peer, protocol: ctx.protocol, err: String(evt.error) },
+        'inbound stream closed with error',
+      )
   }
 
   stream.addEventListener('message', onMessage)

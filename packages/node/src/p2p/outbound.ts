@@ -40,7 +40,11 @@ export class OutboundStreams {
       out = await this.get(peer, protocol)
     }
     if (out.pending >= this.maxPending) {
-      throw p2pError('P2P_BACKPRESSURE', `${out.pending} messages already queued to ${peer.slice(0, 16)} on ${protocol}`, { peer, protocol })
+      throw p2pError(
+        'P2P_BACKPRESSURE',
+        `${out.pending} messages already queued to ${peer.slice(0, 16)} on ${protocol}`,
+        { peer, protocol },
+      )
     }
     out.pending++
     const write = out.tail.then(async () => {
@@ -60,7 +64,11 @@ export class OutboundStreams {
     } catch (err) {
       this.forget(peer, protocol, out)
       out.stream.abort(err as Error)
-      throw p2pError('P2P_STREAM_ERROR', `write to ${peer.slice(0, 16)} on ${protocol} failed: ${(err as Error).message}`, { peer, protocol })
+      throw p2pError(
+        'P2P_STREAM_ERROR',
+        `write to ${peer.slice(0, 16)} on ${protocol} failed: ${(err as Error).message}`,
+        { peer, protocol },
+      )
     }
   }
 
@@ -69,14 +77,20 @@ export class OutboundStreams {
     for (const [key, e] of this.streams) {
       if (!key.startsWith(`${peer} `)) continue
       this.streams.delete(key)
-      e.opening.then((out) => out.stream.abort(new Error('peer disconnected')), () => {})
+      e.opening.then(
+        (out) => out.stream.abort(new Error('peer disconnected')),
+        () => {},
+      )
     }
   }
 
   closeAll(): void {
     for (const [key, e] of this.streams) {
       this.streams.delete(key)
-      e.opening.then((out) => out.stream.abort(new Error('p2p stopping')), () => {})
+      e.opening.then(
+        (out) => out.stream.abort(new Error('p2p stopping')),
+        () => {},
+      )
     }
   }
 
@@ -92,7 +106,8 @@ export class OutboundStreams {
         stream.addEventListener('message', () => {})
         stream.addEventListener('close', (evt) => {
           this.forget(peer, protocol, out)
-          if (evt.error) this.log.debug({ peer, protocol, err: String(evt.error) }, 'outbound stream closed with error')
+          if (evt.error)
+            this.log.debug({ peer, protocol, err: String(evt.error) }, 'outbound stream closed with error')
         })
         return out
       }),

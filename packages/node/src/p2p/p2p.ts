@@ -11,7 +11,12 @@ import { type Clock, systemClock } from './clock.ts'
 import { type P2PError, p2pError } from './errors.ts'
 import { encodeFrame, MAX_FRAME_PAYLOAD } from './frame.ts'
 import { createGater } from './gater.ts'
-import { libp2pPrivateKey, normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
+import {
+  libp2pPrivateKey,
+  normalizeValidatorKey,
+  peerIdFromValidatorKey,
+  validatorKeyOfPeerId,
+} from './identity.ts'
 import { serveInboundStream } from './inbound.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
@@ -60,10 +65,16 @@ export function createP2P(options: P2POptions): P2P {
 export function checkLimits(limits: ProtocolLimits, where: string): ProtocolLimits {
   const { maxMessageBytes, ratePerSecond, burst } = limits ?? ({} as ProtocolLimits)
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1 || maxMessageBytes > MAX_FRAME_PAYLOAD) {
-    throw p2pError('P2P_BAD_OPTIONS', `${where}.maxMessageBytes must be an integer in [1, 2^32), got ${maxMessageBytes}`)
+    throw p2pError(
+      'P2P_BAD_OPTIONS',
+      `${where}.maxMessageBytes must be an integer in [1, 2^32), got ${maxMessageBytes}`,
+    )
   }
   if (typeof ratePerSecond !== 'number' || !(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) {
-    throw p2pError('P2P_BAD_OPTIONS', `${where}.ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`)
+    throw p2pError(
+      'P2P_BAD_OPTIONS',
+      `${where}.ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`,
+    )
   }
   if (typeof burst !== 'number' || !(burst >= 1) || !Number.isFinite(burst)) {
     throw p2pError('P2P_BAD_OPTIONS', `${where}.burst must be a finite number >= 1, got ${burst}`)
@@ -106,38 +117,57 @@ class P2PNode implements P2P {
   private starting: Promise<void> | undefined
 
   constructor(options: P2POptions) {
-    if (options === null || typeof options !== 'object') throw p2pError('P2P_BAD_OPTIONS', 'options must be an object')
+    if (options === null || typeof options !== 'object')
+      throw p2pError('P2P_BAD_OPTIONS', 'options must be an object')
     this.privateKey = libp2pPrivateKey(options.keyPair)
-    this.publicKey = normalizeValidatorKey(Buffer.from(options.keyPair.publicKey).toString('hex'), 'keyPair.publicKey')
+    this.publicKey = normalizeValidatorKey(
+      Buffer.from(options.keyPair.publicKey).toString('hex'),
+      'keyPair.publicKey',
+    )
     this.peerId = peerIdFromValidatorKey(options.keyPair.publicKey).toString()
     if (!Array.isArray(options.listen) || options.listen.some((a) => typeof a !== 'string')) {
       throw p2pError('P2P_BAD_OPTIONS', 'listen must be an array of multiaddr strings')
     }
     for (const a of options.listen) parseAddr(a, 'listen')
     this.listen = [...options.listen]
-    if (!Array.isArray(options.allowed)) throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
+    if (!Array.isArray(options.allowed))
+      throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
     this.allowed = new Set(options.allowed.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
     this.bootstrap = new Map()
     for (const [i, b] of (options.bootstrap ?? []).entries()) {
       const key = normalizeValidatorKey(b?.publicKey, `bootstrap[${i}].publicKey`)
-      if (!Array.isArray(b.addrs) || b.addrs.length === 0) throw p2pError('P2P_BAD_OPTIONS', `bootstrap[${i}].addrs must be a non-empty array`)
+      if (!Array.isArray(b.addrs) || b.addrs.length === 0)
+        throw p2pError('P2P_BAD_OPTIONS', `bootstrap[${i}].addrs must be a non-empty array`)
       for (const a of b.addrs) parseAddr(a, `bootstrap[${i}].addrs`)
       if (key !== this.publicKey) this.bootstrap.set(key, [...b.addrs])
     }
-    this.limits = new Map(Object.entries(options.limits ?? {}).map(([p, l]) => [p, checkLimits(l, `limits['${p}']`)]))
+    this.limits = new Map(
+      Object.entries(options.limits ?? {}).map(([p, l]) => [p, checkLimits(l, `limits['${p}']`)]),
+    )
     this.defaultLimits = checkLimits(options.defaultLimits ?? DEFAULT_LIMITS, 'defaultLimits')
     this.weights = { ...DEFAULT_PENALTY_WEIGHTS, ...options.penaltyWeights }
     for (const [k, w] of Object.entries(this.weights)) {
-      if (!(w > 0) || !Number.isFinite(w)) throw p2pError('P2P_BAD_OPTIONS', `penaltyWeights.${k} must be a finite number > 0`)
+      if (!(w > 0) || !Number.isFinite(w))
+        throw p2pError('P2P_BAD_OPTIONS', `penaltyWeights.${k} must be a finite number > 0`)
     }
     this.backoff = checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect })
-    this.requestTimeoutMs = positive(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs')
+    this.requestTimeoutMs = positive(
+      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      'requestTimeoutMs',
+    )
     this.maxQueuedFrames = positive(options.maxQueuedFrames ?? 64, 'maxQueuedFrames')
-    this.inboundConnectionThreshold = positive(options.inboundConnectionThreshold ?? 10, 'inboundConnectionThreshold')
+    this.inboundConnectionThreshold = positive(
+      options.inboundConnectionThreshold ?? 10,
+      'inboundConnectionThreshold',
+    )
     this.clock = options.clock ?? systemClock
     this.log = (options.logger ?? noopLogger).child({ module: 'p2p' })
     this.scores = new PeerScores(options.penalties ?? {}, this.clock)
-    this.outbound = new OutboundStreams((peer, protocol) => this.openStream(peer, protocol), positive(options.maxPendingSends ?? 1024, 'maxPendingSends'), this.log)
+    this.outbound = new OutboundStreams(
+      (peer, protocol) => this.openStream(peer, protocol),
+      positive(options.maxPendingSends ?? 1024, 'maxPendingSends'),
+      this.log,
+    )
     this.reconnector = new Reconnector(this.bootstrap.keys(), {
       clock: this.clock,
       policy: this.backoff,
@@ -150,7 +180,8 @@ class P2PNode implements P2P {
       },
       isConnected: (peer) => this.isConnected(peer),
       bannedUntil: (peer) => this.scores.bannedUntil(peer),
-      onDialFailed: (peer, error, attempt, retryInMs) => this.events.emit('dial:failed', { peer, error, attempt, retryInMs }),
+      onDialFailed: (peer, error, attempt, retryInMs) =>
+        this.events.emit('dial:failed', { peer, error, attempt, retryInMs }),
     })
   }
 
@@ -182,10 +213,16 @@ class P2PNode implements P2P {
     node.addEventListener('connection:open', this.onConnectionOpen)
     node.addEventListener('peer:disconnect', this.onPeerDisconnect)
     try {
-      await node.handle(READY_PROTOCOL, (stream) => void stream.close().catch((err: Error) => stream.abort(err)), { maxInboundStreams: 2, maxOutboundStreams: 2 })
+      await node.handle(
+        READY_PROTOCOL,
+        (stream) => void stream.close().catch((err: Error) => stream.abort(err)),
+        { maxInboundStreams: 2, maxOutboundStreams: 2 },
+      )
       for (const protocol of this.handlers.keys()) await node.handle(protocol, this.streamHandler(protocol))
       for (const [key, addrs] of this.bootstrap) {
-        await node.peerStore.merge(peerIdFromValidatorKey(key), { multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')) })
+        await node.peerStore.merge(peerIdFromValidatorKey(key), {
+          multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')),
+        })
       }
       await node.start()
     } catch (err) {
@@ -225,10 +262,14 @@ class P2PNode implements P2P {
   // ---- protocols --------------------------------------------------------------------------------
 
   async handle(protocol: string, handler: MessageHandler, limits?: ProtocolLimits): Promise<void> {
-    if (typeof protocol !== 'string' || !protocol.startsWith('/')) throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
+    if (typeof protocol !== 'string' || !protocol.startsWith('/'))
+      throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
     if (typeof handler !== 'function') throw p2pError('P2P_BAD_OPTIONS', 'handler must be a function')
     const known = this.handlers.has(protocol)
-    this.handlers.set(protocol, { handler, limits: limits && checkLimits(limits, `handle('${protocol}').limits`) })
+    this.handlers.set(protocol, {
+      handler,
+      limits: limits && checkLimits(limits, `handle('${protocol}').limits`),
+    })
     if (this.node && !known) await this.node.handle(protocol, this.streamHandler(protocol))
   }
 
@@ -236,7 +277,8 @@ class P2PNode implements P2P {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     this.checkOutgoing(protocol, data)
-    if (this.admitKey(key) !== undefined) throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    if (this.admitKey(key) !== undefined)
+      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
     await this.outbound.send(key, protocol, encodeFrame(data))
   }
 
@@ -254,24 +296,39 @@ class P2PNode implements P2P {
     return sent
   }
 
-  async request(peer: string, protocol: string, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+  async request(
+    peer: string,
+    protocol: string,
+    data: Uint8Array,
+    options: RequestOptions = {},
+  ): Promise<Uint8Array> {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     const limits = this.checkOutgoing(protocol, data)
-    if (this.admitKey(key) !== undefined) throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    if (this.admitKey(key) !== undefined)
+      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
     const timeoutMs = positive(options.timeoutMs ?? this.requestTimeoutMs, 'timeoutMs')
     if (options.signal?.aborted) throw p2pError('P2P_ABORTED', 'request aborted by the caller')
 
     const ac = new AbortController()
     const timer = this.clock.setTimeout(
-      () => ac.abort(p2pError('P2P_TIMEOUT', `no response from ${key.slice(0, 16)} on ${protocol} within ${timeoutMs} ms`, { peer: key, protocol, timeoutMs })),
+      () =>
+        ac.abort(
+          p2pError(
+            'P2P_TIMEOUT',
+            `no response from ${key.slice(0, 16)} on ${protocol} within ${timeoutMs} ms`,
+            { peer: key, protocol, timeoutMs },
+          ),
+        ),
       timeoutMs,
     )
     const onCallerAbort = (): void => ac.abort(p2pError('P2P_ABORTED', 'request aborted by the caller'))
     options.signal?.addEventListener('abort', onCallerAbort, { once: true })
     let stream: Stream | undefined
     try {
-      stream = await raceSignal(this.openStream(key, protocol, ac.signal), ac.signal, (s) => s.abort(new Error('request abandoned')))
+      stream = await raceSignal(this.openStream(key, protocol, ac.signal), ac.signal, (s) =>
+        s.abort(new Error('request abandoned')),
+      )
       stream.send(encodeFrame(data))
       const reading = readOneFrame(stream, limits.maxMessageBytes, ac.signal)
       // Half-close: the responder answers once it has seen the end of our request.
@@ -285,7 +342,11 @@ class P2PNode implements P2P {
         if (err.penalize) this.penalize(key, `${err.code} in response on ${protocol}`, this.weights.badFrame)
         throw err
       }
-      throw p2pError('P2P_STREAM_ERROR', `request to ${key.slice(0, 16)} on ${protocol} failed: ${(err as Error)?.message ?? err}`, { peer: key, protocol })
+      throw p2pError(
+        'P2P_STREAM_ERROR',
+        `request to ${key.slice(0, 16)} on ${protocol} failed: ${(err as Error)?.message ?? err}`,
+        { peer: key, protocol },
+      )
     } finally {
       this.clock.clearTimeout(timer)
       options.signal?.removeEventListener('abort', onCallerAbort)
@@ -338,7 +399,9 @@ class P2PNode implements P2P {
       const key = validatorKeyOfPeerId(conn.remotePeer)
       if (key === undefined || !this.allowed.has(key)) drop.add(conn.remotePeer.toString())
     }
-    for (const conn of node.getConnections()) if (drop.has(conn.remotePeer.toString())) await conn.close().catch(() => conn.abort(new Error('no longer allowed')))
+    for (const conn of node.getConnections())
+      if (drop.has(conn.remotePeer.toString()))
+        await conn.close().catch(() => conn.abort(new Error('no longer allowed')))
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -353,14 +416,19 @@ class P2PNode implements P2P {
   }
 
   private checkOutgoing(protocol: string, data: Uint8Array): ProtocolLimits {
-    if (typeof protocol !== 'string' || !protocol.startsWith('/')) throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
+    if (typeof protocol !== 'string' || !protocol.startsWith('/'))
+      throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
     if (!(data instanceof Uint8Array)) throw p2pError('P2P_BAD_OPTIONS', 'data must be a Uint8Array')
     const limits = this.limitsFor(protocol)
     if (data.length > limits.maxMessageBytes) {
-      throw p2pError('P2P_MESSAGE_TOO_LARGE', `message of ${data.length} bytes exceeds ${protocol}'s limit of ${limits.maxMessageBytes}`, {
-        size: data.length,
-        limit: limits.maxMessageBytes,
-      })
+      throw p2pError(
+        'P2P_MESSAGE_TOO_LARGE',
+        `message of ${data.length} bytes exceeds ${protocol}'s limit of ${limits.maxMessageBytes}`,
+        {
+          size: data.length,
+          limit: limits.maxMessageBytes,
+        },
+      )
     }
     return limits
   }
@@ -433,11 +501,15 @@ class P2PNode implements P2P {
       return await conn.newStream(protocol, signal ? { signal } : {})
     } catch (err) {
       if (signal?.aborted) throw signal.reason
-      throw p2pError('P2P_STREAM_ERROR', `cannot open ${protocol} to ${key.slice(0, 16)}: ${(err as Error).message}`, {
-        peer: key,
-        protocol,
-        cause: (err as Error).name,
-      })
+      throw p2pError(
+        'P2P_STREAM_ERROR',
+        `cannot open ${protocol} to ${key.slice(0, 16)}: ${(err as Error).message}`,
+        {
+          peer: key,
+          protocol,
+          cause: (err as Error).name,
+        },
+      )
     }
   }
 
@@ -493,7 +565,10 @@ class P2PNode implements P2P {
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
     const conn = evt.detail
     this.confirm(conn).catch((err: Error) => {
-      this.log.debug({ peer: validatorKeyOfPeerId(conn.remotePeer), direction: conn.direction, err: String(err) }, 'connection not confirmed')
+      this.log.debug(
+        { peer: validatorKeyOfPeerId(conn.remotePeer), direction: conn.direction, err: String(err) },
+        'connection not confirmed',
+      )
       // The remote refused us (or vanished): do not keep a half-accepted connection around.
       if (conn.status === 'open') conn.abort(err)
     })
@@ -520,7 +595,8 @@ function parseAddr(addr: string, field: string) {
 }
 
 function positive(n: number, field: string): number {
-  if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n)) throw p2pError('P2P_BAD_OPTIONS', `${field} must be a finite number > 0, got ${n}`)
+  if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n))
+    throw p2pError('P2P_BAD_OPTIONS', `${field} must be a finite number > 0, got ${n}`)
   return n
 }
 

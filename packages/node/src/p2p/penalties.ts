@@ -37,8 +37,10 @@ export class PeerScores {
 
   constructor(policy: Partial<PenaltyPolicy>, clock: Clock) {
     const p = { ...DEFAULT_PENALTY_POLICY, ...policy }
-    if (!(p.threshold > 0)) throw p2pError('P2P_BAD_OPTIONS', `penalties.threshold must be > 0, got ${p.threshold}`)
-    if (!(p.halfLifeMs > 0)) throw p2pError('P2P_BAD_OPTIONS', `penalties.halfLifeMs must be > 0, got ${p.halfLifeMs}`)
+    if (!(p.threshold > 0))
+      throw p2pError('P2P_BAD_OPTIONS', `penalties.threshold must be > 0, got ${p.threshold}`)
+    if (!(p.halfLifeMs > 0))
+      throw p2pError('P2P_BAD_OPTIONS', `penalties.halfLifeMs must be > 0, got ${p.halfLifeMs}`)
     if (!(p.banMs >= 0)) throw p2pError('P2P_BAD_OPTIONS', `penalties.banMs must be >= 0, got ${p.banMs}`)
     this.policy = p
     this.clock = clock
@@ -62,7 +64,8 @@ export class PeerScores {
 
   /** Adds a penalty of `weight` (> 0). Crossing the threshold bans the peer and clears its score. */
   add(peer: string, weight: number): PenaltyResult {
-    if (!(weight > 0) || !Number.isFinite(weight)) throw p2pError('P2P_BAD_OPTIONS', `penalty weight must be a finite number > 0, got ${weight}`)
+    if (!(weight > 0) || !Number.isFinite(weight))
+      throw p2pError('P2P_BAD_OPTIONS', `penalty weight must be a finite number > 0, got ${weight}`)
     const until = this.bannedUntil(peer)
     if (until !== undefined) return { score: this.score(peer), banned: false, bannedUntil: until }
     const score = this.score(peer) + weight

@@ -99,6 +99,7 @@ export class Reconnector {
       s.dialing = false
     }
     // Connected and already lost again while the dial resolved: try again.
-    if (this.running && !this.deps.isConnected(peer) && s.timer === undefined) this.schedule(peer, s, backoffDelay(s.attempt++, this.deps.policy))
+    if (this.running && !this.deps.isConnected(peer) && s.timer === undefined)
+      this.schedule(peer, s, backoffDelay(s.attempt++, this.deps.policy))
   }
 }

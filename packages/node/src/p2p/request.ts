@@ -29,7 +29,8 @@ export function readOneFrame(stream: Stream, maxBytes: number, signal: AbortSign
         finish(err)
       }
     }
-    const onEnd = (): void => finish(p2pError('P2P_NO_RESPONSE', `remote closed the ${stream.protocol} stream without a response`))
+    const onEnd = (): void =>
+      finish(p2pError('P2P_NO_RESPONSE', `remote closed the ${stream.protocol} stream without a response`))
     const onClose = (evt: StreamCloseEvent): void =>
       finish(
         evt.error
@@ -37,7 +38,10 @@ export function readOneFrame(stream: Stream, maxBytes: number, signal: AbortSign
           : p2pError('P2P_NO_RESPONSE', `remote closed the ${stream.protocol} stream without a response`),
       )
     const onAbort = (): void => finish(signal.reason)
-    if (signal.aborted) return onAbort()
+    if (signal.aborted) {
+      onAbort()
+      return
+    }
     stream.addEventListener('message', onMessage)
     stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onClose)
@@ -49,7 +53,11 @@ export function readOneFrame(stream: Stream, maxBytes: number, signal: AbortSign
  * `promise`, or `signal.reason` if the signal fires first. A value that arrives after the abort is handed
  * to `discard` (e.g. to abort a stream that opened too late) so it does not leak.
  */
-export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, discard: (value: T) => void): Promise<T> {
+export function raceSignal<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  discard: (value: T) => void,
+): Promise<T> {
   if (signal.aborted) {
     promise.then(discard, () => {})
     return Promise.reject(signal.reason)

@@ -37,7 +37,11 @@ export function waitForEvent<K extends keyof P2PEventMap>(
 }
 
 /** Resolves once `p2p` lists `peer` among its connected peers (at once if it already does). */
-export async function waitConnected(p2p: P2P, peer: string, label = `${p2p.publicKey.slice(0, 8)} -> ${peer.slice(0, 8)}`): Promise<void> {
+export async function waitConnected(
+  p2p: P2P,
+  peer: string,
+  label = `${p2p.publicKey.slice(0, 8)} -> ${peer.slice(0, 8)}`,
+): Promise<void> {
   // Events are emitted asynchronously, so checking and then subscribing in the same tick misses nothing.
   if (p2p.peers().some((p) => p.publicKey === peer)) return
   await waitForEvent(p2p, 'peer:connect', (e) => e.peer === peer, `peer:connect ${label}`)
@@ -62,7 +66,11 @@ export class Inbox {
   waitCount(n: number, label: string, guardMs = 30_000): Promise<void> {
     if (this.messages.length >= n) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error(`timed out waiting for ${n} messages (${label}); got ${this.messages.length}`)), guardMs)
+      const guard = setTimeout(
+        () =>
+          reject(new Error(`timed out waiting for ${n} messages (${label}); got ${this.messages.length}`)),
+        guardMs,
+      )
       this.waiters.push({
         n,
         resolve: () => {

@@ -13,8 +13,10 @@ export class TokenBucket {
   private last: number
 
   constructor(ratePerSecond: number, burst: number, clock: Clock) {
-    if (!(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) throw p2pError('P2P_BAD_OPTIONS', `ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`)
-    if (!(burst >= 1) || !Number.isFinite(burst)) throw p2pError('P2P_BAD_OPTIONS', `burst must be a finite number >= 1, got ${burst}`)
+    if (!(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond))
+      throw p2pError('P2P_BAD_OPTIONS', `ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`)
+    if (!(burst >= 1) || !Number.isFinite(burst))
+      throw p2pError('P2P_BAD_OPTIONS', `burst must be a finite number >= 1, got ${burst}`)
     this.ratePerSecond = ratePerSecond
     this.burst = burst
     this.clock = clock
@@ -39,7 +41,8 @@ export class TokenBucket {
   private refill(): void {
     const now = this.clock.now()
     // A clock that steps backwards must not mint or burn tokens.
-    if (now > this.last) this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSecond) / 1000)
+    if (now > this.last)
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSecond) / 1000)
     this.last = Math.max(this.last, now)
   }
 }

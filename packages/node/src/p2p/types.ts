@@ -101,7 +101,9 @@ export interface InboundMessage {
  * with P2P_NO_RESPONSE at the requester). Messages of one stream are handled one at a time, in order.
  * Report bad data with `p2p.penalize(msg.peer, reason)`, or throw a CityError with `penalize: true`.
  */
-export type MessageHandler = (msg: InboundMessage) => Uint8Array | undefined | void | Promise<Uint8Array | undefined | void>
+export type MessageHandler = (
+  msg: InboundMessage,
+) => Uint8Array | undefined | void | Promise<Uint8Array | undefined | void>
 
 export interface RequestOptions {
   /** Overall time for the request (stream open, write, response), in ms. Default `requestTimeoutMs`. */
