@@ -72,7 +72,7 @@ async function verify(db: string, reported: number): Promise<number> {
     const replay = await ChainStore.open(openMemoryKv())
     await replay.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
     assert.equal(hex((await store.stateRoot(0))!), hex(replay.state.root()), 'genesis root')
-    let parent = ZERO_HASH
+    let parent: Uint8Array = ZERO_HASH
     for (let h = 1; h <= height; h++) {
       const input = nextBlock(replay, SEED)
       await replay.commitBlock(input)
