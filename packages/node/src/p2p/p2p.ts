@@ -188,8 +188,8 @@ class P2PNode implements P2P {
   // ---- lifecycle --------------------------------------------------------------------------------
 
   async start(): Promise<void> {
-    if (this.node) return
     if (this.starting) return this.starting
+    if (this.node) return
     this.starting = this.doStart().finally(() => {
       this.starting = undefined
     })
@@ -224,8 +224,11 @@ class P2PNode implements P2P {
           multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')),
         })
       }
+      // Set before listening: peers that connect during start must find the node to be marked ready.
+      this.node = node
       await node.start()
     } catch (err) {
+      this.node = undefined
       node.removeEventListener('connection:open', this.onConnectionOpen)
       node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
       await Promise.resolve()
@@ -233,7 +236,6 @@ class P2PNode implements P2P {
         .catch(() => {})
       throw err
     }
-    this.node = node
     this.log.info({ peerId: this.peerId, addrs: this.multiaddrs() }, 'p2p started')
     this.reconnector.start()
   }
