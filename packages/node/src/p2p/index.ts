@@ -1,5 +1,5 @@
 /** p2p: the validator's libp2p endpoint (TCP, Noise, Yamux) on its own Ed25519 key, for allowed peers only. */
-export { createP2P, checkLimits, DEFAULT_LIMITS, DEFAULT_PENALTY_WEIGHTS } from './p2p.ts'
+export { checkLimits, createP2P, DEFAULT_LIMITS, DEFAULT_PENALTY_WEIGHTS, READY_PROTOCOL } from './p2p.ts'
 export type {
   BootstrapPeer,
   DenyReason,

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { type BackoffPolicy, checkBackoff, DEFAULT_BACKOFF } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
-import { type P2PError, p2pError } from './errors.ts'
+import { p2pError } from './errors.ts'
 import { encodeFrame, MAX_FRAME_PAYLOAD } from './frame.ts'
 import { createGater } from './gater.ts'
 import {
@@ -601,5 +601,3 @@ function positive(n: number, field: string): number {
     throw p2pError('P2P_BAD_OPTIONS', `${field} must be a finite number > 0, got ${n}`)
   return n
 }
-
-export type { P2PError }
