@@ -63,6 +63,12 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 export const DEFAULT_KEY_CACHE_SIZE = 4096
 
 function opensslVerifyFn(keyCacheSize: number): NativeVerifyFn {
+  if (!Number.isInteger(keyCacheSize) || keyCacheSize < 1) {
+    throw new VerifierError(
+      'VERIFIER_BAD_OPTIONS',
+      `keyCacheSize must be an integer >= 1, got ${keyCacheSize}`,
+    )
+  }
   // Building a KeyObject costs about as much as a verification, and the same keys sign again and again.
   const cache = new Map<string, KeyObject>()
   const keyObject = (publicKey: Uint8Array): KeyObject => {
