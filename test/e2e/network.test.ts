@@ -13,7 +13,9 @@ test('4 validators commit submitted txs; every node has the same blocks and stat
     for (const n of net.nodes) await waitHeight(n, top)
     const chains = await Promise.all(net.nodes.map((n) => chainOf(n, top)))
     for (const c of chains) assert.equal(c, chains[0], 'all validators have the same block hashes')
-    const roots = await Promise.all(net.nodes.map(async (n) => (await n.client.block(top))!.header.prevStateRoot))
+    const roots = await Promise.all(
+      net.nodes.map(async (n) => (await n.client.block(top))!.header.prevStateRoot),
+    )
     assert.equal(new Set(roots).size, 1, 'same state roots')
     for (const n of net.nodes) await waitCommitted(n, hashes.slice(-3))
 

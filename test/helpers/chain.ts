@@ -3,13 +3,20 @@ import type { TestNetwork, TestNode } from './network.ts'
 import { TxSender, waitFor } from './network.ts'
 
 /** Submits `count` identity.registerSubject txs (any signer may) round-robin over the given nodes; returns their hashes. */
-export async function submitSubjects(net: TestNetwork, sender: TxSender, count: number, opts: { via?: TestNode[]; key?: KeyPair; tag?: string } = {}) {
+export async function submitSubjects(
+  net: TestNetwork,
+  sender: TxSender,
+  count: number,
+  opts: { via?: TestNode[]; key?: KeyPair; tag?: string } = {},
+) {
   const key = opts.key ?? generateKeyPair()
   const via = opts.via ?? net.nodes
   const hashes: string[] = []
   for (let i = 0; i < count; i++) {
     const node = via[i % via.length]!
-    const body = sender.body(key, 'identity', 'registerSubject', { subject: sha256(utf8.encode(`${opts.tag ?? 'subject'}-${i}-${Math.random()}`)) })
+    const body = sender.body(key, 'identity', 'registerSubject', {
+      subject: sha256(utf8.encode(`${opts.tag ?? 'subject'}-${i}-${Math.random()}`)),
+    })
     const r = await node.client.submitTx(body, key.secretKey)
     hashes.push((r as { hash: string }).hash)
   }
@@ -20,10 +27,14 @@ export async function submitSubjects(net: TestNetwork, sender: TxSender, count: 
 export async function waitCommitted(node: TestNode, hashes: string[], timeoutMs = 60_000): Promise<number> {
   let maxHeight = 0
   for (const h of hashes) {
-    const s = await waitFor(`tx ${h} committed at ${node.rpc}`, async () => {
-      const st = await node.client.tx(h)
-      return st.status === 'committed' || st.status === 'failed' ? st : undefined
-    }, timeoutMs)
+    const s = await waitFor(
+      `tx ${h} committed at ${node.rpc}`,
+      async () => {
+        const st = await node.client.tx(h)
+        return st.status === 'committed' || st.status === 'failed' ? st : undefined
+      },
+      timeoutMs,
+    )
     if (s.status !== 'committed') throw new Error(`tx ${h} failed: ${s.code}`)
     maxHeight = Math.max(maxHeight, s.height ?? 0)
   }
@@ -47,5 +58,9 @@ export async function heights(nodes: TestNode[]): Promise<number[]> {
 }
 
 export async function waitHeight(node: TestNode, height: number, timeoutMs = 60_000): Promise<void> {
-  await waitFor(`height ${height} at ${node.rpc}`, async () => (await node.client.status()).height >= height, timeoutMs)
+  await waitFor(
+    `height ${height} at ${node.rpc}`,
+    async () => (await node.client.status()).height >= height,
+    timeoutMs,
+  )
 }

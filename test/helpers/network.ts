@@ -53,8 +53,17 @@ export async function startNetwork(opts: {
     chainId: 'e2e-test',
     ports: Array.from({ length: n }, (_, i) => ({ p2p: ports[2 * i]!, rpc: ports[2 * i + 1]! })),
     observers: nObs,
-    observerPorts: Array.from({ length: nObs }, (_, i) => ({ p2p: ports[2 * (n + i)]!, rpc: ports[2 * (n + i) + 1]! })),
-    consensus: { viewChangeTimeoutMs: 1500, blockIntervalMs: 50, checkpointInterval: 8, watermarkWindow: 32, ...opts.consensus },
+    observerPorts: Array.from({ length: nObs }, (_, i) => ({
+      p2p: ports[2 * (n + i)]!,
+      rpc: ports[2 * (n + i) + 1]!,
+    })),
+    consensus: {
+      viewChangeTimeoutMs: 1500,
+      blockIntervalMs: 50,
+      checkpointInterval: 8,
+      watermarkWindow: 32,
+      ...opts.consensus,
+    },
   })
   const mk = (home: string, rpc: string, index: number): TestNode => ({
     index,
@@ -66,13 +75,16 @@ export async function startNetwork(opts: {
   })
   const nodes = layout.homes.map((h, i) => mk(h, layout.rpc[i]!, i))
   const observers = layout.observerHomes.map((h, i) => mk(h, layout.observerRpc[i]!, i))
-  const pick = (i: number, which: 'validator' | 'observer' = 'validator') => (which === 'validator' ? nodes : observers)[i]!
+  const pick = (i: number, which: 'validator' | 'observer' = 'validator') =>
+    (which === 'validator' ? nodes : observers)[i]!
 
   const start = (i: number, which: 'validator' | 'observer' = 'validator') =>
     new Promise<void>((resolveStart, rejectStart) => {
       const node = pick(i, which)
       const log = createWriteStream(join(node.home, 'node.log'), { flags: 'a' })
-      const child = spawn(process.execPath, [MAIN, 'start', '--home', node.home], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn(process.execPath, [MAIN, 'start', '--home', node.home], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       node.process = child
       node.exited = new Promise((r) => child.once('exit', (code) => r(code)))
       let buf = ''
@@ -89,11 +101,20 @@ export async function startNetwork(opts: {
       })
       child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
       child.once('exit', (code) => {
-        if (!ready) rejectStart(new Error(`${which} ${i} exited with ${code} before ready:\n${tail(join(node.home, 'node.log'))}`))
+        if (!ready)
+          rejectStart(
+            new Error(
+              `${which} ${i} exited with ${code} before ready:\n${tail(join(node.home, 'node.log'))}`,
+            ),
+          )
       })
     })
 
-  const kill = async (i: number, signal: NodeJS.Signals = 'SIGKILL', which: 'validator' | 'observer' = 'validator') => {
+  const kill = async (
+    i: number,
+    signal: NodeJS.Signals = 'SIGKILL',
+    which: 'validator' | 'observer' = 'validator',
+  ) => {
     const node = pick(i, which)
     if (!node.process || node.process.exitCode !== null || node.process.signalCode !== null) return
     node.process.kill(signal)
@@ -110,9 +131,12 @@ export async function startNetwork(opts: {
     log: (i, which = 'validator') => tail(join(pick(i, which).home, 'node.log')),
     async close() {
       const all = [...nodes, ...observers]
-      for (const node of all) if (node.process && node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGTERM')
+      for (const node of all)
+        if (node.process && node.process.exitCode === null && node.process.signalCode === null)
+          node.process.kill('SIGTERM')
       const timer = setTimeout(() => {
-        for (const node of all) if (node.process && node.process.exitCode === null) node.process.kill('SIGKILL')
+        for (const node of all)
+          if (node.process && node.process.exitCode === null) node.process.kill('SIGKILL')
       }, 10_000)
       await Promise.all(all.map((node) => node.exited))
       clearTimeout(timer)
@@ -138,7 +162,11 @@ function tail(path: string, lines = 40): string {
 }
 
 /** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. For cross-process waits only. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastErr: unknown
   for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
@@ -148,7 +176,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       lastErr = err
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`,
+      )
     await new Promise((r) => setTimeout(r, delay))
   }
 }

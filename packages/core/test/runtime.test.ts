@@ -32,6 +32,15 @@ const bank = defineService({
         ctx.state.set('touched', true)
       },
     },
+    mutate: {
+      args: s.object({ fail: s.bool() }),
+      handler(ctx, { fail }) {
+        const rec = ctx.state.get<{ n: number }>('rec') ?? { n: 0 }
+        rec.n += 1 // in place, before any set: must not leak if the tx fails
+        if (fail) ensure(false, 'NOPE', 'asked to fail')
+        ctx.state.set('rec', rec)
+      },
+    },
     buggy: {
       args: s.object({}),
       handler: () => {
@@ -116,6 +125,17 @@ test('writes of a failed tx are discarded, its nonce is consumed, events dropped
   assert.is(ok.code, null)
   assert.equal(ok.events, [{ service: 'bank', name: 'withdrawn', data: { amount: 4 } }])
   assert.is(c.query('bank', 'balance', { who: alice.publicKey }), 6)
+})
+
+test('a failed tx that edited a value it read in place leaves no trace (regression)', () => {
+  const c = createTestChain({ services: [bank, shop], genesis: { bank: { admin: 'x' } } })
+  const k = c.keys('mutator')
+  const rs = c.block([
+    { key: k, service: 'bank', method: 'mutate', args: { fail: false } },
+    { key: k, service: 'bank', method: 'mutate', args: { fail: true } },
+  ])
+  assert.equal(rs.map((r) => r.code), [null, 'NOPE'])
+  assert.equal(c.state().get('bank/rec'), { n: 1 })
 })
 
 test('bad args, unknown service and method, unauthorised signer, bugs', () => {

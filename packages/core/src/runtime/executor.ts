@@ -223,7 +223,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     try {
       const args = method.args.parse(body.args)
       const ctx = txContext(frame, svc.name, undefined)
-      if (method.auth && method.auth(ctx, args) === false) {
+      if (method.auth && method.auth({ ...ctx, state: readOnly(ctx.state) }, args) === false) {
         return fail('UNAUTHORIZED', `signer may not call ${svc.name}.${body.method}`)
       }
       method.handler(ctx, args)
@@ -246,7 +246,12 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       const svc = services.get(name)!
       if (!svc.endBlock) continue
       const layer = block.child(
-        new Meter({ ...limits, maxReads: limits.maxReads * 16, maxWrites: limits.maxWrites * 16 }),
+        new Meter({
+          ...limits,
+          maxReads: limits.maxReads * 16,
+          maxWrites: limits.maxWrites * 16,
+          maxEvents: limits.maxEvents * 16,
+        }),
       )
       const mine: ServiceEvent[] = []
       try {
@@ -362,6 +367,13 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       }
     },
   }
+}
+
+function readOnly(view: StateView): StateView {
+  const refuse = (): never => {
+    throw new Error('auth rules are read-only: state.set/delete is not allowed there')
+  }
+  return { get: view.get, has: view.has, set: refuse, delete: refuse }
 }
 
 /** Services in an order where each comes after its dependencies; refuses unknown names and cycles. */

@@ -7,6 +7,13 @@ export interface StateReader {
 }
 
 const DELETED = Symbol('deleted')
+
+/**
+ * Maps and arrays are copied on the way in and out, so a handler that edits what it read in place
+ * cannot change state behind the layer's back (a failed tx must leave nothing).
+ */
+const copyOf = (v: Value): Value =>
+  v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? structuredClone(v) : v
 type Slot = Value | typeof DELETED
 
 /**
@@ -35,7 +42,7 @@ export class Layer {
     this.meter.read()
     for (let l: Layer | undefined = this; l; l = l.parent) {
       const v = l.slots.get(key)
-      if (v !== undefined) return v === DELETED ? undefined : v
+      if (v !== undefined) return v === DELETED ? undefined : copyOf(v)
     }
     const raw = this.base.get(utf8.encode(key))
     return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 32 })
@@ -43,7 +50,7 @@ export class Layer {
 
   set(key: string, value: Value): void {
     this.meter.write(key, value)
-    this.slots.set(key, value)
+    this.slots.set(key, copyOf(value))
   }
 
   delete(key: string): void {

@@ -7,7 +7,6 @@ import {
   type Tx,
   type TxResult,
   type VerifiedCache,
-  ZERO_HASH,
   decodeBlock,
   decodeTx,
   equalBytes,
@@ -85,9 +84,10 @@ export class Ledger {
 
   static async open(opts: LedgerOptions): Promise<Ledger> {
     const height = opts.store.height()
-    const hash = height === 0 ? ZERO_HASH : await opts.store.blockHash(height)
+    const hash = await opts.store.blockHash(height)
     const block = height === 0 ? undefined : await opts.store.block(height)
-    if (!hash || (height > 0 && !block)) throw new Error(`invariant broken: store height ${height} has no block`)
+    if (!hash || (height > 0 && !block))
+      throw new Error(`invariant broken: store height ${height} has no block`)
     return new Ledger(opts, {
       height,
       hash,
@@ -140,12 +140,16 @@ export class Ledger {
     const h = block.header
     const head = this.headState
     if (h.chainId !== this.opts.chainId) return fail('WRONG_CHAIN', `block for chain ${h.chainId}`)
-    if (h.height !== head.height + 1) return fail('BAD_HEIGHT', `block height ${h.height}, expected ${head.height + 1}`)
+    if (h.height !== head.height + 1)
+      return fail('BAD_HEIGHT', `block height ${h.height}, expected ${head.height + 1}`)
     if (!equalBytes(h.parentHash, head.hash)) return fail('BAD_PARENT', 'parent hash does not match the head')
-    if (!equalBytes(h.prevStateRoot, head.stateRoot)) return fail('BAD_STATE_ROOT', 'previous state root does not match')
+    if (!equalBytes(h.prevStateRoot, head.stateRoot))
+      return fail('BAD_STATE_ROOT', 'previous state root does not match')
     if (h.time <= head.time) return fail('BAD_TIME', `block time ${h.time} not after ${head.time}`)
-    if (!equalBytes(h.proposer, this.primaryOf(h.view))) return fail('BAD_PROPOSER', `proposer is not the primary of view ${h.view}`)
-    if (block.txs.length > this.opts.maxBlockTxs) return fail('TOO_MANY_TXS', `${block.txs.length} txs, limit ${this.opts.maxBlockTxs}`)
+    if (!equalBytes(h.proposer, this.primaryOf(h.view)))
+      return fail('BAD_PROPOSER', `proposer is not the primary of view ${h.view}`)
+    if (block.txs.length > this.opts.maxBlockTxs)
+      return fail('TOO_MANY_TXS', `${block.txs.length} txs, limit ${this.opts.maxBlockTxs}`)
     const txs: Tx[] = []
     const seen = new Set<string>()
     const toVerify: Tx[] = []
@@ -159,12 +163,14 @@ export class Ledger {
       const hex = toHex(tx.hash)
       if (seen.has(hex)) return fail('DUPLICATE_TX', `tx ${i} appears twice`)
       seen.add(hex)
-      if (tx.body.chainId !== this.opts.chainId) return fail('WRONG_CHAIN', `tx ${i} is for chain ${tx.body.chainId}`)
+      if (tx.body.chainId !== this.opts.chainId)
+        return fail('WRONG_CHAIN', `tx ${i} is for chain ${tx.body.chainId}`)
       const cached = known?.(tx.hash)
       if (!cached && !this.opts.verifiedCache.has(tx.hash)) toVerify.push(tx)
       txs.push(tx)
     }
-    if (!equalBytes(merkleRoot(txs.map((t) => t.hash)), h.txRoot)) return fail('BAD_TX_ROOT', 'tx root does not match the txs')
+    if (!equalBytes(merkleRoot(txs.map((t) => t.hash)), h.txRoot))
+      return fail('BAD_TX_ROOT', 'tx root does not match the txs')
     if (toVerify.length) {
       const verdicts = await this.opts.verifier.verifyBatch(toVerify.map(txSignatureCheck))
       const bad = verdicts.indexOf(false)

@@ -13,6 +13,13 @@ export async function ledgerStore(store: ChainStore): Promise<LedgerStore> {
     block: (height) => store.getBlock(height),
     stateRoot: () => latestRoot(),
     getState: (key) => store.state.get(key),
-    commitBlock: (e) => store.commitBlock({ block: e.block, certificate: e.certificate, results: e.results, stateWrites: e.stateWrites, blockEvents: e.blockEvents }),
+    commitBlock: (e) =>
+      store.commitBlock({
+        block: e.block,
+        certificate: e.certificate,
+        results: e.results,
+        stateWrites: e.stateWrites,
+        blockEvents: e.blockEvents,
+      }),
   }
 }

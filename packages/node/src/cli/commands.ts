@@ -10,7 +10,8 @@ import { runDevnet } from './devnet.ts'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
   return n
 }
 
@@ -34,14 +35,20 @@ function readKeyFile(path: string) {
 export function registerCommands(program: Command): void {
   program
     .command('init')
-    .description("create a node's home: key, config (with documented defaults); add the network's genesis.json yourself")
+    .description(
+      "create a node's home: key, config (with documented defaults); add the network's genesis.json yourself",
+    )
     .requiredOption('--home <dir>', 'node home folder')
     .action((o: { home: string }) => {
       const home = resolve(o.home)
       if (existsSync(join(home, 'key.json'))) throw new CityError('EXISTS', `${home} already has a key.json`)
       mkdirSync(home, { recursive: true })
       const key = writeKey(home)
-      print({ home, publicKey: toHex(key.publicKey), next: 'put the network genesis.json in the home, then: cityledger start --home <dir>' })
+      print({
+        home,
+        publicKey: toHex(key.publicKey),
+        next: 'put the network genesis.json in the home, then: cityledger start --home <dir>',
+      })
     })
 
   program
@@ -50,9 +57,19 @@ export function registerCommands(program: Command): void {
     .option('--validators <n>', 'number of validators', int('--validators', 1, 64), 4)
     .requiredOption('--out <dir>', 'output folder')
     .option('--chain-id <id>', 'chain id', 'seoul-devnet')
-    .option('--base-port <port>', 'first port (p2p = base + 2i, rpc = base + 2i + 1)', int('--base-port', 1024, 65000), 26656)
+    .option(
+      '--base-port <port>',
+      'first port (p2p = base + 2i, rpc = base + 2i + 1)',
+      int('--base-port', 1024, 65000),
+      26656,
+    )
     .action((o: { validators: number; out: string; chainId: string; basePort: number }) => {
-      const t = createTestnet({ validators: o.validators, out: o.out, chainId: o.chainId, basePort: o.basePort })
+      const t = createTestnet({
+        validators: o.validators,
+        out: o.out,
+        chainId: o.chainId,
+        basePort: o.basePort,
+      })
       print({ homes: t.homes, rpc: t.rpc, cityKey: join(resolve(o.out), 'city-key.json') })
     })
 
@@ -67,13 +84,20 @@ export function registerCommands(program: Command): void {
 
   program
     .command('devnet')
-    .description('a whole local network in one command: N validators with the services loaded; Ctrl-C stops it')
+    .description(
+      'a whole local network in one command: N validators with the services loaded; Ctrl-C stops it',
+    )
     .option('--validators <n>', 'number of validators', int('--validators', 1, 16), 4)
     .option('--home <dir>', 'where the network lives', '.devnet')
     .option('--base-port <port>', 'first port', int('--base-port', 1024, 65000), 26656)
     .option('--reset', 'wipe an existing devnet folder first', false)
     .action(async (o: { validators: number; home: string; basePort: number; reset: boolean }) => {
-      await runDevnet({ validators: o.validators, home: resolve(o.home), basePort: o.basePort, reset: o.reset })
+      await runDevnet({
+        validators: o.validators,
+        home: resolve(o.home),
+        basePort: o.basePort,
+        reset: o.reset,
+      })
     })
 
   const keys = program.command('keys').description('key files')
@@ -97,30 +121,37 @@ export function registerCommands(program: Command): void {
     .requiredOption('--key <file>', 'signer key file (e.g. .devnet/city-key.json)')
     .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
     .option('--no-wait', 'return once admitted instead of waiting for the commit')
-    .action(async (service: string, method: string, argsText: string | undefined, o: { key: string; rpc: string; wait: boolean }) => {
-      let args: unknown
-      try {
-        args = argsText === undefined ? {} : JSON.parse(argsText)
-      } catch (err) {
-        throw new InvalidArgumentError(`args is not JSON: ${(err as Error).message}`)
-      }
-      const key = readKeyFile(o.key)
-      const client = createClient({ url: o.rpc })
-      const status = await client.status()
-      const nonce = await client.query('_sys', 'nonce', { signer: toHex(key.publicKey) })
-      const body = {
-        chainId: status.chainId,
-        service,
-        method,
-        args: valueFromJson(args),
-        signer: key.publicKey,
-        nonce: Number(nonce.value) + 1,
-        expiry: 0,
-      }
-      const res = await client.submitTx(body, key.secretKey, o.wait ? { wait: 'commit' } : {})
-      print(res)
-      if (typeof res === 'object' && res && 'status' in res && res.status === 'failed') process.exitCode = 2
-    })
+    .action(
+      async (
+        service: string,
+        method: string,
+        argsText: string | undefined,
+        o: { key: string; rpc: string; wait: boolean },
+      ) => {
+        let args: unknown
+        try {
+          args = argsText === undefined ? {} : JSON.parse(argsText)
+        } catch (err) {
+          throw new InvalidArgumentError(`args is not JSON: ${(err as Error).message}`)
+        }
+        const key = readKeyFile(o.key)
+        const client = createClient({ url: o.rpc })
+        const status = await client.status()
+        const nonce = await client.query('_sys', 'nonce', { signer: toHex(key.publicKey) })
+        const body = {
+          chainId: status.chainId,
+          service,
+          method,
+          args: valueFromJson(args),
+          signer: key.publicKey,
+          nonce: Number(nonce.value) + 1,
+          expiry: 0,
+        }
+        const res = await client.submitTx(body, key.secretKey, o.wait ? { wait: 'commit' } : {})
+        print(res)
+        if (typeof res === 'object' && res && 'status' in res && res.status === 'failed') process.exitCode = 2
+      },
+    )
 
   program
     .command('query <service> <query>')
@@ -159,7 +190,9 @@ export function registerCommands(program: Command): void {
 
   program
     .command('demo')
-    .description('the city scenario against a running devnet (agencies, card, vote, S-Coin, certificate, subcontract)')
+    .description(
+      'the city scenario against a running devnet (agencies, card, vote, S-Coin, certificate, subcontract)',
+    )
     .option('--devnet <dir>', 'devnet folder (for city-key.json and the RPC addresses)', '.devnet')
     .action(async (o: { devnet: string }) => {
       const { runDemo } = await import('../demo/run.ts')

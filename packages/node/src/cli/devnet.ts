@@ -28,7 +28,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<void> {
     }
   }
   const rpc = homes.map((h) => {
-    const cfg = JSON.parse(readFileSync(join(h, 'config.json'), 'utf8')) as { rpc: { host: string; port: number } }
+    const cfg = JSON.parse(readFileSync(join(h, 'config.json'), 'utf8')) as {
+      rpc: { host: string; port: number }
+    }
     return `http://${cfg.rpc.host}:${cfg.rpc.port}`
   })
   const say = (s: string) => process.stdout.write(`${s}\n`)
@@ -38,7 +40,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<void> {
   let stopping = false
   const exited = homes.map((home, i) => {
     const log = createWriteStream(join(home, 'node.log'), { flags: 'a' })
-    const child = spawn(process.execPath, [MAIN, 'start', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [MAIN, 'start', '--home', home], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stdout!.pipe(log)
     child.stderr!.pipe(log)
     children.push(child)

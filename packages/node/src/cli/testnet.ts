@@ -1,7 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type KeyPair, generateKeyPair, toHex } from '@cityledger/core'
-import { DEFAULT_CONFIG, DEFAULT_CONSENSUS, type Genesis, type NodeConfig, writeConfig, writeKey } from '../config/index.ts'
+import {
+  DEFAULT_CONFIG,
+  DEFAULT_CONSENSUS,
+  type Genesis,
+  type NodeConfig,
+  writeConfig,
+  writeKey,
+} from '../config/index.ts'
 import { defaultServiceGenesis } from './devGenesis.ts'
 
 export interface TestnetOptions {
@@ -40,7 +47,8 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('--validators must be 1..64')
   const out = resolve(opts.out)
   const base = opts.basePort ?? 26_656
-  const ports = opts.ports ?? Array.from({ length: n }, (_, i) => ({ p2p: base + 2 * i, rpc: base + 2 * i + 1 }))
+  const ports =
+    opts.ports ?? Array.from({ length: n }, (_, i) => ({ p2p: base + 2 * i, rpc: base + 2 * i + 1 }))
   const keys = Array.from({ length: n }, (_, i) => generateKeyPair(opts.keySeeds?.[i]))
   const cityKey = generateKeyPair()
   const homes = keys.map((_, i) => join(out, `node${i}`))
@@ -49,16 +57,34 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
     genesisTime: opts.genesisTime ?? Date.now(),
     validators: keys.map((k, i) => ({ name: `validator-${i}`, publicKey: toHex(k.publicKey) })),
     consensus: { ...DEFAULT_CONSENSUS, ...opts.consensus },
-    services: defaultServiceGenesis(cityKey.publicKey, keys.map((k) => k.publicKey)),
+    services: defaultServiceGenesis(
+      cityKey.publicKey,
+      keys.map((k) => k.publicKey),
+    ),
   }
   mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, 'city-key.json'), `${JSON.stringify({ publicKey: toHex(cityKey.publicKey), secretKey: toHex(cityKey.secretKey) }, null, 2)}\n`, { mode: 0o600 })
+  writeFileSync(
+    join(out, 'city-key.json'),
+    `${JSON.stringify({ publicKey: toHex(cityKey.publicKey), secretKey: toHex(cityKey.secretKey) }, null, 2)}\n`,
+    { mode: 0o600 },
+  )
   const nObs = opts.observers ?? 0
-  const obsPorts = opts.observerPorts ?? Array.from({ length: nObs }, (_, i) => ({ p2p: base + 2 * (n + i), rpc: base + 2 * (n + i) + 1 }))
+  const obsPorts =
+    opts.observerPorts ??
+    Array.from({ length: nObs }, (_, i) => ({ p2p: base + 2 * (n + i), rpc: base + 2 * (n + i) + 1 }))
   const obsKeys = Array.from({ length: nObs }, () => generateKeyPair())
   const observerHomes = obsKeys.map((_, i) => join(out, `observer${i}`))
-  const validatorPeers = keys.map((k, j) => ({ publicKey: toHex(k.publicKey), addrs: [`/ip4/127.0.0.1/tcp/${ports[j]!.p2p}`] }))
-  const writeHome = (home: string, key: KeyPair, moniker: string, port: { p2p: number; rpc: number }, peers: typeof validatorPeers) => {
+  const validatorPeers = keys.map((k, j) => ({
+    publicKey: toHex(k.publicKey),
+    addrs: [`/ip4/127.0.0.1/tcp/${ports[j]!.p2p}`],
+  }))
+  const writeHome = (
+    home: string,
+    key: KeyPair,
+    moniker: string,
+    port: { p2p: number; rpc: number },
+    peers: typeof validatorPeers,
+  ) => {
     mkdirSync(home, { recursive: true })
     writeKey(home, key)
     const cfg: NodeConfig = structuredClone(DEFAULT_CONFIG)
@@ -72,8 +98,18 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
     writeConfig(home, cfg)
     writeFileSync(join(home, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`)
   }
-  homes.forEach((home, i) => writeHome(home, keys[i]!, `validator-${i}`, ports[i]!, validatorPeers.filter((_, j) => j !== i)))
-  observerHomes.forEach((home, i) => writeHome(home, obsKeys[i]!, `observer-${i}`, obsPorts[i]!, validatorPeers))
+  homes.forEach((home, i) =>
+    writeHome(
+      home,
+      keys[i]!,
+      `validator-${i}`,
+      ports[i]!,
+      validatorPeers.filter((_, j) => j !== i),
+    ),
+  )
+  observerHomes.forEach((home, i) =>
+    writeHome(home, obsKeys[i]!, `observer-${i}`, obsPorts[i]!, validatorPeers),
+  )
   return {
     homes,
     keys,

@@ -53,12 +53,15 @@ export function parseGenesis(json: unknown, source = 'genesis'): Genesis {
   }
   if (json === null || typeof json !== 'object') bad('not a JSON object')
   const g = json as Record<string, unknown>
-  if (typeof g.chainId !== 'string' || !CHAIN_ID_RE.test(g.chainId)) bad('chainId: lowercase letters, digits, dashes')
-  if (!Number.isSafeInteger(g.genesisTime) || (g.genesisTime as number) < 0) bad('genesisTime: ms since the epoch')
+  if (typeof g.chainId !== 'string' || !CHAIN_ID_RE.test(g.chainId))
+    bad('chainId: lowercase letters, digits, dashes')
+  if (!Number.isSafeInteger(g.genesisTime) || (g.genesisTime as number) < 0)
+    bad('genesisTime: ms since the epoch')
   if (!Array.isArray(g.validators) || g.validators.length < 1) bad('validators: a non-empty list')
   const seen = new Set<string>()
   for (const [i, v] of (g.validators as GenesisValidator[]).entries()) {
-    if (!v || typeof v.name !== 'string' || !isHex(v.publicKey, 32)) bad(`validators[${i}]: { name, publicKey (64 hex) }`)
+    if (!v || typeof v.name !== 'string' || !isHex(v.publicKey, 32))
+      bad(`validators[${i}]: { name, publicKey (64 hex) }`)
     if (seen.has(v.publicKey.toLowerCase())) bad(`validators[${i}]: duplicate key`)
     seen.add(v.publicKey.toLowerCase())
   }
@@ -66,11 +69,15 @@ export function parseGenesis(json: unknown, source = 'genesis'): Genesis {
   for (const [k, v] of Object.entries(consensus)) {
     if (!Number.isSafeInteger(v) || v <= 0) bad(`consensus.${k}: a positive integer`)
   }
-  if (consensus.watermarkWindow < 2 * consensus.checkpointInterval) bad('consensus.watermarkWindow must be >= 2 * checkpointInterval')
+  if (consensus.watermarkWindow < 2 * consensus.checkpointInterval)
+    bad('consensus.watermarkWindow must be >= 2 * checkpointInterval')
   return {
     chainId: g.chainId as string,
     genesisTime: g.genesisTime as number,
-    validators: (g.validators as GenesisValidator[]).map((v) => ({ name: v.name, publicKey: v.publicKey.toLowerCase() })),
+    validators: (g.validators as GenesisValidator[]).map((v) => ({
+      name: v.name,
+      publicKey: v.publicKey.toLowerCase(),
+    })),
     consensus,
     services: (g.services as Record<string, unknown>) ?? {},
   }

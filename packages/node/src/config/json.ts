@@ -18,7 +18,8 @@ export function valueFromJson(v: unknown, path = '$'): Value {
   if (Array.isArray(v)) return v.map((x, i) => valueFromJson(x, `${path}[${i}]`))
   if (typeof v === 'object') {
     const out: { [k: string]: Value } = {}
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = valueFromJson(x, `${path}.${k}`)
+    for (const [k, x] of Object.entries(v as Record<string, unknown>))
+      out[k] = valueFromJson(x, `${path}.${k}`)
     return out
   }
   throw new CityError('BAD_CONFIG', `${path}: unsupported JSON value`)

@@ -1,6 +1,14 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CityError, type KeyPair, fromHex, generateKeyPair, isHex, publicKeyOf, toHex } from '@cityledger/core'
+import {
+  CityError,
+  type KeyPair,
+  fromHex,
+  generateKeyPair,
+  isHex,
+  publicKeyOf,
+  toHex,
+} from '@cityledger/core'
 
 /**
  * A node's own settings, in `<home>/config.json`. Every field has a default (documented in
@@ -84,9 +92,12 @@ export function loadConfig(home: string): NodeConfig {
     throw new CityError('BAD_CONFIG', `${path}: ${(err as Error).message}`)
   }
   const cfg = merge(structuredClone(DEFAULT_CONFIG), json)
-  if (!['level', 'memory'].includes(cfg.store.backend)) throw new CityError('BAD_CONFIG', `${path}: store.backend is level or memory`)
-  if (!['pool', 'native', 'noble'].includes(cfg.verifier.kind)) throw new CityError('BAD_CONFIG', `${path}: verifier.kind is pool, native or noble`)
-  if (!Number.isInteger(cfg.rpc.port) || cfg.rpc.port < 0 || cfg.rpc.port > 65535) throw new CityError('BAD_CONFIG', `${path}: rpc.port`)
+  if (!['level', 'memory'].includes(cfg.store.backend))
+    throw new CityError('BAD_CONFIG', `${path}: store.backend is level or memory`)
+  if (!['pool', 'native', 'noble'].includes(cfg.verifier.kind))
+    throw new CityError('BAD_CONFIG', `${path}: verifier.kind is pool, native or noble`)
+  if (!Number.isInteger(cfg.rpc.port) || cfg.rpc.port < 0 || cfg.rpc.port > 65535)
+    throw new CityError('BAD_CONFIG', `${path}: rpc.port`)
   return cfg
 }
 
@@ -103,7 +114,8 @@ export function loadKey(home: string): KeyPair {
   } catch (err) {
     throw new CityError('BAD_KEY', `cannot read ${path}: ${(err as Error).message}`)
   }
-  if (!isHex(json.secretKey, 32)) throw new CityError('BAD_KEY', `${path}: secretKey must be 64 hex characters`)
+  if (!isHex(json.secretKey, 32))
+    throw new CityError('BAD_KEY', `${path}: secretKey must be 64 hex characters`)
   const secretKey = fromHex(json.secretKey!)
   const publicKey = publicKeyOf(secretKey)
   if (json.publicKey && json.publicKey.toLowerCase() !== toHex(publicKey)) {
@@ -114,7 +126,11 @@ export function loadKey(home: string): KeyPair {
 
 export function writeKey(home: string, key: KeyPair = generateKeyPair()): KeyPair {
   const path = join(home, 'key.json')
-  writeFileSync(path, `${JSON.stringify({ publicKey: toHex(key.publicKey), secretKey: toHex(key.secretKey) }, null, 2)}\n`, { mode: 0o600 })
+  writeFileSync(
+    path,
+    `${JSON.stringify({ publicKey: toHex(key.publicKey), secretKey: toHex(key.secretKey) }, null, 2)}\n`,
+    { mode: 0o600 },
+  )
   chmodSync(path, 0o600)
   return key
 }

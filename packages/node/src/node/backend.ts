@@ -48,7 +48,15 @@ export class NodeRpcBackend implements RpcBackend {
   }
 
   /** Called by the node after each committed block. */
-  committed(c: { block: import('@cityledger/core').Block; txs: Tx[]; results: TxResult[]; blockEvents: ServiceEvent[] }, certBytes?: Uint8Array): void {
+  committed(
+    c: {
+      block: import('@cityledger/core').Block
+      txs: Tx[]
+      results: TxResult[]
+      blockEvents: ServiceEvent[]
+    },
+    certBytes?: Uint8Array,
+  ): void {
     const height = c.block.header.height
     c.results.forEach((r, index) => {
       const hex = toHex(r.hash)
@@ -64,7 +72,8 @@ export class NodeRpcBackend implements RpcBackend {
     this.emit({ type: 'block', data: view })
     c.results.forEach((r, index) => {
       if (r.code !== null) return
-      for (const e of r.events) this.emit({ type: 'event', data: { ...eventView(e), height, tx: toHex(r.hash), index } })
+      for (const e of r.events)
+        this.emit({ type: 'event', data: { ...eventView(e), height, tx: toHex(r.hash), index } })
     })
     for (const e of c.blockEvents) this.emit({ type: 'event', data: { ...eventView(e), height } })
   }
@@ -161,12 +170,19 @@ export class NodeRpcBackend implements RpcBackend {
     const height = this.o.ledger.head.height
     if (service === '_sys' && query === 'nonce') {
       if (!isHex(args.signer, 32)) throw new CityError('BAD_ARGS', 'args.signer: 32-byte hex public key')
-      return { height, value: this.o.runtime.committedNonce({ get: (k) => state.get(k) }, fromHex(args.signer!)) }
+      return {
+        height,
+        value: this.o.runtime.committedNonce({ get: (k) => state.get(k) }, fromHex(args.signer!)),
+      }
     }
     const r = this.o.runtime.query({ get: (k) => state.get(k) }, height, service, query, args, true)
     const entries = r.keys.map((key) => {
       const p = state.proveLatest(key)
-      return { key: toHex(key), value: p.value ? toHex(p.value) : null, proof: toHex(encodeStateProof(p.proof)) }
+      return {
+        key: toHex(key),
+        value: p.value ? toHex(p.value) : null,
+        proof: toHex(encodeStateProof(p.proof)),
+      }
     })
     const root = toHex(state.root())
     return {

@@ -18,6 +18,8 @@ import {
   subKv,
   toHex,
   type KvStore,
+  ZERO_HASH,
+  equalBytes,
   type Tx,
 } from '@cityledger/core'
 import { createReplica } from '@cityledger/consensus'
@@ -88,7 +90,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   }
   const runtime = createRuntime({
     services: opts.services ?? allServices,
-    onBug: ({ service, method, error }) => log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
+    onBug: ({ service, method, error }) =>
+      log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
   })
   const gHash = genesisHash(genesis)
   if (store.height() < 0) {
@@ -97,14 +100,17 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     log('store').info({ chainId: genesis.chainId, stateRoot: toHex(store.state.root()) }, 'genesis written')
   } else if (store.genesisHash && toHex(store.genesisHash) !== toHex(gHash)) {
     await kv.close()
-    throw new Error(`the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`)
+    throw new Error(
+      `the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`,
+    )
   }
 
   const nodes = Math.max(1, config.verifier.nodesOnMachine)
   const verifier: SignatureVerifier = await createVerifier(config.verifier.kind, {
     ...(config.verifier.workers > 0 ? { size: config.verifier.workers } : { nodesOnMachine: nodes }),
   })
-  const inline: SignatureVerifier = config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier()
+  const inline: SignatureVerifier =
+    config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier()
   const verifiedCache = new VerifiedCache()
   const stateReader = { get: (k: Uint8Array) => store.state.get(k) }
   const mempool = createMempool({
@@ -114,7 +120,12 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     committedNonce: (signer) => runtime.committedNonce(stateReader, signer),
     check: (tx) => runtime.checkTx(stateReader, tx),
     height: () => store.height(),
-    limits: { maxTxs: config.mempool.maxTxs, maxBytes: config.mempool.maxBytes, maxTxBytes: LIMITS.maxTxBytes, maxPerSigner: config.mempool.maxPerSigner },
+    limits: {
+      maxTxs: config.mempool.maxTxs,
+      maxBytes: config.mempool.maxBytes,
+      maxTxBytes: LIMITS.maxTxBytes,
+      maxPerSigner: config.mempool.maxPerSigner,
+    },
   })
   const ledger = await Ledger.open({
     chainId: genesis.chainId,
@@ -135,14 +146,22 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     bootstrap: config.p2p.peers,
     allowed: [...validatorsHex, ...config.p2p.observers.map((k) => k.toLowerCase())],
     limits: {
-      [PROTOCOL.consensus]: { maxMessageBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes, ratePerSecond: 2000, burst: 4000 },
+      [PROTOCOL.consensus]: {
+        maxMessageBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes,
+        ratePerSecond: 2000,
+        burst: 4000,
+      },
       [PROTOCOL.txs]: { maxMessageBytes: 8 * 1024 * 1024, ratePerSecond: 500, burst: 1000 },
       [PROTOCOL.sync]: { maxMessageBytes: 64 * 1024 * 1024, ratePerSecond: 50, burst: 100 },
     },
     logger: log('p2p'),
     clock,
   })
-  p2p.events.on('peer:penalized' as never, ((e: { reason: string }) => metrics?.penalties.inc({ reason: e.reason.split(':')[0] ?? 'other' })) as never)
+  p2p.events.on(
+    'peer:penalized' as never,
+    ((e: { reason: string }) =>
+      metrics?.penalties.inc({ reason: e.reason.split(':')[0] ?? 'other' })) as never,
+  )
 
   let backendRef: NodeRpcBackend | undefined
   let fatal: ((err: Error) => void) | undefined
@@ -179,9 +198,13 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     maxBlockTxs: genesis.consensus.maxBlockTxs,
     maxBlockBytes: genesis.consensus.maxBlockBytes,
     blockIntervalMs: genesis.consensus.blockIntervalMs,
-    emptyBlockIntervalMs: Math.max(genesis.consensus.blockIntervalMs, Math.floor(genesis.consensus.viewChangeTimeoutMs / 3)),
+    emptyBlockIntervalMs: Math.max(
+      genesis.consensus.blockIntervalMs,
+      Math.floor(genesis.consensus.viewChangeTimeoutMs / 3),
+    ),
     onCommitted: (c) => backendRef?.committed(c),
-    onSyncNeeded: (from, to) => void syncer.sync(to).catch((err) => log('sync').warn({ err: String(err), from, to }, 'sync failed')),
+    onSyncNeeded: (from, to) =>
+      void syncer.sync(to).catch((err) => log('sync').warn({ err: String(err), from, to }, 'sync failed')),
     onFatal: (err) => fatal?.(err),
   })
 
@@ -190,13 +213,29 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     validators,
     ledger,
     net: {
-      peers: () => p2p.peers().map((p) => p.publicKey).filter((k) => validatorsHex.includes(k)),
+      peers: () =>
+        p2p
+          .peers()
+          .map((p) => p.publicKey)
+          .filter((k) => validatorsHex.includes(k)),
       request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.sync, bytes, { timeoutMs }),
       penalize: (peer, reason) => p2p.penalize(peer, reason),
     },
     apply: async (height, block, digest, certificate) => {
-      driver.push({ type: 'syncBlock', height, block, digest, certificate })
-      await driver.idle()
+      if (replica) {
+        driver.push({ type: 'syncBlock', height, block, digest, certificate })
+        await driver.idle()
+      } else {
+        await driver.commitSynced({
+          type: 'commit',
+          height,
+          view: certificate.view,
+          digest,
+          block,
+          isNull: equalBytes(digest, ZERO_HASH),
+          certificate,
+        })
+      }
       metrics?.syncedBlocks.inc()
     },
     verify: (c) => inline.verify(c),
@@ -262,7 +301,10 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       const addr = await rpc.start()
       rpcUrl = addr.url
       metrics?.height.set(ledger.head.height)
-      log('node').info({ publicKey, rpc: rpcUrl, p2p: p2p.multiaddrs(), height: ledger.head.height, validator: isValidator }, 'node started')
+      log('node').info(
+        { publicKey, rpc: rpcUrl, p2p: p2p.multiaddrs(), height: ledger.head.height, validator: isValidator },
+        'node started',
+      )
       // Catch up before admitting txs (peers may not be up yet: then consensus retransmissions and
       // the periodic check below take over).
       driver.push({ type: 'start', committedHeight: ledger.head.height, journal: journal.all() })
@@ -270,10 +312,13 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       started = true
       // A node that fell behind without noticing (e.g. paused) asks peers every few seconds.
       let lastHeight = ledger.head.height
-      syncTimer = setInterval(() => {
-        if (ledger.head.height === lastHeight) void syncer.sync().catch(() => {})
-        lastHeight = ledger.head.height
-      }, Math.max(2000, genesis.consensus.viewChangeTimeoutMs))
+      syncTimer = setInterval(
+        () => {
+          if (ledger.head.height === lastHeight) void syncer.sync().catch(() => {})
+          lastHeight = ledger.head.height
+        },
+        Math.max(2000, genesis.consensus.viewChangeTimeoutMs),
+      )
       syncTimer.unref()
     },
     stop() {

@@ -55,7 +55,12 @@ export interface DriverOptions {
   /** Propose an empty block after this long without txs (keeps liveness checks meaningful). */
   emptyBlockIntervalMs: number
   /** Called after every committed block (RPC waiters, events, mempool gossip bookkeeping). */
-  onCommitted: (c: { block: Block; txs: Tx[]; results: import('@cityledger/core').TxResult[]; blockEvents: import('@cityledger/core').ServiceEvent[] }) => void
+  onCommitted: (c: {
+    block: Block
+    txs: Tx[]
+    results: import('@cityledger/core').TxResult[]
+    blockEvents: import('@cityledger/core').ServiceEvent[]
+  }) => void
   /** The replica asks for blocks it missed (below the stable checkpoint). */
   onSyncNeeded: (fromHeight: number, toHeight: number) => void
   /** A fatal inconsistency (e.g. a commit that contradicts the stored chain): the node must stop. */
@@ -186,13 +191,19 @@ export class ConsensusDriver {
           break
         case 'reject':
           if (out.penalize && out.from) this.o.net.penalize(out.from, `consensus:${out.code}`)
-          this.o.logger.debug({ code: out.code, from: out.from, kind: out.kind, reason: out.reason }, 'consensus input rejected')
+          this.o.logger.debug(
+            { code: out.code, from: out.from, kind: out.kind, reason: out.reason },
+            'consensus input rejected',
+          )
           break
         case 'viewChanged':
           if (out.view !== this.view && out.changing) this.o.metrics?.viewChanges.inc()
           this.view = out.view
           this.o.metrics?.view.set(out.view)
-          this.o.logger.info({ view: out.view, changing: out.changing }, out.changing ? 'view change started' : 'entered view')
+          this.o.logger.info(
+            { view: out.view, changing: out.changing },
+            out.changing ? 'view change started' : 'entered view',
+          )
           break
         case 'stableCheckpoint':
           this.o.logger.debug({ height: out.height }, 'stable checkpoint')
@@ -212,10 +223,13 @@ export class ConsensusDriver {
     const wait = pending > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
     if (wait > 0) {
       // Re-check when the wait ends, or earlier when txs arrive (see `txsArrived`).
-      this.proposeTimer = this.o.clock.setTimeout(() => {
-        this.proposeTimer = undefined
-        this.schedulePropose()
-      }, Math.min(wait, pending > 0 ? wait : this.o.blockIntervalMs))
+      this.proposeTimer = this.o.clock.setTimeout(
+        () => {
+          this.proposeTimer = undefined
+          this.schedulePropose()
+        },
+        Math.min(wait, pending > 0 ? wait : this.o.blockIntervalMs),
+      )
       return
     }
     this.proposalWanted = undefined
@@ -223,7 +237,13 @@ export class ConsensusDriver {
     const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
     this.proposedAt.set(toHex(block.hash), this.o.clock.now())
     this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
-    this.push({ type: 'proposal', height: want.height, view: want.view, block: block.bytes, digest: block.hash })
+    this.push({
+      type: 'proposal',
+      height: want.height,
+      view: want.view,
+      block: block.bytes,
+      digest: block.hash,
+    })
   }
 
   /** Validates queued proposals whose parent is the head, in order; stale ones are dropped. */
@@ -242,7 +262,11 @@ export class ConsensusDriver {
         const v = this.validations.splice(i, 1)[0]!
         const result = await this.o.ledger.validate(v.block, (h) => this.o.mempool.get(h))
         const ok = result.ok && equalBytes(result.block.hash, v.digest)
-        if (!result.ok) this.o.logger.warn({ height: v.height, view: v.view, code: result.code, reason: result.message }, 'proposal refused')
+        if (!result.ok)
+          this.o.logger.warn(
+            { height: v.height, view: v.view, code: result.code, reason: result.message },
+            'proposal refused',
+          )
         if (!this.proposedAt.has(toHex(v.digest))) this.proposedAt.set(toHex(v.digest), this.o.clock.now())
         this.push({ type: 'validated', height: v.height, view: v.view, digest: v.digest, ok })
       }
@@ -252,14 +276,17 @@ export class ConsensusDriver {
   }
 
   private scheduleCommits(): void {
-    this.committing = this.committing.then(() => this.runCommits()).catch((err) => this.o.onFatal(err as Error))
+    this.committing = this.committing
+      .then(() => this.runCommits())
+      .catch((err) => this.o.onFatal(err as Error))
   }
 
   /** Executes committed blocks strictly in height order. */
   private async runCommits(): Promise<void> {
     for (;;) {
       const head = this.o.ledger.head
-      for (const h of [...this.commits.keys()]) if (h <= head.height) await this.checkSame(this.commits.get(h)!)
+      for (const h of [...this.commits.keys()])
+        if (h <= head.height) await this.checkSame(this.commits.get(h)!)
       const c = this.commits.get(head.height + 1)
       if (!c || this.stopped) return
       this.commits.delete(c.height)
@@ -273,7 +300,9 @@ export class ConsensusDriver {
     if (c.isNull || equalBytes(c.digest, ZERO_HASH)) return
     const stored = await this.o.ledger.blockHashAt(c.height)
     if (stored && !equalBytes(stored, c.digest)) {
-      throw new Error(`consensus committed ${toHex(c.digest)} at height ${c.height} but the store has ${toHex(stored)}`)
+      throw new Error(
+        `consensus committed ${toHex(c.digest)} at height ${c.height} but the store has ${toHex(stored)}`,
+      )
     }
   }
 
@@ -289,7 +318,9 @@ export class ConsensusDriver {
       const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h))
       if (!v.ok || !equalBytes(v.block.hash, c.digest)) {
         // 2f+1 validators committed a block this node finds invalid: its state is not the network's.
-        throw new Error(`committed block ${c.height} does not validate here: ${v.ok ? 'digest mismatch' : `${v.code} ${v.message}`}`)
+        throw new Error(
+          `committed block ${c.height} does not validate here: ${v.ok ? 'digest mismatch' : `${v.code} ${v.message}`}`,
+        )
       }
       block = v.block
       txs = v.txs
@@ -297,8 +328,23 @@ export class ConsensusDriver {
     await this.commitBlock(block, txs, certBytes, c.certificate)
   }
 
+  /**
+   * For nodes without a replica (observers): commits a block that block sync fetched and whose
+   * certificate checked out, on the same in-order commit chain as consensus commits.
+   */
+  commitSynced(c: CommitOut): Promise<void> {
+    this.commits.set(c.height, c)
+    this.scheduleCommits()
+    return this.committing
+  }
+
   /** Commits a block (from consensus or from sync) and tells the replica it was executed. */
-  async commitBlock(block: Block, txs: Tx[], certBytes: Uint8Array, certificate: CommitCertificate): Promise<void> {
+  async commitBlock(
+    block: Block,
+    txs: Tx[],
+    certBytes: Uint8Array,
+    certificate: CommitCertificate,
+  ): Promise<void> {
     const started = this.proposedAt.get(toHex(certificate.blockHash))
     const committed = await this.o.ledger.commit(block, txs, certBytes)
     this.lastCommitAt = this.o.clock.now()
@@ -317,7 +363,11 @@ export class ConsensusDriver {
     if (this.proposedAt.size > 1000) this.proposedAt.clear()
     this.o.mempool.update({ committed: txs, height: block.header.height })
     this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })
-    this.push({ type: 'executed', height: block.header.height, stateDigest: checkpointDigest(block.hash, committed.stateRoot) })
+    this.push({
+      type: 'executed',
+      height: block.header.height,
+      stateDigest: checkpointDigest(block.hash, committed.stateRoot),
+    })
     this.schedulePropose()
     void this.runValidations()
   }

@@ -2,7 +2,16 @@ import { type AddResult, type CityError, type Mempool, decodeStrict, encode } fr
 import type { Logger } from '../log/index.ts'
 
 /** Codes that mean the sender relayed something no honest node would: penalise it. */
-const PENALIZED = new Set(['BAD_SIGNATURE', 'MALFORMED', 'TRAILING_BYTES', 'NON_CANONICAL', 'BAD_FIELD', 'TOO_LARGE', 'TX_TOO_LARGE', 'WRONG_CHAIN'])
+const PENALIZED = new Set([
+  'BAD_SIGNATURE',
+  'MALFORMED',
+  'TRAILING_BYTES',
+  'NON_CANONICAL',
+  'BAD_FIELD',
+  'TOO_LARGE',
+  'TX_TOO_LARGE',
+  'WRONG_CHAIN',
+])
 
 const MAX_BATCH = 512
 
@@ -76,5 +85,3 @@ export class TxGossip {
     if (admitted) this.o.onAdmitted()
   }
 }
-
-

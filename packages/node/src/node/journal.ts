@@ -32,7 +32,8 @@ export class Journal {
     const seqs: number[] = []
     let last = -1
     for await (const [key, value] of kv.iterate({})) {
-      if (key.length !== 8) throw new CityError('JOURNAL_CORRUPT', `consensus journal: key of ${key.length} bytes`)
+      if (key.length !== 8)
+        throw new CityError('JOURNAL_CORRUPT', `consensus journal: key of ${key.length} bytes`)
       const seq = Number(new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0))
       if (seq <= last) throw new CityError('JOURNAL_CORRUPT', 'consensus journal: entries out of order')
       last = seq
@@ -42,7 +43,11 @@ export class Journal {
         entries.push(v as unknown as JournalEntry)
         seqs.push(seq)
       } catch (err) {
-        throw new CityError('JOURNAL_CORRUPT', `consensus journal entry ${seq} does not decode (${(err as Error).message}); refusing to start`, { seq })
+        throw new CityError(
+          'JOURNAL_CORRUPT',
+          `consensus journal entry ${seq} does not decode (${(err as Error).message}); refusing to start`,
+          { seq },
+        )
       }
     }
     return new Journal(kv, entries, seqs)

@@ -17,7 +17,10 @@ export async function runNode(home: string): Promise<void> {
     node = await createNode({ config, genesis, key, dataDir: dataPath(home, config), logger })
     await node.start()
   } catch (err) {
-    logger.fatal({ err: String((err as Error)?.message ?? err), code: (err as { code?: string }).code }, 'cannot start')
+    logger.fatal(
+      { err: String((err as Error)?.message ?? err), code: (err as { code?: string }).code },
+      'cannot start',
+    )
     logger.flush()
     process.stderr.write(`cannot start: ${(err as Error)?.message ?? err}\n`)
     process.exit(1)

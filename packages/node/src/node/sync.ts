@@ -44,7 +44,8 @@ export const SYNC_LIMITS = { maxBlocksPerResponse: 64, maxResponseBytes: 32 * 10
 /** Answers a peer's sync request. Throws a CityError with `penalize` for garbage. */
 export async function serveSync(source: SyncSource, bytes: Uint8Array): Promise<Uint8Array> {
   const req = decodeStrict(bytes, { maxBytes: 64, maxDepth: 1 })
-  if (!Array.isArray(req) || typeof req[0] !== 'string') throw new CityError('BAD_REQUEST', 'sync request', {}, true)
+  if (!Array.isArray(req) || typeof req[0] !== 'string')
+    throw new CityError('BAD_REQUEST', 'sync request', {}, true)
   if (req[0] === 'status') return encode([source.height()])
   if (req[0] === 'blocks') {
     const f = expectArray(req, 3, 'sync blocks request')
@@ -112,7 +113,10 @@ export class Syncer {
     await Promise.all(
       this.o.net.peers().map(async (peer) => {
         try {
-          const res = decodeStrict(await this.o.net.request(peer, encode(['status']), 5000), { maxBytes: 64, maxDepth: 1 })
+          const res = decodeStrict(await this.o.net.request(peer, encode(['status']), 5000), {
+            maxBytes: 64,
+            maxDepth: 1,
+          })
           out.push([peer, expectUint(expectArray(res, 1, 'status')[0], 'height')])
         } catch {}
       }),
@@ -155,10 +159,13 @@ export class Syncer {
   private async fetchFrom(peer: string): Promise<number> {
     const { ledger } = this.o
     const from = ledger.head.height + 1
-    const res = decodeStrict(await this.o.net.request(peer, encode(['blocks', from, SYNC_LIMITS.maxBlocksPerResponse]), 30_000), {
-      maxBytes: SYNC_LIMITS.maxResponseBytes + 1024 * 1024,
-      maxDepth: 2,
-    })
+    const res = decodeStrict(
+      await this.o.net.request(peer, encode(['blocks', from, SYNC_LIMITS.maxBlocksPerResponse]), 30_000),
+      {
+        maxBytes: SYNC_LIMITS.maxResponseBytes + 1024 * 1024,
+        maxDepth: 2,
+      },
+    )
     if (!Array.isArray(res)) throw new CityError('BAD_RESPONSE', 'sync response')
     let applied = 0
     for (const item of res) {

@@ -1,4 +1,12 @@
-import { type Block, type CommitCertificate, type ServiceEvent, type Value, decodeCertificate, decodeTx, toHex } from '@cityledger/core'
+import {
+  type Block,
+  type CommitCertificate,
+  type ServiceEvent,
+  type Value,
+  decodeCertificate,
+  decodeTx,
+  toHex,
+} from '@cityledger/core'
 import { valueToRpcJson } from '../config/json.ts'
 import type { BlockView, CertificateView, TxEventView } from '../rpc/index.ts'
 
