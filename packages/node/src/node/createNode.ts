@@ -32,7 +32,7 @@ import { type Metrics, createMetrics } from '../metrics/index.ts'
 import { type Clock, type P2P, createP2P, systemClock } from '../p2p/index.ts'
 import { type RpcServer, createRpcServer } from '../rpc/index.ts'
 import { NodeRpcBackend } from './backend.ts'
-import { ConsensusDriver } from './driver.ts'
+import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
 import { PROTOCOL } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
@@ -49,6 +49,16 @@ export interface NodeOptions {
   clock?: Clock
   /** Wall clock for block times (tests may pin or skew it). */
   wallClock?: () => number
+  /**
+   * Test-only hooks for Byzantine behaviour (fault suites build misbehaving validators from them).
+   * The CLI never sets them; a normal node cannot reach them.
+   */
+  testHooks?: {
+    /** Wraps what the consensus driver sends (to drop, alter, duplicate or equivocate). */
+    wrapConsensusNet?: (net: ConsensusNet, ctx: { validatorsHex: string[]; publicKey: string }) => ConsensusNet
+    /** Raw access to the p2p layer once created (to flood peers with garbage, replay, ...). */
+    onP2P?: (p2p: P2P) => void
+  }
 }
 
 export interface CityNode {
@@ -163,6 +173,10 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       metrics?.penalties.inc({ reason: e.reason.split(':')[0] ?? 'other' })) as never,
   )
 
+  opts.testHooks?.onP2P?.(p2p)
+  const wrapNet = (net: ConsensusNet): ConsensusNet =>
+    opts.testHooks?.wrapConsensusNet ? opts.testHooks.wrapConsensusNet(net, { validatorsHex, publicKey }) : net
+
   let backendRef: NodeRpcBackend | undefined
   let fatal: ((err: Error) => void) | undefined
   const replica = isValidator
@@ -186,11 +200,11 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     journal,
     ledger,
     mempool,
-    net: {
+    net: wrapNet({
       broadcast: (bytes) => void p2p.broadcast(PROTOCOL.consensus, bytes).catch(() => {}),
       send: (i, bytes) => void p2p.send(validatorsHex[i]!, PROTOCOL.consensus, bytes).catch(() => {}),
       penalize: (peer, reason) => p2p.penalize(peer, reason),
-    },
+    }),
     clock,
     logger: log('consensus'),
     metrics,
