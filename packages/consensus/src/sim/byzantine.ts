@@ -86,9 +86,11 @@ export class Byzantine {
         this.see(v.view, v.height, v.digest)
         this.see(v.view, v.height, digest)
       }
-      if (!a.decided.has(to)) {
+      // Each destination gets one block; a retransmission may carry the other one.
+      if (!a.decided.has(to) || this.rng.chance(0.3)) {
         a.decided.add(to)
         if (this.rng.chance(0.5)) a.groupB.add(to)
+        else a.groupB.delete(to)
       }
       if (a.groupB.has(to)) {
         this.lastAction = 'equivocate'

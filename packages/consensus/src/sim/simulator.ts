@@ -57,11 +57,30 @@ export interface SimOptions {
   bug?: ReplicaConfig['faultInjection']
   /** Real keys instead of the fast simulated scheme. */
   crypto?: { keys: SimKey[]; verify: (c: SignatureCheck) => boolean }
+  /** Crash events per enabled crash kind; default random 1..f+1. */
+  crashes?: number
   /** Stop at the first violation (default true). */
   stopOnViolation?: boolean
 }
 
-export type ViolationKind = 'agreement' | 'integrity' | 'certificate' | 'liveness' | 'memory' | 'penalizedHonest' | 'exception'
+/**
+ * - agreement: two honest replicas committed different blocks at one height;
+ * - integrity: a height committed twice or out of order, or a block that fails validation;
+ * - certificate: a committed block whose certificate `verifyCommitCertificate` refuses;
+ * - equivocation: an honest replica signed two conflicting messages (caught by a peer);
+ * - penalizedHonest: a peer penalised an honest replica for a message it sent;
+ * - liveness: after the heal, not every honest replica committed the required heights within the bound;
+ * - memory: a replica's collections outgrew their bounds; exception: a replica threw.
+ */
+export type ViolationKind =
+  | 'agreement'
+  | 'integrity'
+  | 'certificate'
+  | 'equivocation'
+  | 'liveness'
+  | 'memory'
+  | 'penalizedHonest'
+  | 'exception'
 
 export interface Violation {
   kind: ViolationKind
@@ -146,7 +165,7 @@ export function runSimulation(opts: SimOptions): SimResult {
 }
 
 class Simulation {
-  private readonly o: Required<Omit<SimOptions, 'crypto' | 'bug' | 'byzantine' | 'faults'>> & SimOptions
+  private readonly o: Required<Omit<SimOptions, 'crypto' | 'bug' | 'byzantine' | 'faults' | 'crashes'>> & SimOptions
   private readonly rng: Rng
   private readonly net: Rng
   private readonly q = new EventQueue<Event>()
@@ -219,6 +238,8 @@ class Simulation {
     const wanted = this.o.byzantine ?? (byzKinds.length || twins ? this.rng.range(1, Math.max(1, this.f)) : 0)
     const nByz = this.o.allowOverFaulty ? wanted : Math.min(wanted, this.f)
     const byzValidators = this.rng.shuffle([...Array(n).keys()]).slice(0, nByz)
+    // A faulty primary is where equivocation and invalid proposals bite: make view 0's primary faulty often.
+    if (nByz > 0 && !byzValidators.includes(0) && this.rng.chance(0.5)) byzValidators[0] = 0
     const twinValidator = twins && nByz > 0 ? byzValidators[0]! : -1
     for (let v = 0; v < n; v++) {
       const isByz = byzValidators.includes(v)
@@ -255,7 +276,7 @@ class Simulation {
     }
     for (const kind of ['crash', 'crashLoseTail'] as const) {
       if (!this.faults.has(kind)) continue
-      const crashes = this.rng.range(1, this.f + 1)
+      const crashes = this.o.crashes ?? this.rng.range(1, this.f + 1)
       for (let i = 0; i < crashes; i++) {
         const node = this.rng.pick(this.nodes)
         const at = this.rng.int(this.healAt)
@@ -535,7 +556,6 @@ class Simulation {
           break
         case 'reject':
           this.rejects[o.code] = (this.rejects[o.code] ?? 0) + 1
-          if (process.env.SIMDEBUG && node.id === Number(process.env.SIMDEBUG) && this.now > 20000 && this.now < 20400) console.log(this.now, 'reject', o.code, o.kind, o.from, o.reason)
           if (o.penalize && node.honest) {
             // Evidence convicts its signer; other refusals blame the peer that sent the bytes.
             const blamed =
@@ -545,7 +565,8 @@ class Simulation {
                   ? [this.nodes[Number(o.from)]!]
                   : []
             if (blamed.length && blamed.every((x) => x.honest)) {
-              this.violation('penalizedHonest', `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`)
+              // An honest replica caught signing two conflicting messages is a safety failure in itself.
+              this.violation(o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest', `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`)
             }
           }
           break
