@@ -58,6 +58,8 @@ export interface NodeOptions {
     wrapConsensusNet?: (net: ConsensusNet, ctx: { validatorsHex: string[]; publicKey: string }) => ConsensusNet
     /** Raw access to the p2p layer once created (to flood peers with garbage, replay, ...). */
     onP2P?: (p2p: P2P) => void
+    /** Wraps the node's KvStore once opened (to fail writes like a full disk). */
+    wrapKv?: (kv: KvStore) => KvStore
   }
 }
 
@@ -90,7 +92,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const isValidator = validatorsHex.includes(publicKey)
 
   // Storage: one KvStore for the chain and the consensus journal.
-  const kv: KvStore = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
+  const rawKv: KvStore = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
+  const kv: KvStore = opts.testHooks?.wrapKv ? opts.testHooks.wrapKv(rawKv) : rawKv
   let store: ChainStore
   try {
     store = await ChainStore.open(kv, { chainId: genesis.chainId })
