@@ -237,6 +237,25 @@ test(`5,000 entries: root matches the reference, proofs stay about log2(n) long 
   assert.ok(max < 40, `max proof length ${max}`)
 })
 
+test('large values (beyond the page buffer guess) are stored and proven at old heights', async () => {
+  const rng = new Rng(SEED + 5)
+  const kv = openMemoryKv()
+  const tree = await StateTree.open(kv)
+  const big = rng.bytes(200_000)
+  const root0 = await tree.apply(new Map([['0a', big]]))
+  const w = new Map<string, Uint8Array>([['0b', rng.bytes(70_000)]])
+  for (let i = 0; i < 50; i++) w.set(hex(rng.bytes(4)), rng.bytes(rng.int(3000)))
+  const root1 = await tree.apply(w)
+  await tree.apply(new Map([['0a', null], ['0b', null]]))
+  const old0 = await tree.prove(Uint8Array.of(10), 0)
+  assert.equal(old0.value!.length, big.length)
+  assert.ok(verifyStateProof(root0, Uint8Array.of(10), big, old0.proof))
+  const old1 = await tree.prove(Uint8Array.of(11), 1)
+  assert.ok(verifyStateProof(root1, Uint8Array.of(11), w.get('0b'), old1.proof))
+  const again = await StateTree.open(kv)
+  assert.equal(hex(again.root()), hex(tree.root()))
+})
+
 test('proofs survive msgpack; decodeStateProof is strict', async () => {
   const rng = new Rng(SEED + 2)
   const tree = await StateTree.open(openMemoryKv())

@@ -24,33 +24,26 @@ export function writeHash(out: Uint8Array, at: number, h: Hash32): void {
   for (let i = 0; i < 32; i++) out[at + i] = h.charCodeAt(i)
 }
 
-function sizeFrom(node: TreeNode | null, rel: number): number {
-  if (node === null) return 1
-  if (node instanceof Leaf) return 37 + node.value.length
-  if (rel === PAGE_LEVELS) return 33
-  return 1 + sizeFrom(node.left, rel + 1) + sizeFrom(node.right, rel + 1)
-}
-
-/** Encoded size of the page whose top node is `node`. */
-export function pageSize(node: TreeNode): number {
-  return sizeFrom(node, 0)
-}
-
-function writeFrom(node: TreeNode | null, rel: number, out: Uint8Array, at: number): number {
+/** Writes one page node at `at`; returns the end. Past the end of `out` it writes nothing or throws RangeError. */
+function writeNode(out: Uint8Array, at: number, node: TreeNode | null, rel: number): number {
   if (node === null) {
     out[at] = EMPTY_TAG
     return at + 1
   }
   if (node instanceof Leaf) {
+    const v = node.value
+    const n = v.length
     out[at] = LEAF_TAG
     writeHash(out, at + 1, node.path)
-    const n = node.value.length
     out[at + 33] = n >>> 24
     out[at + 34] = (n >>> 16) & 0xff
     out[at + 35] = (n >>> 8) & 0xff
     out[at + 36] = n & 0xff
-    out.set(node.value, at + 37)
-    return at + 37 + n
+    at += 37
+    // Most values are small: a plain loop beats TypedArray#set's fixed cost there.
+    if (n <= 64) for (let i = 0; i < n; i++) out[at + i] = v[i]!
+    else out.set(v, at)
+    return at + n
   }
   if (rel === PAGE_LEVELS) {
     out[at] = REF_TAG
@@ -58,12 +51,68 @@ function writeFrom(node: TreeNode | null, rel: number, out: Uint8Array, at: numb
     return at + 33
   }
   out[at] = INNER_TAG
-  return writeFrom(node.right, rel + 1, out, writeFrom(node.left, rel + 1, out, at + 1))
+  return writeNode(out, writeNode(out, at + 1, node.left, rel + 1), node.right, rel + 1)
 }
 
-/** Writes the page of `node` (already sealed) at `out[at..]`; returns the end offset. */
-export function writePage(node: TreeNode, out: Uint8Array, at: number): number {
-  return writeFrom(node, 0, out, at)
+/**
+ * Appends pages (and whatever else a batch needs) to one growing buffer in a single pass, so a block's
+ * pages cost one allocation instead of one per page. Offsets stay valid across growth; `finish()`
+ * returns the bytes written, which the caller slices into keys and values.
+ */
+export class PageWriter {
+  buf: Uint8Array
+  at = 0
+
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(Math.max(64, capacity))
+  }
+
+  reserve(n: number): void {
+    if (this.at + n <= this.buf.length) return
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n))
+    next.set(this.buf.subarray(0, this.at))
+    this.buf = next
+  }
+
+  byte(b: number): void {
+    this.reserve(1)
+    this.buf[this.at++] = b
+  }
+
+  hash(h: Hash32): void {
+    this.reserve(32)
+    writeHash(this.buf, this.at, h)
+    this.at += 32
+  }
+
+  bytes(b: Uint8Array): void {
+    this.reserve(b.length)
+    this.buf.set(b, this.at)
+    this.at += b.length
+  }
+
+  /** Appends the page whose top node is `node` (already sealed). */
+  page(node: TreeNode): void {
+    // Sizing a page first would walk it twice (each step a likely cache miss in a large tree), so
+    // write optimistically and, in the rare case the buffer was too small, grow it and write again.
+    for (;;) {
+      try {
+        const end = writeNode(this.buf, this.at, node, 0)
+        if (end <= this.buf.length) {
+          this.at = end
+          return
+        }
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err
+      }
+      this.reserve(this.buf.length - this.at + 1)
+    }
+  }
+
+  /** The bytes written so far (a view of the internal buffer: write nothing more afterwards). */
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.at)
+  }
 }
 
 /** A node of a decoded page. `ref` nodes stand for a subtree stored in another page. */

@@ -2,7 +2,7 @@ import { invariant } from '../errors/index.ts'
 import { StoreError, corrupt } from './errors.ts'
 import { STORE_PREFIX, bytesKey, heightKey, namespace, readU64 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
-import { type PageNode, decodePage, pageSize, writeHash, writePage } from './statePage.ts'
+import { type PageNode, PageWriter, decodePage } from './statePage.ts'
 import { EMPTY, type Hash32, bitAt, hashBytes, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
 import { Inner, Leaf, type TreeNode, hashOf, sealTree, updateTree } from './stateNodes.ts'
 import type { StateProof } from './stateProof.ts'
@@ -201,25 +201,30 @@ export class StateTree {
     if (next instanceof Leaf) pages.push(next)
     const version = baseVersion + 1
 
-    let pageBytes = 9 + 32
-    for (const node of pages) pageBytes += 33 + pageSize(node)
-    const slab = new Uint8Array(pageBytes)
-    const ops: KvOp[] = []
-    at = 0
+    // Pages and the root, written into one buffer; the ops are views into it.
+    const out = new PageWriter(pages.length * 384 + 64)
+    const spans: number[] = []
     for (const node of pages) {
-      slab[at] = STORE_PREFIX.stateNode
-      writeHash(slab, at + 1, hashOf(node))
-      const end = writePage(node, slab, at + 33)
-      ops.push({ type: 'put', key: slab.subarray(at, at + 33), value: slab.subarray(at + 33, end) })
-      at = end
+      spans.push(out.at)
+      out.byte(STORE_PREFIX.stateNode)
+      out.hash(hashOf(node))
+      out.page(node)
+    }
+    const rootAt = out.at
+    out.bytes(heightKey(STORE_PREFIX.stateRoot, version))
+    out.hash(rootHash)
+    const slab = out.finish()
+    const ops: KvOp[] = []
+    for (let j = 0; j < spans.length; j++) {
+      const from = spans[j]!
+      const to = j + 1 < spans.length ? spans[j + 1]! : rootAt
+      ops.push({ type: 'put', key: slab.subarray(from, from + 33), value: slab.subarray(from + 33, to) })
     }
     for (let j = 0; j < n; j++) {
       const value = vals[j]!
       ops.push(value === null ? { type: 'del', key: valueKeys[j]! } : { type: 'put', key: valueKeys[j]!, value })
     }
-    slab.set(heightKey(STORE_PREFIX.stateRoot, version), at)
-    writeHash(slab, at + 9, rootHash)
-    ops.push({ type: 'put', key: slab.subarray(at, at + 9), value: slab.subarray(at + 9, at + 41) })
+    ops.push({ type: 'put', key: slab.subarray(rootAt, rootAt + 9), value: slab.subarray(rootAt + 9, rootAt + 41) })
     return {
       version,
       root: hashBytes(rootHash),
