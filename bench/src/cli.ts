@@ -1,0 +1,68 @@
+/**
+ * `cityledger bench <id> [--json] [--rounds N] [--warmup N] ...`: runs one benchmark, prints a table
+ * (or one JSON object with --json) on stdout, progress on stderr, and writes bench/results/<id>.json.
+ */
+import { parseArgs } from 'node:util'
+import { type BenchResult, writeResult } from './harness.ts'
+import { BENCHMARKS, type BenchId, formatResult, runBenchmark } from './index.ts'
+
+const USAGE = `usage: cityledger bench <${BENCHMARKS.join('|')}> [options]
+
+common:   --json  --rounds N  --warmup N  --out DIR (default bench/results)  --no-write
+verify:   --count N (20000)  --signers N (2000)  --noble N (800)  --pool-size N
+block:    --sizes 1000,5000,10000  --signers N (10000)
+mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
+network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)`
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      rounds: { type: 'string' },
+      warmup: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      count: { type: 'string' },
+      signers: { type: 'string' },
+      noble: { type: 'string' },
+      'pool-size': { type: 'string' },
+      sizes: { type: 'string' },
+      txs: { type: 'string' },
+      block: { type: 'string' },
+      validators: { type: 'string' },
+      rate: { type: 'string' },
+      ramp: { type: 'string' },
+      seconds: { type: 'string' },
+    },
+  })
+  const id = positionals[0]
+  if (values.help || !id) {
+    process.stdout.write(`${USAGE}\n`)
+    return values.help ? 0 : 2
+  }
+  if (!BENCHMARKS.includes(id as BenchId)) {
+    process.stderr.write(`unknown benchmark ${JSON.stringify(id)}\n${USAGE}\n`)
+    return 2
+  }
+  const command = `pnpm cityledger bench ${process.argv.slice(2).join(' ')}`
+  const result: BenchResult = await runBenchmark(id as BenchId, values, command)
+  if (!values['no-write']) {
+    const path = writeResult(result, values.out)
+    process.stderr.write(`wrote ${path}\n`)
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${formatResult(result)}\n`)
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,54 @@
+/** @cityledger/bench: the benchmark harness behind `cityledger bench`. */
+import { type BenchResult, fmt, machine } from './harness.ts'
+import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
+
+export * from './harness.ts'
+export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
+
+/** Stable ids of the benchmarks. */
+export const BENCHMARKS = ['verify', 'block', 'mempool', 'network'] as const
+export type BenchId = (typeof BENCHMARKS)[number]
+
+/** Options as the CLI parses them (strings), all optional. */
+export type CliValues = Record<string, string | boolean | undefined>
+
+function int(v: string | boolean | undefined, name: string, fallback: number, min = 0): number {
+  if (v === undefined || typeof v === 'boolean') return fallback
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${v}`)
+  return n
+}
+
+/** Runs benchmark `id` with CLI-style options and returns its result (nothing printed on stdout). */
+export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm cityledger bench ${id}`): Promise<BenchResult> {
+  const rounds = { warmup: int(v.warmup, 'warmup', 1), rounds: int(v.rounds, 'rounds', 5, 1) }
+  switch (id) {
+    case 'verify':
+      return runVerify(
+        {
+          ...rounds,
+          count: int(v.count, 'count', VERIFY_DEFAULTS.count, 1),
+          signers: int(v.signers, 'signers', VERIFY_DEFAULTS.signers, 1),
+          nobleCount: int(v.noble, 'noble', VERIFY_DEFAULTS.nobleCount, 1),
+          ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
+        },
+        command,
+      )
+    default:
+      throw new Error(`benchmark ${id} is not implemented yet`)
+  }
+}
+
+/** The readable form of a result: machine, a table of the variants, the ratios and targets. */
+export function formatResult(r: BenchResult): string {
+  const m = r.machine ?? machine()
+  const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
+  lines.push(r.id === 'verify' ? verifyTable(r) : '')
+  lines.push('', 'ratios:')
+  for (const [k, x] of Object.entries(r.ratios)) {
+    const t = r.targets?.[k]
+    lines.push(`  ${k.padEnd(28)} ${fmt(x, 3)}${t ? `  (target ${t.target}: ${t.met ? 'met' : 'MISSED'})` : ''}`)
+  }
+  for (const n of r.notes ?? []) lines.push(`note: ${n}`)
+  return lines.join('\n')
+}
