@@ -33,7 +33,17 @@ function refRoot(model: ReadonlyMap<string, Uint8Array>): Uint8Array {
   const rec = (xs: typeof items, d: number): Uint8Array => {
     if (xs.length === 0) return ZERO
     if (xs.length === 1) return xs[0]!.leaf
-    return taggedHash(DOMAIN.stateNode, rec(xs.filter((x) => bit(x.path, d) === 0), d + 1), rec(xs.filter((x) => bit(x.path, d) === 1), d + 1))
+    return taggedHash(
+      DOMAIN.stateNode,
+      rec(
+        xs.filter((x) => bit(x.path, d) === 0),
+        d + 1,
+      ),
+      rec(
+        xs.filter((x) => bit(x.path, d) === 1),
+        d + 1,
+      ),
+    )
   }
   return rec(items, 0)
 }
@@ -65,7 +75,10 @@ function tamperings(proof: StateProof, rng: Rng): StateProof[] {
   const out: StateProof[] = []
   const copy = (): StateProof => ({
     siblings: proof.siblings.map((s) => Uint8Array.from(s)),
-    leaf: proof.leaf && { path: Uint8Array.from(proof.leaf.path), valueHash: Uint8Array.from(proof.leaf.valueHash) },
+    leaf: proof.leaf && {
+      path: Uint8Array.from(proof.leaf.path),
+      valueHash: Uint8Array.from(proof.leaf.valueHash),
+    },
   })
   if (proof.siblings.length > 0) {
     const p = copy()
@@ -99,7 +112,11 @@ function tamperings(proof: StateProof, rng: Rng): StateProof[] {
   return out
 }
 
-function randomBatch(rng: Rng, pool: string[], model: Map<string, Uint8Array>): Map<string, Uint8Array | null> {
+function randomBatch(
+  rng: Rng,
+  pool: string[],
+  model: Map<string, Uint8Array>,
+): Map<string, Uint8Array | null> {
   const w = new Map<string, Uint8Array | null>()
   const n = rng.range(1, 40)
   for (let i = 0; i < n; i++) {
@@ -181,7 +198,8 @@ test(`random batches match a Map model, a from-scratch root and the reference de
       assert.not.ok(verifyStateProof(root, key, wrong, proof), `wrong value verifies (${where})`)
       assert.not.ok(verifyStateProof(root, key, undefined, proof), `member proves absent (${where})`)
       if (rng.chance(0.2)) {
-        for (const bad of tamperings(proof, rng)) assert.not.ok(verifyStateProof(root, key, v, bad), `tampered proof verifies (${where})`)
+        for (const bad of tamperings(proof, rng))
+          assert.not.ok(verifyStateProof(root, key, v, bad), `tampered proof verifies (${where})`)
       }
     }
     for (let i = 0; i < 10; i++) {
@@ -192,8 +210,12 @@ test(`random batches match a Map model, a from-scratch root and the reference de
       const { proof, value } = tree.proveLatest(key)
       assert.is(value, undefined)
       assert.ok(verifyStateProof(root, key, undefined, proof), `non-member proof fails (${where})`)
-      assert.not.ok(verifyStateProof(root, key, new Uint8Array(0), proof), `non-member proves present (${where})`)
-      for (const bad of tamperings(proof, rng)) assert.not.ok(verifyStateProof(root, key, undefined, bad), `tampered absence verifies (${where})`)
+      assert.not.ok(
+        verifyStateProof(root, key, new Uint8Array(0), proof),
+        `non-member proves present (${where})`,
+      )
+      for (const bad of tamperings(proof, rng))
+        assert.not.ok(verifyStateProof(root, key, undefined, bad), `tampered absence verifies (${where})`)
     }
   }
 
@@ -204,8 +226,15 @@ test(`random batches match a Map model, a from-scratch root and the reference de
     const k = rng.chance(0.7) && then.size > 0 ? rng.pick([...then.keys()]) : rng.pick(pool)
     const res = await tree.prove(keyOf(k), height)
     assert.equal(hex(res.root), hex(root))
-    assert.equal(res.value && hex(res.value), then.get(k) && hex(then.get(k)!), `old value (seed ${SEED}, height ${height})`)
-    assert.ok(verifyStateProof(root, keyOf(k), then.get(k), res.proof), `old proof (seed ${SEED}, height ${height})`)
+    assert.equal(
+      res.value && hex(res.value),
+      then.get(k) && hex(then.get(k)!),
+      `old value (seed ${SEED}, height ${height})`,
+    )
+    assert.ok(
+      verifyStateProof(root, keyOf(k), then.get(k), res.proof),
+      `old proof (seed ${SEED}, height ${height})`,
+    )
   }
 
   // Reopening rebuilds the same tree from the stored latest values.
@@ -246,7 +275,12 @@ test('large values (beyond the page buffer guess) are stored and proven at old h
   const w = new Map<string, Uint8Array>([['0b', rng.bytes(70_000)]])
   for (let i = 0; i < 50; i++) w.set(hex(rng.bytes(4)), rng.bytes(rng.int(3000)))
   const root1 = await tree.apply(w)
-  await tree.apply(new Map([['0a', null], ['0b', null]]))
+  await tree.apply(
+    new Map([
+      ['0a', null],
+      ['0b', null],
+    ]),
+  )
   const old0 = await tree.prove(Uint8Array.of(10), 0)
   assert.equal(old0.value!.length, big.length)
   assert.ok(verifyStateProof(root0, Uint8Array.of(10), big, old0.proof))
@@ -270,20 +304,44 @@ test('proofs survive msgpack; decodeStateProof is strict', async () => {
     // The plain object form encodes too (RPC may send it as is).
     assert.ok(encode(proof as never).length > 0)
   }
-  for (const junk of [new Uint8Array(0), encode([]), encode([[new Uint8Array(31)], null, null]), encode([[], new Uint8Array(32), null]), encode([[], null, null, 1])]) {
-    assert.throws(() => decodeStateProof(junk), (e: unknown) => e instanceof CodecError)
+  for (const junk of [
+    new Uint8Array(0),
+    encode([]),
+    encode([[new Uint8Array(31)], null, null]),
+    encode([[], new Uint8Array(32), null]),
+    encode([[], null, null, 1]),
+  ]) {
+    assert.throws(
+      () => decodeStateProof(junk),
+      (e: unknown) => e instanceof CodecError,
+    )
   }
 })
 
 test(`verifyStateProof never throws on garbage (seed ${SEED})`, () => {
   const rng = new Rng(SEED + 3)
-  const junk = (): unknown => rng.pick([null, undefined, 0, 'x', {}, [], rng.bytes(rng.int(40)), [rng.bytes(32)], { siblings: 'no' }, new Array(300).fill(new Uint8Array(32))])
+  const junk = (): unknown =>
+    rng.pick([
+      null,
+      undefined,
+      0,
+      'x',
+      {},
+      [],
+      rng.bytes(rng.int(40)),
+      [rng.bytes(32)],
+      { siblings: 'no' },
+      new Array(300).fill(new Uint8Array(32)),
+    ])
   for (let i = 0; i < 2000; i++) {
     const root = rng.chance(0.8) ? rng.bytes(32) : junk()
     const key = rng.chance(0.8) ? rng.bytes(rng.int(10)) : junk()
     const value = rng.chance(0.5) ? undefined : rng.chance(0.8) ? rng.bytes(5) : junk()
     const proof = rng.chance(0.5)
-      ? { siblings: Array.from({ length: rng.int(5) }, () => (rng.chance(0.9) ? rng.bytes(32) : junk())), leaf: rng.chance(0.5) ? null : { path: junk(), valueHash: rng.bytes(32) } }
+      ? {
+          siblings: Array.from({ length: rng.int(5) }, () => (rng.chance(0.9) ? rng.bytes(32) : junk())),
+          leaf: rng.chance(0.5) ? null : { path: junk(), valueHash: rng.bytes(32) },
+        }
       : junk()
     assert.is(verifyStateProof(root as never, key as never, value as never, proof as never), false)
   }
@@ -300,8 +358,15 @@ test('bad writes are refused before anything changes', async () => {
     new Map([['ab', 'text']]),
     new Map([['ab', undefined]]),
   ]
-  for (const w of bad) assert.equal(codeOf(() => tree.stage(w as never)), 'STORE_BAD_INPUT')
-  assert.equal(codeOf(() => tree.stage({} as never)), 'STORE_BAD_INPUT')
+  for (const w of bad)
+    assert.equal(
+      codeOf(() => tree.stage(w as never)),
+      'STORE_BAD_INPUT',
+    )
+  assert.equal(
+    codeOf(() => tree.stage({} as never)),
+    'STORE_BAD_INPUT',
+  )
   assert.equal(hex(tree.root()), before)
   assert.equal(tree.version, 0)
 })
@@ -335,7 +400,13 @@ test('values the caller reuses after a write do not change the state', async () 
 async function corruptedOpen(mutate: (kv: KvStore) => Promise<void>): Promise<string> {
   const kv = openMemoryKv()
   const tree = await StateTree.open(kv)
-  await tree.apply(new Map([['01', new Uint8Array([1])], ['02', new Uint8Array([2])], ['03', new Uint8Array([3])]]))
+  await tree.apply(
+    new Map([
+      ['01', new Uint8Array([1])],
+      ['02', new Uint8Array([2])],
+      ['03', new Uint8Array([3])],
+    ]),
+  )
   await tree.apply(new Map([['04', new Uint8Array([4])]]))
   await mutate(kv)
   try {
@@ -356,7 +427,12 @@ test('open refuses altered, missing or truncated state data with STORE_CORRUPT',
   assert.match(r, /^STORE_CORRUPT/)
   r = await corruptedOpen((kv) => kv.write([{ type: 'put', key: S(1), value: new Uint8Array(31) }]))
   assert.match(r, /^STORE_CORRUPT .*state root at height 1.*31 bytes/)
-  r = await corruptedOpen((kv) => kv.write([{ type: 'del', key: S(0) }, { type: 'del', key: S(1) }]))
+  r = await corruptedOpen((kv) =>
+    kv.write([
+      { type: 'del', key: S(0) },
+      { type: 'del', key: S(1) },
+    ]),
+  )
   assert.match(r, /^STORE_CORRUPT .*no state root/)
 })
 
@@ -369,7 +445,11 @@ test('an old proof over a damaged or missing page is STORE_CORRUPT, never a wron
   await tree.apply(w)
   await tree.apply(new Map([[hex(rng.bytes(6)), rng.bytes(8)]]))
   const pages: [Uint8Array, Uint8Array][] = []
-  for await (const e of kv.iterate({ gte: Uint8Array.of(STORE_PREFIX.stateNode), lt: Uint8Array.of(STORE_PREFIX.stateNode + 1) })) pages.push(e)
+  for await (const e of kv.iterate({
+    gte: Uint8Array.of(STORE_PREFIX.stateNode),
+    lt: Uint8Array.of(STORE_PREFIX.stateNode + 1),
+  }))
+    pages.push(e)
   const key = keyOf([...w.keys()][0]!)
   // Damage every page in turn: each old proof either does not touch it or fails loudly.
   let failures = 0

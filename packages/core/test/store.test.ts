@@ -53,7 +53,11 @@ function withHeader(input: CommitInput, edit: (h: CommitInput['block']['header']
   edit(header)
   const block = makeBlock(header, input.block.txs)
   const c = decodeCertificate(input.certificate)
-  return { ...input, block, certificate: encodeCertificate({ ...c, height: header.height, blockHash: block.hash }) }
+  return {
+    ...input,
+    block,
+    certificate: encodeCertificate({ ...c, height: header.height, blockHash: block.hash }),
+  }
 }
 
 for (const { name } of BACKENDS) {
@@ -66,7 +70,10 @@ for (const { name } of BACKENDS) {
       assert.equal(store.chainId, CHAIN_ID)
       assert.equal(hex(store.tipHash()), hex(ZERO_HASH))
       assert.equal(hex((await store.stateRoot(0))!), hex(genesisRoot))
-      assert.equal(await codeOf(() => store.initGenesis({ chainId: CHAIN_ID, stateWrites: new Map() })), 'STORE_GENESIS_EXISTS')
+      assert.equal(
+        await codeOf(() => store.initGenesis({ chainId: CHAIN_ID, stateWrites: new Map() })),
+        'STORE_GENESIS_EXISTS',
+      )
 
       const committed: { input: CommitInput; root: Uint8Array }[] = []
       for (let h = 1; h <= 8; h++) {
@@ -125,15 +132,36 @@ for (const { name } of BACKENDS) {
         ['STORE_BAD_STATE_ROOT', withHeader(good, (h) => (h.prevStateRoot = new Uint8Array(32)))],
         ['STORE_WRONG_CHAIN', withHeader(good, (h) => (h.chainId = 'other-chain'))],
         ['STORE_BAD_BLOCK', { ...good, block: { ...good.block, hash: new Uint8Array(32) } }],
-        ['STORE_BAD_BLOCK', { ...good, block: { ...good.block, txs: [...good.block.txs, new Uint8Array([1])] } }],
+        [
+          'STORE_BAD_BLOCK',
+          { ...good, block: { ...good.block, txs: [...good.block.txs, new Uint8Array([1])] } },
+        ],
         ['STORE_BAD_CERTIFICATE', { ...good, certificate: new Uint8Array([1, 2, 3]) }],
         ['STORE_BAD_CERTIFICATE', { ...good, certificate: nextBlockCertFor(good, 2) }],
         ['STORE_BAD_RESULTS', { ...good, results: good.results.slice(1) }],
-        ['STORE_BAD_RESULTS', { ...good, results: [good.results[1]!, good.results[0]!, ...good.results.slice(2)] }],
+        [
+          'STORE_BAD_RESULTS',
+          { ...good, results: [good.results[1]!, good.results[0]!, ...good.results.slice(2)] },
+        ],
         ['STORE_BAD_RESULTS', { ...good, results: good.results.map((r) => ({ ...r, code: '' })) }],
-        ['STORE_BAD_RESULTS', { ...good, results: [...good.results, { hash: new Uint8Array(32), code: null, events: [] }] }],
-        ['STORE_BAD_RESULTS', { ...good, results: good.results.map((r) => ({ ...r, events: [{ service: 's', name: 'n', data: 1.5 as never }] })) }],
-        ['STORE_BAD_RESULTS', { ...good, blockEvents: [{ service: 's', name: 'n', data: undefined as never }] }],
+        [
+          'STORE_BAD_RESULTS',
+          { ...good, results: [...good.results, { hash: new Uint8Array(32), code: null, events: [] }] },
+        ],
+        [
+          'STORE_BAD_RESULTS',
+          {
+            ...good,
+            results: good.results.map((r) => ({
+              ...r,
+              events: [{ service: 's', name: 'n', data: 1.5 as never }],
+            })),
+          },
+        ],
+        [
+          'STORE_BAD_RESULTS',
+          { ...good, blockEvents: [{ service: 's', name: 'n', data: undefined as never }] },
+        ],
         ['STORE_BAD_INPUT', { ...good, stateWrites: new Map([['NOT HEX', new Uint8Array(1)]]) }],
         ['STORE_BAD_INPUT', { ...good, stateWrites: new Map([['aa', 5 as never]]) }],
         ['STORE_BAD_INPUT', null as never],
@@ -146,7 +174,11 @@ for (const { name } of BACKENDS) {
       assert.equal(await dump(be.kv), before, 'a refused block leaves no trace')
       await store.commitBlock(good)
       assert.equal(store.height(), 3)
-      assert.equal(await codeOf(() => store.commitBlock(good)), 'STORE_BAD_HEIGHT', 'replaying a committed block')
+      assert.equal(
+        await codeOf(() => store.commitBlock(good)),
+        'STORE_BAD_HEIGHT',
+        'replaying a committed block',
+      )
     }))
 
   test(`${name}: commits issued together are applied one after another`, () =>
@@ -160,7 +192,10 @@ for (const { name } of BACKENDS) {
         await scratch.commitBlock(inputs.at(-1)!)
       }
       await store.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
-      const roots = await Promise.all([...inputs.map((i) => store.commitBlock(i)), store.commitBlock(inputs[0]!).catch((e) => e.code)])
+      const roots = await Promise.all([
+        ...inputs.map((i) => store.commitBlock(i)),
+        store.commitBlock(inputs[0]!).catch((e) => e.code),
+      ])
       assert.equal(roots[3], 'STORE_BAD_HEIGHT')
       assert.equal(hex(roots[2]), hex(scratch.state.root()))
       assert.equal(store.height(), 3)
@@ -182,7 +217,10 @@ for (const { name } of BACKENDS) {
       assert.equal(again.state.size, store.state.size)
       for (let n = 0; n < 300; n++) {
         const key = Buffer.from(stateKey(n), 'hex')
-        assert.equal(again.state.get(key) && hex(again.state.get(key)!), store.state.get(key) && hex(store.state.get(key)!))
+        assert.equal(
+          again.state.get(key) && hex(again.state.get(key)!),
+          store.state.get(key) && hex(store.state.get(key)!),
+        )
       }
       // It carries on from there.
       const input = nextBlock(again, SEED)
@@ -195,14 +233,29 @@ for (const { name } of BACKENDS) {
 
   test(`${name}: genesis input is checked`, () =>
     withChain(name, async (_be, store) => {
-      assert.equal(await codeOf(() => store.initGenesis({ chainId: 'Bad Id', stateWrites: new Map() })), 'STORE_BAD_INPUT')
-      assert.equal(await codeOf(() => store.initGenesis({ chainId: CHAIN_ID, genesisHash: new Uint8Array(3), stateWrites: new Map() })), 'STORE_BAD_INPUT')
-      assert.equal(await codeOf(() => store.initGenesis({ chainId: CHAIN_ID, stateWrites: new Map([['x', null]]) })), 'STORE_BAD_INPUT')
+      assert.equal(
+        await codeOf(() => store.initGenesis({ chainId: 'Bad Id', stateWrites: new Map() })),
+        'STORE_BAD_INPUT',
+      )
+      assert.equal(
+        await codeOf(() =>
+          store.initGenesis({ chainId: CHAIN_ID, genesisHash: new Uint8Array(3), stateWrites: new Map() }),
+        ),
+        'STORE_BAD_INPUT',
+      )
+      assert.equal(
+        await codeOf(() => store.initGenesis({ chainId: CHAIN_ID, stateWrites: new Map([['x', null]]) })),
+        'STORE_BAD_INPUT',
+      )
       assert.equal(store.height(), -1)
       const genesisHash = new Uint8Array(32).fill(3)
       await store.initGenesis({ chainId: CHAIN_ID, genesisHash, stateWrites: writesFor(0, SEED, 30) })
       const input = nextBlock(store, SEED)
-      assert.equal(hex(input.block.header.parentHash), hex(genesisHash), 'block 1 names the genesis hash as parent')
+      assert.equal(
+        hex(input.block.header.parentHash),
+        hex(genesisHash),
+        'block 1 names the genesis hash as parent',
+      )
       await store.commitBlock(input)
     }))
 }

@@ -3,7 +3,16 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ChainStore, StateTree, ZERO_HASH, decodeCertificate, openLevelKv, openMemoryKv, sha256, toHex } from '@cityledger/core'
+import {
+  ChainStore,
+  StateTree,
+  ZERO_HASH,
+  decodeCertificate,
+  openLevelKv,
+  openMemoryKv,
+  sha256,
+  toHex,
+} from '@cityledger/core'
 import { Rng, testSeed } from '@cityledger/core/testing'
 import { tempDir } from './helpers/backends.ts'
 import { CHAIN_ID, genesisWrites, nextBlock } from './helpers/chainFixture.ts'
@@ -16,7 +25,11 @@ const hex = toHex
  * Starts the commit loop and SIGKILLs it once it has reported `reports` more heights (0: as soon as
  * it is ready, usually in the middle of its first commit). Resolves with the last height it reported.
  */
-function runAndKill(db: string, reports: number, children: Set<ChildProcess>): Promise<{ last: number; ready: number }> {
+function runAndKill(
+  db: string,
+  reports: number,
+  children: Set<ChildProcess>,
+): Promise<{ last: number; ready: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, db, String(SEED)], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.add(child)
@@ -87,7 +100,11 @@ async function verify(db: string, reported: number): Promise<number> {
       assert.equal(await store.getResults(h), input.results, `results of ${h}`)
       for (const [index, tx] of block.txs.entries()) {
         const stored = await store.getTx(sha256(tx))
-        assert.equal(stored && { height: stored.height, index: stored.index }, { height: h, index }, `tx index at ${h}/${index}`)
+        assert.equal(
+          stored && { height: stored.height, index: stored.index },
+          { height: h, index },
+          `tx index at ${h}/${index}`,
+        )
       }
       assert.equal(hex((await store.stateRoot(h))!), hex(replay.state.root()), `state root at ${h}`)
     }

@@ -39,24 +39,45 @@ for (const { name } of BACKENDS) {
   test(`${name}: put, get, getMany, overwrite, delete`, () =>
     withBackend(name, async ({ kv }) => {
       assert.is(await kv.get(b(1)), undefined)
-      await kv.write([{ type: 'put', key: b(1), value: b(10) }, { type: 'put', key: b(2), value: b() }])
+      await kv.write([
+        { type: 'put', key: b(1), value: b(10) },
+        { type: 'put', key: b(2), value: b() },
+      ])
       assert.equal(hex((await kv.get(b(1)))!), '0a')
       assert.equal(hex((await kv.get(b(2)))!), '', 'empty values are values')
       const got = await kv.get(b(1))
       assert.is(got!.constructor, Uint8Array, 'plain Uint8Array, not a Buffer')
-      await kv.write([{ type: 'put', key: b(1), value: b(11) }, { type: 'del', key: b(2) }, { type: 'del', key: b(3) }])
+      await kv.write([
+        { type: 'put', key: b(1), value: b(11) },
+        { type: 'del', key: b(2) },
+        { type: 'del', key: b(3) },
+      ])
       const many = await kv.getMany([b(1), b(2), b(3)])
-      assert.equal(many.map((v) => v && hex(v)), ['0b', undefined, undefined])
+      assert.equal(
+        many.map((v) => v && hex(v)),
+        ['0b', undefined, undefined],
+      )
       assert.equal(await kv.getMany([]), [])
     }))
 
   test(`${name}: later ops in one batch win, and the batch is all-or-nothing on bad input`, () =>
     withBackend(name, async ({ kv }) => {
-      await kv.write([{ type: 'put', key: b(5), value: b(1) }, { type: 'del', key: b(5) }, { type: 'put', key: b(6), value: b(1) }, { type: 'put', key: b(6), value: b(2) }])
+      await kv.write([
+        { type: 'put', key: b(5), value: b(1) },
+        { type: 'del', key: b(5) },
+        { type: 'put', key: b(6), value: b(1) },
+        { type: 'put', key: b(6), value: b(2) },
+      ])
       assert.equal(await all(kv), ['06=02'])
-      const bad = [{ type: 'put', key: b(7), value: b(1) }, { type: 'put', key: b(8), value: 'x' }] as unknown as KvOp[]
+      const bad = [
+        { type: 'put', key: b(7), value: b(1) },
+        { type: 'put', key: b(8), value: 'x' },
+      ] as unknown as KvOp[]
       assert.equal(await codeOf(() => kv.write(bad)), 'STORE_BAD_INPUT')
-      assert.equal(await codeOf(() => kv.write([{ type: 'nope', key: b(1) }] as unknown as KvOp[])), 'STORE_BAD_INPUT')
+      assert.equal(
+        await codeOf(() => kv.write([{ type: 'nope', key: b(1) }] as unknown as KvOp[])),
+        'STORE_BAD_INPUT',
+      )
       assert.equal(await codeOf(() => kv.write('x' as never)), 'STORE_BAD_INPUT')
       assert.equal(await all(kv), ['06=02'], 'nothing of a refused batch is written')
       await kv.write([], { sync: true })
@@ -67,7 +88,10 @@ for (const { name } of BACKENDS) {
       const rng = new Rng(SEED)
       const keys = new Map<string, Uint8Array>()
       for (let i = 0; i < 300; i++) keys.set(hex(rng.bytes(rng.range(1, 4))), rng.bytes(3))
-      await kv.write([...keys].map(([k, v]) => ({ type: 'put', key: Uint8Array.from(Buffer.from(k, 'hex')), value: v })), { sync: true })
+      await kv.write(
+        [...keys].map(([k, v]) => ({ type: 'put', key: Uint8Array.from(Buffer.from(k, 'hex')), value: v })),
+        { sync: true },
+      )
       const sorted = [...keys.keys()].sort()
       const line = (k: string) => `${k}=${hex(keys.get(k)!)}`
       assert.equal(await all(kv), sorted.map(line))
@@ -76,7 +100,9 @@ for (const { name } of BACKENDS) {
         const lt = rng.chance(0.8) ? rng.bytes(rng.range(1, 3)) : undefined
         const reverse = rng.chance(0.5)
         const limit = rng.chance(0.5) ? rng.int(20) : undefined
-        let want = sorted.filter((k) => (gte === undefined || k >= hex(gte)) && (lt === undefined || k < hex(lt)))
+        let want = sorted.filter(
+          (k) => (gte === undefined || k >= hex(gte)) && (lt === undefined || k < hex(lt)),
+        )
         if (reverse) want.reverse()
         if (limit !== undefined) want = want.slice(0, limit)
         assert.equal(await all(kv, { gte, lt, reverse, limit }), want.map(line), `seed ${SEED} query ${i}`)
@@ -89,7 +115,11 @@ for (const { name } of BACKENDS) {
       const seen: string[] = []
       for await (const [k] of kv.iterate({})) {
         seen.push(hex(k))
-        if (k[0] === 1) await kv.write([{ type: 'del', key: b(3) }, { type: 'put', key: b(5), value: b(5) }])
+        if (k[0] === 1)
+          await kv.write([
+            { type: 'del', key: b(3) },
+            { type: 'put', key: b(5), value: b(5) },
+          ])
       }
       assert.equal(seen, ['01', '02', '03', '04'])
       assert.equal((await all(kv)).length, 4)
@@ -99,8 +129,14 @@ for (const { name } of BACKENDS) {
     withBackend(name, async ({ kv }) => {
       const a = subKv(kv, 0x4a)
       const c = subKv(kv, b(0x4a, 0xff))
-      await kv.write([{ type: 'put', key: b(0x49, 1), value: b(1) }, { type: 'put', key: b(0x4b), value: b(2) }])
-      await a.write([{ type: 'put', key: b(1), value: b(9) }, { type: 'put', key: b(), value: b(8) }])
+      await kv.write([
+        { type: 'put', key: b(0x49, 1), value: b(1) },
+        { type: 'put', key: b(0x4b), value: b(2) },
+      ])
+      await a.write([
+        { type: 'put', key: b(1), value: b(9) },
+        { type: 'put', key: b(), value: b(8) },
+      ])
       await c.write([{ type: 'put', key: b(7), value: b(7) }])
       assert.equal(await all(a), ['=08', '01=09', 'ff07=07'])
       assert.equal(await all(c), ['07=07'])

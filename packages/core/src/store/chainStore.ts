@@ -4,10 +4,28 @@ import { CHAIN_ID_RE } from '../codec/limits.ts'
 import { encode } from '../codec/msgpack.ts'
 import { decodeCertificate } from '../codec/vote.ts'
 import { StoreError, corrupt } from './errors.ts'
-import { STORE_PREFIX, bytesKey, heightKey, metaKey, namespace, readU32, readU64, resultKey, u64, writeU32, writeU64 } from './keys.ts'
+import {
+  STORE_PREFIX,
+  bytesKey,
+  heightKey,
+  metaKey,
+  namespace,
+  readU32,
+  readU64,
+  resultKey,
+  u64,
+  writeU32,
+  writeU64,
+} from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
 import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
-import { type StoredTx, decodeBlockEvents, decodeTxResult, encodeBlockEvents, encodeTxResult } from './results.ts'
+import {
+  type StoredTx,
+  decodeBlockEvents,
+  decodeTxResult,
+  encodeBlockEvents,
+  encodeTxResult,
+} from './results.ts'
 import { sha256 } from '../crypto/hash.ts'
 import { StateTree, type StateWrites } from './stateTree.ts'
 
@@ -48,7 +66,8 @@ const META = {
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
-const isBytes = (x: unknown, len?: number): x is Uint8Array => x instanceof Uint8Array && (len === undefined || x.length === len)
+const isBytes = (x: unknown, len?: number): x is Uint8Array =>
+  x instanceof Uint8Array && (len === undefined || x.length === len)
 
 /**
  * Blocks, certificates, transaction index, results and the authenticated state of one chain, over a
@@ -74,7 +93,14 @@ export class ChainStore {
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
 
-  private constructor(kv: KvStore, state: StateTree, chainId: string | undefined, genesisHash: Uint8Array | undefined, height: number, tipHash: Uint8Array) {
+  private constructor(
+    kv: KvStore,
+    state: StateTree,
+    chainId: string | undefined,
+    genesisHash: Uint8Array | undefined,
+    height: number,
+    tipHash: Uint8Array,
+  ) {
     this.#kv = kv
     this.state = state
     this.#chainId = chainId
@@ -88,17 +114,31 @@ export class ChainStore {
    * anything inconsistent or truncated is `STORE_CORRUPT` naming what is wrong.
    */
   static async open(kv: KvStore, options: ChainStoreOptions = {}): Promise<ChainStore> {
-    const [format, chainIdRaw, genesisHash, heightRaw] = await kv.getMany([META.format, META.chainId, META.genesisHash, META.height])
-    if (format === undefined && chainIdRaw === undefined && genesisHash === undefined && heightRaw === undefined) {
+    const [format, chainIdRaw, genesisHash, heightRaw] = await kv.getMany([
+      META.format,
+      META.chainId,
+      META.genesisHash,
+      META.height,
+    ])
+    if (
+      format === undefined &&
+      chainIdRaw === undefined &&
+      genesisHash === undefined &&
+      heightRaw === undefined
+    ) {
       for (const prefix of [STORE_PREFIX.block, STORE_PREFIX.stateRoot, STORE_PREFIX.stateValue]) {
         for await (const _ of kv.iterate({ ...namespace(prefix), limit: 1 })) {
-          throw corrupt('metadata', `missing, but the store holds data (namespace ${String.fromCharCode(prefix)})`)
+          throw corrupt(
+            'metadata',
+            `missing, but the store holds data (namespace ${String.fromCharCode(prefix)})`,
+          )
         }
       }
       return new ChainStore(kv, await StateTree.open(kv, -1), undefined, undefined, -1, ZERO_HASH)
     }
     if (format === undefined) throw corrupt('metadata format', 'missing')
-    if (format.length !== 1 || format[0] !== FORMAT) throw corrupt('metadata format', `unknown format ${hex(format)}`)
+    if (format.length !== 1 || format[0] !== FORMAT)
+      throw corrupt('metadata format', `unknown format ${hex(format)}`)
     if (chainIdRaw === undefined) throw corrupt('metadata chainId', 'missing')
     let chainId: string
     try {
@@ -106,7 +146,8 @@ export class ChainStore {
     } catch {
       throw corrupt('metadata chainId', 'not UTF-8')
     }
-    if (!CHAIN_ID_RE.test(chainId)) throw corrupt('metadata chainId', `invalid chain id ${JSON.stringify(chainId)}`)
+    if (!CHAIN_ID_RE.test(chainId))
+      throw corrupt('metadata chainId', `invalid chain id ${JSON.stringify(chainId)}`)
     if (options.chainId !== undefined && options.chainId !== chainId) {
       throw new StoreError('STORE_WRONG_CHAIN', `store belongs to chain ${chainId}, not ${options.chainId}`, {
         stored: chainId,
@@ -114,7 +155,8 @@ export class ChainStore {
       })
     }
     if (genesisHash === undefined) throw corrupt('metadata genesisHash', 'missing')
-    if (genesisHash.length !== 32) throw corrupt('metadata genesisHash', `${genesisHash.length} bytes instead of 32`)
+    if (genesisHash.length !== 32)
+      throw corrupt('metadata genesisHash', `${genesisHash.length} bytes instead of 32`)
     if (heightRaw === undefined) throw corrupt('metadata height', 'missing')
     if (heightRaw.length !== 8) throw corrupt('metadata height', `${heightRaw.length} bytes instead of 8`)
     const height = readU64(heightRaw, 0)
@@ -122,7 +164,8 @@ export class ChainStore {
     let tipHash = genesisHash
     for await (const [k] of kv.iterate({ ...namespace(STORE_PREFIX.block), reverse: true, limit: 1 })) {
       const last = k.length === 9 ? readU64(k, 1) : -1
-      if (last !== height) throw corrupt('block index', `last stored block is ${last}, metadata height is ${height}`)
+      if (last !== height)
+        throw corrupt('block index', `last stored block is ${last}, metadata height is ${height}`)
     }
     if (height > 0) tipHash = await checkTip(kv, chainId, height)
 
@@ -157,11 +200,18 @@ export class ChainStore {
   /** Writes height 0: chain id, genesis hash and the genesis state. Once per store. Returns the state root. */
   initGenesis(input: GenesisInput): Promise<Uint8Array> {
     return this.#serial(async () => {
-      if (this.#height >= 0) throw new StoreError('STORE_GENESIS_EXISTS', `store already holds chain ${this.#chainId} at height ${this.#height}`)
-      if (input === null || typeof input !== 'object') throw new StoreError('STORE_BAD_INPUT', 'genesis: expected an object')
+      if (this.#height >= 0)
+        throw new StoreError(
+          'STORE_GENESIS_EXISTS',
+          `store already holds chain ${this.#chainId} at height ${this.#height}`,
+        )
+      if (input === null || typeof input !== 'object')
+        throw new StoreError('STORE_BAD_INPUT', 'genesis: expected an object')
       const { chainId, genesisHash = ZERO_HASH, stateWrites } = input
-      if (typeof chainId !== 'string' || !CHAIN_ID_RE.test(chainId)) throw new StoreError('STORE_BAD_INPUT', `genesis.chainId: invalid ${JSON.stringify(chainId)}`)
-      if (!isBytes(genesisHash, 32)) throw new StoreError('STORE_BAD_INPUT', 'genesis.genesisHash: expected 32 bytes')
+      if (typeof chainId !== 'string' || !CHAIN_ID_RE.test(chainId))
+        throw new StoreError('STORE_BAD_INPUT', `genesis.chainId: invalid ${JSON.stringify(chainId)}`)
+      if (!isBytes(genesisHash, 32))
+        throw new StoreError('STORE_BAD_INPUT', 'genesis.genesisHash: expected 32 bytes')
       const staged = this.state.stage(stateWrites)
       if (staged.version !== 0) throw corrupt('state', `holds version ${staged.version - 1} before genesis`)
       const ops: KvOp[] = [
@@ -190,24 +240,38 @@ export class ChainStore {
    */
   commitBlock(input: CommitInput): Promise<Uint8Array> {
     return this.#serial(async () => {
-      if (this.#height < 0 || this.#chainId === undefined) throw new StoreError('STORE_NOT_INITIALIZED', 'commitBlock before initGenesis')
-      if (input === null || typeof input !== 'object') throw new StoreError('STORE_BAD_INPUT', 'commit: expected an object')
+      if (this.#height < 0 || this.#chainId === undefined)
+        throw new StoreError('STORE_NOT_INITIALIZED', 'commitBlock before initGenesis')
+      if (input === null || typeof input !== 'object')
+        throw new StoreError('STORE_BAD_INPUT', 'commit: expected an object')
       const { block, certificate, results, stateWrites, blockEvents = [] } = input
       const height = this.#height + 1
       checkBlock(block)
       const header = block.header
       if (header.chainId !== this.#chainId) {
-        throw new StoreError('STORE_WRONG_CHAIN', `block is for chain ${header.chainId}, store holds ${this.#chainId}`)
+        throw new StoreError(
+          'STORE_WRONG_CHAIN',
+          `block is for chain ${header.chainId}, store holds ${this.#chainId}`,
+        )
       }
       if (header.height !== height) {
-        throw new StoreError('STORE_BAD_HEIGHT', `expected block ${height}, got block ${header.height}`, { expected: height, got: header.height })
+        throw new StoreError('STORE_BAD_HEIGHT', `expected block ${height}, got block ${header.height}`, {
+          expected: height,
+          got: header.height,
+        })
       }
       if (!same(header.parentHash, this.#tipHash)) {
-        throw new StoreError('STORE_BAD_PARENT', `block ${height} names parent ${hex(header.parentHash)}, block ${height - 1} is ${hex(this.#tipHash)}`)
+        throw new StoreError(
+          'STORE_BAD_PARENT',
+          `block ${height} names parent ${hex(header.parentHash)}, block ${height - 1} is ${hex(this.#tipHash)}`,
+        )
       }
       const prevRoot = this.state.root()
       if (!same(header.prevStateRoot, prevRoot)) {
-        throw new StoreError('STORE_BAD_STATE_ROOT', `block ${height} carries state root ${hex(header.prevStateRoot)}, state after ${height - 1} is ${hex(prevRoot)}`)
+        throw new StoreError(
+          'STORE_BAD_STATE_ROOT',
+          `block ${height} carries state root ${hex(header.prevStateRoot)}, state after ${height - 1} is ${hex(prevRoot)}`,
+        )
       }
       checkCertificate(certificate, block)
       const { txHashes, encoded } = checkResults(results, block)
@@ -226,7 +290,8 @@ export class ChainStore {
         ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.txIndex, txHashes[i]!), value: at })
         ops.push({ type: 'put', key: resultKey(height, i), value: encoded[i]! })
       }
-      if (eventBytes !== undefined) ops.push({ type: 'put', key: heightKey(STORE_PREFIX.blockEvents, height), value: eventBytes })
+      if (eventBytes !== undefined)
+        ops.push({ type: 'put', key: heightKey(STORE_PREFIX.blockEvents, height), value: eventBytes })
       for (const op of staged.ops) ops.push(op)
       ops.push({ type: 'put', key: META.height, value: u64(height) })
       await this.#kv.write(ops, { sync: true })
@@ -252,7 +317,8 @@ export class ChainStore {
     if (at === undefined) return undefined
     if (at.length !== 8) throw corrupt(`height of block ${hex(hash)}`, `${at.length} bytes instead of 8`)
     const block = await this.getBlock(readU64(at, 0))
-    if (block === undefined || !same(block.hash, hash)) throw corrupt(`block ${hex(hash)}`, 'hash index points to another block')
+    if (block === undefined || !same(block.hash, hash))
+      throw corrupt(`block ${hex(hash)}`, 'hash index points to another block')
     return block
   }
 
@@ -269,7 +335,10 @@ export class ChainStore {
     this.#live()
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const out: TxResult[] = []
-    for await (const [k, v] of this.#kv.iterate({ gte: resultKey(height, 0), lt: heightKey(STORE_PREFIX.result, height + 1) })) {
+    for await (const [k, v] of this.#kv.iterate({
+      gte: resultKey(height, 0),
+      lt: heightKey(STORE_PREFIX.result, height + 1),
+    })) {
       const index = readU32(k, 9)
       if (index !== out.length) throw corrupt(`results of block ${height}`, `result ${out.length} missing`)
       out.push(decodeResult(v, height, index))
@@ -300,9 +369,11 @@ export class ChainStore {
     const height = readU64(at, 0)
     const index = readU32(at, 8)
     const bytes = await this.#kv.get(resultKey(height, index))
-    if (bytes === undefined) throw corrupt(`result of tx ${hex(hash)}`, `missing at height ${height} index ${index}`)
+    if (bytes === undefined)
+      throw corrupt(`result of tx ${hex(hash)}`, `missing at height ${height} index ${index}`)
     const result = decodeResult(bytes, height, index)
-    if (!same(result.hash, hash)) throw corrupt(`result of tx ${hex(hash)}`, `belongs to another tx at height ${height} index ${index}`)
+    if (!same(result.hash, hash))
+      throw corrupt(`result of tx ${hex(hash)}`, `belongs to another tx at height ${height} index ${index}`)
     return { height, index, result }
   }
 
@@ -327,10 +398,20 @@ export class ChainStore {
 }
 
 function checkBlock(block: Block): void {
-  if (block === null || typeof block !== 'object' || block.header === null || typeof block.header !== 'object') {
+  if (
+    block === null ||
+    typeof block !== 'object' ||
+    block.header === null ||
+    typeof block.header !== 'object'
+  ) {
     throw new StoreError('STORE_BAD_BLOCK', 'block: expected a Block')
   }
-  if (!isBytes(block.headerBytes) || !isBytes(block.hash, 32) || !isBytes(block.bytes) || !Array.isArray(block.txs)) {
+  if (
+    !isBytes(block.headerBytes) ||
+    !isBytes(block.hash, 32) ||
+    !isBytes(block.bytes) ||
+    !Array.isArray(block.txs)
+  ) {
     throw new StoreError('STORE_BAD_BLOCK', 'block: headerBytes, hash, bytes and txs are required')
   }
   const h = block.header
@@ -343,8 +424,10 @@ function checkBlock(block: Block): void {
   } catch (err) {
     throw new StoreError('STORE_BAD_BLOCK', `block.header: ${(err as Error).message}`)
   }
-  if (!same(headerBytes, block.headerBytes)) throw new StoreError('STORE_BAD_BLOCK', 'block.headerBytes do not encode block.header')
-  if (!same(sha256(block.headerBytes), block.hash)) throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
+  if (!same(headerBytes, block.headerBytes))
+    throw new StoreError('STORE_BAD_BLOCK', 'block.headerBytes do not encode block.header')
+  if (!same(sha256(block.headerBytes), block.hash))
+    throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
   for (let i = 0; i < block.txs.length; i++) {
     if (!isBytes(block.txs[i])) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: expected bytes`)
   }
@@ -361,15 +444,28 @@ function checkCertificate(certificate: Uint8Array, block: Block): void {
   } catch (err) {
     throw new StoreError('STORE_BAD_CERTIFICATE', `certificate: ${(err as Error).message}`)
   }
-  if (cert.height !== block.header.height || !same(cert.blockHash, block.hash) || cert.chainId !== block.header.chainId) {
-    throw new StoreError('STORE_BAD_CERTIFICATE', `certificate is for block ${cert.height} ${hex(cert.blockHash)}, not ${block.header.height} ${hex(block.hash)}`)
+  if (
+    cert.height !== block.header.height ||
+    !same(cert.blockHash, block.hash) ||
+    cert.chainId !== block.header.chainId
+  ) {
+    throw new StoreError(
+      'STORE_BAD_CERTIFICATE',
+      `certificate is for block ${cert.height} ${hex(cert.blockHash)}, not ${block.header.height} ${hex(block.hash)}`,
+    )
   }
 }
 
 /** Checks one result per tx, matching the tx hashes, and that each result reads back. */
-function checkResults(results: readonly TxResult[], block: Block): { txHashes: Uint8Array[]; encoded: Uint8Array[] } {
+function checkResults(
+  results: readonly TxResult[],
+  block: Block,
+): { txHashes: Uint8Array[]; encoded: Uint8Array[] } {
   if (!Array.isArray(results) || results.length !== block.txs.length) {
-    throw new StoreError('STORE_BAD_RESULTS', `expected ${block.txs.length} results, got ${Array.isArray(results) ? results.length : 'none'}`)
+    throw new StoreError(
+      'STORE_BAD_RESULTS',
+      `expected ${block.txs.length} results, got ${Array.isArray(results) ? results.length : 'none'}`,
+    )
   }
   const hashes: Uint8Array[] = new Array(results.length)
   const encoded: Uint8Array[] = new Array(results.length)
@@ -389,7 +485,8 @@ function checkResults(results: readonly TxResult[], block: Block): { txHashes: U
     if (r.message !== undefined && typeof r.message !== 'string') {
       throw new StoreError('STORE_BAD_RESULTS', `results[${i}].message: expected a string`)
     }
-    if (!Array.isArray(r.events)) throw new StoreError('STORE_BAD_RESULTS', `results[${i}].events: expected an array`)
+    if (!Array.isArray(r.events))
+      throw new StoreError('STORE_BAD_RESULTS', `results[${i}].events: expected an array`)
     let bytes: Uint8Array
     try {
       bytes = encodeTxResult(r)
@@ -416,13 +513,19 @@ function checkBlockEvents(events: readonly ServiceEvent[]): Uint8Array | undefin
 }
 
 async function checkTip(kv: KvStore, chainId: string, height: number): Promise<Uint8Array> {
-  const [bytes, cert] = await kv.getMany([heightKey(STORE_PREFIX.block, height), heightKey(STORE_PREFIX.certificate, height)])
-  if (bytes === undefined) throw corrupt(`block at height ${height}`, 'missing (metadata height points past the stored blocks)')
+  const [bytes, cert] = await kv.getMany([
+    heightKey(STORE_PREFIX.block, height),
+    heightKey(STORE_PREFIX.certificate, height),
+  ])
+  if (bytes === undefined)
+    throw corrupt(`block at height ${height}`, 'missing (metadata height points past the stored blocks)')
   const block = decodeStored(bytes, `block at height ${height}`, height)
-  if (block.header.chainId !== chainId) throw corrupt(`block at height ${height}`, `belongs to chain ${block.header.chainId}`)
+  if (block.header.chainId !== chainId)
+    throw corrupt(`block at height ${height}`, `belongs to chain ${block.header.chainId}`)
   if (cert === undefined || cert.length === 0) throw corrupt(`certificate at height ${height}`, 'missing')
   const at = await kv.get(bytesKey(STORE_PREFIX.blockHash, block.hash))
-  if (at === undefined || at.length !== 8 || readU64(at, 0) !== height) throw corrupt(`hash index of block ${height}`, 'missing or wrong')
+  if (at === undefined || at.length !== 8 || readU64(at, 0) !== height)
+    throw corrupt(`hash index of block ${height}`, 'missing or wrong')
   if (block.txs.length > 0) {
     const last = block.txs.length - 1
     const r = await kv.get(resultKey(height, last))

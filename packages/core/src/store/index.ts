@@ -11,5 +11,12 @@ export { STORE_PREFIX } from './keys.ts'
 export { StoreError, type StoreErrorCode } from './errors.ts'
 export { StateTree, type StagedState, type StateProofResult, type StateWrites } from './stateTree.ts'
 export { type StateProof, verifyStateProof, encodeStateProof, decodeStateProof } from './stateProof.ts'
-export { type StoredTx, encodeTxResult, decodeTxResult, encodeBlockEvents, decodeBlockEvents, MAX_RESULT_BYTES } from './results.ts'
+export {
+  type StoredTx,
+  encodeTxResult,
+  decodeTxResult,
+  encodeBlockEvents,
+  decodeBlockEvents,
+  MAX_RESULT_BYTES,
+} from './results.ts'
 export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'

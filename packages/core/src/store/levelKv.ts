@@ -21,7 +21,8 @@ function wrap(err: unknown, doing: string): StoreError {
   if (code.includes('LEVEL_LOCKED')) {
     return new StoreError('STORE_LOCKED', `${doing}: the database is in use by another process (${msg})`)
   }
-  if (code.includes('LEVEL_CORRUPTION')) return new StoreError('STORE_CORRUPT', `${doing}: LevelDB reports corruption (${msg})`)
+  if (code.includes('LEVEL_CORRUPTION'))
+    return new StoreError('STORE_CORRUPT', `${doing}: LevelDB reports corruption (${msg})`)
   if (code.includes('LEVEL_DATABASE_NOT_OPEN') && !code.includes('LEVEL_IO_ERROR')) {
     return new StoreError('STORE_CLOSED', `${doing}: store is closed (${msg})`)
   }
@@ -34,7 +35,8 @@ function wrap(err: unknown, doing: string): StoreError {
  * Fails with `STORE_LOCKED` when another process holds the folder.
  */
 export async function openLevelKv(path: string): Promise<KvStore> {
-  if (typeof path !== 'string' || path === '') throw new StoreError('STORE_BAD_INPUT', 'path: expected a folder path')
+  if (typeof path !== 'string' || path === '')
+    throw new StoreError('STORE_BAD_INPUT', 'path: expected a folder path')
   const db: Db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
   try {
     await db.open()

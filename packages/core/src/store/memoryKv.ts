@@ -47,7 +47,8 @@ export function openMemoryKv(): KvStore {
     async getMany(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
       live()
       return keys.map((key, i) => {
-        if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', `keys[${i}]: expected bytes`)
+        if (!(key instanceof Uint8Array))
+          throw new StoreError('STORE_BAD_INPUT', `keys[${i}]: expected bytes`)
         return data.get(hexOf(key))?.slice()
       })
     },

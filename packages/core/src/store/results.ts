@@ -12,13 +12,15 @@ export interface StoredTx {
 export const MAX_RESULT_BYTES = 4 * 1024 * 1024
 const MAX_RESULT_DEPTH = 24
 
-const encodeEvents = (events: readonly ServiceEvent[]): Value[] => events.map((e) => [e.service, e.name, e.data])
+const encodeEvents = (events: readonly ServiceEvent[]): Value[] =>
+  events.map((e) => [e.service, e.name, e.data])
 
 function decodeEvents(list: Value | undefined, field: string): ServiceEvent[] {
   if (!Array.isArray(list)) throw new CodecError('BAD_FIELD', `${field}: expected an array`)
   return list.map((e, i) => {
     const p = expectArray(e, 3, `${field}[${i}]`)
-    if (typeof p[0] !== 'string' || typeof p[1] !== 'string') throw new CodecError('BAD_FIELD', `${field}[${i}]: expected service and name`)
+    if (typeof p[0] !== 'string' || typeof p[1] !== 'string')
+      throw new CodecError('BAD_FIELD', `${field}[${i}]: expected service and name`)
     return { service: p[0], name: p[1], data: p[2]! }
   })
 }
@@ -30,12 +32,18 @@ export function encodeTxResult(r: TxResult): Uint8Array {
 
 /** Strict inverse of `encodeTxResult`; throws CodecError. */
 export function decodeTxResult(bytes: Uint8Array): TxResult {
-  const f = expectArray(decodeStrict(bytes, { maxBytes: MAX_RESULT_BYTES, maxDepth: MAX_RESULT_DEPTH }), 4, 'tx result')
+  const f = expectArray(
+    decodeStrict(bytes, { maxBytes: MAX_RESULT_BYTES, maxDepth: MAX_RESULT_DEPTH }),
+    4,
+    'tx result',
+  )
   const hash = Uint8Array.from(expectBytes(f[0], 'result.hash', 32))
   const code = f[1]
-  if (code !== null && typeof code !== 'string') throw new CodecError('BAD_FIELD', 'result.code: expected a string or null')
+  if (code !== null && typeof code !== 'string')
+    throw new CodecError('BAD_FIELD', 'result.code: expected a string or null')
   const message = f[2]
-  if (message !== null && typeof message !== 'string') throw new CodecError('BAD_FIELD', 'result.message: expected a string or null')
+  if (message !== null && typeof message !== 'string')
+    throw new CodecError('BAD_FIELD', 'result.message: expected a string or null')
   const result: TxResult = { hash, code, events: decodeEvents(f[3], 'result.events') }
   if (message !== null) result.message = message
   return result
@@ -47,5 +55,8 @@ export function encodeBlockEvents(events: readonly ServiceEvent[]): Uint8Array {
 }
 
 export function decodeBlockEvents(bytes: Uint8Array): ServiceEvent[] {
-  return decodeEvents(decodeStrict(bytes, { maxBytes: MAX_RESULT_BYTES, maxDepth: MAX_RESULT_DEPTH }), 'blockEvents')
+  return decodeEvents(
+    decodeStrict(bytes, { maxBytes: MAX_RESULT_BYTES, maxDepth: MAX_RESULT_DEPTH }),
+    'blockEvents',
+  )
 }

@@ -105,7 +105,13 @@ function mergeIntoLeaf(leaf: Leaf, depth: number, w: SortedWrites, lo: number, h
  * Applies sorted, distinct-path writes to the subtree `node` at `depth` and returns the new subtree;
  * untouched subtrees are shared, not copied. O(k log n) for k writes.
  */
-export function updateTree(node: TreeNode | null, depth: number, w: SortedWrites, lo: number, hi: number): TreeNode | null {
+export function updateTree(
+  node: TreeNode | null,
+  depth: number,
+  w: SortedWrites,
+  lo: number,
+  hi: number,
+): TreeNode | null {
   if (lo >= hi) return node
   if (node === null) return build(depth, w, lo, hi)
   if (node instanceof Leaf) return mergeIntoLeaf(node, depth, w, lo, hi)
@@ -120,7 +126,11 @@ export function updateTree(node: TreeNode | null, depth: number, w: SortedWrites
  * Hashes every node the pending update built (post-order) and reports each new inner node at a depth
  * divisible by 4, which roots a storage page (see statePage.ts). Returns the subtree's hash.
  */
-export function sealTree(node: TreeNode | null, depth: number, onPage: ((node: Inner) => void) | null): Hash32 {
+export function sealTree(
+  node: TreeNode | null,
+  depth: number,
+  onPage: ((node: Inner) => void) | null,
+): Hash32 {
   if (node === null) return EMPTY
   if (node.hash !== null) return node.hash
   if (node instanceof Leaf) {

@@ -138,7 +138,8 @@ export function decodePage(bytes: Uint8Array, hash: Hash32): PageNode {
     if (tag === LEAF_TAG) {
       if (at + 36 > bytes.length) throw corrupt(what, 'truncated leaf')
       const path = hashFromBytes(bytes.subarray(at, at + 32))
-      const n = ((bytes[at + 32]! << 24) | (bytes[at + 33]! << 16) | (bytes[at + 34]! << 8) | bytes[at + 35]!) >>> 0
+      const n =
+        ((bytes[at + 32]! << 24) | (bytes[at + 33]! << 16) | (bytes[at + 34]! << 8) | bytes[at + 35]!) >>> 0
       at += 36
       if (at + n > bytes.length) throw corrupt(what, 'truncated value')
       const value = bytes.slice(at, at + n)

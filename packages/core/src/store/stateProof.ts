@@ -28,7 +28,12 @@ function isHash(x: unknown): x is Uint8Array {
  * Checks `proof` for `key` having `value` (or being absent when `value` is undefined) under `root`.
  * Needs nothing but its arguments; returns false, never throws, on any malformed input.
  */
-export function verifyStateProof(root: Uint8Array, key: Uint8Array, value: Uint8Array | undefined, proof: StateProof): boolean {
+export function verifyStateProof(
+  root: Uint8Array,
+  key: Uint8Array,
+  value: Uint8Array | undefined,
+  proof: StateProof,
+): boolean {
   try {
     if (!isHash(root) || !(key instanceof Uint8Array)) return false
     if (value !== undefined && !(value instanceof Uint8Array)) return false
@@ -69,7 +74,11 @@ export function encodeStateProof(proof: StateProof): Uint8Array {
 
 /** Strict inverse of `encodeStateProof`; throws CodecError on anything else. */
 export function decodeStateProof(bytes: Uint8Array): StateProof {
-  const f = expectArray(decodeStrict(bytes, { maxBytes: 16 + 34 * (MAX_DEPTH + 2), maxDepth: 2 }), 3, 'state proof')
+  const f = expectArray(
+    decodeStrict(bytes, { maxBytes: 16 + 34 * (MAX_DEPTH + 2), maxDepth: 2 }),
+    3,
+    'state proof',
+  )
   const list = f[0]
   if (!Array.isArray(list) || list.length > MAX_DEPTH) {
     throw new CodecError('BAD_FIELD', 'proof.siblings: expected an array of hashes', { field: 'siblings' })

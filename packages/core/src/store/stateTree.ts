@@ -37,7 +37,10 @@ const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
-function sortByPath(paths: Hash32[], values: (Uint8Array | null)[]): { paths: Hash32[]; values: (Uint8Array | null)[] } {
+function sortByPath(
+  paths: Hash32[],
+  values: (Uint8Array | null)[],
+): { paths: Hash32[]; values: (Uint8Array | null)[] } {
   const order = Array.from(paths, (_, i) => i)
   order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1))
   return { paths: order.map((i) => paths[i]!), values: order.map((i) => values[i]!) }
@@ -45,7 +48,9 @@ function sortByPath(paths: Hash32[], values: (Uint8Array | null)[]): { paths: Ha
 
 /** Keeps `value` when it owns its whole buffer; copies a view so a big parent buffer is not retained. */
 function own(value: Uint8Array): Uint8Array {
-  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength && value.constructor === Uint8Array
+  return value.byteOffset === 0 &&
+    value.byteLength === value.buffer.byteLength &&
+    value.constructor === Uint8Array
     ? value
     : new Uint8Array(value)
 }
@@ -86,7 +91,11 @@ export class StateTree {
   static async open(kv: KvStore, expectVersion?: number): Promise<StateTree> {
     let version = -1
     let storedRoot: Hash32 = EMPTY
-    for await (const [k, v] of kv.iterate({ ...namespace(STORE_PREFIX.stateRoot), reverse: true, limit: 1 })) {
+    for await (const [k, v] of kv.iterate({
+      ...namespace(STORE_PREFIX.stateRoot),
+      reverse: true,
+      limit: 1,
+    })) {
       if (k.length !== 9) throw corrupt('state root index', `key of ${k.length} bytes`)
       version = readU64(k, 1)
       if (v.length !== 32) throw corrupt(`state root at height ${version}`, `${v.length} bytes instead of 32`)
@@ -113,7 +122,10 @@ export class StateTree {
     const root = updateTree(null, 0, sorted, 0, paths.length)
     const rebuilt = sealTree(root, 0, null)
     if (rebuilt !== storedRoot) {
-      throw corrupt(`state at height ${version}`, `stored values hash to ${hashHex(rebuilt)}, recorded root is ${hashHex(storedRoot)}`)
+      throw corrupt(
+        `state at height ${version}`,
+        `stored values hash to ${hashHex(rebuilt)}, recorded root is ${hashHex(storedRoot)}`,
+      )
     }
     return new StateTree(kv, root, values, version)
   }
@@ -149,7 +161,8 @@ export class StateTree {
     if (!Number.isSafeInteger(height) || height < 0 || height > this.#version) return undefined
     if (height === this.#version) return this.root()
     const v = await this.#kv.get(heightKey(STORE_PREFIX.stateRoot, height))
-    if (v !== undefined && v.length !== 32) throw corrupt(`state root at height ${height}`, `${v.length} bytes instead of 32`)
+    if (v !== undefined && v.length !== 32)
+      throw corrupt(`state root at height ${height}`, `${v.length} bytes instead of 32`)
     return v
   }
 
@@ -168,7 +181,10 @@ export class StateTree {
     let i = 0
     for (const [hex, value] of writes) {
       if (typeof hex !== 'string' || !HEX_KEY_RE.test(hex)) {
-        throw new StoreError('STORE_BAD_INPUT', `stateWrites: key ${JSON.stringify(String(hex).slice(0, 80))} is not lowercase hex`)
+        throw new StoreError(
+          'STORE_BAD_INPUT',
+          `stateWrites: key ${JSON.stringify(String(hex).slice(0, 80))} is not lowercase hex`,
+        )
       }
       if (value !== null && !(value instanceof Uint8Array)) {
         throw new StoreError('STORE_BAD_INPUT', `stateWrites[${hex.slice(0, 80)}]: expected bytes or null`)
@@ -222,15 +238,24 @@ export class StateTree {
     }
     for (let j = 0; j < n; j++) {
       const value = vals[j]!
-      ops.push(value === null ? { type: 'del', key: valueKeys[j]! } : { type: 'put', key: valueKeys[j]!, value })
+      ops.push(
+        value === null ? { type: 'del', key: valueKeys[j]! } : { type: 'put', key: valueKeys[j]!, value },
+      )
     }
-    ops.push({ type: 'put', key: slab.subarray(rootAt, rootAt + 9), value: slab.subarray(rootAt + 9, rootAt + 41) })
+    ops.push({
+      type: 'put',
+      key: slab.subarray(rootAt, rootAt + 9),
+      value: slab.subarray(rootAt + 9, rootAt + 41),
+    })
     return {
       version,
       root: hashBytes(rootHash),
       ops,
       commit: () => {
-        invariant(this.#root === base && this.#version === baseVersion, 'a staged state update commits onto the version it was computed from')
+        invariant(
+          this.#root === base && this.#version === baseVersion,
+          'a staged state update commits onto the version it was computed from',
+        )
         this.#root = next
         this.#version = version
         for (let j = 0; j < n; j++) {
@@ -266,7 +291,10 @@ export class StateTree {
     const result = { height: this.#version, root: this.root(), value: undefined as Uint8Array | undefined }
     if (node === null) return { ...result, proof: { siblings, leaf: null } }
     if (node.path === path) return { ...result, value: node.value.slice(), proof: { siblings, leaf: null } }
-    return { ...result, proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(sha256Str(node.value)) } } }
+    return {
+      ...result,
+      proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(sha256Str(node.value)) } },
+    }
   }
 
   /**
@@ -277,7 +305,8 @@ export class StateTree {
     if (height === undefined || height === this.#version) return this.proveLatest(key)
     if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
     const rootBytes = await this.rootAt(height)
-    if (rootBytes === undefined) throw new StoreError('STORE_UNKNOWN_HEIGHT', `no state root stored for height ${height}`, { height })
+    if (rootBytes === undefined)
+      throw new StoreError('STORE_UNKNOWN_HEIGHT', `no state root stored for height ${height}`, { height })
     const root = hashFromBytes(rootBytes)
     const path = sha256Str(key)
     const siblings: Uint8Array[] = []
@@ -299,6 +328,9 @@ export class StateTree {
     const result = { height, root: rootBytes, value: undefined as Uint8Array | undefined }
     if (node.kind === 'empty') return { ...result, proof: { siblings, leaf: null } }
     if (node.path === path) return { ...result, value: node.value, proof: { siblings, leaf: null } }
-    return { ...result, proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(node.valueHash) } } }
+    return {
+      ...result,
+      proof: { siblings, leaf: { path: hashBytes(node.path), valueHash: hashBytes(node.valueHash) } },
+    }
   }
 }

@@ -34,7 +34,11 @@ export function subKv(kv: KvStore, prefix: number | Uint8Array): KvStore {
       live()
       if (!Array.isArray(ops)) throw new StoreError('STORE_BAD_INPUT', 'batch: expected an array of ops')
       return kv.write(
-        ops.map((op) => (op?.type === 'put' ? { type: 'put', key: wrap(op.key), value: op.value } : { ...op, key: wrap(op?.key) })),
+        ops.map((op) =>
+          op?.type === 'put'
+            ? { type: 'put', key: wrap(op.key), value: op.value }
+            : { ...op, key: wrap(op?.key) },
+        ),
         options,
       )
     },

@@ -42,11 +42,17 @@ export function writesFor(height: number, seed: number, count?: number): Map<str
 }
 
 /** The complete input for committing block `store.height() + 1` on top of `store`. */
-export function nextBlock(store: ChainStore, seed: number, over: { writes?: StateWrites; txCount?: number } = {}): CommitInput {
+export function nextBlock(
+  store: ChainStore,
+  seed: number,
+  over: { writes?: StateWrites; txCount?: number } = {},
+): CommitInput {
   const height = store.height() + 1
   const rng = new Rng((seed * 31337 + height * 65537) >>> 0)
   const txCount = over.txCount ?? rng.range(0, 12)
-  const txs = Array.from({ length: txCount }, (_, i) => encode([CHAIN_ID, height, i, rng.bytes(rng.range(8, 120))]))
+  const txs = Array.from({ length: txCount }, (_, i) =>
+    encode([CHAIN_ID, height, i, rng.bytes(rng.range(8, 120))]),
+  )
   const view = rng.int(3)
   const block = makeBlock(
     {
@@ -66,7 +72,10 @@ export function nextBlock(store: ChainStore, seed: number, over: { writes?: Stat
     view,
     height,
     blockHash: block.hash,
-    signatures: [0, 1, 2].map((v) => ({ validator: sha256(utf8.encode(`validator-${v}`)), signature: rng.bytes(64) })),
+    signatures: [0, 1, 2].map((v) => ({
+      validator: sha256(utf8.encode(`validator-${v}`)),
+      signature: rng.bytes(64),
+    })),
   })
   const results = txs.map((t, i) => {
     const failed = rng.chance(0.2)
@@ -74,10 +83,14 @@ export function nextBlock(store: ChainStore, seed: number, over: { writes?: Stat
       hash: sha256(t),
       code: failed ? 'NONCE_TOO_LOW' : null,
       ...(failed ? { message: `tx ${i} nonce too low` } : {}),
-      events: failed ? [] : [{ service: 'token', name: 'transfer', data: { amount: rng.int(1000), memo: `h${height}` } }],
+      events: failed
+        ? []
+        : [{ service: 'token', name: 'transfer', data: { amount: rng.int(1000), memo: `h${height}` } }],
     }
   })
-  const blockEvents = rng.chance(0.3) ? [{ service: 'token', name: 'expired', data: [height, rng.int(9)] }] : []
+  const blockEvents = rng.chance(0.3)
+    ? [{ service: 'token', name: 'expired', data: [height, rng.int(9)] }]
+    : []
   return { block, certificate, results, stateWrites: over.writes ?? writesFor(height, seed), blockEvents }
 }
 
