@@ -237,7 +237,14 @@ export class Replica {
   }
 
   private fail(code: ConsensusErrorCode, message: string, kind?: MessageKind, offender?: number): never {
-    throw new ConsensusError(code, message, { ...(kind ? { kind } : {}), ...(offender !== undefined ? { offender } : {}) })
+    // Refusals are routine (duplicates and late votes on any lossy network): skip the stack trace they never need.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      throw new ConsensusError(code, message, { ...(kind ? { kind } : {}), ...(offender !== undefined ? { offender } : {}) })
+    } finally {
+      Error.stackTraceLimit = limit
+    }
   }
 
   private validatorIndex(key: Uint8Array, kind: MessageKind): number {

@@ -1,6 +1,7 @@
 // Sweeps simulator seeds and prints a summary table.
 //   pnpm --filter @cityledger/consensus sim --seeds 20000 --n 7 [--first 1] [--faults loss,crash] [--max-steps 200000]
 //   pnpm --filter @cityledger/consensus sim --seed 1234 --n 7      replay one run and print its result
+// Options: --fault-ms <ms> (length of the faulty period, default 1500), --json <file> (write the summary).
 import { FAULT_KINDS, type FaultKind, runSimulation } from './simulator.ts'
 import { sweep } from './sweep.ts'
 
@@ -29,9 +30,10 @@ for (const f of faults ?? []) {
   }
 }
 const maxSteps = num('max-steps', 300_000)
+const faultPhaseMs = num('fault-ms', 1500)
 
 if (opt('seed') !== undefined) {
-  const r = runSimulation({ seed: num('seed', 1), n, ...(faults ? { faults } : {}), maxSteps })
+  const r = runSimulation({ seed: num('seed', 1), n, ...(faults ? { faults } : {}), maxSteps, faultPhaseMs })
   const { finalStatus, ...rest } = r
   console.log(JSON.stringify(rest, null, 2))
   console.table(finalStatus)
@@ -47,6 +49,7 @@ const summary = sweep({
   seeds,
   firstSeed: first,
   maxSteps,
+  faultPhaseMs,
   ...(faults ? { faults } : {}),
   onRun: (r, i) => {
     for (const v of r.violations) console.log(`VIOLATION ${v.kind} (replay: --seed ${r.seed} --n ${n}): ${v.message}`)
@@ -61,6 +64,7 @@ const summary = sweep({
 process.stderr.write('\n')
 const rows: [string, string | number][] = [
   ['validators (n)', n],
+  ['faulty period per run (sim ms)', faultPhaseMs],
   ['seeds', `${first}..${first + seeds - 1}`],
   ['runs', summary.runs],
   ['heights committed (sum of max per run)', summary.heightsCommitted],
@@ -79,6 +83,8 @@ for (const [k, v] of rows) console.log(`| ${k} | ${v} |`)
 console.log('\n| fault | injected | runs with it |\n|---|---|---|')
 const keys = [...new Set([...Object.keys(summary.faultsInjected), ...Object.keys(summary.runsWithFault)])].sort()
 for (const k of keys) console.log(`| ${k} | ${summary.faultsInjected[k] ?? '-'} | ${summary.runsWithFault[k] ?? 0} |`)
+const jsonOut = opt('json')
+if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ ...summary, faultPhaseMs, maxSteps, first, wallSeconds: (Date.now() - started) / 1000 }, null, 2))
 if (summary.violations.length) {
   console.log('\nviolations by kind:', summary.violationsByKind)
   process.exit(1)

@@ -12,7 +12,7 @@ export interface SimCrypto {
 }
 
 /**
- * Fast stand-in for Ed25519 in long simulations: a signature is SHA-256(secret || m) || SHA-256(m || secret),
+ * Fast stand-in for Ed25519 in long simulations: a signature is SHA-256(secret || m) twice (64 bytes),
  * checked by an oracle that knows every secret. Unforgeable inside the simulator because a replica (even a
  * Byzantine one) only ever holds its own `sign`. Tests that need the real scheme pass `crypto` in SimOptions.
  */
@@ -33,8 +33,9 @@ export function simCrypto(n: number): SimCrypto {
 }
 
 function simSign(secret: Uint8Array, m: Uint8Array): Uint8Array {
+  const h = sha256(secret, m)
   const out = new Uint8Array(64)
-  out.set(sha256(secret, m))
-  out.set(sha256(m, secret), 32)
+  out.set(h)
+  out.set(h, 32)
   return out
 }
