@@ -1,7 +1,5 @@
 import { test } from 'uvu'
-import * as assert from 'uvu/assert'
 import { testSeed } from '@cityledger/core/testing'
-import { FAULT_KINDS, runSimulation } from '@cityledger/consensus'
 import { assertCoverage, sweepAndCheck } from './sweepHelper.ts'
 
 // n = 4 (f = 1): 300 seeded scenarios with every fault kind enabled; SEED moves the window of seeds.
