@@ -27,7 +27,7 @@ import {
   encodeTxResult,
 } from './results.ts'
 import { sha256 } from '../crypto/hash.ts'
-import { StateTree, type StateWrites } from './stateTree.ts'
+import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 
 /** What `ChainStore.open` may check. */
 export interface ChainStoreOptions {
@@ -84,8 +84,9 @@ const isBytes = (x: unknown, len?: number): x is Uint8Array =>
  */
 export class ChainStore {
   readonly #kv: KvStore
-  /** The authenticated state (synchronous reads of the latest values, proofs). Update it only through commits. */
-  readonly state: StateTree
+  /** The authenticated state: synchronous reads of the latest values, roots and proofs. Commits change it. */
+  readonly state: CommittedState
+  readonly #state: StateTree
   #chainId: string | undefined
   #genesisHash: Uint8Array | undefined
   #height: number
@@ -103,6 +104,7 @@ export class ChainStore {
   ) {
     this.#kv = kv
     this.state = state
+    this.#state = state
     this.#chainId = chainId
     this.#genesisHash = genesisHash
     this.#height = height
@@ -212,7 +214,7 @@ export class ChainStore {
         throw new StoreError('STORE_BAD_INPUT', `genesis.chainId: invalid ${JSON.stringify(chainId)}`)
       if (!isBytes(genesisHash, 32))
         throw new StoreError('STORE_BAD_INPUT', 'genesis.genesisHash: expected 32 bytes')
-      const staged = this.state.stage(stateWrites)
+      const staged = this.#state.stage(stateWrites)
       if (staged.version !== 0) throw corrupt('state', `holds version ${staged.version - 1} before genesis`)
       const ops: KvOp[] = [
         { type: 'put', key: META.format, value: Uint8Array.of(FORMAT) },
@@ -276,7 +278,7 @@ export class ChainStore {
       checkCertificate(certificate, block)
       const { txHashes, encoded } = checkResults(results, block)
       const eventBytes = checkBlockEvents(blockEvents)
-      const staged = this.state.stage(stateWrites)
+      const staged = this.#state.stage(stateWrites)
 
       const ops: KvOp[] = [
         { type: 'put', key: heightKey(STORE_PREFIX.block, height), value: block.bytes },

@@ -9,7 +9,13 @@ export { openLevelKv } from './levelKv.ts'
 export { subKv } from './subKv.ts'
 export { STORE_PREFIX } from './keys.ts'
 export { StoreError, type StoreErrorCode } from './errors.ts'
-export { StateTree, type StagedState, type StateProofResult, type StateWrites } from './stateTree.ts'
+export {
+  StateTree,
+  type CommittedState,
+  type StagedState,
+  type StateProofResult,
+  type StateWrites,
+} from './stateTree.ts'
 export { type StateProof, verifyStateProof, encodeStateProof, decodeStateProof } from './stateProof.ts'
 export {
   type StoredTx,

@@ -56,6 +56,27 @@ function own(value: Uint8Array): Uint8Array {
 }
 
 /**
+ * Read access to a committed state: what the service runtime (synchronous `get`), RPC (proofs) and
+ * sync (roots) may use. `ChainStore.state` is typed as this, so only a commit changes the chain's state.
+ */
+export interface CommittedState {
+  /** Latest committed version (block height); -1 before genesis. */
+  readonly version: number
+  /** Number of keys with a value. */
+  readonly size: number
+  /** Root of the latest version. */
+  root(): Uint8Array
+  /** Latest value of `key` (a copy), synchronously. */
+  get(key: Uint8Array): Uint8Array | undefined
+  entries(): IterableIterator<[Uint8Array, Uint8Array]>
+  /** Root stored for `height`. */
+  rootAt(height: number): Promise<Uint8Array | undefined>
+  proveLatest(key: Uint8Array): StateProofResult
+  /** Proof under the root of `height` (default latest); `STORE_UNKNOWN_HEIGHT` when none is stored. */
+  prove(key: Uint8Array, height?: number): Promise<StateProofResult>
+}
+
+/**
  * The authenticated service state: a map from byte keys to byte values whose 32-byte root commits to
  * all of it (binary Merkle tree over SHA-256(key), see stateNodes.ts and stateHash.ts for the exact
  * definition). Latest values and the current tree live in memory, so reads are synchronous; every
@@ -70,7 +91,7 @@ function own(value: Uint8Array): Uint8Array {
  * const { proof } = await state.prove(key)
  * verifyStateProof(root, key, value, proof) // true
  */
-export class StateTree {
+export class StateTree implements CommittedState {
   readonly #kv: KvStore
   #root: TreeNode | null
   #values: Map<string, Uint8Array>
