@@ -82,7 +82,8 @@ export class ConsensusDriver {
   private draining = false
   private stopped = false
   private readonly timers = new Map<string, unknown>()
-  private proposalWanted: { height: number; view: number } | undefined
+  /** Heights the replica asked us to propose, with the view it asked in (only head + 1 can be built). */
+  private readonly proposalsWanted = new Map<number, number>()
   private proposeTimer: unknown
   private readonly validations: ValidateOut[] = []
   private validating = false
@@ -172,7 +173,7 @@ export class ConsensusDriver {
           break
         }
         case 'requestProposal':
-          this.proposalWanted = { height: out.height, view: out.view }
+          this.proposalsWanted.set(out.height, out.view)
           this.schedulePropose()
           break
         case 'validate':
@@ -214,10 +215,14 @@ export class ConsensusDriver {
 
   /** Proposes once the head is right below the wanted height and the batching delay has passed. */
   private schedulePropose(): void {
-    const want = this.proposalWanted
-    if (!want || this.proposeTimer || this.stopped) return
+    if (this.proposeTimer || this.stopped) return
     const head = this.o.ledger.head
-    if (head.height !== want.height - 1) return // executes first; retried after each commit
+    for (const h of this.proposalsWanted.keys()) if (h <= head.height) this.proposalsWanted.delete(h)
+    // A block names the state root of its parent, so only the height right above the head can be built;
+    // the others are retried after each commit.
+    const wantView = this.proposalsWanted.get(head.height + 1)
+    if (wantView === undefined) return
+    const want = { height: head.height + 1, view: wantView }
     const since = this.o.clock.now() - this.lastCommitAt
     const pending = this.o.mempool.size()
     const wait = pending > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
@@ -232,7 +237,7 @@ export class ConsensusDriver {
       )
       return
     }
-    this.proposalWanted = undefined
+    this.proposalsWanted.delete(want.height)
     const txs = this.o.mempool.reap({ maxTxs: this.o.maxBlockTxs, maxBytes: this.o.maxBlockBytes })
     const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
     this.proposedAt.set(toHex(block.hash), this.o.clock.now())
@@ -374,7 +379,7 @@ export class ConsensusDriver {
 
   /** New txs arrived: a waiting primary may propose sooner than the empty-block interval. */
   txsArrived(): void {
-    if (!this.proposalWanted || !this.proposeTimer) return
+    if (!this.proposalsWanted.has(this.o.ledger.head.height + 1) || !this.proposeTimer) return
     const since = this.o.clock.now() - this.lastCommitAt
     if (since >= this.o.blockIntervalMs) {
       this.o.clock.clearTimeout(this.proposeTimer)

@@ -37,6 +37,13 @@ export async function runNode(home: string): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT', 0))
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0))
   process.on('cityledger:fatal' as never, (() => void shutdown('fatal error', 2)) as never)
+  // Started by `devnet` (or a test harness): never outlive the parent, even if it was killed hard.
+  if (process.env.CITYLEDGER_EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid
+    setInterval(() => {
+      if (process.ppid !== parent) void shutdown('parent process exited', 0)
+    }, 500)
+  }
   // Machine-readable line for supervisors and tests: the node is up and where.
   process.stdout.write(`${JSON.stringify({ msg: 'ready', rpc: node.rpcUrl(), p2p: node.p2pAddrs() })}\n`)
 }
