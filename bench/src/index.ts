@@ -1,8 +1,11 @@
 /** @cityledger/bench: the benchmark harness behind `cityledger bench`. */
 import { type BenchResult, fmt, machine } from './harness.ts'
+import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
+export { runBlock, type BlockOptions, BLOCK_DEFAULTS } from './block.ts'
+export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } from './workload.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
 
 /** Stable ids of the benchmarks. */
@@ -34,6 +37,17 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
         },
         command,
       )
+    case 'block':
+      return runBlock(
+        {
+          ...rounds,
+          rounds: int(v.rounds, 'rounds', BLOCK_DEFAULTS.rounds, 1),
+          sizes: typeof v.sizes === 'string' ? v.sizes.split(',').map((x) => int(x, 'sizes', 0, 1)) : BLOCK_DEFAULTS.sizes,
+          signers: int(v.signers, 'signers', BLOCK_DEFAULTS.signers, 1),
+          ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
+        },
+        command,
+      )
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -43,7 +57,7 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
 export function formatResult(r: BenchResult): string {
   const m = r.machine ?? machine()
   const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
-  lines.push(r.id === 'verify' ? verifyTable(r) : '')
+  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : '')
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {
     const t = r.targets?.[k]
