@@ -1,11 +1,13 @@
 /** @cityledger/bench: the benchmark harness behind `cityledger bench`. */
 import { type BenchResult, fmt, machine } from './harness.ts'
 import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
+import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
 export { runBlock, type BlockOptions, BLOCK_DEFAULTS } from './block.ts'
 export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } from './workload.ts'
+export { runMempool, type MempoolOptions, MEMPOOL_DEFAULTS } from './mempool.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
 
 /** Stable ids of the benchmarks. */
@@ -48,6 +50,19 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
         },
         command,
       )
+    case 'mempool':
+      return runMempool(
+        {
+          ...rounds,
+          rounds: int(v.rounds, 'rounds', MEMPOOL_DEFAULTS.rounds, 1),
+          txs: int(v.txs, 'txs', MEMPOOL_DEFAULTS.txs, 1),
+          signers: int(v.signers, 'signers', MEMPOOL_DEFAULTS.signers, 1),
+          block: int(v.block, 'block', MEMPOOL_DEFAULTS.block, 1),
+          batch: MEMPOOL_DEFAULTS.batch,
+          ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
+        },
+        command,
+      )
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -57,7 +72,7 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
 export function formatResult(r: BenchResult): string {
   const m = r.machine ?? machine()
   const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
-  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : '')
+  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : r.id === 'mempool' ? mempoolTable(r) : '')
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {
     const t = r.targets?.[k]
