@@ -230,7 +230,7 @@ test('scenario: dealer to citizen to dealer, with an accident and a meter swap o
 
 test(`property: odometer monotone except across meter swaps; history append-only (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
-  const { chain, tx, q } = setup({ inspectionValidityBlocks: 40, offerValidityBlocks: 15 })
+  const { tx, q } = setup({ inspectionValidityBlocks: 40, offerValidityBlocks: 15 })
   const cars = [vin('A'), vin('B'), vin('C')]
   const people = ['dealer-a', 'dealer-b', 'inspector', 'inspector-2', 'insurer', 'citizen', 'citizen-2']
   const seen = new Map<string, string[]>()
