@@ -10,6 +10,7 @@ import {
   isCityError,
   makeBlock,
   openMemoryKv,
+  StoreError,
   sha256,
   toHex,
   verifyStateProof,
@@ -259,6 +260,45 @@ for (const { name } of BACKENDS) {
       await store.commitBlock(input)
     }))
 }
+
+test('a failed disk write leaves the store where it was, and the same block commits on retry', async () => {
+  const inner = openMemoryKv()
+  let failNext = false
+  const flaky: KvStore = {
+    get: (k) => inner.get(k),
+    getMany: (ks) => inner.getMany(ks),
+    iterate: (r) => inner.iterate(r),
+    close: () => inner.close(),
+    write: async (ops, o) => {
+      if (failNext) {
+        failNext = false
+        throw new StoreError('STORE_IO', 'disk full (simulated)')
+      }
+      return inner.write(ops, o)
+    },
+  }
+  const store = await ChainStore.open(flaky)
+  await store.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
+  await store.commitBlock(nextBlock(store, SEED))
+  const input = nextBlock(store, SEED, { txCount: 4 })
+  const root = hex(store.state.root())
+  const before = await dump(inner)
+  failNext = true
+  assert.equal(await codeOf(() => store.commitBlock(input)), 'STORE_IO')
+  assert.equal(store.height(), 1)
+  assert.equal(hex(store.state.root()), root)
+  assert.equal(hex(store.tipHash()), hex(input.block.header.parentHash))
+  assert.equal(await dump(inner), before)
+  const key = Buffer.from([...input.stateWrites.keys()][0] ?? stateKey(1), 'hex')
+  assert.equal(
+    store.state.get(key) && hex(store.state.get(key)!),
+    (await ChainStore.open(inner)).state.get(key) && hex((await ChainStore.open(inner)).state.get(key)!),
+  )
+  await store.commitBlock(input)
+  assert.equal(store.height(), 2)
+  const reopened = await ChainStore.open(inner)
+  assert.equal(hex(reopened.state.root()), hex(store.state.root()))
+})
 
 function nextBlockCertFor(input: CommitInput, height: number): Uint8Array {
   const c = decodeCertificate(input.certificate)
