@@ -1,12 +1,22 @@
 import { toHex } from '@cityledger/core'
 
 /**
- * Service genesis for a local network: the city operator's key is admin of every scope, so the demo
- * and the tests can register agencies and grant roles from there.
+ * Service genesis for a local network: the city operator's key is admin of every scope ('*'), so the
+ * demo and the tests can register agencies and grant roles from there. It also holds the admin roles
+ * that services check by their own scope only (a '*' admin may grant them, but does not hold them):
+ * token admin (creates the S-Coin and settlement assets) and scoin admin (programs, merchants).
+ * The qualification service starts with its default predicates, usedcar with its default validities.
  */
 export function defaultServiceGenesis(city: Uint8Array, _validators: Uint8Array[]): Record<string, unknown> {
-  const hex = `0x${toHex(city)}`
+  const key = `0x${toHex(city)}`
   return {
-    identity: { admins: [{ key: hex, scopes: ['*'] }] },
+    identity: {
+      admins: [{ key, scopes: ['*'] }],
+      roles: [
+        { scope: 'token', role: 'admin', key },
+        { scope: 'scoin', role: 'admin', key },
+      ],
+    },
+    scoin: { asset: 'SCOIN' },
   }
 }

@@ -24,6 +24,8 @@ export interface ProvenAnswer {
   root: string
   /** State keys proven, as text (`certificates/doc/<idHex>`). */
   keys: string[]
+  /** The proven keys that have a value (the others are proven absent). */
+  present: string[]
   /** Hash of block `height + 1`, whose header carries `root` and whose commit certificate was checked. */
   anchorBlock: string
   signers: number
@@ -45,11 +47,13 @@ export async function verifyAnswer(
   if (!proof || !Array.isArray(proof.entries) || proof.entries.length === 0) throw new Error('the answer carries no proof')
   const root = fromHex(proof.root, 'proof.root')
   const keys: string[] = []
+  const present: string[] = []
   for (const e of proof.entries) {
     const key = fromHex(e.key, 'proof.key')
     const value = e.value === null ? undefined : fromHex(e.value, 'proof.value')
     if (!verifyStateProofOf(root, key, value, e.proof)) throw new Error(`proof of ${Buffer.from(key).toString()} does not verify against root ${proof.root}`)
     keys.push(Buffer.from(key).toString('utf8'))
+    if (value !== undefined) present.push(Buffer.from(key).toString('utf8'))
   }
 
   // The next block names this root; it may not be committed yet when the answer was read.
@@ -90,7 +94,7 @@ export async function verifyAnswer(
   )
   if (!verdict.ok) throw new Error(`commit certificate of block ${h.height}: ${verdict.code}`)
   if (c.height !== h.height || c.blockHash !== next.hash) throw new Error(`certificate is for another block than ${h.height}`)
-  return { height: proof.height, root: proof.root, keys, anchorBlock: next.hash, signers: c.signatures.length }
+  return { height: proof.height, root: proof.root, keys, present, anchorBlock: next.hash, signers: c.signatures.length }
 }
 
 function verifyStateProofOf(root: Uint8Array, key: Uint8Array, value: Uint8Array | undefined, proofHex: string): boolean {

@@ -37,15 +37,25 @@ export class DemoSession {
     this.#timeoutMs = o.timeoutMs
   }
 
+  /**
+   * The signer's next nonce. The first one comes from the node's `_sys/nonce` query; a node whose RPC
+   * does not answer it gets nonce 1 tried, and a NONCE_TOO_LOW refusal names the committed nonce.
+   */
   async #nextNonce(key: KeyPair): Promise<number> {
     const hex = toHex(key.publicKey)
     let last = this.#nonces.get(hex)
-    if (last === undefined) last = Number((await this.client.query('_sys', 'nonce', { signer: hex })).value)
+    if (last === undefined) {
+      try {
+        last = Number((await this.client.query('_sys', 'nonce', { signer: hex })).value)
+      } catch {
+        last = 0
+      }
+    }
     this.#nonces.set(hex, last + 1)
     return last + 1
   }
 
-  async #submit(c: DemoCall, wait: boolean): Promise<TxStatus> {
+  async #submit(c: DemoCall, wait: boolean, retry = true): Promise<TxStatus> {
     const body = {
       chainId: this.chainId,
       service: c.service,
@@ -58,6 +68,12 @@ export class DemoSession {
     try {
       return await this.client.submitTx(body, c.who.secretKey, wait ? { wait: 'commit', timeoutMs: this.#timeoutMs } : {})
     } catch (err) {
+      const e = err as { code?: string; message?: string }
+      const committed = /committed nonce (\d+)|last used (\d+)/.exec(e.message ?? '')
+      if (retry && e.code === 'NONCE_TOO_LOW' && committed) {
+        this.#nonces.set(toHex(c.who.publicKey), Number(committed[1] ?? committed[2]))
+        return this.#submit(c, wait, false)
+      }
       this.#nonces.delete(toHex(c.who.publicKey))
       throw err
     }
