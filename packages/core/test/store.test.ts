@@ -233,7 +233,12 @@ for (const { name } of BACKENDS) {
     }))
 
   test(`${name}: genesis input is checked`, () =>
-    withChain(name, async (_be, store) => {
+    withChain(name, async (be, store) => {
+      const forOther = await ChainStore.open(be.kv, { chainId: 'other-chain' })
+      assert.equal(
+        await codeOf(() => forOther.initGenesis({ chainId: CHAIN_ID, stateWrites: new Map() })),
+        'STORE_WRONG_CHAIN',
+      )
       assert.equal(
         await codeOf(() => store.initGenesis({ chainId: 'Bad Id', stateWrites: new Map() })),
         'STORE_BAD_INPUT',

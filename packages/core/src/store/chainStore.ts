@@ -88,6 +88,8 @@ export class ChainStore {
   readonly state: CommittedState
   readonly #state: StateTree
   #chainId: string | undefined
+  /** The chain id the opener asked for (an empty store must be initialised with it). */
+  #expectChainId: string | undefined
   #genesisHash: Uint8Array | undefined
   #height: number
   #tipHash: Uint8Array
@@ -136,7 +138,9 @@ export class ChainStore {
           )
         }
       }
-      return new ChainStore(kv, await StateTree.open(kv, -1), undefined, undefined, -1, ZERO_HASH)
+      const empty = new ChainStore(kv, await StateTree.open(kv, -1), undefined, undefined, -1, ZERO_HASH)
+      empty.#expectChainId = options.chainId
+      return empty
     }
     if (format === undefined) throw corrupt('metadata format', 'missing')
     if (format.length !== 1 || format[0] !== FORMAT)
@@ -214,6 +218,12 @@ export class ChainStore {
         throw new StoreError('STORE_BAD_INPUT', `genesis.chainId: invalid ${JSON.stringify(chainId)}`)
       if (!isBytes(genesisHash, 32))
         throw new StoreError('STORE_BAD_INPUT', 'genesis.genesisHash: expected 32 bytes')
+      if (this.#expectChainId !== undefined && chainId !== this.#expectChainId) {
+        throw new StoreError(
+          'STORE_WRONG_CHAIN',
+          `store was opened for chain ${this.#expectChainId}, not ${chainId}`,
+        )
+      }
       const staged = this.#state.stage(stateWrites)
       if (staged.version !== 0) throw corrupt('state', `holds version ${staged.version - 1} before genesis`)
       const ops: KvOp[] = [

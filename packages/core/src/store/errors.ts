@@ -22,6 +22,7 @@ export type StoreErrorCode =
   | 'STORE_BAD_RESULTS'
   | 'STORE_UNKNOWN_HEIGHT'
 
+/** An error of the storage domain (see `StoreErrorCode`). */
 export class StoreError extends CityError<StoreErrorCode> {
   constructor(code: StoreErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(code, message, details)
