@@ -225,6 +225,22 @@ test('certify: an inspector, once per milestone, never a payee; pays the split d
   assert.equal(q('payee', { contract: 'bridge', key: key('worker-1') }), { paid: 6_000, pending: 5_000 })
 })
 
+test('the largest payment (16 payees spanning 16 holds) stays within the per-tx work limits', () => {
+  const { tx, bal, contract } = setup()
+  expect(contract(), null, 'create')
+  for (let i = 0; i < MAX_FUNDINGS; i++) expect(tx('client', 'fund', { contract: 'bridge', amount: 100 }), null, `fund ${i}`)
+  // Shares 50, 100 x 14, 150 straddle the 100-unit holds: 31 releases, the most a payment can need.
+  const payouts = [50, ...Array.from({ length: 14 }, () => 100), 150].map((amount, i) => ({ to: key(`w${i}`), amount }))
+  const milestones = [{ id: 'all', amount: 1_600, payouts }]
+  expect(tx('prime', 'propose', { contract: 'bridge', sub: 'big', subcontractor: key('w0'), terms: h('big'), milestones }), null, 'propose')
+  expect(tx('w0', 'sign', { contract: 'bridge', sub: 'big' }), null, 'sign')
+  expect(tx('client', 'approve', { contract: 'bridge', sub: 'big' }), null, 'approve')
+  const r = tx('inspector', 'certify', { contract: 'bridge', sub: 'big', milestone: 'all', report: h('big') })
+  expect(r, null, 'certify')
+  assert.is(r.events.filter((e) => e.name === 'release').length, 31)
+  for (let i = 0; i < 16; i++) assert.is(bal(`w${i}`), payouts[i]!.amount, `w${i}`)
+})
+
 test('certify without enough escrow: certified now, paid by settle once funded', () => {
   const { tx, q, bal, active } = setup()
   active()
