@@ -1,0 +1,163 @@
+// The end-of-run checks: no acknowledged tx lost or duplicated, no fork, valid certificates, service
+// invariants, and recovery after the last fault healed. Each returns a list of violations (empty when
+// all is well) so that one run reports everything it found.
+import { fromHex, referenceVerdict } from '@cityledger/core'
+import { verifyCommitCertificate } from '@cityledger/consensus'
+import type { Cluster, ClusterNode } from './cluster.ts'
+import { waitFor } from './cluster.ts'
+import { ASSET, type Ack, type LoadWorld } from './load.ts'
+
+export interface ChainReport {
+  /** Lowest head of the honest nodes, the height up to which chains were compared. */
+  lowestHead: number
+  acked: number
+  /** Acknowledged txs found exactly once, at the acknowledged height, on every honest node. */
+  found: number
+  violations: string[]
+}
+
+type BlockView = NonNullable<Awaited<ReturnType<ClusterNode['client']['block']>>>
+
+/** Waits (bounded) until every honest node has every acknowledged height, then compares the chains. */
+export async function checkChains(cluster: Cluster, acks: Ack[], timeoutMs = 60_000): Promise<ChainReport> {
+  const honest = cluster.honest()
+  const violations: string[] = []
+  const top = Math.max(0, ...acks.map((a) => a.height))
+  try {
+    await waitFor(
+      `every honest node at height >= ${top}`,
+      async () => {
+        const hs = await Promise.all(honest.map(async (n) => (await n.client.status()).height))
+        return hs.every((h) => h >= top)
+      },
+      timeoutMs,
+    )
+  } catch (err) {
+    violations.push((err as Error).message)
+  }
+  const heights = await Promise.all(
+    honest.map(async (n) => (await n.client.status().catch(() => undefined))?.height ?? 0),
+  )
+  const lowestHead = Math.min(...heights)
+  const validators = cluster.layout.keys.map((k) => k.publicKey)
+  const chainId = cluster.layout.genesis.chainId
+  const where = new Map<string, { height: number; count: number }>()
+  for (let h = 1; h <= lowestHead; h++) {
+    const blocks = await Promise.all(honest.map((n) => n.client.block(h)))
+    const first = blocks[0]
+    if (!first) {
+      violations.push(`node ${honest[0]!.index} has no block ${h} below its head`)
+      continue
+    }
+    blocks.forEach((b, k) => {
+      const who = `node ${honest[k]!.index}`
+      if (!b) {
+        violations.push(`${who} has no block ${h}`)
+        return
+      }
+      if (b.hash !== first.hash)
+        violations.push(`fork at height ${h}: ${who} has ${b.hash}, node ${honest[0]!.index} ${first.hash}`)
+      if (b.header.prevStateRoot !== first.header.prevStateRoot)
+        violations.push(`state root before height ${h} differs on ${who}`)
+      const v = certificateProblem(b, validators, chainId)
+      if (v) violations.push(`${who} block ${h}: ${v}`)
+    })
+    for (const t of first.txs) {
+      const w = where.get(t)
+      if (w) w.count++
+      else where.set(t, { height: h, count: 1 })
+    }
+  }
+  let found = 0
+  for (const a of acks) {
+    const w = where.get(a.hash)
+    if (!w) {
+      if (a.height <= lowestHead)
+        violations.push(
+          `acknowledged tx ${a.hash} (height ${a.height}, via node ${a.via}) is not in the chain`,
+        )
+      continue
+    }
+    if (w.count !== 1) violations.push(`tx ${a.hash} is in the chain ${w.count} times`)
+    else if (w.height !== a.height)
+      violations.push(`tx ${a.hash} acknowledged at height ${a.height}, found at ${w.height}`)
+    else found++
+  }
+  return { lowestHead, acked: acks.length, found, violations }
+}
+
+/** Certificates may carry different 2f+1 subsets on different nodes; each must be valid for its block. */
+function certificateProblem(b: BlockView, validators: Uint8Array[], chainId: string): string | undefined {
+  const c = b.certificate
+  if (!c) return 'no certificate'
+  if (c.height !== b.header.height) return `certificate for height ${c.height}`
+  const nullBlock = /^0+$/.test(c.blockHash)
+  if (!nullBlock && c.blockHash !== b.hash) return `certificate for block ${c.blockHash}`
+  const verdict = verifyCommitCertificate(
+    {
+      chainId: c.chainId,
+      view: c.view,
+      height: c.height,
+      blockHash: fromHex(c.blockHash),
+      signatures: c.signatures.map((s) => ({
+        validator: fromHex(s.validator),
+        signature: fromHex(s.signature),
+      })),
+    },
+    validators,
+    chainId,
+    referenceVerdict,
+  )
+  return verdict.ok ? undefined : `invalid certificate (${verdict.code})`
+}
+
+/**
+ * Token supply conserved on every honest node: minted - burned = sum of the balances of every holder
+ * (the load's accounts are the only holders) + held, and no balance negative.
+ */
+export async function checkInvariants(cluster: Cluster, world: LoadWorld): Promise<string[]> {
+  const violations: string[] = []
+  const hex = (k: Uint8Array) => Buffer.from(k).toString('hex')
+  for (const node of cluster.honest()) {
+    // Read at one height: retry while blocks commit between the queries.
+    for (let attempt = 0; ; attempt++) {
+      const found: string[] = []
+      const q = await node.client.query('token', 'supply', { asset: ASSET })
+      const sup = q.value as { minted: number; burned: number; held: number }
+      const heights = new Set([q.height])
+      let sum = 0
+      for (const a of world.accounts) {
+        const r = await node.client.query('token', 'balance', { asset: ASSET, owner: hex(a.key.publicKey) })
+        heights.add(r.height)
+        const bal = r.value as number
+        if (!(bal >= 0)) found.push(`node ${node.index}: negative balance ${bal}`)
+        sum += bal
+      }
+      if (heights.size > 1 && attempt < 10) {
+        await new Promise((r) => setTimeout(r, 300))
+        continue
+      }
+      if (sup.minted - sup.burned !== sum + sup.held)
+        found.push(
+          `node ${node.index}: supply not conserved (minted ${sup.minted} - burned ${sup.burned} != balances ${sum} + held ${sup.held})`,
+        )
+      violations.push(...found)
+      break
+    }
+  }
+  return violations
+}
+
+/** Time from `since` until a fresh tx commits through an honest live node (the network makes progress again). */
+export async function measureRecovery(
+  probe: () => Promise<Ack | undefined>,
+  since: number,
+  boundMs: number,
+): Promise<{ ms: number; violation?: string }> {
+  const ack = await Promise.race([
+    probe(),
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), boundMs).unref()),
+  ])
+  const ms = Date.now() - since
+  return ack ? { ms } : { ms, violation: `no commit within ${boundMs} ms after the last fault healed` }
+}

@@ -1,0 +1,279 @@
+// A cluster of validator processes on loopback for the fault suite. Unlike test/helpers/network.ts it
+// can route every validator-to-validator link through a LinkProxy (partitions, delays), run chosen
+// nodes under test/fault/faultNode.ts (clock skew, full disk, Byzantine), pause processes
+// (SIGSTOP/SIGCONT), and it always tears down processes, proxies and the folder.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import {
+  type CityledgerClient,
+  type TestnetLayout,
+  createClient,
+  createTestnet,
+  loadConfig,
+  writeConfig,
+} from '@cityledger/node'
+import type { FaultNodeOptions } from './faultNode.ts'
+import { type LinkMode, type LinkProxy, startProxy } from './proxy.ts'
+import { freePorts } from './ports.ts'
+
+const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
+const FAULT_NODE = resolve(import.meta.dirname, 'faultNode.ts')
+
+// If the harness itself dies, its node processes must not outlive it.
+const children = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of children)
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT'), c.kill('SIGKILL')
+})
+
+/** Every RPC call of the harness gives up after this long (a paused node never answers). */
+export const RPC_TIMEOUT_MS = 5000
+
+export interface ClusterNode {
+  index: number
+  home: string
+  rpc: string
+  client: CityledgerClient
+  process: ChildProcess | undefined
+  exited: Promise<number | null> | undefined
+  /** Runs under faultNode.ts with these options (undefined: the real CLI). */
+  fault: FaultNodeOptions | undefined
+  paused: boolean
+  /** Byzantine nodes are left out of the honest-node checks. */
+  byzantine: boolean
+}
+
+export interface ClusterOptions {
+  validators: number
+  consensus?: Record<string, number>
+  /** Route each directed validator link i -> j through its own proxy. */
+  proxied?: boolean
+  /** Per-node faults (these nodes run under faultNode.ts). */
+  faults?: Record<number, FaultNodeOptions>
+}
+
+export interface Cluster {
+  layout: TestnetLayout
+  dir: string
+  nodes: ClusterNode[]
+  honest(): ClusterNode[]
+  /** Nodes whose process is running and not paused. */
+  live(): ClusterNode[]
+  start(i: number): Promise<void>
+  /** Starts node i and resolves with its exit code and output when it refuses to start. */
+  startExpectingFailure(i: number, timeoutMs?: number): Promise<{ code: number | null; output: string }>
+  kill(i: number, signal?: NodeJS.Signals): Promise<number | null>
+  pause(i: number): void
+  resume(i: number): void
+  /** Cuts every link between nodes of different groups (nodes not listed form their own group). */
+  partition(groups: number[][]): void
+  /** Sets every link to `mode` (pass heals everything). */
+  setAll(mode: LinkMode): void
+  heal(): void
+  close(): Promise<void>
+  log(i: number, lines?: number): string
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const n = opts.validators
+  const ports = await freePorts(2 * n)
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-fault-'))
+  const layout = createTestnet({
+    validators: n,
+    out: dir,
+    chainId: 'fault-test',
+    ports: Array.from({ length: n }, (_, i) => ({ p2p: ports[2 * i]!, rpc: ports[2 * i + 1]! })),
+    consensus: {
+      viewChangeTimeoutMs: 1500,
+      blockIntervalMs: 50,
+      checkpointInterval: 8,
+      watermarkWindow: 32,
+      ...opts.consensus,
+    },
+  })
+  const links = new Map<string, LinkProxy>()
+  const proxies: LinkProxy[] = []
+  const timedFetch: typeof fetch = (input, init) =>
+    fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(RPC_TIMEOUT_MS) })
+  try {
+    if (opts.proxied) {
+      for (let i = 0; i < n; i++) {
+        const cfg = loadConfig(layout.homes[i]!)
+        for (const peer of cfg.p2p.peers) {
+          const j = layout.keys.findIndex((k) => Buffer.from(k.publicKey).toString('hex') === peer.publicKey)
+          const proxy = await startProxy(ports[2 * j]!)
+          proxies.push(proxy)
+          links.set(`${i}->${j}`, proxy)
+          peer.addrs = [`/ip4/127.0.0.1/tcp/${proxy.port}`]
+        }
+        writeConfig(layout.homes[i]!, cfg)
+      }
+    }
+  } catch (err) {
+    await Promise.all(proxies.map((p) => p.close()))
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  const nodes: ClusterNode[] = layout.homes.map((home, i) => ({
+    index: i,
+    home,
+    rpc: layout.rpc[i]!,
+    client: createClient({ url: layout.rpc[i]!, fetch: timedFetch }),
+    process: undefined,
+    exited: undefined,
+    fault: opts.faults?.[i],
+    paused: false,
+    byzantine: opts.faults?.[i]?.byzantine !== undefined,
+  }))
+  const running = (node: ClusterNode) =>
+    !!node.process && node.process.exitCode === null && node.process.signalCode === null
+
+  const spawnNode = (node: ClusterNode) => {
+    const log = createWriteStream(join(node.home, 'node.log'), { flags: 'a' })
+    const script = node.fault ? FAULT_NODE : MAIN
+    const args = node.fault ? [script, '--home', node.home] : [script, 'start', '--home', node.home]
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CITYLEDGER_FAULT: node.fault ? JSON.stringify(node.fault) : '' },
+    })
+    node.process = child
+    children.add(child)
+    child.once('exit', () => children.delete(child))
+    node.paused = false
+    node.exited = new Promise((r) => child.once('exit', (code) => (log.end(), r(code))))
+    let out = ''
+    const onData = (chunk: Buffer) => {
+      log.write(chunk)
+      if (out.length < 1 << 16) out += chunk.toString()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    return { child, output: () => out }
+  }
+
+  const start = (i: number) =>
+    new Promise<void>((resolveStart, rejectStart) => {
+      const node = nodes[i]!
+      const { child, output } = spawnNode(node)
+      const check = () => {
+        if (output().includes('"msg":"ready"')) {
+          child.stdout!.off('data', check)
+          resolveStart()
+        }
+      }
+      child.stdout!.on('data', check)
+      child.once('exit', (code) => {
+        if (!output().includes('"msg":"ready"'))
+          rejectStart(
+            new Error(`node ${i} exited with ${code} before ready:\n${tail(join(node.home, 'node.log'))}`),
+          )
+      })
+    })
+
+  const setLink = (i: number, j: number, mode: LinkMode) => links.get(`${i}->${j}`)?.setMode(mode)
+
+  const cluster: Cluster = {
+    layout,
+    dir,
+    nodes,
+    honest: () => nodes.filter((x) => !x.byzantine),
+    live: () => nodes.filter((x) => running(x) && !x.paused),
+    start,
+    async startExpectingFailure(i, timeoutMs = 60_000) {
+      const node = nodes[i]!
+      const { child, output } = spawnNode(node)
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      const code = await node.exited
+      clearTimeout(timer)
+      return { code: output().includes('"msg":"ready"') ? -1 : (code ?? null), output: output() }
+    },
+    async kill(i, signal = 'SIGKILL') {
+      const node = nodes[i]!
+      if (!running(node)) return node.process?.exitCode ?? null
+      if (node.paused) node.process!.kill('SIGCONT')
+      node.process!.kill(signal)
+      node.paused = false
+      return (await node.exited) ?? null
+    },
+    pause(i) {
+      const node = nodes[i]!
+      if (!running(node) || node.paused) return
+      node.process!.kill('SIGSTOP')
+      node.paused = true
+    },
+    resume(i) {
+      const node = nodes[i]!
+      if (!running(node) || !node.paused) return
+      node.process!.kill('SIGCONT')
+      node.paused = false
+    },
+    partition(groups) {
+      const groupOf = (i: number) => groups.findIndex((g) => g.includes(i))
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) {
+          if (i === j) continue
+          const gi = groupOf(i)
+          const same = gi >= 0 && gi === groupOf(j)
+          setLink(i, j, same ? { kind: 'pass' } : { kind: 'drop' })
+        }
+    },
+    setAll(mode) {
+      for (const p of links.values()) p.setMode(mode)
+    },
+    heal() {
+      for (const p of links.values()) p.setMode({ kind: 'pass' })
+    },
+    async close() {
+      for (const node of nodes) if (running(node) && node.paused) node.process!.kill('SIGCONT')
+      for (const node of nodes) if (running(node)) node.process!.kill('SIGTERM')
+      const timer = setTimeout(() => {
+        for (const node of nodes) if (running(node)) node.process!.kill('SIGKILL')
+      }, 10_000)
+      await Promise.all(nodes.map((node) => node.exited))
+      clearTimeout(timer)
+      await Promise.all(proxies.map((p) => p.close()))
+      if (!process.env.KEEP_FAULT) rmSync(dir, { recursive: true, force: true })
+    },
+    log: (i, lines = 40) => tail(join(nodes[i]!.home, 'node.log'), lines),
+  }
+  try {
+    await Promise.all(nodes.map((_, i) => start(i)))
+  } catch (err) {
+    await cluster.close()
+    throw err
+  }
+  return cluster
+}
+
+export function tail(path: string, lines = 40): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no log)'
+  }
+}
+
+/** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. Cross-process waits only. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (err) {
+      lastErr = err
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`,
+      )
+    await new Promise((r) => setTimeout(r, delay))
+  }
+}

@@ -1,0 +1,259 @@
+// Open-loop load of signed transactions through RPC, with a record of every acknowledgement.
+// Arrivals follow a fixed rate whatever the network does (capped by `maxInFlight`, the rest is shed
+// and counted); each tx is driven until some node says it is committed: the same signed bytes are
+// resubmitted to another live node when a node dies, pauses or loses its mempool.
+import {
+  type KeyPair,
+  type TxBody,
+  type Value,
+  generateKeyPair,
+  sha256,
+  signTx,
+  toHex,
+  utf8,
+} from '@cityledger/core'
+import type { Rng } from '@cityledger/core/testing'
+import type { Cluster, ClusterNode } from './cluster.ts'
+
+export const ASSET = 'cash'
+const INITIAL = 1_000_000
+
+/** An acknowledgement: a node answered that this tx is committed (or committed as failed). */
+export interface Ack {
+  hash: string
+  kind: 'subject' | 'transfer' | 'setup' | 'probe'
+  status: 'committed' | 'failed'
+  height: number
+  code?: string
+  via: number
+}
+
+export interface LoadStats {
+  issued: number
+  shed: number
+  acked: number
+  /** Issued txs that no node acknowledged before the end (never counted as lost: no ack was given). */
+  unresolved: number
+  /** Submissions refused with a typed error, by code. */
+  refused: Record<string, number>
+}
+
+interface Account {
+  key: KeyPair
+  nonce: number
+  busy: boolean
+}
+
+/** The token accounts and the city key, made by `setupLoad`. */
+export interface LoadWorld {
+  chainId: string
+  city: KeyPair
+  cityNonce: number
+  accounts: Account[]
+}
+
+export class Load {
+  readonly acks = new Map<string, Ack>()
+  readonly stats: LoadStats = { issued: 0, shed: 0, acked: 0, unresolved: 0, refused: {} }
+  private readonly cluster: Cluster
+  private readonly world: LoadWorld
+  private readonly rng: Rng
+  private readonly rate: number
+  private readonly maxInFlight: number
+  private inFlight = new Set<Promise<void>>()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private stopping = false
+  private startedAt = 0
+  private subjects = 0
+
+  constructor(cluster: Cluster, world: LoadWorld, rng: Rng, opts: { rate: number; maxInFlight?: number }) {
+    this.cluster = cluster
+    this.world = world
+    this.rng = rng
+    this.rate = opts.rate
+    this.maxInFlight = opts.maxInFlight ?? 64
+  }
+
+  start(): void {
+    this.startedAt = Date.now()
+    this.timer = setInterval(() => this.tick(), 20)
+  }
+
+  /** Stops arrivals, then gives in-flight txs up to `graceMs` to be acknowledged. */
+  async stop(graceMs = 30_000): Promise<LoadStats> {
+    if (this.timer) clearInterval(this.timer)
+    const deadline = Date.now() + graceMs
+    while (this.inFlight.size && Date.now() < deadline) await Promise.race([...this.inFlight, delay(200)])
+    this.stopping = true
+    await Promise.all(this.inFlight)
+    return this.stats
+  }
+
+  private tick(): void {
+    const due =
+      Math.floor(((Date.now() - this.startedAt) / 1000) * this.rate) - this.stats.issued - this.stats.shed
+    for (let i = 0; i < due; i++) {
+      if (this.inFlight.size >= this.maxInFlight) {
+        this.stats.shed++
+        continue
+      }
+      this.stats.issued++
+      const idle = this.world.accounts.filter((a) => !a.busy)
+      let p: Promise<void>
+      if (idle.length && this.rng.chance(0.5)) p = this.transfer(this.rng.pick(idle))
+      else p = this.subject()
+      this.inFlight.add(p)
+      void p.finally(() => this.inFlight.delete(p))
+    }
+  }
+
+  private subject(): Promise<void> {
+    const key = generateKeyPair()
+    const body: TxBody = {
+      chainId: this.world.chainId,
+      service: 'identity',
+      method: 'registerSubject',
+      args: { subject: sha256(utf8.encode(`subject-${this.subjects++}-${this.rng.int(1e9)}`)) },
+      signer: key.publicKey,
+      nonce: 1,
+      expiry: 0,
+    }
+    return this.drive(signTx(body, key.secretKey).bytes, 'subject').then(() => {})
+  }
+
+  private async transfer(from: Account): Promise<void> {
+    from.busy = true
+    const to = this.rng.pick(this.world.accounts)
+    const body: TxBody = {
+      chainId: this.world.chainId,
+      service: 'token',
+      method: 'transfer',
+      args: { asset: ASSET, to: to.key.publicKey, amount: this.rng.range(1, 10) },
+      signer: from.key.publicKey,
+      nonce: from.nonce,
+      expiry: 0,
+    }
+    const ack = await this.drive(signTx(body, from.key.secretKey).bytes, 'transfer')
+    // Without an ack the account's nonce is unknown: retire it rather than guess.
+    if (ack) {
+      from.nonce++
+      from.busy = false
+    }
+  }
+
+  /** Resubmits `bytes` to live nodes until one acknowledges it committed, or the load stops. */
+  async drive(bytes: Uint8Array, kind: Ack['kind']): Promise<Ack | undefined> {
+    const hash = toHex(sha256(bytes))
+    for (let attempt = 0; !this.stopping; attempt++) {
+      const live = this.cluster.live().filter((x) => !x.byzantine)
+      if (!live.length) {
+        await delay(200)
+        continue
+      }
+      const node = live[this.rng.int(live.length)]!
+      const ack = await submitOnce(node, bytes, hash, kind, (code) => {
+        this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1
+      })
+      if (ack) {
+        this.acks.set(hash, ack)
+        this.stats.acked++
+        return ack
+      }
+      await delay(Math.min(1000, 100 * (attempt + 1)))
+    }
+    this.stats.unresolved++
+    return undefined
+  }
+}
+
+/** One submission with a bounded wait; undefined when the node gave no final answer. */
+async function submitOnce(
+  node: ClusterNode,
+  bytes: Uint8Array,
+  hash: string,
+  kind: Ack['kind'],
+  refused: (code: string) => void,
+): Promise<Ack | undefined> {
+  try {
+    const s = await node.client.submit(bytes, { wait: 'commit', timeoutMs: 3000 })
+    if (s.status === 'committed' || s.status === 'failed')
+      return { hash, kind, status: s.status, height: s.height!, code: s.code, via: node.index }
+    return undefined
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'NETWORK'
+    refused(code)
+    // Already known (pending or committed) here: ask for its status.
+    try {
+      const s = await node.client.tx(hash)
+      if (s.status === 'committed' || s.status === 'failed')
+        return { hash, kind, status: s.status, height: s.height!, code: s.code, via: node.index }
+    } catch {}
+    return undefined
+  }
+}
+
+/**
+ * Creates the load's world through the city key: asset `cash` (open transfers), the issuer role, and
+ * `accounts` funded accounts. Runs before any fault.
+ */
+export async function setupLoad(
+  cluster: Cluster,
+  load: { accounts: number },
+): Promise<{ world: LoadWorld; acks: Ack[] }> {
+  const world: LoadWorld = {
+    chainId: cluster.layout.genesis.chainId,
+    city: cluster.layout.cityKey,
+    cityNonce: 1,
+    accounts: Array.from({ length: load.accounts }, () => ({
+      key: generateKeyPair(),
+      nonce: 1,
+      busy: false,
+    })),
+  }
+  const acks: Ack[] = []
+  const node = cluster.honest()[0]!
+  const call = async (method: string, service: string, args: Value, tolerate: string[] = []) => {
+    const body: TxBody = {
+      chainId: world.chainId,
+      service,
+      method,
+      args,
+      signer: world.city.publicKey,
+      nonce: world.cityNonce++,
+      expiry: 0,
+    }
+    const tx = signTx(body, world.city.secretKey)
+    const s = await node.client.submit(tx.bytes, { wait: 'commit', timeoutMs: 20_000 })
+    if (s.status !== 'committed' && !tolerate.includes(s.code ?? ''))
+      throw new Error(`setup ${service}.${method}: ${s.status} ${s.code ?? ''}`)
+    acks.push({
+      hash: s.hash,
+      kind: 'setup',
+      status: s.status as Ack['status'],
+      height: s.height!,
+      via: node.index,
+    })
+  }
+  await call('grantRole', 'identity', { scope: 'token', role: 'admin', key: world.city.publicKey }, [
+    'ROLE_EXISTS',
+  ])
+  await call('createAsset', 'token', {
+    asset: ASSET,
+    decimals: 0,
+    policy: 'open',
+    controllers: [],
+    budgetPerPeriod: 0,
+    periodBlocks: 1,
+  })
+  await call(
+    'grantRole',
+    'identity',
+    { scope: 'token', role: `issuer:${ASSET}`, key: world.city.publicKey },
+    ['ROLE_EXISTS'],
+  )
+  for (const a of world.accounts)
+    await call('mint', 'token', { asset: ASSET, to: a.key.publicKey, amount: INITIAL })
+  return { world, acks }
+}
+
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
