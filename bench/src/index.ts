@@ -2,12 +2,14 @@
 import { type BenchResult, fmt, machine } from './harness.ts'
 import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
 import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
+import { NETWORK_DEFAULTS, networkTable, runNetwork } from './network.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
 export { runBlock, type BlockOptions, BLOCK_DEFAULTS } from './block.ts'
 export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } from './workload.ts'
 export { runMempool, type MempoolOptions, MEMPOOL_DEFAULTS } from './mempool.ts'
+export { runNetwork, type NetworkOptions, NETWORK_DEFAULTS } from './network.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
 
 /** Stable ids of the benchmarks. */
@@ -63,6 +65,28 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
         },
         command,
       )
+    case 'network': {
+      let rates = [int(v.rate, 'rate', NETWORK_DEFAULTS.rates[0]!, 1)]
+      if (typeof v.ramp === 'string') {
+        const [from, to, step] = v.ramp.split(':').map((x) => int(x, 'ramp', 0, 1))
+        if (from === undefined || to === undefined || to < from) throw new Error('--ramp: FROM:TO[:STEP] with FROM <= TO')
+        const by = step ?? Math.max(1, Math.round((to - from) / 4))
+        rates = []
+        for (let r = from; r <= to; r += by) rates.push(r)
+      }
+      return runNetwork(
+        {
+          ...rounds,
+          rounds: int(v.rounds, 'rounds', NETWORK_DEFAULTS.rounds, 1),
+          validators: int(v.validators, 'validators', NETWORK_DEFAULTS.validators, 1),
+          rates,
+          seconds: int(v.seconds, 'seconds', NETWORK_DEFAULTS.seconds, 1),
+          signers: int(v.signers, 'signers', NETWORK_DEFAULTS.signers, 1),
+          drainSeconds: NETWORK_DEFAULTS.drainSeconds,
+        },
+        command,
+      )
+    }
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -72,7 +96,7 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
 export function formatResult(r: BenchResult): string {
   const m = r.machine ?? machine()
   const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
-  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : r.id === 'mempool' ? mempoolTable(r) : '')
+  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : r.id === 'mempool' ? mempoolTable(r) : networkTable(r))
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {
     const t = r.targets?.[k]

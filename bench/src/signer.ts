@@ -24,7 +24,11 @@ export interface BenchKey {
 
 /** A key derived from a label, the same on every run. */
 export function benchKey(label: string): BenchKey {
-  const seed = sha256(new TextEncoder().encode(`cityledger/bench/${label}`))
+  return keyFromSeed(sha256(new TextEncoder().encode(`cityledger/bench/${label}`)))
+}
+
+/** A bench key from a 32-byte Ed25519 seed (e.g. a testnet's city key). */
+export function keyFromSeed(seed: Uint8Array): BenchKey {
   const publicKey = new Uint8Array(32)
   const sodiumSecret = new Uint8Array(64)
   sodium.crypto_sign_seed_keypair(publicKey, sodiumSecret, seed)

@@ -28,6 +28,10 @@ export interface WorkloadOptions {
   /** Height from which the polls are open (must be above the height of the poll creation wave). */
   pollOpenAt?: number
   mix?: Mix
+  /** The key that is admin of every scope at genesis (default: derived from the label). */
+  city?: BenchKey
+  /** Roles the genesis already grants (`scope/role/keyHex`): the setup skips them. */
+  genesisRoles?: string[]
   /** Label mixed into every key so that two workloads never share signers. */
   label?: string
 }
@@ -57,6 +61,7 @@ export class Workload {
   private readonly pattern: TxKind[]
   private cursor = { slot: 0, award: 0, spend: 0, vote: 0, certificate: 0, subject: 0, rng: 0x9e3779b9 }
   private readonly label: string
+  private readonly genesisRoles: Set<string>
   /** Transactions generated so far (setup included). */
   generated = 0
 
@@ -64,7 +69,8 @@ export class Workload {
     this.chainId = opts.chainId
     const label = (this.label = opts.label ?? opts.chainId)
     const keys = (role: string, n: number) => Array.from({ length: n }, (_, i) => benchKey(`${label}/${role}/${i}`))
-    this.city = benchKey(`${label}/city`)
+    this.genesisRoles = new Set(opts.genesisRoles ?? [])
+    this.city = opts.city ?? benchKey(`${label}/city`)
     this.citizens = keys('citizen', opts.citizens)
     this.operators = keys('operator', opts.operators ?? 32)
     this.issuers = keys('issuer', opts.issuers ?? 32)
@@ -98,6 +104,7 @@ export class Workload {
     const city = this.city
     const w1: Tx[] = []
     const grant = (scope: string, role: string, key: BenchKey) =>
+      this.genesisRoles.has(`${scope}/${role}/${key.hex}`) ||
       w1.push(this.tx(city, 'identity', 'grantRole', { scope, role, key: key.publicKey }))
     grant('token', 'admin', city)
     grant('scoin', 'admin', city)

@@ -1,0 +1,337 @@
+import { type Tx, createVerifierPool, defaultPoolSize, toHex, txSignatureCheck } from '@cityledger/core'
+import { DEFAULT_CONSENSUS, createClient } from '@cityledger/node'
+import { type BenchResult, type Figures, type RoundOptions, fmt, machine, measure, progress, quantile, round3, table, targetCheck } from './harness.ts'
+import { keyFromSeed } from './signer.ts'
+import { type BenchNetwork, procSample, startNetwork } from './testnet.ts'
+import { type Mix, Workload } from './workload.ts'
+
+export interface NetworkOptions extends RoundOptions {
+  validators: number
+  /** Offered load per stage, tx/s: one stage for --rate, several for --ramp. */
+  rates: number[]
+  /** Length of each stage. */
+  seconds: number
+  /** Citizens signing (plus 64 operators, 32 issuers). */
+  signers: number
+  /** Longest wait for the last txs to commit after a stage. */
+  drainSeconds: number
+  consensus?: Record<string, number>
+}
+
+export const NETWORK_DEFAULTS: NetworkOptions = {
+  warmup: 1,
+  rounds: 3,
+  validators: 4,
+  rates: [3000],
+  seconds: 20,
+  signers: 10_000,
+  drainSeconds: 15,
+}
+
+/** No ballots: poll phases follow heights, which a live network does not let us pin. */
+const NETWORK_MIX: Mix = { award: 5, spend: 5, certificate: 3, subject: 7 }
+/** Below the node's default mempool.maxPerSigner (64). */
+const SETUP_CHUNK = 48
+
+interface StageResult {
+  offeredRate: number
+  seconds: number
+  submitted: number
+  accepted: number
+  rejected: Record<string, number>
+  committed: number
+  /** Committed within the stage's window, per second. */
+  committedPerSec: number
+  failedInBlock: number
+  latencyMs: { p50: number; p90: number; p99: number; max: number }
+  blocksPerSec: number
+  viewChanges: number
+  nodes: { cpuPercent: number; rssMiB: number; peakRssMiB: number }[]
+}
+
+const nodeOf = (tx: Tx, n: number) => tx.body.signer[0]! % n
+
+/** Posts envelopes; a signer's txs go one after another to one node, so nonces arrive in order. */
+class Submitter {
+  private readonly chains = new Map<string, Promise<void>>()
+  readonly rejected: Record<string, number> = {}
+  accepted = 0
+  inFlight = 0
+  private readonly rpc: string[]
+  constructor(rpc: string[]) {
+    this.rpc = rpc
+  }
+  submit(tx: Tx, onAccepted: (at: number) => void): void {
+    const key = toHex(tx.body.signer)
+    const prev = this.chains.get(key) ?? Promise.resolve()
+    this.inFlight++
+    const next = prev.then(async () => {
+      try {
+        const res = await fetch(`${this.rpc[nodeOf(tx, this.rpc.length)]}/v1/txs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: tx.bytes as Uint8Array<ArrayBuffer>,
+        })
+        const body = (await res.json()) as { hash?: string; error?: { code?: string } }
+        if (res.status === 202) {
+          this.accepted++
+          onAccepted(performance.now())
+        } else {
+          const code = body.error?.code ?? `HTTP_${res.status}`
+          this.rejected[code] = (this.rejected[code] ?? 0) + 1
+        }
+      } catch (err) {
+        const code = (err as { cause?: { code?: string } }).cause?.code ?? 'FETCH_FAILED'
+        this.rejected[code] = (this.rejected[code] ?? 0) + 1
+      } finally {
+        this.inFlight--
+      }
+    })
+    this.chains.set(key, next)
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key)
+    })
+  }
+  async idle(): Promise<void> {
+    while (this.chains.size) await Promise.all([...this.chains.values()])
+  }
+}
+
+/** Watches committed blocks on one node's event stream: commit time of every tx hash. */
+function watchCommits(rpc: string) {
+  const ac = new AbortController()
+  const committedAt = new Map<string, number>()
+  const blocks: { at: number; height: number; txs: number }[] = []
+  let resolveOpen: () => void
+  const opened = new Promise<void>((r) => (resolveOpen = r))
+  const done = (async () => {
+    const client = createClient({ url: rpc })
+    const events = client.events({ signal: ac.signal })
+    resolveOpen!()
+    for await (const e of events) {
+      if (e.type !== 'block') continue
+      const at = performance.now()
+      const b = e.data as { header: { height: number }; txs: string[] }
+      blocks.push({ at, height: b.header.height, txs: b.txs.length })
+      for (const h of b.txs) committedAt.set(h, at)
+    }
+  })().catch(() => {})
+  return { committedAt, blocks, opened, stop: () => ac.abort(), done }
+}
+
+async function viewChanges(rpc: string[]): Promise<number> {
+  let total = 0
+  for (const url of rpc) {
+    try {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      const m = /^cityledger_consensus_view_changes_total(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(text)
+      total += m ? Number(m[1]) : 0
+    } catch {}
+  }
+  return total
+}
+
+/** Submits each setup wave (split so no signer exceeds the mempool's per-signer limit) and waits for its commits. */
+async function runSetup(net: BenchNetwork, waves: Tx[][], rpc: string[]): Promise<void> {
+  const clients = rpc.map((url) => createClient({ url }))
+  for (const [w, wave] of waves.entries()) {
+    const bySigner = new Map<string, Tx[]>()
+    for (const tx of wave) {
+      const k = toHex(tx.body.signer)
+      bySigner.set(k, [...(bySigner.get(k) ?? []), tx])
+    }
+    for (let start = 0; ; start += SETUP_CHUNK) {
+      const part = [...bySigner.values()].flatMap((txs) => txs.slice(start, start + SETUP_CHUNK))
+      if (part.length === 0) break
+      progress(`network setup: wave ${w + 1}, ${part.length} txs`)
+      const sub = new Submitter(rpc)
+      for (const tx of part) sub.submit(tx, () => {})
+      await sub.idle()
+      if (Object.keys(sub.rejected).length) throw new Error(`setup wave ${w + 1} refused: ${JSON.stringify(sub.rejected)}\n${net.log(0)}`)
+      const statuses = await Promise.all(part.map((tx) => clients[nodeOf(tx, rpc.length)]!.waitForTx(tx.hash, { timeoutMs: 60_000 })))
+      const i = statuses.findIndex((s) => s.status !== 'committed')
+      if (i >= 0) {
+        const { service, method, nonce } = part[i]!.body
+        throw new Error(`setup wave ${w + 1}: ${service}.${method} (nonce ${nonce}) is ${statuses[i]!.status} ${statuses[i]!.code ?? ''}`)
+      }
+    }
+  }
+}
+
+/**
+ * An n-validator network on loopback under an open-loop load: pre-signed txs offered at a fixed
+ * rate (or a ramp of rates), commit latency from each tx's accepted submission to the block event
+ * that carries it, blocks/s, view changes, CPU and memory per node.
+ */
+export async function runNetwork(opts: NetworkOptions, command: string): Promise<BenchResult> {
+  // The ceiling of this run: the pool on every core, before the network shares them.
+  const sampler = new Workload({ chainId: 'bench-net', citizens: 1000, label: 'bench-net/ceiling' })
+  const sample = sampler.next(5000).map(txSignatureCheck)
+  const pool = await createVerifierPool({ size: defaultPoolSize() })
+  let ceiling: Figures
+  try {
+    ceiling = await measure('pool verify (ceiling)', opts, sample.length, 'verify/s', async () => {
+      await pool.verifyBatch(sample)
+    })
+  } finally {
+    await pool.close()
+  }
+
+  const consensus = { ...DEFAULT_CONSENSUS, ...opts.consensus }
+  progress(`network: starting ${opts.validators} validators`)
+  const net = await startNetwork({ validators: opts.validators, consensus })
+  const stop = () => void net.close()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  const stages: StageResult[] = []
+  try {
+    const { layout } = net
+    const rpc = layout.rpc
+    const workload = new Workload({
+      chainId: layout.genesis.chainId,
+      city: keyFromSeed(layout.cityKey.secretKey),
+      citizens: opts.signers,
+      operators: 64,
+      issuers: 32,
+      spenders: Math.min(opts.signers, 2000),
+      mix: NETWORK_MIX,
+      label: `bench-net-${Date.now()}`,
+      genesisRoles: genesisRoles(layout.genesis.services),
+    })
+    await runSetup(net, workload.setupWaves(), rpc)
+    const total = opts.rates.reduce((s, r) => s + Math.ceil(r * opts.seconds), 0)
+    progress(`network: pre-signing ${total} load txs`)
+    const load = workload.next(total)
+    const pids = net.processes.map((p) => p.pid!)
+    const watch = watchCommits(rpc[0]!)
+    await watch.opened
+    let offset = 0
+    for (const rate of opts.rates) {
+      const txs = load.slice(offset, offset + Math.ceil(rate * opts.seconds))
+      offset += txs.length
+      progress(`network: ${txs.length} txs at ${rate} tx/s for ${opts.seconds} s`)
+      const sub = new Submitter(rpc)
+      const submittedAt = new Map<string, number>()
+      const vc0 = await viewChanges(rpc)
+      const cpu0 = pids.map(procSample)
+      const t0 = performance.now()
+      const end = t0 + opts.seconds * 1000
+      let sent = 0
+      let lastReport = t0
+      // Open loop: every tick, send whatever the schedule says is due, whatever the answers.
+      while (sent < txs.length) {
+        const now = performance.now()
+        const due = Math.min(txs.length, Math.floor(((now - t0) / 1000) * rate))
+        for (; sent < due; sent++) {
+          const tx = txs[sent]!
+          const hex = toHex(tx.hash)
+          sub.submit(tx, (at) => submittedAt.set(hex, at))
+        }
+        if (now - lastReport > 5000) {
+          lastReport = now
+          progress(`network: ${sent} sent, ${sub.accepted} accepted, ${sub.inFlight} in flight, ${watch.committedAt.size} committed`)
+        }
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      while (performance.now() < end) await new Promise((r) => setTimeout(r, 20))
+      const cpu1 = pids.map(procSample)
+      const vc1 = await viewChanges(rpc)
+      const windowEnd = performance.now()
+      await sub.idle()
+      // Drain: wait (bounded) until every accepted tx is seen committed.
+      const drainUntil = performance.now() + opts.drainSeconds * 1000
+      while (performance.now() < drainUntil && [...submittedAt.keys()].some((h) => !watch.committedAt.has(h)))
+        await new Promise((r) => setTimeout(r, 100))
+      const latencies: number[] = []
+      let inWindow = 0
+      for (const [h, at] of submittedAt) {
+        const c = watch.committedAt.get(h)
+        if (c === undefined) continue
+        latencies.push(c - at)
+        if (c <= windowEnd) inWindow++
+      }
+      const blocks = watch.blocks.filter((b) => b.at >= t0 && b.at <= windowEnd).length
+      const seconds = (windowEnd - t0) / 1000
+      let failedInBlock = 0
+      for (const tx of txs.slice(0, 50)) {
+        const s = await createClient({ url: rpc[nodeOf(tx, rpc.length)]! }).tx(tx.hash).catch(() => undefined)
+        if (s?.status === 'failed') failedInBlock++
+      }
+      stages.push({
+        offeredRate: rate,
+        seconds: round3(seconds),
+        submitted: txs.length,
+        accepted: sub.accepted,
+        rejected: sub.rejected,
+        committed: latencies.length,
+        committedPerSec: round3(inWindow / seconds),
+        failedInBlock,
+        latencyMs: {
+          p50: round3(quantile(latencies, 0.5)),
+          p90: round3(quantile(latencies, 0.9)),
+          p99: round3(quantile(latencies, 0.99)),
+          max: round3(Math.max(0, ...latencies)),
+        },
+        blocksPerSec: round3(blocks / seconds),
+        viewChanges: vc1 - vc0,
+        nodes: pids.map((_, i) => ({
+          cpuPercent: round3(cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN),
+          rssMiB: round3(cpu1[i]?.rssMiB ?? Number.NaN),
+          peakRssMiB: round3(cpu1[i]?.peakRssMiB ?? Number.NaN),
+        })),
+      })
+      progress(`network: ${rate} tx/s offered -> ${fmt(inWindow / seconds)} tx/s committed, p99 ${fmt(quantile(latencies, 0.99))} ms`)
+    }
+    watch.stop()
+    await watch.done
+  } finally {
+    process.removeListener('SIGINT', stop)
+    process.removeListener('SIGTERM', stop)
+    await net.close()
+  }
+
+  const best = stages.reduce((a, b) => (b.committedPerSec > a.committedPerSec ? b : a))
+  const perNodeCeiling = ceiling.median / opts.validators
+  const ratios = {
+    committedVsCeiling: round3(best.committedPerSec / perNodeCeiling),
+    committedVsOffered: round3(best.committedPerSec / best.offeredRate),
+  }
+  const variants: Record<string, Record<string, unknown>> = { 'pool-verify': ceiling as unknown as Record<string, unknown> }
+  for (const s of stages) variants[`rate-${s.offeredRate}`] = s as unknown as Record<string, unknown>
+  return {
+    id: 'network',
+    command,
+    date: new Date().toISOString(),
+    machine: machine(),
+    params: { ...opts, consensus, mix: NETWORK_MIX, bestStage: `rate-${best.offeredRate}` },
+    variants,
+    ratios,
+    targets:
+      opts.validators === 4
+        ? {
+            committedPerSec: targetCheck(best.committedPerSec, '>=', 3000, 'committed tx/s'),
+            p99: targetCheck(best.latencyMs.p99, '<', 2000, 'p99 ms'),
+            committedVsCeiling: targetCheck(ratios.committedVsCeiling, '>=', 0.5, 'committedVsCeiling'),
+          }
+        : {},
+    notes: [`ceiling per node = pool verify/s on all cores (${fmt(ceiling.median)}) / ${opts.validators} validators`],
+  }
+}
+
+export function networkTable(r: BenchResult): string {
+  const rows: (string | number)[][] = [['stage', 'offered', 'committed tx/s', 'p50 ms', 'p90 ms', 'p99 ms', 'blocks/s', 'view chg', 'rejected', 'CPU % (per node)', 'RSS MiB']]
+  for (const [name, v] of Object.entries(r.variants)) {
+    if (name === 'pool-verify') continue
+    const s = v as unknown as StageResult
+    const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0)
+    rows.push([name, s.offeredRate, s.committedPerSec, s.latencyMs.p50, s.latencyMs.p90, s.latencyMs.p99, s.blocksPerSec, s.viewChanges, rejected, s.nodes.map((n) => fmt(n.cpuPercent)).join('/'), s.nodes.map((n) => fmt(n.rssMiB)).join('/')])
+  }
+  const c = r.variants['pool-verify'] as unknown as Figures
+  return `${table(rows)}\n\nverify ceiling (pool on all cores, same run): ${fmt(c.median)} verify/s`
+}
+
+/** `scope/role/keyHex` of the roles the testnet genesis grants (its identity config). */
+function genesisRoles(services: Record<string, unknown>): string[] {
+  const roles = ((services.identity as { roles?: { scope: string; role: string; key: string }[] } | undefined)?.roles ?? [])
+  return roles.map((r) => `${r.scope}/${r.role}/${r.key.replace(/^0x/, '').toLowerCase()}`)
+}
