@@ -1,6 +1,14 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type KeyPair, type TxResult, type Value, generateKeyPair, sha256, toHex, utf8 } from '@cityledger/core'
+import {
+  type KeyPair,
+  type TxResult,
+  type Value,
+  generateKeyPair,
+  sha256,
+  toHex,
+  utf8,
+} from '@cityledger/core'
 import { Rng, createTestChain, seedFor, testSeed } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
 import { DEFAULT_PREDICATES, purposeOf, qualification } from '../src/seoul/index.ts'
@@ -12,7 +20,11 @@ const key = (label: string) => k(label).publicKey
 const h = (label: string | number) => sha256(utf8.encode(`seoul-qualification/${label}`))
 
 function expect(r: TxResult, code: string | null, what: string): void {
-  assert.is(r.code, code, `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`)
+  assert.is(
+    r.code,
+    code,
+    `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`,
+  )
 }
 
 const INCOME = 'income-below-threshold'
@@ -39,11 +51,31 @@ function setup(genesis: Value = { requestTtl: 20 }) {
   const tx = (who: string, method: string, args: Value) => chain.tx(k(who), 'qualification', method, args)
   const q = (name: string, args: Value) => chain.query('qualification', name, args) as any
   /** The citizen (a pseudonymous key) grants `grantee` a check of `predicate` until `expiry`. */
-  const grant = (label: string, grantee = 'welfare-office', predicate = INCOME, expiry = chain.height + 100, subject = 'citizen') =>
-    expect(chain.tx(k(subject), 'consent', 'grant', { grantId: h(label), grantee: key(grantee), purpose: purposeOf(predicate), expiry }), null, `grant ${label}`)
-  const request = (id: string | number, grantLabel: string, over: Record<string, Value> = {}, who = 'welfare-office') =>
-    tx(who, 'request', { requestId: h(`req-${id}`), predicate: INCOME, grantId: h(grantLabel), ...over })
-  const answer = (id: string | number, who = 'tax-office', result = true) => tx(who, 'answer', { requestId: h(`req-${id}`), result, evidence: h(`evidence-${id}`) })
+  const grant = (
+    label: string,
+    grantee = 'welfare-office',
+    predicate = INCOME,
+    expiry = chain.height + 100,
+    subject = 'citizen',
+  ) =>
+    expect(
+      chain.tx(k(subject), 'consent', 'grant', {
+        grantId: h(label),
+        grantee: key(grantee),
+        purpose: purposeOf(predicate),
+        expiry,
+      }),
+      null,
+      `grant ${label}`,
+    )
+  const request = (
+    id: string | number,
+    grantLabel: string,
+    over: Record<string, Value> = {},
+    who = 'welfare-office',
+  ) => tx(who, 'request', { requestId: h(`req-${id}`), predicate: INCOME, grantId: h(grantLabel), ...over })
+  const answer = (id: string | number, who = 'tax-office', result = true) =>
+    tx(who, 'answer', { requestId: h(`req-${id}`), result, evidence: h(`evidence-${id}`) })
   return { chain, tx, q, grant, request, answer }
 }
 
@@ -60,13 +92,25 @@ test('genesis: default predicates; config is checked', () => {
 
 test('definePredicate: qualification admins only; retired predicates take no requests', () => {
   const { tx, q, grant, request } = setup()
-  expect(tx('welfare-office', 'definePredicate', { predicate: 'youth', validityBlocks: 10 }), 'UNAUTHORIZED', 'requester defines')
-  expect(tx('qual-admin', 'definePredicate', { predicate: 'Youth!', validityBlocks: 10 }), 'BAD_ARGS', 'bad name')
+  expect(
+    tx('welfare-office', 'definePredicate', { predicate: 'youth', validityBlocks: 10 }),
+    'UNAUTHORIZED',
+    'requester defines',
+  )
+  expect(
+    tx('qual-admin', 'definePredicate', { predicate: 'Youth!', validityBlocks: 10 }),
+    'BAD_ARGS',
+    'bad name',
+  )
   expect(tx('qual-admin', 'definePredicate', { predicate: 'youth', validityBlocks: 10 }), null, 'define')
   assert.is(q('predicate', { predicate: 'youth' }).validityBlocks, 10)
   grant('g1')
   expect(request(1, 'g1', { predicate: 'owns-a-yacht' }), 'UNKNOWN_PREDICATE', 'unknown predicate')
-  expect(tx('qual-admin', 'definePredicate', { predicate: INCOME, validityBlocks: 0, active: false }), null, 'retire')
+  expect(
+    tx('qual-admin', 'definePredicate', { predicate: INCOME, validityBlocks: 0, active: false }),
+    null,
+    'retire',
+  )
   expect(request(1, 'g1'), 'PREDICATE_RETIRED', 'retired')
 })
 
@@ -124,7 +168,11 @@ test('answer: an agency holding the predicate answerer role, once; only the resu
   })
   expect(answer(1, 'tax-office', true), 'ALREADY_ANSWERED', 'answer twice')
   expect(answer(1, 'pension-office', true), 'ALREADY_ANSWERED', 'another answerer after the first')
-  expect(tx('tax-office', 'decline', { requestId: h('req-1'), reason: 'no-data' }), 'ALREADY_ANSWERED', 'decline after answer')
+  expect(
+    tx('tax-office', 'decline', { requestId: h('req-1'), reason: 'no-data' }),
+    'ALREADY_ANSWERED',
+    'decline after answer',
+  )
   expect(tx('welfare-office', 'cancel', { requestId: h('req-1') }), 'ALREADY_ANSWERED', 'cancel after answer')
   const rec = q('request', { requestId: h('req-1') })
   assert.is(rec.status, 'answered')
@@ -158,7 +206,15 @@ test('an answerer role revoked in identity stops answers at once', () => {
   const { chain, grant, request, answer } = setup()
   grant('g1')
   expect(request(1, 'g1'), null, 'request')
-  expect(chain.tx(k('city'), 'identity', 'revokeRole', { scope: 'qualification', role: `answerer:${INCOME}`, key: key('tax-office') }), null, 'revoke role')
+  expect(
+    chain.tx(k('city'), 'identity', 'revokeRole', {
+      scope: 'qualification',
+      role: `answerer:${INCOME}`,
+      key: key('tax-office'),
+    }),
+    null,
+    'revoke role',
+  )
   expect(answer(1, 'tax-office'), 'UNAUTHORIZED', 'no longer authorised')
 })
 
@@ -167,12 +223,24 @@ test('decline and cancel close a request without a result', () => {
   grant('g1')
   expect(request(1, 'g1'), null, 'request 1')
   expect(request(2, 'g1'), null, 'request 2 (same grant)')
-  expect(tx('district-office', 'decline', { requestId: h('req-1'), reason: 'no-data' }), 'UNAUTHORIZED', 'decline without the role')
-  expect(tx('tax-office', 'decline', { requestId: h('req-1'), reason: 'lost-it' }), 'BAD_ARGS', 'unknown reason')
+  expect(
+    tx('district-office', 'decline', { requestId: h('req-1'), reason: 'no-data' }),
+    'UNAUTHORIZED',
+    'decline without the role',
+  )
+  expect(
+    tx('tax-office', 'decline', { requestId: h('req-1'), reason: 'lost-it' }),
+    'BAD_ARGS',
+    'unknown reason',
+  )
   expect(tx('tax-office', 'decline', { requestId: h('req-1'), reason: 'no-data' }), null, 'decline')
   expect(tx('housing-office', 'cancel', { requestId: h('req-2') }), 'UNAUTHORIZED', 'another agency cancels')
   expect(tx('welfare-office', 'cancel', { requestId: h('req-2') }), null, 'cancel')
-  expect(tx('tax-office', 'answer', { requestId: h('req-2'), result: true, evidence: h(0) }), 'ALREADY_ANSWERED', 'answer a cancelled request')
+  expect(
+    tx('tax-office', 'answer', { requestId: h('req-2'), result: true, evidence: h(0) }),
+    'ALREADY_ANSWERED',
+    'answer a cancelled request',
+  )
   assert.is(q('request', { requestId: h('req-1') }).status, 'declined')
   assert.is(q('attestation', { requestId: h('req-1') }), null)
   assert.equal(q('stats', {}), { requests: 2, answered: 0, declined: 1, cancelled: 1 })
@@ -200,8 +268,21 @@ test('no personal data: the state holds keys, hashes, predicate names, heights a
   assert.is(mine.length, 1)
   const rec = mine[0]![1] as Record<string, Value>
   assert.equal(Object.keys(rec).sort(), [
-    'accessIndex', 'answeredAt', 'answeredBy', 'answerer', 'createdAt', 'declineReason', 'evidence', 'expiresAt',
-    'grantId', 'params', 'predicate', 'requestId', 'requester', 'result', 'status',
+    'accessIndex',
+    'answeredAt',
+    'answeredBy',
+    'answerer',
+    'createdAt',
+    'declineReason',
+    'evidence',
+    'expiresAt',
+    'grantId',
+    'params',
+    'predicate',
+    'requestId',
+    'requester',
+    'result',
+    'status',
   ])
   for (const [f, v] of Object.entries(rec)) {
     if (typeof v === 'string') assert.ok(['predicate', 'status'].includes(f), `free text in ${f}`)
@@ -215,26 +296,73 @@ test('scenario: a housing benefit needs two checks from two data-holding agencie
   grant('g-income', 'welfare-office', INCOME, chain.height + 50, 'applicant')
   grant('g-resident', 'welfare-office', RESIDENT, chain.height + 50, 'applicant')
   const results = chain.block([
-    { key: k('welfare-office'), service: 'qualification', method: 'request', args: { requestId: h('housing/income'), predicate: INCOME, grantId: h('g-income') } },
-    { key: k('welfare-office'), service: 'qualification', method: 'request', args: { requestId: h('housing/resident'), predicate: RESIDENT, grantId: h('g-resident'), answerer: key('district-office') } },
+    {
+      key: k('welfare-office'),
+      service: 'qualification',
+      method: 'request',
+      args: { requestId: h('housing/income'), predicate: INCOME, grantId: h('g-income') },
+    },
+    {
+      key: k('welfare-office'),
+      service: 'qualification',
+      method: 'request',
+      args: {
+        requestId: h('housing/resident'),
+        predicate: RESIDENT,
+        grantId: h('g-resident'),
+        answerer: key('district-office'),
+      },
+    },
   ])
-  results.forEach((r, i) => expect(r, null, `request ${i}`))
-  expect(tx('tax-office', 'answer', { requestId: h('housing/income'), result: true, evidence: h('nts-record-ref') }), null, 'income answer')
-  expect(tx('district-office', 'answer', { requestId: h('housing/resident'), result: true, evidence: h('resident-register-ref') }), null, 'residence answer')
+  results.forEach((r, i) => {
+    expect(r, null, `request ${i}`)
+  })
+  expect(
+    tx('tax-office', 'answer', {
+      requestId: h('housing/income'),
+      result: true,
+      evidence: h('nts-record-ref'),
+    }),
+    null,
+    'income answer',
+  )
+  expect(
+    tx('district-office', 'answer', {
+      requestId: h('housing/resident'),
+      result: true,
+      evidence: h('resident-register-ref'),
+    }),
+    null,
+    'residence answer',
+  )
   const income = q('attestation', { requestId: h('housing/income') })
   const resident = q('attestation', { requestId: h('housing/resident') })
   assert.is(income.result && resident.result, true)
   assert.equal(q('request', { requestId: h('housing/resident') }).subject, key('applicant'))
-  assert.is((chain.query('consent', 'accessLog', { subject: key('applicant') }) as any[]).length, 2, 'the applicant sees both checks')
+  assert.is(
+    (chain.query('consent', 'accessLog', { subject: key('applicant') }) as any[]).length,
+    2,
+    'the applicant sees both checks',
+  )
   assert.equal(q('stats', {}), { requests: 2, answered: 2, declined: 0, cancelled: 0 })
 })
 
 test(`property: one answer per request over random txs (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
   const { chain, tx, q } = setup({ requestTtl: 15 })
-  const agencies = ['welfare-office', 'housing-office', 'tax-office', 'pension-office', 'district-office', 'citizen']
+  const agencies = [
+    'welfare-office',
+    'housing-office',
+    'tax-office',
+    'pension-office',
+    'district-office',
+    'citizen',
+  ]
   const predicates = [INCOME, RESIDENT]
-  const answerers: Record<string, string[]> = { [INCOME]: ['tax-office', 'pension-office'], [RESIDENT]: ['district-office'] }
+  const answerers: Record<string, string[]> = {
+    [INCOME]: ['tax-office', 'pension-office'],
+    [RESIDENT]: ['district-office'],
+  }
   const ids: Uint8Array[] = []
   const closes = new Map<string, number>()
   const frozen = new Map<string, string>()
@@ -245,7 +373,16 @@ test(`property: one answer per request over random txs (seed ${SEED})`, () => {
     if (op === 0) {
       const grantee = rng.pick(['welfare-office', 'housing-office'])
       const predicate = rng.pick(predicates)
-      expect(chain.tx(k(`subject-${rng.int(4)}`), 'consent', 'grant', { grantId: h(`g${grants.length}`), grantee: key(grantee), purpose: purposeOf(predicate), expiry: chain.height + rng.range(2, 60) }), null, `seed ${SEED} grant`)
+      expect(
+        chain.tx(k(`subject-${rng.int(4)}`), 'consent', 'grant', {
+          grantId: h(`g${grants.length}`),
+          grantee: key(grantee),
+          purpose: purposeOf(predicate),
+          expiry: chain.height + rng.range(2, 60),
+        }),
+        null,
+        `seed ${SEED} grant`,
+      )
       grants.push({ grantee, predicate })
       continue
     }
@@ -265,7 +402,12 @@ test(`property: one answer per request over random txs (seed ${SEED})`, () => {
       const id = rng.chance(0.7) ? ids[ids.length - 1 - rng.int(Math.min(4, ids.length))]! : rng.pick(ids)
       const pred = (q('request', { requestId: id }) as { predicate: string }).predicate
       const who = rng.chance(0.6) ? rng.pick(answerers[pred]!) : rng.pick(agencies)
-      if (op === 5) r = tx(who, rng.pick(['cancel', 'decline']), rng.chance(0.5) ? { requestId: id } : { requestId: id, reason: 'no-data' })
+      if (op === 5)
+        r = tx(
+          who,
+          rng.pick(['cancel', 'decline']),
+          rng.chance(0.5) ? { requestId: id } : { requestId: id, reason: 'no-data' },
+        )
       else r = tx(who, 'answer', { requestId: id, result: rng.chance(0.5), evidence: h(step) })
       if (r.code === null) closes.set(toHex(id), (closes.get(toHex(id)) ?? 0) + 1)
     }
@@ -274,14 +416,20 @@ test(`property: one answer per request over random txs (seed ${SEED})`, () => {
       const hx = toHex(id)
       assert.ok((closes.get(hx) ?? 0) <= 1, `seed ${SEED} step ${step}: request ${hx} closed twice`)
       const rec = q('request', { requestId: id })
-      const snapshot = JSON.stringify({ ...rec, subject: null }, (_, v) => (v instanceof Uint8Array ? toHex(v) : v))
+      const snapshot = JSON.stringify({ ...rec, subject: null }, (_, v) =>
+        v instanceof Uint8Array ? toHex(v) : v,
+      )
       if (rec.status !== 'pending') {
         const before = frozen.get(hx)
         if (before === undefined) frozen.set(hx, snapshot)
         else assert.is(snapshot, before, `seed ${SEED} step ${step}: a closed request changed`)
       }
       if (rec.status === 'answered') {
-        const holds = chain.query('identity', 'hasRole', { scope: 'qualification', role: `answerer:${rec.predicate}`, key: rec.answeredBy })
+        const holds = chain.query('identity', 'hasRole', {
+          scope: 'qualification',
+          role: `answerer:${rec.predicate}`,
+          key: rec.answeredBy,
+        })
         assert.ok(holds, `seed ${SEED}: answered by a key without the role`)
         assert.ok(rec.answeredAt < rec.expiresAt, `seed ${SEED}: answered after expiry`)
       }
@@ -289,7 +437,10 @@ test(`property: one answer per request over random txs (seed ${SEED})`, () => {
   }
   const stats = q('stats', {})
   assert.is(stats.requests, ids.length)
-  assert.is(stats.answered + stats.declined + stats.cancelled, [...closes.values()].reduce((a, b) => a + b, 0))
+  assert.is(
+    stats.answered + stats.declined + stats.cancelled,
+    [...closes.values()].reduce((a, b) => a + b, 0),
+  )
   assert.ok(stats.answered >= 3, `seed ${SEED}: too few answers ${JSON.stringify(stats)}`)
 })
 

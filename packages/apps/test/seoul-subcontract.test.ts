@@ -12,10 +12,21 @@ const key = (label: string) => k(label).publicKey
 const h = (label: string | number) => sha256(utf8.encode(`seoul-subcontract/${label}`))
 
 /** The settlement asset as the token admin creates it in the first block (docs/seoul-b.md). */
-const KRW = { asset: 'KRW', decimals: 0, policy: 'open', controllers: ['subcontract'], budgetPerPeriod: 0, periodBlocks: 1 }
+const KRW = {
+  asset: 'KRW',
+  decimals: 0,
+  policy: 'open',
+  controllers: ['subcontract'],
+  budgetPerPeriod: 0,
+  periodBlocks: 1,
+}
 
 function expect(r: TxResult, code: string | null, what: string): void {
-  assert.is(r.code, code, `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`)
+  assert.is(
+    r.code,
+    code,
+    `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`,
+  )
 }
 
 function setup(opts: { asset?: Record<string, Value> | null; clientFunds?: number } = {}) {
@@ -35,22 +46,60 @@ function setup(opts: { asset?: Record<string, Value> | null; clientFunds?: numbe
       },
     },
   })
-  if (opts.asset !== null) expect(chain.tx(k('city'), 'token', 'createAsset', opts.asset ?? KRW), null, 'createAsset')
+  if (opts.asset !== null)
+    expect(chain.tx(k('city'), 'token', 'createAsset', opts.asset ?? KRW), null, 'createAsset')
   if (opts.asset === undefined) {
-    expect(chain.tx(k('treasury'), 'token', 'mint', { asset: 'KRW', to: key('client'), amount: opts.clientFunds ?? 1_000_000 }), null, 'mint')
+    expect(
+      chain.tx(k('treasury'), 'token', 'mint', {
+        asset: 'KRW',
+        to: key('client'),
+        amount: opts.clientFunds ?? 1_000_000,
+      }),
+      null,
+      'mint',
+    )
   }
   const tx = (who: string, method: string, args: Value) => chain.tx(k(who), 'subcontract', method, args)
   const q = (name: string, args: Value) => chain.query('subcontract', name, args) as any
   const bal = (who: string) => chain.query('token', 'balance', { asset: 'KRW', owner: key(who) }) as number
   const contract = (over: Record<string, Value> = {}) =>
-    tx('client', 'createContract', { id: 'bridge', prime: key('prime'), asset: 'KRW', value: 100_000, terms: h('terms'), ...over })
+    tx('client', 'createContract', {
+      id: 'bridge',
+      prime: key('prime'),
+      asset: 'KRW',
+      value: 100_000,
+      terms: h('terms'),
+      ...over,
+    })
   /** Two milestones: the subcontractor and two workers share each one exactly. */
   const milestones = [
-    { id: 'm1', amount: 30_000, payouts: [{ to: key('sub'), amount: 20_000 }, { to: key('worker-1'), amount: 6_000 }, { to: key('worker-2'), amount: 4_000 }] },
-    { id: 'm2', amount: 20_000, payouts: [{ to: key('sub'), amount: 15_000 }, { to: key('worker-1'), amount: 5_000 }] },
+    {
+      id: 'm1',
+      amount: 30_000,
+      payouts: [
+        { to: key('sub'), amount: 20_000 },
+        { to: key('worker-1'), amount: 6_000 },
+        { to: key('worker-2'), amount: 4_000 },
+      ],
+    },
+    {
+      id: 'm2',
+      amount: 20_000,
+      payouts: [
+        { to: key('sub'), amount: 15_000 },
+        { to: key('worker-1'), amount: 5_000 },
+      ],
+    },
   ]
   const propose = (over: Record<string, Value> = {}) =>
-    tx('prime', 'propose', { contract: 'bridge', sub: 'steel', subcontractor: key('sub'), terms: h('sub-terms'), milestones, ...over })
+    tx('prime', 'propose', {
+      contract: 'bridge',
+      sub: 'steel',
+      subcontractor: key('sub'),
+      terms: h('sub-terms'),
+      milestones,
+      ...over,
+    })
   /** contract + proposal + co-signature + approval. */
   const active = () => {
     expect(contract(), null, 'createContract')
@@ -63,7 +112,11 @@ function setup(opts: { asset?: Record<string, Value> | null; clientFunds?: numbe
 
 test('createContract: a client agency, a settlement asset subcontract controls, a distinct prime', () => {
   const { tx, q, contract } = setup()
-  expect(tx('prime', 'createContract', { id: 'x', prime: key('other'), asset: 'KRW', value: 1, terms: h(1) }), 'UNAUTHORIZED', 'no client role')
+  expect(
+    tx('prime', 'createContract', { id: 'x', prime: key('other'), asset: 'KRW', value: 1, terms: h(1) }),
+    'UNAUTHORIZED',
+    'no client role',
+  )
   expect(contract({ asset: 'USD' }), 'BAD_ASSET', 'unknown asset')
   expect(contract({ prime: key('client') }), 'BAD_PARTY', 'client as prime')
   expect(contract({ value: 0 }), 'BAD_ARGS', 'zero value')
@@ -100,29 +153,80 @@ test('fund: the client only, up to the contract value, through token holds', () 
 
   const poor = setup({ clientFunds: 10 })
   expect(poor.contract(), null, 'create')
-  expect(poor.tx('client', 'fund', { contract: 'bridge', amount: 11 }), 'INSUFFICIENT_FUNDS', 'more than the balance')
+  expect(
+    poor.tx('client', 'fund', { contract: 'bridge', amount: 11 }),
+    'INSUFFICIENT_FUNDS',
+    'more than the balance',
+  )
   assert.is(poor.q('contract', { contract: 'bridge' }).escrowed, 0, 'a failed hold leaves nothing behind')
 })
 
 test('fund: at most MAX_FUNDINGS holds per contract', () => {
   const { tx, contract } = setup()
   expect(contract(), null, 'create')
-  for (let i = 0; i < MAX_FUNDINGS; i++) expect(tx('client', 'fund', { contract: 'bridge', amount: 1 }), null, `fund ${i}`)
+  for (let i = 0; i < MAX_FUNDINGS; i++)
+    expect(tx('client', 'fund', { contract: 'bridge', amount: 1 }), null, `fund ${i}`)
   expect(tx('client', 'fund', { contract: 'bridge', amount: 1 }), 'LIMIT', 'one more')
 })
 
 test('propose: the prime only; payout tables add up exactly; no self-dealing; within the contract value', () => {
   const { tx, q, contract, propose, milestones } = setup()
   expect(contract(), null, 'create')
-  expect(tx('sub', 'propose', { contract: 'bridge', sub: 'steel', subcontractor: key('sub'), terms: h(1), milestones }), 'UNAUTHORIZED', 'subcontractor proposes')
-  expect(tx('client', 'propose', { contract: 'bridge', sub: 'steel', subcontractor: key('sub'), terms: h(1), milestones }), 'UNAUTHORIZED', 'client proposes')
-  const off = [{ id: 'm1', amount: 10, payouts: [{ to: key('sub'), amount: 6 }, { to: key('worker-1'), amount: 3 }] }]
+  expect(
+    tx('sub', 'propose', {
+      contract: 'bridge',
+      sub: 'steel',
+      subcontractor: key('sub'),
+      terms: h(1),
+      milestones,
+    }),
+    'UNAUTHORIZED',
+    'subcontractor proposes',
+  )
+  expect(
+    tx('client', 'propose', {
+      contract: 'bridge',
+      sub: 'steel',
+      subcontractor: key('sub'),
+      terms: h(1),
+      milestones,
+    }),
+    'UNAUTHORIZED',
+    'client proposes',
+  )
+  const off = [
+    {
+      id: 'm1',
+      amount: 10,
+      payouts: [
+        { to: key('sub'), amount: 6 },
+        { to: key('worker-1'), amount: 3 },
+      ],
+    },
+  ]
   expect(propose({ milestones: off }), 'PAYOUT_MISMATCH', 'payouts short by one')
-  const over = [{ id: 'm1', amount: 10, payouts: [{ to: key('sub'), amount: 6 }, { to: key('worker-1'), amount: 5 }] }]
+  const over = [
+    {
+      id: 'm1',
+      amount: 10,
+      payouts: [
+        { to: key('sub'), amount: 6 },
+        { to: key('worker-1'), amount: 5 },
+      ],
+    },
+  ]
   expect(propose({ milestones: over }), 'PAYOUT_MISMATCH', 'payouts over by one')
-  expect(propose({ milestones: [milestones[0]!, milestones[0]!] }), 'DUPLICATE_MILESTONE', 'same milestone twice')
+  expect(
+    propose({ milestones: [milestones[0]!, milestones[0]!] }),
+    'DUPLICATE_MILESTONE',
+    'same milestone twice',
+  )
   expect(propose({ milestones: [] }), 'BAD_ARGS', 'no milestones')
-  expect(propose({ milestones: [{ id: 'm', amount: 0, payouts: [{ to: key('sub'), amount: 0 }] }] }), 'BAD_ARGS', 'zero amounts')
+  expect(
+    propose({ milestones: [{ id: 'm', amount: 0, payouts: [{ to: key('sub'), amount: 0 }] }] }),
+    'BAD_ARGS',
+    'zero amounts',
+  )
   expect(propose({ subcontractor: key('prime') }), 'BAD_PARTY', 'prime as subcontractor')
   expect(propose({ subcontractor: key('client') }), 'BAD_PARTY', 'client as subcontractor')
   const big = [{ id: 'm1', amount: 100_001, payouts: [{ to: key('sub'), amount: 100_001 }] }]
@@ -149,7 +253,11 @@ test('sign and approve: the subcontractor co-signs, then the contract client app
   expect(tx('sub', 'sign', ref), 'BAD_STATE', 'co-sign twice')
   expect(tx('prime', 'approve', ref), 'UNAUTHORIZED', 'prime approves (no client role)')
   expect(tx('client-2', 'approve', ref), 'UNAUTHORIZED', "a client agency that is not this contract's")
-  expect(tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h('r') }), 'BAD_STATE', 'certify before approval')
+  expect(
+    tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h('r') }),
+    'BAD_STATE',
+    'certify before approval',
+  )
   expect(tx('client', 'approve', ref), null, 'approve')
   expect(tx('client', 'approve', ref), 'BAD_STATE', 'approve twice')
   expect(tx('prime', 'cancel', ref), 'BAD_STATE', 'withdraw after approval')
@@ -164,8 +272,20 @@ test('approve: refused when the client agency lost its role', () => {
   expect(contract(), null, 'create')
   expect(propose(), null, 'propose')
   expect(tx('sub', 'sign', { contract: 'bridge', sub: 'steel' }), null, 'sign')
-  expect(chain.tx(k('city'), 'identity', 'revokeRole', { scope: 'subcontract', role: 'client', key: key('client') }), null, 'revoke role')
-  expect(tx('client', 'approve', { contract: 'bridge', sub: 'steel' }), 'UNAUTHORIZED', 'approve without the role')
+  expect(
+    chain.tx(k('city'), 'identity', 'revokeRole', {
+      scope: 'subcontract',
+      role: 'client',
+      key: key('client'),
+    }),
+    null,
+    'revoke role',
+  )
+  expect(
+    tx('client', 'approve', { contract: 'bridge', sub: 'steel' }),
+    'UNAUTHORIZED',
+    'approve without the role',
+  )
 })
 
 test('approve: the committed total never exceeds the contract value', () => {
@@ -176,9 +296,17 @@ test('approve: the committed total never exceeds the contract value', () => {
   expect(propose({ sub: 'b', milestones: one('m', 30_000) }), null, 'propose b (fits alone)')
   for (const sub of ['a', 'b']) expect(tx('sub', 'sign', { contract: 'bridge', sub }), null, `sign ${sub}`)
   expect(tx('client', 'approve', { contract: 'bridge', sub: 'a' }), null, 'approve a')
-  expect(tx('client', 'approve', { contract: 'bridge', sub: 'b' }), 'OVER_COMMITTED', 'b would pass the value')
+  expect(
+    tx('client', 'approve', { contract: 'bridge', sub: 'b' }),
+    'OVER_COMMITTED',
+    'b would pass the value',
+  )
   expect(tx('client', 'cancel', { contract: 'bridge', sub: 'b' }), null, 'client withdraws b')
-  expect(tx('client', 'approve', { contract: 'bridge', sub: 'b' }), 'BAD_STATE', 'a withdrawn sub is not approved')
+  expect(
+    tx('client', 'approve', { contract: 'bridge', sub: 'b' }),
+    'BAD_STATE',
+    'a withdrawn sub is not approved',
+  )
   assert.is(q('contract', { contract: 'bridge' }).committed, 40_000)
 })
 
@@ -198,17 +326,33 @@ test('certify: an inspector, once per milestone, never a payee; pays the split d
   const { tx, q, bal, chain, active } = setup()
   active()
   expect(tx('client', 'fund', { contract: 'bridge', amount: 50_000 }), null, 'fund')
-  const cert = (who: string, milestone = 'm1') => tx(who, 'certify', { contract: 'bridge', sub: 'steel', milestone, report: h(`report-${milestone}`) })
+  const cert = (who: string, milestone = 'm1') =>
+    tx(who, 'certify', { contract: 'bridge', sub: 'steel', milestone, report: h(`report-${milestone}`) })
   expect(cert('prime'), 'UNAUTHORIZED', 'prime certifies')
   expect(cert('client'), 'UNAUTHORIZED', 'client certifies')
   // An inspector who is also a payee of the milestone is refused.
-  expect(chain.tx(k('city'), 'identity', 'grantRole', { scope: 'subcontract', role: 'inspector', key: key('worker-1') }), null, 'grant worker inspector')
+  expect(
+    chain.tx(k('city'), 'identity', 'grantRole', {
+      scope: 'subcontract',
+      role: 'inspector',
+      key: key('worker-1'),
+    }),
+    null,
+    'grant worker inspector',
+  )
   expect(cert('worker-1'), 'CONFLICT_OF_INTEREST', 'payee certifies')
   expect(cert('inspector', 'm9'), 'NOT_FOUND', 'unknown milestone')
   const r = cert('inspector')
   expect(r, null, 'certify m1')
-  assert.ok(r.events.some((e) => e.service === 'subcontract' && e.name === 'paid'), 'paid event')
-  assert.is(r.events.filter((e) => e.service === 'token' && e.name === 'release').length, 3, 'one release per payee')
+  assert.ok(
+    r.events.some((e) => e.service === 'subcontract' && e.name === 'paid'),
+    'paid event',
+  )
+  assert.is(
+    r.events.filter((e) => e.service === 'token' && e.name === 'release').length,
+    3,
+    'one release per payee',
+  )
   assert.is(bal('sub'), 20_000)
   assert.is(bal('worker-1'), 6_000)
   assert.is(bal('worker-2'), 4_000)
@@ -228,11 +372,25 @@ test('certify: an inspector, once per milestone, never a payee; pays the split d
 test('the largest payment (16 payees spanning 16 holds) stays within the per-tx work limits', () => {
   const { tx, bal, contract } = setup()
   expect(contract(), null, 'create')
-  for (let i = 0; i < MAX_FUNDINGS; i++) expect(tx('client', 'fund', { contract: 'bridge', amount: 100 }), null, `fund ${i}`)
+  for (let i = 0; i < MAX_FUNDINGS; i++)
+    expect(tx('client', 'fund', { contract: 'bridge', amount: 100 }), null, `fund ${i}`)
   // Shares 50, 100 x 14, 150 straddle the 100-unit holds: 31 releases, the most a payment can need.
-  const payouts = [50, ...Array.from({ length: 14 }, () => 100), 150].map((amount, i) => ({ to: key(`w${i}`), amount }))
+  const payouts = [50, ...Array.from({ length: 14 }, () => 100), 150].map((amount, i) => ({
+    to: key(`w${i}`),
+    amount,
+  }))
   const milestones = [{ id: 'all', amount: 1_600, payouts }]
-  expect(tx('prime', 'propose', { contract: 'bridge', sub: 'big', subcontractor: key('w0'), terms: h('big'), milestones }), null, 'propose')
+  expect(
+    tx('prime', 'propose', {
+      contract: 'bridge',
+      sub: 'big',
+      subcontractor: key('w0'),
+      terms: h('big'),
+      milestones,
+    }),
+    null,
+    'propose',
+  )
   expect(tx('w0', 'sign', { contract: 'bridge', sub: 'big' }), null, 'sign')
   expect(tx('client', 'approve', { contract: 'bridge', sub: 'big' }), null, 'approve')
   const r = tx('inspector', 'certify', { contract: 'bridge', sub: 'big', milestone: 'all', report: h('big') })
@@ -249,7 +407,10 @@ test('certify without enough escrow: certified now, paid by settle once funded',
   expect(tx('anyone', 'settle', { ...ref, milestone: 'm1' }), 'NOT_CERTIFIED', 'settle before certification')
   const r = tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h('r1') })
   expect(r, null, 'certify m1')
-  assert.not.ok(r.events.some((e) => e.name === 'paid'), 'no payment yet')
+  assert.not.ok(
+    r.events.some((e) => e.name === 'paid'),
+    'no payment yet',
+  )
   assert.is(q('subcontract', ref).milestones[0].status, 'certified')
   assert.is(q('contract', { contract: 'bridge' }).released, 0)
   expect(tx('anyone', 'settle', { ...ref, milestone: 'm1' }), 'INSUFFICIENT_ESCROW', 'settle short')
@@ -257,7 +418,11 @@ test('certify without enough escrow: certified now, paid by settle once funded',
   expect(tx('client', 'fund', { contract: 'bridge', amount: 25_000 }), null, 'fund 25k')
   expect(tx('anyone', 'settle', { ...ref, milestone: 'm1' }), null, 'settle')
   expect(tx('anyone', 'settle', { ...ref, milestone: 'm1' }), 'ALREADY_PAID', 'settle twice')
-  expect(tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h('r1') }), 'ALREADY_CERTIFIED', 'certify after paid')
+  expect(
+    tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h('r1') }),
+    'ALREADY_CERTIFIED',
+    'certify after paid',
+  )
   assert.is(bal('sub') + bal('worker-1') + bal('worker-2'), 30_000)
   const c = q('contract', { contract: 'bridge' })
   assert.is(c.released, 30_000)
@@ -285,33 +450,124 @@ test('close: the client, once every approved subcontract is completed; refunds t
   assert.is(c.escrow, 0)
   expect(tx('client', 'close', { contract: 'bridge' }), 'CONTRACT_CLOSED', 'close twice')
   expect(tx('client', 'fund', { contract: 'bridge', amount: 1 }), 'CONTRACT_CLOSED', 'fund after close')
-  expect(tx('prime', 'propose', { contract: 'bridge', sub: 'late', subcontractor: key('sub'), terms: h(3), milestones: [{ id: 'm', amount: 1, payouts: [{ to: key('sub'), amount: 1 }] }] }), 'CONTRACT_CLOSED', 'propose after close')
+  expect(
+    tx('prime', 'propose', {
+      contract: 'bridge',
+      sub: 'late',
+      subcontractor: key('sub'),
+      terms: h(3),
+      milestones: [{ id: 'm', amount: 1, payouts: [{ to: key('sub'), amount: 1 }] }],
+    }),
+    'CONTRACT_CLOSED',
+    'propose after close',
+  )
 })
 
 test('scenario: a public works contract with two subcontracts paid directly to subcontractors and workers', () => {
   const { chain, tx, q, bal } = setup({ clientFunds: 500_000 })
-  expect(tx('client', 'createContract', { id: 'gangnam-road-7', prime: key('prime'), asset: 'KRW', value: 300_000, terms: h('road') }), null, 'award')
+  expect(
+    tx('client', 'createContract', {
+      id: 'gangnam-road-7',
+      prime: key('prime'),
+      asset: 'KRW',
+      value: 300_000,
+      terms: h('road'),
+    }),
+    null,
+    'award',
+  )
   const line = (to: string, amount: number) => ({ to: key(to), amount })
   const asphalt = [
-    { id: 'base-course', amount: 90_000, payouts: [line('asphalt-co', 60_000), line('worker-a', 15_000), line('worker-b', 15_000)] },
-    { id: 'surface', amount: 60_000, payouts: [line('asphalt-co', 40_000), line('worker-a', 10_000), line('worker-b', 10_000)] },
+    {
+      id: 'base-course',
+      amount: 90_000,
+      payouts: [line('asphalt-co', 60_000), line('worker-a', 15_000), line('worker-b', 15_000)],
+    },
+    {
+      id: 'surface',
+      amount: 60_000,
+      payouts: [line('asphalt-co', 40_000), line('worker-a', 10_000), line('worker-b', 10_000)],
+    },
   ]
-  const lights = [{ id: 'install', amount: 50_000, payouts: [line('lights-co', 35_000), line('worker-c', 10_000), line('prime', 5_000)] }]
-  expect(tx('prime', 'propose', { contract: 'gangnam-road-7', sub: 'asphalt', subcontractor: key('asphalt-co'), terms: h('a'), milestones: asphalt }), null, 'propose asphalt')
-  expect(tx('prime', 'propose', { contract: 'gangnam-road-7', sub: 'lights', subcontractor: key('lights-co'), terms: h('l'), milestones: lights }), null, 'propose lights')
+  const lights = [
+    {
+      id: 'install',
+      amount: 50_000,
+      payouts: [line('lights-co', 35_000), line('worker-c', 10_000), line('prime', 5_000)],
+    },
+  ]
+  expect(
+    tx('prime', 'propose', {
+      contract: 'gangnam-road-7',
+      sub: 'asphalt',
+      subcontractor: key('asphalt-co'),
+      terms: h('a'),
+      milestones: asphalt,
+    }),
+    null,
+    'propose asphalt',
+  )
+  expect(
+    tx('prime', 'propose', {
+      contract: 'gangnam-road-7',
+      sub: 'lights',
+      subcontractor: key('lights-co'),
+      terms: h('l'),
+      milestones: lights,
+    }),
+    null,
+    'propose lights',
+  )
   const results = chain.block([
-    { key: k('asphalt-co'), service: 'subcontract', method: 'sign', args: { contract: 'gangnam-road-7', sub: 'asphalt' } },
-    { key: k('lights-co'), service: 'subcontract', method: 'sign', args: { contract: 'gangnam-road-7', sub: 'lights' } },
-    { key: k('client'), service: 'subcontract', method: 'approve', args: { contract: 'gangnam-road-7', sub: 'asphalt' } },
-    { key: k('client'), service: 'subcontract', method: 'approve', args: { contract: 'gangnam-road-7', sub: 'lights' } },
-    { key: k('client'), service: 'subcontract', method: 'fund', args: { contract: 'gangnam-road-7', amount: 120_000 } },
+    {
+      key: k('asphalt-co'),
+      service: 'subcontract',
+      method: 'sign',
+      args: { contract: 'gangnam-road-7', sub: 'asphalt' },
+    },
+    {
+      key: k('lights-co'),
+      service: 'subcontract',
+      method: 'sign',
+      args: { contract: 'gangnam-road-7', sub: 'lights' },
+    },
+    {
+      key: k('client'),
+      service: 'subcontract',
+      method: 'approve',
+      args: { contract: 'gangnam-road-7', sub: 'asphalt' },
+    },
+    {
+      key: k('client'),
+      service: 'subcontract',
+      method: 'approve',
+      args: { contract: 'gangnam-road-7', sub: 'lights' },
+    },
+    {
+      key: k('client'),
+      service: 'subcontract',
+      method: 'fund',
+      args: { contract: 'gangnam-road-7', amount: 120_000 },
+    },
   ])
-  results.forEach((r, i) => expect(r, null, `block tx ${i}`))
-  const cert = (sub: string, milestone: string) => tx('inspector', 'certify', { contract: 'gangnam-road-7', sub, milestone, report: h(`${sub}/${milestone}`) })
+  results.forEach((r, i) => {
+    expect(r, null, `block tx ${i}`)
+  })
+  const cert = (sub: string, milestone: string) =>
+    tx('inspector', 'certify', {
+      contract: 'gangnam-road-7',
+      sub,
+      milestone,
+      report: h(`${sub}/${milestone}`),
+    })
   expect(cert('asphalt', 'base-course'), null, 'base course')
   expect(cert('lights', 'install'), null, 'lights: certified, escrow short')
   expect(tx('client', 'fund', { contract: 'gangnam-road-7', amount: 100_000 }), null, 'second funding')
-  expect(tx('lights-co', 'settle', { contract: 'gangnam-road-7', sub: 'lights', milestone: 'install' }), null, 'lights paid')
+  expect(
+    tx('lights-co', 'settle', { contract: 'gangnam-road-7', sub: 'lights', milestone: 'install' }),
+    null,
+    'lights paid',
+  )
   expect(cert('asphalt', 'surface'), null, 'surface')
   expect(tx('client', 'close', { contract: 'gangnam-road-7' }), null, 'close')
   assert.is(bal('asphalt-co'), 100_000)
@@ -336,7 +592,12 @@ test(`property: released <= escrowed and escrow matches the token holds over ran
   const { chain, tx, q } = setup({ clientFunds: 10_000_000 })
   const contracts = ['c1', 'c2']
   const people = ['sub-a', 'sub-b', 'w1', 'w2', 'w3']
-  for (const id of contracts) expect(tx('client', 'createContract', { id, prime: key('prime'), asset: 'KRW', value: 5_000, terms: h(id) }), null, `create ${id}`)
+  for (const id of contracts)
+    expect(
+      tx('client', 'createContract', { id, prime: key('prime'), asset: 'KRW', value: 5_000, terms: h(id) }),
+      null,
+      `create ${id}`,
+    )
   const subs: { contract: string; sub: string; ms: string[]; by: string }[] = []
   let made = 0
   const randomTable = (amount: number) => {
@@ -374,9 +635,15 @@ test(`property: released <= escrowed and escrow matches the token holds over ran
       else if (op === 2) r = tx(s.by, 'sign', ref)
       else if (op === 3) r = tx(rng.pick(['client', 'client', 'client-2']), 'approve', ref)
       else if (op === 4) r = tx('client', 'fund', { contract: s.contract, amount: rng.range(1, 1500) })
-      else if (op === 5 || op === 6) r = tx(rng.pick(['inspector', 'inspector', 'prime']), 'certify', { ...ref, milestone: rng.pick(s.ms), report: h(step) })
+      else if (op === 5 || op === 6)
+        r = tx(rng.pick(['inspector', 'inspector', 'prime']), 'certify', {
+          ...ref,
+          milestone: rng.pick(s.ms),
+          report: h(step),
+        })
       // Closing ends a contract for good: only late in the run, so most of it exercises payments.
-      else if (step < 250 || rng.chance(0.7)) r = tx('anyone', 'settle', { ...ref, milestone: rng.pick(s.ms) })
+      else if (step < 250 || rng.chance(0.7))
+        r = tx('anyone', 'settle', { ...ref, milestone: rng.pick(s.ms) })
       else r = tx('client', 'close', { contract: s.contract })
     }
     codes.set(r.code ?? 'ok', (codes.get(r.code ?? 'ok') ?? 0) + 1)
@@ -399,7 +666,11 @@ test(`property: released <= escrowed and escrow matches the token holds over ran
         const rec = q('subcontract', { contract: id, sub })
         if (rec.approvedAt !== null) committed += rec.total
         for (const m of rec.milestones) {
-          assert.is(m.payouts.reduce((x: number, p: any) => x + p.amount, 0), m.amount, `${at}: payout table of ${sub}/${m.id}`)
+          assert.is(
+            m.payouts.reduce((x: number, p: any) => x + p.amount, 0),
+            m.amount,
+            `${at}: payout table of ${sub}/${m.id}`,
+          )
           if (m.status === 'paid') paid += m.amount
           if (m.status !== 'pending') assert.ok(rec.approvedAt !== null, `${at}: certified before approval`)
         }
@@ -410,7 +681,10 @@ test(`property: released <= escrowed and escrow matches the token holds over ran
   }
   // The run exercised payments, not just refusals.
   assert.ok((codes.get('ok') ?? 0) > 50, `seed ${SEED}: too few successes ${JSON.stringify([...codes])}`)
-  assert.ok(q('contract', { contract: 'c1' }).released + q('contract', { contract: 'c2' }).released > 0, `seed ${SEED}: nothing was paid`)
+  assert.ok(
+    q('contract', { contract: 'c1' }).released + q('contract', { contract: 'c2' }).released > 0,
+    `seed ${SEED}: nothing was paid`,
+  )
 })
 
 test.run()

@@ -1,6 +1,15 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type KeyPair, type TxResult, type Value, concatBytes, generateKeyPair, sha256, toHex, utf8 } from '@cityledger/core'
+import {
+  type KeyPair,
+  type TxResult,
+  type Value,
+  concatBytes,
+  generateKeyPair,
+  sha256,
+  toHex,
+  utf8,
+} from '@cityledger/core'
 import { Rng, createTestChain, seedFor, testSeed } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
 import { MAX_ODOMETER, usedcar } from '../src/seoul/index.ts'
@@ -14,7 +23,11 @@ const h = (label: string | number) => sha256(utf8.encode(`seoul-usedcar/${label}
 const vin = (v: string) => sha256(concatBytes(h(`salt/${v}`), utf8.encode(v)))
 
 function expect(r: TxResult, code: string | null, what: string): void {
-  assert.is(r.code, code, `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`)
+  assert.is(
+    r.code,
+    code,
+    `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`,
+  )
 }
 
 const CAR = vin('KMHxx41DBLU000001')
@@ -40,9 +53,12 @@ function setup(genesis: Value = { inspectionValidityBlocks: 10, offerValidityBlo
   const q = (name: string, args: Value) => chain.query('usedcar', name, args) as any
   const car = (v = CAR) => q('vehicle', { vehicle: v })
   const history = (v = CAR) => q('history', { vehicle: v }) as any[]
-  const purchase = (odometer = 42_000, who = 'dealer-a', v = CAR) => tx(who, 'purchase', { vehicle: v, odometer, report: h('bill-of-sale') })
-  const inspect = (odometer: number, passed = true, who = 'inspector', v = CAR) => tx(who, 'inspect', { vehicle: v, odometer, report: h(`inspection-${odometer}`), passed })
-  const offer = (buyer: string, odometer: number, who = 'dealer-a', v = CAR) => tx(who, 'offer', { vehicle: v, buyer: key(buyer), odometer, price: h('price') })
+  const purchase = (odometer = 42_000, who = 'dealer-a', v = CAR) =>
+    tx(who, 'purchase', { vehicle: v, odometer, report: h('bill-of-sale') })
+  const inspect = (odometer: number, passed = true, who = 'inspector', v = CAR) =>
+    tx(who, 'inspect', { vehicle: v, odometer, report: h(`inspection-${odometer}`), passed })
+  const offer = (buyer: string, odometer: number, who = 'dealer-a', v = CAR) =>
+    tx(who, 'offer', { vehicle: v, buyer: key(buyer), odometer, price: h('price') })
   return { chain, tx, q, car, history, purchase, inspect, offer }
 }
 
@@ -57,7 +73,11 @@ test('purchase: dealers only; a vehicle enters the system once; a commitment, no
   const { tx, car, history, purchase } = setup()
   expect(purchase(42_000, 'inspector'), 'UNAUTHORIZED', 'inspector purchases')
   expect(purchase(42_000, 'citizen'), 'UNAUTHORIZED', 'citizen purchases')
-  expect(tx('dealer-a', 'purchase', { vehicle: utf8.encode('KMHxx41DBLU000001'), odometer: 1 }), 'BAD_ARGS', 'a raw VIN is not a 32-byte commitment')
+  expect(
+    tx('dealer-a', 'purchase', { vehicle: utf8.encode('KMHxx41DBLU000001'), odometer: 1 }),
+    'BAD_ARGS',
+    'a raw VIN is not a 32-byte commitment',
+  )
   expect(purchase(MAX_ODOMETER + 1), 'BAD_ARGS', 'absurd odometer')
   expect(purchase(), null, 'purchase')
   expect(purchase(50_000, 'dealer-b'), 'ALREADY_REGISTERED', 'second purchase of a known vehicle')
@@ -84,14 +104,28 @@ test('inspect: licensed inspectors only, never the holder; odometer never goes b
   expect(inspect(42_100), null, 'higher reading')
   assert.is(car().odometer, 42_100)
   // An inspector that holds the car may not inspect it.
-  expect(chain.tx(k('city'), 'identity', 'grantRole', { scope: 'usedcar', role: 'inspector', key: key('dealer-a') }), null, 'grant')
+  expect(
+    chain.tx(k('city'), 'identity', 'grantRole', {
+      scope: 'usedcar',
+      role: 'inspector',
+      key: key('dealer-a'),
+    }),
+    null,
+    'grant',
+  )
   expect(inspect(42_200, true, 'dealer-a'), 'CONFLICT_OF_INTEREST', 'holder inspects')
 })
 
 test('accident: insurers only; withdraws the car from sale; total loss is final', () => {
   const { tx, car, history, purchase, inspect, offer } = setup()
   expect(purchase(), null, 'purchase')
-  const crash = (severity: string, who = 'insurer', odometer?: number) => tx(who, 'accident', { vehicle: CAR, severity, report: h(`claim-${severity}`), ...(odometer === undefined ? {} : { odometer }) })
+  const crash = (severity: string, who = 'insurer', odometer?: number) =>
+    tx(who, 'accident', {
+      vehicle: CAR,
+      severity,
+      report: h(`claim-${severity}`),
+      ...(odometer === undefined ? {} : { odometer }),
+    })
   expect(crash('minor', 'inspector'), 'UNAUTHORIZED', 'inspector reports an accident')
   expect(crash('minor', 'dealer-a'), 'UNAUTHORIZED', 'dealer reports an accident')
   expect(crash('fender-bender'), 'BAD_ARGS', 'unknown severity')
@@ -112,7 +146,10 @@ test('accident: insurers only; withdraws the car from sale; total loss is final'
   expect(inspect(42_700), null, 'inspection after a total loss')
   assert.is(car().saleable, false)
   expect(tx('dealer-a', 'list', { vehicle: CAR }), 'INSPECTION_REQUIRED', 'a total loss is never listed')
-  assert.equal(history().map((e) => e.kind), ['purchase', 'inspection', 'accident', 'inspection', 'accident', 'inspection'])
+  assert.equal(
+    history().map((e) => e.kind),
+    ['purchase', 'inspection', 'accident', 'inspection', 'accident', 'inspection'],
+  )
   assert.is(history()[2].severity, 'minor')
 })
 
@@ -120,7 +157,8 @@ test('meterSwap: inspectors only; the new meter may read lower; distance keeps g
   const { tx, car, history, purchase, inspect } = setup()
   expect(purchase(180_000), null, 'purchase')
   expect(inspect(180_500), null, 'inspect')
-  const swap = (oldReading: number, newReading: number, who = 'inspector') => tx(who, 'meterSwap', { vehicle: CAR, oldReading, newReading, report: h('work-order') })
+  const swap = (oldReading: number, newReading: number, who = 'inspector') =>
+    tx(who, 'meterSwap', { vehicle: CAR, oldReading, newReading, report: h('work-order') })
   expect(swap(181_000, 0, 'dealer-a'), 'UNAUTHORIZED', 'dealer swaps the meter')
   expect(swap(181_000, 0, 'insurer'), 'UNAUTHORIZED', 'insurer swaps the meter')
   expect(swap(180_000, 0), 'ODOMETER_ROLLBACK', "old meter's final reading below the record")
@@ -183,7 +221,11 @@ test('accept: the named buyer, before the offer expires, while the inspection st
   expect(offer('citizen', 42_200), null, 'renewed offer, inspection 5 blocks old')
   // Inspected at I: the offer renewed at I+6 is open until I+11, the inspection stale from I+10.
   chain.advance(3)
-  expect(tx('citizen', 'accept', { vehicle: CAR }), 'INSPECTION_REQUIRED', 'inspection went stale under the offer')
+  expect(
+    tx('citizen', 'accept', { vehicle: CAR }),
+    'INSPECTION_REQUIRED',
+    'inspection went stale under the offer',
+  )
   expect(inspect(42_300), null, 'inspect')
   expect(offer('citizen', 42_300), null, 'offer')
   expect(tx('citizen', 'accept', { vehicle: CAR }), null, 'accept')
@@ -202,7 +244,8 @@ test('accept: the named buyer, before the offer expires, while the inspection st
 test('scenario: dealer to citizen to dealer, with an accident and a meter swap on record', () => {
   const { chain, tx, car, history } = setup({ inspectionValidityBlocks: 50, offerValidityBlocks: 10 })
   const car2 = vin('KNAxx81ABCD000777')
-  const step = (who: string, method: string, args: Record<string, Value>) => expect(tx(who, method, { vehicle: car2, ...args }), null, `${who} ${method}`)
+  const step = (who: string, method: string, args: Record<string, Value>) =>
+    expect(tx(who, method, { vehicle: car2, ...args }), null, `${who} ${method}`)
   step('dealer-a', 'purchase', { odometer: 31_000, report: h('auction') })
   step('inspector', 'inspect', { odometer: 31_020, report: h('i1'), passed: true })
   step('dealer-a', 'list', {})
@@ -217,7 +260,10 @@ test('scenario: dealer to citizen to dealer, with an accident and a meter swap o
   const v = car(car2)
   assert.equal(v.holder, key('dealer-b'))
   assert.is(v.distance, 35_100 + 420)
-  assert.equal(history(car2).map((e) => e.kind), ['purchase', 'inspection', 'sale', 'accident', 'meterSwap', 'inspection', 'sale'])
+  assert.equal(
+    history(car2).map((e) => e.kind),
+    ['purchase', 'inspection', 'sale', 'accident', 'meterSwap', 'inspection', 'sale'],
+  )
   // No personal data: every stored byte string is a key or a hash; no free text besides the enums.
   for (const [k, val] of chain.state()) {
     if (!k.startsWith('usedcar/hist/') && !k.startsWith('usedcar/car/')) continue
@@ -244,16 +290,48 @@ test(`property: odometer monotone except across meter swaps; history append-only
     // Readings mostly go up, sometimes down (must be refused unless it is a swap's new meter).
     const next = Math.max(0, base + (rng.chance(0.8) ? rng.range(0, 2_000) : -rng.range(1, 500)))
     const who = rng.pick(people)
-    const holderLabel = cur ? people.find((p) => toHex(key(p)) === toHex(cur.holder)) ?? 'x' : 'dealer-a'
+    const holderLabel = cur ? (people.find((p) => toHex(key(p)) === toHex(cur.holder)) ?? 'x') : 'dealer-a'
     let r: TxResult
     const inspector = rng.chance(0.8) ? rng.pick(['inspector', 'inspector-2']) : who
     switch (rng.int(12)) {
-      case 0: r = tx(rng.chance(0.7) ? rng.pick(['dealer-a', 'dealer-b']) : who, 'purchase', { vehicle, odometer: next }); break
-      case 1: case 2: case 3: r = tx(inspector, 'inspect', { vehicle, odometer: next, report: h(step), passed: rng.chance(0.9) }); break
-      case 4: r = tx(rng.chance(0.7) ? 'insurer' : who, 'accident', { vehicle, severity: rng.chance(0.03) ? 'total-loss' : rng.pick(['minor', 'major']), report: h(step), odometer: next }); break
-      case 5: r = tx(inspector, 'meterSwap', { vehicle, oldReading: next, newReading: rng.range(0, 50), report: h(step) }); break
-      case 6: r = tx(rng.chance(0.8) ? holderLabel : who, rng.pick(['list', 'withdraw']), { vehicle }); break
-      case 7: case 8: r = tx(rng.chance(0.8) ? holderLabel : who, 'offer', { vehicle, buyer: key(rng.pick(people)), odometer: next }); break
+      case 0:
+        r = tx(rng.chance(0.7) ? rng.pick(['dealer-a', 'dealer-b']) : who, 'purchase', {
+          vehicle,
+          odometer: next,
+        })
+        break
+      case 1:
+      case 2:
+      case 3:
+        r = tx(inspector, 'inspect', { vehicle, odometer: next, report: h(step), passed: rng.chance(0.9) })
+        break
+      case 4:
+        r = tx(rng.chance(0.7) ? 'insurer' : who, 'accident', {
+          vehicle,
+          severity: rng.chance(0.03) ? 'total-loss' : rng.pick(['minor', 'major']),
+          report: h(step),
+          odometer: next,
+        })
+        break
+      case 5:
+        r = tx(inspector, 'meterSwap', {
+          vehicle,
+          oldReading: next,
+          newReading: rng.range(0, 50),
+          report: h(step),
+        })
+        break
+      case 6:
+        r = tx(rng.chance(0.8) ? holderLabel : who, rng.pick(['list', 'withdraw']), { vehicle })
+        break
+      case 7:
+      case 8:
+        r = tx(rng.chance(0.8) ? holderLabel : who, 'offer', {
+          vehicle,
+          buyer: key(rng.pick(people)),
+          odometer: next,
+        })
+        break
       default: {
         const buyer = cur?.offer ? people.find((p) => toHex(key(p)) === toHex(cur.offer.buyer)) : undefined
         r = tx(buyer && rng.chance(0.8) ? buyer : who, 'accept', { vehicle })
@@ -267,7 +345,7 @@ test(`property: odometer monotone except across meter swaps; history append-only
       const before = seen.get(toHex(v)) ?? []
       const now = hist.map(json)
       assert.ok(now.length - before.length <= 1, `${at}: more than one entry in a tx`)
-      before.forEach((e, i) => assert.is(now[i], e, `${at}: entry ${i} changed`))
+      for (const [i, e] of before.entries()) assert.is(now[i], e, `${at}: entry ${i} changed`)
       appended += now.length - before.length
       seen.set(toHex(v), now)
       if (!rec) continue
@@ -275,8 +353,13 @@ test(`property: odometer monotone except across meter swaps; history append-only
       for (let i = 1; i < hist.length; i++) {
         const prev = hist[i - 1]!.odometer as number
         const e = hist[i]!
-        if (e.kind === 'meterSwap') assert.ok((e.oldReading as number) >= prev, `${at}: swap below the recorded reading`)
-        else assert.ok((e.odometer as number) >= prev, `${at}: odometer ${prev} -> ${e.odometer} at entry ${i} without a swap`)
+        if (e.kind === 'meterSwap')
+          assert.ok((e.oldReading as number) >= prev, `${at}: swap below the recorded reading`)
+        else
+          assert.ok(
+            (e.odometer as number) >= prev,
+            `${at}: odometer ${prev} -> ${e.odometer} at entry ${i} without a swap`,
+          )
       }
       assert.is(rec.odometer, hist.at(-1)!.odometer, `${at}: record and history agree`)
       const distance = rec.distance as number
@@ -288,9 +371,12 @@ test(`property: odometer monotone except across meter swaps; history append-only
     }
   }
   const kinds = new Map<string, number>()
-  for (const v of cars) for (const e of q('history', { vehicle: v }) as { kind: string }[]) kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1)
+  for (const v of cars)
+    for (const e of q('history', { vehicle: v }) as { kind: string }[])
+      kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1)
   assert.ok(appended > 60, `seed ${SEED}: too few history entries (${appended})`)
-  for (const kind of ['purchase', 'inspection', 'accident', 'meterSwap', 'sale']) assert.ok((kinds.get(kind) ?? 0) > 0, `seed ${SEED}: no ${kind} entry`)
+  for (const kind of ['purchase', 'inspection', 'accident', 'meterSwap', 'sale'])
+    assert.ok((kinds.get(kind) ?? 0) > 0, `seed ${SEED}: no ${kind} entry`)
 })
 
 test.run()

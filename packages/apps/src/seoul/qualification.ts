@@ -1,4 +1,14 @@
-import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, defineService, ensure, equalBytes, s } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type TxContext,
+  type Value,
+  ServiceError,
+  defineService,
+  ensure,
+  equalBytes,
+  s,
+} from '@cityledger/core'
 import { hex } from '../base/common.ts'
 
 /**
@@ -121,30 +131,47 @@ function answerable(ctx: TxContext, requestId: Uint8Array): RequestRecord {
   ensure(r.status === 'pending', 'ALREADY_ANSWERED', `request is ${r.status}`)
   ensure(ctx.height < r.expiresAt, 'REQUEST_EXPIRED', `request expired at height ${r.expiresAt}`)
   if (!hasRole(ctx, answererRole(r.predicate))) {
-    throw new ServiceError('UNAUTHORIZED', `signer does not hold (qualification, ${answererRole(r.predicate)})`)
+    throw new ServiceError(
+      'UNAUTHORIZED',
+      `signer does not hold (qualification, ${answererRole(r.predicate)})`,
+    )
   }
-  ensure(r.answerer === null || equalBytes(r.answerer, ctx.signer), 'NOT_ANSWERER', 'the request names another answerer')
+  ensure(
+    r.answerer === null || equalBytes(r.answerer, ctx.signer),
+    'NOT_ANSWERER',
+    'the request names another answerer',
+  )
   // The subject may have withdrawn consent since the request: then nothing about them is answered.
-  ctx.call('consent', 'requireActive', { grantId: r.grantId, grantee: r.requester, purpose: purposeOf(r.predicate) })
+  ctx.call('consent', 'requireActive', {
+    grantId: r.grantId,
+    grantee: r.requester,
+    purpose: purposeOf(r.predicate),
+  })
   return { ...r }
 }
 
-function parseGenesis(config: Value | undefined): { requestTtl: number; predicates: { predicate: string; validityBlocks: number }[] } {
+function parseGenesis(config: Value | undefined): {
+  requestTtl: number
+  predicates: { predicate: string; validityBlocks: number }[]
+} {
   const cfg = (config ?? {}) as Record<string, Value>
   const bad = (msg: string): never => {
     throw new ServiceError('BAD_GENESIS', `qualification genesis: ${msg}`)
   }
   if (typeof cfg !== 'object' || Array.isArray(cfg) || cfg instanceof Uint8Array) bad('expected a map')
   const ttl = cfg.requestTtl ?? DEFAULT_REQUEST_TTL
-  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1) bad('requestTtl must be an integer >= 1')
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1)
+    bad('requestTtl must be an integer >= 1')
   const list = cfg.predicates ?? DEFAULT_PREDICATES.map((p) => ({ predicate: p, validityBlocks: 0 }))
   if (!Array.isArray(list)) bad('predicates must be a list')
   const predicates = (list as Value[]).map((x, i) => {
     const p = typeof x === 'string' ? { predicate: x, validityBlocks: 0 } : (x as Record<string, Value>)
     const name = p?.predicate
     const v = p?.validityBlocks ?? 0
-    if (typeof name !== 'string' || name.length > 48 || !PREDICATE_RE.test(name)) bad(`predicates[${i}]: bad name`)
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`predicates[${i}].validityBlocks must be an integer >= 0`)
+    if (typeof name !== 'string' || name.length > 48 || !PREDICATE_RE.test(name))
+      bad(`predicates[${i}]: bad name`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      bad(`predicates[${i}].validityBlocks must be an integer >= 0`)
     return { predicate: name as string, validityBlocks: v as number }
   })
   return { requestTtl: ttl as number, predicates }
@@ -159,7 +186,12 @@ export const qualification = defineService({
     ctx.state.set('config', { requestTtl: cfg.requestTtl })
     ctx.state.set('stats', { requests: 0, answered: 0, declined: 0, cancelled: 0 })
     for (const p of cfg.predicates) {
-      ctx.state.set(predKey(p.predicate), { predicate: p.predicate, validityBlocks: p.validityBlocks, active: true, height: 0 })
+      ctx.state.set(predKey(p.predicate), {
+        predicate: p.predicate,
+        validityBlocks: p.validityBlocks,
+        active: true,
+        height: 0,
+      })
     }
   },
   methods: {
@@ -168,14 +200,25 @@ export const qualification = defineService({
       args: s.object({ predicate, validityBlocks: s.uint(), active: s.optional(s.bool()) }),
       auth: (ctx) => hasRole(ctx, 'admin'),
       handler(ctx, a) {
-        const rec: PredicateRecord = { predicate: a.predicate, validityBlocks: a.validityBlocks, active: a.active ?? true, height: ctx.height }
+        const rec: PredicateRecord = {
+          predicate: a.predicate,
+          validityBlocks: a.validityBlocks,
+          active: a.active ?? true,
+          height: ctx.height,
+        }
         ctx.state.set(predKey(a.predicate), rec)
         ctx.emit('predicateDefined', rec)
       },
     }),
     request: method({
       doc: "Ask for a yes/no on a predicate about the subject of `grantId` (granted to the signer for 'qualification:<predicate>'). Role ('qualification','requester').",
-      args: s.object({ requestId: s.hash(), predicate, grantId: s.hash(), answerer: s.optional(s.key()), params: s.optional(s.hash()) }),
+      args: s.object({
+        requestId: s.hash(),
+        predicate,
+        grantId: s.hash(),
+        answerer: s.optional(s.key()),
+        params: s.optional(s.hash()),
+      }),
       auth: (ctx) => hasRole(ctx, 'requester'),
       handler(ctx, a) {
         ensure(!ctx.state.has(reqKey(a.requestId)), 'ALREADY_EXISTS', 'requestId already used')
@@ -183,7 +226,11 @@ export const qualification = defineService({
         ensure(p, 'UNKNOWN_PREDICATE', `no predicate ${a.predicate}`)
         ensure(p.active, 'PREDICATE_RETIRED', `predicate ${a.predicate} is retired`)
         // Checks the grant (grantee = signer, purpose, active now) and logs the access for the subject.
-        const accessIndex = ctx.call<number>('consent', 'recordAccess', { grantId: a.grantId, grantee: ctx.signer, purpose: purposeOf(a.predicate) })
+        const accessIndex = ctx.call<number>('consent', 'recordAccess', {
+          grantId: a.grantId,
+          grantee: ctx.signer,
+          purpose: purposeOf(a.predicate),
+        })
         const ttl = ctx.state.get<{ requestTtl: number }>('config')?.requestTtl ?? DEFAULT_REQUEST_TTL
         const r: RequestRecord = {
           requestId: a.requestId,
@@ -204,7 +251,13 @@ export const qualification = defineService({
         }
         ctx.state.set(reqKey(a.requestId), r)
         bump(ctx, 'requests')
-        ctx.emit('requested', { requestId: a.requestId, predicate: a.predicate, requester: ctx.signer, answerer: r.answerer, expiresAt: r.expiresAt })
+        ctx.emit('requested', {
+          requestId: a.requestId,
+          predicate: a.predicate,
+          requester: ctx.signer,
+          answerer: r.answerer,
+          expiresAt: r.expiresAt,
+        })
       },
     }),
     answer: method({
@@ -212,9 +265,22 @@ export const qualification = defineService({
       args: s.object({ requestId: s.hash(), result: s.bool(), evidence: s.hash() }),
       handler(ctx, a) {
         const r = answerable(ctx, a.requestId)
-        ctx.state.set(reqKey(a.requestId), { ...r, status: 'answered', result: a.result, evidence: a.evidence, answeredBy: ctx.signer, answeredAt: ctx.height })
+        ctx.state.set(reqKey(a.requestId), {
+          ...r,
+          status: 'answered',
+          result: a.result,
+          evidence: a.evidence,
+          answeredBy: ctx.signer,
+          answeredAt: ctx.height,
+        })
         bump(ctx, 'answered')
-        ctx.emit('answered', { requestId: a.requestId, predicate: r.predicate, result: a.result, evidence: a.evidence, answerer: ctx.signer })
+        ctx.emit('answered', {
+          requestId: a.requestId,
+          predicate: r.predicate,
+          result: a.result,
+          evidence: a.evidence,
+          answerer: ctx.signer,
+        })
       },
     }),
     decline: method({
@@ -222,7 +288,13 @@ export const qualification = defineService({
       args: s.object({ requestId: s.hash(), reason: s.literal('no-data', 'not-applicable', 'other') }),
       handler(ctx, a) {
         const r = answerable(ctx, a.requestId)
-        ctx.state.set(reqKey(a.requestId), { ...r, status: 'declined', declineReason: a.reason, answeredBy: ctx.signer, answeredAt: ctx.height })
+        ctx.state.set(reqKey(a.requestId), {
+          ...r,
+          status: 'declined',
+          declineReason: a.reason,
+          answeredBy: ctx.signer,
+          answeredAt: ctx.height,
+        })
         bump(ctx, 'declined')
         ctx.emit('declined', { requestId: a.requestId, reason: a.reason, answerer: ctx.signer })
       },
@@ -233,7 +305,8 @@ export const qualification = defineService({
       handler(ctx, a) {
         const r = ctx.state.get<RequestRecord>(reqKey(a.requestId))
         ensure(r, 'NOT_FOUND', 'no such request')
-        if (!equalBytes(r.requester, ctx.signer)) throw new ServiceError('UNAUTHORIZED', 'only the requester cancels')
+        if (!equalBytes(r.requester, ctx.signer))
+          throw new ServiceError('UNAUTHORIZED', 'only the requester cancels')
         ensure(r.status === 'pending', 'ALREADY_ANSWERED', `request is ${r.status}`)
         ctx.state.set(reqKey(a.requestId), { ...r, status: 'cancelled' })
         bump(ctx, 'cancelled')
@@ -261,7 +334,15 @@ export const qualification = defineService({
         const p = q.state.get<PredicateRecord>(predKey(r.predicate))
         const validity = p?.validityBlocks ?? 0
         const validUntil = validity === 0 ? 0 : r.answeredAt! + validity
-        return { predicate: r.predicate, result: r.result, evidence: r.evidence, answeredBy: r.answeredBy, answeredAt: r.answeredAt, validUntil, fresh: validUntil === 0 || q.height < validUntil }
+        return {
+          predicate: r.predicate,
+          result: r.result,
+          evidence: r.evidence,
+          answeredBy: r.answeredBy,
+          answeredAt: r.answeredAt,
+          validUntil,
+          fresh: validUntil === 0 || q.height < validUntil,
+        }
       },
     }),
     predicate: query({

@@ -1,4 +1,14 @@
-import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, defineService, ensure, equalBytes, s } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type TxContext,
+  type Value,
+  ServiceError,
+  defineService,
+  ensure,
+  equalBytes,
+  s,
+} from '@cityledger/core'
 import { add, copy, hex, name } from '../base/common.ts'
 
 /**
@@ -150,7 +160,11 @@ function getContract(ctx: { state: { get(k: string): Value | undefined } }, cid:
   return copy(c)
 }
 
-function getSub(ctx: { state: { get(k: string): Value | undefined } }, cid: string, sub: string): SubcontractRecord {
+function getSub(
+  ctx: { state: { get(k: string): Value | undefined } },
+  cid: string,
+  sub: string,
+): SubcontractRecord {
   const r = ctx.state.get(subKey(cid, sub)) as SubcontractRecord | undefined
   ensure(r, 'NOT_FOUND', `no subcontract ${cid}/${sub}`)
   return copy(r)
@@ -164,7 +178,10 @@ const isSigner = (ctx: TxContext, key: Uint8Array) => equalBytes(ctx.signer, key
  */
 function pay(ctx: TxContext, c: ContractRecord, r: SubcontractRecord, m: SubMilestone): void {
   const escrow = c.escrowed - c.released - c.refunded
-  ensure(escrow >= m.amount, 'INSUFFICIENT_ESCROW', `escrow ${escrow} < milestone ${m.amount}`, { escrow, amount: m.amount })
+  ensure(escrow >= m.amount, 'INSUFFICIENT_ESCROW', `escrow ${escrow} < milestone ${m.amount}`, {
+    escrow,
+    amount: m.amount,
+  })
   for (const p of m.payouts) {
     let need = p.amount
     for (const h of c.holds) {
@@ -208,7 +225,11 @@ export const subcontract = defineService({
         ensure(!isSigner(ctx, a.prime), 'BAD_PARTY', 'the client cannot be its own prime contractor')
         const asset = ctx.call<{ controllers?: Value } | null>('token', 'getAsset', { asset: a.asset })
         ensure(asset !== null, 'BAD_ASSET', `no asset ${a.asset}`)
-        ensure(Array.isArray(asset.controllers) && asset.controllers.includes(SCOPE), 'BAD_ASSET', `${a.asset} does not list subcontract as a controller`)
+        ensure(
+          Array.isArray(asset.controllers) && asset.controllers.includes(SCOPE),
+          'BAD_ASSET',
+          `${a.asset} does not list subcontract as a controller`,
+        )
         const c: ContractRecord = {
           id: a.id,
           client: ctx.signer,
@@ -227,7 +248,13 @@ export const subcontract = defineService({
           createdAt: ctx.height,
         }
         save(ctx, c)
-        ctx.emit('contractCreated', { id: a.id, client: ctx.signer, prime: a.prime, asset: a.asset, value: a.value })
+        ctx.emit('contractCreated', {
+          id: a.id,
+          client: ctx.signer,
+          prime: a.prime,
+          asset: a.asset,
+          value: a.value,
+        })
       },
     }),
     fund: method({
@@ -235,9 +262,14 @@ export const subcontract = defineService({
       args: s.object({ contract: id, amount }),
       handler(ctx, a) {
         const c = getContract(ctx, a.contract)
-        if (!isSigner(ctx, c.client)) throw new ServiceError('UNAUTHORIZED', 'only the client funds the contract')
+        if (!isSigner(ctx, c.client))
+          throw new ServiceError('UNAUTHORIZED', 'only the client funds the contract')
         ensure(c.status === 'open', 'CONTRACT_CLOSED', `contract ${c.id} is closed`)
-        ensure(c.escrowed + a.amount <= c.value, 'OVERFUNDED', `escrowed ${c.escrowed} + ${a.amount} > value ${c.value}`)
+        ensure(
+          c.escrowed + a.amount <= c.value,
+          'OVERFUNDED',
+          `escrowed ${c.escrowed} + ${a.amount} > value ${c.value}`,
+        )
         ensure(c.holds.length < MAX_FUNDINGS, 'LIMIT', `at most ${MAX_FUNDINGS} fundings per contract`)
         const holdId = `subcontract/${c.id}/${c.holds.length}`
         ctx.call('token', 'hold', { asset: c.asset, from: ctx.signer, amount: a.amount, holdId })
@@ -249,14 +281,29 @@ export const subcontract = defineService({
     }),
     propose: method({
       doc: "Propose a subcontract (the prime's signature). The contract's prime, while open; payouts of each milestone add up to its amount.",
-      args: s.object({ contract: id, sub: id, subcontractor: s.key(), terms: s.hash(), milestones: s.array(milestoneArgs, { min: 1, max: MAX_MILESTONES }) }),
+      args: s.object({
+        contract: id,
+        sub: id,
+        subcontractor: s.key(),
+        terms: s.hash(),
+        milestones: s.array(milestoneArgs, { min: 1, max: MAX_MILESTONES }),
+      }),
       handler(ctx, a) {
         const c = getContract(ctx, a.contract)
-        if (!isSigner(ctx, c.prime)) throw new ServiceError('UNAUTHORIZED', 'only the prime contractor proposes subcontracts')
+        if (!isSigner(ctx, c.prime))
+          throw new ServiceError('UNAUTHORIZED', 'only the prime contractor proposes subcontracts')
         ensure(c.status === 'open', 'CONTRACT_CLOSED', `contract ${c.id} is closed`)
         ensure(!ctx.state.has(subKey(c.id, a.sub)), 'ALREADY_EXISTS', `subcontract ${a.sub} exists`)
-        ensure(c.subs.length < MAX_SUBCONTRACTS, 'LIMIT', `at most ${MAX_SUBCONTRACTS} subcontracts per contract`)
-        ensure(!equalBytes(a.subcontractor, c.prime) && !equalBytes(a.subcontractor, c.client), 'BAD_PARTY', 'the subcontractor must be neither the prime nor the client')
+        ensure(
+          c.subs.length < MAX_SUBCONTRACTS,
+          'LIMIT',
+          `at most ${MAX_SUBCONTRACTS} subcontracts per contract`,
+        )
+        ensure(
+          !equalBytes(a.subcontractor, c.prime) && !equalBytes(a.subcontractor, c.client),
+          'BAD_PARTY',
+          'the subcontractor must be neither the prime nor the client',
+        )
         const ids = new Set<string>()
         let total = 0
         for (const m of a.milestones) {
@@ -264,16 +311,32 @@ export const subcontract = defineService({
           ids.add(m.id)
           let sum = 0
           for (const p of m.payouts) sum = add(sum, p.amount, 'payouts')
-          ensure(sum === m.amount, 'PAYOUT_MISMATCH', `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`, { sum, amount: m.amount })
+          ensure(
+            sum === m.amount,
+            'PAYOUT_MISMATCH',
+            `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`,
+            { sum, amount: m.amount },
+          )
           total = add(total, m.amount, 'subcontract total')
         }
-        ensure(c.committed + total <= c.value, 'OVER_COMMITTED', `committed ${c.committed} + ${total} > value ${c.value}`)
+        ensure(
+          c.committed + total <= c.value,
+          'OVER_COMMITTED',
+          `committed ${c.committed} + ${total} > value ${c.value}`,
+        )
         const r: SubcontractRecord = {
           contract: c.id,
           sub: a.sub,
           subcontractor: a.subcontractor,
           terms: a.terms,
-          milestones: a.milestones.map((m) => ({ ...m, status: 'pending', certifiedAt: null, certifiedBy: null, report: null, paidAt: null })),
+          milestones: a.milestones.map((m) => ({
+            ...m,
+            status: 'pending',
+            certifiedAt: null,
+            certifiedBy: null,
+            report: null,
+            paidAt: null,
+          })),
           total,
           paid: 0,
           status: 'proposed',
@@ -293,7 +356,8 @@ export const subcontract = defineService({
       handler(ctx, a) {
         const c = getContract(ctx, a.contract)
         const r = getSub(ctx, a.contract, a.sub)
-        if (!isSigner(ctx, r.subcontractor)) throw new ServiceError('UNAUTHORIZED', 'only the subcontractor co-signs')
+        if (!isSigner(ctx, r.subcontractor))
+          throw new ServiceError('UNAUTHORIZED', 'only the subcontractor co-signs')
         ensure(r.status === 'proposed', 'BAD_STATE', `subcontract is ${r.status}`)
         ensure(c.status === 'open', 'CONTRACT_CLOSED', `contract ${c.id} is closed`)
         r.subcontractorSigned = true
@@ -309,10 +373,19 @@ export const subcontract = defineService({
       handler(ctx, a) {
         const c = getContract(ctx, a.contract)
         const r = getSub(ctx, a.contract, a.sub)
-        if (!isSigner(ctx, c.client)) throw new ServiceError('UNAUTHORIZED', "only the contract's client approves")
+        if (!isSigner(ctx, c.client))
+          throw new ServiceError('UNAUTHORIZED', "only the contract's client approves")
         ensure(c.status === 'open', 'CONTRACT_CLOSED', `contract ${c.id} is closed`)
-        ensure(r.status === 'signed' && r.primeSigned && r.subcontractorSigned, 'BAD_STATE', `subcontract is ${r.status}: both parties sign first`)
-        ensure(c.committed + r.total <= c.value, 'OVER_COMMITTED', `committed ${c.committed} + ${r.total} > value ${c.value}`)
+        ensure(
+          r.status === 'signed' && r.primeSigned && r.subcontractorSigned,
+          'BAD_STATE',
+          `subcontract is ${r.status}: both parties sign first`,
+        )
+        ensure(
+          c.committed + r.total <= c.value,
+          'OVER_COMMITTED',
+          `committed ${c.committed} + ${r.total} > value ${c.value}`,
+        )
         c.committed += r.total
         c.open += 1
         r.status = 'active'
@@ -328,9 +401,16 @@ export const subcontract = defineService({
         const c = getContract(ctx, a.contract)
         const r = getSub(ctx, a.contract, a.sub)
         if (!isSigner(ctx, c.prime) && !isSigner(ctx, c.client) && !isSigner(ctx, r.subcontractor)) {
-          throw new ServiceError('UNAUTHORIZED', 'only the prime, the subcontractor or the client withdraws a subcontract')
+          throw new ServiceError(
+            'UNAUTHORIZED',
+            'only the prime, the subcontractor or the client withdraws a subcontract',
+          )
         }
-        ensure(r.status === 'proposed' || r.status === 'signed', 'BAD_STATE', `subcontract is ${r.status}: only an unapproved one is withdrawn`)
+        ensure(
+          r.status === 'proposed' || r.status === 'signed',
+          'BAD_STATE',
+          `subcontract is ${r.status}: only an unapproved one is withdrawn`,
+        )
         r.status = 'cancelled'
         save(ctx, c, r)
         ctx.emit('cancelled', { contract: c.id, sub: a.sub })
@@ -345,15 +425,33 @@ export const subcontract = defineService({
         const r = getSub(ctx, a.contract, a.sub)
         const m = r.milestones.find((x) => x.id === a.milestone)
         ensure(m, 'NOT_FOUND', `no milestone ${a.milestone}`)
-        ensure(m.status === 'pending', 'ALREADY_CERTIFIED', `milestone ${a.milestone} was certified at ${m.certifiedAt}`)
-        ensure(r.status === 'active', 'BAD_STATE', `subcontract is ${r.status}: only an approved one is certified`)
-        const interested = isSigner(ctx, c.prime) || isSigner(ctx, c.client) || isSigner(ctx, r.subcontractor) || m.payouts.some((p) => isSigner(ctx, p.to))
+        ensure(
+          m.status === 'pending',
+          'ALREADY_CERTIFIED',
+          `milestone ${a.milestone} was certified at ${m.certifiedAt}`,
+        )
+        ensure(
+          r.status === 'active',
+          'BAD_STATE',
+          `subcontract is ${r.status}: only an approved one is certified`,
+        )
+        const interested =
+          isSigner(ctx, c.prime) ||
+          isSigner(ctx, c.client) ||
+          isSigner(ctx, r.subcontractor) ||
+          m.payouts.some((p) => isSigner(ctx, p.to))
         ensure(!interested, 'CONFLICT_OF_INTEREST', 'the inspector is a party or a payee of this milestone')
         m.status = 'certified'
         m.certifiedAt = ctx.height
         m.certifiedBy = ctx.signer
         m.report = a.report
-        ctx.emit('certified', { contract: c.id, sub: a.sub, milestone: m.id, amount: m.amount, report: a.report })
+        ctx.emit('certified', {
+          contract: c.id,
+          sub: a.sub,
+          milestone: m.id,
+          amount: m.amount,
+          report: a.report,
+        })
         // Direct payment in the same tx when the escrow covers it; otherwise `settle` pays it later.
         if (c.escrowed - c.released - c.refunded >= m.amount) pay(ctx, c, r, m)
         save(ctx, c, r)
@@ -378,7 +476,8 @@ export const subcontract = defineService({
       args: s.object({ contract: id }),
       handler(ctx, a) {
         const c = getContract(ctx, a.contract)
-        if (!isSigner(ctx, c.client)) throw new ServiceError('UNAUTHORIZED', 'only the client closes the contract')
+        if (!isSigner(ctx, c.client))
+          throw new ServiceError('UNAUTHORIZED', 'only the client closes the contract')
         ensure(c.status === 'open', 'CONTRACT_CLOSED', `contract ${c.id} is closed`)
         ensure(c.open === 0, 'OUTSTANDING', `${c.open} approved subcontracts are not completed`)
         let returned = 0

@@ -1,4 +1,14 @@
-import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, defineService, ensure, equalBytes, s } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type TxContext,
+  type Value,
+  ServiceError,
+  defineService,
+  ensure,
+  equalBytes,
+  s,
+} from '@cityledger/core'
 import { hex } from '../base/common.ts'
 
 /**
@@ -111,7 +121,12 @@ interface Config {
 type Reader = { state: { get(k: string): Value | undefined }; height: number }
 
 function config(ctx: Reader): Config {
-  return (ctx.state.get('config') as Config | undefined) ?? { inspectionValidityBlocks: DEFAULT_INSPECTION_VALIDITY, offerValidityBlocks: DEFAULT_OFFER_VALIDITY }
+  return (
+    (ctx.state.get('config') as Config | undefined) ?? {
+      inspectionValidityBlocks: DEFAULT_INSPECTION_VALIDITY,
+      offerValidityBlocks: DEFAULT_OFFER_VALIDITY,
+    }
+  )
 }
 
 function hasRole(ctx: TxContext, role: string): boolean {
@@ -128,10 +143,12 @@ function getCar(ctx: Reader, vehicle: Uint8Array): VehicleRecord {
 export function saleBlocker(v: VehicleRecord, height: number, validity: number): string | null {
   if (v.totalLoss) return 'the vehicle is a total loss'
   if (v.inspectedAt === null) {
-    if (v.lastAccidentAt !== null || v.lastSwapAt !== null) return 'no passed inspection since the last accident or meter swap'
+    if (v.lastAccidentAt !== null || v.lastSwapAt !== null)
+      return 'no passed inspection since the last accident or meter swap'
     return 'no passed inspection on record'
   }
-  if (height >= v.inspectedAt + validity) return `the last passed inspection (height ${v.inspectedAt}) is older than ${validity} blocks`
+  if (height >= v.inspectedAt + validity)
+    return `the last passed inspection (height ${v.inspectedAt}) is older than ${validity} blocks`
   return null
 }
 
@@ -141,14 +158,20 @@ function requireSaleable(ctx: Reader, v: VehicleRecord): void {
 }
 
 function requireReading(v: VehicleRecord, reading: number): void {
-  ensure(reading >= v.odometer, 'ODOMETER_ROLLBACK', `reading ${reading} < recorded ${v.odometer} (a meter swap must be recorded first)`, { recorded: v.odometer, reading })
+  ensure(
+    reading >= v.odometer,
+    'ODOMETER_ROLLBACK',
+    `reading ${reading} < recorded ${v.odometer} (a meter swap must be recorded first)`,
+    { recorded: v.odometer, reading },
+  )
 }
 
 /** Appends one entry and saves the vehicle: the only way history grows. */
 function append(
   ctx: TxContext,
   v: VehicleRecord,
-  e: Pick<HistoryEntry, 'kind' | 'odometer'> & Partial<Pick<HistoryEntry, 'report' | 'passed' | 'severity' | 'oldReading' | 'from' | 'to'>>,
+  e: Pick<HistoryEntry, 'kind' | 'odometer'> &
+    Partial<Pick<HistoryEntry, 'report' | 'passed' | 'severity' | 'oldReading' | 'from' | 'to'>>,
 ): void {
   const entry: HistoryEntry = {
     report: null,
@@ -171,12 +194,18 @@ function parseGenesis(c: Value | undefined): Config {
   const cfg = (c ?? {}) as Record<string, Value>
   const int = (x: Value | undefined, d: number, field: string): number => {
     const v = x ?? d
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ServiceError('BAD_GENESIS', `usedcar genesis: ${field} must be an integer >= 1`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+      throw new ServiceError('BAD_GENESIS', `usedcar genesis: ${field} must be an integer >= 1`)
     return v
   }
-  if (typeof cfg !== 'object' || Array.isArray(cfg) || cfg instanceof Uint8Array) throw new ServiceError('BAD_GENESIS', 'usedcar genesis: expected a map')
+  if (typeof cfg !== 'object' || Array.isArray(cfg) || cfg instanceof Uint8Array)
+    throw new ServiceError('BAD_GENESIS', 'usedcar genesis: expected a map')
   return {
-    inspectionValidityBlocks: int(cfg.inspectionValidityBlocks, DEFAULT_INSPECTION_VALIDITY, 'inspectionValidityBlocks'),
+    inspectionValidityBlocks: int(
+      cfg.inspectionValidityBlocks,
+      DEFAULT_INSPECTION_VALIDITY,
+      'inspectionValidityBlocks',
+    ),
     offerValidityBlocks: int(cfg.offerValidityBlocks, DEFAULT_OFFER_VALIDITY, 'offerValidityBlocks'),
   }
 }
@@ -194,7 +223,11 @@ export const usedcar = defineService({
       args: s.object({ vehicle: s.hash(), odometer, report: s.optional(s.hash()) }),
       auth: (ctx) => hasRole(ctx, 'dealer'),
       handler(ctx, a) {
-        ensure(!ctx.state.has(carKey(a.vehicle)), 'ALREADY_REGISTERED', 'vehicle already has a history: buy it through offer/accept')
+        ensure(
+          !ctx.state.has(carKey(a.vehicle)),
+          'ALREADY_REGISTERED',
+          'vehicle already has a history: buy it through offer/accept',
+        )
         const v: VehicleRecord = {
           vehicle: a.vehicle,
           holder: ctx.signer,
@@ -218,7 +251,11 @@ export const usedcar = defineService({
       auth: (ctx) => hasRole(ctx, 'inspector'),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
-        ensure(!equalBytes(v.holder, ctx.signer), 'CONFLICT_OF_INTEREST', 'an inspector does not inspect a vehicle it holds')
+        ensure(
+          !equalBytes(v.holder, ctx.signer),
+          'CONFLICT_OF_INTEREST',
+          'an inspector does not inspect a vehicle it holds',
+        )
         requireReading(v, a.odometer)
         const next: VehicleRecord = { ...v, inspectedAt: a.passed ? ctx.height : v.inspectedAt }
         // A failed inspection withdraws the car from sale until it passes again.
@@ -232,13 +269,25 @@ export const usedcar = defineService({
     }),
     accident: method({
       doc: "Record an accident (claim report hash, severity, optional odometer). Role ('usedcar','insurer'). Withdraws any listing or offer.",
-      args: s.object({ vehicle: s.hash(), severity: s.literal('minor', 'major', 'total-loss'), report: s.hash(), odometer: s.optional(odometer) }),
+      args: s.object({
+        vehicle: s.hash(),
+        severity: s.literal('minor', 'major', 'total-loss'),
+        report: s.hash(),
+        odometer: s.optional(odometer),
+      }),
       auth: (ctx) => hasRole(ctx, 'insurer'),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
         const reading = a.odometer ?? v.odometer
         requireReading(v, reading)
-        const next: VehicleRecord = { ...v, lastAccidentAt: ctx.height, inspectedAt: null, listed: false, offer: null, totalLoss: v.totalLoss || a.severity === 'total-loss' }
+        const next: VehicleRecord = {
+          ...v,
+          lastAccidentAt: ctx.height,
+          inspectedAt: null,
+          listed: false,
+          offer: null,
+          totalLoss: v.totalLoss || a.severity === 'total-loss',
+        }
         append(ctx, next, { kind: 'accident', odometer: reading, report: a.report, severity: a.severity })
       },
     }),
@@ -248,10 +297,26 @@ export const usedcar = defineService({
       auth: (ctx) => hasRole(ctx, 'inspector'),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
-        ensure(!equalBytes(v.holder, ctx.signer), 'CONFLICT_OF_INTEREST', 'an inspector does not swap the meter of a vehicle it holds')
+        ensure(
+          !equalBytes(v.holder, ctx.signer),
+          'CONFLICT_OF_INTEREST',
+          'an inspector does not swap the meter of a vehicle it holds',
+        )
         requireReading(v, a.oldReading)
-        const next: VehicleRecord = { ...v, distanceBase: v.distanceBase + a.oldReading, lastSwapAt: ctx.height, inspectedAt: null, listed: false, offer: null }
-        append(ctx, next, { kind: 'meterSwap', odometer: a.newReading, oldReading: a.oldReading, report: a.report })
+        const next: VehicleRecord = {
+          ...v,
+          distanceBase: v.distanceBase + a.oldReading,
+          lastSwapAt: ctx.height,
+          inspectedAt: null,
+          listed: false,
+          offer: null,
+        }
+        append(ctx, next, {
+          kind: 'meterSwap',
+          odometer: a.newReading,
+          oldReading: a.oldReading,
+          report: a.report,
+        })
       },
     }),
     list: method({
@@ -259,7 +324,8 @@ export const usedcar = defineService({
       args: s.object({ vehicle: s.hash() }),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer)) throw new ServiceError('NOT_HOLDER', 'only the holder lists the vehicle')
+        if (!equalBytes(v.holder, ctx.signer))
+          throw new ServiceError('NOT_HOLDER', 'only the holder lists the vehicle')
         requireSaleable(ctx, v)
         ctx.state.set(carKey(a.vehicle), { ...v, listed: true })
         ctx.emit('listed', { vehicle: a.vehicle })
@@ -270,13 +336,25 @@ export const usedcar = defineService({
       args: s.object({ vehicle: s.hash(), buyer: s.key(), odometer, price: s.optional(s.hash()) }),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer)) throw new ServiceError('NOT_HOLDER', 'only the holder offers the vehicle')
+        if (!equalBytes(v.holder, ctx.signer))
+          throw new ServiceError('NOT_HOLDER', 'only the holder offers the vehicle')
         ensure(!equalBytes(a.buyer, ctx.signer), 'SELF_SALE', 'the buyer is the holder')
         requireSaleable(ctx, v)
         requireReading(v, a.odometer)
-        const offer: Offer = { buyer: a.buyer, odometer: a.odometer, price: a.price ?? null, height: ctx.height, expiresAt: ctx.height + config(ctx).offerValidityBlocks }
+        const offer: Offer = {
+          buyer: a.buyer,
+          odometer: a.odometer,
+          price: a.price ?? null,
+          height: ctx.height,
+          expiresAt: ctx.height + config(ctx).offerValidityBlocks,
+        }
         ctx.state.set(carKey(a.vehicle), { ...v, offer })
-        ctx.emit('offered', { vehicle: a.vehicle, buyer: a.buyer, odometer: a.odometer, expiresAt: offer.expiresAt })
+        ctx.emit('offered', {
+          vehicle: a.vehicle,
+          buyer: a.buyer,
+          odometer: a.odometer,
+          expiresAt: offer.expiresAt,
+        })
       },
     }),
     withdraw: method({
@@ -284,7 +362,8 @@ export const usedcar = defineService({
       args: s.object({ vehicle: s.hash() }),
       handler(ctx, a) {
         const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer)) throw new ServiceError('NOT_HOLDER', 'only the holder withdraws')
+        if (!equalBytes(v.holder, ctx.signer))
+          throw new ServiceError('NOT_HOLDER', 'only the holder withdraws')
         ctx.state.set(carKey(a.vehicle), { ...v, listed: false, offer: null })
         ctx.emit('withdrawn', { vehicle: a.vehicle })
       },
@@ -296,11 +375,21 @@ export const usedcar = defineService({
         const v = getCar(ctx, a.vehicle)
         ensure(v.offer, 'NO_OFFER', 'no pending offer')
         ensure(equalBytes(v.offer.buyer, ctx.signer), 'NOT_BUYER', 'the offer names another buyer')
-        ensure(ctx.height < v.offer.expiresAt, 'OFFER_EXPIRED', `offer expired at height ${v.offer.expiresAt}`)
+        ensure(
+          ctx.height < v.offer.expiresAt,
+          'OFFER_EXPIRED',
+          `offer expired at height ${v.offer.expiresAt}`,
+        )
         requireSaleable(ctx, v)
         requireReading(v, v.offer.odometer)
         const next: VehicleRecord = { ...v, holder: ctx.signer, listed: false, offer: null }
-        append(ctx, next, { kind: 'sale', odometer: v.offer.odometer, report: v.offer.price, from: v.holder, to: ctx.signer })
+        append(ctx, next, {
+          kind: 'sale',
+          odometer: v.offer.odometer,
+          report: v.offer.price,
+          from: v.holder,
+          to: ctx.signer,
+        })
       },
     }),
   },
@@ -312,12 +401,21 @@ export const usedcar = defineService({
         const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
         if (!v) return null
         const why = saleBlocker(v, q.height, config(q).inspectionValidityBlocks)
-        return { ...v, distance: v.distanceBase + v.odometer, saleable: why === null, notSaleableBecause: why }
+        return {
+          ...v,
+          distance: v.distanceBase + v.odometer,
+          saleable: why === null,
+          notSaleableBecause: why,
+        }
       },
     }),
     history: query({
       doc: 'History entries [from, from+limit) of a vehicle (limit <= 256).',
-      args: s.object({ vehicle: s.hash(), from: s.optional(s.uint()), limit: s.optional(s.uint({ min: 1, max: 256 })) }),
+      args: s.object({
+        vehicle: s.hash(),
+        from: s.optional(s.uint()),
+        limit: s.optional(s.uint({ min: 1, max: 256 })),
+      }),
       handler(q, a) {
         const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
         if (!v) return []
