@@ -44,14 +44,16 @@ export async function verifyAnswer(
   o: { client: CityledgerClient; chainId: string; validators: Uint8Array[]; timeoutMs: number },
 ): Promise<ProvenAnswer> {
   const proof = answer.proof as QueryProof | undefined
-  if (!proof || !Array.isArray(proof.entries) || proof.entries.length === 0) throw new Error('the answer carries no proof')
+  if (!proof || !Array.isArray(proof.entries) || proof.entries.length === 0)
+    throw new Error('the answer carries no proof')
   const root = fromHex(proof.root, 'proof.root')
   const keys: string[] = []
   const present: string[] = []
   for (const e of proof.entries) {
     const key = fromHex(e.key, 'proof.key')
     const value = e.value === null ? undefined : fromHex(e.value, 'proof.value')
-    if (!verifyStateProofOf(root, key, value, e.proof)) throw new Error(`proof of ${Buffer.from(key).toString()} does not verify against root ${proof.root}`)
+    if (!verifyStateProofOf(root, key, value, e.proof))
+      throw new Error(`proof of ${Buffer.from(key).toString()} does not verify against root ${proof.root}`)
     keys.push(Buffer.from(key).toString('utf8'))
     if (value !== undefined) present.push(Buffer.from(key).toString('utf8'))
   }
@@ -76,7 +78,10 @@ export async function verifyAnswer(
     proposer: fromHex(h.proposer),
   }
   if (h.chainId !== o.chainId) throw new Error(`block ${h.height} is for chain ${h.chainId}`)
-  if (!equalBytes(header.prevStateRoot, root)) throw new Error(`block ${h.height} carries state root ${h.prevStateRoot}, the proof root is ${proof.root}`)
+  if (!equalBytes(header.prevStateRoot, root))
+    throw new Error(
+      `block ${h.height} carries state root ${h.prevStateRoot}, the proof root is ${proof.root}`,
+    )
   const hash = blockHash(encodeHeader(header))
   if (toHex(hash) !== next.hash) throw new Error(`block ${h.height}: header does not hash to ${next.hash}`)
   const c = next.certificate
@@ -86,18 +91,34 @@ export async function verifyAnswer(
       view: c.view,
       height: c.height,
       blockHash: fromHex(c.blockHash),
-      signatures: c.signatures.map((s) => ({ validator: fromHex(s.validator), signature: fromHex(s.signature) })),
+      signatures: c.signatures.map((s) => ({
+        validator: fromHex(s.validator),
+        signature: fromHex(s.signature),
+      })),
     },
     o.validators,
     o.chainId,
     referenceVerdict,
   )
   if (!verdict.ok) throw new Error(`commit certificate of block ${h.height}: ${verdict.code}`)
-  if (c.height !== h.height || c.blockHash !== next.hash) throw new Error(`certificate is for another block than ${h.height}`)
-  return { height: proof.height, root: proof.root, keys, present, anchorBlock: next.hash, signers: c.signatures.length }
+  if (c.height !== h.height || c.blockHash !== next.hash)
+    throw new Error(`certificate is for another block than ${h.height}`)
+  return {
+    height: proof.height,
+    root: proof.root,
+    keys,
+    present,
+    anchorBlock: next.hash,
+    signers: c.signatures.length,
+  }
 }
 
-function verifyStateProofOf(root: Uint8Array, key: Uint8Array, value: Uint8Array | undefined, proofHex: string): boolean {
+function verifyStateProofOf(
+  root: Uint8Array,
+  key: Uint8Array,
+  value: Uint8Array | undefined,
+  proofHex: string,
+): boolean {
   try {
     return verifyStateProof(root, key, value, decodeStateProof(fromHex(proofHex, 'proof')))
   } catch {

@@ -27,10 +27,17 @@ export class DemoSession {
   readonly chainId: string
   readonly say: (line: string) => void
   readonly checks: DemoCheck[] = []
+  /** Transactions admitted so far. */
+  submitted = 0
   readonly #nonces = new Map<string, number>()
   readonly #timeoutMs: number
 
-  constructor(o: { client: CityledgerClient; chainId: string; say: (line: string) => void; timeoutMs: number }) {
+  constructor(o: {
+    client: CityledgerClient
+    chainId: string
+    say: (line: string) => void
+    timeoutMs: number
+  }) {
     this.client = o.client
     this.chainId = o.chainId
     this.say = o.say
@@ -66,7 +73,13 @@ export class DemoSession {
       expiry: 0,
     }
     try {
-      return await this.client.submitTx(body, c.who.secretKey, wait ? { wait: 'commit', timeoutMs: this.#timeoutMs } : {})
+      const status = await this.client.submitTx(
+        body,
+        c.who.secretKey,
+        wait ? { wait: 'commit', timeoutMs: this.#timeoutMs } : {},
+      )
+      this.submitted++
+      return status
     } catch (err) {
       const e = err as { code?: string; message?: string }
       const committed = /committed nonce (\d+)|last used (\d+)/.exec(e.message ?? '')
@@ -105,9 +118,14 @@ export class DemoSession {
     if (s.status === 'committed') return
     const what = `${c.service}.${c.method}`
     if (s.status === 'failed') {
-      throw new CityError('DEMO_TX_FAILED', `${what} failed with ${s.code} (tx ${s.hash})`, { tx: s.hash, code: s.code })
+      throw new CityError('DEMO_TX_FAILED', `${what} failed with ${s.code} (tx ${s.hash})`, {
+        tx: s.hash,
+        code: s.code,
+      })
     }
-    throw new CityError('DEMO_TX_TIMEOUT', `${what} not committed in time (status ${s.status})`, { tx: s.hash })
+    throw new CityError('DEMO_TX_TIMEOUT', `${what} not committed in time (status ${s.status})`, {
+      tx: s.hash,
+    })
   }
 
   /** A service query's JSON value (bytes as hex). */
@@ -121,7 +139,8 @@ export class DemoSession {
     for (;;) {
       const h = (await this.client.status()).height
       if (h >= height) return h
-      if (performance.now() > deadline) throw new CityError('DEMO_TIMEOUT', `height ${height} not reached (at ${h})`)
+      if (performance.now() > deadline)
+        throw new CityError('DEMO_TIMEOUT', `height ${height} not reached (at ${h})`)
       await new Promise((r) => setTimeout(r, 150))
     }
   }

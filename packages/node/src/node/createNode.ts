@@ -267,6 +267,10 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     logger: log('gossip'),
   })
 
+  p2p.events.on('peer:connect', ({ peer }) => {
+    gossip.peerConnected((bytes) => void p2p.send(peer, PROTOCOL.txs, bytes).catch(() => {}))
+  })
+
   let started = false
   const backend = new NodeRpcBackend({
     genesis,

@@ -60,6 +60,15 @@ export class TxGossip {
     while (this.outbox.length) this.o.broadcast(encode(this.outbox.splice(0, MAX_BATCH)))
   }
 
+  /**
+   * A peer (re)connected: hand it what is pending here, so txs admitted while it was away (it may be
+   * the next primary) are not stuck in the other validators' mempools.
+   */
+  peerConnected(send: (bytes: Uint8Array) => void): void {
+    const pending = this.o.mempool.reap({ maxTxs: 20_000, maxBytes: 64 * 1024 * 1024 })
+    for (let i = 0; i < pending.length; i += MAX_BATCH) send(encode(pending.slice(i, i + MAX_BATCH).map((t) => t.bytes)))
+  }
+
   /** A batch from a peer. */
   async received(peer: string, data: Uint8Array): Promise<void> {
     let list: unknown
