@@ -11,7 +11,9 @@ const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
 /** Runs `cityledger demo --devnet <dir>` as a user would; resolves with its exit code and output. */
 function demo(dir: string): Promise<{ code: number | null; output: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [MAIN, 'demo', '--devnet', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [MAIN, 'demo', '--devnet', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let output = ''
     child.stdout.on('data', (b) => (output += b))
     child.stderr.on('data', (b) => (output += b))

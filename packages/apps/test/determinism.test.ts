@@ -57,8 +57,10 @@ function generate(seed: number): { genesis: Record<string, Value>; blocks: GenBl
   const rng = new Rng(seed)
   const keys = new Map<string, KeyPair>()
   const key = (label: string): KeyPair => {
-    let k = keys.get(label)
-    if (!k) keys.set(label, (k = generateKeyPair(seedFor(`determinism/${label}`))))
+    const known = keys.get(label)
+    if (known) return known
+    const k = generateKeyPair(seedFor(`determinism/${label}`))
+    keys.set(label, k)
     return k
   }
   const nonces = new Map<string, number>()
@@ -94,7 +96,15 @@ function generate(seed: number): { genesis: Record<string, Value>; blocks: GenBl
     nonces.set(signer, nonce)
     current.push(
       signTx(
-        { chainId: CHAIN_ID, service, method, args, signer: k.publicKey, nonce, expiry: rng.chance(0.05) ? height : 0 },
+        {
+          chainId: CHAIN_ID,
+          service,
+          method,
+          args,
+          signer: k.publicKey,
+          nonce,
+          expiry: rng.chance(0.05) ? height : 0,
+        },
         k.secretKey,
       ),
     )
@@ -108,13 +118,33 @@ function generate(seed: number): { genesis: Record<string, Value>; blocks: GenBl
 
   // Setup, as a city operator would do it: roles, orgs, assets, programs, allowlists.
   const grant = (scope: string, role: string, k: KeyPair, org?: string) =>
-    tx(city, 'identity', 'grantRole', org ? { scope, role, key: k.publicKey, org } : { scope, role, key: k.publicKey })
+    tx(
+      city,
+      'identity',
+      'grantRole',
+      org ? { scope, role, key: k.publicKey, org } : { scope, role, key: k.publicKey },
+    )
   for (const scope of ['token', 'scoin', 'qualification']) grant(scope, 'admin', city)
   for (const k of Object.values(agencies)) grant('identity', 'registrar', k)
   endBlock()
-  for (const [org, k] of Object.entries(agencies)) tx(k, 'identity', 'registerOrg', { org, name: `Seoul ${org}` })
-  tx(city, 'token', 'createAsset', { asset: 'SCOIN', decimals: 0, policy: 'controlled', controllers: ['scoin'], budgetPerPeriod: 0, periodBlocks: 1 })
-  tx(city, 'token', 'createAsset', { asset: 'KRW', decimals: 0, policy: 'open', controllers: ['agreement', 'subcontract'], budgetPerPeriod: 0, periodBlocks: 1 })
+  for (const [org, k] of Object.entries(agencies))
+    tx(k, 'identity', 'registerOrg', { org, name: `Seoul ${org}` })
+  tx(city, 'token', 'createAsset', {
+    asset: 'SCOIN',
+    decimals: 0,
+    policy: 'controlled',
+    controllers: ['scoin'],
+    budgetPerPeriod: 0,
+    periodBlocks: 1,
+  })
+  tx(city, 'token', 'createAsset', {
+    asset: 'KRW',
+    decimals: 0,
+    policy: 'open',
+    controllers: ['agreement', 'subcontract'],
+    budgetPerPeriod: 0,
+    periodBlocks: 1,
+  })
   endBlock()
   grant('token', 'issuer:KRW', agencies.treasury, 'treasury')
   grant('scoin', 'operator', agencies.mileage, 'mileage')
@@ -131,13 +161,24 @@ function generate(seed: number): { genesis: Record<string, Value>; blocks: GenBl
   grant('qualification', 'requester', agencies.welfare, 'welfare')
   grant('qualification', 'answerer:no-tax-arrears', agencies.taxOffice, 'taxOffice')
   grant('consent', 'emergency', agencies.welfare, 'welfare')
-  tx(city, 'scoin', 'createProgram', { program: 'vote-rewards', operators: [agencies.mileage.publicKey], budget: 5_000, expiryBlocks: 25 })
-  tx(city, 'scoin', 'createProgram', { program: 'recycling', operators: [agencies.mileage.publicKey], budget: 200, expiryBlocks: 1000 })
+  tx(city, 'scoin', 'createProgram', {
+    program: 'vote-rewards',
+    operators: [agencies.mileage.publicKey],
+    budget: 5_000,
+    expiryBlocks: 25,
+  })
+  tx(city, 'scoin', 'createProgram', {
+    program: 'recycling',
+    operators: [agencies.mileage.publicKey],
+    budget: 200,
+    expiryBlocks: 1000,
+  })
   for (const m of merchants) tx(city, 'scoin', 'setPlace', { key: m.publicKey, kind: 'merchant' })
   tx(city, 'scoin', 'setPlace', { key: campaign.publicKey, kind: 'campaign' })
   endBlock()
   tx(agencies.treasury, 'token', 'mint', { asset: 'KRW', to: agencies.works.publicKey, amount: 1_000_000 })
-  for (const c of citizens) tx(agencies.treasury, 'token', 'mint', { asset: 'KRW', to: c.publicKey, amount: 10_000 })
+  for (const c of citizens)
+    tx(agencies.treasury, 'token', 'mint', { asset: 'KRW', to: c.publicKey, amount: 10_000 })
   tx(agencies.facility, 'certificates', 'setAccepted', { types: ['citizen-card', 'family-relation'] })
   endBlock()
 
@@ -154,136 +195,319 @@ function generate(seed: number): { genesis: Record<string, Value>; blocks: GenBl
 
   const ops: [number, () => void][] = [
     [3, () => tx(rng.pick(citizens), 'identity', 'registerSubject', { subject: rng.bytes(32) })],
-    [4, () => tx(rng.pick(citizens), 'token', 'transfer', { asset: 'KRW', to: rng.pick(citizens).publicKey, amount: rng.range(1, 3000) })],
-    [1, () => tx(agencies.treasury, 'token', 'mint', { asset: 'KRW', to: rng.pick(citizens).publicKey, amount: rng.range(1, 5000) })],
-    [5, () => tx(agencies.mileage, 'scoin', 'award', { program: rng.pick(['vote-rewards', 'recycling']), to: rng.pick(citizens).publicKey, amount: rng.range(1, 60), ref: rng.bytes(32) })],
-    [4, () => tx(rng.pick(citizens), 'scoin', 'spend', { to: rng.pick(merchants).publicKey, amount: rng.range(1, 40) })],
-    [1, () => tx(rng.pick(citizens), 'scoin', 'donate', { to: campaign.publicKey, amount: rng.range(1, 10) })],
-    [1, () => tx(rng.pick([...merchants, ...citizens]), 'scoin', 'convert', { amount: rng.range(1, 30), receipt: rng.bytes(32) })],
+    [
+      4,
+      () =>
+        tx(rng.pick(citizens), 'token', 'transfer', {
+          asset: 'KRW',
+          to: rng.pick(citizens).publicKey,
+          amount: rng.range(1, 3000),
+        }),
+    ],
+    [
+      1,
+      () =>
+        tx(agencies.treasury, 'token', 'mint', {
+          asset: 'KRW',
+          to: rng.pick(citizens).publicKey,
+          amount: rng.range(1, 5000),
+        }),
+    ],
+    [
+      5,
+      () =>
+        tx(agencies.mileage, 'scoin', 'award', {
+          program: rng.pick(['vote-rewards', 'recycling']),
+          to: rng.pick(citizens).publicKey,
+          amount: rng.range(1, 60),
+          ref: rng.bytes(32),
+        }),
+    ],
+    [
+      4,
+      () =>
+        tx(rng.pick(citizens), 'scoin', 'spend', {
+          to: rng.pick(merchants).publicKey,
+          amount: rng.range(1, 40),
+        }),
+    ],
+    [
+      1,
+      () => tx(rng.pick(citizens), 'scoin', 'donate', { to: campaign.publicKey, amount: rng.range(1, 10) }),
+    ],
+    [
+      1,
+      () =>
+        tx(rng.pick([...merchants, ...citizens]), 'scoin', 'convert', {
+          amount: rng.range(1, 30),
+          receipt: rng.bytes(32),
+        }),
+    ],
     [1, () => tx(rng.pick(citizens), 'scoin', 'expire', { holder: rng.pick(citizens).publicKey })],
-    [2, () => {
-      const id = uid('poll')
-      const voters = rng.shuffle([...citizens]).slice(0, rng.range(3, 10))
-      const options = rng.range(2, 4)
-      const openAt = height + rng.range(1, 3)
-      polls.push({ id, options, voters })
-      tx(agencies.democracy, 'voting', 'createPoll', {
-        pollId: id, mode: 'poll', title: `Question ${id}`, question: hash(id),
-        options: Array.from({ length: options }, (_, i) => `option ${i}`),
-        electorate: { voters: voters.map((v) => v.publicKey) }, openAt, closeAt: openAt + rng.range(3, 12),
-      })
-    }],
-    [6, () => {
-      if (!polls.length) return
-      const p = rng.pick(polls)
-      tx(rng.chance(0.9) ? rng.pick(p.voters) : rng.pick(citizens), 'voting', 'vote', { pollId: p.id, option: rng.int(p.options + 1) })
-    }],
-    [1, () => polls.length && tx(rng.pick(citizens), 'voting', 'tally', { pollId: rng.pick(polls).id })],
-    [3, () => {
-      const id = rng.bytes(32)
-      certs.push({ id, issuer: agencies.office })
-      tx(agencies.office, 'certificates', 'issue', { id, type: rng.pick(CERT_TYPES), hash: rng.bytes(32), validUntil: rng.chance(0.5) ? 0 : height + rng.range(1, 30) })
-    }],
-    [2, () => {
-      const id = rng.bytes(32)
-      certs.push({ id, issuer: agencies.cards })
-      tx(agencies.cards, 'certificates', 'issueCard', { id, holder: hash(`holder-${rng.int(citizens.length)}`), hash: rng.bytes(32), validUntil: 0 })
-    }],
-    [2, () => {
-      if (!certs.length) return
-      const c = rng.pick(certs)
-      tx(c.issuer, 'certificates', rng.pick(['suspend', 'reinstate', 'revoke']), { id: c.id, reason: rng.bytes(32) })
-    }],
-    [2, () => {
-      const docId = rng.bytes(32)
-      docs.push(docId)
-      tx(agencies.archive, 'registry', 'issue', { docId, type: 'building-permit', commitment: rng.bytes(32), validUntil: 0 })
-    }],
-    [1, () => docs.length && tx(agencies.archive, 'registry', rng.pick(['suspend', 'reinstate', 'revoke']), { docId: rng.pick(docs) })],
-    [2, () => {
-      const id = rng.bytes(32)
-      const subject = rng.pick(citizens)
-      const purpose = rng.chance(0.5) ? 'qualification:no-tax-arrears' : 'welfare-review'
-      grants.push({ id, subject, grantee: agencies.welfare, purpose })
-      tx(subject, 'consent', 'grant', { grantId: id, grantee: agencies.welfare.publicKey, purpose, expiry: height + rng.range(2, 40) })
-    }],
-    [2, () => {
-      if (!grants.length) return
-      const g = rng.pick(grants)
-      if (rng.chance(0.2)) tx(g.subject, 'consent', 'revoke', { grantId: g.id })
-      else tx(g.grantee, 'consent', 'logAccess', { grantId: g.id, purpose: g.purpose })
-    }],
-    [2, () => {
-      const g = grants.filter((x) => x.purpose.startsWith('qualification:'))
-      if (!g.length) return
-      const requestId = rng.bytes(32)
-      requests.push(requestId)
-      tx(agencies.welfare, 'qualification', 'request', { requestId, predicate: 'no-tax-arrears', grantId: rng.pick(g).id })
-    }],
-    [2, () => requests.length && tx(agencies.taxOffice, 'qualification', 'answer', { requestId: rng.pick(requests), result: rng.chance(0.7), evidence: rng.bytes(32) })],
-    [1, () => {
-      const id = uid('agreement')
-      const parties = rng.shuffle([...citizens]).slice(0, 2)
-      const milestones = ['design', 'build']
-      agreements.push({ id, parties, certifier: agencies.inspector, milestones })
-      tx(parties[0]!, 'agreement', 'create', {
-        id, asset: 'KRW', parties: parties.map((p) => p.publicKey), certifier: agencies.inspector.publicKey,
-        milestones: milestones.map((m) => ({ id: m, amount: 300, payouts: [{ to: parties[1]!.publicKey, amount: 200 }, { to: rng.pick(citizens).publicKey, amount: 100 }] })),
-      })
-    }],
-    [3, () => {
-      if (!agreements.length) return
-      const a = rng.pick(agreements)
-      const step = rng.int(3)
-      if (step === 0) tx(rng.pick(a.parties), 'agreement', 'sign', { id: a.id })
-      else if (step === 1) tx(rng.pick(a.parties), 'agreement', 'fund', { id: a.id, amount: rng.range(100, 600) })
-      else tx(a.certifier, 'agreement', 'certify', { id: a.id, milestone: rng.pick(a.milestones) })
-    }],
-    [1, () => {
-      const id = uid('works')
-      contracts.push({ id, subs: [] })
-      tx(agencies.works, 'subcontract', 'createContract', { id, prime: agencies.prime.publicKey, asset: 'KRW', value: 50_000, terms: hash(id) })
-      tx(agencies.works, 'subcontract', 'fund', { contract: id, amount: rng.range(5_000, 30_000) })
-    }],
-    [3, () => {
-      if (!contracts.length) return
-      const c = rng.pick(contracts)
-      const s = c.subs.length ? rng.pick(c.subs) : undefined
-      const step = s ? rng.int(5) : 0
-      if (step === 0) {
-        const sub = uid('sub')
-        const who = rng.pick(subs)
-        const milestones = ['m1', 'm2']
-        c.subs.push({ sub, who, milestones })
-        tx(agencies.prime, 'subcontract', 'propose', {
-          contract: c.id, sub, subcontractor: who.publicKey, terms: hash(sub),
-          milestones: milestones.map((m) => ({ id: m, amount: 2_000, payouts: [{ to: who.publicKey, amount: 1_500 }, { to: rng.pick(citizens).publicKey, amount: 500 }] })),
+    [
+      2,
+      () => {
+        const id = uid('poll')
+        const voters = rng.shuffle([...citizens]).slice(0, rng.range(3, 10))
+        const options = rng.range(2, 4)
+        const openAt = height + rng.range(1, 3)
+        polls.push({ id, options, voters })
+        tx(agencies.democracy, 'voting', 'createPoll', {
+          pollId: id,
+          mode: 'poll',
+          title: `Question ${id}`,
+          question: hash(id),
+          options: Array.from({ length: options }, (_, i) => `option ${i}`),
+          electorate: { voters: voters.map((v) => v.publicKey) },
+          openAt,
+          closeAt: openAt + rng.range(3, 12),
         })
-      } else if (step === 1) tx(s!.who, 'subcontract', 'sign', { contract: c.id, sub: s!.sub })
-      else if (step === 2) tx(agencies.works, 'subcontract', 'approve', { contract: c.id, sub: s!.sub })
-      else if (step === 3) tx(agencies.inspector, 'subcontract', 'certify', { contract: c.id, sub: s!.sub, milestone: rng.pick(s!.milestones), report: rng.bytes(32) })
-      else tx(agencies.works, 'subcontract', 'fund', { contract: c.id, amount: rng.range(1_000, 8_000) })
-    }],
-    [1, () => {
-      const id = rng.bytes(32)
-      vehicles.push({ id, holder: agencies.dealer, odometer: rng.range(0, 90_000) })
-      tx(agencies.dealer, 'usedcar', 'purchase', { vehicle: id, odometer: vehicles.at(-1)!.odometer })
-    }],
-    [3, () => {
-      if (!vehicles.length) return
-      const v = rng.pick(vehicles)
-      const step = rng.int(4)
-      v.odometer += rng.range(-50, 2_000)
-      const odometer = Math.max(0, v.odometer)
-      if (step === 0) tx(agencies.carInspector, 'usedcar', 'inspect', { vehicle: v.id, odometer, report: rng.bytes(32), passed: rng.chance(0.8) })
-      else if (step === 1) tx(agencies.insurer, 'usedcar', 'accident', { vehicle: v.id, severity: rng.pick(['minor', 'major'] as const), report: rng.bytes(32) })
-      else if (step === 2) tx(v.holder, 'usedcar', 'offer', { vehicle: v.id, buyer: rng.pick(citizens).publicKey, odometer })
-      else {
-        const buyer = rng.pick(citizens)
-        tx(buyer, 'usedcar', 'accept', { vehicle: v.id })
-        v.holder = buyer
-      }
-    }],
+      },
+    ],
+    [
+      6,
+      () => {
+        if (!polls.length) return
+        const p = rng.pick(polls)
+        tx(rng.chance(0.9) ? rng.pick(p.voters) : rng.pick(citizens), 'voting', 'vote', {
+          pollId: p.id,
+          option: rng.int(p.options + 1),
+        })
+      },
+    ],
+    [1, () => polls.length && tx(rng.pick(citizens), 'voting', 'tally', { pollId: rng.pick(polls).id })],
+    [
+      3,
+      () => {
+        const id = rng.bytes(32)
+        certs.push({ id, issuer: agencies.office })
+        tx(agencies.office, 'certificates', 'issue', {
+          id,
+          type: rng.pick(CERT_TYPES),
+          hash: rng.bytes(32),
+          validUntil: rng.chance(0.5) ? 0 : height + rng.range(1, 30),
+        })
+      },
+    ],
+    [
+      2,
+      () => {
+        const id = rng.bytes(32)
+        certs.push({ id, issuer: agencies.cards })
+        tx(agencies.cards, 'certificates', 'issueCard', {
+          id,
+          holder: hash(`holder-${rng.int(citizens.length)}`),
+          hash: rng.bytes(32),
+          validUntil: 0,
+        })
+      },
+    ],
+    [
+      2,
+      () => {
+        if (!certs.length) return
+        const c = rng.pick(certs)
+        tx(c.issuer, 'certificates', rng.pick(['suspend', 'reinstate', 'revoke']), {
+          id: c.id,
+          reason: rng.bytes(32),
+        })
+      },
+    ],
+    [
+      2,
+      () => {
+        const docId = rng.bytes(32)
+        docs.push(docId)
+        tx(agencies.archive, 'registry', 'issue', {
+          docId,
+          type: 'building-permit',
+          commitment: rng.bytes(32),
+          validUntil: 0,
+        })
+      },
+    ],
+    [
+      1,
+      () =>
+        docs.length &&
+        tx(agencies.archive, 'registry', rng.pick(['suspend', 'reinstate', 'revoke']), {
+          docId: rng.pick(docs),
+        }),
+    ],
+    [
+      2,
+      () => {
+        const id = rng.bytes(32)
+        const subject = rng.pick(citizens)
+        const purpose = rng.chance(0.5) ? 'qualification:no-tax-arrears' : 'welfare-review'
+        grants.push({ id, subject, grantee: agencies.welfare, purpose })
+        tx(subject, 'consent', 'grant', {
+          grantId: id,
+          grantee: agencies.welfare.publicKey,
+          purpose,
+          expiry: height + rng.range(2, 40),
+        })
+      },
+    ],
+    [
+      2,
+      () => {
+        if (!grants.length) return
+        const g = rng.pick(grants)
+        if (rng.chance(0.2)) tx(g.subject, 'consent', 'revoke', { grantId: g.id })
+        else tx(g.grantee, 'consent', 'logAccess', { grantId: g.id, purpose: g.purpose })
+      },
+    ],
+    [
+      2,
+      () => {
+        const g = grants.filter((x) => x.purpose.startsWith('qualification:'))
+        if (!g.length) return
+        const requestId = rng.bytes(32)
+        requests.push(requestId)
+        tx(agencies.welfare, 'qualification', 'request', {
+          requestId,
+          predicate: 'no-tax-arrears',
+          grantId: rng.pick(g).id,
+        })
+      },
+    ],
+    [
+      2,
+      () =>
+        requests.length &&
+        tx(agencies.taxOffice, 'qualification', 'answer', {
+          requestId: rng.pick(requests),
+          result: rng.chance(0.7),
+          evidence: rng.bytes(32),
+        }),
+    ],
+    [
+      1,
+      () => {
+        const id = uid('agreement')
+        const parties = rng.shuffle([...citizens]).slice(0, 2)
+        const milestones = ['design', 'build']
+        agreements.push({ id, parties, certifier: agencies.inspector, milestones })
+        tx(parties[0]!, 'agreement', 'create', {
+          id,
+          asset: 'KRW',
+          parties: parties.map((p) => p.publicKey),
+          certifier: agencies.inspector.publicKey,
+          milestones: milestones.map((m) => ({
+            id: m,
+            amount: 300,
+            payouts: [
+              { to: parties[1]!.publicKey, amount: 200 },
+              { to: rng.pick(citizens).publicKey, amount: 100 },
+            ],
+          })),
+        })
+      },
+    ],
+    [
+      3,
+      () => {
+        if (!agreements.length) return
+        const a = rng.pick(agreements)
+        const step = rng.int(3)
+        if (step === 0) tx(rng.pick(a.parties), 'agreement', 'sign', { id: a.id })
+        else if (step === 1)
+          tx(rng.pick(a.parties), 'agreement', 'fund', { id: a.id, amount: rng.range(100, 600) })
+        else tx(a.certifier, 'agreement', 'certify', { id: a.id, milestone: rng.pick(a.milestones) })
+      },
+    ],
+    [
+      1,
+      () => {
+        const id = uid('works')
+        contracts.push({ id, subs: [] })
+        tx(agencies.works, 'subcontract', 'createContract', {
+          id,
+          prime: agencies.prime.publicKey,
+          asset: 'KRW',
+          value: 50_000,
+          terms: hash(id),
+        })
+        tx(agencies.works, 'subcontract', 'fund', { contract: id, amount: rng.range(5_000, 30_000) })
+      },
+    ],
+    [
+      3,
+      () => {
+        if (!contracts.length) return
+        const c = rng.pick(contracts)
+        const s = c.subs.length ? rng.pick(c.subs) : undefined
+        const step = s ? rng.int(5) : 0
+        if (step === 0) {
+          const sub = uid('sub')
+          const who = rng.pick(subs)
+          const milestones = ['m1', 'm2']
+          c.subs.push({ sub, who, milestones })
+          tx(agencies.prime, 'subcontract', 'propose', {
+            contract: c.id,
+            sub,
+            subcontractor: who.publicKey,
+            terms: hash(sub),
+            milestones: milestones.map((m) => ({
+              id: m,
+              amount: 2_000,
+              payouts: [
+                { to: who.publicKey, amount: 1_500 },
+                { to: rng.pick(citizens).publicKey, amount: 500 },
+              ],
+            })),
+          })
+        } else if (step === 1) tx(s!.who, 'subcontract', 'sign', { contract: c.id, sub: s!.sub })
+        else if (step === 2) tx(agencies.works, 'subcontract', 'approve', { contract: c.id, sub: s!.sub })
+        else if (step === 3)
+          tx(agencies.inspector, 'subcontract', 'certify', {
+            contract: c.id,
+            sub: s!.sub,
+            milestone: rng.pick(s!.milestones),
+            report: rng.bytes(32),
+          })
+        else tx(agencies.works, 'subcontract', 'fund', { contract: c.id, amount: rng.range(1_000, 8_000) })
+      },
+    ],
+    [
+      1,
+      () => {
+        const id = rng.bytes(32)
+        vehicles.push({ id, holder: agencies.dealer, odometer: rng.range(0, 90_000) })
+        tx(agencies.dealer, 'usedcar', 'purchase', { vehicle: id, odometer: vehicles.at(-1)!.odometer })
+      },
+    ],
+    [
+      3,
+      () => {
+        if (!vehicles.length) return
+        const v = rng.pick(vehicles)
+        const step = rng.int(4)
+        v.odometer += rng.range(-50, 2_000)
+        const odometer = Math.max(0, v.odometer)
+        if (step === 0)
+          tx(agencies.carInspector, 'usedcar', 'inspect', {
+            vehicle: v.id,
+            odometer,
+            report: rng.bytes(32),
+            passed: rng.chance(0.8),
+          })
+        else if (step === 1)
+          tx(agencies.insurer, 'usedcar', 'accident', {
+            vehicle: v.id,
+            severity: rng.pick(['minor', 'major'] as const),
+            report: rng.bytes(32),
+          })
+        else if (step === 2)
+          tx(v.holder, 'usedcar', 'offer', { vehicle: v.id, buyer: rng.pick(citizens).publicKey, odometer })
+        else {
+          const buyer = rng.pick(citizens)
+          tx(buyer, 'usedcar', 'accept', { vehicle: v.id })
+          v.holder = buyer
+        }
+      },
+    ],
   ]
   const total = ops.reduce((a, [w]) => a + w, 0)
   const pickOp = (): (() => void) => {
@@ -324,11 +548,32 @@ async function run(kv: KvStore, genesis: Record<string, Value>, blocks: GenBlock
       const time = GENESIS_TIME + height * 1000
       const exec = runtime.executeBlock(state, { height, time, chainId: CHAIN_ID, txs })
       const block = makeBlock(
-        { chainId: CHAIN_ID, height, view: 0, time, parentHash: store.tipHash(), txRoot: merkleRoot(txs.map((t) => t.hash)), prevStateRoot: store.state.root(), proposer },
+        {
+          chainId: CHAIN_ID,
+          height,
+          view: 0,
+          time,
+          parentHash: store.tipHash(),
+          txRoot: merkleRoot(txs.map((t) => t.hash)),
+          prevStateRoot: store.state.root(),
+          proposer,
+        },
         txs.map((t) => t.bytes),
       )
-      const certificate = encodeCertificate({ chainId: CHAIN_ID, view: 0, height, blockHash: block.hash, signatures: [{ validator: proposer, signature: new Uint8Array(64) }] })
-      const root = await store.commitBlock({ block, certificate, results: exec.results, stateWrites: exec.writes, blockEvents: exec.blockEvents })
+      const certificate = encodeCertificate({
+        chainId: CHAIN_ID,
+        view: 0,
+        height,
+        blockHash: block.hash,
+        signatures: [{ validator: proposer, signature: new Uint8Array(64) }],
+      })
+      const root = await store.commitBlock({
+        block,
+        certificate,
+        results: exec.results,
+        stateWrites: exec.writes,
+        blockEvents: exec.blockEvents,
+      })
       // What the store gives back must be what was executed.
       const stored = (await store.getResults(height))!.map((r) => toHex(encodeTxResult(r)))
       trace.heights.push({
@@ -380,7 +625,12 @@ test(`the generator is deterministic and its traffic mostly succeeds across serv
   let all = 0
   let good = 0
   for (const [i, txs] of generated.blocks.entries()) {
-    const exec = runtime.executeBlock(reader, { height: i + 1, time: GENESIS_TIME + (i + 1) * 1000, chainId: CHAIN_ID, txs })
+    const exec = runtime.executeBlock(reader, {
+      height: i + 1,
+      time: GENESIS_TIME + (i + 1) * 1000,
+      chainId: CHAIN_ID,
+      txs,
+    })
     apply(exec.writes)
     for (const [j, r] of exec.results.entries()) {
       all++
@@ -391,7 +641,8 @@ test(`the generator is deterministic and its traffic mostly succeeds across serv
     }
   }
   assert.ok(good / all > 0.5, `seed ${SEED}: only ${good}/${all} txs succeeded`)
-  for (const svc of allServices) assert.ok((ok.get(svc.name) ?? 0) > 0, `seed ${SEED}: no successful tx of ${svc.name}`)
+  for (const svc of allServices)
+    assert.ok((ok.get(svc.name) ?? 0) > 0, `seed ${SEED}: no successful tx of ${svc.name}`)
 })
 
 test(`same blocks twice on fresh memory stores: same roots, results and events (seed ${SEED})`, async () => {
