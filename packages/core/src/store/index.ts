@@ -5,7 +5,7 @@
 export type { KvOp, KvRange, KvStore, KvWriteOptions } from './kv.ts'
 export { prefixEnd } from './kv.ts'
 export { openMemoryKv } from './memoryKv.ts'
-export { openLevelKv } from './levelKv.ts'
+export { openLevelKv, type LevelKvOptions } from './levelKv.ts'
 export { subKv } from './subKv.ts'
 export { STORE_PREFIX } from './keys.ts'
 export { StoreError, type StoreErrorCode } from './errors.ts'
