@@ -33,7 +33,12 @@ export interface BlockOptions extends RoundOptions {
   backend?: 'level' | 'memory'
 }
 
-export const BLOCK_DEFAULTS: BlockOptions = { warmup: 1, rounds: 3, sizes: [1000, 5000, 10_000], signers: 10_000 }
+export const BLOCK_DEFAULTS: BlockOptions = {
+  warmup: 1,
+  rounds: 3,
+  sizes: [1000, 5000, 10_000],
+  signers: 10_000,
+}
 
 const PHASES = ['decode', 'verify', 'execute', 'commit'] as const
 
@@ -53,14 +58,20 @@ interface SizeResult {
 
 function summarize(size: number, mode: 'cold' | 'warm', runs: BlockRun[]): SizeResult {
   const totals = runs.map((r) => PHASES.reduce((s, p) => s + r.times[p], 0))
-  const phasesMs = Object.fromEntries(PHASES.map((p) => [p, round3(median(runs.map((r) => r.times[p])))])) as unknown as PhaseTimes
+  const phasesMs = Object.fromEntries(
+    PHASES.map((p) => [p, round3(median(runs.map((r) => r.times[p])))]),
+  ) as unknown as PhaseTimes
   const total = PHASES.reduce((s, p) => s + phasesMs[p], 0)
   const failures: Record<string, number> = {}
   for (const r of runs) for (const [c, n] of Object.entries(r.failures)) failures[c] = (failures[c] ?? 0) + n
   return {
     size,
     mode,
-    txPerSec: figures(totals.map((t) => size / (t / 1000)), size, 'tx/s'),
+    txPerSec: figures(
+      totals.map((t) => size / (t / 1000)),
+      size,
+      'tx/s',
+    ),
     phasesMs,
     outsideSignatures: round3(total > 0 ? (total - phasesMs.verify) / total : 0),
     failed: runs.reduce((s, r) => s + r.failed, 0),
@@ -87,7 +98,11 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
       const polls = Math.max(1, Math.ceil((2 * perChain * size * voteShare) / Math.max(1, opts.signers)))
       progress(`block ${size}: keys for ${opts.signers} citizens, setup (${polls} polls)`)
       const workload = new Workload({ chainId, citizens: opts.signers, polls, pollOpenAt: 4 })
-      const chain = await BenchChain.open({ chainId, genesis: workload.serviceGenesis(), ...(opts.backend ? { backend: opts.backend } : {}) })
+      const chain = await BenchChain.open({
+        chainId,
+        genesis: workload.serviceGenesis(),
+        ...(opts.backend ? { backend: opts.backend } : {}),
+      })
       try {
         await chain.setup(workload.setupWaves(), pool)
 
@@ -96,16 +111,24 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
           // A separate set of signers, so the load's nonces stay untouched.
           const sampler = new Workload({ chainId, citizens: 2000, label: `${chainId}/ceiling` })
           const sample = sampler.next(Math.max(...opts.sizes)).map(txSignatureCheck)
-          variants['pool-verify'] = await measure('pool verify (ceiling)', opts, sample.length, 'verify/s', async () => {
-            await pool.verifyBatch(sample)
-          })
+          variants['pool-verify'] = await measure(
+            'pool verify (ceiling)',
+            opts,
+            sample.length,
+            'verify/s',
+            async () => {
+              await pool.verifyBatch(sample)
+            },
+          )
         }
 
         const cold: BlockRun[] = []
         for (let i = -opts.warmup; i < opts.rounds; i++) {
           const block = chain.propose(workload.next(size))
           const run = await chain.apply(block.bytes, pool, new VerifiedCache())
-          progress(`block ${size} cold ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(size / (sum(run.times) / 1000))} tx/s`)
+          progress(
+            `block ${size} cold ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(size / (sum(run.times) / 1000))} tx/s`,
+          )
           if (i >= 0) cold.push(run)
         }
         variants[`cold-${size}`] = summarize(size, 'cold', cold)
@@ -117,7 +140,12 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
           committedNonce: (signer) => chain.runtime.committedNonce(chain.state, signer),
           check: (tx) => chain.runtime.checkTx(chain.state, tx),
           height: () => chain.store.height(),
-          limits: { maxTxs: 1_000_000, maxBytes: 1 << 30, maxTxBytes: LIMITS.maxTxBytes, maxPerSigner: 100_000 },
+          limits: {
+            maxTxs: 1_000_000,
+            maxBytes: 1 << 30,
+            maxTxBytes: LIMITS.maxTxBytes,
+            maxPerSigner: 100_000,
+          },
         })
         const warm: BlockRun[] = []
         const admission: number[] = []
@@ -127,18 +155,26 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
           const added = await mempool.addMany(txs.map((t) => t.bytes))
           const admitMs = performance.now() - a0
           const refused = added.filter((r) => !r.ok)
-          if (refused.length) throw new Error(`mempool refused ${refused.length} txs: ${(refused[0] as { error: Error }).error.message}`)
+          if (refused.length)
+            throw new Error(
+              `mempool refused ${refused.length} txs: ${(refused[0] as { error: Error }).error.message}`,
+            )
           const reaped = mempool.reap({ maxTxs: size, maxBytes: LIMITS.maxBlockBytes - 65_536 })
           if (reaped.length !== size) throw new Error(`invariant broken: reaped ${reaped.length} of ${size}`)
           const run = await chain.apply(chain.propose(reaped).bytes, pool, mempool.verifiedCache)
           mempool.update({ committed: reaped, height: chain.store.height() })
-          progress(`block ${size} warm ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(size / (sum(run.times) / 1000))} tx/s (admission ${fmt(size / (admitMs / 1000))} tx/s)`)
+          progress(
+            `block ${size} warm ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(size / (sum(run.times) / 1000))} tx/s (admission ${fmt(size / (admitMs / 1000))} tx/s)`,
+          )
           if (i >= 0) {
             warm.push(run)
             admission.push(size / (admitMs / 1000))
           }
         }
-        variants[`warm-${size}`] = { ...summarize(size, 'warm', warm), admissionPerSec: figures(admission, size, 'tx/s') }
+        variants[`warm-${size}`] = {
+          ...summarize(size, 'warm', warm),
+          admissionPerSec: figures(admission, size, 'tx/s'),
+        }
       } finally {
         await chain.close()
       }
@@ -159,7 +195,10 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
   const main = opts.sizes.includes(5000) ? 5000 : opts.sizes[Math.floor(opts.sizes.length / 2)]!
   ratios.pipelineVsVerifyCeiling = ratios[`pipelineVsVerifyCeiling_${main}`]!
   ratios.outsideSignatureShare = ratios[`outsideSignatureShare_${main}`]!
-  const failed = opts.sizes.reduce((s, n) => s + (variants[`cold-${n}`] as SizeResult).failed + (variants[`warm-${n}`] as SizeResult).failed, 0)
+  const failed = opts.sizes.reduce(
+    (s, n) => s + (variants[`cold-${n}`] as SizeResult).failed + (variants[`warm-${n}`] as SizeResult).failed,
+    0,
+  )
   if (failed) notes.push(`${failed} load txs failed during execution (see failures): the workload is wrong`)
   return {
     id: 'block',
@@ -169,7 +208,14 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
     params: { ...opts, poolSize, store: opts.backend ?? 'level', mix: DEFAULT_MIX, mainSize: main },
     variants: variants as unknown as Record<string, Record<string, unknown>>,
     ratios,
-    targets: { pipelineVsVerifyCeiling: targetCheck(ratios.pipelineVsVerifyCeiling, '>=', 0.7, `pipelineVsVerifyCeiling (${main}-tx blocks)`) },
+    targets: {
+      pipelineVsVerifyCeiling: targetCheck(
+        ratios.pipelineVsVerifyCeiling,
+        '>=',
+        0.7,
+        `pipelineVsVerifyCeiling (${main}-tx blocks)`,
+      ),
+    },
     notes,
   }
 }
@@ -179,11 +225,33 @@ function sum(t: PhaseTimes): number {
 }
 
 export function blockTable(r: BenchResult): string {
-  const rows: (string | number)[][] = [['variant', 'median tx/s', 'spread %', 'decode ms', 'verify ms', 'execute ms', 'commit ms', 'outside sig %', 'failed']]
+  const rows: (string | number)[][] = [
+    [
+      'variant',
+      'median tx/s',
+      'spread %',
+      'decode ms',
+      'verify ms',
+      'execute ms',
+      'commit ms',
+      'outside sig %',
+      'failed',
+    ],
+  ]
   for (const [name, v] of Object.entries(r.variants)) {
     if (name === 'pool-verify') continue
     const s = v as unknown as SizeResult
-    rows.push([name, s.txPerSec.median, fmt(s.txPerSec.spread * 100, 1), fmt(s.phasesMs.decode, 1), fmt(s.phasesMs.verify, 1), fmt(s.phasesMs.execute, 1), fmt(s.phasesMs.commit, 1), fmt(s.outsideSignatures * 100, 1), s.failed])
+    rows.push([
+      name,
+      s.txPerSec.median,
+      fmt(s.txPerSec.spread * 100, 1),
+      fmt(s.phasesMs.decode, 1),
+      fmt(s.phasesMs.verify, 1),
+      fmt(s.phasesMs.execute, 1),
+      fmt(s.phasesMs.commit, 1),
+      fmt(s.outsideSignatures * 100, 1),
+      s.failed,
+    ])
   }
   const c = r.variants['pool-verify'] as unknown as Figures | undefined
   return `${table(rows)}\n\nverify ceiling (pool, same run): ${fmt(c?.median ?? Number.NaN)} verify/s`

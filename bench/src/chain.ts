@@ -62,7 +62,13 @@ export class BenchChain {
   private readonly dir: string | undefined
   private time = 1_700_000_000_000
 
-  private constructor(chainId: string, store: ChainStore, runtime: Runtime, kv: KvStore, dir: string | undefined) {
+  private constructor(
+    chainId: string,
+    store: ChainStore,
+    runtime: Runtime,
+    kv: KvStore,
+    dir: string | undefined,
+  ) {
     this.chainId = chainId
     this.store = store
     this.runtime = runtime
@@ -70,7 +76,11 @@ export class BenchChain {
     this.dir = dir
   }
 
-  static async open(opts: { chainId: string; genesis: Record<string, Value>; backend?: 'level' | 'memory' }): Promise<BenchChain> {
+  static async open(opts: {
+    chainId: string
+    genesis: Record<string, Value>
+    backend?: 'level' | 'memory'
+  }): Promise<BenchChain> {
     const dir = opts.backend === 'memory' ? undefined : mkdtempSync(join(tmpdir(), 'cityledger-bench-'))
     const kv = dir ? await openLevelKv(dir) : openMemoryKv()
     try {
@@ -108,11 +118,17 @@ export class BenchChain {
   }
 
   /** Validates and commits the encoded block; `cache` holds the hashes verified at admission. */
-  async apply(bytes: Uint8Array, verifier: SignatureVerifier, cache: VerifiedCache = new VerifiedCache()): Promise<BlockRun> {
+  async apply(
+    bytes: Uint8Array,
+    verifier: SignatureVerifier,
+    cache: VerifiedCache = new VerifiedCache(),
+  ): Promise<BlockRun> {
     const t0 = performance.now()
     const block = decodeBlock(bytes, LIMITS.maxBlockBytes)
-    if (block.header.height !== this.store.height() + 1) throw new Error(`invariant broken: block ${block.header.height} on ${this.store.height()}`)
-    if (!equalBytes(block.header.prevStateRoot, this.store.state.root())) throw new Error('invariant broken: prevStateRoot')
+    if (block.header.height !== this.store.height() + 1)
+      throw new Error(`invariant broken: block ${block.header.height} on ${this.store.height()}`)
+    if (!equalBytes(block.header.prevStateRoot, this.store.state.root()))
+      throw new Error('invariant broken: prevStateRoot')
     const txs: Tx[] = []
     const seen = new Set<string>()
     const toVerify: Tx[] = []
@@ -125,7 +141,8 @@ export class BenchChain {
       if (!cache.has(tx.hash)) toVerify.push(tx)
       txs.push(tx)
     }
-    if (!equalBytes(merkleRoot(txs.map((t) => t.hash)), block.header.txRoot)) throw new Error('invariant broken: tx root')
+    if (!equalBytes(merkleRoot(txs.map((t) => t.hash)), block.header.txRoot))
+      throw new Error('invariant broken: tx root')
     const t1 = performance.now()
     if (toVerify.length) {
       const verdicts = await verifier.verifyBatch(toVerify.map(txSignatureCheck))

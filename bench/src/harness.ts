@@ -123,7 +123,11 @@ export function table(rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c, Math.abs(c) < 10 ? 2 : 0) : c)))
   const widths = cells[0]!.map((_, j) => Math.max(...cells.map((r) => (r[j] ?? '').length)))
   const line = (r: string[]) =>
-    r.map((c, j) => (typeof rows[0]![j] === 'string' && j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join('  ')
+    r
+      .map((c, j) =>
+        typeof rows[0]![j] === 'string' && j === 0 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!),
+      )
+      .join('  ')
   const out = [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)]
   return out.join('\n')
 }

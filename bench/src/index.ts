@@ -22,12 +22,17 @@ export type CliValues = Record<string, string | boolean | undefined>
 function int(v: string | boolean | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined || typeof v === 'boolean') return fallback
   const n = Number(v)
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${v}`)
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new Error(`--${name}: expected an integer >= ${min}, got ${v}`)
   return n
 }
 
 /** Runs benchmark `id` with CLI-style options and returns its result (nothing printed on stdout). */
-export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm cityledger bench ${id}`): Promise<BenchResult> {
+export async function runBenchmark(
+  id: BenchId,
+  v: CliValues,
+  command = `pnpm cityledger bench ${id}`,
+): Promise<BenchResult> {
   const rounds = { warmup: int(v.warmup, 'warmup', 1), rounds: int(v.rounds, 'rounds', 5, 1) }
   switch (id) {
     case 'verify':
@@ -46,7 +51,10 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
         {
           ...rounds,
           rounds: int(v.rounds, 'rounds', BLOCK_DEFAULTS.rounds, 1),
-          sizes: typeof v.sizes === 'string' ? v.sizes.split(',').map((x) => int(x, 'sizes', 0, 1)) : BLOCK_DEFAULTS.sizes,
+          sizes:
+            typeof v.sizes === 'string'
+              ? v.sizes.split(',').map((x) => int(x, 'sizes', 0, 1))
+              : BLOCK_DEFAULTS.sizes,
           signers: int(v.signers, 'signers', BLOCK_DEFAULTS.signers, 1),
           ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
         },
@@ -69,7 +77,8 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
       let rates = [int(v.rate, 'rate', NETWORK_DEFAULTS.rates[0]!, 1)]
       if (typeof v.ramp === 'string') {
         const [from, to, step] = v.ramp.split(':').map((x) => int(x, 'ramp', 0, 1))
-        if (from === undefined || to === undefined || to < from) throw new Error('--ramp: FROM:TO[:STEP] with FROM <= TO')
+        if (from === undefined || to === undefined || to < from)
+          throw new Error('--ramp: FROM:TO[:STEP] with FROM <= TO')
         const by = step ?? Math.max(1, Math.round((to - from) / 4))
         rates = []
         for (let r = from; r <= to; r += by) rates.push(r)
@@ -96,11 +105,21 @@ export async function runBenchmark(id: BenchId, v: CliValues, command = `pnpm ci
 export function formatResult(r: BenchResult): string {
   const m = r.machine ?? machine()
   const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
-  lines.push(r.id === 'verify' ? verifyTable(r) : r.id === 'block' ? blockTable(r) : r.id === 'mempool' ? mempoolTable(r) : networkTable(r))
+  lines.push(
+    r.id === 'verify'
+      ? verifyTable(r)
+      : r.id === 'block'
+        ? blockTable(r)
+        : r.id === 'mempool'
+          ? mempoolTable(r)
+          : networkTable(r),
+  )
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {
     const t = r.targets?.[k]
-    lines.push(`  ${k.padEnd(28)} ${fmt(x, 3)}${t ? `  (target ${t.target}: ${t.met ? 'met' : 'MISSED'})` : ''}`)
+    lines.push(
+      `  ${k.padEnd(28)} ${fmt(x, 3)}${t ? `  (target ${t.target}: ${t.met ? 'met' : 'MISSED'})` : ''}`,
+    )
   }
   for (const n of r.notes ?? []) lines.push(`note: ${n}`)
   return lines.join('\n')

@@ -1,8 +1,25 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { LIMITS, type Mempool, VerifiedCache, createMempool, createVerifierPool, defaultPoolSize } from '@cityledger/core'
+import {
+  LIMITS,
+  type Mempool,
+  VerifiedCache,
+  createMempool,
+  createVerifierPool,
+  defaultPoolSize,
+} from '@cityledger/core'
 import { BenchChain } from './chain.ts'
-import { type BenchResult, type Figures, type RoundOptions, figures, fmt, machine, progress, round3, table } from './harness.ts'
+import {
+  type BenchResult,
+  type Figures,
+  type RoundOptions,
+  figures,
+  fmt,
+  machine,
+  progress,
+  round3,
+  table,
+} from './harness.ts'
 import { type Mix, Workload } from './workload.ts'
 
 export interface MempoolOptions extends RoundOptions {
@@ -17,14 +34,24 @@ export interface MempoolOptions extends RoundOptions {
   poolSize?: number
 }
 
-export const MEMPOOL_DEFAULTS: MempoolOptions = { warmup: 1, rounds: 3, txs: 100_000, signers: 10_000, block: 5000, batch: 1000 }
+export const MEMPOOL_DEFAULTS: MempoolOptions = {
+  warmup: 1,
+  rounds: 3,
+  txs: 100_000,
+  signers: 10_000,
+  block: 5000,
+  batch: 1000,
+}
 
 /** Citizens only, so that 10,000 signers share the load evenly (operators and issuers would hit maxPerSigner). */
 const MEMPOOL_MIX: Mix = { spend: 4, subject: 3, vote: 3 }
 
 function gcNow(): void {
   const g = (globalThis as { gc?: () => void }).gc
-  if (g) return g()
+  if (g) {
+    g()
+    return
+  }
   setFlagsFromString('--expose-gc')
   ;(runInNewContext('gc') as () => void)()
 }
@@ -46,7 +73,14 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
   const perSigner = Math.ceil(opts.txs / opts.signers)
   const polls = Math.max(1, Math.ceil((opts.txs * 0.3) / opts.signers) + 1)
   progress(`mempool: keys for ${opts.signers} signers, setup`)
-  const workload = new Workload({ chainId, citizens: opts.signers, spenders: opts.signers, polls, mix: MEMPOOL_MIX, operators: 32 })
+  const workload = new Workload({
+    chainId,
+    citizens: opts.signers,
+    spenders: opts.signers,
+    polls,
+    mix: MEMPOOL_MIX,
+    operators: 32,
+  })
   const pool = await createVerifierPool({ size: poolSize })
   const chain = await BenchChain.open({ chainId, genesis: workload.serviceGenesis(), backend: 'memory' })
   try {
@@ -74,7 +108,8 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
       for (let i = 0; i < envelopes.length; i += opts.batch) {
         const res = await mp.addMany(envelopes.slice(i, i + opts.batch))
         const bad = res.find((r) => !r.ok)
-        if (bad && !bad.ok) throw new Error(`mempool refused a load tx: ${bad.error.code} ${bad.error.message}`)
+        if (bad && !bad.ok)
+          throw new Error(`mempool refused a load tx: ${bad.error.code} ${bad.error.message}`)
       }
       return performance.now() - t0
     }
@@ -88,7 +123,9 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
       mp = fresh()
       const ms = await admit(mp)
       if (i === opts.rounds - 1) memory = heapBytes() - before
-      progress(`mempool admission ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(opts.txs / (ms / 1000))} tx/s, ${mp.size()} pending`)
+      progress(
+        `mempool admission ${i < 0 ? 'warm-up' : `round ${i + 1}/${opts.rounds}`}: ${fmt(opts.txs / (ms / 1000))} tx/s, ${mp.size()} pending`,
+      )
       if (i >= 0) rates.push(opts.txs / (ms / 1000))
     }
     const admission = figures(rates, opts.txs, 'tx/s')
@@ -101,7 +138,8 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
       const r0 = performance.now()
       const batch = mp!.reap({ maxTxs: opts.block, maxBytes: LIMITS.maxBlockBytes - 65_536 })
       const reapMs = performance.now() - r0
-      if (batch.length === 0) throw new Error(`invariant broken: reap gave nothing with ${mp!.size()} pending`)
+      if (batch.length === 0)
+        throw new Error(`invariant broken: reap gave nothing with ${mp!.size()} pending`)
       const run = await chain.apply(chain.propose(batch).bytes, pool, mp!.verifiedCache)
       if (run.failed) throw new Error(`mempool load failed in execution: ${JSON.stringify(run.failures)}`)
       if (!pendingAtFirstUpdate) pendingAtFirstUpdate = mp!.size()
@@ -109,12 +147,20 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
       mp!.update({ committed: batch, height: chain.store.height() })
       updateMs.push(performance.now() - u0)
       reapRates.push(batch.length / (reapMs / 1000))
-      progress(`mempool drain: reaped ${batch.length} in ${fmt(reapMs, 1)} ms, update ${fmt(updateMs.at(-1)!, 1)} ms, ${mp!.size()} left`)
+      progress(
+        `mempool drain: reaped ${batch.length} in ${fmt(reapMs, 1)} ms, update ${fmt(updateMs.at(-1)!, 1)} ms, ${mp!.size()} left`,
+      )
     }
     const reap = figures(reapRates, opts.block, 'tx/s')
-    const update = figures(updateMs.map((ms) => 1000 / ms), opts.block, 'updates/s')
+    const update = figures(
+      updateMs.map((ms) => 1000 / ms),
+      opts.block,
+      'updates/s',
+    )
     const updateMedianMs = round3(1000 / update.median)
-    const drainSeconds = updateMs.reduce((s, x) => s + x, 0) / 1000 + reapRates.reduce((s, r, i) => s + (i < reapRates.length ? opts.block / r : 0), 0) / 1000
+    const drainSeconds =
+      updateMs.reduce((s, x) => s + x, 0) / 1000 +
+      reapRates.reduce((s, r, i) => s + (i < reapRates.length ? opts.block / r : 0), 0) / 1000
     return {
       id: 'mempool',
       command,
@@ -124,7 +170,10 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
       variants: {
         admission: admission as unknown as Record<string, unknown>,
         reap: reap as unknown as Record<string, unknown>,
-        update: { ...update, medianMs: updateMedianMs, pendingAtFirstUpdate } as unknown as Record<string, unknown>,
+        update: { ...update, medianMs: updateMedianMs, pendingAtFirstUpdate } as unknown as Record<
+          string,
+          unknown
+        >,
         memory: { bytes: memory, bytesPerTx: Math.round(memory / opts.txs), mib: round3(memory / 2 ** 20) },
       },
       ratios: {
@@ -140,7 +189,10 @@ export async function runMempool(opts: MempoolOptions, command: string): Promise
 }
 
 export function mempoolTable(r: BenchResult): string {
-  const v = r.variants as unknown as Record<string, Figures & { medianMs?: number; mib?: number; bytesPerTx?: number }>
+  const v = r.variants as unknown as Record<
+    string,
+    Figures & { medianMs?: number; mib?: number; bytesPerTx?: number }
+  >
   const rows: (string | number)[][] = [['variant', 'median', 'unit', 'min', 'max', 'spread %']]
   for (const name of ['admission', 'reap', 'update']) {
     const f = v[name]!

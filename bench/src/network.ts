@@ -1,6 +1,18 @@
 import { type Tx, createVerifierPool, defaultPoolSize, toHex, txSignatureCheck } from '@cityledger/core'
 import { DEFAULT_CONSENSUS, createClient } from '@cityledger/node'
-import { type BenchResult, type Figures, type RoundOptions, fmt, machine, measure, progress, quantile, round3, table, targetCheck } from './harness.ts'
+import {
+  type BenchResult,
+  type Figures,
+  type RoundOptions,
+  fmt,
+  machine,
+  measure,
+  progress,
+  quantile,
+  round3,
+  table,
+  targetCheck,
+} from './harness.ts'
 import { keyFromSeed } from './signer.ts'
 import { type BenchNetwork, procSample, startNetwork } from './testnet.ts'
 import { type Mix, Workload } from './workload.ts'
@@ -147,12 +159,17 @@ async function runSetup(net: BenchNetwork, waves: Tx[][], rpc: string[]): Promis
       const sub = new Submitter(rpc)
       for (const tx of part) sub.submit(tx, () => {})
       await sub.idle()
-      if (Object.keys(sub.rejected).length) throw new Error(`setup wave ${w + 1} refused: ${JSON.stringify(sub.rejected)}\n${net.log(0)}`)
-      const statuses = await Promise.all(part.map((tx) => clients[nodeOf(tx, rpc.length)]!.waitForTx(tx.hash, { timeoutMs: 60_000 })))
+      if (Object.keys(sub.rejected).length)
+        throw new Error(`setup wave ${w + 1} refused: ${JSON.stringify(sub.rejected)}\n${net.log(0)}`)
+      const statuses = await Promise.all(
+        part.map((tx) => clients[nodeOf(tx, rpc.length)]!.waitForTx(tx.hash, { timeoutMs: 60_000 })),
+      )
       const i = statuses.findIndex((s) => s.status !== 'committed')
       if (i >= 0) {
         const { service, method, nonce } = part[i]!.body
-        throw new Error(`setup wave ${w + 1}: ${service}.${method} (nonce ${nonce}) is ${statuses[i]!.status} ${statuses[i]!.code ?? ''}`)
+        throw new Error(
+          `setup wave ${w + 1}: ${service}.${method} (nonce ${nonce}) is ${statuses[i]!.status} ${statuses[i]!.code ?? ''}`,
+        )
       }
     }
   }
@@ -229,7 +246,9 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         }
         if (now - lastReport > 5000) {
           lastReport = now
-          progress(`network: ${sent} sent, ${sub.accepted} accepted, ${sub.inFlight} in flight, ${watch.committedAt.size} committed`)
+          progress(
+            `network: ${sent} sent, ${sub.accepted} accepted, ${sub.inFlight} in flight, ${watch.committedAt.size} committed`,
+          )
         }
         await new Promise((r) => setTimeout(r, 5))
       }
@@ -254,7 +273,9 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
       const seconds = (windowEnd - t0) / 1000
       let failedInBlock = 0
       for (const tx of txs.slice(0, 50)) {
-        const s = await createClient({ url: rpc[nodeOf(tx, rpc.length)]! }).tx(tx.hash).catch(() => undefined)
+        const s = await createClient({ url: rpc[nodeOf(tx, rpc.length)]! })
+          .tx(tx.hash)
+          .catch(() => undefined)
         if (s?.status === 'failed') failedInBlock++
       }
       stages.push({
@@ -275,12 +296,16 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         blocksPerSec: round3(blocks / seconds),
         viewChanges: vc1 - vc0,
         nodes: pids.map((_, i) => ({
-          cpuPercent: round3(cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN),
+          cpuPercent: round3(
+            cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN,
+          ),
           rssMiB: round3(cpu1[i]?.rssMiB ?? Number.NaN),
           peakRssMiB: round3(cpu1[i]?.peakRssMiB ?? Number.NaN),
         })),
       })
-      progress(`network: ${rate} tx/s offered -> ${fmt(inWindow / seconds)} tx/s committed, p99 ${fmt(quantile(latencies, 0.99))} ms`)
+      progress(
+        `network: ${rate} tx/s offered -> ${fmt(inWindow / seconds)} tx/s committed, p99 ${fmt(quantile(latencies, 0.99))} ms`,
+      )
     }
     watch.stop()
     await watch.done
@@ -296,7 +321,9 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
     committedVsCeiling: round3(best.committedPerSec / perNodeCeiling),
     committedVsOffered: round3(best.committedPerSec / best.offeredRate),
   }
-  const variants: Record<string, Record<string, unknown>> = { 'pool-verify': ceiling as unknown as Record<string, unknown> }
+  const variants: Record<string, Record<string, unknown>> = {
+    'pool-verify': ceiling as unknown as Record<string, unknown>,
+  }
   for (const s of stages) variants[`rate-${s.offeredRate}`] = s as unknown as Record<string, unknown>
   return {
     id: 'network',
@@ -314,17 +341,45 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
             committedVsCeiling: targetCheck(ratios.committedVsCeiling, '>=', 0.5, 'committedVsCeiling'),
           }
         : {},
-    notes: [`ceiling per node = pool verify/s on all cores (${fmt(ceiling.median)}) / ${opts.validators} validators`],
+    notes: [
+      `ceiling per node = pool verify/s on all cores (${fmt(ceiling.median)}) / ${opts.validators} validators`,
+    ],
   }
 }
 
 export function networkTable(r: BenchResult): string {
-  const rows: (string | number)[][] = [['stage', 'offered', 'committed tx/s', 'p50 ms', 'p90 ms', 'p99 ms', 'blocks/s', 'view chg', 'rejected', 'CPU % (per node)', 'RSS MiB']]
+  const rows: (string | number)[][] = [
+    [
+      'stage',
+      'offered',
+      'committed tx/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'blocks/s',
+      'view chg',
+      'rejected',
+      'CPU % (per node)',
+      'RSS MiB',
+    ],
+  ]
   for (const [name, v] of Object.entries(r.variants)) {
     if (name === 'pool-verify') continue
     const s = v as unknown as StageResult
     const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0)
-    rows.push([name, s.offeredRate, s.committedPerSec, s.latencyMs.p50, s.latencyMs.p90, s.latencyMs.p99, s.blocksPerSec, s.viewChanges, rejected, s.nodes.map((n) => fmt(n.cpuPercent)).join('/'), s.nodes.map((n) => fmt(n.rssMiB)).join('/')])
+    rows.push([
+      name,
+      s.offeredRate,
+      s.committedPerSec,
+      s.latencyMs.p50,
+      s.latencyMs.p90,
+      s.latencyMs.p99,
+      s.blocksPerSec,
+      s.viewChanges,
+      rejected,
+      s.nodes.map((n) => fmt(n.cpuPercent)).join('/'),
+      s.nodes.map((n) => fmt(n.rssMiB)).join('/'),
+    ])
   }
   const c = r.variants['pool-verify'] as unknown as Figures
   return `${table(rows)}\n\nverify ceiling (pool on all cores, same run): ${fmt(c.median)} verify/s`
@@ -332,6 +387,7 @@ export function networkTable(r: BenchResult): string {
 
 /** `scope/role/keyHex` of the roles the testnet genesis grants (its identity config). */
 function genesisRoles(services: Record<string, unknown>): string[] {
-  const roles = ((services.identity as { roles?: { scope: string; role: string; key: string }[] } | undefined)?.roles ?? [])
+  const roles =
+    (services.identity as { roles?: { scope: string; role: string; key: string }[] } | undefined)?.roles ?? []
   return roles.map((r) => `${r.scope}/${r.role}/${r.key.replace(/^0x/, '').toLowerCase()}`)
 }

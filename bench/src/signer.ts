@@ -1,5 +1,14 @@
 import { createRequire } from 'node:module'
-import { type Tx, type TxBody, encode, encodeTxBody, sha256, signTx, toHex, txSigningMessage } from '@cityledger/core'
+import {
+  type Tx,
+  type TxBody,
+  encode,
+  encodeTxBody,
+  sha256,
+  signTx,
+  toHex,
+  txSigningMessage,
+} from '@cityledger/core'
 
 /** The part of sodium-native the harness uses (the package ships no type declarations). */
 export interface Sodium {
@@ -58,5 +67,6 @@ export function checkSignerMatchesNoble(chainId: string): void {
   }
   const a = signFast(body, key)
   const b = signTx(body, key.seed)
-  if (toHex(a.bytes) !== toHex(b.bytes)) throw new Error('invariant broken: libsodium and noble signatures differ')
+  if (toHex(a.bytes) !== toHex(b.bytes))
+    throw new Error('invariant broken: libsodium and noble signatures differ')
 }

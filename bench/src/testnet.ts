@@ -39,7 +39,10 @@ export interface BenchNetwork {
  * Writes a testnet with free loopback ports and starts each validator as its own process
  * (`node packages/node/src/cli/main.ts start --home <dir>`), resolving when each printed its ready line.
  */
-export async function startNetwork(opts: { validators: number; consensus?: Record<string, number> }): Promise<BenchNetwork> {
+export async function startNetwork(opts: {
+  validators: number
+  consensus?: Record<string, number>
+}): Promise<BenchNetwork> {
   const n = opts.validators
   const ports = await freePorts(2 * n)
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-bench-net-'))
@@ -76,7 +79,9 @@ export async function startNetwork(opts: { validators: number; consensus?: Recor
         (home, i) =>
           new Promise<void>((ready, fail) => {
             const log = createWriteStream(join(home, 'node.log'), { flags: 'a' })
-            const child = spawn(process.execPath, [MAIN, 'start', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] })
+            const child = spawn(process.execPath, [MAIN, 'start', '--home', home], {
+              stdio: ['ignore', 'pipe', 'pipe'],
+            })
             processes.push(child)
             exits.push(new Promise((r) => child.once('exit', r)))
             let buf = ''
@@ -93,7 +98,12 @@ export async function startNetwork(opts: { validators: number; consensus?: Recor
             })
             child.stderr!.on('data', (chunk: Buffer) => log.write(chunk))
             child.once('exit', (code) => {
-              if (!isReady) fail(new Error(`validator ${i} exited with ${code} before ready:\n${tail(join(home, 'node.log'))}`))
+              if (!isReady)
+                fail(
+                  new Error(
+                    `validator ${i} exited with ${code} before ready:\n${tail(join(home, 'node.log'))}`,
+                  ),
+                )
             })
           }),
       ),
@@ -114,7 +124,9 @@ function tail(path: string, lines = 30): string {
 }
 
 /** CPU seconds (user + system) and resident memory of a process, from /proc (Linux only). */
-export function procSample(pid: number): { cpuSeconds: number; rssMiB: number; peakRssMiB: number } | undefined {
+export function procSample(
+  pid: number,
+): { cpuSeconds: number; rssMiB: number; peakRssMiB: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which may hold spaces) start after the last ')'.

@@ -34,7 +34,13 @@ export interface VerifyOptions extends RoundOptions {
   poolSize?: number
 }
 
-export const VERIFY_DEFAULTS: VerifyOptions = { warmup: 1, rounds: 5, count: 20_000, signers: 2_000, nobleCount: 800 }
+export const VERIFY_DEFAULTS: VerifyOptions = {
+  warmup: 1,
+  rounds: 5,
+  count: 20_000,
+  signers: 2_000,
+  nobleCount: 800,
+}
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
@@ -78,7 +84,9 @@ export async function runVerify(opts: VerifyOptions, command: string): Promise<B
   const results: Record<string, Figures> = {}
 
   const noble = createPureVerifier()
-  results.noble = await measure('noble', opts, nobleChecks.length, 'verify/s', () => batchRound(noble, nobleChecks))
+  results.noble = await measure('noble', opts, nobleChecks.length, 'verify/s', () =>
+    batchRound(noble, nobleChecks),
+  )
   await noble.close()
 
   const native = await createNativeVerifier()
@@ -90,8 +98,12 @@ export async function runVerify(opts: VerifyOptions, command: string): Promise<B
 
   const pool = await createVerifierPool({ size: poolSize })
   try {
-    results['native-pool'] = await measure(`native-pool (${poolSize} workers)`, opts, checks.length, 'verify/s', () =>
-      batchRound(pool, checks),
+    results['native-pool'] = await measure(
+      `native-pool (${poolSize} workers)`,
+      opts,
+      checks.length,
+      'verify/s',
+      () => batchRound(pool, checks),
     )
   } finally {
     await pool.close()
@@ -134,7 +146,13 @@ export async function runVerify(opts: VerifyOptions, command: string): Promise<B
     command,
     date: new Date().toISOString(),
     machine: m,
-    params: { ...opts, poolSize, nativeBackend, rawCeiling: results['sodium-raw']!.median >= results['openssl-raw']!.median ? 'sodium-raw' : 'openssl-raw' },
+    params: {
+      ...opts,
+      poolSize,
+      nativeBackend,
+      rawCeiling:
+        results['sodium-raw']!.median >= results['openssl-raw']!.median ? 'sodium-raw' : 'openssl-raw',
+    },
     variants: results as unknown as Record<string, Record<string, unknown>>,
     ratios,
     targets: {

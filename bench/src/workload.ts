@@ -67,8 +67,10 @@ export class Workload {
 
   constructor(opts: WorkloadOptions) {
     this.chainId = opts.chainId
-    const label = (this.label = opts.label ?? opts.chainId)
-    const keys = (role: string, n: number) => Array.from({ length: n }, (_, i) => benchKey(`${label}/${role}/${i}`))
+    const label = opts.label ?? opts.chainId
+    this.label = label
+    const keys = (role: string, n: number) =>
+      Array.from({ length: n }, (_, i) => benchKey(`${label}/${role}/${i}`))
     this.genesisRoles = new Set(opts.genesisRoles ?? [])
     this.city = opts.city ?? benchKey(`${label}/city`)
     this.citizens = keys('citizen', opts.citizens)
@@ -96,25 +98,30 @@ export class Workload {
     const nonce = (this.nonces.get(key.hex) ?? 0) + 1
     this.nonces.set(key.hex, nonce)
     this.generated++
-    return signFast({ chainId: this.chainId, service, method, args, signer: key.publicKey, nonce, expiry: 0 }, key)
+    return signFast(
+      { chainId: this.chainId, service, method, args, signer: key.publicKey, nonce, expiry: 0 },
+      key,
+    )
   }
 
   /** Setup transactions in waves: wave k + 1 needs wave k committed. Three waves. */
   setupWaves(): Tx[][] {
     const city = this.city
     const w1: Tx[] = []
-    const grant = (scope: string, role: string, key: BenchKey) =>
-      this.genesisRoles.has(`${scope}/${role}/${key.hex}`) ||
-      w1.push(this.tx(city, 'identity', 'grantRole', { scope, role, key: key.publicKey }))
+    const grant = (scope: string, role: string, key: BenchKey): void => {
+      if (!this.genesisRoles.has(`${scope}/${role}/${key.hex}`))
+        w1.push(this.tx(city, 'identity', 'grantRole', { scope, role, key: key.publicKey }))
+    }
     grant('token', 'admin', city)
     grant('scoin', 'admin', city)
     grant('voting', 'organizer', city)
     for (const a of this.agencies) grant('identity', 'registrar', a)
     for (const o of this.operators) grant('scoin', 'operator', o)
-    this.issuers.forEach((k, i) => grant('certificates', `issuer:${certType(i)}`, k))
+    for (const [i, k] of this.issuers.entries()) grant('certificates', `issuer:${certType(i)}`, k)
 
     const w2: Tx[] = []
-    this.agencies.forEach((a, i) => w2.push(this.tx(a, 'identity', 'registerOrg', { org: `agency-${i}`, name: `Agency ${i}` })))
+    for (const [i, a] of this.agencies.entries())
+      w2.push(this.tx(a, 'identity', 'registerOrg', { org: `agency-${i}`, name: `Agency ${i}` }))
     w2.push(
       this.tx(city, 'token', 'createAsset', {
         asset: 'SCOIN',
@@ -135,7 +142,8 @@ export class Workload {
         }),
       )
     }
-    for (const m of this.merchants) w2.push(this.tx(city, 'scoin', 'setPlace', { key: m.publicKey, kind: 'merchant' }))
+    for (const m of this.merchants)
+      w2.push(this.tx(city, 'scoin', 'setPlace', { key: m.publicKey, kind: 'merchant' }))
     for (let p = 0; p < this.polls; p++) {
       w2.push(
         this.tx(city, 'voting', 'createPoll', {
@@ -211,8 +219,14 @@ export class Workload {
     switch (kind) {
       case 'award': {
         const o = i % this.operators.length
-        const to = this.citizens.length ? this.citizens[this.random() % this.citizens.length]! : this.merchants[0]!
-        return this.tx(this.operators[o]!, 'scoin', 'award', { program: programOf(o), to: to.publicKey, amount: 1 + (i % 5) })
+        const to = this.citizens.length
+          ? this.citizens[this.random() % this.citizens.length]!
+          : this.merchants[0]!
+        return this.tx(this.operators[o]!, 'scoin', 'award', {
+          program: programOf(o),
+          to: to.publicKey,
+          amount: 1 + (i % 5),
+        })
       }
       case 'spend':
         return this.tx(this.citizens[i % this.spenders]!, 'scoin', 'spend', {
@@ -221,7 +235,10 @@ export class Workload {
         })
       case 'vote': {
         const poll = Math.floor(i / this.citizens.length)
-        return this.tx(this.citizens[i % this.citizens.length]!, 'voting', 'vote', { pollId: `poll-${poll}`, option: i % 3 })
+        return this.tx(this.citizens[i % this.citizens.length]!, 'voting', 'vote', {
+          pollId: `poll-${poll}`,
+          option: i % 3,
+        })
       }
       case 'certificate': {
         const k = i % this.issuers.length
