@@ -40,8 +40,8 @@ const others = (ctx: { validatorsHex: string[]; publicKey: string }) =>
 
 /**
  * As primary: every pre-prepare goes out in two versions (the real block, and the same block with the
- * time moved by 1 ms, so a different valid block), one per half of the replicas; its own prepares and
- * commits then vote, per replica, for the version that replica got.
+ * time moved by 1 ms, so a different valid block), one per half of the replicas, and now and then both
+ * to one replica; its own prepares and commits then vote, per replica, for the version it got.
  */
 function equivocating(
   net: ConsensusNet,
@@ -76,6 +76,11 @@ function equivocating(
         alt.set(k, { digest: altBlock.hash, groupB })
         if (alt.size > 256) alt.delete(alt.keys().next().value!)
         for (const i of peers) net.send(i, groupB.has(i) ? altBytes : bytes)
+        // Now and then one replica gets both versions: signed proof of the equivocation.
+        if (rng.chance(0.3)) {
+          const i = rng.pick(peers)
+          net.send(i, groupB.has(i) ? bytes : altBytes)
+        }
         return
       }
       const a = alt.get(k)
