@@ -235,7 +235,7 @@ export async function runDemo(target: string | DemoOptions): Promise<DemoReport>
   const pollId = `park-trees-${runId}`
   const neighbours = [keyOf(`neighbour-a-${runId}`), keyOf(`neighbour-b-${runId}`)]
   const now = (await client.status()).height
-  const openAt = now + 4
+  const openAt = now + 5
   const closeAt = openAt + 12
   await tx(
     {
