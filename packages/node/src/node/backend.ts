@@ -89,7 +89,7 @@ export class NodeRpcBackend implements RpcBackend {
   private statusOf(hash: string, height: number, index: number, r: TxResult): TxStatus {
     return r.code === null
       ? { hash, status: 'committed', height, index, events: r.events.map(eventView) }
-      : { hash, status: 'failed', height, index, code: r.code }
+      : { hash, status: 'failed', height, index, code: r.code, ...(r.message ? { message: r.message } : {}) }
   }
 
   ready(): boolean {

@@ -17,6 +17,8 @@ export interface TxStatus {
   index?: number
   /** The service error code of a failed tx. */
   code?: string
+  /** The service's message for a failed tx. */
+  message?: string
   /** Events the tx emitted (committed txs only), in emission order. */
   events?: TxEventView[]
 }

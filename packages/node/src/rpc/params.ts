@@ -48,7 +48,7 @@ const RESERVED = new Set(['timeoutMs', 'wait'])
 
 /** Service and query names in a query route, checked against the same patterns as in a tx. */
 export function parseServiceQuery(service: unknown, query: unknown): { service: string; query: string } {
-  if (typeof service !== 'string' || !SERVICE_RE.test(service))
+  if (typeof service !== 'string' || (service !== '_sys' && !SERVICE_RE.test(service)))
     throw rpcError('BAD_REQUEST', 'service: invalid name')
   if (typeof query !== 'string' || !METHOD_RE.test(query))
     throw rpcError('BAD_REQUEST', 'query: invalid name')
