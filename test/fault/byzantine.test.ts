@@ -18,7 +18,7 @@ for (const [k, kind] of BYZANTINE_KINDS.entries()) {
       seed: seed + k,
       validators: 4,
       rate: 20,
-      loadMs: 15_000,
+      loadMs: 12_000,
       // Node 0 is the first primary: the equivocator proposes from the start; a kill of the honest
       // primary later forces view changes with the Byzantine node taking part.
       byzantine: { 0: kind },
