@@ -114,7 +114,8 @@ export class ConsensusDriver {
 
   /** Resolves when queued inputs and pending commits are done (for orderly shutdown and tests). */
   async idle(): Promise<void> {
-    while (this.draining || this.queue.length) await new Promise((r) => setImmediate(r))
+    // A stopped driver never drains its queue again: waiting for it to empty would hang shutdown.
+    while (this.draining || (this.queue.length && !this.stopped)) await new Promise((r) => setImmediate(r))
     await this.committing
   }
 
