@@ -13,7 +13,7 @@ import {
   utf8,
 } from '@cityledger/core'
 import type { Rng } from '@cityledger/core/testing'
-import type { Cluster, ClusterNode } from './cluster.ts'
+import { type Cluster, type ClusterNode, waitFor } from './cluster.ts'
 
 export const ASSET = 'cash'
 const INITIAL = 1_000_000
@@ -223,7 +223,13 @@ export async function setupLoad(
       expiry: 0,
     }
     const tx = signTx(body, world.city.secretKey)
-    const s = await node.client.submit(tx.bytes, { wait: 'commit', timeoutMs: 20_000 })
+    // A node still catching up refuses txs for a moment (NOT_READY): wait for it, bounded.
+    const s = await waitFor(`setup ${service}.${method} admitted`, () =>
+      node.client.submit(tx.bytes, { wait: 'commit', timeoutMs: 20_000 }).catch((err) => {
+        if ((err as { code?: string }).code === 'NOT_READY') return undefined
+        throw err
+      }),
+    )
     if (s.status !== 'committed' && !tolerate.includes(s.code ?? ''))
       throw new Error(`setup ${service}.${method}: ${s.status} ${s.code ?? ''}`)
     acks.push({
