@@ -12,7 +12,8 @@ common:   --json  --rounds N  --warmup N  --out DIR (default bench/results)  --n
 verify:   --count N (20000)  --signers N (2000)  --noble N (800)  --pool-size N
 block:    --sizes 1000,5000,10000  --signers N (10000)
 mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
-network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)`
+network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)
+          --submit-to all|primary (all: each signer to one node; primary: everything to node 0)`
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -36,6 +37,7 @@ async function main(): Promise<number> {
       rate: { type: 'string' },
       ramp: { type: 'string' },
       seconds: { type: 'string' },
+      'submit-to': { type: 'string' },
     },
   })
   const id = positionals[0]

@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { availableParallelism, cpus, totalmem } from 'node:os'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 
 /** Median and spread of one variant's rounds (a rate: operations per second). */
@@ -23,6 +23,8 @@ export interface Machine {
   memoryGiB: number
   node: string
   platform: string
+  /** 1-minute load average when the result was written: above `cores`, other work shared the CPUs. */
+  loadAverage: number
 }
 
 /** What every benchmark prints with `--json` and writes to `bench/results/<id>.json`. */
@@ -53,6 +55,7 @@ export function machine(): Machine {
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
+    loadAverage: Math.round(loadavg()[0]! * 100) / 100,
   }
 }
 

@@ -92,6 +92,7 @@ export async function runBenchmark(
           seconds: int(v.seconds, 'seconds', NETWORK_DEFAULTS.seconds, 1),
           signers: int(v.signers, 'signers', NETWORK_DEFAULTS.signers, 1),
           drainSeconds: NETWORK_DEFAULTS.drainSeconds,
+          submitTo: v['submit-to'] === 'primary' ? 'primary' : 'all',
         },
         command,
       )
@@ -104,7 +105,7 @@ export async function runBenchmark(
 /** The readable form of a result: machine, a table of the variants, the ratios and targets. */
 export function formatResult(r: BenchResult): string {
   const m = r.machine ?? machine()
-  const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}`, '']
+  const lines = [`${r.id}: ${m.cores} cores, ${m.cpu}, Node ${m.node}, load average ${m.loadAverage}`, '']
   lines.push(
     r.id === 'verify'
       ? verifyTable(r)

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http'
 import { type Tx, createVerifierPool, defaultPoolSize, toHex, txSignatureCheck } from '@cityledger/core'
 import { DEFAULT_CONSENSUS, createClient } from '@cityledger/node'
 import {
@@ -27,6 +28,8 @@ export interface NetworkOptions extends RoundOptions {
   signers: number
   /** Longest wait for the last txs to commit after a stage. */
   drainSeconds: number
+  /** 'all' (default): each signer's txs to one node, spread over all; 'primary': everything to node 0. */
+  submitTo?: 'all' | 'primary'
   consensus?: Record<string, number>
 }
 
@@ -51,49 +54,105 @@ interface StageResult {
   submitted: number
   accepted: number
   rejected: Record<string, number>
+  /** Offered txs never answered: the nodes did not keep up with the offered rate. */
+  abandoned: number
   committed: number
   /** Committed within the stage's window, per second. */
   committedPerSec: number
   failedInBlock: number
+  /** From the moment the schedule offered the tx to the block event carrying it. */
   latencyMs: { p50: number; p90: number; p99: number; max: number }
+  /** From the node's 202 answer to the block event. */
+  acceptToCommitMs: { p50: number; p99: number }
   blocksPerSec: number
   viewChanges: number
+  /** Penalties the validators gave each other during the stage, by reason (from /metrics). */
+  p2pPenalties: Record<string, number>
+  minPeersAtEnd: number
   nodes: { cpuPercent: number; rssMiB: number; peakRssMiB: number }[]
+  /** CPU of this process (signing is done before; this is HTTP submission and the event stream). */
+  loadGeneratorCpuPercent: number
 }
 
-const nodeOf = (tx: Tx, n: number) => tx.body.signer[0]! % n
+/** Which node a tx is submitted to: by signer over every node, or everything to node 0 (the first primary). */
+let submitToPrimary = false
+const nodeOf = (tx: Tx, n: number) => (submitToPrimary ? 0 : tx.body.signer[0]! % n)
 
-/** Posts envelopes; a signer's txs go one after another to one node, so nonces arrive in order. */
+/** Concurrent HTTP requests per node: what a real client pool would keep open. */
+const CONNECTIONS_PER_NODE = 32
+
+/**
+ * Posts envelopes over keep-alive connections (at most CONNECTIONS_PER_NODE per node; more wait in the
+ * agent's queue, which counts in the latency). A signer's txs go one after another to one node, so its
+ * nonces arrive in order. `abort()` drops whatever has not been answered.
+ */
 class Submitter {
   private readonly chains = new Map<string, Promise<void>>()
   readonly rejected: Record<string, number> = {}
   accepted = 0
   inFlight = 0
-  private readonly rpc: string[]
+  /** Offered but dropped by `abort()` before an answer. */
+  abandoned = 0
+  private aborted = false
+  private readonly targets: { host: string; port: number; agent: Agent }[]
   constructor(rpc: string[]) {
-    this.rpc = rpc
+    this.targets = rpc.map((u) => {
+      const url = new URL(u)
+      return {
+        host: url.hostname,
+        port: Number(url.port),
+        agent: new Agent({ keepAlive: true, maxSockets: CONNECTIONS_PER_NODE }),
+      }
+    })
+  }
+  private post(tx: Tx): Promise<{ status: number; body: string }> {
+    const t = this.targets[nodeOf(tx, this.targets.length)]!
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: t.host,
+          port: t.port,
+          agent: t.agent,
+          method: 'POST',
+          path: '/v1/txs',
+          headers: { 'content-type': 'application/octet-stream', 'content-length': tx.bytes.length },
+        },
+        (res) => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (body += c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+          res.on('error', reject)
+        },
+      )
+      req.on('error', reject)
+      req.end(tx.bytes)
+    })
   }
   submit(tx: Tx, onAccepted: (at: number) => void): void {
     const key = toHex(tx.body.signer)
     const prev = this.chains.get(key) ?? Promise.resolve()
     this.inFlight++
     const next = prev.then(async () => {
+      if (this.aborted) {
+        this.abandoned++
+        this.inFlight--
+        return
+      }
       try {
-        const res = await fetch(`${this.rpc[nodeOf(tx, this.rpc.length)]}/v1/txs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/octet-stream' },
-          body: tx.bytes as Uint8Array<ArrayBuffer>,
-        })
-        const body = (await res.json()) as { hash?: string; error?: { code?: string } }
-        if (res.status === 202) {
+        const { status, body } = await this.post(tx)
+        if (status === 202) {
           this.accepted++
           onAccepted(performance.now())
         } else {
-          const code = body.error?.code ?? `HTTP_${res.status}`
+          let code = `HTTP_${status}`
+          try {
+            code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? code
+          } catch {}
           this.rejected[code] = (this.rejected[code] ?? 0) + 1
         }
       } catch (err) {
-        const code = (err as { cause?: { code?: string } }).cause?.code ?? 'FETCH_FAILED'
+        const code = this.aborted ? 'ABANDONED' : ((err as { code?: string }).code ?? 'REQUEST_FAILED')
         this.rejected[code] = (this.rejected[code] ?? 0) + 1
       } finally {
         this.inFlight--
@@ -106,6 +165,15 @@ class Submitter {
   }
   async idle(): Promise<void> {
     while (this.chains.size) await Promise.all([...this.chains.values()])
+  }
+  /** Stops sending: queued txs are dropped, open requests are cut. */
+  async abort(): Promise<void> {
+    this.aborted = true
+    for (const t of this.targets) t.agent.destroy()
+    await this.idle()
+  }
+  close(): void {
+    for (const t of this.targets) t.agent.destroy()
   }
 }
 
@@ -131,16 +199,30 @@ function watchCommits(rpc: string) {
   return { committedAt, blocks, opened, stop: () => ac.abort(), done }
 }
 
-async function viewChanges(rpc: string[]): Promise<number> {
-  let total = 0
+/** Sums of a few node metrics over the validators (Prometheus text from /metrics). */
+async function scrape(
+  rpc: string[],
+): Promise<{ viewChanges: number; penalties: Record<string, number>; minPeers: number }> {
+  let viewChanges = 0
+  let minPeers = Number.POSITIVE_INFINITY
+  const penalties: Record<string, number> = {}
   for (const url of rpc) {
     try {
       const text = await (await fetch(`${url}/metrics`)).text()
-      const m = /^cityledger_consensus_view_changes_total(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(text)
-      total += m ? Number(m[1]) : 0
+      for (const line of text.split('\n')) {
+        const m = /^(cityledger_[a-z_]+)(?:\{([^}]*)\})?\s+([0-9.e+-]+)$/.exec(line)
+        if (!m) continue
+        const v = Number(m[3])
+        if (m[1] === 'cityledger_consensus_view_changes_total') viewChanges += v
+        else if (m[1] === 'cityledger_p2p_peers') minPeers = Math.min(minPeers, v)
+        else if (m[1] === 'cityledger_p2p_penalties_total') {
+          const reason = /reason="([^"]*)"/.exec(m[2] ?? '')?.[1] ?? 'other'
+          penalties[reason] = (penalties[reason] ?? 0) + v
+        }
+      }
     } catch {}
   }
-  return total
+  return { viewChanges, penalties, minPeers: Number.isFinite(minPeers) ? minPeers : -1 }
 }
 
 /** Submits each setup wave (split so no signer exceeds the mempool's per-signer limit) and waits for its commits. */
@@ -159,6 +241,7 @@ async function runSetup(net: BenchNetwork, waves: Tx[][], rpc: string[]): Promis
       const sub = new Submitter(rpc)
       for (const tx of part) sub.submit(tx, () => {})
       await sub.idle()
+      sub.close()
       if (Object.keys(sub.rejected).length)
         throw new Error(`setup wave ${w + 1} refused: ${JSON.stringify(sub.rejected)}\n${net.log(0)}`)
       const statuses = await Promise.all(
@@ -195,6 +278,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
   }
 
   const consensus = { ...DEFAULT_CONSENSUS, ...opts.consensus }
+  submitToPrimary = opts.submitTo === 'primary'
   progress(`network: starting ${opts.validators} validators`)
   const net = await startNetwork({ validators: opts.validators, consensus })
   const stop = () => void net.close()
@@ -228,9 +312,12 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
       offset += txs.length
       progress(`network: ${txs.length} txs at ${rate} tx/s for ${opts.seconds} s`)
       const sub = new Submitter(rpc)
+      // Latency counts from the moment the schedule offered the tx (no coordinated omission).
       const submittedAt = new Map<string, number>()
-      const vc0 = await viewChanges(rpc)
+      const acceptedAt = new Map<string, number>()
+      const m0 = await scrape(rpc)
       const cpu0 = pids.map(procSample)
+      const gen0 = process.cpuUsage()
       const t0 = performance.now()
       const end = t0 + opts.seconds * 1000
       let sent = 0
@@ -242,7 +329,11 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         for (; sent < due; sent++) {
           const tx = txs[sent]!
           const hex = toHex(tx.hash)
-          sub.submit(tx, (at) => submittedAt.set(hex, at))
+          const offeredAt = t0 + (sent / rate) * 1000
+          sub.submit(tx, (at) => {
+            submittedAt.set(hex, offeredAt)
+            acceptedAt.set(hex, at)
+          })
         }
         if (now - lastReport > 5000) {
           lastReport = now
@@ -254,19 +345,23 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
       }
       while (performance.now() < end) await new Promise((r) => setTimeout(r, 20))
       const cpu1 = pids.map(procSample)
-      const vc1 = await viewChanges(rpc)
+      const gen = process.cpuUsage(gen0)
+      const m1 = await scrape(rpc)
       const windowEnd = performance.now()
-      await sub.idle()
-      // Drain: wait (bounded) until every accepted tx is seen committed.
+      // Drain: let queued submissions finish and wait (bounded) until every accepted tx is seen committed.
       const drainUntil = performance.now() + opts.drainSeconds * 1000
+      while (performance.now() < drainUntil && sub.inFlight > 0) await new Promise((r) => setTimeout(r, 100))
+      await sub.abort()
       while (performance.now() < drainUntil && [...submittedAt.keys()].some((h) => !watch.committedAt.has(h)))
         await new Promise((r) => setTimeout(r, 100))
       const latencies: number[] = []
+      const fromAccept: number[] = []
       let inWindow = 0
       for (const [h, at] of submittedAt) {
         const c = watch.committedAt.get(h)
         if (c === undefined) continue
         latencies.push(c - at)
+        fromAccept.push(c - acceptedAt.get(h)!)
         if (c <= windowEnd) inWindow++
       }
       const blocks = watch.blocks.filter((b) => b.at >= t0 && b.at <= windowEnd).length
@@ -284,6 +379,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         submitted: txs.length,
         accepted: sub.accepted,
         rejected: sub.rejected,
+        abandoned: sub.abandoned,
         committed: latencies.length,
         committedPerSec: round3(inWindow / seconds),
         failedInBlock,
@@ -291,10 +387,16 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
           p50: round3(quantile(latencies, 0.5)),
           p90: round3(quantile(latencies, 0.9)),
           p99: round3(quantile(latencies, 0.99)),
-          max: round3(Math.max(0, ...latencies)),
+          max: round3(latencies.reduce((a, b) => Math.max(a, b), 0)),
         },
+        acceptToCommitMs: { p50: round3(quantile(fromAccept, 0.5)), p99: round3(quantile(fromAccept, 0.99)) },
         blocksPerSec: round3(blocks / seconds),
-        viewChanges: vc1 - vc0,
+        viewChanges: m1.viewChanges - m0.viewChanges,
+        p2pPenalties: Object.fromEntries(
+          Object.entries(m1.penalties).map(([k, v]) => [k, v - (m0.penalties[k] ?? 0)]),
+        ),
+        minPeersAtEnd: m1.minPeers,
+        loadGeneratorCpuPercent: round3(((gen.user + gen.system) / 1e6 / seconds) * 100),
         nodes: pids.map((_, i) => ({
           cpuPercent: round3(
             cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN,

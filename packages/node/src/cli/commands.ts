@@ -179,6 +179,7 @@ export function registerCommands(program: Command): void {
     .command('bench [id]')
     .description('run a benchmark: verify, block, mempool, network (see bench/README.md)')
     .allowUnknownOption(true)
+    .allowExcessArguments(true)
     .helpOption(false)
     .action(async () => {
       // The harness lives in bench/ (it drives nodes, so it cannot be a dependency of the node package).
