@@ -91,6 +91,8 @@ export class ConsensusDriver {
   private committing: Promise<void> = Promise.resolve()
   private lastCommitAt: number
   private readonly proposedAt = new Map<string, number>()
+  /** Blocks already validated (or built here), by hex digest: a commit does not decode them again. */
+  private readonly checked = new Map<string, { block: Block; txs: Tx[] }>()
   view = 0
 
   constructor(opts: DriverOptions) {
@@ -242,6 +244,7 @@ export class ConsensusDriver {
     const txs = this.o.mempool.reap({ maxTxs: this.o.maxBlockTxs, maxBytes: this.o.maxBlockBytes })
     const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
     this.proposedAt.set(toHex(block.hash), this.o.clock.now())
+    this.remember(block, txs)
     this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
     this.push({
       type: 'proposal',
@@ -268,6 +271,7 @@ export class ConsensusDriver {
         const v = this.validations.splice(i, 1)[0]!
         const result = await this.o.ledger.validate(v.block, (h) => this.o.mempool.get(h))
         const ok = result.ok && equalBytes(result.block.hash, v.digest)
+        if (result.ok && ok) this.remember(result.block, result.txs)
         if (!result.ok)
           this.o.logger.warn(
             { height: v.height, view: v.view, code: result.code, reason: result.message },
@@ -300,6 +304,12 @@ export class ConsensusDriver {
     }
   }
 
+  private remember(block: Block, txs: Tx[]): void {
+    this.checked.set(toHex(block.hash), { block, txs })
+    // A handful of heights in flight at most; old entries go first.
+    while (this.checked.size > 16) this.checked.delete(this.checked.keys().next().value!)
+  }
+
   /** A commit for a height we already have must be for the same block (else the chain forked: stop). */
   private async checkSame(c: CommitOut): Promise<void> {
     this.commits.delete(c.height)
@@ -320,6 +330,8 @@ export class ConsensusDriver {
     if (c.isNull || equalBytes(c.digest, ZERO_HASH)) {
       block = nullBlock(this.o.chainId, ledger.head, c.view)
       txs = []
+    } else if (this.checked.has(toHex(c.digest)) && equalBytes(this.checked.get(toHex(c.digest))!.block.header.parentHash, ledger.head.hash)) {
+      ;({ block, txs } = this.checked.get(toHex(c.digest))!)
     } else {
       const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h))
       if (!v.ok || !equalBytes(v.block.hash, c.digest)) {
@@ -366,6 +378,7 @@ export class ConsensusDriver {
       if (started !== undefined) m.commitLatency.observe((this.lastCommitAt - started) / 1000)
     }
     this.proposedAt.delete(toHex(certificate.blockHash))
+    this.checked.delete(toHex(certificate.blockHash))
     if (this.proposedAt.size > 1000) this.proposedAt.clear()
     this.o.mempool.update({ committed: txs, height: block.header.height })
     this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })

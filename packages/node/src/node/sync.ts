@@ -37,6 +37,9 @@ function safeHash(bytes: Uint8Array, expect: Uint8Array): boolean {
   }
 }
 
+/** Blocks behind the best peer before the node reports itself as catching up. */
+export const CATCHING_UP_LAG = 8
+
 export const SYNC_LIMITS = { maxBlocksPerResponse: 64, maxResponseBytes: 32 * 1024 * 1024 }
 
 // Requests: ['status'] -> [height]; ['blocks', from, count] -> [[blockBytes, certBytes]...]
@@ -129,7 +132,8 @@ export class Syncer {
     let peers = await this.peerHeights()
     let target = Math.max(minTarget, peers[0]?.[1] ?? 0)
     if (target <= ledger.head.height) return ledger.head.height
-    this.catchingUp = true
+    // A block or two behind is normal between commits; only a real lag refuses new txs (503).
+    this.catchingUp = target - ledger.head.height > CATCHING_UP_LAG
     logger.info({ from: ledger.head.height, target }, 'catching up')
     let failures = 0
     while (ledger.head.height < target && failures < 3 * Math.max(1, peers.length)) {
