@@ -41,6 +41,13 @@ const bank = defineService({
         ctx.state.set('rec', rec)
       },
     },
+    float: {
+      args: s.object({ where: s.literal('state', 'event') }),
+      handler(ctx, { where }) {
+        if (where === 'state') ctx.state.set('f', 0.5 as unknown as Value)
+        else ctx.emit('f', { x: 0.5 as unknown as Value })
+      },
+    },
     buggy: {
       args: s.object({}),
       handler: () => {
@@ -128,14 +135,42 @@ test('writes of a failed tx are discarded, its nonce is consumed, events dropped
 })
 
 test('a failed tx that edited a value it read in place leaves no trace (regression)', () => {
-  const c = createTestChain({ services: [bank, shop], genesis: { bank: { admin: 'x' } } })
+  const c = createTestChain({ services: [bank, shop], genesis: { bank: { admin: 'x' } }, onBug: () => {} })
   const k = c.keys('mutator')
   const rs = c.block([
     { key: k, service: 'bank', method: 'mutate', args: { fail: false } },
     { key: k, service: 'bank', method: 'mutate', args: { fail: true } },
   ])
-  assert.equal(rs.map((r) => r.code), [null, 'NOPE'])
+  assert.is(rs[0]!.code, null)
+  assert.ok(rs[1]!.code !== null, 'editing a value read back from this block fails the tx')
   assert.equal(c.state().get('bank/rec'), { n: 1 })
+})
+
+test('a block of more than 512 txs executes (regression: the block layer had per-tx write limits)', () => {
+  const c = createTestChain({ services: [bank, shop], genesis: { bank: { admin: 'x' } } })
+  const calls = Array.from({ length: 600 }, (_, i) => ({
+    key: c.keys(`many-${i}`),
+    service: 'bank',
+    method: 'deposit',
+    args: { amount: 1 },
+  }))
+  const rs = c.block(calls)
+  assert.is(rs.filter((r) => r.code === null).length, 600)
+})
+
+test('a float written to state or an event fails that tx only (it could not be stored and read back)', () => {
+  const c = createTestChain({ services: [bank, shop], genesis: { bank: { admin: 'x' } }, onBug: () => {} })
+  const k = c.keys('floater')
+  const rs = c.block([
+    { key: k, service: 'bank', method: 'float', args: { where: 'state' } },
+    { key: k, service: 'bank', method: 'float', args: { where: 'event' } },
+    { key: k, service: 'bank', method: 'deposit', args: { amount: 2 } },
+  ])
+  assert.equal(
+    rs.map((r) => r.code),
+    ['INTERNAL', 'INTERNAL', null],
+  )
+  assert.not.ok(c.state().has('bank/f'))
 })
 
 test('bad args, unknown service and method, unauthorised signer, bugs', () => {

@@ -81,6 +81,14 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): Value {
   return value
 }
 
+/**
+ * Checks that an in-memory value is a `Value` (what may be encoded and decoded back): safe integers
+ * only, no undefined, no class instances, nested at most `maxDepth`. Throws CodecError naming the path.
+ */
+export function assertValue(v: unknown, maxDepth = 32, path = '$'): asserts v is Value {
+  checkValue(v, maxDepth, 1, path)
+}
+
 function checkValue(v: unknown, maxDepth: number, depth: number, path: string): Value {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v
   if (typeof v === 'number') {

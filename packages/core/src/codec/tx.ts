@@ -73,7 +73,10 @@ export function signTx(body: TxBody, secretKey: Uint8Array): Tx {
 /** Strictly decodes an envelope (signature not checked: see `txSignatureCheck`). */
 export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes): Tx {
   if (bytes instanceof Uint8Array && bytes.length > maxBytes) {
-    throw new CodecError('TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxBytes}`, { size: bytes.length, limit: maxBytes })
+    throw new CodecError('TOO_LARGE', `tx is ${bytes.length} bytes, limit ${maxBytes}`, {
+      size: bytes.length,
+      limit: maxBytes,
+    })
   }
   // Decode from our own copy, so nothing in the result keeps the caller's (possibly large) buffer alive.
   const own = bytes instanceof Uint8Array ? Uint8Array.from(bytes) : bytes

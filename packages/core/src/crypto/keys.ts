@@ -11,7 +11,8 @@ export interface KeyPair {
 /** A new key pair from 32 random bytes, or from the given 32-byte seed (deterministic). */
 export function generateKeyPair(seed?: Uint8Array): KeyPair {
   const secretKey = seed ? Uint8Array.from(seed) : new Uint8Array(randomBytes(32))
-  if (secretKey.length !== 32) throw new CityError('BAD_KEY', `seed must be 32 bytes, got ${secretKey.length}`)
+  if (secretKey.length !== 32)
+    throw new CityError('BAD_KEY', `seed must be 32 bytes, got ${secretKey.length}`)
   return { secretKey, publicKey: ed25519.getPublicKey(secretKey) }
 }
 

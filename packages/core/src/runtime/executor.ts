@@ -303,7 +303,11 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     executeBlock(state, { height, time, chainId, txs }) {
       // The block's own layer holds every tx's nonce write: the per-tx limits apply to each tx's child
       // layer, not to the block (a block of more than 512 txs used to throw out of executeBlock).
-      const root = new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity, maxWrites: Infinity }))
+      const root = new Layer(
+        state,
+        undefined,
+        new Meter({ ...limits, maxReads: Infinity, maxWrites: Infinity }),
+      )
       return guardDeterminism(() => {
         const results = txs.map((tx) => runTx(root, tx, height, time, chainId))
         const blockEvents = runEndBlock(root, height, time)

@@ -9,11 +9,40 @@ export interface StateReader {
 const DELETED = Symbol('deleted')
 
 /**
- * Maps and arrays are copied on the way in and out, so a handler that edits what it read in place
- * cannot change state behind the layer's back (a failed tx must leave nothing).
+ * Maps and arrays are frozen (deeply) when written, so a handler that edits a value after writing it,
+ * or edits what it read back from this block, throws (and its tx fails) instead of changing state
+ * behind the layer's back: a failed tx must leave nothing. Byte arrays cannot be frozen and are
+ * treated as immutable by convention. Values decoded from committed state are fresh on every read.
  */
-const copyOf = (v: Value): Value =>
-  v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? structuredClone(v) : v
+function freeze(v: Value): Value {
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const x of Array.isArray(v) ? v : Object.values(v)) freeze(x)
+  }
+  return v
+}
+
+/**
+ * An upper bound of a value's encoded size, without encoding it (the limits are checked on every
+ * write and event, so they must be cheap).
+ */
+export function sizeBound(v: Value, depth = 0): number {
+  if (v === null || typeof v === 'boolean') return 1
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new TypeError(`state and events hold safe integers only, got ${v}`)
+    return 9
+  }
+  if (typeof v === 'string') return 5 + 3 * v.length
+  if (v instanceof Uint8Array) return 5 + v.length
+  if (depth > 24) throw new TypeError('value nested too deeply')
+  let n = 5
+  if (Array.isArray(v)) for (const x of v) n += sizeBound(x, depth + 1)
+  else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const k in v) n += 5 + 3 * k.length + sizeBound(v[k]!, depth + 1)
+  } else throw new TypeError(`not a storable value: ${typeof v}`)
+  return n
+}
+
 type Slot = Value | typeof DELETED
 
 /**
@@ -42,7 +71,7 @@ export class Layer {
     this.meter.read()
     for (let l: Layer | undefined = this; l; l = l.parent) {
       const v = l.slots.get(key)
-      if (v !== undefined) return v === DELETED ? undefined : copyOf(v)
+      if (v !== undefined) return v === DELETED ? undefined : v
     }
     const raw = this.base.get(utf8.encode(key))
     return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 32 })
@@ -50,7 +79,7 @@ export class Layer {
 
   set(key: string, value: Value): void {
     this.meter.write(key, value)
-    this.slots.set(key, copyOf(value))
+    this.slots.set(key, freeze(value))
   }
 
   delete(key: string): void {
@@ -125,11 +154,12 @@ export class Meter {
       throw new ResourceLimitError(`more than ${this.limits.maxReads} reads`)
   }
 
+  /** Also refuses what cannot be stored (floats, undefined, class instances): the tx fails, not the block. */
   write(key: string, value: Value): void {
     if (++this.writes > this.limits.maxWrites)
       throw new ResourceLimitError(`more than ${this.limits.maxWrites} writes`)
     if (key.length > 512) throw new ResourceLimitError('state key longer than 512 characters')
-    if (value !== null && encode(value).length > this.limits.maxValueBytes) {
+    if (value !== null && sizeBound(value) > this.limits.maxValueBytes) {
       throw new ResourceLimitError(`value larger than ${this.limits.maxValueBytes} bytes`)
     }
   }
@@ -137,7 +167,7 @@ export class Meter {
   event(data: Value): void {
     if (++this.events > this.limits.maxEvents)
       throw new ResourceLimitError(`more than ${this.limits.maxEvents} events`)
-    if (encode(data).length > this.limits.maxEventBytes) {
+    if (sizeBound(data) > this.limits.maxEventBytes) {
       throw new ResourceLimitError(`event larger than ${this.limits.maxEventBytes} bytes`)
     }
   }

@@ -8,7 +8,11 @@ export type { Logger } from 'pino'
  */
 export function createLogger(opts: { level?: string; name?: string; stream?: 'stdout' | 'stderr' } = {}) {
   return pino(
-    { level: opts.level ?? 'info', base: opts.name ? { node: opts.name } : {}, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: opts.level ?? 'info',
+      base: opts.name ? { node: opts.name } : {},
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     pino.destination({ fd: opts.stream === 'stderr' ? 2 : 1, sync: false }),
   )
 }

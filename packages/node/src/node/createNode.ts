@@ -55,7 +55,10 @@ export interface NodeOptions {
    */
   testHooks?: {
     /** Wraps what the consensus driver sends (to drop, alter, duplicate or equivocate). */
-    wrapConsensusNet?: (net: ConsensusNet, ctx: { validatorsHex: string[]; publicKey: string }) => ConsensusNet
+    wrapConsensusNet?: (
+      net: ConsensusNet,
+      ctx: { validatorsHex: string[]; publicKey: string },
+    ) => ConsensusNet
     /** Raw access to the p2p layer once created (to flood peers with garbage, replay, ...). */
     onP2P?: (p2p: P2P) => void
     /** Wraps the node's KvStore once opened (to fail writes like a full disk). */
@@ -126,12 +129,20 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier()
   const verifiedCache = new VerifiedCache()
   const stateReader = { get: (k: Uint8Array) => store.state.get(k) }
+  const serviceChecked = new WeakSet<Tx>()
   const mempool = createMempool({
     chainId: genesis.chainId,
     verifier,
     verifiedCache,
     committedNonce: (signer) => runtime.committedNonce(stateReader, signer),
-    check: (tx) => runtime.checkTx(stateReader, tx),
+    // The service check (known service and method, argument schema) depends only on the tx, so it runs
+    // once per tx; what committed state changes for a pending tx (nonce, expiry) the mempool re-checks
+    // itself after every block. Re-running the schema on every pending tx per block stalled the node.
+    check: (tx) => {
+      if (serviceChecked.has(tx)) return
+      runtime.checkTx(stateReader, tx)
+      serviceChecked.add(tx)
+    },
     height: () => store.height(),
     limits: {
       maxTxs: config.mempool.maxTxs,
@@ -178,7 +189,9 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
 
   opts.testHooks?.onP2P?.(p2p)
   const wrapNet = (net: ConsensusNet): ConsensusNet =>
-    opts.testHooks?.wrapConsensusNet ? opts.testHooks.wrapConsensusNet(net, { validatorsHex, publicKey }) : net
+    opts.testHooks?.wrapConsensusNet
+      ? opts.testHooks.wrapConsensusNet(net, { validatorsHex, publicKey })
+      : net
 
   let backendRef: NodeRpcBackend | undefined
   let fatal: ((err: Error) => void) | undefined

@@ -330,7 +330,10 @@ export class ConsensusDriver {
     if (c.isNull || equalBytes(c.digest, ZERO_HASH)) {
       block = nullBlock(this.o.chainId, ledger.head, c.view)
       txs = []
-    } else if (this.checked.has(toHex(c.digest)) && equalBytes(this.checked.get(toHex(c.digest))!.block.header.parentHash, ledger.head.hash)) {
+    } else if (
+      this.checked.has(toHex(c.digest)) &&
+      equalBytes(this.checked.get(toHex(c.digest))!.block.header.parentHash, ledger.head.hash)
+    ) {
       ;({ block, txs } = this.checked.get(toHex(c.digest))!)
     } else {
       const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h))

@@ -66,7 +66,8 @@ export class TxGossip {
    */
   peerConnected(send: (bytes: Uint8Array) => void): void {
     const pending = this.o.mempool.reap({ maxTxs: 20_000, maxBytes: 64 * 1024 * 1024 })
-    for (let i = 0; i < pending.length; i += MAX_BATCH) send(encode(pending.slice(i, i + MAX_BATCH).map((t) => t.bytes)))
+    for (let i = 0; i < pending.length; i += MAX_BATCH)
+      send(encode(pending.slice(i, i + MAX_BATCH).map((t) => t.bytes)))
   }
 
   /** A batch from a peer. */
