@@ -13,17 +13,20 @@ const seed = testSeed(404)
 for (const [k, kind] of BYZANTINE_KINDS.entries()) {
   if (process.env.BYZ && process.env.BYZ !== kind) continue
   test(`a ${kind} validator (1 of 4) causes no fork, no lost tx, no stall (SEED=${seed + k})`, async () => {
-    const r = await runScenario({
-      name: `byzantine-${kind}`,
-      seed: seed + k,
-      validators: 4,
-      rate: 20,
-      loadMs: 12_000,
-      // Node 0 is the first primary: the equivocator proposes from the start; a kill of the honest
-      // primary later forces view changes with the Byzantine node taking part.
-      byzantine: { 0: kind },
-      schedule: [{ at: 6_000, fault: { kind: 'kill', node: 2, downMs: 1_000 } }],
-    })
+    const r = await runScenario(
+      {
+        name: `byzantine-${kind}`,
+        seed: seed + k,
+        validators: 4,
+        rate: 20,
+        loadMs: 12_000,
+        // Node 0 is the first primary: the equivocator proposes from the start; a kill of the honest
+        // primary later forces view changes with the Byzantine node taking part.
+        byzantine: { 0: kind },
+        schedule: [{ at: 6_000, fault: { kind: 'kill', node: 2, downMs: 1_000 } }],
+      },
+      console.log,
+    )
     assertClean(r)
     // Equivocation and garbage are detectable and attributable: the offender must be penalised.
     // Replays are indistinguishable from retransmissions and are ignored, not punished.

@@ -77,7 +77,8 @@ function equivocating(
         if (alt.size > 256) alt.delete(alt.keys().next().value!)
         for (const i of peers) net.send(i, groupB.has(i) ? altBytes : bytes)
         // Now and then one replica gets both versions: signed proof of the equivocation.
-        if (rng.chance(0.3)) {
+        // (Always at its first equivocation: a view change may take the primary role away early.)
+        if (alt.size === 1 || rng.chance(0.3)) {
           const i = rng.pick(peers)
           net.send(i, groupB.has(i) ? bytes : altBytes)
         }

@@ -10,19 +10,22 @@ import { runScenario } from './scenario.ts'
 const seed = testSeed(606)
 
 test(`a node whose disk fills up under consensus traffic stops within 30 s, every time (SEED=${seed})`, async () => {
-  const r = await runScenario({
-    name: 'full-disk-queued-inputs',
-    seed,
-    validators: 4,
-    rate: 40,
-    loadMs: 20_000,
-    // The flood keeps the victim's consensus queue busy when its journal write fails.
-    byzantine: { 3: 'flood' },
-    schedule: Array.from({ length: 6 }, (_, k) => ({
-      at: 500 + k * 3000,
-      fault: { kind: 'diskFull' as const, node: 1 + (k % 2), ms: 200 },
-    })),
-  })
+  const r = await runScenario(
+    {
+      name: 'full-disk-queued-inputs',
+      seed,
+      validators: 4,
+      rate: 40,
+      loadMs: 20_000,
+      // The flood keeps the victim's consensus queue busy when its journal write fails.
+      byzantine: { 3: 'flood' },
+      schedule: Array.from({ length: 6 }, (_, k) => ({
+        at: 500 + k * 3000,
+        fault: { kind: 'diskFull' as const, node: 1 + (k % 2), ms: 200 },
+      })),
+    },
+    console.log,
+  )
   assertClean(r)
 })
 

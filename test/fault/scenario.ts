@@ -118,6 +118,12 @@ export async function runScenario(
       sc.recoveryBoundMs ?? 30_000,
     )
     if (final.violation) violations.push(final.violation)
+    // A node that died on its own (not by the harness) is a finding in itself: say so with its log.
+    for (const node of cluster.honest())
+      if (!node.process || node.process.exitCode !== null || node.process.signalCode !== null)
+        violations.push(
+          `node ${node.index} is not running (exit ${node.process?.exitCode ?? node.process?.signalCode}):\n${cluster.log(node.index, 30)}`,
+        )
     const stats = await load.stop()
     await probe.stop(0)
     const acks = [...setupAcks, ...load.acks.values(), ...probe.acks.values()]
