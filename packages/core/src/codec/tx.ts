@@ -80,12 +80,8 @@ export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes
   }
   // Decode from our own copy, so nothing in the result keeps the caller's (possibly large) buffer alive.
   const own = bytes instanceof Uint8Array ? Uint8Array.from(bytes) : bytes
-  const env = expectArray(decodeStrict(own, { maxBytes, maxDepth: 1 }), 2, 'tx envelope')
-  const bodyBytes = expectBytes(env[0], 'tx.body')
-  expectBytes(env[1], 'tx.signature', 64)
-  // The envelope ends with the signature as bin8 (2 header bytes + 64): the body sits right before it.
+  const bodyView = envelopeBody(own, maxBytes)
   const bodyEnd = own.length - 66
-  const bodyView = own.subarray(bodyEnd - bodyBytes.length, bodyEnd)
   return {
     body: decodeTxBody(bodyView),
     bodyBytes: bodyView,
@@ -93,6 +89,37 @@ export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes
     bytes: own,
     hash: sha256(own),
   }
+}
+
+/**
+ * The envelope has exactly one canonical form, `[bin(body), bin8(signature)]`, so it is checked by
+ * reading its framing (fixarray of 2, the shortest bin header for the body, bin8 of 64 bytes, nothing
+ * after) instead of decoding and re-encoding it; the body is then decoded strictly.
+ */
+function envelopeBody(b: Uint8Array, maxBytes: number): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new CodecError('MALFORMED', 'input is not a byte array')
+  if (b.length > maxBytes) throw new CodecError('TOO_LARGE', `tx is ${b.length} bytes, limit ${maxBytes}`, { size: b.length, limit: maxBytes })
+  if (b.length === 0) throw new CodecError('MALFORMED', 'empty input')
+  if (b[0] !== 0x92) throw new CodecError('BAD_FIELD', 'tx envelope: expected an array of 2 fields')
+  if (b.length < 4) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
+  let len: number
+  let off: number
+  if (b[1] === 0xc4) {
+    len = b[2]!
+    off = 3
+  } else if (b[1] === 0xc5) {
+    len = (b[2]! << 8) | b[3]!
+    off = 4
+    if (len < 0x100) throw new CodecError('NON_CANONICAL', 'value is not in canonical encoding')
+  } else if (b[1] === 0xc6) {
+    throw new CodecError('TOO_LARGE', 'tx body larger than 64 KiB')
+  } else throw new CodecError('BAD_FIELD', 'tx.body: expected bytes', { field: 'body' })
+  const end = off + len
+  if (end + 2 > b.length) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
+  if (b[end] !== 0xc4 || b[end + 1] !== 64) throw new CodecError('BAD_FIELD', 'tx.signature: expected 64 bytes', { field: 'signature' })
+  if (end + 66 > b.length) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
+  if (end + 66 < b.length) throw new CodecError('TRAILING_BYTES', 'bytes remain after the value')
+  return b.subarray(off, end)
 }
 
 export function decodeTxBody(bodyBytes: Uint8Array): TxBody {
