@@ -1,5 +1,5 @@
-import { toHex } from '../bytes/index.ts'
-import type { Value } from '../codec/msgpack.ts'
+import { toHex, utf8 } from '../bytes/index.ts'
+import { type Value, decodeStrict } from '../codec/msgpack.ts'
 import type { Tx } from '../codec/tx.ts'
 import { CityError } from '../errors/index.ts'
 import {
@@ -188,7 +188,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
 
   function committedNonce(state: StateReader | Layer, signer: Uint8Array): number {
     const key = nonceKey(toHex(signer))
-    const v = state instanceof Layer ? state.get(key) : new Layer(state).get(key)
+    if (state instanceof Layer) {
+      const v = state.get(key)
+      return typeof v === 'number' ? v : 0
+    }
+    // Mempool admission asks this for every tx: read the raw value directly, no layer.
+    const raw = state.get(utf8.encode(key))
+    if (raw === undefined) return 0
+    const v = decodeStrict(raw, { maxBytes: 16, maxDepth: 1 })
     return typeof v === 'number' ? v : 0
   }
 
