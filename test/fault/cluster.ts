@@ -3,7 +3,7 @@
 // nodes under test/fault/faultNode.ts (clock skew, full disk, Byzantine), pause processes
 // (SIGSTOP/SIGCONT), and it always tears down processes, proxies and the folder.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
@@ -16,7 +16,8 @@ import {
 } from '@cityledger/node'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type LinkMode, type LinkProxy, startProxy } from './proxy.ts'
-import { freePorts } from './ports.ts'
+import { freePorts } from '../helpers/ports.ts'
+import { tail, waitFor } from '../helpers/network.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
 const FAULT_NODE = resolve(import.meta.dirname, 'faultNode.ts')
@@ -247,33 +248,5 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   return cluster
 }
 
-export function tail(path: string, lines = 40): string {
-  try {
-    return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n')
-  } catch {
-    return '(no log)'
-  }
-}
-
-/** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. Cross-process waits only. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastErr: unknown
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (err) {
-      lastErr = err
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`,
-      )
-    await new Promise((r) => setTimeout(r, delay))
-  }
-}
+// Shared with the end-to-end tests.
+export { tail, waitFor }

@@ -153,7 +153,8 @@ export async function startNetwork(opts: {
   return net
 }
 
-function tail(path: string, lines = 40): string {
+/** The last lines of a log file (for failure messages). */
+export function tail(path: string, lines = 40): string {
   try {
     return readFileSync(path, 'utf8').trim().split('\n').slice(-lines).join('\n')
   } catch {
