@@ -11,7 +11,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { add, copy, hex, name, parse } from './common.ts'
+import { add, copy, hex, name, parse, payFromHolds } from './common.ts'
 
 /**
  * agreement: multi-party contracts. A contract is proposed, becomes active only once every party has
@@ -108,7 +108,11 @@ const createArgs = s.object({
   parties: s.array(s.key(), { min: 1, max: MAX_PARTIES }),
   certifier: s.key(),
   milestones: s.array(
-    s.object({ id: name(64), amount, payouts: s.array(s.object({ to: s.key(), amount }), { min: 1, max: MAX_PAYOUTS }) }),
+    s.object({
+      id: name(64),
+      amount,
+      payouts: s.array(s.object({ to: s.key(), amount }), { min: 1, max: MAX_PAYOUTS }),
+    }),
     { min: 1, max: MAX_MILESTONES },
   ),
 })
@@ -154,12 +158,20 @@ function create(ctx: TxContext, c: Infer<typeof createArgs>, scope: string): voi
     ids.add(m.id)
     let sum = 0
     for (const p of m.payouts) sum = add(sum, p.amount, 'payouts')
-    ensure(sum === m.amount, 'PAYOUT_MISMATCH', `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`)
+    ensure(
+      sum === m.amount,
+      'PAYOUT_MISMATCH',
+      `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`,
+    )
     total = add(total, m.amount, 'contract total')
   }
   const asset = ctx.call<Rec | null>('token', 'getAsset', { asset: c.asset })
   ensure(asset, 'NO_SUCH_ASSET', `no asset ${c.asset}`)
-  ensure((asset.controllers as string[]).includes('agreement'), 'ASSET_NOT_ESCROWABLE', `${c.asset} does not list agreement as a controller`)
+  ensure(
+    (asset.controllers as string[]).includes('agreement'),
+    'ASSET_NOT_ESCROWABLE',
+    `${c.asset} does not list agreement as a controller`,
+  )
   const rec: AgreementRecord = {
     id: c.id,
     asset: c.asset,
@@ -214,26 +226,23 @@ function fund(ctx: TxContext, id: string, n: number): void {
 function certify(ctx: TxContext, id: string, milestone: string): void {
   const a = getAgreement(ctx.state, id)
   inScope(ctx, a)
-  if (!equalBytes(a.certifier, ctx.signer)) throw new ServiceError('UNAUTHORIZED', 'only the certifier certifies')
+  if (!equalBytes(a.certifier, ctx.signer))
+    throw new ServiceError('UNAUTHORIZED', 'only the certifier certifies')
   ensure(a.status === 'active', 'BAD_STATE', `agreement is ${a.status}`)
   const m = a.milestones.find((x) => x.id === milestone)
   ensure(m, 'NO_SUCH_MILESTONE', `no milestone ${milestone}`)
-  ensure(m.certifiedAt === null, 'ALREADY_CERTIFIED', `milestone ${milestone} was certified at ${m.certifiedAt}`)
+  ensure(
+    m.certifiedAt === null,
+    'ALREADY_CERTIFIED',
+    `milestone ${milestone} was certified at ${m.certifiedAt}`,
+  )
   const escrow = a.funded - a.paid - a.returned
-  ensure(escrow >= m.amount, 'INSUFFICIENT_ESCROW', `escrow ${escrow} < ${m.amount}`, { escrow, amount: m.amount })
+  ensure(escrow >= m.amount, 'INSUFFICIENT_ESCROW', `escrow ${escrow} < ${m.amount}`, {
+    escrow,
+    amount: m.amount,
+  })
   // Pay each share from the holds in funding order; a share may span holds.
-  for (const p of m.payouts) {
-    let need = p.amount
-    for (const h of a.holds) {
-      if (need === 0) break
-      if (h.remaining === 0) continue
-      const take = Math.min(need, h.remaining)
-      ctx.call('token', 'release', { holdId: h.holdId, to: p.to, amount: take })
-      h.remaining -= take
-      need -= take
-    }
-    if (need !== 0) throw new Error('invariant broken: agreement escrow does not match its holds')
-  }
+  payFromHolds(ctx, a.holds, m.payouts, 'agreement')
   m.certifiedAt = ctx.height
   a.paid += m.amount
   if (a.milestones.every((x) => x.certifiedAt !== null)) a.status = 'completed'
@@ -248,7 +257,11 @@ function cancel(ctx: TxContext, id: string): void {
   if (partyIndex(a, ctx.signer) < 0 && !equalBytes(a.creator, ctx.signer)) {
     throw new ServiceError('UNAUTHORIZED', 'only a party or the creator cancels')
   }
-  ensure(a.status === 'proposed', 'BAD_STATE', `agreement is ${a.status}: only a proposed agreement is cancelled`)
+  ensure(
+    a.status === 'proposed',
+    'BAD_STATE',
+    `agreement is ${a.status}: only a proposed agreement is cancelled`,
+  )
   for (const h of a.holds) {
     if (h.remaining === 0) continue
     ctx.call('token', 'cancelHold', { holdId: h.holdId })

@@ -27,7 +27,8 @@ export function copy<T extends Value>(v: T): T {
 /** a + b, refusing to leave the safe integer range (amounts never lose precision). */
 export function add(a: number, b: number, what: string): number {
   const out = a + b
-  if (!Number.isSafeInteger(out)) throw new ServiceError('OVERFLOW', `${what} would exceed ${Number.MAX_SAFE_INTEGER}`)
+  if (!Number.isSafeInteger(out))
+    throw new ServiceError('OVERFLOW', `${what} would exceed ${Number.MAX_SAFE_INTEGER}`)
   return out
 }
 
@@ -50,4 +51,35 @@ export function genesisKey(v: Value | undefined, field: string): Uint8Array {
 /** True when the tx signer holds (scope, role) in identity at this height. */
 export function signerHas(ctx: TxContext, scope: string, role: string): boolean {
   return ctx.call<boolean>('identity', 'hasRole', { scope, role, key: ctx.signer }) === true
+}
+
+/** A token hold that funds an escrow, with what is left in it. */
+export interface FundingHold {
+  holdId: string
+  remaining: number
+}
+
+/**
+ * Pays each line of a payout table out of escrow holds, in funding order (a line may span holds), through
+ * token `release`. Lowers each hold's `remaining` in place. The caller has checked that the holds cover
+ * the table; a shortfall here means its books and the holds disagree (a bug, not bad input).
+ */
+export function payFromHolds(
+  ctx: TxContext,
+  holds: FundingHold[],
+  payouts: readonly { to: Uint8Array; amount: number }[],
+  what: string,
+): void {
+  for (const p of payouts) {
+    let need = p.amount
+    for (const h of holds) {
+      if (need === 0) break
+      if (h.remaining === 0) continue
+      const take = Math.min(need, h.remaining)
+      ctx.call('token', 'release', { holdId: h.holdId, to: p.to, amount: take })
+      h.remaining -= take
+      need -= take
+    }
+    if (need !== 0) throw new Error(`invariant broken: ${what} escrow does not match its holds`)
+  }
 }

@@ -75,7 +75,11 @@ const args = {
   emergencyAccess: s.object({ subject: s.key(), purpose, reason: s.hash() }),
   check: s.object({ grantId: s.hash(), grantee: s.key(), purpose }),
   xemergency: s.object({ subject: s.key(), grantee: s.key(), purpose, reason: s.hash() }),
-  accessLog: s.object({ subject: s.key(), from: s.optional(s.uint()), limit: s.optional(s.uint({ min: 1, max: MAX_LOG_PAGE })) }),
+  accessLog: s.object({
+    subject: s.key(),
+    from: s.optional(s.uint()),
+    limit: s.optional(s.uint({ min: 1, max: MAX_LOG_PAGE })),
+  }),
   subject: s.object({ subject: s.key() }),
 }
 
@@ -89,10 +93,17 @@ export function grantActiveAt(g: GrantRecord, height: number): boolean {
 }
 
 /** Why (grantId, grantee, purpose) may not access at `height`, or null when it may. */
-function refusal(state: View, height: number, grantId: Uint8Array, grantee: Uint8Array, p: string): ServiceError | null {
+function refusal(
+  state: View,
+  height: number,
+  grantId: Uint8Array,
+  grantee: Uint8Array,
+  p: string,
+): ServiceError | null {
   const g = getGrant(state, grantId)
   if (!g) return new ServiceError('NO_SUCH_GRANT', 'no such grant')
-  if (!equalBytes(g.grantee, grantee)) return new ServiceError('NOT_GRANTEE', 'the grant names another grantee')
+  if (!equalBytes(g.grantee, grantee))
+    return new ServiceError('NOT_GRANTEE', 'the grant names another grantee')
   if (g.purpose !== p) return new ServiceError('PURPOSE_MISMATCH', `the grant is for ${g.purpose}`)
   if (!grantActiveAt(g, height)) return new ServiceError('GRANT_INACTIVE', 'the grant is expired or revoked')
   return null
@@ -103,15 +114,36 @@ function appendLog(ctx: TxContext, subject: Uint8Array, e: AccessEntry): number 
   const i = ctx.state.get<number>(nKey) ?? 0
   ctx.state.set(`log/${hex(subject)}/${i}`, e as unknown as Rec)
   ctx.state.set(nKey, add(i, 1, 'log size'))
-  ctx.emit('access', { subject, index: i, grantId: e.grantId, grantee: e.grantee, purpose: e.purpose, emergency: e.emergency })
+  ctx.emit('access', {
+    subject,
+    index: i,
+    grantId: e.grantId,
+    grantee: e.grantee,
+    purpose: e.purpose,
+    emergency: e.emergency,
+  })
   return i
 }
 
-function recordAccess(ctx: TxContext, grantId: Uint8Array, grantee: Uint8Array, p: string, via: string): number {
+function recordAccess(
+  ctx: TxContext,
+  grantId: Uint8Array,
+  grantee: Uint8Array,
+  p: string,
+  via: string,
+): number {
   const err = refusal(ctx.state, ctx.height, grantId, grantee, p)
   if (err) throw err
   const g = getGrant(ctx.state, grantId)!
-  return appendLog(ctx, g.subject, { height: ctx.height, grantId, grantee, purpose: p, emergency: false, reason: null, via })
+  return appendLog(ctx, g.subject, {
+    height: ctx.height,
+    grantId,
+    grantee,
+    purpose: p,
+    emergency: false,
+    reason: null,
+    via,
+  })
 }
 
 export const consent = defineService({
@@ -124,10 +156,20 @@ export const consent = defineService({
       args: args.grant,
       handler(ctx, a: Infer<typeof args.grant>) {
         ensure(!ctx.state.has(`grant/${hex(a.grantId)}`), 'GRANT_EXISTS', 'grantId already used')
-        ensure(a.expiry > ctx.height, 'BAD_EXPIRY', `expiry ${a.expiry} is not after the current height ${ctx.height}`)
+        ensure(
+          a.expiry > ctx.height,
+          'BAD_EXPIRY',
+          `expiry ${a.expiry} is not after the current height ${ctx.height}`,
+        )
         const g: GrantRecord = { ...a, subject: ctx.signer, grantedAt: ctx.height, revokedFrom: null }
         ctx.state.set(`grant/${hex(a.grantId)}`, g as unknown as Rec)
-        ctx.emit('granted', { grantId: a.grantId, subject: ctx.signer, grantee: a.grantee, purpose: a.purpose, expiry: a.expiry })
+        ctx.emit('granted', {
+          grantId: a.grantId,
+          subject: ctx.signer,
+          grantee: a.grantee,
+          purpose: a.purpose,
+          expiry: a.expiry,
+        })
       },
     },
     revoke: {
@@ -136,7 +178,8 @@ export const consent = defineService({
       handler(ctx, a: Infer<typeof args.grantId>) {
         const g = getGrant(ctx.state, a.grantId)
         ensure(g, 'NO_SUCH_GRANT', 'no such grant')
-        if (!equalBytes(g.subject, ctx.signer)) throw new ServiceError('UNAUTHORIZED', 'only the subject revokes a grant')
+        if (!equalBytes(g.subject, ctx.signer))
+          throw new ServiceError('UNAUTHORIZED', 'only the subject revokes a grant')
         ensure(g.revokedFrom === null, 'ALREADY_REVOKED', `revoked from height ${g.revokedFrom}`)
         ctx.state.set(`grant/${hex(a.grantId)}`, { ...g, revokedFrom: ctx.height + 1 } as unknown as Rec)
         ctx.emit('revoked', { grantId: a.grantId, fromHeight: ctx.height + 1 })
@@ -154,7 +197,15 @@ export const consent = defineService({
       args: args.emergencyAccess,
       auth: (ctx) => signerHas(ctx, 'consent', 'emergency'),
       handler(ctx, a: Infer<typeof args.emergencyAccess>) {
-        appendLog(ctx, a.subject, { height: ctx.height, grantId: null, grantee: ctx.signer, purpose: a.purpose, emergency: true, reason: a.reason, via: 'consent' })
+        appendLog(ctx, a.subject, {
+          height: ctx.height,
+          grantId: null,
+          grantee: ctx.signer,
+          purpose: a.purpose,
+          emergency: true,
+          reason: a.reason,
+          via: 'consent',
+        })
       },
     },
   },
@@ -181,9 +232,19 @@ export const consent = defineService({
      */
     recordEmergency(ctx: TxContext, raw: Value): number {
       const a = parse(args.xemergency, raw)
-      const may = (scope: string) => ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
-      if (!may('consent') && !may(ctx.caller!)) throw new ServiceError('UNAUTHORIZED', 'grantee holds no emergency role')
-      return appendLog(ctx, a.subject, { height: ctx.height, grantId: null, grantee: a.grantee, purpose: a.purpose, emergency: true, reason: a.reason, via: ctx.caller! })
+      const may = (scope: string) =>
+        ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
+      if (!may('consent') && !may(ctx.caller!))
+        throw new ServiceError('UNAUTHORIZED', 'grantee holds no emergency role')
+      return appendLog(ctx, a.subject, {
+        height: ctx.height,
+        grantId: null,
+        grantee: a.grantee,
+        purpose: a.purpose,
+        emergency: true,
+        reason: a.reason,
+        via: ctx.caller!,
+      })
     },
   },
   queries: {
@@ -210,7 +271,8 @@ export const consent = defineService({
     accessCount: {
       doc: "Number of entries in a subject's access log.",
       args: args.subject,
-      handler: (q: QueryContext, a: Infer<typeof args.subject>) => q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0,
+      handler: (q: QueryContext, a: Infer<typeof args.subject>) =>
+        q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0,
     },
   },
 })

@@ -92,7 +92,15 @@ function activeOrgOf(state: View, height: number, key: Uint8Array): string | nul
   return state.get<string>(`keyorg/${k}`) ?? null
 }
 
-function putRole(state: StateView, scope: string, role: string, key: Uint8Array, org: string | null, by: Uint8Array, height: number): void {
+function putRole(
+  state: StateView,
+  scope: string,
+  role: string,
+  key: Uint8Array,
+  org: string | null,
+  by: Uint8Array,
+  height: number,
+): void {
   const k = hex(key)
   ensure(!state.has(roleKey(scope, role, k)), 'ROLE_EXISTS', `key already holds (${scope}, ${role})`)
   const list = copy(state.get<string[][]>(`roles/${k}`) ?? [])
@@ -146,12 +154,16 @@ const genesisSchema = {
     return {
       admins: list(cfg.admins, 'admins').map((a, i) => ({
         key: genesisKey(a.key, `admins[${i}].key`),
-        scopes: list(a.scopes as Value, `admins[${i}].scopes`).map((sc, j) => str(sc as Value, `admins[${i}].scopes[${j}]`, scopeRe)),
+        scopes: list(a.scopes as Value, `admins[${i}].scopes`).map((sc, j) =>
+          str(sc as Value, `admins[${i}].scopes[${j}]`, scopeRe),
+        ),
       })),
       orgs: list(cfg.orgs, 'orgs').map((o, i) => ({
         org: str(o.org, `orgs[${i}].org`),
         name: str(o.name, `orgs[${i}].name`, /^.+$/s),
-        keys: list(o.keys as Value, `orgs[${i}].keys`).map((k, j) => genesisKey(k as Value, `orgs[${i}].keys[${j}]`)),
+        keys: list(o.keys as Value, `orgs[${i}].keys`).map((k, j) =>
+          genesisKey(k as Value, `orgs[${i}].keys[${j}]`),
+        ),
       })),
       roles: list(cfg.roles, 'roles').map((r, i) => ({
         scope: str(r.scope, `roles[${i}].scope`, scopeRe),
@@ -187,7 +199,9 @@ function rolesView(state: View, height: number, key: Uint8Array): Value {
   const k = hex(key)
   if (isRevoked(state, k, height)) return []
   const list = state.get<string[][]>(`roles/${k}`) ?? []
-  return list.filter(([sc, r]) => state.has(roleKey(sc!, r!, k))).map(([scope, role]) => ({ scope: scope!, role: role! }))
+  return list
+    .filter(([sc, r]) => state.has(roleKey(sc!, r!, k)))
+    .map(([scope, role]) => ({ scope: scope!, role: role! }))
 }
 
 export const identity = defineService({
@@ -235,7 +249,11 @@ export const identity = defineService({
       },
       handler(ctx, a: Infer<typeof args.revokeKey>) {
         const k = hex(a.key)
-        ensure(a.fromHeight >= ctx.height, 'BAD_HEIGHT', `fromHeight ${a.fromHeight} is before the current height ${ctx.height}`)
+        ensure(
+          a.fromHeight >= ctx.height,
+          'BAD_HEIGHT',
+          `fromHeight ${a.fromHeight} is before the current height ${ctx.height}`,
+        )
         const prev = revokedFrom(ctx.state, k)
         ensure(prev === null || prev > ctx.height, 'KEY_REVOKED', `key revoked since height ${prev}`)
         // A pending revocation can only be brought forward: revocation is never undone.
@@ -247,7 +265,8 @@ export const identity = defineService({
     grantRole: {
       doc: "Grants (scope, role) to a key. The scope's admin, or the city ('*' admin).",
       args: args.grantRole,
-      auth: (ctx, a: Infer<typeof args.grantRole>) => isScopeAdmin(ctx.state, ctx.height, a.scope, ctx.signer),
+      auth: (ctx, a: Infer<typeof args.grantRole>) =>
+        isScopeAdmin(ctx.state, ctx.height, a.scope, ctx.signer),
       handler(ctx, a: Infer<typeof args.grantRole>) {
         const k = hex(a.key)
         ensure(!isRevoked(ctx.state, k, ctx.height), 'KEY_REVOKED', 'key is revoked')
@@ -262,12 +281,19 @@ export const identity = defineService({
     revokeRole: {
       doc: "Revokes (scope, role) from a key. The scope's admin, or the city.",
       args: args.revokeRole,
-      auth: (ctx, a: Infer<typeof args.revokeRole>) => isScopeAdmin(ctx.state, ctx.height, a.scope, ctx.signer),
+      auth: (ctx, a: Infer<typeof args.revokeRole>) =>
+        isScopeAdmin(ctx.state, ctx.height, a.scope, ctx.signer),
       handler(ctx, a: Infer<typeof args.revokeRole>) {
         const k = hex(a.key)
-        ensure(ctx.state.has(roleKey(a.scope, a.role, k)), 'NO_SUCH_ROLE', `key does not hold (${a.scope}, ${a.role})`)
+        ensure(
+          ctx.state.has(roleKey(a.scope, a.role, k)),
+          'NO_SUCH_ROLE',
+          `key does not hold (${a.scope}, ${a.role})`,
+        )
         ctx.state.delete(roleKey(a.scope, a.role, k))
-        const list = (ctx.state.get<string[][]>(`roles/${k}`) ?? []).filter(([sc, r]) => !(sc === a.scope && r === a.role))
+        const list = (ctx.state.get<string[][]>(`roles/${k}`) ?? []).filter(
+          ([sc, r]) => !(sc === a.scope && r === a.role),
+        )
         if (list.length === 0) ctx.state.delete(`roles/${k}`)
         else ctx.state.set(`roles/${k}`, list)
         ctx.emit('roleRevoked', { scope: a.scope, role: a.role, key: a.key })
@@ -294,7 +320,10 @@ export const identity = defineService({
     requireRole(ctx: TxContext, raw: Value): void {
       const a = parse(args.hasRole, raw)
       if (!roleHeld(ctx.state, ctx.height, a.scope, a.role, a.key)) {
-        throw new ServiceError('UNAUTHORIZED', `key does not hold (${a.scope}, ${a.role})`, { scope: a.scope, role: a.role })
+        throw new ServiceError('UNAUTHORIZED', `key does not hold (${a.scope}, ${a.role})`, {
+          scope: a.scope,
+          role: a.role,
+        })
       }
     },
     /** The org of a key that is not revoked at this height, or null. */
@@ -320,7 +349,8 @@ export const identity = defineService({
     hasRole: {
       doc: 'True when the key holds (scope, role) at this height.',
       args: args.hasRole,
-      handler: (q: QueryContext, a: Infer<typeof args.hasRole>) => roleHeld(q.state, q.height, a.scope, a.role, a.key),
+      handler: (q: QueryContext, a: Infer<typeof args.hasRole>) =>
+        roleHeld(q.state, q.height, a.scope, a.role, a.key),
     },
     orgOf: {
       doc: 'The org of a key not revoked at this height, or null.',
@@ -338,7 +368,8 @@ export const identity = defineService({
     subject: {
       doc: 'A registered subject commitment: { by, height } or null.',
       args: args.subject,
-      handler: (q: QueryContext, a: Infer<typeof args.subject>) => q.state.get(`subject/${hex(a.subject)}`) ?? null,
+      handler: (q: QueryContext, a: Infer<typeof args.subject>) =>
+        q.state.get(`subject/${hex(a.subject)}`) ?? null,
     },
   },
   genesis(ctx, config) {
@@ -346,11 +377,13 @@ export const identity = defineService({
     for (const o of cfg.orgs) putOrg(ctx.state, o.org, o.name, o.keys, 0)
     for (const a of cfg.admins) {
       for (const scope of a.scopes) {
-        if (!ctx.state.has(roleKey(scope, 'admin', hex(a.key)))) putRole(ctx.state, scope, 'admin', a.key, null, GENESIS, 0)
+        if (!ctx.state.has(roleKey(scope, 'admin', hex(a.key))))
+          putRole(ctx.state, scope, 'admin', a.key, null, GENESIS, 0)
       }
     }
     for (const r of cfg.roles) {
-      if (!ctx.state.has(roleKey(r.scope, r.role, hex(r.key)))) putRole(ctx.state, r.scope, r.role, r.key, r.org, GENESIS, 0)
+      if (!ctx.state.has(roleKey(r.scope, r.role, hex(r.key))))
+        putRole(ctx.state, r.scope, r.role, r.key, r.org, GENESIS, 0)
     }
   },
 })

@@ -15,7 +15,14 @@ import { token } from './token.ts'
 export const baseServices: ServiceDefinition[] = [identity, token, registry, consent, agreement]
 
 export { agreement, consent, identity, registry, token }
-export type { AgreementErrorCode, AgreementRecord, AgreementStatus, Funding, Milestone, Payout } from './agreement.ts'
+export type {
+  AgreementErrorCode,
+  AgreementRecord,
+  AgreementStatus,
+  Funding,
+  Milestone,
+  Payout,
+} from './agreement.ts'
 export { MAX_HOLDS, MAX_MILESTONES, MAX_PARTIES, MAX_PAYOUTS } from './agreement.ts'
 export type { AccessEntry, ConsentErrorCode, GrantRecord } from './consent.ts'
 export { grantActiveAt } from './consent.ts'

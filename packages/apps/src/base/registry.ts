@@ -74,9 +74,24 @@ function getDoc(state: View, docId: Uint8Array): DocRecord | undefined {
   return state.get<Rec>(`doc/${hex(docId)}`) as DocRecord | undefined
 }
 
-function issue(ctx: TxContext, d: { docId: Uint8Array; type: string; commitment: Uint8Array; issuer: Uint8Array; validUntil: number; holder?: Uint8Array }, scope: string): void {
+function issue(
+  ctx: TxContext,
+  d: {
+    docId: Uint8Array
+    type: string
+    commitment: Uint8Array
+    issuer: Uint8Array
+    validUntil: number
+    holder?: Uint8Array
+  },
+  scope: string,
+): void {
   ensure(!ctx.state.has(`doc/${hex(d.docId)}`), 'DOC_EXISTS', 'docId already used')
-  ensure(d.validUntil === 0 || d.validUntil >= ctx.height, 'BAD_VALIDITY', `validUntil ${d.validUntil} is in the past`)
+  ensure(
+    d.validUntil === 0 || d.validUntil >= ctx.height,
+    'BAD_VALIDITY',
+    `validUntil ${d.validUntil} is in the past`,
+  )
   const rec: DocRecord = {
     docId: d.docId,
     type: d.type,
@@ -94,11 +109,18 @@ function issue(ctx: TxContext, d: { docId: Uint8Array; type: string; commitment:
 }
 
 /** The allowed moves: active <-> suspended, either -> revoked, nothing out of revoked. */
-function setStatus(ctx: TxContext, docId: Uint8Array, status: DocStatus, by: Uint8Array, scope: string): void {
+function setStatus(
+  ctx: TxContext,
+  docId: Uint8Array,
+  status: DocStatus,
+  by: Uint8Array,
+  scope: string,
+): void {
   const doc = getDoc(ctx.state, docId)
   ensure(doc, 'NO_SUCH_DOC', 'no such document')
   ensure(doc.scope === scope, 'WRONG_SCOPE', `document belongs to ${doc.scope}`)
-  if (!equalBytes(doc.issuer, by)) throw new ServiceError('UNAUTHORIZED', 'only the issuer changes the status of a document')
+  if (!equalBytes(doc.issuer, by))
+    throw new ServiceError('UNAUTHORIZED', 'only the issuer changes the status of a document')
   ensure(doc.status !== 'revoked', 'REVOKED_FINAL', 'document is revoked')
   ensure(doc.status !== status, 'BAD_TRANSITION', `document is already ${status}`)
   ctx.state.set(`doc/${hex(docId)}`, { ...doc, status, updatedAt: ctx.height } as unknown as Rec)
@@ -124,7 +146,8 @@ function verify(state: View, height: number, docId: Uint8Array, commitment: Uint
 const statusMethod = (status: DocStatus, doc: string) => ({
   doc,
   args: args.docId,
-  handler: (ctx: TxContext, a: Infer<typeof args.docId>) => setStatus(ctx, a.docId, status, ctx.signer, 'registry'),
+  handler: (ctx: TxContext, a: Infer<typeof args.docId>) =>
+    setStatus(ctx, a.docId, status, ctx.signer, 'registry'),
 })
 
 export const registry = defineService({
@@ -166,12 +189,14 @@ export const registry = defineService({
     verify: {
       doc: '{ valid, issuer, status, type, validUntil }: valid = active, not expired and the commitment matches.',
       args: args.verify,
-      handler: (q: QueryContext, a: Infer<typeof args.verify>) => verify(q.state, q.height, a.docId, a.commitment),
+      handler: (q: QueryContext, a: Infer<typeof args.verify>) =>
+        verify(q.state, q.height, a.docId, a.commitment),
     },
     doc: {
       doc: 'The document record or null.',
       args: args.docId,
-      handler: (q: QueryContext, a: Infer<typeof args.docId>) => (getDoc(q.state, a.docId) as unknown as Rec | undefined) ?? null,
+      handler: (q: QueryContext, a: Infer<typeof args.docId>) =>
+        (getDoc(q.state, a.docId) as unknown as Rec | undefined) ?? null,
     },
   },
 })

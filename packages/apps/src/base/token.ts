@@ -141,11 +141,16 @@ function mint(ctx: TxContext, asset: string, to: Uint8Array, n: number): void {
     const period = Math.floor(ctx.height / a.periodBlocks)
     const cur = ctx.state.get<Rec>(`period/${asset}`) as { period: number; minted: number } | undefined
     const used = cur && cur.period === period ? cur.minted : 0
-    ensure(used + n <= a.budgetPerPeriod, 'BUDGET_EXCEEDED', `period ${period}: ${used} of ${a.budgetPerPeriod} minted, ${n} more refused`, {
-      period,
-      used,
-      budget: a.budgetPerPeriod,
-    })
+    ensure(
+      used + n <= a.budgetPerPeriod,
+      'BUDGET_EXCEEDED',
+      `period ${period}: ${used} of ${a.budgetPerPeriod} minted, ${n} more refused`,
+      {
+        period,
+        used,
+        budget: a.budgetPerPeriod,
+      },
+    )
     ctx.state.set(`period/${asset}`, { period, minted: used + n })
   }
   ctx.state.set(`supply/${asset}`, { ...sup, minted: add(sup.minted, n, 'minted supply') })
@@ -190,7 +195,9 @@ function requireHoldOwner(ctx: TxContext, holdId: string): HoldRecord {
 
 /** Takes `n` out of a hold and adjusts the held counter; the caller decides where it goes. */
 function takeFromHold(ctx: TxContext, h: HoldRecord, n: number): void {
-  ensure(n <= h.remaining, 'HOLD_EXCEEDED', `hold ${h.holdId} has ${h.remaining} left, ${n} asked`, { remaining: h.remaining })
+  ensure(n <= h.remaining, 'HOLD_EXCEEDED', `hold ${h.holdId} has ${h.remaining} left, ${n} asked`, {
+    remaining: h.remaining,
+  })
   ctx.state.set(`hold/${h.holdId}`, { ...h, remaining: h.remaining - n } as unknown as Rec)
   const sup = getSupply(ctx.state, h.asset)
   ctx.state.set(`supply/${h.asset}`, { ...sup, held: sup.held - n })
@@ -212,7 +219,12 @@ export const token = defineService({
       auth: (ctx) => signerHas(ctx, 'token', 'admin'),
       handler(ctx, a: Infer<typeof args.createAsset>) {
         ensure(!ctx.state.has(`asset/${a.asset}`), 'ASSET_EXISTS', `asset ${a.asset} exists`)
-        const rec: AssetRecord = { ...a, controllers: [...new Set(a.controllers)], creator: ctx.signer, height: ctx.height }
+        const rec: AssetRecord = {
+          ...a,
+          controllers: [...new Set(a.controllers)],
+          creator: ctx.signer,
+          height: ctx.height,
+        }
         ctx.state.set(`asset/${a.asset}`, rec as unknown as Rec)
         ctx.state.set(`supply/${a.asset}`, { minted: 0, burned: 0, held: 0 })
         ctx.emit('assetCreated', { asset: a.asset, policy: a.policy })
@@ -234,9 +246,17 @@ export const token = defineService({
       args: args.transfer,
       handler(ctx, a: Infer<typeof args.transfer>) {
         const asset = getAsset(ctx.state, a.asset)
-        ensure(asset.policy !== 'controlled', 'TRANSFER_FORBIDDEN', `${a.asset} moves only through its controllers`)
+        ensure(
+          asset.policy !== 'controlled',
+          'TRANSFER_FORBIDDEN',
+          `${a.asset} moves only through its controllers`,
+        )
         if (asset.policy === 'allowlist') {
-          ensure(ctx.state.has(`allow/${a.asset}/${hex(a.to)}`), 'NOT_ALLOWLISTED', 'recipient is not allowlisted')
+          ensure(
+            ctx.state.has(`allow/${a.asset}/${hex(a.to)}`),
+            'NOT_ALLOWLISTED',
+            'recipient is not allowlisted',
+          )
         }
         move(ctx, a.asset, ctx.signer, a.to, a.amount)
       },
@@ -279,7 +299,15 @@ export const token = defineService({
       requireController(ctx, a.asset)
       ensure(!ctx.state.has(`hold/${a.holdId}`), 'HOLD_EXISTS', `hold ${a.holdId} exists`)
       debit(ctx.state, a.asset, a.from, a.amount)
-      const h: HoldRecord = { holdId: a.holdId, asset: a.asset, from: a.from, owner: ctx.caller!, amount: a.amount, remaining: a.amount, height: ctx.height }
+      const h: HoldRecord = {
+        holdId: a.holdId,
+        asset: a.asset,
+        from: a.from,
+        owner: ctx.caller!,
+        amount: a.amount,
+        remaining: a.amount,
+        height: ctx.height,
+      }
       ctx.state.set(`hold/${a.holdId}`, h as unknown as Rec)
       const sup = getSupply(ctx.state, a.asset)
       ctx.state.set(`supply/${a.asset}`, { ...sup, held: add(sup.held, a.amount, 'held') })
@@ -346,7 +374,8 @@ export const token = defineService({
     allowed: {
       doc: "True when the key is on the asset's allowlist.",
       args: s.object({ asset: name(), key: s.key() }),
-      handler: (q: QueryContext, a: { asset: string; key: Uint8Array }) => q.state.has(`allow/${a.asset}/${hex(a.key)}`),
+      handler: (q: QueryContext, a: { asset: string; key: Uint8Array }) =>
+        q.state.has(`allow/${a.asset}/${hex(a.key)}`),
     },
   },
 })

@@ -1,4 +1,14 @@
-import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, defineService, ensure, s, toHex } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type TxContext,
+  type Value,
+  ServiceError,
+  defineService,
+  ensure,
+  s,
+  toHex,
+} from '@cityledger/core'
 
 /**
  * Seoul service 9 (civil certificates) and 6 (Seoul Citizen Card), one registry of credentials.
@@ -130,7 +140,11 @@ function getDoc(ctx: TxContext, id: Uint8Array): CertificateRecord {
 }
 
 function checkValidity(ctx: TxContext, validUntil: number): void {
-  ensure(validUntil === 0 || validUntil > ctx.height, 'BAD_VALIDITY', `validUntil ${validUntil} is not after height ${ctx.height}`)
+  ensure(
+    validUntil === 0 || validUntil > ctx.height,
+    'BAD_VALIDITY',
+    `validUntil ${validUntil} is not after height ${ctx.height}`,
+  )
 }
 
 /**
@@ -138,14 +152,25 @@ function checkValidity(ctx: TxContext, validUntil: number): void {
  * or the issuer key itself when it had no org). Cards belong to the city: any card issuer.
  */
 function authorizeStatusChange(ctx: TxContext, doc: CertificateRecord): void {
-  if (!hasRole(ctx, roleFor(doc.type))) throw new ServiceError('UNAUTHORIZED', `signer lacks role ${roleFor(doc.type)}`)
+  if (!hasRole(ctx, roleFor(doc.type)))
+    throw new ServiceError('UNAUTHORIZED', `signer lacks role ${roleFor(doc.type)}`)
   if (doc.type === CITIZEN_CARD) return
   if (toHex(doc.issuer) === ctx.signerHex) return
   const org = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer })
-  ensure(doc.office !== null && org === doc.office, 'NOT_OFFICE', 'only the issuing office may change this certificate')
+  ensure(
+    doc.office !== null && org === doc.office,
+    'NOT_OFFICE',
+    'only the issuing office may change this certificate',
+  )
 }
 
-function transition(ctx: TxContext, id: Uint8Array, from: CertificateStatus[], to: CertificateStatus, reason: Uint8Array | undefined): void {
+function transition(
+  ctx: TxContext,
+  id: Uint8Array,
+  from: CertificateStatus[],
+  to: CertificateStatus,
+  reason: Uint8Array | undefined,
+): void {
   const doc = getDoc(ctx, id)
   authorizeStatusChange(ctx, doc)
   ensure(doc.status !== 'revoked', 'REVOKED', 'a revoked credential never changes again')
@@ -251,10 +276,27 @@ export const certificates = defineService({
       args: s.object({ id: s.hash(), hash: s.hash() }),
       handler(q, a): VerifyResult {
         const doc = q.state.get<CertificateRecord>(docKey(a.id))
-        if (!doc) return { valid: false, status: 'unknown', type: null, issuer: null, office: null, validUntil: 0, expired: false }
+        if (!doc)
+          return {
+            valid: false,
+            status: 'unknown',
+            type: null,
+            issuer: null,
+            office: null,
+            validUntil: 0,
+            expired: false,
+          }
         const expired = doc.validUntil !== 0 && q.height >= doc.validUntil
         const valid = doc.status === 'active' && !expired && toHex(doc.hash) === toHex(a.hash)
-        return { valid, status: doc.status, type: doc.type, issuer: doc.issuer, office: doc.office, validUntil: doc.validUntil, expired }
+        return {
+          valid,
+          status: doc.status,
+          type: doc.type,
+          issuer: doc.issuer,
+          office: doc.office,
+          validUntil: doc.validUntil,
+          expired,
+        }
       },
     }),
     credential: query({

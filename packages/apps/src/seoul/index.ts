@@ -1,7 +1,77 @@
 /** The Seoul city services. */
-export { scoin, DEFAULT_ASSET, MAX_LOTS, SWEEP_STEPS, SWEEP_HOLDERS, type Program, type ScoinStats, type Lot, type PlaceKind, type ScoinErrorCode } from './scoin.ts'
-export { voting, nullifierOf, phaseOf, PETITION_DEBATE, PETITION_MAYOR_ANSWER, MAX_OPTIONS, type PollRecord, type PollPhase, type PollMode, type Electorate, type VotingErrorCode } from './voting.ts'
-export { certificates, CERTIFICATE_TYPES, CITIZEN_CARD, CREDENTIAL_TYPES, roleFor, type CertificateType, type CertificateStatus, type CertificateRecord, type VerifyResult, type CertificatesErrorCode } from './certificates.ts'
-export { subcontract, MAX_FUNDINGS, MAX_SUBCONTRACTS, MAX_MILESTONES as SUBCONTRACT_MAX_MILESTONES, MAX_PAYOUTS as SUBCONTRACT_MAX_PAYOUTS, type ContractRecord, type SubcontractRecord, type SubMilestone, type PayoutLine, type Funding as SubcontractFunding, type MilestoneStatus, type SubcontractStatus, type SubcontractErrorCode } from './subcontract.ts'
-export { qualification, purposeOf, answererRole, DEFAULT_PREDICATES, DEFAULT_REQUEST_TTL, type PredicateRecord, type RequestRecord, type RequestStatus, type QualificationErrorCode } from './qualification.ts'
-export { usedcar, saleBlocker, DEFAULT_INSPECTION_VALIDITY, DEFAULT_OFFER_VALIDITY, MAX_ODOMETER, type VehicleRecord, type HistoryEntry, type Offer, type EntryKind, type Severity, type UsedcarErrorCode } from './usedcar.ts'
+export {
+  scoin,
+  DEFAULT_ASSET,
+  MAX_LOTS,
+  SWEEP_STEPS,
+  SWEEP_HOLDERS,
+  type Program,
+  type ScoinStats,
+  type Lot,
+  type PlaceKind,
+  type ScoinErrorCode,
+} from './scoin.ts'
+export {
+  voting,
+  nullifierOf,
+  phaseOf,
+  PETITION_DEBATE,
+  PETITION_MAYOR_ANSWER,
+  MAX_OPTIONS,
+  type PollRecord,
+  type PollPhase,
+  type PollMode,
+  type Electorate,
+  type VotingErrorCode,
+} from './voting.ts'
+export {
+  certificates,
+  CERTIFICATE_TYPES,
+  CITIZEN_CARD,
+  CREDENTIAL_TYPES,
+  roleFor,
+  type CertificateType,
+  type CertificateStatus,
+  type CertificateRecord,
+  type VerifyResult,
+  type CertificatesErrorCode,
+} from './certificates.ts'
+export {
+  subcontract,
+  MAX_FUNDINGS,
+  MAX_SUBCONTRACTS,
+  MAX_MILESTONES as SUBCONTRACT_MAX_MILESTONES,
+  MAX_PAYOUTS as SUBCONTRACT_MAX_PAYOUTS,
+  type ContractRecord,
+  type SubcontractRecord,
+  type SubMilestone,
+  type PayoutLine,
+  type Funding as SubcontractFunding,
+  type MilestoneStatus,
+  type SubcontractStatus,
+  type SubcontractErrorCode,
+} from './subcontract.ts'
+export {
+  qualification,
+  purposeOf,
+  answererRole,
+  DEFAULT_PREDICATES,
+  DEFAULT_REQUEST_TTL,
+  type PredicateRecord,
+  type RequestRecord,
+  type RequestStatus,
+  type QualificationErrorCode,
+} from './qualification.ts'
+export {
+  usedcar,
+  saleBlocker,
+  DEFAULT_INSPECTION_VALIDITY,
+  DEFAULT_OFFER_VALIDITY,
+  MAX_ODOMETER,
+  type VehicleRecord,
+  type HistoryEntry,
+  type Offer,
+  type EntryKind,
+  type Severity,
+  type UsedcarErrorCode,
+} from './usedcar.ts'

@@ -1,4 +1,15 @@
-import { type MethodDef, type QueryDef, type BlockContext, type TxContext, type Value, defineService, ensure, s, toHex, fromHex } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type BlockContext,
+  type TxContext,
+  type Value,
+  defineService,
+  ensure,
+  s,
+  toHex,
+  fromHex,
+} from '@cityledger/core'
 
 /**
  * Seoul service 3: S-Coin mileage.
@@ -95,8 +106,18 @@ function hasRole(ctx: TxContext, role: string): boolean {
   return ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role, key: ctx.signer }) === true
 }
 
-function bumpStats(ctx: Ctx, field: 'awarded' | 'expired' | 'converted' | 'spent' | 'donated', amount: number): void {
-  const st = ctx.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 }
+function bumpStats(
+  ctx: Ctx,
+  field: 'awarded' | 'expired' | 'converted' | 'spent' | 'donated',
+  amount: number,
+): void {
+  const st = ctx.state.get<ScoinStats>('stats') ?? {
+    awarded: 0,
+    expired: 0,
+    converted: 0,
+    spent: 0,
+    donated: 0,
+  }
   ctx.state.set('stats', { ...st, [field]: st[field] + amount })
 }
 
@@ -139,15 +160,25 @@ function debit(ctx: TxContext, amount: number): void {
  * them with plain token transfers. Checked on every award (the only way miles come into being here).
  */
 function requireControlledAsset(ctx: TxContext): void {
-  const rec = ctx.call<{ policy?: Value; controllers?: Value } | null>('token', 'getAsset', { asset: asset(ctx) })
+  const rec = ctx.call<{ policy?: Value; controllers?: Value } | null>('token', 'getAsset', {
+    asset: asset(ctx),
+  })
   ensure(rec !== null, 'BAD_ASSET', `asset ${asset(ctx)} does not exist on token`)
   const controllers = Array.isArray(rec.controllers) ? rec.controllers : []
-  ensure(rec.policy === 'controlled' && controllers.includes('scoin'), 'BAD_ASSET', `asset ${asset(ctx)} must be 'controlled' with controllers ['scoin']`)
+  ensure(
+    rec.policy === 'controlled' && controllers.includes('scoin'),
+    'BAD_ASSET',
+    `asset ${asset(ctx)} must be 'controlled' with controllers ['scoin']`,
+  )
 }
 
 function requirePlace(ctx: TxContext, to: Uint8Array, kinds: PlaceKind[]): PlaceKind {
   const kind = ctx.state.get<PlaceKind>(placeKey(to))
-  ensure(kind !== undefined && kinds.includes(kind), 'NOT_ALLOWLISTED', `recipient is not an allowlisted ${kinds.join(' or ')}`)
+  ensure(
+    kind !== undefined && kinds.includes(kind),
+    'NOT_ALLOWLISTED',
+    `recipient is not an allowlisted ${kinds.join(' or ')}`,
+  )
   ensure(toHex(to) !== ctx.signerHex, 'SELF_PAYMENT', 'cannot pay yourself')
   return kind
 }
@@ -172,7 +203,8 @@ export const scoin = defineService({
   genesis(ctx, config) {
     const c = (config ?? {}) as { asset?: Value }
     const name = c.asset === undefined ? DEFAULT_ASSET : c.asset
-    if (typeof name !== 'string' || name.length === 0 || name.length > 32) throw new Error('scoin genesis: asset must be a string of 1..32 characters')
+    if (typeof name !== 'string' || name.length === 0 || name.length > 32)
+      throw new Error('scoin genesis: asset must be a string of 1..32 characters')
     ctx.state.set('config', { asset: name })
     ctx.state.set('sweep', { height: 1, index: 0 })
     ctx.state.set('stats', { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 })
@@ -180,11 +212,22 @@ export const scoin = defineService({
   methods: {
     createProgram: method({
       doc: "Create an award program with its operators, budget and expiry. Role ('scoin', 'admin').",
-      args: s.object({ program: programId, operators: s.array(s.key(), { min: 1, max: 16 }), budget: miles, expiryBlocks: s.uint({ min: 1 }) }),
+      args: s.object({
+        program: programId,
+        operators: s.array(s.key(), { min: 1, max: 16 }),
+        budget: miles,
+        expiryBlocks: s.uint({ min: 1 }),
+      }),
       auth: (ctx) => hasRole(ctx, 'admin'),
       handler(ctx, a) {
         ensure(!ctx.state.has(programKey(a.program)), 'ALREADY_EXISTS', `program ${a.program} exists`)
-        const program: Program = { operators: a.operators, budget: a.budget, awarded: 0, expiryBlocks: a.expiryBlocks, active: true }
+        const program: Program = {
+          operators: a.operators,
+          budget: a.budget,
+          awarded: 0,
+          expiryBlocks: a.expiryBlocks,
+          active: true,
+        }
         ctx.state.set(programKey(a.program), program)
         ctx.emit('programCreated', { program: a.program, budget: a.budget, expiryBlocks: a.expiryBlocks })
       },
@@ -228,9 +271,17 @@ export const scoin = defineService({
       handler(ctx, a) {
         const p = ctx.state.get<Program>(programKey(a.program))
         ensure(p, 'NOT_FOUND', `no program ${a.program}`)
-        ensure(p.operators.some((k) => toHex(k) === ctx.signerHex), 'NOT_OPERATOR', `signer does not operate ${a.program}`)
+        ensure(
+          p.operators.some((k) => toHex(k) === ctx.signerHex),
+          'NOT_OPERATOR',
+          `signer does not operate ${a.program}`,
+        )
         ensure(p.active, 'PROGRAM_CLOSED', `program ${a.program} is closed`)
-        ensure(p.awarded + a.amount <= p.budget, 'BUDGET_EXCEEDED', `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`)
+        ensure(
+          p.awarded + a.amount <= p.budget,
+          'BUDGET_EXCEEDED',
+          `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`,
+        )
         requireControlledAsset(ctx)
         const toHexKey = toHex(a.to)
         const lots = expireLots(ctx, toHexKey)
@@ -241,7 +292,10 @@ export const scoin = defineService({
           next = lots.map((l, j): Lot => (j === i ? [l[0], l[1] + a.amount] : l))
         } else {
           ensure(lots.length < MAX_LOTS, 'TOO_MANY_LOTS', `holder has ${MAX_LOTS} live lots`)
-          next = i < 0 ? [...lots, [expiresAt, a.amount]] : [...lots.slice(0, i), [expiresAt, a.amount], ...lots.slice(i)]
+          next =
+            i < 0
+              ? [...lots, [expiresAt, a.amount]]
+              : [...lots.slice(0, i), [expiresAt, a.amount], ...lots.slice(i)]
           enqueueExpiry(ctx, expiresAt, toHexKey)
         }
         ctx.call('token', 'mint', { asset: asset(ctx), to: a.to, amount: a.amount })
@@ -347,7 +401,8 @@ export const scoin = defineService({
     stats: query({
       doc: 'Running totals: awarded, expired, converted, spent, donated.',
       args: s.object({}),
-      handler: (q) => q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
+      handler: (q) =>
+        q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
     }),
     config: query({
       doc: '{ asset }: the token asset the service controls.',

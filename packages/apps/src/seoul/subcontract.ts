@@ -9,7 +9,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { add, copy, hex, name } from '../base/common.ts'
+import { add, copy, hex, name, payFromHolds } from '../base/common.ts'
 
 /**
  * Seoul service 7: subcontract payment for public works.
@@ -182,18 +182,7 @@ function pay(ctx: TxContext, c: ContractRecord, r: SubcontractRecord, m: SubMile
     escrow,
     amount: m.amount,
   })
-  for (const p of m.payouts) {
-    let need = p.amount
-    for (const h of c.holds) {
-      if (need === 0) break
-      if (h.remaining === 0) continue
-      const take = Math.min(need, h.remaining)
-      ctx.call('token', 'release', { holdId: h.holdId, to: p.to, amount: take })
-      h.remaining -= take
-      need -= take
-    }
-    if (need !== 0) throw new Error('invariant broken: subcontract escrow does not match its holds')
-  }
+  payFromHolds(ctx, c.holds, m.payouts, 'subcontract')
   m.status = 'paid'
   m.paidAt = ctx.height
   c.released += m.amount

@@ -1,4 +1,17 @@
-import { type MethodDef, type QueryDef, type TxContext, type Value, ServiceError, concatBytes, defineService, ensure, s, sha256, toHex, utf8 } from '@cityledger/core'
+import {
+  type MethodDef,
+  type QueryDef,
+  type TxContext,
+  type Value,
+  ServiceError,
+  concatBytes,
+  defineService,
+  ensure,
+  s,
+  sha256,
+  toHex,
+  utf8,
+} from '@cityledger/core'
 
 /**
  * Seoul service 1: Democracy Seoul / m-Voting. Advisory polls and petitions, never binding elections.
@@ -74,7 +87,9 @@ const NULLIFIER_DOMAIN = utf8.encode('cityledger/voting/nullifier/v1')
 
 /** The nullifier of `voter` in `pollId`: SHA-256(domain 0x00 pollId 0x00 voter). */
 export function nullifierOf(pollId: string, voter: Uint8Array): Uint8Array {
-  return sha256(concatBytes(NULLIFIER_DOMAIN, new Uint8Array([0]), utf8.encode(pollId), new Uint8Array([0]), voter))
+  return sha256(
+    concatBytes(NULLIFIER_DOMAIN, new Uint8Array([0]), utf8.encode(pollId), new Uint8Array([0]), voter),
+  )
 }
 
 /** The phase of a poll at `height`. */
@@ -103,7 +118,11 @@ function getPoll(ctx: TxContext, id: string): PollRecord {
 function editable(ctx: TxContext, id: string): PollRecord {
   const poll = getPoll(ctx, id)
   ensure(toHex(poll.creator) === ctx.signerHex, 'NOT_CREATOR', 'only the poll creator may edit it')
-  ensure(phaseOf(poll, ctx.height) === 'draft', 'FROZEN', `poll ${id} is ${phaseOf(poll, ctx.height)}: options, electorate and schedule are frozen`)
+  ensure(
+    phaseOf(poll, ctx.height) === 'draft',
+    'FROZEN',
+    `poll ${id} is ${phaseOf(poll, ctx.height)}: options, electorate and schedule are frozen`,
+  )
   return poll
 }
 
@@ -159,14 +178,23 @@ export const voting = defineService({
         openAt: s.uint(),
         closeAt: s.uint(),
       }),
-      auth: (ctx) => ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) === true,
+      auth: (ctx) =>
+        ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) === true,
       handler(ctx, a) {
         ensure(!ctx.state.has(pollKey(a.pollId)), 'ALREADY_EXISTS', `poll ${a.pollId} exists`)
-        ensure(a.openAt > ctx.height, 'BAD_SCHEDULE', 'openAt must be after the current height (polls start in draft)')
+        ensure(
+          a.openAt > ctx.height,
+          'BAD_SCHEDULE',
+          'openAt must be after the current height (polls start in draft)',
+        )
         ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
         const options = checkOptions(a.mode, a.options)
         const { voters, role } = a.electorate
-        ensure((voters === undefined) !== (role === undefined), 'BAD_ELECTORATE', 'give exactly one of electorate.voters and electorate.role')
+        ensure(
+          (voters === undefined) !== (role === undefined),
+          'BAD_ELECTORATE',
+          'give exactly one of electorate.voters and electorate.role',
+        )
         const electorate: Electorate = role
           ? { kind: 'role', scope: role.scope, role: role.role }
           : { kind: 'list', size: addVoterKeys(ctx, a.pollId, voters!) }
@@ -256,7 +284,8 @@ export const voting = defineService({
         ensure(phase !== 'tallied', 'ALREADY_TALLIED', `poll ${a.pollId} is tallied`)
         ensure(phase === 'closed', 'NOT_CLOSED', `poll ${a.pollId} is ${phase}`)
         const sum = poll.counts.reduce((x, y) => x + y, 0)
-        if (sum !== poll.ballots) throw new Error(`invariant broken: poll ${a.pollId} counts sum ${sum} != ballots ${poll.ballots}`)
+        if (sum !== poll.ballots)
+          throw new Error(`invariant broken: poll ${a.pollId} counts sum ${sum} != ballots ${poll.ballots}`)
         ctx.state.set(pollKey(a.pollId), { ...poll, tally: [...poll.counts], talliedAt: ctx.height })
         ctx.emit('tallied', { pollId: a.pollId, counts: [...poll.counts], ballots: poll.ballots })
       },
@@ -277,7 +306,13 @@ export const voting = defineService({
       handler(q, a) {
         const poll = q.state.get<PollRecord>(pollKey(a.pollId))
         if (!poll) return null
-        return { phase: phaseOf(poll, q.height), options: poll.options, counts: poll.counts, ballots: poll.ballots, tally: poll.tally }
+        return {
+          phase: phaseOf(poll, q.height),
+          options: poll.options,
+          counts: poll.counts,
+          ballots: poll.ballots,
+          tally: poll.tally,
+        }
       },
     }),
     nullifier: query({
@@ -298,7 +333,9 @@ export const voting = defineService({
         if (!poll) return false
         const e = poll.electorate
         if (e.kind === 'list') return q.state.has(voterKey(a.pollId, a.voter))
-        return q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
+        return (
+          q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
+        )
       },
     }),
   },
