@@ -1,6 +1,6 @@
 import { type KeyPair, generateKeyPair, sha256, utf8 } from '@cityledger/core'
 import type { TestNetwork, TestNode } from './network.ts'
-import { TxSender, waitFor } from './network.ts'
+import { type TxSender, waitFor } from './network.ts'
 
 /** Submits `count` identity.registerSubject txs (any signer may) round-robin over the given nodes; returns their hashes. */
 export async function submitSubjects(

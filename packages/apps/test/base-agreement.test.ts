@@ -29,23 +29,67 @@ function setup() {
   const base = baseChain({ extra: [caller('works'), caller('other')] })
   const { chain, city, key } = base
   const issuer = key('issuer')
-  expectCode(chain.tx(city, 'identity', 'grantRole', { scope: 'token', role: 'issuer:KRW', key: issuer.publicKey }), null, 'issuer')
-  expectCode(chain.tx(city, 'token', 'createAsset', { asset: 'KRW', decimals: 0, policy: 'open', controllers: ['agreement'], budgetPerPeriod: 0, periodBlocks: 1 }), null, 'KRW')
-  expectCode(chain.tx(city, 'token', 'createAsset', { asset: 'PLAIN', decimals: 0, policy: 'open', controllers: [], budgetPerPeriod: 0, periodBlocks: 1 }), null, 'PLAIN')
-  const [client, builder, worker, inspector] = ['client', 'builder', 'worker', 'inspector'].map(key) as [KeyPair, KeyPair, KeyPair, KeyPair]
-  for (const k of [client, builder]) expectCode(chain.tx(issuer, 'token', 'mint', { asset: 'KRW', to: k.publicKey, amount: 10_000 }), null, 'mint')
+  expectCode(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'token', role: 'issuer:KRW', key: issuer.publicKey }),
+    null,
+    'issuer',
+  )
+  expectCode(
+    chain.tx(city, 'token', 'createAsset', {
+      asset: 'KRW',
+      decimals: 0,
+      policy: 'open',
+      controllers: ['agreement'],
+      budgetPerPeriod: 0,
+      periodBlocks: 1,
+    }),
+    null,
+    'KRW',
+  )
+  expectCode(
+    chain.tx(city, 'token', 'createAsset', {
+      asset: 'PLAIN',
+      decimals: 0,
+      policy: 'open',
+      controllers: [],
+      budgetPerPeriod: 0,
+      periodBlocks: 1,
+    }),
+    null,
+    'PLAIN',
+  )
+  const [client, builder, worker, inspector] = ['client', 'builder', 'worker', 'inspector'].map(key) as [
+    KeyPair,
+    KeyPair,
+    KeyPair,
+    KeyPair,
+  ]
+  for (const k of [client, builder])
+    expectCode(
+      chain.tx(issuer, 'token', 'mint', { asset: 'KRW', to: k.publicKey, amount: 10_000 }),
+      null,
+      'mint',
+    )
   const contract = (id: string, over: Record<string, Value> = {}): Value => ({
     id,
     asset: 'KRW',
     parties: [client.publicKey, builder.publicKey],
     certifier: inspector.publicKey,
     milestones: [
-      { id: 'foundation', amount: 600, payouts: [{ to: builder.publicKey, amount: 400 }, { to: worker.publicKey, amount: 200 }] },
+      {
+        id: 'foundation',
+        amount: 600,
+        payouts: [
+          { to: builder.publicKey, amount: 400 },
+          { to: worker.publicKey, amount: 200 },
+        ],
+      },
       { id: 'roof', amount: 400, payouts: [{ to: builder.publicKey, amount: 400 }] },
     ],
     ...over,
   })
-  const balance = (k: KeyPair) => chain.query('token', 'balance', { asset: 'KRW', owner: k.publicKey }) as number
+  const balance = (k: KeyPair) =>
+    chain.query('token', 'balance', { asset: 'KRW', owner: k.publicKey }) as number
   const get = (id: string) => chain.query('agreement', 'agreement', { id }) as unknown as AgreementRecord
   return { ...base, client, builder, worker, inspector, contract, balance, get }
 }
@@ -54,11 +98,27 @@ test('create: checks parties, milestones, payouts and the asset', () => {
   const { chain, client, builder, contract, get } = setup()
   const c = contract('c1') as Record<string, Value>
   const ms = c.milestones as Record<string, Value>[]
-  expectCode(chain.tx(client, 'agreement', 'create', { ...c, parties: [client.publicKey, client.publicKey] }), 'DUPLICATE_PARTY', 'dup party')
-  expectCode(chain.tx(client, 'agreement', 'create', { ...c, milestones: [ms[0]!, ms[0]!] }), 'DUPLICATE_MILESTONE', 'dup milestone')
-  expectCode(chain.tx(client, 'agreement', 'create', { ...c, milestones: [{ ...ms[0]!, amount: 601 }] }), 'PAYOUT_MISMATCH', 'payouts do not add up')
+  expectCode(
+    chain.tx(client, 'agreement', 'create', { ...c, parties: [client.publicKey, client.publicKey] }),
+    'DUPLICATE_PARTY',
+    'dup party',
+  )
+  expectCode(
+    chain.tx(client, 'agreement', 'create', { ...c, milestones: [ms[0]!, ms[0]!] }),
+    'DUPLICATE_MILESTONE',
+    'dup milestone',
+  )
+  expectCode(
+    chain.tx(client, 'agreement', 'create', { ...c, milestones: [{ ...ms[0]!, amount: 601 }] }),
+    'PAYOUT_MISMATCH',
+    'payouts do not add up',
+  )
   expectCode(chain.tx(client, 'agreement', 'create', { ...c, asset: 'NOPE' }), 'NO_SUCH_ASSET', 'no asset')
-  expectCode(chain.tx(client, 'agreement', 'create', { ...c, asset: 'PLAIN' }), 'ASSET_NOT_ESCROWABLE', 'not a controller')
+  expectCode(
+    chain.tx(client, 'agreement', 'create', { ...c, asset: 'PLAIN' }),
+    'ASSET_NOT_ESCROWABLE',
+    'not a controller',
+  )
   expectCode(chain.tx(client, 'agreement', 'create', { ...c, parties: [] }), 'BAD_ARGS', 'no parties')
   expectCode(chain.tx(client, 'agreement', 'create', c), null, 'create')
   expectCode(chain.tx(builder, 'agreement', 'create', c), 'AGREEMENT_EXISTS', 'dup')
@@ -88,17 +148,45 @@ test('fund, certify: escrow, split payouts across holds, never more than escrowe
   expectCode(chain.tx(inspector, 'agreement', 'fund', { id: 'c1', amount: 10 }), 'NOT_PARTY', 'not a party')
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1001 }), 'OVERFUNDED', 'over total')
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 300 }), null, 'fund before activation')
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }), 'BAD_STATE', 'not active yet')
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    'BAD_STATE',
+    'not active yet',
+  )
   for (const k of [client, builder]) expectCode(chain.tx(k, 'agreement', 'sign', { id: 'c1' }), null, 'sign')
-  expectCode(chain.tx(client, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }), 'UNAUTHORIZED', 'not the certifier')
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'walls' }), 'NO_SUCH_MILESTONE', 'no milestone')
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }), 'INSUFFICIENT_ESCROW', '300 < 600')
+  expectCode(
+    chain.tx(client, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    'UNAUTHORIZED',
+    'not the certifier',
+  )
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'walls' }),
+    'NO_SUCH_MILESTONE',
+    'no milestone',
+  )
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    'INSUFFICIENT_ESCROW',
+    '300 < 600',
+  )
   expectCode(chain.tx(builder, 'agreement', 'fund', { id: 'c1', amount: 350 }), null, 'second hold')
   const before = [balance(builder), balance(worker)]
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }), null, 'certify across two holds')
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    null,
+    'certify across two holds',
+  )
   assert.equal([balance(builder) - before[0]!, balance(worker) - before[1]!], [400, 200])
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }), 'ALREADY_CERTIFIED', 'twice')
-  expectCode(chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'roof' }), 'INSUFFICIENT_ESCROW', '50 < 400')
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    'ALREADY_CERTIFIED',
+    'twice',
+  )
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'roof' }),
+    'INSUFFICIENT_ESCROW',
+    '50 < 400',
+  )
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 20_000 }), 'OVERFUNDED', 'over total')
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 350 }), null, 'top up')
   expectCode(chain.tx(client, 'agreement', 'cancel', { id: 'c1' }), 'BAD_STATE', 'no cancel once active')
@@ -107,7 +195,12 @@ test('fund, certify: escrow, split payouts across holds, never more than escrowe
   assert.ok(r.events.some((e) => e.name === 'completed'))
   const a = get('c1')
   assert.equal([a.status, a.funded, a.paid], ['completed', 1000, 1000])
-  assert.equal(chain.query('token', 'supply', { asset: 'KRW' }), { minted: 20_000, burned: 0, held: 0, supply: 20_000 })
+  assert.equal(chain.query('token', 'supply', { asset: 'KRW' }), {
+    minted: 20_000,
+    burned: 0,
+    held: 0,
+    supply: 20_000,
+  })
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1 }), 'BAD_STATE', 'after completion')
 })
 
@@ -116,10 +209,19 @@ test('fund: INSUFFICIENT_FUNDS from token; LIMIT on fundings; cancel returns the
   expectCode(chain.tx(client, 'agreement', 'create', contract('c1')), null, 'create')
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1 }), null, 'fund')
   expectCode(chain.tx(builder, 'agreement', 'fund', { id: 'c1', amount: 2 }), null, 'fund')
-  for (let i = 2; i < MAX_HOLDS; i++) expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1 }), null, `fund ${i}`)
+  for (let i = 2; i < MAX_HOLDS; i++)
+    expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1 }), null, `fund ${i}`)
   expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1 }), 'LIMIT', 'limit')
-  expectCode(chain.tx(client, 'agreement', 'create', contract('c2', { parties: [worker.publicKey] })), null, 'c2')
-  expectCode(chain.tx(worker, 'agreement', 'fund', { id: 'c2', amount: 5 }), 'INSUFFICIENT_FUNDS', 'worker has nothing')
+  expectCode(
+    chain.tx(client, 'agreement', 'create', contract('c2', { parties: [worker.publicKey] })),
+    null,
+    'c2',
+  )
+  expectCode(
+    chain.tx(worker, 'agreement', 'fund', { id: 'c2', amount: 5 }),
+    'INSUFFICIENT_FUNDS',
+    'worker has nothing',
+  )
   expectCode(chain.tx(worker, 'agreement', 'cancel', { id: 'c1' }), 'UNAUTHORIZED', 'stranger cancels')
   const [c0, b0] = [balance(client), balance(builder)]
   expectCode(chain.tx(builder, 'agreement', 'cancel', { id: 'c1' }), null, 'cancel')
@@ -127,18 +229,43 @@ test('fund: INSUFFICIENT_FUNDS from token; LIMIT on fundings; cancel returns the
   assert.equal([get('c1').status, get('c1').returned], ['cancelled', MAX_HOLDS + 1])
   expectCode(chain.tx(builder, 'agreement', 'cancel', { id: 'c1' }), 'BAD_STATE', 'twice')
   expectCode(chain.tx(builder, 'agreement', 'sign', { id: 'c1' }), 'BAD_STATE', 'sign a cancelled one')
-  expectCode(chain.tx(builder, 'agreement', 'fund', { id: 'c1', amount: 1 }), 'BAD_STATE', 'fund a cancelled one')
+  expectCode(
+    chain.tx(builder, 'agreement', 'fund', { id: 'c1', amount: 1 }),
+    'BAD_STATE',
+    'fund a cancelled one',
+  )
 })
 
 test('exports: the creating service owns the agreement', () => {
   const { chain, client, builder, inspector, contract, get } = setup()
-  expectCode(chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w1') }), null, 'create via works')
+  expectCode(
+    chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w1') }),
+    null,
+    'create via works',
+  )
   assert.is(get('w1').scope, 'works')
-  for (const k of [client, builder]) expectCode(chain.tx(k, 'agreement', 'sign', { id: 'w1' }), null, 'parties sign directly')
-  expectCode(chain.tx(client, 'other', 'call', { fn: 'fund', args: { id: 'w1', amount: 600 } }), 'WRONG_SCOPE', 'other service funds')
-  expectCode(chain.tx(client, 'works', 'call', { fn: 'fund', args: { id: 'w1', amount: 600 } }), null, 'works funds')
-  expectCode(chain.tx(inspector, 'other', 'call', { fn: 'certify', args: { id: 'w1', milestone: 'foundation' } }), 'WRONG_SCOPE', 'other certifies')
-  expectCode(chain.tx(inspector, 'works', 'call', { fn: 'certify', args: { id: 'w1', milestone: 'foundation' } }), null, 'works certifies')
+  for (const k of [client, builder])
+    expectCode(chain.tx(k, 'agreement', 'sign', { id: 'w1' }), null, 'parties sign directly')
+  expectCode(
+    chain.tx(client, 'other', 'call', { fn: 'fund', args: { id: 'w1', amount: 600 } }),
+    'WRONG_SCOPE',
+    'other service funds',
+  )
+  expectCode(
+    chain.tx(client, 'works', 'call', { fn: 'fund', args: { id: 'w1', amount: 600 } }),
+    null,
+    'works funds',
+  )
+  expectCode(
+    chain.tx(inspector, 'other', 'call', { fn: 'certify', args: { id: 'w1', milestone: 'foundation' } }),
+    'WRONG_SCOPE',
+    'other certifies',
+  )
+  expectCode(
+    chain.tx(inspector, 'works', 'call', { fn: 'certify', args: { id: 'w1', milestone: 'foundation' } }),
+    null,
+    'works certifies',
+  )
   const r = chain.tx(client, 'other', 'call', { fn: 'get', args: { id: 'w1' } })
   assert.is((r.events.find((e) => e.name === 'out')!.data as { paid: number }).paid, 600)
   expectCode(chain.tx(client, 'works', 'call', { fn: 'create', args: { id: 'bad' } }), 'BAD_ARGS', 'bad args')
@@ -151,10 +278,28 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
   const { chain, key } = setup()
   const issuer = key('issuer')
   const people = Array.from({ length: 6 }, (_, i) => key(`p${i}`))
-  for (const p of people) expectCode(chain.tx(issuer, 'token', 'mint', { asset: 'KRW', to: p.publicKey, amount: 5_000 }), null, 'mint')
-  interface M { creator: string; parties: string[]; signed: Set<string>; certifier: string; milestones: Map<string, { amount: number; done: boolean; payouts: { to: Uint8Array; amount: number }[] }>; status: string; total: number; funded: number; paid: number; holds: { from: string; amount: number }[] }
+  for (const p of people)
+    expectCode(
+      chain.tx(issuer, 'token', 'mint', { asset: 'KRW', to: p.publicKey, amount: 5_000 }),
+      null,
+      'mint',
+    )
+  interface M {
+    creator: string
+    parties: string[]
+    signed: Set<string>
+    certifier: string
+    milestones: Map<string, { amount: number; done: boolean; payouts: { to: Uint8Array; amount: number }[] }>
+    status: string
+    total: number
+    funded: number
+    paid: number
+    holds: { from: string; amount: number }[]
+  }
   const agr = new Map<string, M>()
-  const bal = new Map(under(chain.state(), 'token/bal/KRW/').map(([k, v]) => [k.slice('token/bal/KRW/'.length), v as number]))
+  const bal = new Map(
+    under(chain.state(), 'token/bal/KRW/').map(([k, v]) => [k.slice('token/bal/KRW/'.length), v as number]),
+  )
   let seq = 0
   let txs = 0
   let ok = 0
@@ -174,19 +319,36 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
         const parties = rng.shuffle([...people]).slice(0, rng.range(1, 3))
         const certifier = rng.pick(people)
         const milestones = Array.from({ length: rng.range(1, 3) }, (_, i) => {
-          const payouts = Array.from({ length: rng.range(1, 3) }, () => ({ to: rng.pick(people).publicKey, amount: rng.range(1, 300) }))
+          const payouts = Array.from({ length: rng.range(1, 3) }, () => ({
+            to: rng.pick(people).publicKey,
+            amount: rng.range(1, 300),
+          }))
           const sum = payouts.reduce((x, p) => x + p.amount, 0)
           return { id: `m${i}`, amount: rng.chance(0.1) ? sum + 1 : sum, payouts }
         })
-        calls.push({ key: signer, service: 'agreement', method: 'create', args: { id: newId, asset: 'KRW', parties: parties.map((p) => p.publicKey), certifier: certifier.publicKey, milestones } })
-        if (milestones.some((m) => m.amount !== m.payouts.reduce((x, p) => x + p.amount, 0))) code = 'PAYOUT_MISMATCH'
+        calls.push({
+          key: signer,
+          service: 'agreement',
+          method: 'create',
+          args: {
+            id: newId,
+            asset: 'KRW',
+            parties: parties.map((p) => p.publicKey),
+            certifier: certifier.publicKey,
+            milestones,
+          },
+        })
+        if (milestones.some((m) => m.amount !== m.payouts.reduce((x, p) => x + p.amount, 0)))
+          code = 'PAYOUT_MISMATCH'
         else {
           agr.set(newId, {
             parties: parties.map((p) => toHex(p.publicKey)),
             signed: new Set(),
             certifier: toHex(certifier.publicKey),
             creator: sh,
-            milestones: new Map(milestones.map((m) => [m.id, { amount: m.amount, done: false, payouts: m.payouts }])),
+            milestones: new Map(
+              milestones.map((m) => [m.id, { amount: m.amount, done: false, payouts: m.payouts }]),
+            ),
             status: 'proposed',
             total: milestones.reduce((x, m) => x + m.amount, 0),
             funded: 0,
@@ -195,7 +357,12 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
           })
         }
       } else if (op < 5) {
-        const s = a && rng.chance(0.7) ? people.find((p) => a.parties.includes(toHex(p.publicKey)) && !a.signed.has(toHex(p.publicKey))) ?? signer : signer
+        const s =
+          a && rng.chance(0.7)
+            ? (people.find(
+                (p) => a.parties.includes(toHex(p.publicKey)) && !a.signed.has(toHex(p.publicKey)),
+              ) ?? signer)
+            : signer
         const h = toHex(s.publicKey)
         calls.push({ key: s, service: 'agreement', method: 'sign', args: { id } })
         if (!a) code = 'NO_SUCH_AGREEMENT'
@@ -210,7 +377,12 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
         const party = a ? rng.pick(a.parties) : ''
         const s = a && rng.chance(0.8) ? people.find((p) => toHex(p.publicKey) === party)! : signer
         const h = toHex(s.publicKey)
-        const amount = a && rng.chance(0.8) ? (rng.chance(0.5) ? Math.max(1, a.total - a.funded) : rng.range(1, Math.max(1, a.total - a.funded))) : rng.range(1, 2000)
+        const amount =
+          a && rng.chance(0.8)
+            ? rng.chance(0.5)
+              ? Math.max(1, a.total - a.funded)
+              : rng.range(1, Math.max(1, a.total - a.funded))
+            : rng.range(1, 2000)
         calls.push({ key: s, service: 'agreement', method: 'fund', args: { id, amount } })
         if (!a) code = 'NO_SUCH_AGREEMENT'
         else if (!a.parties.includes(h)) code = 'NOT_PARTY'
@@ -258,7 +430,11 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
     results.forEach((r, i) => {
       txs++
       if (r.code === null) ok++
-      assert.is(r.code, expected[i], `seed ${SEED} height ${height} tx ${i} ${calls[i]!.method}: ${r.message ?? ''}`)
+      assert.is(
+        r.code,
+        expected[i],
+        `seed ${SEED} height ${height} tx ${i} ${calls[i]!.method}: ${r.message ?? ''}`,
+      )
     })
     const state = chain.state()
     let heldTotal = 0
@@ -267,13 +443,34 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
     for (const [k, v] of under(state, 'agreement/agr/')) {
       const a = v as unknown as AgreementRecord
       const m = agr.get(a.id)!
-      assert.ok(a.paid <= a.funded && a.funded <= a.total, `seed ${SEED} ${k}: paid ${a.paid} <= funded ${a.funded} <= total ${a.total}`)
-      assert.is(a.paid, a.milestones.filter((x) => x.certifiedAt !== null).reduce((x, y) => x + y.amount, 0), `seed ${SEED} ${k}: paid = certified`)
-      for (const ms of a.milestones) assert.is(ms.payouts.reduce((x, p) => x + p.amount, 0), ms.amount, `seed ${SEED} ${k}: payouts add up`)
-      if (a.status === 'active' || a.status === 'completed') assert.ok(a.signed.every(Boolean), `seed ${SEED} ${k}: ${a.status} without every signature`)
-      const remaining = a.holds.reduce((x, h) => x + (state.get(`token/hold/${h.holdId}`) as { remaining: number }).remaining, 0)
-      assert.is(remaining, a.funded - a.paid - a.returned, `seed ${SEED} ${k}: holds = funded - paid - returned`)
-      if (a.status === 'cancelled') assert.is(remaining, 0, `seed ${SEED} ${k}: a cancelled agreement holds nothing`)
+      assert.ok(
+        a.paid <= a.funded && a.funded <= a.total,
+        `seed ${SEED} ${k}: paid ${a.paid} <= funded ${a.funded} <= total ${a.total}`,
+      )
+      assert.is(
+        a.paid,
+        a.milestones.filter((x) => x.certifiedAt !== null).reduce((x, y) => x + y.amount, 0),
+        `seed ${SEED} ${k}: paid = certified`,
+      )
+      for (const ms of a.milestones)
+        assert.is(
+          ms.payouts.reduce((x, p) => x + p.amount, 0),
+          ms.amount,
+          `seed ${SEED} ${k}: payouts add up`,
+        )
+      if (a.status === 'active' || a.status === 'completed')
+        assert.ok(a.signed.every(Boolean), `seed ${SEED} ${k}: ${a.status} without every signature`)
+      const remaining = a.holds.reduce(
+        (x, h) => x + (state.get(`token/hold/${h.holdId}`) as { remaining: number }).remaining,
+        0,
+      )
+      assert.is(
+        remaining,
+        a.funded - a.paid - a.returned,
+        `seed ${SEED} ${k}: holds = funded - paid - returned`,
+      )
+      if (a.status === 'cancelled')
+        assert.is(remaining, 0, `seed ${SEED} ${k}: a cancelled agreement holds nothing`)
       assert.is(a.funded, m.funded, `seed ${SEED} ${k}: funded`)
       assert.is(a.status, m.status, `seed ${SEED} ${k}: status`)
       assert.is(a.paid, m.paid, `seed ${SEED} ${k}: paid`)
@@ -290,7 +487,10 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
     assert.is(sup.minted - sup.burned, balances + heldTotal, `seed ${SEED}: supply conserved`)
   }
   const statuses = new Set([...agr.values()].map((a) => a.status))
-  assert.ok(statuses.has('completed') && statuses.has('cancelled') && statuses.has('active'), `seed ${SEED}: the run reaches every status (${[...statuses]})`)
+  assert.ok(
+    statuses.has('completed') && statuses.has('cancelled') && statuses.has('active'),
+    `seed ${SEED}: the run reaches every status (${[...statuses]})`,
+  )
   assert.ok(txs >= 1200, `enough txs (${txs})`)
   assert.ok(ok > txs / 5 && ok < txs, `a mix of accepted and refused txs (${ok}/${txs})`)
 })

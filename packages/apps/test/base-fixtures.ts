@@ -1,5 +1,12 @@
 import * as assert from 'uvu/assert'
-import { type KeyPair, type ServiceDefinition, type TxResult, type Value, sha256, utf8 } from '@cityledger/core'
+import {
+  type KeyPair,
+  type ServiceDefinition,
+  type TxResult,
+  type Value,
+  sha256,
+  utf8,
+} from '@cityledger/core'
 import { type TestChain, createTestChain } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
 
@@ -10,13 +17,19 @@ export interface BaseChain {
   key(label: string): KeyPair
 }
 
-export function baseChain(opts: { extra?: ServiceDefinition[]; genesis?: Record<string, Value>; scopes?: string[] } = {}): BaseChain {
+export function baseChain(
+  opts: { extra?: ServiceDefinition[]; genesis?: Record<string, Value>; scopes?: string[] } = {},
+): BaseChain {
   const probe = createTestChain({ services: [] })
   const city = probe.keys('city')
   const chain = createTestChain({
     services: [...baseServices, ...(opts.extra ?? [])],
     genesis: {
-      identity: { admins: [{ key: city.publicKey, scopes: opts.scopes ?? ['*', 'identity', 'token', 'registry', 'consent'] }] },
+      identity: {
+        admins: [
+          { key: city.publicKey, scopes: opts.scopes ?? ['*', 'identity', 'token', 'registry', 'consent'] },
+        ],
+      },
       ...opts.genesis,
     },
   })
@@ -25,7 +38,11 @@ export function baseChain(opts: { extra?: ServiceDefinition[]; genesis?: Record<
 
 /** Asserts a tx result's code (null = success), printing the message on a mismatch. */
 export function expectCode(r: TxResult, code: string | null, what = ''): void {
-  assert.is(r.code, code, `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`)
+  assert.is(
+    r.code,
+    code,
+    `${what}: expected ${code ?? 'success'}, got ${r.code ?? 'success'} (${r.message ?? ''})`,
+  )
 }
 
 /** A 32-byte value from a label (docIds, grantIds, commitments). */

@@ -14,8 +14,14 @@ const caller = (svcName: string) =>
     dependencies: ['registry'],
     methods: {
       issue: { args: s.any(), handler: (ctx: TxContext, a: Value) => void ctx.call('registry', 'issue', a) },
-      setStatus: { args: s.any(), handler: (ctx: TxContext, a: Value) => void ctx.call('registry', 'setStatus', a) },
-      get: { args: s.any(), handler: (ctx: TxContext, a: Value) => ctx.emit('doc', ctx.call('registry', 'get', a)) },
+      setStatus: {
+        args: s.any(),
+        handler: (ctx: TxContext, a: Value) => void ctx.call('registry', 'setStatus', a),
+      },
+      get: {
+        args: s.any(),
+        handler: (ctx: TxContext, a: Value) => ctx.emit('doc', ctx.call('registry', 'get', a)),
+      },
     },
   })
 
@@ -23,7 +29,11 @@ function setup() {
   const base = baseChain({ extra: [caller('certs'), caller('other')] })
   const { chain, city, key } = base
   const office = key('office')
-  expectCode(chain.tx(city, 'identity', 'grantRole', { scope: 'registry', role: 'issuer', key: office.publicKey }), null, 'issuer role')
+  expectCode(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'registry', role: 'issuer', key: office.publicKey }),
+    null,
+    'issuer role',
+  )
   return { ...base, office }
 }
 
@@ -33,10 +43,26 @@ test('issue: issuer role; DOC_EXISTS; BAD_VALIDITY; BAD_ARGS', () => {
   expectCode(chain.tx(key('random'), 'registry', 'issue', doc), 'UNAUTHORIZED', 'no role')
   expectCode(chain.tx(office, 'registry', 'issue', doc), null, 'issue')
   expectCode(chain.tx(office, 'registry', 'issue', doc), 'DOC_EXISTS', 'dup')
-  expectCode(chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), validUntil: 1 }), 'BAD_VALIDITY', 'past validity')
-  expectCode(chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), commitment: new Uint8Array(8) }), 'BAD_ARGS', 'not a hash')
-  expectCode(chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), name: 'Kim' }), 'BAD_ARGS', 'no extra fields (no personal data)')
-  const rec = chain.query('registry', 'doc', { docId: h32('d1') }) as { status: string; issuer: Uint8Array; scope: string }
+  expectCode(
+    chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), validUntil: 1 }),
+    'BAD_VALIDITY',
+    'past validity',
+  )
+  expectCode(
+    chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), commitment: new Uint8Array(8) }),
+    'BAD_ARGS',
+    'not a hash',
+  )
+  expectCode(
+    chain.tx(office, 'registry', 'issue', { ...doc, docId: h32('d2'), name: 'Kim' }),
+    'BAD_ARGS',
+    'no extra fields (no personal data)',
+  )
+  const rec = chain.query('registry', 'doc', { docId: h32('d1') }) as {
+    status: string
+    issuer: Uint8Array
+    scope: string
+  }
   assert.is(rec.status, 'active')
   assert.is(rec.scope, 'registry')
   assert.equal(rec.issuer, office.publicKey)
@@ -45,15 +71,23 @@ test('issue: issuer role; DOC_EXISTS; BAD_VALIDITY; BAD_ARGS', () => {
 test('status: issuer only; suspend / reinstate / revoke; revoked is final; errors', () => {
   const { chain, office, key } = setup()
   const docId = h32('d1')
-  expectCode(chain.tx(office, 'registry', 'issue', { docId, type: 'tax', commitment: h32('c'), validUntil: 0 }), null, 'issue')
+  expectCode(
+    chain.tx(office, 'registry', 'issue', { docId, type: 'tax', commitment: h32('c'), validUntil: 0 }),
+    null,
+    'issue',
+  )
   expectCode(chain.tx(key('other'), 'registry', 'suspend', { docId }), 'UNAUTHORIZED', 'not the issuer')
   expectCode(chain.tx(office, 'registry', 'reinstate', { docId }), 'BAD_TRANSITION', 'already active')
   expectCode(chain.tx(office, 'registry', 'suspend', { docId }), null, 'suspend')
   expectCode(chain.tx(office, 'registry', 'suspend', { docId }), 'BAD_TRANSITION', 'already suspended')
-  assert.is((chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid, false)
+  assert.is(
+    (chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid,
+    false,
+  )
   expectCode(chain.tx(office, 'registry', 'reinstate', { docId }), null, 'reinstate')
   expectCode(chain.tx(office, 'registry', 'revoke', { docId }), null, 'revoke')
-  for (const m of ['suspend', 'reinstate', 'revoke']) expectCode(chain.tx(office, 'registry', m, { docId }), 'REVOKED_FINAL', m)
+  for (const m of ['suspend', 'reinstate', 'revoke'])
+    expectCode(chain.tx(office, 'registry', m, { docId }), 'REVOKED_FINAL', m)
   expectCode(chain.tx(office, 'registry', 'revoke', { docId: h32('none') }), 'NO_SUCH_DOC', 'no doc')
 })
 
@@ -61,31 +95,89 @@ test('verify: valid, wrong commitment, expired, missing', () => {
   const { chain, office } = setup()
   const docId = h32('d1')
   const until = chain.height + 3
-  expectCode(chain.tx(office, 'registry', 'issue', { docId, type: 'tax', commitment: h32('c'), validUntil: until }), null, 'issue')
-  assert.equal(chain.query('registry', 'verify', { docId, commitment: h32('c') }), { valid: true, issuer: office.publicKey, status: 'active', type: 'tax', validUntil: until })
-  assert.is((chain.query('registry', 'verify', { docId, commitment: h32('x') }) as { valid: boolean }).valid, false)
+  expectCode(
+    chain.tx(office, 'registry', 'issue', { docId, type: 'tax', commitment: h32('c'), validUntil: until }),
+    null,
+    'issue',
+  )
+  assert.equal(chain.query('registry', 'verify', { docId, commitment: h32('c') }), {
+    valid: true,
+    issuer: office.publicKey,
+    status: 'active',
+    type: 'tax',
+    validUntil: until,
+  })
+  assert.is(
+    (chain.query('registry', 'verify', { docId, commitment: h32('x') }) as { valid: boolean }).valid,
+    false,
+  )
   chain.advance(until - chain.height)
-  assert.is((chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid, true, 'valid at validUntil')
+  assert.is(
+    (chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid,
+    true,
+    'valid at validUntil',
+  )
   chain.advance(1)
-  assert.is((chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid, false, 'expired after')
-  assert.equal(chain.query('registry', 'verify', { docId: h32('zz'), commitment: h32('c') }), { valid: false, issuer: null, status: null, type: null, validUntil: null })
+  assert.is(
+    (chain.query('registry', 'verify', { docId, commitment: h32('c') }) as { valid: boolean }).valid,
+    false,
+    'expired after',
+  )
+  assert.equal(chain.query('registry', 'verify', { docId: h32('zz'), commitment: h32('c') }), {
+    valid: false,
+    issuer: null,
+    status: null,
+    type: null,
+    validUntil: null,
+  })
 })
 
 test('exports: the caller is the scope; only its scope and its issuer change status', () => {
   const { chain, office, key } = setup()
   const clerk = key('clerk')
   const docId = h32('svc-doc')
-  const args = { docId, type: 'birth', commitment: h32('c'), issuer: office.publicKey, validUntil: 0, holder: h32('holder') }
+  const args = {
+    docId,
+    type: 'birth',
+    commitment: h32('c'),
+    issuer: office.publicKey,
+    validUntil: 0,
+    holder: h32('holder'),
+  }
   expectCode(chain.tx(clerk, 'certs', 'issue', args), null, 'issue via certs')
   expectCode(chain.tx(clerk, 'certs', 'issue', args), 'DOC_EXISTS', 'dup via export')
   const r = chain.tx(clerk, 'certs', 'get', { docId })
   assert.is((r.events[0]!.data as { scope: string }).scope, 'certs')
-  expectCode(chain.tx(office, 'registry', 'suspend', { docId }), 'WRONG_SCOPE', 'method on a service document')
-  expectCode(chain.tx(office, 'other', 'setStatus', { docId, status: 'revoked', by: office.publicKey }), 'WRONG_SCOPE', 'other service')
-  expectCode(chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'revoked', by: clerk.publicKey }), 'UNAUTHORIZED', 'not the issuer')
-  expectCode(chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'revoked', by: office.publicKey }), null, 'revoke')
-  expectCode(chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'active', by: office.publicKey }), 'REVOKED_FINAL', 'final')
-  expectCode(chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'gone', by: office.publicKey }), 'BAD_ARGS', 'bad status')
+  expectCode(
+    chain.tx(office, 'registry', 'suspend', { docId }),
+    'WRONG_SCOPE',
+    'method on a service document',
+  )
+  expectCode(
+    chain.tx(office, 'other', 'setStatus', { docId, status: 'revoked', by: office.publicKey }),
+    'WRONG_SCOPE',
+    'other service',
+  )
+  expectCode(
+    chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'revoked', by: clerk.publicKey }),
+    'UNAUTHORIZED',
+    'not the issuer',
+  )
+  expectCode(
+    chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'revoked', by: office.publicKey }),
+    null,
+    'revoke',
+  )
+  expectCode(
+    chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'active', by: office.publicKey }),
+    'REVOKED_FINAL',
+    'final',
+  )
+  expectCode(
+    chain.tx(clerk, 'certs', 'setStatus', { docId, status: 'gone', by: office.publicKey }),
+    'BAD_ARGS',
+    'bad status',
+  )
 })
 
 // ---- property test ----
@@ -94,10 +186,17 @@ test(`property: status follows the rules and revoked never returns over random t
   const rng = new Rng(SEED)
   const { chain, office, city, key } = setup()
   const office2 = key('office2')
-  expectCode(chain.tx(city, 'identity', 'grantRole', { scope: 'registry', role: 'issuer', key: office2.publicKey }), null, 'issuer 2')
+  expectCode(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'registry', role: 'issuer', key: office2.publicKey }),
+    null,
+    'issuer 2',
+  )
   const signers = [office, office2, key('citizen'), city]
   const issuers = new Set([toHex(office.publicKey), toHex(office2.publicKey)])
-  const docs = new Map<string, { issuer: string; status: string; scope: string; validUntil: number; commitment: Uint8Array }>()
+  const docs = new Map<
+    string,
+    { issuer: string; status: string; scope: string; validUntil: number; commitment: Uint8Array }
+  >()
   const everRevoked = new Set<string>()
   let seq = 0
   let txs = 0
@@ -118,18 +217,43 @@ test(`property: status follows the rules and revoked never returns over random t
         const validUntil = rng.chance(0.5) ? 0 : height + rng.int(20) - 2
         const commitment = h32(`c${id}`)
         const d = { docId: h32(id), type: 'cert', commitment, validUntil }
-        if (viaService) calls.push({ key: signer, service: 'certs', method: 'issue', args: { ...d, issuer: signer.publicKey } })
+        if (viaService)
+          calls.push({
+            key: signer,
+            service: 'certs',
+            method: 'issue',
+            args: { ...d, issuer: signer.publicKey },
+          })
         else calls.push({ key: signer, service: 'registry', method: 'issue', args: d })
         if (!viaService && !issuers.has(sh)) code = 'UNAUTHORIZED'
         else if (docs.has(id)) code = 'DOC_EXISTS'
         else if (validUntil !== 0 && validUntil < height) code = 'BAD_VALIDITY'
-        else docs.set(id, { issuer: sh, status: 'active', scope: viaService ? 'certs' : 'registry', validUntil, commitment })
+        else
+          docs.set(id, {
+            issuer: sh,
+            status: 'active',
+            scope: viaService ? 'certs' : 'registry',
+            validUntil,
+            commitment,
+          })
       } else {
         const status = rng.pick(['active', 'suspended', 'revoked'])
         const viaService = rng.chance(0.3)
         const docId = h32(existing)
-        if (viaService) calls.push({ key: signer, service: rng.chance(0.8) ? 'certs' : 'other', method: 'setStatus', args: { docId, status, by: signer.publicKey } })
-        else calls.push({ key: signer, service: 'registry', method: { active: 'reinstate', suspended: 'suspend', revoked: 'revoke' }[status]!, args: { docId } })
+        if (viaService)
+          calls.push({
+            key: signer,
+            service: rng.chance(0.8) ? 'certs' : 'other',
+            method: 'setStatus',
+            args: { docId, status, by: signer.publicKey },
+          })
+        else
+          calls.push({
+            key: signer,
+            service: 'registry',
+            method: { active: 'reinstate', suspended: 'suspend', revoked: 'revoke' }[status]!,
+            args: { docId },
+          })
         const d = docs.get(existing)
         const scope = viaService ? calls.at(-1)!.service : 'registry'
         if (!d) code = 'NO_SUCH_DOC'
@@ -145,13 +269,21 @@ test(`property: status follows the rules and revoked never returns over random t
     results.forEach((r, i) => {
       txs++
       if (r.code === null) ok++
-      assert.is(r.code, expected[i], `seed ${SEED} height ${height} tx ${i} ${calls[i]!.service}.${calls[i]!.method}: ${r.message ?? ''}`)
+      assert.is(
+        r.code,
+        expected[i],
+        `seed ${SEED} height ${height} tx ${i} ${calls[i]!.service}.${calls[i]!.method}: ${r.message ?? ''}`,
+      )
     })
     const state = chain.state()
     const stored = under(state, 'registry/doc/')
     assert.is(stored.length, docs.size, `seed ${SEED}: documents are never deleted`)
     for (const [id, d] of docs) {
-      const rec = state.get(`registry/doc/${toHex(h32(id))}`) as { status: string; issuer: Uint8Array; scope: string }
+      const rec = state.get(`registry/doc/${toHex(h32(id))}`) as {
+        status: string
+        issuer: Uint8Array
+        scope: string
+      }
       assert.is(rec.status, d.status, `seed ${SEED} height ${height}: ${id} status`)
       assert.is(toHex(rec.issuer), d.issuer)
       assert.is(rec.scope, d.scope)
@@ -160,8 +292,14 @@ test(`property: status follows the rules and revoked never returns over random t
     }
     if (b % 25 === 0) {
       for (const [id, d] of [...docs].slice(-20)) {
-        const v = chain.query('registry', 'verify', { docId: h32(id), commitment: d.commitment }) as { valid: boolean }
-        assert.is(v.valid, d.status === 'active' && (d.validUntil === 0 || chain.height <= d.validUntil), `seed ${SEED}: verify ${id}`)
+        const v = chain.query('registry', 'verify', { docId: h32(id), commitment: d.commitment }) as {
+          valid: boolean
+        }
+        assert.is(
+          v.valid,
+          d.status === 'active' && (d.validUntil === 0 || chain.height <= d.validUntil),
+          `seed ${SEED}: verify ${id}`,
+        )
       }
     }
   }

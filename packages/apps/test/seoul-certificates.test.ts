@@ -19,7 +19,11 @@ function setup() {
       identity: {
         admins: [{ key: key('city'), scopes: ['*'] }],
         orgs: [
-          { org: 'jongno', name: 'Jongno District Office', keys: [key('jongno-1'), key('jongno-2'), key('jongno-3')] },
+          {
+            org: 'jongno',
+            name: 'Jongno District Office',
+            keys: [key('jongno-1'), key('jongno-2'), key('jongno-3')],
+          },
           { org: 'mapo', name: 'Mapo District Office', keys: [key('mapo-1')] },
           { org: 'city-hall', name: 'Seoul City Hall', keys: [key('card-1'), key('card-2')] },
         ],
@@ -43,7 +47,12 @@ function setup() {
   return { chain, k, key, tx, q }
 }
 
-const cert = (n: number, type = 'family-relation', validUntil = 0) => ({ id: h(`id-${n}`), type, hash: h(`content-${n}`), validUntil })
+const cert = (n: number, type = 'family-relation', validUntil = 0) => ({
+  id: h(`id-${n}`),
+  type,
+  hash: h(`content-${n}`),
+  validUntil,
+})
 
 test('29 certificate kinds, distinct, plus the citizen card', () => {
   assert.is(CERTIFICATE_TYPES.length, 29)
@@ -75,11 +84,23 @@ test('issue: bad input is refused with a code and writes nothing', () => {
   assert.is(tx('jongno-1', 'issue', cert(1)).code, null)
   const before = chain.state()
   assert.is(tx('jongno-1', 'issue', cert(1)).code, 'ALREADY_EXISTS')
-  assert.is(tx('jongno-1', 'issue', { ...cert(2), type: 'citizen-card' }).code, 'BAD_ARGS', 'cards go through issueCard')
+  assert.is(
+    tx('jongno-1', 'issue', { ...cert(2), type: 'citizen-card' }).code,
+    'BAD_ARGS',
+    'cards go through issueCard',
+  )
   assert.is(tx('jongno-1', 'issue', { ...cert(2), type: 'horoscope' }).code, 'BAD_ARGS')
   assert.is(tx('jongno-1', 'issue', { ...cert(2), hash: new Uint8Array(31) }).code, 'BAD_ARGS')
-  assert.is(tx('jongno-1', 'issue', { ...cert(2), name: 'Hong Gildong' }).code, 'BAD_ARGS', 'no extra fields (no personal data)')
-  assert.is(tx('jongno-1', 'issue', cert(2, 'family-relation', chain.height)).code, 'BAD_VALIDITY', 'validUntil not in the future')
+  assert.is(
+    tx('jongno-1', 'issue', { ...cert(2), name: 'Hong Gildong' }).code,
+    'BAD_ARGS',
+    'no extra fields (no personal data)',
+  )
+  assert.is(
+    tx('jongno-1', 'issue', cert(2, 'family-relation', chain.height)).code,
+    'BAD_VALIDITY',
+    'validUntil not in the future',
+  )
   const after = chain.state()
   for (const [k, v] of after) if (k.startsWith('certificates/')) assert.equal(v, before.get(k), k)
 })
@@ -89,17 +110,28 @@ test('verify: valid only for the right hash, while active and unexpired', () => 
   // Issued in the next block (H) and valid for heights H..H+4.
   assert.is(tx('jongno-1', 'issue', cert(1, 'family-relation', chain.height + 1 + 5)).code, null)
   let v = q('verify', { id: h('id-1'), hash: h('content-1') })
-  assert.equal({ valid: v.valid, status: v.status, type: v.type, office: v.office, expired: v.expired }, {
-    valid: true,
-    status: 'active',
-    type: 'family-relation',
-    office: 'jongno',
-    expired: false,
-  })
+  assert.equal(
+    { valid: v.valid, status: v.status, type: v.type, office: v.office, expired: v.expired },
+    {
+      valid: true,
+      status: 'active',
+      type: 'family-relation',
+      office: 'jongno',
+      expired: false,
+    },
+  )
   assert.is(toHex(v.issuer), toHex(key('jongno-1')))
   assert.is(q('verify', { id: h('id-1'), hash: h('content-2') }).valid, false, 'wrong hash')
   v = q('verify', { id: h('nope'), hash: h('content-1') })
-  assert.equal(v, { valid: false, status: 'unknown', type: null, issuer: null, office: null, validUntil: 0, expired: false })
+  assert.equal(v, {
+    valid: false,
+    status: 'unknown',
+    type: null,
+    issuer: null,
+    office: null,
+    validUntil: 0,
+    expired: false,
+  })
   chain.advance(4)
   assert.is(q('verify', { id: h('id-1'), hash: h('content-1') }).valid, true, 'last valid height')
   chain.advance(1)
@@ -116,7 +148,10 @@ test('status: suspend, reinstate, revoke; revoked never returns', () => {
   assert.is(tx('jongno-1', 'reinstate', id).code, 'INVALID_TRANSITION', 'active cannot be reinstated')
   const s = tx('jongno-1', 'suspend', { ...id, reason: h('reason') })
   assert.is(s.code, null)
-  assert.equal(s.events.map((e) => e.name), ['suspended'])
+  assert.equal(
+    s.events.map((e) => e.name),
+    ['suspended'],
+  )
   assert.is(valid(), false)
   assert.is(q('credential', id).status, 'suspended')
   assert.is(tx('jongno-1', 'suspend', id).code, 'INVALID_TRANSITION')
@@ -139,7 +174,11 @@ test('status changes: the issuing office, with the role for the type', () => {
   assert.is(tx('jongno-3', 'suspend', id).code, 'UNAUTHORIZED', 'same office, no role')
   assert.is(tx('nobody', 'revoke', id).code, 'UNAUTHORIZED')
   assert.is(tx('card-1', 'revoke', id).code, 'UNAUTHORIZED', 'card issuer has no say over certificates')
-  assert.is(tx('jongno-2', 'suspend', { id: h('id-2') }).code, 'UNAUTHORIZED', 'role for family-relation only')
+  assert.is(
+    tx('jongno-2', 'suspend', { id: h('id-2') }).code,
+    'UNAUTHORIZED',
+    'role for family-relation only',
+  )
   assert.is(tx('jongno-2', 'suspend', id).code, null, 'another key of the issuing office')
   assert.is(tx('jongno-2', 'reinstate', id).code, null)
   assert.is(q('credential', id).status, 'active')
@@ -152,7 +191,10 @@ test('status changes: the issuing office, with the role for the type', () => {
 test('status changes stop when the office key is revoked in identity', () => {
   const { tx, chain, k, key } = setup()
   assert.is(tx('jongno-1', 'issue', cert(1)).code, null)
-  assert.is(chain.tx(k('city'), 'identity', 'revokeKey', { key: key('jongno-1'), fromHeight: chain.height + 1 }).code, null)
+  assert.is(
+    chain.tx(k('city'), 'identity', 'revokeKey', { key: key('jongno-1'), fromHeight: chain.height + 1 }).code,
+    null,
+  )
   assert.is(tx('jongno-1', 'suspend', { id: h('id-1') }).code, 'UNAUTHORIZED')
   assert.is(tx('jongno-1', 'issue', cert(2)).code, 'UNAUTHORIZED')
   assert.is(tx('jongno-2', 'suspend', { id: h('id-1') }).code, null, 'the office acts with its other key')
@@ -170,7 +212,11 @@ test('citizen card: one live card per holder, managed by the city', () => {
   assert.is(tx('card-2', 'suspend', { id: h('card-1') }).code, null, 'any card issuer of the city')
   assert.is(q('card', { holder }).status, 'suspended')
   assert.is(tx('card-1', 'issueCard', card(2)).code, 'CARD_EXISTS', 'a suspended card is still live')
-  assert.is(tx('jongno-1', 'reinstate', { id: h('card-1') }).code, 'UNAUTHORIZED', 'certificate issuers cannot touch cards')
+  assert.is(
+    tx('jongno-1', 'reinstate', { id: h('card-1') }).code,
+    'UNAUTHORIZED',
+    'certificate issuers cannot touch cards',
+  )
   assert.is(tx('card-1', 'reinstate', { id: h('card-1') }).code, null)
   assert.is(q('verify', { id: h('card-1'), hash: h('card-content-1') }).valid, true)
   assert.is(tx('card-1', 'revoke', { id: h('card-1') }).code, null)
@@ -192,14 +238,26 @@ test('facilities list what they accept; no visit is recorded', () => {
   assert.is(q('accepts', { facility: key('library'), type: 'graduation' }), false)
   assert.is(q('accepts', { facility: key('pool'), type: CITIZEN_CARD }), false)
   assert.equal(q('facility', { facility: key('library') }), [CITIZEN_CARD, 'resident-registration'].sort())
-  assert.is(tx('library', 'setAccepted', { types: ['graduation', 'graduation'] }).code, null, 'replaces the list')
+  assert.is(
+    tx('library', 'setAccepted', { types: ['graduation', 'graduation'] }).code,
+    null,
+    'replaces the list',
+  )
   assert.equal(q('facility', { facility: key('library') }), ['graduation'])
   assert.is(tx('library', 'setAccepted', { types: [] }).code, null)
   assert.equal(q('facility', { facility: key('library') }), [])
   // The service has no method that takes a visit, and its state holds only these prefixes.
-  assert.equal(Object.keys(certificates.methods).sort(), ['issue', 'issueCard', 'reinstate', 'revoke', 'setAccepted', 'suspend'])
+  assert.equal(Object.keys(certificates.methods).sort(), [
+    'issue',
+    'issueCard',
+    'reinstate',
+    'revoke',
+    'setAccepted',
+    'suspend',
+  ])
   for (const k of chain.state().keys()) {
-    if (k.startsWith('certificates/')) assert.ok(/^certificates\/(doc|card|facility)\/[0-9a-f]{64}$/.test(k), k)
+    if (k.startsWith('certificates/'))
+      assert.ok(/^certificates\/(doc|card|facility)\/[0-9a-f]{64}$/.test(k), k)
   }
 })
 
@@ -224,14 +282,22 @@ test(`random status walks match a model; revoked is final (seed ${SEED})`, () =>
     else if (orgOf[who] !== cur.office) expect = 'NOT_OFFICE'
     else if (cur.status === 'revoked') expect = 'REVOKED'
     else expect = from[op].includes(cur.status) ? null : 'INVALID_TRANSITION'
-    assert.is(r.code, expect, `seed ${SEED} step ${step}: ${who} ${op} #${n} (was ${cur?.status}, office ${cur?.office})`)
+    assert.is(
+      r.code,
+      expect,
+      `seed ${SEED} step ${step}: ${who} ${op} #${n} (was ${cur?.status}, office ${cur?.office})`,
+    )
     if (r.code !== null) continue
     if (op === 'issue') model.set(n, { status: 'active', office: orgOf[who]! })
     else model.set(n, { ...cur!, status: next[op] })
   }
   for (const [n, m] of model) {
     assert.is(q('credential', { id: h(`id-${n}`) }).status, m.status, `seed ${SEED} #${n}`)
-    assert.is(q('verify', { id: h(`id-${n}`), hash: h(`content-${n}`) }).valid, m.status === 'active', `seed ${SEED} #${n}`)
+    assert.is(
+      q('verify', { id: h(`id-${n}`), hash: h(`content-${n}`) }).valid,
+      m.status === 'active',
+      `seed ${SEED} #${n}`,
+    )
   }
 })
 
@@ -240,7 +306,15 @@ test('scenario: a district office issues, a bank verifies, the office revokes; a
   // A citizen asks Jongno for a family-relation certificate; only the salted hash goes on chain.
   const content = utf8.encode(JSON.stringify({ salt: 'f00d', doc: 'family relation, page 1' }))
   const commitment = sha256(content)
-  assert.is(tx('jongno-1', 'issue', { id: h('fam-2026-001'), type: 'family-relation', hash: commitment, validUntil: 0 }).code, null)
+  assert.is(
+    tx('jongno-1', 'issue', {
+      id: h('fam-2026-001'),
+      type: 'family-relation',
+      hash: commitment,
+      validUntil: 0,
+    }).code,
+    null,
+  )
   // A bank, given the document off chain, recomputes the hash and checks it against the chain.
   const v = q('verify', { id: h('fam-2026-001'), hash: sha256(content) })
   assert.is(v.valid, true)
@@ -251,7 +325,15 @@ test('scenario: a district office issues, a bank verifies, the office revokes; a
   assert.is(tx('jongno-2', 'revoke', { id: h('fam-2026-001'), reason: h('issued-in-error') }).code, null)
   assert.is(q('verify', { id: h('fam-2026-001'), hash: commitment }).status, 'revoked')
   // The city issues a card; the library accepts cards; the holder shows it off chain, nothing is logged.
-  assert.is(tx('card-1', 'issueCard', { id: h('card-x'), holder: h('pseudonym-x'), hash: h('card-x-content'), validUntil: 0 }).code, null)
+  assert.is(
+    tx('card-1', 'issueCard', {
+      id: h('card-x'),
+      holder: h('pseudonym-x'),
+      hash: h('card-x-content'),
+      validUntil: 0,
+    }).code,
+    null,
+  )
   assert.is(tx('library', 'setAccepted', { types: [CITIZEN_CARD] }).code, null)
   assert.is(q('accepts', { facility: key('library'), type: CITIZEN_CARD }), true)
   assert.is(q('verify', { id: h('card-x'), hash: h('card-x-content') }).valid, true)

@@ -12,7 +12,14 @@ const key = (label: string) => k(label).publicKey
 const h = (label: string | number) => sha256(utf8.encode(`seoul-scoin/${label}`))
 
 /** The SCOIN asset as the token admin creates it (see docs/seoul-a.md). */
-const SCOIN_ASSET = { asset: 'SCOIN', decimals: 0, policy: 'controlled', controllers: ['scoin'], budgetPerPeriod: 0, periodBlocks: 1 }
+const SCOIN_ASSET = {
+  asset: 'SCOIN',
+  decimals: 0,
+  policy: 'controlled',
+  controllers: ['scoin'],
+  budgetPerPeriod: 0,
+  periodBlocks: 1,
+}
 
 function setup(opts: { asset?: Record<string, Value> | null } = {}) {
   const chain = createTestChain({
@@ -37,10 +44,17 @@ function setup(opts: { asset?: Record<string, Value> | null } = {}) {
   }
   const tx = (who: string, method: string, args: Value) => chain.tx(k(who), 'scoin', method, args)
   const q = (name: string, args: Value) => chain.query('scoin', name, args) as any
-  const tokenBalance = (who: string) => chain.query('token', 'balance', { asset: 'SCOIN', owner: key(who) }) as number
+  const tokenBalance = (who: string) =>
+    chain.query('token', 'balance', { asset: 'SCOIN', owner: key(who) }) as number
   const usable = (who: string) => q('balance', { holder: key(who) }).usable as number
   const program = (id: string, over: Record<string, Value> = {}) =>
-    tx('scoin-admin', 'createProgram', { program: id, operators: [key('op-green')], budget: 1000, expiryBlocks: 50, ...over })
+    tx('scoin-admin', 'createProgram', {
+      program: id,
+      operators: [key('op-green')],
+      budget: 1000,
+      expiryBlocks: 50,
+      ...over,
+    })
   const places = () => {
     assert.is(tx('scoin-admin', 'setPlace', { key: key('merchant'), kind: 'merchant' }).code, null)
     assert.is(tx('scoin-admin', 'setPlace', { key: key('agency'), kind: 'agency' }).code, null)
@@ -52,7 +66,15 @@ function setup(opts: { asset?: Record<string, Value> | null } = {}) {
 test('programs and allowlists: scoin admins only', () => {
   const { tx, q, program } = setup()
   assert.is(program('green', { operators: [key('op-green')] }).code, null)
-  assert.is(tx('op-green', 'createProgram', { program: 'x', operators: [key('op-green')], budget: 1, expiryBlocks: 1 }).code, 'UNAUTHORIZED')
+  assert.is(
+    tx('op-green', 'createProgram', {
+      program: 'x',
+      operators: [key('op-green')],
+      budget: 1,
+      expiryBlocks: 1,
+    }).code,
+    'UNAUTHORIZED',
+  )
   assert.is(program('green').code, 'ALREADY_EXISTS')
   assert.is(program('bad', { budget: 0 }).code, 'BAD_ARGS')
   assert.is(program('bad', { expiryBlocks: 0 }).code, 'BAD_ARGS')
@@ -70,7 +92,8 @@ test('programs and allowlists: scoin admins only', () => {
 test('award: a listed operator with the role, within the program budget', () => {
   const { tx, q, chain, tokenBalance, program } = setup()
   assert.is(program('green', { operators: [key('op-green'), key('citizen-b')], budget: 100 }).code, null)
-  const award = (who: string, amount: number, program = 'green') => tx(who, 'award', { program, to: key('citizen-a'), amount })
+  const award = (who: string, amount: number, program = 'green') =>
+    tx(who, 'award', { program, to: key('citizen-a'), amount })
   assert.is(award('citizen-a', 1).code, 'UNAUTHORIZED', 'no operator role')
   assert.is(award('citizen-b', 1).code, 'UNAUTHORIZED', 'listed in the program but no role')
   assert.is(award('op-other', 1).code, 'NOT_OPERATOR', 'role but not listed')
@@ -100,7 +123,10 @@ test('the asset must be controlled by scoin, or no miles are awarded', () => {
   assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 1 }).code, 'BAD_ASSET')
   const none = setup({ asset: null })
   assert.is(none.program('green').code, null)
-  assert.is(none.tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 1 }).code, 'BAD_ASSET')
+  assert.is(
+    none.tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 1 }).code,
+    'BAD_ASSET',
+  )
 })
 
 test('spend: only at allowlisted merchants and agencies; no citizen-to-citizen transfers', () => {
@@ -108,7 +134,8 @@ test('spend: only at allowlisted merchants and agencies; no citizen-to-citizen t
   places()
   assert.is(program('green').code, null)
   assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 100 }).code, null)
-  const spend = (to: string, amount: number) => tx('citizen-a', 'spend', { to: key(to), amount, ref: h('bill') })
+  const spend = (to: string, amount: number) =>
+    tx('citizen-a', 'spend', { to: key(to), amount, ref: h('bill') })
   assert.is(spend('merchant', 30).code, null)
   assert.is(spend('agency', 20).code, null)
   assert.is(spend('citizen-b', 1).code, 'NOT_ALLOWLISTED', 'no transfer to another citizen')
@@ -119,7 +146,11 @@ test('spend: only at allowlisted merchants and agencies; no citizen-to-citizen t
   assert.is(tokenBalance('merchant'), 30)
   assert.is(tokenBalance('agency'), 20)
   // The token itself refuses plain transfers of a controlled asset.
-  const direct = chain.tx(k('citizen-a'), 'token', 'transfer', { asset: 'SCOIN', to: key('citizen-b'), amount: 1 })
+  const direct = chain.tx(k('citizen-a'), 'token', 'transfer', {
+    asset: 'SCOIN',
+    to: key('citizen-b'),
+    amount: 1,
+  })
   assert.is(direct.code, 'TRANSFER_FORBIDDEN')
   assert.is(tokenBalance('citizen-b'), 0)
   // A merchant cannot pay itself, and a delisted merchant takes no more miles.
@@ -183,7 +214,10 @@ test('expiry: expired miles cannot be used; lazy and swept burns agree', () => {
   assert.is(tx('citizen-a', 'spend', { to: key('merchant'), amount: 1 }).code, 'INSUFFICIENT_MILES')
   assert.is(tokenBalance('citizen-a'), 0, 'swept at the end of the expiry block')
   const swept = chain.lastBlockEvents().filter((e) => e.service === 'scoin' && e.name === 'expired')
-  assert.equal(swept.map((e) => toHex((e.data as { holder: Uint8Array }).holder)), [toHex(key('citizen-a'))])
+  assert.equal(
+    swept.map((e) => toHex((e.data as { holder: Uint8Array }).holder)),
+    [toHex(key('citizen-a'))],
+  )
   // citizen-b's lot expires one block later.
   assert.is(usable('citizen-b'), 7)
   assert.is(tx('citizen-b', 'convert', { amount: 7, receipt: h('late') }).code, 'INSUFFICIENT_MILES')
@@ -205,9 +239,16 @@ test('lots are used earliest expiry first', () => {
   assert.is(tx('op-green', 'award', { program: 'short', to: key('citizen-a'), amount: 20 }).code, null)
   const shortAt = chain.height + 0
   const lots = q('balance', { holder: key('citizen-a') }).lots as [number, number][]
-  assert.equal(lots.map(([, n]) => n), [20, 50], 'sorted by expiry')
+  assert.equal(
+    lots.map(([, n]) => n),
+    [20, 50],
+    'sorted by expiry',
+  )
   assert.is(tx('citizen-a', 'spend', { to: key('merchant'), amount: 25 }).code, null)
-  assert.equal((q('balance', { holder: key('citizen-a') }).lots as [number, number][]).map(([, n]) => n), [45])
+  assert.equal(
+    (q('balance', { holder: key('citizen-a') }).lots as [number, number][]).map(([, n]) => n),
+    [45],
+  )
   chain.advance(shortAt + 10 - chain.height)
   assert.is(usable('citizen-a'), 45, 'nothing was left to expire in the short lot')
 })
@@ -217,18 +258,30 @@ test(`the endBlock sweep does bounded work per block (at most ${SWEEP_HOLDERS} h
   const n = 2 * SWEEP_HOLDERS + 10
   assert.is(program('bulk', { operators: [key('op-green')], budget: 10_000, expiryBlocks: 3 }).code, null)
   const holders = Array.from({ length: n }, (_, i) => k(`holder-${i}`))
-  const rs = chain.block(holders.map((hk) => ({ key: k('op-green'), service: 'scoin', method: 'award', args: { program: 'bulk', to: hk.publicKey, amount: 5 } })))
+  const rs = chain.block(
+    holders.map((hk) => ({
+      key: k('op-green'),
+      service: 'scoin',
+      method: 'award',
+      args: { program: 'bulk', to: hk.publicKey, amount: 5 },
+    })),
+  )
   assert.ok(rs.every((r) => r.code === null))
   const at = chain.height
   chain.advance(at + 3 - chain.height - 1)
-  const expiredIn = (events: { service: string; name: string }[]) => events.filter((e) => e.service === 'scoin' && e.name === 'expired').length
-  const bal = (hk: KeyPair) => chain.query('token', 'balance', { asset: 'SCOIN', owner: hk.publicKey }) as number
+  const expiredIn = (events: { service: string; name: string }[]) =>
+    events.filter((e) => e.service === 'scoin' && e.name === 'expired').length
+  const bal = (hk: KeyPair) =>
+    chain.query('token', 'balance', { asset: 'SCOIN', owner: hk.publicKey }) as number
   assert.is(expiredIn(chain.advance(1)), SWEEP_HOLDERS)
   // Not swept yet, but already unusable: expiry does not wait for the sweep.
   const last = holders.at(-1)!
   assert.is(bal(last), 5)
   assert.is((chain.query('scoin', 'balance', { holder: last.publicKey }) as { usable: number }).usable, 0)
-  assert.is(tx(`holder-${n - 1}`, 'convert', { amount: 1, receipt: h('too-late') }).code, 'INSUFFICIENT_MILES')
+  assert.is(
+    tx(`holder-${n - 1}`, 'convert', { amount: 1, receipt: h('too-late') }).code,
+    'INSUFFICIENT_MILES',
+  )
   assert.is(expiredIn(chain.lastBlockEvents()), SWEEP_HOLDERS, 'the sweep ran after that tx too')
   assert.is(bal(last), 5, 'the failed tx burned nothing')
   assert.is(expiredIn(chain.advance(1)), n - 2 * SWEEP_HOLDERS)
@@ -241,12 +294,31 @@ test(`the endBlock sweep does bounded work per block (at most ${SWEEP_HOLDERS} h
 test(`at most ${MAX_LOTS} live lots per holder`, () => {
   const { chain, tx, program } = setup()
   assert.is(program('daily', { budget: 10_000, expiryBlocks: 1000 }).code, null)
-  for (let i = 0; i < MAX_LOTS; i++) assert.is(tx('op-green', 'award', { program: 'daily', to: key('citizen-a'), amount: 1 }).code, null)
-  assert.is(tx('op-green', 'award', { program: 'daily', to: key('citizen-a'), amount: 1 }).code, 'TOO_MANY_LOTS')
+  for (let i = 0; i < MAX_LOTS; i++)
+    assert.is(tx('op-green', 'award', { program: 'daily', to: key('citizen-a'), amount: 1 }).code, null)
+  assert.is(
+    tx('op-green', 'award', { program: 'daily', to: key('citizen-a'), amount: 1 }).code,
+    'TOO_MANY_LOTS',
+  )
   // Two awards in one block share one lot.
-  const rs = chain.block([0, 1].map(() => ({ key: k('op-green'), service: 'scoin', method: 'award', args: { program: 'daily', to: key('citizen-b'), amount: 2 } })))
-  assert.equal(rs.map((r) => r.code), [null, null])
-  assert.equal((chain.query('scoin', 'balance', { holder: key('citizen-b') }) as { lots: number[][] }).lots.map((l) => l[1]), [4])
+  const rs = chain.block(
+    [0, 1].map(() => ({
+      key: k('op-green'),
+      service: 'scoin',
+      method: 'award',
+      args: { program: 'daily', to: key('citizen-b'), amount: 2 },
+    })),
+  )
+  assert.equal(
+    rs.map((r) => r.code),
+    [null, null],
+  )
+  assert.equal(
+    (chain.query('scoin', 'balance', { holder: key('citizen-b') }) as { lots: number[][] }).lots.map(
+      (l) => l[1],
+    ),
+    [4],
+  )
 })
 
 test(`random operations keep the invariants (seed ${SEED})`, () => {
@@ -264,32 +336,79 @@ test(`random operations keep the invariants (seed ${SEED})`, () => {
       const amount = rng.range(1, 60)
       switch (rng.int(6)) {
         case 0:
-          return { key: k('op-green'), service: 'scoin', method: 'award', args: { program: 'p1', to: key(who), amount } as Value }
+          return {
+            key: k('op-green'),
+            service: 'scoin',
+            method: 'award',
+            args: { program: 'p1', to: key(who), amount } as Value,
+          }
         case 1:
-          return { key: k('op-volunteer'), service: 'scoin', method: 'award', args: { program: 'p2', to: key(who), amount } as Value }
+          return {
+            key: k('op-volunteer'),
+            service: 'scoin',
+            method: 'award',
+            args: { program: 'p2', to: key(who), amount } as Value,
+          }
         case 2:
-          return { key: k(who), service: 'scoin', method: 'spend', args: { to: key(rng.pick(['merchant', 'agency', 'c0'])), amount } as Value }
+          return {
+            key: k(who),
+            service: 'scoin',
+            method: 'spend',
+            args: { to: key(rng.pick(['merchant', 'agency', 'c0'])), amount } as Value,
+          }
         case 3:
-          return { key: k(who), service: 'scoin', method: 'donate', args: { to: key(rng.pick(['campaign', 'agency'])), amount } as Value }
+          return {
+            key: k(who),
+            service: 'scoin',
+            method: 'donate',
+            args: { to: key(rng.pick(['campaign', 'agency'])), amount } as Value,
+          }
         case 4:
-          return { key: k(rng.pick(holders)), service: 'scoin', method: 'convert', args: { amount, receipt: h(`r${receipts++}`) } as Value }
+          return {
+            key: k(rng.pick(holders)),
+            service: 'scoin',
+            method: 'convert',
+            args: { amount, receipt: h(`r${receipts++}`) } as Value,
+          }
         default:
-          return { key: k(who), service: 'token', method: 'transfer', args: { asset: 'SCOIN', to: key(rng.pick(citizens)), amount } as Value }
+          return {
+            key: k(who),
+            service: 'token',
+            method: 'transfer',
+            args: { asset: 'SCOIN', to: key(rng.pick(citizens)), amount } as Value,
+          }
       }
     })
-    const before = new Map(citizens.map((c) => [c, chain.query('token', 'balance', { asset: 'SCOIN', owner: key(c) }) as number]))
+    const before = new Map(
+      citizens.map((c) => [c, chain.query('token', 'balance', { asset: 'SCOIN', owner: key(c) }) as number]),
+    )
     const rs = chain.block(calls)
     const ctx = `seed ${SEED} block ${chain.height}`
     rs.forEach((r, i) => {
       const c = calls[i]!
       if (c.service === 'token') assert.is(r.code, 'TRANSFER_FORBIDDEN', ctx)
-      else if (r.code !== null) assert.ok(['BUDGET_EXCEEDED', 'INSUFFICIENT_MILES', 'NOT_ALLOWLISTED', 'SELF_PAYMENT', 'TOO_MANY_LOTS'].includes(r.code), `${ctx}: ${r.code}`)
+      else if (r.code !== null)
+        assert.ok(
+          [
+            'BUDGET_EXCEEDED',
+            'INSUFFICIENT_MILES',
+            'NOT_ALLOWLISTED',
+            'SELF_PAYMENT',
+            'TOO_MANY_LOTS',
+          ].includes(r.code),
+          `${ctx}: ${r.code}`,
+        )
     })
     // A citizen's balance only grows through awards.
-    const awardedTo = new Set(calls.filter((c, i) => c.method === 'award' && rs[i]!.code === null).map((c) => toHex((c.args as { to: Uint8Array }).to)))
+    const awardedTo = new Set(
+      calls
+        .filter((c, i) => c.method === 'award' && rs[i]!.code === null)
+        .map((c) => toHex((c.args as { to: Uint8Array }).to)),
+    )
     for (const c of citizens) {
       const now = chain.query('token', 'balance', { asset: 'SCOIN', owner: key(c) }) as number
-      if (!awardedTo.has(toHex(key(c)))) assert.ok(now <= before.get(c)!, `${ctx}: ${c} gained ${now - before.get(c)!} without an award`)
+      if (!awardedTo.has(toHex(key(c))))
+        assert.ok(now <= before.get(c)!, `${ctx}: ${c} gained ${now - before.get(c)!} without an award`)
     }
     // Per holder: live + expired-unburned lots never exceed the token balance; lots sorted, bounded.
     const state = chain.state()
@@ -306,7 +425,11 @@ test(`random operations keep the invariants (seed ${SEED})`, () => {
       assert.ok(usable.usable >= 0 && usable.free >= 0, ctx)
     }
     const stats = q('stats', {})
-    const supply = chain.query('token', 'supply', { asset: 'SCOIN' }) as { minted: number; burned: number; supply: number }
+    const supply = chain.query('token', 'supply', { asset: 'SCOIN' }) as {
+      minted: number
+      burned: number
+      supply: number
+    }
     assert.is(supply.minted, stats.awarded, ctx)
     assert.is(supply.burned, stats.expired + stats.converted, ctx)
     assert.is(supply.supply, balances, `${ctx}: supply = sum of balances`)
@@ -321,17 +444,46 @@ test(`random operations keep the invariants (seed ${SEED})`, () => {
 test('scenario: earn for recycling, pay the subway, donate, convert, the rest expires', () => {
   const { chain, tx, q, tokenBalance, usable, places } = setup()
   places()
-  assert.is(tx('scoin-admin', 'createProgram', { program: 'recycling', operators: [key('op-green')], budget: 500, expiryBlocks: 20 }).code, null)
-  assert.is(tx('scoin-admin', 'createProgram', { program: 'volunteer', operators: [key('op-volunteer')], budget: 500, expiryBlocks: 40 }).code, null)
-  assert.is(tx('op-green', 'award', { program: 'recycling', to: key('citizen-a'), amount: 120, ref: h('bottles') }).code, null)
-  assert.is(tx('op-volunteer', 'award', { program: 'volunteer', to: key('citizen-a'), amount: 80 }).code, null)
-  assert.is(tx('op-volunteer', 'award', { program: 'recycling', to: key('citizen-a'), amount: 1 }).code, 'NOT_OPERATOR')
+  assert.is(
+    tx('scoin-admin', 'createProgram', {
+      program: 'recycling',
+      operators: [key('op-green')],
+      budget: 500,
+      expiryBlocks: 20,
+    }).code,
+    null,
+  )
+  assert.is(
+    tx('scoin-admin', 'createProgram', {
+      program: 'volunteer',
+      operators: [key('op-volunteer')],
+      budget: 500,
+      expiryBlocks: 40,
+    }).code,
+    null,
+  )
+  assert.is(
+    tx('op-green', 'award', { program: 'recycling', to: key('citizen-a'), amount: 120, ref: h('bottles') })
+      .code,
+    null,
+  )
+  assert.is(
+    tx('op-volunteer', 'award', { program: 'volunteer', to: key('citizen-a'), amount: 80 }).code,
+    null,
+  )
+  assert.is(
+    tx('op-volunteer', 'award', { program: 'recycling', to: key('citizen-a'), amount: 1 }).code,
+    'NOT_OPERATOR',
+  )
   assert.is(usable('citizen-a'), 200)
   assert.is(tx('citizen-a', 'spend', { to: key('agency'), amount: 50, ref: h('subway-fare') }).code, null)
   assert.is(tx('citizen-a', 'donate', { to: key('campaign'), amount: 30 }).code, null)
   assert.is(tx('citizen-a', 'convert', { amount: 20, receipt: h('bank-settlement-1') }).code, null)
   // 120 recycling miles: 100 used (earliest first), 20 left; 80 volunteer miles untouched.
-  assert.equal((q('balance', { holder: key('citizen-a') }).lots as [number, number][]).map(([, n]) => n), [20, 80])
+  assert.equal(
+    (q('balance', { holder: key('citizen-a') }).lots as [number, number][]).map(([, n]) => n),
+    [20, 80],
+  )
   chain.advance(25)
   assert.is(usable('citizen-a'), 80, 'the recycling lot expired')
   chain.advance(20)

@@ -26,7 +26,8 @@ function setup() {
       },
     },
   })
-  const tx = (who: string | KeyPair, method: string, args: Value) => chain.tx(typeof who === 'string' ? k(who) : who, 'voting', method, args)
+  const tx = (who: string | KeyPair, method: string, args: Value) =>
+    chain.tx(typeof who === 'string' ? k(who) : who, 'voting', method, args)
   const q = (name: string, args: Value) => chain.query('voting', name, args) as any
   /** A poll opening 20 blocks from now and closing 10 later. */
   const create = (pollId: string, over: Record<string, Value> = {}, who = 'organizer') => {
@@ -65,7 +66,10 @@ test('createPoll: organizers only; bad schedules, options and electorates are re
   assert.is(create('p2', { options: ['yes', 'yes'] }).code, 'BAD_OPTIONS')
   assert.is(create('p2', { mode: 'petition' }).code, 'BAD_OPTIONS', 'petitions have no options')
   assert.is(create('p2', { electorate: {} }).code, 'BAD_ELECTORATE')
-  assert.is(create('p2', { electorate: { voters: [], role: { scope: 'voting', role: 'citizen' } } }).code, 'BAD_ELECTORATE')
+  assert.is(
+    create('p2', { electorate: { voters: [], role: { scope: 'voting', role: 'citizen' } } }).code,
+    'BAD_ELECTORATE',
+  )
   assert.is(create('P 2').code, 'BAD_ARGS')
   assert.is(create('p2', { options: Array.from({ length: 33 }, (_, i) => `o${i}`) }).code, 'BAD_ARGS')
   assert.equal(q('poll', { pollId: 'p2' }), null)
@@ -82,17 +86,35 @@ test('draft edits by the creator; options, electorate and schedule frozen once o
   assert.is(tx('organizer', 'setOptions', { pollId: 'p1', options: ['a', 'b'] }).code, null)
   assert.is(tx('organizer', 'setOptions', { pollId: 'p1', options: ['a'] }).code, 'BAD_OPTIONS')
   assert.is(tx('organizer', 'addVoters', { pollId: 'p1', voters: [key('v4'), key('v1')] }).code, null)
-  assert.equal(q('poll', { pollId: 'p1' }).electorate, { kind: 'list', size: 4 }, 'duplicates are not counted twice')
-  assert.is(tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 10, closeAt: chain.height + 16 }).code, null)
-  assert.is(tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 10, closeAt: chain.height + 2 }).code, 'BAD_SCHEDULE')
-  assert.is(tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height, closeAt: chain.height + 2 }).code, 'BAD_SCHEDULE')
+  assert.equal(
+    q('poll', { pollId: 'p1' }).electorate,
+    { kind: 'list', size: 4 },
+    'duplicates are not counted twice',
+  )
+  assert.is(
+    tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 10, closeAt: chain.height + 16 })
+      .code,
+    null,
+  )
+  assert.is(
+    tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 10, closeAt: chain.height + 2 })
+      .code,
+    'BAD_SCHEDULE',
+  )
+  assert.is(
+    tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height, closeAt: chain.height + 2 }).code,
+    'BAD_SCHEDULE',
+  )
   assert.is(tx('organizer', 'setOptions', { pollId: 'nope', options: ['a', 'b'] }).code, 'NOT_FOUND')
   openPoll('p1')
   assert.is(q('poll', { pollId: 'p1' }).phase, 'draft', 'the next block opens it')
   assert.is(tx('v1', 'vote', { pollId: 'p1', option: 1 }).code, null)
   assert.is(tx('organizer', 'setOptions', { pollId: 'p1', options: ['c', 'd'] }).code, 'FROZEN')
   assert.is(tx('organizer', 'addVoters', { pollId: 'p1', voters: [key('v9')] }).code, 'FROZEN')
-  assert.is(tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 3, closeAt: chain.height + 9 }).code, 'FROZEN')
+  assert.is(
+    tx('organizer', 'reschedule', { pollId: 'p1', openAt: chain.height + 3, closeAt: chain.height + 9 }).code,
+    'FROZEN',
+  )
   const p = q('poll', { pollId: 'p1' })
   assert.equal(p.options, ['a', 'b'])
   assert.equal(p.electorate, { kind: 'list', size: 4 })
@@ -114,14 +136,20 @@ test('vote: open phase, electorate, one counted ballot per voter (a second is re
     { key: k('v2'), service: 'voting', method: 'vote', args: { pollId: 'p1', option: 2 } },
     { key: k('v2'), service: 'voting', method: 'vote', args: { pollId: 'p1', option: 1 } },
   ])
-  assert.equal(rs.map((r) => r.code), [null, 'ALREADY_VOTED'])
+  assert.equal(
+    rs.map((r) => r.code),
+    [null, 'ALREADY_VOTED'],
+  )
   const r = q('results', { pollId: 'p1' })
   assert.equal(r.counts, [1, 0, 1])
   assert.is(r.ballots, 2)
   assert.is(q('hasVoted', { pollId: 'p1', voter: key('v1') }), true)
   assert.is(q('hasVoted', { pollId: 'p1', voter: key('v3') }), false)
   assert.is(toHex(q('nullifier', { pollId: 'p1', voter: key('v1') })), toHex(nullifierOf('p1', key('v1'))))
-  assert.ok(chain.state().has(`voting/ballot/${toHex(nullifierOf('p1', key('v1')))}`), 'the nullifier is kept in state')
+  assert.ok(
+    chain.state().has(`voting/ballot/${toHex(nullifierOf('p1', key('v1')))}`),
+    'the nullifier is kept in state',
+  )
   closePoll('p1')
   assert.is(tx('v3', 'vote', { pollId: 'p1', option: 0 }).code, 'NOT_OPEN', 'closed')
   assert.is(q('poll', { pollId: 'p1' }).phase, 'closed')
@@ -148,9 +176,16 @@ test('role electorate: holders of the role at the height of their ballot', () =>
   assert.is(q('eligible', { pollId: 'r1', voter: key('v1') }), false)
   assert.is(tx('citizen-1', 'vote', { pollId: 'r1', option: 0 }).code, null)
   assert.is(tx('v1', 'vote', { pollId: 'r1', option: 0 }).code, 'NOT_ELIGIBLE')
-  assert.is(chain.tx(k('city'), 'identity', 'revokeRole', { scope: 'voting', role: 'citizen', key: key('citizen-2') }).code, null)
+  assert.is(
+    chain.tx(k('city'), 'identity', 'revokeRole', { scope: 'voting', role: 'citizen', key: key('citizen-2') })
+      .code,
+    null,
+  )
   assert.is(tx('citizen-2', 'vote', { pollId: 'r1', option: 0 }).code, 'NOT_ELIGIBLE', 'role revoked')
-  assert.is(chain.tx(k('city'), 'identity', 'grantRole', { scope: 'voting', role: 'citizen', key: key('v1') }).code, null)
+  assert.is(
+    chain.tx(k('city'), 'identity', 'grantRole', { scope: 'voting', role: 'citizen', key: key('v1') }).code,
+    null,
+  )
   assert.is(tx('v1', 'vote', { pollId: 'r1', option: 1 }).code, null, 'role granted')
 })
 
@@ -165,7 +200,10 @@ test('tally: after close, once; equals the counts; then the poll is final', () =
   closePoll('p1')
   const r = tx('anyone', 'tally', { pollId: 'p1' })
   assert.is(r.code, null)
-  assert.equal(r.events.map((e) => [e.name, e.data]), [['tallied', { pollId: 'p1', counts: [1, 0, 2], ballots: 3 }]])
+  assert.equal(
+    r.events.map((e) => [e.name, e.data]),
+    [['tallied', { pollId: 'p1', counts: [1, 0, 2], ballots: 3 }]],
+  )
   assert.is(tx('anyone', 'tally', { pollId: 'p1' }).code, 'ALREADY_TALLIED')
   assert.is(tx('v1', 'vote', { pollId: 'p1', option: 0 }).code, 'NOT_OPEN')
   const res = q('results', { pollId: 'p1' })
@@ -179,8 +217,14 @@ test(`tally equals the sum of ballots in state (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
   const voters = Array.from({ length: 120 }, (_, i) => k(`voter-${i}`))
   const options = ['a', 'b', 'c', 'd', 'e']
-  assert.is(create('big', { options, electorate: { voters: voters.slice(0, 100).map((v) => v.publicKey) } }).code, null)
-  assert.is(tx('organizer', 'addVoters', { pollId: 'big', voters: voters.slice(100).map((v) => v.publicKey) }).code, null)
+  assert.is(
+    create('big', { options, electorate: { voters: voters.slice(0, 100).map((v) => v.publicKey) } }).code,
+    null,
+  )
+  assert.is(
+    tx('organizer', 'addVoters', { pollId: 'big', voters: voters.slice(100).map((v) => v.publicKey) }).code,
+    null,
+  )
   openPoll('big')
   const expected = [0, 0, 0, 0, 0]
   const voted = new Set<number>()
@@ -189,7 +233,14 @@ test(`tally equals the sum of ballots in state (seed ${SEED})`, () => {
       const i = rng.int(voters.length)
       return { i, option: rng.int(options.length) }
     })
-    const rs = chain.block(calls.map(({ i, option }) => ({ key: voters[i]!, service: 'voting', method: 'vote', args: { pollId: 'big', option } })))
+    const rs = chain.block(
+      calls.map(({ i, option }) => ({
+        key: voters[i]!,
+        service: 'voting',
+        method: 'vote',
+        args: { pollId: 'big', option },
+      })),
+    )
     calls.forEach(({ i, option }, j) => {
       const want = voted.has(i) ? 'ALREADY_VOTED' : null
       assert.is(rs[j]!.code, want, `seed ${SEED} round ${round} voter ${i}`)
@@ -219,16 +270,38 @@ test('petition: debate at 100 ballots and mayorAnswer at 1,000, each emitted onc
   const { chain, create, tx, q, openPoll } = setup()
   const n = PETITION_MAYOR_ANSWER + 5
   const signers = Array.from({ length: n }, (_, i) => k(`petitioner-${i}`))
-  assert.is(create('bike-lanes', { mode: 'petition', options: [], electorate: { voters: signers.slice(0, 256).map((s) => s.publicKey) }, openAt: chain.height + 10, closeAt: chain.height + 100 }).code, null)
+  assert.is(
+    create('bike-lanes', {
+      mode: 'petition',
+      options: [],
+      electorate: { voters: signers.slice(0, 256).map((s) => s.publicKey) },
+      openAt: chain.height + 10,
+      closeAt: chain.height + 100,
+    }).code,
+    null,
+  )
   for (let i = 256; i < n; i += 256) {
-    assert.is(tx('organizer', 'addVoters', { pollId: 'bike-lanes', voters: signers.slice(i, i + 256).map((s) => s.publicKey) }).code, null)
+    assert.is(
+      tx('organizer', 'addVoters', {
+        pollId: 'bike-lanes',
+        voters: signers.slice(i, i + 256).map((s) => s.publicKey),
+      }).code,
+      null,
+    )
   }
   assert.equal(q('poll', { pollId: 'bike-lanes' }).options, ['support'])
   openPoll('bike-lanes')
   const events: { name: string; data: Value; at: number }[] = []
   let cast = 0
   for (let i = 0; i < n; i += 200) {
-    const rs = chain.block(signers.slice(i, i + 200).map((s) => ({ key: s, service: 'voting', method: 'vote', args: { pollId: 'bike-lanes', option: 0 } })))
+    const rs = chain.block(
+      signers.slice(i, i + 200).map((s) => ({
+        key: s,
+        service: 'voting',
+        method: 'vote',
+        args: { pollId: 'bike-lanes', option: 0 },
+      })),
+    )
     for (const r of rs) {
       assert.is(r.code, null)
       cast++
@@ -237,7 +310,11 @@ test('petition: debate at 100 ballots and mayorAnswer at 1,000, each emitted onc
   }
   assert.equal(events, [
     { name: 'debate', data: { pollId: 'bike-lanes', ballots: PETITION_DEBATE }, at: PETITION_DEBATE },
-    { name: 'mayorAnswer', data: { pollId: 'bike-lanes', ballots: PETITION_MAYOR_ANSWER }, at: PETITION_MAYOR_ANSWER },
+    {
+      name: 'mayorAnswer',
+      data: { pollId: 'bike-lanes', ballots: PETITION_MAYOR_ANSWER },
+      at: PETITION_MAYOR_ANSWER,
+    },
   ])
   const p = q('poll', { pollId: 'bike-lanes' })
   assert.is(p.ballots, n)
@@ -259,12 +336,25 @@ test('scenario: a policy poll from draft to tally', () => {
     openAt,
     closeAt: openAt + 3,
   })
-  assert.equal(created.events.map((e) => e.name), ['pollCreated'])
+  assert.equal(
+    created.events.map((e) => e.name),
+    ['pollCreated'],
+  )
   assert.is(tx('organizer', 'addVoters', { pollId: 'night-bus-2026', voters: [key('v3')] }).code, null)
   chain.advance(openAt - chain.height - 1)
   assert.is(q('poll', { pollId: 'night-bus-2026' }).phase, 'draft')
-  const rs = chain.block(['v1', 'v2', 'v3'].map((v, i) => ({ key: k(v), service: 'voting', method: 'vote', args: { pollId: 'night-bus-2026', option: i === 1 ? 1 : 0 } })))
-  assert.equal(rs.map((r) => r.code), [null, null, null])
+  const rs = chain.block(
+    ['v1', 'v2', 'v3'].map((v, i) => ({
+      key: k(v),
+      service: 'voting',
+      method: 'vote',
+      args: { pollId: 'night-bus-2026', option: i === 1 ? 1 : 0 },
+    })),
+  )
+  assert.equal(
+    rs.map((r) => r.code),
+    [null, null, null],
+  )
   assert.is(q('poll', { pollId: 'night-bus-2026' }).phase, 'open')
   chain.advance(2)
   assert.is(q('poll', { pollId: 'night-bus-2026' }).phase, 'open', 'open for heights openAt..closeAt-1')

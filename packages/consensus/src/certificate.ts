@@ -67,15 +67,31 @@ export function verifyCommitCertificate(
   chainId: string,
   verify: (check: SignatureCheck) => boolean,
 ): CertificateVerdict {
-  if (!cert || !Array.isArray(cert.signatures) || !(cert.blockHash instanceof Uint8Array) || cert.blockHash.length !== 32) {
+  if (
+    !cert ||
+    !Array.isArray(cert.signatures) ||
+    !(cert.blockHash instanceof Uint8Array) ||
+    cert.blockHash.length !== 32
+  ) {
     return { ok: false, code: 'MALFORMED' }
   }
-  if (!Number.isSafeInteger(cert.height) || cert.height < 1 || !Number.isSafeInteger(cert.view) || cert.view < 0) {
+  if (
+    !Number.isSafeInteger(cert.height) ||
+    cert.height < 1 ||
+    !Number.isSafeInteger(cert.view) ||
+    cert.view < 0
+  ) {
     return { ok: false, code: 'MALFORMED', detail: 'height or view' }
   }
   if (cert.chainId !== chainId) return { ok: false, code: 'WRONG_CHAIN' }
   const members = new Set(validators.map(toHex))
-  return verifyVoteQuorum(cert.signatures, (v) => certificateVote(cert, v), members, quorumForSet(validators.length), verify)
+  return verifyVoteQuorum(
+    cert.signatures,
+    (v) => certificateVote(cert, v),
+    members,
+    quorumForSet(validators.length),
+    verify,
+  )
 }
 
 function quorumForSet(n: number): number {
@@ -83,6 +99,13 @@ function quorumForSet(n: number): number {
 }
 
 /** The vote a signature in a prepared certificate or checkpoint proof stands for. */
-export function makeVote(chainId: string, kind: VoteKind, view: number, height: number, digest: Uint8Array, validator: Uint8Array): Vote {
+export function makeVote(
+  chainId: string,
+  kind: VoteKind,
+  view: number,
+  height: number,
+  digest: Uint8Array,
+  validator: Uint8Array,
+): Vote {
   return { chainId, kind, view, height, digest, validator }
 }

@@ -78,8 +78,10 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
   if (index === undefined) throw new TypeError('publicKey: not one of validators')
   const K = c.checkpointInterval ?? 10
   const L = c.windowSize ?? 4 * K
-  if (!Number.isSafeInteger(K) || K < 1) throw new TypeError('checkpointInterval: expected a positive integer')
-  if (!Number.isSafeInteger(L) || L < 2 * K || L % K !== 0) throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
+  if (!Number.isSafeInteger(K) || K < 1)
+    throw new TypeError('checkpointInterval: expected a positive integer')
+  if (!Number.isSafeInteger(L) || L < 2 * K || L % K !== 0)
+    throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
   const timeout = c.viewTimeoutMs ?? 2000
   const bug = c.faultInjection ?? {}
   return {

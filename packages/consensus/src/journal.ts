@@ -19,8 +19,22 @@ export type JournalEntry =
   | { type: 'view'; view: number }
   | { type: 'newView'; view: number; bytes: Uint8Array }
   | { type: 'proposal'; view: number; height: number; digest: Uint8Array; block: Uint8Array }
-  | { type: 'prepare'; view: number; height: number; digest: Uint8Array; block: Uint8Array; primarySignature: Uint8Array }
-  | { type: 'commit'; view: number; height: number; digest: Uint8Array; block: Uint8Array; prepared: PreparedCertificate }
+  | {
+      type: 'prepare'
+      view: number
+      height: number
+      digest: Uint8Array
+      block: Uint8Array
+      primarySignature: Uint8Array
+    }
+  | {
+      type: 'commit'
+      view: number
+      height: number
+      digest: Uint8Array
+      block: Uint8Array
+      prepared: PreparedCertificate
+    }
   | { type: 'checkpoint'; proof: CheckpointProof }
 
 /** What `restoreFromJournal` recovers; the replica rebuilds its state from it on a `start` input. */

@@ -7,7 +7,11 @@ import { type SimOptions, type ViolationKind, runSimulation } from '@cityledger/
 // and the same scenarios with the correct replica must stay clean.
 const FIRST = testSeed(900)
 
-function hunt(opts: Omit<SimOptions, 'seed'>, want: ViolationKind[], seeds: number): { seed: number; kind: ViolationKind; message: string } | undefined {
+function hunt(
+  opts: Omit<SimOptions, 'seed'>,
+  want: ViolationKind[],
+  seeds: number,
+): { seed: number; kind: ViolationKind; message: string } | undefined {
   for (let seed = FIRST; seed < FIRST + seeds; seed++) {
     const r = runSimulation({ ...opts, seed, stopOnViolation: false })
     const v = r.violations.find((x) => want.includes(x.kind))

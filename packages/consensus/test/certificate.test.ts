@@ -24,7 +24,17 @@ function cert(signers: number[], over: Partial<CommitCertificate> = {}): CommitC
     ...base,
     signatures: signers.map((i) => ({
       validator: keys[i]!.publicKey,
-      signature: signVote({ chainId: base.chainId, kind: VoteKind.commit, view: base.view, height: base.height, digest: base.blockHash, validator: keys[i]!.publicKey }, keys[i]!.secretKey),
+      signature: signVote(
+        {
+          chainId: base.chainId,
+          kind: VoteKind.commit,
+          view: base.view,
+          height: base.height,
+          digest: base.blockHash,
+          validator: keys[i]!.publicKey,
+        },
+        keys[i]!.secretKey,
+      ),
     })),
   }
 }
@@ -38,7 +48,10 @@ test('quorums: 2f+1 for n = 3f+1', () => {
 test('2f+1 real Ed25519 commit signatures verify, also after an encode/decode round trip', () => {
   const c = cert([0, 2, 3, 5, 6])
   assert.equal(verifyCommitCertificate(c, validators, 'seoul-1', verify), { ok: true })
-  assert.equal(verifyCommitCertificate(decodeCertificate(encodeCertificate(c)), validators, 'seoul-1', verify), { ok: true })
+  assert.equal(
+    verifyCommitCertificate(decodeCertificate(encodeCertificate(c)), validators, 'seoul-1', verify),
+    { ok: true },
+  )
 })
 
 test('refusals name the reason', () => {

@@ -20,7 +20,14 @@ const crypto = simCrypto(4)
 const key = crypto.keys[0]!
 const digest = sha256(new Uint8Array([1, 2, 3]))
 const block = new Uint8Array([1, 2, 3])
-const vote = (kind: VoteKind) => ({ chainId: 'seoul-1', kind, view: 3, height: 17, digest, validator: key.publicKey })
+const vote = (kind: VoteKind) => ({
+  chainId: 'seoul-1',
+  kind,
+  view: 3,
+  height: 17,
+  digest,
+  validator: key.publicKey,
+})
 const sig = new Uint8Array(64).fill(7)
 
 function samples(): ConsensusMessage[] {
@@ -48,7 +55,16 @@ function samples(): ConsensusMessage[] {
     { type: 'viewChange', body: vcBody, bodyBytes: vcBytes, signature: sig, blocks: [block] },
     { type: 'newView', body: nvBody, bodyBytes: encodeNewViewBody(nvBody), signature: sig, blocks: [block] },
     { type: 'status', body: stBody, bodyBytes: encodeStatusBody(stBody), signature: sig },
-    certificateMessage({ chainId: 'seoul-1', view: 3, height: 17, blockHash: digest, signatures: [{ validator: key.publicKey, signature: sig }] }, block),
+    certificateMessage(
+      {
+        chainId: 'seoul-1',
+        view: 3,
+        height: 17,
+        blockHash: digest,
+        signatures: [{ validator: key.publicKey, signature: sig }],
+      },
+      block,
+    ),
   ]
 }
 
@@ -77,10 +93,20 @@ test('trailing bytes, oversize input and unknown types are refused with MALFORME
   const good = encodeMessage(samples()[1]!)
   const trailing = new Uint8Array(good.length + 1)
   trailing.set(good)
-  for (const bad of [trailing, encode([1, 99, new Uint8Array(3), sig, []]), encode([2, 2, new Uint8Array(3), sig, []])]) {
-    assert.throws(() => decodeMessage(bad), (e: unknown) => e instanceof ConsensusError && e.code === 'MALFORMED')
+  for (const bad of [
+    trailing,
+    encode([1, 99, new Uint8Array(3), sig, []]),
+    encode([2, 2, new Uint8Array(3), sig, []]),
+  ]) {
+    assert.throws(
+      () => decodeMessage(bad),
+      (e: unknown) => e instanceof ConsensusError && e.code === 'MALFORMED',
+    )
   }
-  assert.throws(() => decodeMessage(good, { maxBytes: 10 }), (e: unknown) => e instanceof ConsensusError && e.code === 'MALFORMED')
+  assert.throws(
+    () => decodeMessage(good, { maxBytes: 10 }),
+    (e: unknown) => e instanceof ConsensusError && e.code === 'MALFORMED',
+  )
 })
 
 test(`random and mutated bytes never crash the decoder (seed ${SEED})`, () => {

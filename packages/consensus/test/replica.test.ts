@@ -1,6 +1,14 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { VoteKind, createNativeVerifier, encode, generateKeyPair, sha256, sign, voteSigningMessage } from '@cityledger/core'
+import {
+  VoteKind,
+  createNativeVerifier,
+  encode,
+  generateKeyPair,
+  sha256,
+  sign,
+  voteSigningMessage,
+} from '@cityledger/core'
 import { seedFor } from '@cityledger/core/testing'
 import {
   type Input,
@@ -39,13 +47,23 @@ function drive(replicas: Replica[], firstOutputs: Output[][], untilHeight: numbe
   const handle = (i: number, outs: Output[]) => {
     log[i]!.push(outs)
     for (const o of outs) {
-      if (o.type === 'broadcast') for (let j = 0; j < replicas.length; j++) j !== i && queue.push({ to: j, input: { type: 'message', bytes: o.bytes, from: String(i) } })
-      if (o.type === 'send') queue.push({ to: o.to, input: { type: 'message', bytes: o.bytes, from: String(i) } })
+      if (o.type === 'broadcast')
+        for (let j = 0; j < replicas.length; j++)
+          j !== i && queue.push({ to: j, input: { type: 'message', bytes: o.bytes, from: String(i) } })
+      if (o.type === 'send')
+        queue.push({ to: o.to, input: { type: 'message', bytes: o.bytes, from: String(i) } })
       if (o.type === 'requestProposal' && o.height <= untilHeight) {
         const block = blockFor(o.height)
-        queue.push({ to: i, input: { type: 'proposal', height: o.height, view: o.view, block, digest: sha256(block) } })
+        queue.push({
+          to: i,
+          input: { type: 'proposal', height: o.height, view: o.view, block, digest: sha256(block) },
+        })
       }
-      if (o.type === 'validate') queue.push({ to: i, input: { type: 'validated', height: o.height, view: o.view, digest: o.digest, ok: true } })
+      if (o.type === 'validate')
+        queue.push({
+          to: i,
+          input: { type: 'validated', height: o.height, view: o.view, digest: o.digest, ok: true },
+        })
       if (o.type === 'commit') {
         committed[i]!.push(o.height)
         state.set(o.height, o.digest)
@@ -70,12 +88,19 @@ test('happy path: heights commit in order at every replica, each with a certific
   // Garbage collection: nothing kept at or below the stable checkpoint.
   for (const r of rs) assert.ok(r.footprint().slots <= 4)
   // Journalled before sent: every prepare/commit/pre-prepare broadcast follows its journal entry in the same step.
-  const need: Record<string, JournalEntry['type']> = { prepare: 'prepare', commit: 'commit', prePrepare: 'proposal' }
+  const need: Record<string, JournalEntry['type']> = {
+    prepare: 'prepare',
+    commit: 'commit',
+    prePrepare: 'proposal',
+  }
   for (const steps of log) {
     for (const outs of steps) {
       outs.forEach((o, k) => {
         if (o.type !== 'broadcast' || !need[o.kind]) return
-        assert.ok(outs.slice(0, k).some((p) => p.type === 'journal' && p.entry.type === need[o.kind]), `${o.kind} sent before it was journalled`)
+        assert.ok(
+          outs.slice(0, k).some((p) => p.type === 'journal' && p.entry.type === need[o.kind]),
+          `${o.kind} sent before it was journalled`,
+        )
       })
     }
   }
@@ -88,21 +113,60 @@ test('a refused message never changes state, and says whether to penalise', () =
   const k0 = crypto.keys[0]!
   const k2 = crypto.keys[2]!
   const block = blockFor(1)
-  const pp = (key = k0, over: Partial<{ view: number; height: number; chainId: string; digest: Uint8Array }> = {}, blk = block) => {
-    const vote = { chainId: CHAIN, kind: VoteKind.prepare, view: 0, height: 1, digest: sha256(block), validator: key.publicKey, ...over }
-    return encodeMessage({ type: 'prePrepare', vote, signature: key.sign(voteSigningMessage(vote)), block: blk })
+  const pp = (
+    key = k0,
+    over: Partial<{ view: number; height: number; chainId: string; digest: Uint8Array }> = {},
+    blk = block,
+  ) => {
+    const vote = {
+      chainId: CHAIN,
+      kind: VoteKind.prepare,
+      view: 0,
+      height: 1,
+      digest: sha256(block),
+      validator: key.publicKey,
+      ...over,
+    }
+    return encodeMessage({
+      type: 'prePrepare',
+      vote,
+      signature: key.sign(voteSigningMessage(vote)),
+      block: blk,
+    })
   }
   const stranger = generateKeyPair(seedFor('stranger'))
-  const strangerVote = { chainId: CHAIN, kind: VoteKind.prepare, view: 0, height: 1, digest: sha256(block), validator: stranger.publicKey }
+  const strangerVote = {
+    chainId: CHAIN,
+    kind: VoteKind.prepare,
+    view: 0,
+    height: 1,
+    digest: sha256(block),
+    validator: stranger.publicKey,
+  }
   const cases: [Uint8Array, string][] = [
     [new Uint8Array([1, 2, 3]), 'MALFORMED'],
     [pp(k0, { chainId: 'other-chain' }), 'WRONG_CHAIN'],
-    [encodeMessage({ type: 'prePrepare', vote: strangerVote, signature: sign(stranger.secretKey, voteSigningMessage(strangerVote)), block }), 'UNKNOWN_VALIDATOR'],
+    [
+      encodeMessage({
+        type: 'prePrepare',
+        vote: strangerVote,
+        signature: sign(stranger.secretKey, voteSigningMessage(strangerVote)),
+        block,
+      }),
+      'UNKNOWN_VALIDATOR',
+    ],
     [pp(k2), 'NOT_PRIMARY'],
     [pp(k0, { height: 5 }), 'ABOVE_WATERMARK'],
     [pp(k0, { view: 1 }), 'FUTURE_VIEW'],
     [pp(k0, {}, blockFor(1, 9)), 'DIGEST_MISMATCH'],
-    [(() => { const b = pp(); b[b.length - 20] ^= 1; return b })(), 'BAD_SIGNATURE'],
+    [
+      (() => {
+        const b = pp()
+        b[b.length - 20] ^= 1
+        return b
+      })(),
+      'BAD_SIGNATURE',
+    ],
   ]
   for (const [bytes, code] of cases) {
     const out = r.step({ type: 'message', bytes, from: 'peer' })
@@ -128,7 +192,14 @@ function prepareThenRestart(forget: boolean) {
   const k0 = crypto.keys[0]!
   const pp = (tag: number) => {
     const block = blockFor(1, tag)
-    const vote = { chainId: CHAIN, kind: VoteKind.prepare, view: 0, height: 1, digest: sha256(block), validator: k0.publicKey }
+    const vote = {
+      chainId: CHAIN,
+      kind: VoteKind.prepare,
+      view: 0,
+      height: 1,
+      digest: sha256(block),
+      validator: k0.publicKey,
+    }
     return encodeMessage({ type: 'prePrepare', vote, signature: k0.sign(voteSigningMessage(vote)), block })
   }
   const r = createReplica(config(1))
@@ -162,7 +233,14 @@ test('real Ed25519 (native verifier): a short run commits with certificates that
       const k = generateKeyPair(seedFor(`replica-${i}`))
       return { publicKey: k.publicKey, sign: (m: Uint8Array) => sign(k.secretKey, m) }
     })
-    const r = runSimulation({ seed: 5, n: 4, faults: ['loss', 'crash'], allFaults: true, faultPhaseMs: 400, crypto: { keys, verify: (c) => verifier.verify(c) } })
+    const r = runSimulation({
+      seed: 5,
+      n: 4,
+      faults: ['loss', 'crash'],
+      allFaults: true,
+      faultPhaseMs: 400,
+      crypto: { keys, verify: (c) => verifier.verify(c) },
+    })
     assert.equal(r.violations, [], `seed 5: ${JSON.stringify(r.violations)}`)
     assert.ok(r.committedHeights.min >= 11)
   } finally {

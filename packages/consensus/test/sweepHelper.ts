@@ -6,7 +6,12 @@ import { FAULT_KINDS, type FaultKind, type SweepSummary, sweep } from '@cityledg
  * intensities from its seed) and asserts zero violations; a failure names the seed to replay with
  * `pnpm --filter @cityledger/consensus sim --seed <seed> --n <n>`.
  */
-export function sweepAndCheck(n: number, first: number, seeds: number, faults?: readonly FaultKind[]): SweepSummary {
+export function sweepAndCheck(
+  n: number,
+  first: number,
+  seeds: number,
+  faults?: readonly FaultKind[],
+): SweepSummary {
   const s = sweep({ n, firstSeed: first, seeds, ...(faults ? { faults } : {}) })
   const lines = s.violations.slice(0, 5).map((v) => `${v.kind}: ${v.message}`)
   assert.is(s.violations.length, 0, `n=${n} seeds ${first}..${first + seeds - 1}:\n${lines.join('\n')}`)
@@ -18,7 +23,12 @@ export function sweepAndCheck(n: number, first: number, seeds: number, faults?: 
 /** Every fault kind of the simulator was injected in at least one of the runs. */
 export function assertCoverage(s: SweepSummary, kinds: readonly FaultKind[] = FAULT_KINDS): void {
   for (const k of kinds) {
-    const key = k === 'equivocate' || k === 'conflictingVotes' || k === 'invalidBlocks' ? k : k === 'twins' ? 'twins' : k
+    const key =
+      k === 'equivocate' || k === 'conflictingVotes' || k === 'invalidBlocks'
+        ? k
+        : k === 'twins'
+          ? 'twins'
+          : k
     assert.ok((s.faultsInjected[key] ?? 0) > 0, `fault ${k} never injected`)
   }
   assert.ok(s.viewChanges > 0, 'no view change happened')

@@ -37,7 +37,9 @@ const BODY_VERSION = 1
 /** Cap on entries in any signature list or re-proposal list (far above any real validator set or window). */
 const MAX_LIST = 4096
 
-const KIND_BY_TYPE = new Map<number, MessageKind>(Object.entries(MESSAGE_TYPE).map(([k, v]) => [v, k as MessageKind]))
+const KIND_BY_TYPE = new Map<number, MessageKind>(
+  Object.entries(MESSAGE_TYPE).map(([k, v]) => [v, k as MessageKind]),
+)
 const VOTE_KIND: Partial<Record<MessageKind, VoteKind>> = {
   prePrepare: VoteKind.prepare,
   prepare: VoteKind.prepare,
@@ -45,17 +47,26 @@ const VOTE_KIND: Partial<Record<MessageKind, VoteKind>> = {
   checkpoint: VoteKind.checkpoint,
 }
 
-function wire(type: MessageKind, body: Uint8Array, signature: Uint8Array, attachments: Uint8Array[] = []): Uint8Array {
+function wire(
+  type: MessageKind,
+  body: Uint8Array,
+  signature: Uint8Array,
+  attachments: Uint8Array[] = [],
+): Uint8Array {
   return encode([WIRE_VERSION, MESSAGE_TYPE[type], body, signature, attachments])
 }
 
 const sigList = (list: SignatureEntry[]) => list.map((s) => [s.validator, s.signature])
 
 function readSigList(v: Value | undefined, field: string): SignatureEntry[] {
-  if (!Array.isArray(v) || v.length > MAX_LIST) throw new ConsensusError('MALFORMED', `${field}: expected a list`)
+  if (!Array.isArray(v) || v.length > MAX_LIST)
+    throw new ConsensusError('MALFORMED', `${field}: expected a list`)
   return v.map((e, i) => {
     const p = expectArray(e, 2, `${field}[${i}]`)
-    return { validator: expectBytes(p[0], `${field}[${i}].validator`, 32), signature: expectBytes(p[1], `${field}[${i}].signature`, 64) }
+    return {
+      validator: expectBytes(p[0], `${field}[${i}].validator`, 32),
+      signature: expectBytes(p[1], `${field}[${i}].signature`, 64),
+    }
   })
 }
 
@@ -92,7 +103,10 @@ function header(f: Value[], type: number, what: string): void {
   if (f[1] !== type) throw new ConsensusError('MALFORMED', `${what}.type: does not match the envelope`)
 }
 
-export function decodeViewChangeBody(bytes: Uint8Array, maxBytes: number = LIMITS.maxConsensusBytes): ViewChangeBody {
+export function decodeViewChangeBody(
+  bytes: Uint8Array,
+  maxBytes: number = LIMITS.maxConsensusBytes,
+): ViewChangeBody {
   const f = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 5 }), 7, 'viewChange')
   header(f, MESSAGE_TYPE.viewChange, 'viewChange')
   const cp = expectArray(f[5] as Value, 3, 'viewChange.checkpoint')
@@ -102,7 +116,8 @@ export function decodeViewChangeBody(bytes: Uint8Array, maxBytes: number = LIMIT
     signatures: readSigList(cp[2], 'viewChange.checkpoint.signatures'),
   }
   const list = f[6]
-  if (!Array.isArray(list) || list.length > MAX_LIST) throw new ConsensusError('MALFORMED', 'viewChange.prepared: expected a list')
+  if (!Array.isArray(list) || list.length > MAX_LIST)
+    throw new ConsensusError('MALFORMED', 'viewChange.prepared: expected a list')
   const prepared: PreparedCertificate[] = list.map((e, i) => {
     const p = expectArray(e, 4, `viewChange.prepared[${i}]`)
     return {
@@ -126,15 +141,20 @@ function decodeNewViewBody(bytes: Uint8Array, maxBytes: number): NewViewBody {
   header(f, MESSAGE_TYPE.newView, 'newView')
   const vcs = f[5]
   const rps = f[6]
-  if (!Array.isArray(vcs) || vcs.length > MAX_LIST) throw new ConsensusError('MALFORMED', 'newView.viewChanges: expected a list')
-  if (!Array.isArray(rps) || rps.length > MAX_LIST) throw new ConsensusError('MALFORMED', 'newView.reproposals: expected a list')
+  if (!Array.isArray(vcs) || vcs.length > MAX_LIST)
+    throw new ConsensusError('MALFORMED', 'newView.viewChanges: expected a list')
+  if (!Array.isArray(rps) || rps.length > MAX_LIST)
+    throw new ConsensusError('MALFORMED', 'newView.reproposals: expected a list')
   return {
     chainId: expectString(f[2], 'newView.chainId', CHAIN_ID_RE),
     view: expectUint(f[3], 'newView.view'),
     validator: expectBytes(f[4], 'newView.validator', 32),
     viewChanges: vcs.map((e, i) => {
       const p = expectArray(e, 2, `newView.viewChanges[${i}]`)
-      return { bodyBytes: expectBytes(p[0], 'viewChange.body'), signature: expectBytes(p[1], 'viewChange.signature', 64) }
+      return {
+        bodyBytes: expectBytes(p[0], 'viewChange.body'),
+        signature: expectBytes(p[1], 'viewChange.signature', 64),
+      }
     }),
     reproposals: rps.map((e, i) => {
       const p = expectArray(e, 3, `newView.reproposals[${i}]`)
@@ -204,7 +224,8 @@ function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
   if (!type) throw new ConsensusError('MALFORMED', 'message.type: unknown')
   const body = expectBytes(f[2], 'message.body')
   const att = f[4]
-  if (!Array.isArray(att) || att.length > MAX_LIST) throw new ConsensusError('MALFORMED', 'message.attachments: expected a list')
+  if (!Array.isArray(att) || att.length > MAX_LIST)
+    throw new ConsensusError('MALFORMED', 'message.attachments: expected a list')
   const blocks = att.map((b, i) => expectBytes(b, `message.attachments[${i}]`))
   const noAttachments = () => {
     if (blocks.length) throw new ConsensusError('MALFORMED', `${type}: unexpected attachments`)
@@ -212,13 +233,19 @@ function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
   if (type === 'certificate') {
     expectBytes(f[3], 'message.signature', 0)
     if (blocks.length > 1) throw new ConsensusError('MALFORMED', 'certificate: at most one block')
-    return { type, certificate: decodeCertificate(body), bodyBytes: body, block: blocks[0] ?? new Uint8Array(0) }
+    return {
+      type,
+      certificate: decodeCertificate(body),
+      bodyBytes: body,
+      block: blocks[0] ?? new Uint8Array(0),
+    }
   }
   const signature = expectBytes(f[3], 'message.signature', 64)
   const voteKind = VOTE_KIND[type]
   if (voteKind !== undefined) {
     const vote = decodeVote(body)
-    if (vote.kind !== voteKind) throw new ConsensusError('MALFORMED', `${type}: vote kind ${vote.kind} does not match`)
+    if (vote.kind !== voteKind)
+      throw new ConsensusError('MALFORMED', `${type}: vote kind ${vote.kind} does not match`)
     if (type === 'prePrepare') {
       if (blocks.length !== 1) throw new ConsensusError('MALFORMED', 'prePrepare: expected exactly one block')
       return { type, vote, signature, block: blocks[0]! }
@@ -226,8 +253,10 @@ function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
     noAttachments()
     return { type: type as 'prepare' | 'commit' | 'checkpoint', vote, signature }
   }
-  if (type === 'viewChange') return { type, body: decodeViewChangeBody(body, maxBytes), bodyBytes: body, signature, blocks }
-  if (type === 'newView') return { type, body: decodeNewViewBody(body, maxBytes), bodyBytes: body, signature, blocks }
+  if (type === 'viewChange')
+    return { type, body: decodeViewChangeBody(body, maxBytes), bodyBytes: body, signature, blocks }
+  if (type === 'newView')
+    return { type, body: decodeNewViewBody(body, maxBytes), bodyBytes: body, signature, blocks }
   noAttachments()
   return { type: 'status', body: decodeStatusBody(body), bodyBytes: body, signature }
 }

@@ -79,10 +79,21 @@ export type ConsensusMessage =
   | { type: 'prepare'; vote: Vote; signature: Uint8Array }
   | { type: 'commit'; vote: Vote; signature: Uint8Array }
   | { type: 'checkpoint'; vote: Vote; signature: Uint8Array }
-  | { type: 'viewChange'; body: ViewChangeBody; bodyBytes: Uint8Array; signature: Uint8Array; blocks: Uint8Array[] }
+  | {
+      type: 'viewChange'
+      body: ViewChangeBody
+      bodyBytes: Uint8Array
+      signature: Uint8Array
+      blocks: Uint8Array[]
+    }
   | { type: 'newView'; body: NewViewBody; bodyBytes: Uint8Array; signature: Uint8Array; blocks: Uint8Array[] }
   | { type: 'status'; body: StatusBody; bodyBytes: Uint8Array; signature: Uint8Array }
-  | { type: 'certificate'; certificate: import('@cityledger/core').CommitCertificate; bodyBytes: Uint8Array; block: Uint8Array }
+  | {
+      type: 'certificate'
+      certificate: import('@cityledger/core').CommitCertificate
+      bodyBytes: Uint8Array
+      block: Uint8Array
+    }
 
 export type MessageKind = ConsensusMessage['type']
 

@@ -36,13 +36,18 @@ export function planNewView(viewChanges: readonly ViewChangeBody[], ignorePrepar
       if (p.height > maxS) maxS = p.height
       const hex = toHex(p.digest)
       const cur = best.get(p.height)
-      if (!cur || p.view > cur.view || (p.view === cur.view && hex < cur.hex)) best.set(p.height, { view: p.view, digest: p.digest, hex })
+      if (!cur || p.view > cur.view || (p.view === cur.view && hex < cur.hex))
+        best.set(p.height, { view: p.view, digest: p.digest, hex })
     }
   }
   const reproposals: PlannedReproposal[] = []
   for (let h = minS + 1; h <= maxS; h++) {
     const b = ignorePrepared ? undefined : best.get(h)
-    reproposals.push(b ? { height: h, digest: b.digest, fromView: b.view } : { height: h, digest: NULL_DIGEST, fromView: -1 })
+    reproposals.push(
+      b
+        ? { height: h, digest: b.digest, fromView: b.view }
+        : { height: h, digest: NULL_DIGEST, fromView: -1 },
+    )
   }
   return { checkpoint, reproposals }
 }

@@ -181,7 +181,13 @@ export class Replica {
       for (const m of s.prepares.values()) votes += m.size
       for (const m of s.commits.values()) votes += m.size
     }
-    return { slots: this.slots.size, checkpointVoteHeights: this.checkpointVotes.size, viewChanges: this.viewChanges.size, blocks, votes }
+    return {
+      slots: this.slots.size,
+      checkpointVoteHeights: this.checkpointVotes.size,
+      viewChanges: this.viewChanges.size,
+      blocks,
+      votes,
+    }
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -241,7 +247,10 @@ export class Replica {
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
     try {
-      throw new ConsensusError(code, message, { ...(kind ? { kind } : {}), ...(offender !== undefined ? { offender } : {}) })
+      throw new ConsensusError(code, message, {
+        ...(kind ? { kind } : {}),
+        ...(offender !== undefined ? { offender } : {}),
+      })
     } finally {
       Error.stackTraceLimit = limit
     }
@@ -258,14 +267,20 @@ export class Replica {
   }
 
   private checkWindow(height: number, kind: MessageKind): void {
-    if (height <= this.stable.height) this.fail('BELOW_WATERMARK', `${kind}: height ${height} <= stable ${this.stable.height}`, kind)
+    if (height <= this.stable.height)
+      this.fail('BELOW_WATERMARK', `${kind}: height ${height} <= stable ${this.stable.height}`, kind)
     if (height > this.stable.height + this.config.windowSize) {
-      this.fail('ABOVE_WATERMARK', `${kind}: height ${height} above window ${this.stable.height + this.config.windowSize}`, kind)
+      this.fail(
+        'ABOVE_WATERMARK',
+        `${kind}: height ${height} above window ${this.stable.height + this.config.windowSize}`,
+        kind,
+      )
     }
   }
 
   private checkVoteSignature(vote: Vote, signature: Uint8Array, kind: MessageKind): void {
-    if (!this.config.verify(voteSignatureCheck(vote, signature))) this.fail('BAD_SIGNATURE', `${kind}: bad signature`, kind)
+    if (!this.config.verify(voteSignatureCheck(vote, signature)))
+      this.fail('BAD_SIGNATURE', `${kind}: bad signature`, kind)
   }
 
   private digestOf(block: Uint8Array): Uint8Array | undefined {
@@ -283,15 +298,24 @@ export class Replica {
       return
     }
     const d = this.digestOf(block)
-    if (!d || !equalBytes(d, digest)) this.fail('DIGEST_MISMATCH', `${kind}: block does not hash to the digest`, kind)
+    if (!d || !equalBytes(d, digest))
+      this.fail('DIGEST_MISMATCH', `${kind}: block does not hash to the digest`, kind)
   }
 
-  private vote(kind: VoteKind, view: number, height: number, digest: Uint8Array): { vote: Vote; signature: Uint8Array } {
+  private vote(
+    kind: VoteKind,
+    view: number,
+    height: number,
+    digest: Uint8Array,
+  ): { vote: Vote; signature: Uint8Array } {
     const vote = makeVote(this.config.chainId, kind, view, height, digest, this.config.publicKey)
     return { vote, signature: this.config.sign(voteSigningMessage(vote)) }
   }
 
-  private quorumCheck(signatures: readonly SignatureEntry[], voteFor: (v: Uint8Array) => Vote): CertificateVerdict {
+  private quorumCheck(
+    signatures: readonly SignatureEntry[],
+    voteFor: (v: Uint8Array) => Vote,
+  ): CertificateVerdict {
     const members = new Set(this.config.validatorHex)
     return verifyVoteQuorum(signatures, voteFor, members, this.config.quorum, this.config.verify)
   }
@@ -315,7 +339,13 @@ export class Replica {
     return s
   }
 
-  private recordVote(map: Map<number, Map<number, VoteRecord>>, view: number, who: number, digest: Uint8Array, signature: Uint8Array): void {
+  private recordVote(
+    map: Map<number, Map<number, VoteRecord>>,
+    view: number,
+    who: number,
+    digest: Uint8Array,
+    signature: Uint8Array,
+  ): void {
     let m = map.get(view)
     if (!m) map.set(view, (m = new Map()))
     m.set(who, { hex: toHex(digest), digest, signature })
@@ -353,7 +383,9 @@ export class Replica {
   private sortedSignatures(votes: Map<number, VoteRecord>, hex: string): SignatureEntry[] {
     const idx = [...votes.entries()].filter(([, r]) => r.hex === hex).map(([i]) => i)
     idx.sort((a, b) => a - b)
-    return idx.slice(0, this.config.quorum).map((i) => ({ validator: this.config.validators[i]!, signature: votes.get(i)!.signature }))
+    return idx
+      .slice(0, this.config.quorum)
+      .map((i) => ({ validator: this.config.validators[i]!, signature: votes.get(i)!.signature }))
   }
 
   private countFor(votes: Map<number, VoteRecord> | undefined, hex: string): number {
@@ -391,7 +423,8 @@ export class Replica {
     if (r.stable) this.stable = r.stable
     if (r.changingView && r.viewChangeBytes) {
       const m = decodeMessage(r.viewChangeBytes, { maxBytes: this.config.maxMessageBytes })
-      if (m.type === 'viewChange') this.viewChanges.set(this.config.index, this.parsedViewChange(m, r.viewChangeBytes))
+      if (m.type === 'viewChange')
+        this.viewChanges.set(this.config.index, this.parsedViewChange(m, r.viewChangeBytes))
     }
     if (!r.changingView && r.newViewBytes) {
       this.newViewBytes = r.newViewBytes
@@ -404,18 +437,38 @@ export class Replica {
       if (!inWindow(e.height)) continue
       const s = this.slot(e.height)
       const { vote, signature } = this.vote(VoteKind.prepare, e.view, e.height, e.digest)
-      s.proposals.set(e.view, { view: e.view, digest: e.digest, hex: toHex(e.digest), block: e.block, signature, validated: 'ok' })
+      s.proposals.set(e.view, {
+        view: e.view,
+        digest: e.digest,
+        hex: toHex(e.digest),
+        block: e.block,
+        signature,
+        validated: 'ok',
+      })
       s.blocks.set(toHex(e.digest), e.block)
       this.recordVote(s.prepares, e.view, me, e.digest, signature)
       s.sentPrepare.set(e.view, toHex(e.digest))
-      if (!equalBytes(e.digest, NULL_DIGEST)) this.remember(s, e.view, 'prePrepare', encodeMessage({ type: 'prePrepare', vote, signature, block: e.block }))
+      if (!equalBytes(e.digest, NULL_DIGEST))
+        this.remember(
+          s,
+          e.view,
+          'prePrepare',
+          encodeMessage({ type: 'prePrepare', vote, signature, block: e.block }),
+        )
       if (e.view === this.view) this.nextProposal = Math.max(this.nextProposal, e.height + 1)
     }
     for (const e of r.prepares) {
       if (!inWindow(e.height)) continue
       const s = this.slot(e.height)
       const primary = this.primaryOf(e.view)
-      s.proposals.set(e.view, { view: e.view, digest: e.digest, hex: toHex(e.digest), block: e.block, signature: e.primarySignature, validated: 'ok' })
+      s.proposals.set(e.view, {
+        view: e.view,
+        digest: e.digest,
+        hex: toHex(e.digest),
+        block: e.block,
+        signature: e.primarySignature,
+        validated: 'ok',
+      })
       s.blocks.set(toHex(e.digest), e.block)
       this.recordVote(s.prepares, e.view, primary, e.digest, e.primarySignature)
       const { vote, signature } = this.vote(VoteKind.prepare, e.view, e.height, e.digest)
@@ -453,12 +506,20 @@ export class Replica {
   /** Pre-prepare phase (paper 4.2): the primary assigns the block to (view, height) and multicasts it. */
   private onProposal(height: number, view: number, block: Uint8Array, digest: Uint8Array): void {
     if (this.changing || view !== this.view || !this.isPrimary) return
-    if (height <= this.lastCommitted || height <= this.stable.height || height > this.stable.height + this.config.windowSize) return
+    if (
+      height <= this.lastCommitted ||
+      height <= this.stable.height ||
+      height > this.stable.height + this.config.windowSize
+    )
+      return
     const s = this.slot(height)
     if (s.proposals.has(view) || s.committed) return
     const d = this.digestOf(block)
     if (!d || !equalBytes(d, digest) || equalBytes(digest, NULL_DIGEST)) {
-      throw new ConsensusError('DIGEST_MISMATCH', `proposal for height ${height}: block does not hash to its digest`)
+      throw new ConsensusError(
+        'DIGEST_MISMATCH',
+        `proposal for height ${height}: block does not hash to its digest`,
+      )
     }
     const { vote, signature } = this.vote(VoteKind.prepare, view, height, digest)
     const hex = toHex(digest)
@@ -486,10 +547,12 @@ export class Replica {
     if (v.view < this.view) this.fail('OLD_VIEW', `prePrepare for view ${v.view} < ${this.view}`, kind)
     if (v.view > this.view) this.fail('FUTURE_VIEW', `prePrepare for view ${v.view} > ${this.view}`, kind)
     if (this.changing) this.fail('NOT_READY', 'prePrepare during a view change', kind)
-    if (who !== this.primaryOf(v.view)) this.fail('NOT_PRIMARY', `prePrepare from ${who}, primary is ${this.primaryOf(v.view)}`, kind)
+    if (who !== this.primaryOf(v.view))
+      this.fail('NOT_PRIMARY', `prePrepare from ${who}, primary is ${this.primaryOf(v.view)}`, kind)
     this.checkWindow(v.height, kind)
     if (v.height <= this.lastCommitted) this.fail('STALE', `height ${v.height} already committed`, kind)
-    if (equalBytes(v.digest, NULL_DIGEST)) this.fail('DIGEST_MISMATCH', 'null digest outside a NEW-VIEW', kind)
+    if (equalBytes(v.digest, NULL_DIGEST))
+      this.fail('DIGEST_MISMATCH', 'null digest outside a NEW-VIEW', kind)
     const s = this.slots.get(v.height)
     const prev = s?.proposals.get(v.view)
     const hex = toHex(v.digest)
@@ -497,10 +560,18 @@ export class Replica {
     this.checkVoteSignature(v, m.signature, kind)
     if (prev) this.fail('EQUIVOCATION', `primary proposed two blocks at (${v.view}, ${v.height})`, kind, who)
     const primaryVote = s?.prepares.get(v.view)?.get(who)
-    if (primaryVote && primaryVote.hex !== hex) this.fail('EQUIVOCATION', 'pre-prepare contradicts the primary\'s prepare', kind, who)
+    if (primaryVote && primaryVote.hex !== hex)
+      this.fail('EQUIVOCATION', "pre-prepare contradicts the primary's prepare", kind, who)
     this.checkBlock(v.digest, m.block, kind)
     const slot = this.slot(v.height)
-    slot.proposals.set(v.view, { view: v.view, digest: v.digest, hex, block: m.block, signature: m.signature, validated: 'pending' })
+    slot.proposals.set(v.view, {
+      view: v.view,
+      digest: v.digest,
+      hex,
+      block: m.block,
+      signature: m.signature,
+      validated: 'pending',
+    })
     slot.blocks.set(hex, m.block)
     this.recordVote(slot.prepares, v.view, who, v.digest, m.signature)
     this.out.push({ type: 'validate', height: v.height, view: v.view, digest: v.digest, block: m.block })
@@ -513,7 +584,14 @@ export class Replica {
     if (!s || !p || !equalBytes(p.digest, digest) || p.validated !== 'pending') return
     p.validated = ok ? 'ok' : 'bad'
     if (!ok) {
-      this.out.push({ type: 'reject', code: 'INVALID_BLOCK', penalize: true, reason: `invalid block at (${view}, ${height})`, kind: 'prePrepare', offender: this.primaryOf(view) })
+      this.out.push({
+        type: 'reject',
+        code: 'INVALID_BLOCK',
+        penalize: true,
+        reason: `invalid block at (${view}, ${height})`,
+        kind: 'prePrepare',
+        offender: this.primaryOf(view),
+      })
       return
     }
     this.tryPrepare(s)
@@ -527,7 +605,14 @@ export class Replica {
     if (!p || p.validated !== 'ok') return
     if (!s.sentPrepare.has(view)) {
       if (this.primaryOf(view) === this.config.index) return
-      this.journal({ type: 'prepare', view, height: s.height, digest: p.digest, block: p.block, primarySignature: p.signature })
+      this.journal({
+        type: 'prepare',
+        view,
+        height: s.height,
+        digest: p.digest,
+        block: p.block,
+        primarySignature: p.signature,
+      })
       const { vote, signature } = this.vote(VoteKind.prepare, view, s.height, p.digest)
       this.recordVote(s.prepares, view, this.config.index, p.digest, signature)
       s.sentPrepare.set(view, p.hex)
@@ -550,7 +635,12 @@ export class Replica {
     if (!p || s.sentPrepare.get(view) !== p.hex || s.sentCommit.has(view)) return
     const votes = s.prepares.get(view)
     if (this.countFor(votes, p.hex) < this.config.quorum) return
-    const cert: PreparedCertificate = { height: s.height, view, digest: p.digest, signatures: this.sortedSignatures(votes!, p.hex) }
+    const cert: PreparedCertificate = {
+      height: s.height,
+      view,
+      digest: p.digest,
+      signatures: this.sortedSignatures(votes!, p.hex),
+    }
     if (!s.prepared || s.prepared.cert.view < view) s.prepared = { cert, hex: p.hex, block: p.block }
     this.journal({ type: 'commit', view, height: s.height, digest: p.digest, block: p.block, prepared: cert })
     const { vote, signature } = this.vote(VoteKind.commit, view, s.height, p.digest)
@@ -571,13 +661,15 @@ export class Replica {
     if (v.view > this.view + 1) this.fail('FUTURE_VIEW', `${kind} for view ${v.view}`, kind)
     this.checkWindow(v.height, kind)
     const s = this.slots.get(v.height)
-    if (v.height <= this.lastCommitted || s?.committed) this.fail('STALE', `height ${v.height} already committed`, kind)
+    if (v.height <= this.lastCommitted || s?.committed)
+      this.fail('STALE', `height ${v.height} already committed`, kind)
     const map = kind === 'prepare' ? s?.prepares : s?.commits
     const prev = map?.get(v.view)?.get(who)
     const hex = toHex(v.digest)
     if (prev && prev.hex === hex) this.fail('DUPLICATE', `${kind} already counted`, kind)
     this.checkVoteSignature(v, signature, kind)
-    if (prev) this.fail('EQUIVOCATION', `validator ${who} sent two ${kind}s at (${v.view}, ${v.height})`, kind, who)
+    if (prev)
+      this.fail('EQUIVOCATION', `validator ${who} sent two ${kind}s at (${v.view}, ${v.height})`, kind, who)
     const slot = this.slot(v.height)
     this.recordVote(kind === 'prepare' ? slot.prepares : slot.commits, v.view, who, v.digest, signature)
     if (kind === 'prepare') this.checkPrepared(slot)
@@ -603,7 +695,13 @@ export class Replica {
         s.committed = {
           digest,
           block,
-          certificate: { chainId: this.config.chainId, view, height: s.height, blockHash: digest, signatures: sigs },
+          certificate: {
+            chainId: this.config.chainId,
+            view,
+            height: s.height,
+            blockHash: digest,
+            signatures: sigs,
+          },
         }
         this.drainCommits()
         return
@@ -614,7 +712,11 @@ export class Replica {
   /** Execution strictly in height order (paper 4.2: requests execute in sequence-number order). */
   private drainCommits(): void {
     let progressed = false
-    for (let s = this.slots.get(this.lastCommitted + 1); s?.committed; s = this.slots.get(this.lastCommitted + 1)) {
+    for (
+      let s = this.slots.get(this.lastCommitted + 1);
+      s?.committed;
+      s = this.slots.get(this.lastCommitted + 1)
+    ) {
       const c = s.committed
       this.emitCommit(s.height, c.digest, c.block, c.certificate)
       progressed = true
@@ -622,7 +724,12 @@ export class Replica {
     if (progressed) this.onProgress()
   }
 
-  private emitCommit(height: number, digest: Uint8Array, block: Uint8Array, certificate: CommitCertificate): void {
+  private emitCommit(
+    height: number,
+    digest: Uint8Array,
+    block: Uint8Array,
+    certificate: CommitCertificate,
+  ): void {
     const isNull = equalBytes(digest, NULL_DIGEST)
     this.out.push({ type: 'commit', height, view: certificate.view, digest, block, isNull, certificate })
     this.lastCommitted = height
@@ -673,7 +780,8 @@ export class Replica {
     if (v.view !== 0 || v.height === 0 || v.height % this.config.checkpointInterval !== 0) {
       this.fail('MALFORMED', `checkpoint at (${v.view}, ${v.height})`, kind)
     }
-    if (v.height <= this.stable.height) this.fail('BELOW_WATERMARK', `checkpoint ${v.height} <= stable ${this.stable.height}`, kind)
+    if (v.height <= this.stable.height)
+      this.fail('BELOW_WATERMARK', `checkpoint ${v.height} <= stable ${this.stable.height}`, kind)
     const prev = this.checkpointVotes.get(v.height)?.get(who)
     const hex = toHex(v.digest)
     if (prev && prev.hex === hex) this.fail('DUPLICATE', 'checkpoint already counted', kind)
@@ -716,15 +824,20 @@ export class Replica {
   }
 
   private requestSync(toHeight = this.stable.height): void {
-    if (toHeight > this.lastCommitted) this.out.push({ type: 'requestSync', fromHeight: this.lastCommitted + 1, toHeight })
+    if (toHeight > this.lastCommitted)
+      this.out.push({ type: 'requestSync', fromHeight: this.lastCommitted + 1, toHeight })
   }
 
   private verifyCheckpointProof(p: CheckpointProof): string | undefined {
     if (p.height % this.config.checkpointInterval !== 0) return 'checkpoint height is not a multiple of K'
     if (p.height === 0) {
-      return equalBytes(p.digest, this.config.genesisDigest) && p.signatures.length === 0 ? undefined : 'bad genesis checkpoint'
+      return equalBytes(p.digest, this.config.genesisDigest) && p.signatures.length === 0
+        ? undefined
+        : 'bad genesis checkpoint'
     }
-    const r = this.quorumCheck(p.signatures, (v) => makeVote(this.config.chainId, VoteKind.checkpoint, 0, p.height, p.digest, v))
+    const r = this.quorumCheck(p.signatures, (v) =>
+      makeVote(this.config.chainId, VoteKind.checkpoint, 0, p.height, p.digest, v),
+    )
     return r.ok ? undefined : `checkpoint proof: ${r.code}`
   }
 
@@ -740,17 +853,27 @@ export class Replica {
     const kind = 'certificate'
     this.checkChain(cert.chainId, kind)
     if (cert.height <= this.lastCommitted) this.fail('STALE', `height ${cert.height} already committed`, kind)
-    if (cert.height > this.stable.height + this.config.windowSize) this.fail('ABOVE_WATERMARK', `certificate for ${cert.height}`, kind)
-    if (this.slots.get(cert.height)?.committed) this.fail('DUPLICATE', 'height already has a certificate', kind)
+    if (cert.height > this.stable.height + this.config.windowSize)
+      this.fail('ABOVE_WATERMARK', `certificate for ${cert.height}`, kind)
+    if (this.slots.get(cert.height)?.committed)
+      this.fail('DUPLICATE', 'height already has a certificate', kind)
     this.acceptCertificate(cert, block, cert.height, cert.blockHash)
   }
 
-  private acceptCertificate(cert: CommitCertificate, block: Uint8Array, height: number, digest: Uint8Array): void {
+  private acceptCertificate(
+    cert: CommitCertificate,
+    block: Uint8Array,
+    height: number,
+    digest: Uint8Array,
+  ): void {
     const kind = 'certificate'
     if (cert.chainId !== this.config.chainId) this.fail('WRONG_CHAIN', 'certificate for another chain', kind)
-    if (cert.height !== height || !equalBytes(cert.blockHash, digest)) this.fail('BAD_CERTIFICATE', 'certificate is for another block', kind)
+    if (cert.height !== height || !equalBytes(cert.blockHash, digest))
+      this.fail('BAD_CERTIFICATE', 'certificate is for another block', kind)
     this.checkBlock(digest, block, kind)
-    const r = this.quorumCheck(cert.signatures, (v) => makeVote(cert.chainId, VoteKind.commit, cert.view, cert.height, cert.blockHash, v))
+    const r = this.quorumCheck(cert.signatures, (v) =>
+      makeVote(cert.chainId, VoteKind.commit, cert.view, cert.height, cert.blockHash, v),
+    )
     if (!r.ok) this.fail('BAD_CERTIFICATE', `certificate: ${r.code}`, kind)
     const inWindow = height > this.stable.height && height <= this.stable.height + this.config.windowSize
     if (inWindow) {
@@ -774,7 +897,13 @@ export class Replica {
     const b = m.body
     this.checkChain(b.chainId, kind)
     const who = this.validatorIndex(b.validator, kind)
-    if (!this.config.verify({ publicKey: b.validator, message: consensusSigningMessage(m.bodyBytes), signature: m.signature })) {
+    if (
+      !this.config.verify({
+        publicKey: b.validator,
+        message: consensusSigningMessage(m.bodyBytes),
+        signature: m.signature,
+      })
+    ) {
       this.fail('BAD_SIGNATURE', 'status: bad signature', kind)
     }
     if (who === this.config.index) return
@@ -784,7 +913,14 @@ export class Replica {
     if (b.committedHeight < this.lastCommitted) this.send('status', this.statusMessage(), who)
     if (this.stable.height > b.committedHeight && this.stable.height > 0) {
       for (const s of this.stable.signatures) {
-        const vote = makeVote(this.config.chainId, VoteKind.checkpoint, 0, this.stable.height, this.stable.digest, s.validator)
+        const vote = makeVote(
+          this.config.chainId,
+          VoteKind.checkpoint,
+          0,
+          this.stable.height,
+          this.stable.digest,
+          s.validator,
+        )
         this.send('checkpoint', encodeMessage({ type: 'checkpoint', vote, signature: s.signature }), who)
       }
     }
@@ -794,7 +930,8 @@ export class Replica {
       if (!c) continue
       this.send('certificate', encodeMessage(certificateMessage(c.certificate, c.block)), who)
     }
-    if (!this.changing && this.newViewBytes && b.view <= this.view) this.send('newView', this.newViewBytes, who)
+    if (!this.changing && this.newViewBytes && b.view <= this.view)
+      this.send('newView', this.newViewBytes, who)
   }
 
   // ---------------------------------------------------------------- timers
@@ -829,7 +966,8 @@ export class Replica {
         for (const m of s.ownMessages.get(this.view) ?? []) this.send(m.kind, m.bytes)
       }
     }
-    if (this.ownCheckpoint && this.ownCheckpoint.height > this.stable.height) this.send('checkpoint', this.ownCheckpoint.bytes)
+    if (this.ownCheckpoint && this.ownCheckpoint.height > this.stable.height)
+      this.send('checkpoint', this.ownCheckpoint.bytes)
     if (this.lastCommitted === this.committedAtLastTick) this.ticksWithoutCommit++
     else this.ticksWithoutCommit = 0
     this.committedAtLastTick = this.lastCommitted
@@ -840,7 +978,12 @@ export class Replica {
   }
 
   private statusMessage(): Uint8Array {
-    const body = { chainId: this.config.chainId, view: this.view, committedHeight: this.lastCommitted, validator: this.config.publicKey }
+    const body = {
+      chainId: this.config.chainId,
+      view: this.view,
+      committedHeight: this.lastCommitted,
+      validator: this.config.publicKey,
+    }
     const bodyBytes = encodeStatusBody(body)
     const signature = this.config.sign(consensusSigningMessage(bodyBytes))
     return encodeMessage({ type: 'status', body, bodyBytes, signature })
@@ -869,7 +1012,13 @@ export class Replica {
       prepared.push(p.cert)
       if (!equalBytes(p.cert.digest, NULL_DIGEST)) blocks.push(p.block)
     }
-    const body: ViewChangeBody = { chainId: this.config.chainId, view: newView, validator: this.config.publicKey, checkpoint: this.stable, prepared }
+    const body: ViewChangeBody = {
+      chainId: this.config.chainId,
+      view: newView,
+      validator: this.config.publicKey,
+      checkpoint: this.stable,
+      prepared,
+    }
     const bodyBytes = encodeViewChangeBody(body)
     const signature = this.config.sign(consensusSigningMessage(bodyBytes))
     const bytes = encodeMessage({ type: 'viewChange', body, bodyBytes, signature, blocks })
@@ -879,14 +1028,21 @@ export class Replica {
     this.viewChangeTimerFor = -1
     this.out.push({ type: 'viewChanged', view: newView, changing: true })
     this.send('viewChange', bytes)
-    this.viewChanges.set(this.config.index, this.parsedViewChange({ type: 'viewChange', body, bodyBytes, signature, blocks }, bytes))
+    this.viewChanges.set(
+      this.config.index,
+      this.parsedViewChange({ type: 'viewChange', body, bodyBytes, signature, blocks }, bytes),
+    )
     this.afterViewChangeUpdate()
   }
 
-  private parsedViewChange(m: Extract<ConsensusMessage, { type: 'viewChange' }>, bytes: Uint8Array): ParsedViewChange {
+  private parsedViewChange(
+    m: Extract<ConsensusMessage, { type: 'viewChange' }>,
+    bytes: Uint8Array,
+  ): ParsedViewChange {
     const blocks = new Map<string, Uint8Array>()
     let i = 0
-    for (const p of m.body.prepared) if (!equalBytes(p.digest, NULL_DIGEST)) blocks.set(toHex(p.digest), m.blocks[i++]!)
+    for (const p of m.body.prepared)
+      if (!equalBytes(p.digest, NULL_DIGEST)) blocks.set(toHex(p.digest), m.blocks[i++]!)
     return { body: m.body, bodyBytes: m.bodyBytes, signature: m.signature, bytes, blocks }
   }
 
@@ -894,7 +1050,10 @@ export class Replica {
   private pruneViews(): void {
     const keep = this.view - 1
     for (const s of this.slots.values()) {
-      for (const m of [s.proposals, s.prepares, s.commits, s.sentPrepare, s.sentCommit, s.ownMessages] as Map<number, unknown>[]) {
+      for (const m of [s.proposals, s.prepares, s.commits, s.sentPrepare, s.sentCommit, s.ownMessages] as Map<
+        number,
+        unknown
+      >[]) {
         for (const v of m.keys()) if (v < keep) m.delete(v)
       }
       const live = new Set<string>()
@@ -907,20 +1066,30 @@ export class Replica {
   }
 
   /** Full check of a VIEW-CHANGE body (paper 4.4: checkpoint proof and prepared certificates). Returns a reason or undefined. */
-  private checkViewChangeBody(b: ViewChangeBody, bodyBytes: Uint8Array, signature: Uint8Array): string | undefined {
+  private checkViewChangeBody(
+    b: ViewChangeBody,
+    bodyBytes: Uint8Array,
+    signature: Uint8Array,
+  ): string | undefined {
     if (b.chainId !== this.config.chainId) return 'wrong chain'
     if (!this.config.indexOf.has(toHex(b.validator))) return 'unknown validator'
     if (b.view === 0) return 'view 0'
-    if (!this.config.verify({ publicKey: b.validator, message: consensusSigningMessage(bodyBytes), signature })) return 'bad signature'
+    if (
+      !this.config.verify({ publicKey: b.validator, message: consensusSigningMessage(bodyBytes), signature })
+    )
+      return 'bad signature'
     const cpErr = this.verifyCheckpointProof(b.checkpoint)
     if (cpErr) return cpErr
     let last = b.checkpoint.height
     for (const p of b.prepared) {
       if (p.height <= last) return 'prepared certificates out of order'
-      if (p.height > b.checkpoint.height + this.config.windowSize) return 'prepared certificate above the window'
+      if (p.height > b.checkpoint.height + this.config.windowSize)
+        return 'prepared certificate above the window'
       if (p.view >= b.view) return 'prepared certificate from a future view'
       last = p.height
-      const r = this.quorumCheck(p.signatures, (v) => makeVote(this.config.chainId, VoteKind.prepare, p.view, p.height, p.digest, v))
+      const r = this.quorumCheck(p.signatures, (v) =>
+        makeVote(this.config.chainId, VoteKind.prepare, p.view, p.height, p.digest, v),
+      )
       if (!r.ok) return `prepared certificate at ${p.height}: ${r.code}`
     }
     return undefined
@@ -934,16 +1103,22 @@ export class Replica {
     if (who === this.config.index) this.fail('DUPLICATE', 'own view change', kind)
     const prev = this.viewChanges.get(who)
     // A peer still asking for a view we already run in has missed the NEW-VIEW: forward it (it is self-authenticating).
-    if (!this.changing && this.newViewBytes && b.view <= this.view && b.view > 0) this.send('newView', this.newViewBytes, who)
-    if (prev && equalBytes(prev.bodyBytes, m.bodyBytes)) this.fail('DUPLICATE', 'view change already counted', kind)
-    if (prev && prev.body.view > b.view) this.fail('OLD_VIEW', `validator ${who} already asked for view ${prev.body.view}`, kind)
+    if (!this.changing && this.newViewBytes && b.view <= this.view && b.view > 0)
+      this.send('newView', this.newViewBytes, who)
+    if (prev && equalBytes(prev.bodyBytes, m.bodyBytes))
+      this.fail('DUPLICATE', 'view change already counted', kind)
+    if (prev && prev.body.view > b.view)
+      this.fail('OLD_VIEW', `validator ${who} already asked for view ${prev.body.view}`, kind)
     if (b.view < this.view) this.fail('OLD_VIEW', `view change to ${b.view} < ${this.view}`, kind)
     const err = this.checkViewChangeBody(b, m.bodyBytes, m.signature)
-    if (err) this.fail(err === 'bad signature' ? 'BAD_SIGNATURE' : 'BAD_VIEW_CHANGE', `viewChange: ${err}`, kind)
+    if (err)
+      this.fail(err === 'bad signature' ? 'BAD_SIGNATURE' : 'BAD_VIEW_CHANGE', `viewChange: ${err}`, kind)
     const nonNull = b.prepared.filter((p) => !equalBytes(p.digest, NULL_DIGEST))
-    if (m.blocks.length !== nonNull.length) this.fail('BAD_VIEW_CHANGE', 'viewChange: one block per non-null prepared certificate', kind)
+    if (m.blocks.length !== nonNull.length)
+      this.fail('BAD_VIEW_CHANGE', 'viewChange: one block per non-null prepared certificate', kind)
     nonNull.forEach((p, i) => this.checkBlock(p.digest, m.blocks[i]!, kind))
-    if (prev && prev.body.view === b.view) this.fail('EQUIVOCATION', `validator ${who} signed two view changes for ${b.view}`, kind, who)
+    if (prev && prev.body.view === b.view)
+      this.fail('EQUIVOCATION', `validator ${who} signed two view changes for ${b.view}`, kind, who)
     this.viewChanges.set(who, this.parsedViewChange(m, bytes))
     if (b.checkpoint.height > this.stable.height) this.advanceStable(b.checkpoint)
     this.afterViewChangeUpdate()
@@ -955,7 +1130,8 @@ export class Replica {
    */
   private afterViewChangeUpdate(): void {
     const higher = new Map<number, number>()
-    for (const [who, vc] of this.viewChanges) if (who !== this.config.index && vc.body.view > this.view) higher.set(who, vc.body.view)
+    for (const [who, vc] of this.viewChanges)
+      if (who !== this.config.index && vc.body.view > this.view) higher.set(who, vc.body.view)
     if (higher.size >= this.config.weak) {
       this.startViewChange(Math.min(...higher.values()))
       return
@@ -978,7 +1154,10 @@ export class Replica {
       .sort((a, b) => (a.who === me ? -1 : b.who === me ? 1 : a.who - b.who))
       .slice(0, this.config.quorum)
       .map((x) => x.vc)
-    const plan = planNewView(chosen.map((c) => c.body), this.config.faultInjection.newViewIgnoresPrepared)
+    const plan = planNewView(
+      chosen.map((c) => c.body),
+      this.config.faultInjection.newViewIgnoresPrepared,
+    )
     const reproposals: Reproposal[] = []
     const blocks: Uint8Array[] = []
     const entries: { height: number; digest: Uint8Array; block: Uint8Array; signature: Uint8Array }[] = []
@@ -1023,15 +1202,24 @@ export class Replica {
     if (b.view === this.view && !this.changing) this.fail('DUPLICATE', `already in view ${b.view}`, kind)
     if (b.view === 0) this.fail('MALFORMED', 'newView for view 0', kind)
     if (who !== this.primaryOf(b.view)) this.fail('NOT_PRIMARY', `newView ${b.view} from ${who}`, kind)
-    if (!this.config.verify({ publicKey: b.validator, message: consensusSigningMessage(m.bodyBytes), signature: m.signature })) {
+    if (
+      !this.config.verify({
+        publicKey: b.validator,
+        message: consensusSigningMessage(m.bodyBytes),
+        signature: m.signature,
+      })
+    ) {
       this.fail('BAD_SIGNATURE', 'newView: bad signature', kind)
     }
-    if (b.viewChanges.length < this.config.quorum) this.fail('BAD_NEW_VIEW', 'newView: fewer than 2f+1 view changes', kind)
+    if (b.viewChanges.length < this.config.quorum)
+      this.fail('BAD_NEW_VIEW', 'newView: fewer than 2f+1 view changes', kind)
     const seen = new Set<string>()
     const bodies: ViewChangeBody[] = []
     for (const vc of b.viewChanges) {
       let body: ViewChangeBody
-      const known = [...this.viewChanges.values()].find((p) => equalBytes(p.bodyBytes, vc.bodyBytes) && equalBytes(p.signature, vc.signature))
+      const known = [...this.viewChanges.values()].find(
+        (p) => equalBytes(p.bodyBytes, vc.bodyBytes) && equalBytes(p.signature, vc.signature),
+      )
       if (known) body = known.body
       else {
         try {
@@ -1049,18 +1237,31 @@ export class Replica {
       bodies.push(body)
     }
     const plan = planNewView(bodies, this.config.faultInjection.newViewIgnoresPrepared)
-    if (plan.reproposals.length !== b.reproposals.length) this.fail('BAD_NEW_VIEW', 'newView: re-proposals differ from the recomputed ones', kind)
+    if (plan.reproposals.length !== b.reproposals.length)
+      this.fail('BAD_NEW_VIEW', 'newView: re-proposals differ from the recomputed ones', kind)
     const nonNull = b.reproposals.filter((r) => !equalBytes(r.digest, NULL_DIGEST)).length
-    if (m.blocks.length !== nonNull) this.fail('BAD_NEW_VIEW', 'newView: one block per non-null re-proposal', kind)
+    if (m.blocks.length !== nonNull)
+      this.fail('BAD_NEW_VIEW', 'newView: one block per non-null re-proposal', kind)
     const entries: { height: number; digest: Uint8Array; block: Uint8Array; signature: Uint8Array }[] = []
     let bi = 0
     for (let i = 0; i < plan.reproposals.length; i++) {
       const want = plan.reproposals[i]!
       const got = b.reproposals[i]!
       if (got.height !== want.height || !equalBytes(got.digest, want.digest)) {
-        this.fail('BAD_NEW_VIEW', `newView: re-proposal at ${want.height} differs from the recomputed one`, kind)
+        this.fail(
+          'BAD_NEW_VIEW',
+          `newView: re-proposal at ${want.height} differs from the recomputed one`,
+          kind,
+        )
       }
-      const vote = makeVote(this.config.chainId, VoteKind.prepare, b.view, got.height, got.digest, b.validator)
+      const vote = makeVote(
+        this.config.chainId,
+        VoteKind.prepare,
+        b.view,
+        got.height,
+        got.digest,
+        b.validator,
+      )
       this.checkVoteSignature(vote, got.signature, kind)
       const isNull = equalBytes(got.digest, NULL_DIGEST)
       const block = isNull ? new Uint8Array(0) : m.blocks[bi++]!
@@ -1099,7 +1300,14 @@ export class Replica {
       if (e.height <= this.stable.height) continue
       const s = this.slot(e.height)
       const hex = toHex(e.digest)
-      s.proposals.set(view, { view, digest: e.digest, hex, block: e.block, signature: e.signature, validated: 'ok' })
+      s.proposals.set(view, {
+        view,
+        digest: e.digest,
+        hex,
+        block: e.block,
+        signature: e.signature,
+        validated: 'ok',
+      })
       s.blocks.set(hex, e.block)
       this.recordVote(s.prepares, view, primary, e.digest, e.signature)
       if (asPrimary) {

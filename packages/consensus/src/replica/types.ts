@@ -25,7 +25,13 @@ export type Input =
   | { type: 'proposal'; height: number; view: number; block: Uint8Array; digest: Uint8Array }
   | { type: 'validated'; height: number; view: number; digest: Uint8Array; ok: boolean }
   | { type: 'executed'; height: number; stateDigest: Uint8Array }
-  | { type: 'syncBlock'; height: number; block: Uint8Array; digest: Uint8Array; certificate: CommitCertificate }
+  | {
+      type: 'syncBlock'
+      height: number
+      block: Uint8Array
+      digest: Uint8Array
+      certificate: CommitCertificate
+    }
 
 /**
  * What the node must do, in order. A `journal` output must be durable before any later output is acted

@@ -24,7 +24,10 @@ export class Byzantine {
   private readonly chainId: string
   /** Digests seen or made up per "view/height", and the split of destinations per equivocation. */
   private readonly seen = new Map<string, Uint8Array[]>()
-  private readonly alt = new Map<string, { bytes: Uint8Array; digest: Uint8Array; groupB: Set<number>; decided: Set<number> }>()
+  private readonly alt = new Map<
+    string,
+    { bytes: Uint8Array; digest: Uint8Array; groupB: Set<number>; decided: Set<number> }
+  >()
 
   constructor(behaviors: ByzantineBehavior[], key: SimKey, rng: Rng, chainId: string) {
     this.behaviors = new Set(behaviors)
@@ -49,7 +52,12 @@ export class Byzantine {
     if (this.seen.size > 256) this.seen.delete(this.seen.keys().next().value!)
   }
 
-  private signVote(kind: VoteKind, view: number, height: number, digest: Uint8Array): { vote: Vote; signature: Uint8Array } {
+  private signVote(
+    kind: VoteKind,
+    view: number,
+    height: number,
+    digest: Uint8Array,
+  ): { vote: Vote; signature: Uint8Array } {
     const vote: Vote = { chainId: this.chainId, kind, view, height, digest, validator: this.key.publicKey }
     return { vote, signature: this.key.sign(voteSigningMessage(vote)) }
   }
@@ -57,7 +65,8 @@ export class Byzantine {
   /** The message(s) destination `to` receives instead of `bytes`. */
   transform(kind: MessageKind, bytes: Uint8Array, to: number): Uint8Array[] {
     this.lastAction = 'none'
-    if (kind !== 'prePrepare' && kind !== 'prepare' && kind !== 'commit' && kind !== 'checkpoint') return [bytes]
+    if (kind !== 'prePrepare' && kind !== 'prepare' && kind !== 'commit' && kind !== 'checkpoint')
+      return [bytes]
     let m: ReturnType<typeof decodeMessage>
     try {
       m = decodeMessage(bytes)
@@ -80,7 +89,12 @@ export class Byzantine {
         const digest = sha256(block)
         const { vote, signature } = this.signVote(VoteKind.prepare, v.view, v.height, digest)
         const groupB = new Set<number>()
-        a = { bytes: encodeMessage({ type: 'prePrepare', vote, signature, block }), digest, groupB, decided: new Set() }
+        a = {
+          bytes: encodeMessage({ type: 'prePrepare', vote, signature, block }),
+          digest,
+          groupB,
+          decided: new Set(),
+        }
         this.alt.set(k, a)
         if (this.alt.size > 64) this.alt.delete(this.alt.keys().next().value!)
         this.see(v.view, v.height, v.digest)
@@ -98,7 +112,10 @@ export class Byzantine {
       }
       return [bytes]
     }
-    if ((m.type === 'prepare' || m.type === 'commit') && (this.behaviors.has('conflictingVotes') || this.behaviors.has('equivocate'))) {
+    if (
+      (m.type === 'prepare' || m.type === 'commit') &&
+      (this.behaviors.has('conflictingVotes') || this.behaviors.has('equivocate'))
+    ) {
       const v = m.vote
       const k = `${v.view}/${v.height}`
       const a = this.alt.get(k)
@@ -118,7 +135,12 @@ export class Byzantine {
     }
     if (m.type === 'checkpoint' && this.behaviors.has('conflictingVotes') && this.rng.chance(0.3)) {
       this.lastAction = 'conflictingVotes'
-      return [encodeMessage({ type: 'checkpoint', ...this.signVote(VoteKind.checkpoint, 0, m.vote.height, this.rng.bytes(32)) })]
+      return [
+        encodeMessage({
+          type: 'checkpoint',
+          ...this.signVote(VoteKind.checkpoint, 0, m.vote.height, this.rng.bytes(32)),
+        }),
+      ]
     }
     return [bytes]
   }
@@ -145,6 +167,12 @@ export function garbageFrom(rng: Rng, sample: Uint8Array): Uint8Array {
       // Right shape, random signature and fields.
       return encode([1, rng.range(1, 8), rng.bytes(rng.int(120)), rng.bytes(64), []])
     default:
-      return encode([1, 2, encode([1, 'sim-chain', 1, rng.int(3), rng.range(1, 30), rng.bytes(32), rng.bytes(32)]), rng.bytes(64), []])
+      return encode([
+        1,
+        2,
+        encode([1, 'sim-chain', 1, rng.int(3), rng.range(1, 30), rng.bytes(32), rng.bytes(32)]),
+        rng.bytes(64),
+        [],
+      ])
   }
 }

@@ -52,7 +52,8 @@ const summary = sweep({
   faultPhaseMs,
   ...(faults ? { faults } : {}),
   onRun: (r, i) => {
-    for (const v of r.violations) console.log(`VIOLATION ${v.kind} (replay: --seed ${r.seed} --n ${n}): ${v.message}`)
+    for (const v of r.violations)
+      console.log(`VIOLATION ${v.kind} (replay: --seed ${r.seed} --n ${n}): ${v.message}`)
     const now = Date.now()
     if (now - lastPrint > 2000 || i === seeds - 1) {
       lastPrint = now
@@ -81,10 +82,21 @@ const rows: [string, string | number][] = [
 console.log('\n| metric | value |\n|---|---|')
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`)
 console.log('\n| fault | injected | runs with it |\n|---|---|---|')
-const keys = [...new Set([...Object.keys(summary.faultsInjected), ...Object.keys(summary.runsWithFault)])].sort()
-for (const k of keys) console.log(`| ${k} | ${summary.faultsInjected[k] ?? '-'} | ${summary.runsWithFault[k] ?? 0} |`)
+const keys = [
+  ...new Set([...Object.keys(summary.faultsInjected), ...Object.keys(summary.runsWithFault)]),
+].sort()
+for (const k of keys)
+  console.log(`| ${k} | ${summary.faultsInjected[k] ?? '-'} | ${summary.runsWithFault[k] ?? 0} |`)
 const jsonOut = opt('json')
-if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ ...summary, faultPhaseMs, maxSteps, first, wallSeconds: (Date.now() - started) / 1000 }, null, 2))
+if (jsonOut)
+  (await import('node:fs')).writeFileSync(
+    jsonOut,
+    JSON.stringify(
+      { ...summary, faultPhaseMs, maxSteps, first, wallSeconds: (Date.now() - started) / 1000 },
+      null,
+      2,
+    ),
+  )
 if (summary.violations.length) {
   console.log('\nviolations by kind:', summary.violationsByKind)
   process.exit(1)

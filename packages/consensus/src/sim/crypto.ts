@@ -27,7 +27,9 @@ export function simCrypto(n: number): SimCrypto {
   }
   const verify = (c: SignatureCheck): boolean => {
     const secret = secrets.get(toHex(c.publicKey))
-    return secret !== undefined && c.signature.length === 64 && equalBytes(c.signature, simSign(secret, c.message))
+    return (
+      secret !== undefined && c.signature.length === 64 && equalBytes(c.signature, simSign(secret, c.message))
+    )
   }
   return { keys, verify }
 }

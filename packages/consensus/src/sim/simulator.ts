@@ -113,7 +113,9 @@ export interface SimResult {
   rejects: Partial<Record<string, number>>
   maxJournal: number
   /** Each node's replica at the end (node order; Twins adds one node). */
-  finalStatus: ({ node: number; honest: boolean; up: boolean; stored: number } & Partial<ReturnType<Replica['status']>>)[]
+  finalStatus: ({ node: number; honest: boolean; up: boolean; stored: number } & Partial<
+    ReturnType<Replica['status']>
+  >)[]
 }
 
 /** Default liveness bound: f+2 view changes at the longest timeout, plus slack for sync and retransmission. */
@@ -165,7 +167,8 @@ export function runSimulation(opts: SimOptions): SimResult {
 }
 
 class Simulation {
-  private readonly o: Required<Omit<SimOptions, 'crypto' | 'bug' | 'byzantine' | 'faults' | 'crashes'>> & SimOptions
+  private readonly o: Required<Omit<SimOptions, 'crypto' | 'bug' | 'byzantine' | 'faults' | 'crashes'>> &
+    SimOptions
   private readonly rng: Rng
   private readonly net: Rng
   private readonly q = new EventQueue<Event>()
@@ -215,7 +218,8 @@ class Simulation {
       ...opts,
     }
     this.f = maxFaulty(opts.n)
-    this.livenessBoundMs = opts.livenessBoundMs ?? livenessBound(opts.n, this.o.viewTimeoutMs, this.o.maxBackoffExponent)
+    this.livenessBoundMs =
+      opts.livenessBoundMs ?? livenessBound(opts.n, this.o.viewTimeoutMs, this.o.maxBackoffExponent)
     this.rng = new Rng(opts.seed)
     this.net = this.rng.fork()
     this.healAt = this.o.faultPhaseMs
@@ -233,7 +237,9 @@ class Simulation {
 
   private setup(): void {
     const n = this.o.n
-    const byzKinds = (['equivocate', 'conflictingVotes', 'invalidBlocks'] as const).filter((k) => this.faults.has(k))
+    const byzKinds = (['equivocate', 'conflictingVotes', 'invalidBlocks'] as const).filter((k) =>
+      this.faults.has(k),
+    )
     const twins = this.faults.has('twins')
     const wanted = this.o.byzantine ?? (byzKinds.length || twins ? this.rng.range(1, Math.max(1, this.f)) : 0)
     const nByz = this.o.allowOverFaulty ? wanted : Math.min(wanted, this.f)
@@ -243,8 +249,10 @@ class Simulation {
     const twinValidator = twins && nByz > 0 ? byzValidators[0]! : -1
     for (let v = 0; v < n; v++) {
       const isByz = byzValidators.includes(v)
-      const behaviors: ByzantineBehavior[] = v === twinValidator ? [] : isByz ? byzKinds.filter(() => this.rng.chance(0.7)) : []
-      if (isByz && v !== twinValidator && behaviors.length === 0 && byzKinds.length) behaviors.push(this.rng.pick(byzKinds))
+      const behaviors: ByzantineBehavior[] =
+        v === twinValidator ? [] : isByz ? byzKinds.filter(() => this.rng.chance(0.7)) : []
+      if (isByz && v !== twinValidator && behaviors.length === 0 && byzKinds.length)
+        behaviors.push(this.rng.pick(byzKinds))
       this.addNode(v, !isByz, behaviors)
       if (v === twinValidator) {
         this.addNode(v, false, [])
@@ -266,7 +274,8 @@ class Simulation {
           // Twins: split the two instances of the shared key, each with part of the honest replicas.
           const tw = this.nodes.filter((x) => x.validator === twinValidator)
           side.add(tw[0]!.id)
-          for (const x of this.nodes) if (x.validator !== twinValidator && this.rng.chance(0.5)) side.add(x.id)
+          for (const x of this.nodes)
+            if (x.validator !== twinValidator && this.rng.chance(0.5)) side.add(x.id)
         } else {
           for (const x of this.nodes) if (this.rng.chance(0.4)) side.add(x.id)
         }
@@ -281,11 +290,18 @@ class Simulation {
         const node = this.rng.pick(this.nodes)
         const at = this.rng.int(this.healAt)
         this.q.push(at, { k: 'crash', node: node.id, loseTail: kind === 'crashLoseTail' })
-        this.q.push(Math.min(this.healAt, at + this.rng.range(50, this.healAt)), { k: 'restart', node: node.id })
+        this.q.push(Math.min(this.healAt, at + this.rng.range(50, this.healAt)), {
+          k: 'restart',
+          node: node.id,
+        })
       }
     }
-    if (this.faults.has('garbage')) for (let t = this.rng.int(50); t < this.healAt; t += this.rng.range(5, 80)) this.q.push(t, { k: 'garbage' })
-    if (this.faults.has('replay')) for (let t = this.rng.range(50, 100); t < this.healAt; t += this.rng.range(5, 80)) this.q.push(t, { k: 'replay' })
+    if (this.faults.has('garbage'))
+      for (let t = this.rng.int(50); t < this.healAt; t += this.rng.range(5, 80))
+        this.q.push(t, { k: 'garbage' })
+    if (this.faults.has('replay'))
+      for (let t = this.rng.range(50, 100); t < this.healAt; t += this.rng.range(5, 80))
+        this.q.push(t, { k: 'replay' })
     this.q.push(this.healAt, { k: 'heal' })
     for (const node of this.nodes) this.startReplica(node, 0)
   }
@@ -334,7 +350,14 @@ class Simulation {
     node.syncedTo = node.store.length
     node.execAt = at
     const journal = node.durable.length ? [...node.durable] : undefined
-    this.apply(node, node.replica.step({ type: 'start', committedHeight: node.store.length, ...(journal ? { journal } : {}) }))
+    this.apply(
+      node,
+      node.replica.step({
+        type: 'start',
+        committedHeight: node.store.length,
+        ...(journal ? { journal } : {}),
+      }),
+    )
   }
 
   run(): SimResult {
@@ -368,7 +391,9 @@ class Simulation {
       viewChanges: this.viewChanges,
       maxView: this.maxView,
       faultsInjected: { ...this.counts },
-      byzantine: this.nodes.filter((x) => !x.honest).map((x) => ({ validator: x.validator, behaviors: x.byz ? [...x.byz.behaviors] : ['twin'] })),
+      byzantine: this.nodes
+        .filter((x) => !x.honest)
+        .map((x) => ({ validator: x.validator, behaviors: x.byz ? [...x.byz.behaviors] : ['twin'] })),
       steps: this.steps,
       simTimeMs: this.now,
       healAtMs: this.healAt,
@@ -377,12 +402,23 @@ class Simulation {
       incomplete: !this.done && this.violations.length === 0 && this.steps > this.o.maxSteps,
       rejects: { ...this.rejects },
       maxJournal: this.maxJournal,
-      finalStatus: this.nodes.map((x) => ({ node: x.id, honest: x.honest, up: x.up, stored: x.store.length, ...(x.replica?.status() ?? {}) })),
+      finalStatus: this.nodes.map((x) => ({
+        node: x.id,
+        honest: x.honest,
+        up: x.up,
+        stored: x.store.length,
+        ...(x.replica?.status() ?? {}),
+      })),
     }
   }
 
   private violation(kind: ViolationKind, message: string): void {
-    this.violations.push({ kind, message: `seed ${this.o.seed}: ${message}`, timeMs: this.now, step: this.steps })
+    this.violations.push({
+      kind,
+      message: `seed ${this.o.seed}: ${message}`,
+      timeMs: this.now,
+      step: this.steps,
+    })
   }
 
   private handle(e: Event): void {
@@ -429,14 +465,24 @@ class Simulation {
         const to = this.net.int(this.nodes.length)
         const sample = this.replayBuffer.length ? this.net.pick(this.replayBuffer).bytes : new Uint8Array(0)
         this.count('garbage')
-        this.q.push(this.now + 1, { k: 'deliver', to, from: 'adversary', bytes: garbageFrom(this.net, sample) })
+        this.q.push(this.now + 1, {
+          k: 'deliver',
+          to,
+          from: 'adversary',
+          bytes: garbageFrom(this.net, sample),
+        })
         return
       }
       case 'replay': {
         if (!this.replayBuffer.length) return
         const m = this.net.pick(this.replayBuffer)
         this.count('replay')
-        this.q.push(this.now + 1, { k: 'deliver', to: this.net.int(this.nodes.length), from: 'adversary', bytes: m.bytes })
+        this.q.push(this.now + 1, {
+          k: 'deliver',
+          to: this.net.int(this.nodes.length),
+          from: 'adversary',
+          bytes: m.bytes,
+        })
         return
       }
       case 'heal': {
@@ -453,7 +499,8 @@ class Simulation {
 
   private partitioned(a: number, b: number): boolean {
     if (this.healed) return false
-    for (const p of this.partitions) if (this.now >= p.from && this.now < p.to && p.side.has(a) !== p.side.has(b)) return true
+    for (const p of this.partitions)
+      if (this.now >= p.from && this.now < p.to && p.side.has(a) !== p.side.has(b)) return true
     return false
   }
 
@@ -483,7 +530,12 @@ class Simulation {
     }
   }
 
-  private transmit(from: SimNode, kind: Extract<Output, { type: 'send' }>['kind'], bytes: Uint8Array, toValidator?: number): void {
+  private transmit(
+    from: SimNode,
+    kind: Extract<Output, { type: 'send' }>['kind'],
+    bytes: Uint8Array,
+    toValidator?: number,
+  ): void {
     if (this.replayBuffer.length < 256) this.replayBuffer.push({ bytes, from: from.id })
     else this.replayBuffer[this.net.int(256)] = { bytes, from: from.id }
     for (const to of this.nodes) {
@@ -524,23 +576,47 @@ class Simulation {
           this.transmit(node, o.kind, o.bytes, o.to)
           break
         case 'setTimer':
-          this.q.push(this.now + o.ms, { k: 'timer', node: node.id, inc: node.inc, timer: o.timer, token: o.token })
+          this.q.push(this.now + o.ms, {
+            k: 'timer',
+            node: node.id,
+            inc: node.inc,
+            timer: o.timer,
+            token: o.token,
+          })
           break
         case 'cancelTimer':
           break
         case 'requestProposal': {
-          const b: SimBlock = { height: o.height, view: o.view, proposer: node.validator, nonce: this.nonce++, valid: true }
+          const b: SimBlock = {
+            height: o.height,
+            view: o.view,
+            proposer: node.validator,
+            nonce: this.nonce++,
+            valid: true,
+          }
           if (node.byz?.behaviors.has('invalidBlocks') && this.rng.chance(0.5)) {
             b.valid = false
             this.count('invalidBlocks')
           }
           const block = encodeSimBlock(b)
-          const input: Input = { type: 'proposal', height: o.height, view: o.view, block, digest: sha256(block) }
+          const input: Input = {
+            type: 'proposal',
+            height: o.height,
+            view: o.view,
+            block,
+            digest: sha256(block),
+          }
           this.q.push(this.now + this.rng.range(20, 60), { k: 'input', node: node.id, inc: node.inc, input })
           break
         }
         case 'validate': {
-          const input: Input = { type: 'validated', height: o.height, view: o.view, digest: o.digest, ok: simValidate(o.block, o.height) }
+          const input: Input = {
+            type: 'validated',
+            height: o.height,
+            view: o.view,
+            digest: o.digest,
+            ok: simValidate(o.block, o.height),
+          }
           this.q.push(this.now + this.rng.range(0, 3), { k: 'input', node: node.id, inc: node.inc, input })
           break
         }
@@ -566,7 +642,10 @@ class Simulation {
                   : []
             if (blamed.length && blamed.every((x) => x.honest)) {
               // An honest replica caught signing two conflicting messages is a safety failure in itself.
-              this.violation(o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest', `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`)
+              this.violation(
+                o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest',
+                `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`,
+              )
             }
           }
           break
@@ -587,32 +666,52 @@ class Simulation {
         this.violation('integrity', `node ${node.id} committed height ${h} after ${node.store.length}`)
         return
       }
-      if (!o.isNull && !simValidate(o.block, h)) this.violation('integrity', `node ${node.id} committed an invalid block at ${h}`)
-      if (o.isNull !== equalBytes(o.digest, new Uint8Array(32))) this.violation('integrity', `node ${node.id}: null flag mismatch at ${h}`)
-      if (!o.isNull && !equalBytes(sha256(o.block), o.digest)) this.violation('integrity', `node ${node.id}: block does not match digest at ${h}`)
-      const cert = verifyCommitCertificate(o.certificate, this.keys.map((k) => k.publicKey), CHAIN, this.verify)
-      if (!cert.ok) this.violation('certificate', `node ${node.id} height ${h}: ${cert.code} ${cert.detail ?? ''}`)
+      if (!o.isNull && !simValidate(o.block, h))
+        this.violation('integrity', `node ${node.id} committed an invalid block at ${h}`)
+      if (o.isNull !== equalBytes(o.digest, new Uint8Array(32)))
+        this.violation('integrity', `node ${node.id}: null flag mismatch at ${h}`)
+      if (!o.isNull && !equalBytes(sha256(o.block), o.digest))
+        this.violation('integrity', `node ${node.id}: block does not match digest at ${h}`)
+      const cert = verifyCommitCertificate(
+        o.certificate,
+        this.keys.map((k) => k.publicKey),
+        CHAIN,
+        this.verify,
+      )
+      if (!cert.ok)
+        this.violation('certificate', `node ${node.id} height ${h}: ${cert.code} ${cert.detail ?? ''}`)
       else if (o.certificate.height !== h || !equalBytes(o.certificate.blockHash, o.digest)) {
         this.violation('certificate', `node ${node.id} height ${h}: certificate for another block`)
       }
       const hex = toHex(o.digest)
       const prev = this.committed.get(h)
       if (prev === undefined) this.committed.set(h, hex)
-      else if (prev !== hex) this.violation('agreement', `height ${h}: node ${node.id} committed ${hex.slice(0, 12)}, another honest node ${prev.slice(0, 12)}`)
+      else if (prev !== hex)
+        this.violation(
+          'agreement',
+          `height ${h}: node ${node.id} committed ${hex.slice(0, 12)}, another honest node ${prev.slice(0, 12)}`,
+        )
     } else if (h !== node.store.length + 1) {
       return
     }
     node.store.push({ digest: o.digest, block: o.block, certificate: o.certificate })
     node.stateDigest = sha256(node.stateDigest, o.digest)
     node.execAt = Math.max(node.execAt, this.now) + 1
-    this.q.push(node.execAt, { k: 'input', node: node.id, inc: node.inc, input: { type: 'executed', height: h, stateDigest: node.stateDigest } })
+    this.q.push(node.execAt, {
+      k: 'input',
+      node: node.id,
+      inc: node.inc,
+      input: { type: 'executed', height: h, stateDigest: node.stateDigest },
+    })
     if (this.healed) this.checkLiveness()
   }
 
   /** Block sync as a node does it: fetch committed blocks with certificates from a reachable peer. */
   private onRequestSync(node: SimNode, from: number, to: number): void {
     if (node.syncedTo >= to) return
-    const peers = this.nodes.filter((p) => p.id !== node.id && p.up && p.store.length >= from && !this.partitioned(p.id, node.id))
+    const peers = this.nodes.filter(
+      (p) => p.id !== node.id && p.up && p.store.length >= from && !this.partitioned(p.id, node.id),
+    )
     if (!peers.length) return
     const peer = this.net.pick(peers)
     const last = Math.min(to, peer.store.length)
@@ -621,7 +720,12 @@ class Simulation {
     for (let h = from; h <= last; h++) {
       const b = peer.store[h - 1]!
       t += 2
-      this.q.push(t, { k: 'input', node: node.id, inc: node.inc, input: { type: 'syncBlock', height: h, block: b.block, digest: b.digest, certificate: b.certificate } })
+      this.q.push(t, {
+        k: 'input',
+        node: node.id,
+        inc: node.inc,
+        input: { type: 'syncBlock', height: h, block: b.block, digest: b.digest, certificate: b.certificate },
+      })
     }
     node.syncedTo = last
   }
@@ -639,8 +743,13 @@ class Simulation {
 
   private checkLivenessAtDeadline(): void {
     const target = this.heightAtHeal + this.o.heightsAfterHeal
-    const behind = this.nodes.filter((x) => x.honest && x.store.length < target).map((x) => `${x.id}@${x.store.length}/v${x.replica?.status().view}`)
-    this.violation('liveness', `not every honest replica reached height ${target} within ${this.livenessBoundMs} ms of the heal: ${behind.join(' ')}`)
+    const behind = this.nodes
+      .filter((x) => x.honest && x.store.length < target)
+      .map((x) => `${x.id}@${x.store.length}/v${x.replica?.status().view}`)
+    this.violation(
+      'liveness',
+      `not every honest replica reached height ${target} within ${this.livenessBoundMs} ms of the heal: ${behind.join(' ')}`,
+    )
   }
 
   private checkMemory(): void {
@@ -648,7 +757,12 @@ class Simulation {
     for (const node of this.nodes) {
       if (!node.honest || !node.replica) continue
       const fp = node.replica.footprint()
-      if (fp.slots > L || fp.viewChanges > this.o.n || fp.checkpointVoteHeights > 4 * this.o.n + 1 || fp.votes > 2 * L * 3 * this.o.n) {
+      if (
+        fp.slots > L ||
+        fp.viewChanges > this.o.n ||
+        fp.checkpointVoteHeights > 4 * this.o.n + 1 ||
+        fp.votes > 2 * L * 3 * this.o.n
+      ) {
         this.violation('memory', `node ${node.id}: ${JSON.stringify(fp)}`)
       }
     }

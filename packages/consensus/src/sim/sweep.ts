@@ -1,4 +1,10 @@
-import { type FaultKind, type SimOptions, type SimResult, type Violation, runSimulation } from './simulator.ts'
+import {
+  type FaultKind,
+  type SimOptions,
+  type SimResult,
+  type Violation,
+  runSimulation,
+} from './simulator.ts'
 
 export interface SweepOptions extends Omit<SimOptions, 'seed'> {
   /** First seed; runs use firstSeed, firstSeed+1, ... */
@@ -54,7 +60,8 @@ export function sweep(o: SweepOptions): SweepSummary {
       s.faultsInjected[k] = (s.faultsInjected[k] ?? 0) + (v ?? 0)
       if (v) s.runsWithFault[k] = (s.runsWithFault[k] ?? 0) + 1
     }
-    for (const k of new Set(r.byzantine.flatMap((b) => b.behaviors))) s.runsWithFault[`byzantine:${k}`] = (s.runsWithFault[`byzantine:${k}`] ?? 0) + 1
+    for (const k of new Set(r.byzantine.flatMap((b) => b.behaviors)))
+      s.runsWithFault[`byzantine:${k}`] = (s.runsWithFault[`byzantine:${k}`] ?? 0) + 1
     s.heightsCommitted += r.committedHeights.max
     s.viewChanges += r.viewChanges
     s.maxView = Math.max(s.maxView, r.maxView)

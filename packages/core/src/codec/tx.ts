@@ -98,7 +98,11 @@ export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes
  */
 function envelopeBody(b: Uint8Array, maxBytes: number): Uint8Array {
   if (!(b instanceof Uint8Array)) throw new CodecError('MALFORMED', 'input is not a byte array')
-  if (b.length > maxBytes) throw new CodecError('TOO_LARGE', `tx is ${b.length} bytes, limit ${maxBytes}`, { size: b.length, limit: maxBytes })
+  if (b.length > maxBytes)
+    throw new CodecError('TOO_LARGE', `tx is ${b.length} bytes, limit ${maxBytes}`, {
+      size: b.length,
+      limit: maxBytes,
+    })
   if (b.length === 0) throw new CodecError('MALFORMED', 'empty input')
   if (b[0] !== 0x92) throw new CodecError('BAD_FIELD', 'tx envelope: expected an array of 2 fields')
   if (b.length < 4) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
@@ -116,7 +120,8 @@ function envelopeBody(b: Uint8Array, maxBytes: number): Uint8Array {
   } else throw new CodecError('BAD_FIELD', 'tx.body: expected bytes', { field: 'body' })
   const end = off + len
   if (end + 2 > b.length) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
-  if (b[end] !== 0xc4 || b[end + 1] !== 64) throw new CodecError('BAD_FIELD', 'tx.signature: expected 64 bytes', { field: 'signature' })
+  if (b[end] !== 0xc4 || b[end + 1] !== 64)
+    throw new CodecError('BAD_FIELD', 'tx.signature: expected 64 bytes', { field: 'signature' })
   if (end + 66 > b.length) throw new CodecError('MALFORMED', 'not valid msgpack: tx envelope is truncated')
   if (end + 66 < b.length) throw new CodecError('TRAILING_BYTES', 'bytes remain after the value')
   return b.subarray(off, end)
