@@ -11,7 +11,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { add, copy, hex, name, parse, payFromHolds } from './common.ts'
+import { checkMilestones, copy, hex, name, parse, payFromHolds } from './common.ts'
 
 /**
  * agreement: multi-party contracts. A contract is proposed, becomes active only once every party has
@@ -151,20 +151,7 @@ function create(ctx: TxContext, c: Infer<typeof createArgs>, scope: string): voi
     ensure(!seen.has(hex(p)), 'DUPLICATE_PARTY', 'a party is listed twice')
     seen.add(hex(p))
   }
-  const ids = new Set<string>()
-  let total = 0
-  for (const m of c.milestones) {
-    ensure(!ids.has(m.id), 'DUPLICATE_MILESTONE', `milestone ${m.id} is listed twice`)
-    ids.add(m.id)
-    let sum = 0
-    for (const p of m.payouts) sum = add(sum, p.amount, 'payouts')
-    ensure(
-      sum === m.amount,
-      'PAYOUT_MISMATCH',
-      `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`,
-    )
-    total = add(total, m.amount, 'contract total')
-  }
+  const total = checkMilestones(c.milestones)
   const asset = ctx.call<Rec | null>('token', 'getAsset', { asset: c.asset })
   ensure(asset, 'NO_SUCH_ASSET', `no asset ${c.asset}`)
   ensure(

@@ -1,4 +1,13 @@
-import { type Schema, type TxContext, type Value, ServiceError, fromHex, s, toHex } from '@cityledger/core'
+import {
+  type Schema,
+  type TxContext,
+  type Value,
+  ServiceError,
+  ensure,
+  fromHex,
+  s,
+  toHex,
+} from '@cityledger/core'
 
 /**
  * Helpers shared by the base services. Everything here is deterministic and integer-only.
@@ -82,4 +91,32 @@ export function payFromHolds(
     }
     if (need !== 0) throw new Error(`invariant broken: ${what} escrow does not match its holds`)
   }
+}
+
+/**
+ * Checks a milestone table: unique ids, and each milestone's payout lines add up exactly to its amount
+ * (`PAYOUT_MISMATCH` otherwise). Returns the table's total.
+ */
+export function checkMilestones(
+  milestones: readonly { id: string; amount: number; payouts: readonly { amount: number }[] }[],
+): number {
+  const ids = new Set<string>()
+  let total = 0
+  for (const m of milestones) {
+    ensure(!ids.has(m.id), 'DUPLICATE_MILESTONE', `milestone ${m.id} is listed twice`)
+    ids.add(m.id)
+    let sum = 0
+    for (const p of m.payouts) sum = add(sum, p.amount, 'payouts')
+    ensure(
+      sum === m.amount,
+      'PAYOUT_MISMATCH',
+      `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`,
+      {
+        sum,
+        amount: m.amount,
+      },
+    )
+    total = add(total, m.amount, 'contract total')
+  }
+  return total
 }

@@ -9,7 +9,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { add, copy, hex, name, payFromHolds } from '../base/common.ts'
+import { checkMilestones, copy, hex, name, payFromHolds } from '../base/common.ts'
 
 /**
  * Seoul service 7: subcontract payment for public works.
@@ -293,21 +293,7 @@ export const subcontract = defineService({
           'BAD_PARTY',
           'the subcontractor must be neither the prime nor the client',
         )
-        const ids = new Set<string>()
-        let total = 0
-        for (const m of a.milestones) {
-          ensure(!ids.has(m.id), 'DUPLICATE_MILESTONE', `milestone ${m.id} is listed twice`)
-          ids.add(m.id)
-          let sum = 0
-          for (const p of m.payouts) sum = add(sum, p.amount, 'payouts')
-          ensure(
-            sum === m.amount,
-            'PAYOUT_MISMATCH',
-            `milestone ${m.id}: payouts add up to ${sum}, not ${m.amount}`,
-            { sum, amount: m.amount },
-          )
-          total = add(total, m.amount, 'subcontract total')
-        }
+        const total = checkMilestones(a.milestones)
         ensure(
           c.committed + total <= c.value,
           'OVER_COMMITTED',
