@@ -5,7 +5,7 @@ import { fromHex, referenceVerdict } from '@cityledger/core'
 import { verifyCommitCertificate } from '@cityledger/consensus'
 import type { Cluster, ClusterNode } from './cluster.ts'
 import { waitFor } from './cluster.ts'
-import { ASSET, type Ack, type LoadWorld } from './load.ts'
+import { ASSET, type Ack, type LoadWorld, POLL } from './load.ts'
 
 export interface ChainReport {
   /** Lowest head of the honest nodes, the height up to which chains were compared. */
@@ -115,9 +115,14 @@ function certificateProblem(b: BlockView, validators: Uint8Array[], chainId: str
  * Token supply conserved on every honest node: minted - burned = sum of the balances of every holder
  * (the load's accounts are the only holders) + held, and no balance negative.
  */
-export async function checkInvariants(cluster: Cluster, world: LoadWorld): Promise<string[]> {
+export async function checkInvariants(
+  cluster: Cluster,
+  world: LoadWorld,
+  acks: Ack[] = [],
+): Promise<string[]> {
   const violations: string[] = []
   const hex = (k: Uint8Array) => Buffer.from(k).toString('hex')
+  violations.push(...(await checkBallots(cluster, world, acks)))
   for (const node of cluster.honest()) {
     // Read at one height: retry while blocks commit between the queries.
     for (let attempt = 0; ; attempt++) {
@@ -144,6 +149,49 @@ export async function checkInvariants(cluster: Cluster, world: LoadWorld): Promi
       violations.push(...found)
       break
     }
+  }
+  return violations
+}
+
+/**
+ * One counted ballot per voter, on every honest node: no voter has two accepted ballots among the
+ * acknowledgements, every voter whose ballot was acknowledged as accepted has voted, the poll counts
+ * no more ballots than voters who voted, and its counts add up to its ballots.
+ */
+async function checkBallots(cluster: Cluster, world: LoadWorld, acks: Ack[]): Promise<string[]> {
+  const violations: string[] = []
+  const accepted = new Map<number, number>()
+  for (const a of acks) {
+    if (a.kind !== 'ballot' || a.status !== 'committed' || a.voter === undefined) continue
+    accepted.set(a.voter, (accepted.get(a.voter) ?? 0) + 1)
+  }
+  for (const [voter, n] of accepted) if (n > 1) violations.push(`voter ${voter}: ${n} ballots accepted`)
+  for (const node of cluster.honest()) {
+    const r = (await node.client.query('voting', 'results', { pollId: POLL })).value as {
+      counts: number[]
+      ballots: number
+    } | null
+    if (!r) {
+      violations.push(`node ${node.index}: poll ${POLL} missing`)
+      continue
+    }
+    let voted = 0
+    for (const [i, v] of world.voters.entries()) {
+      const has = (
+        await node.client.query('voting', 'hasVoted', {
+          pollId: POLL,
+          voter: Buffer.from(v.key.publicKey).toString('hex'),
+        })
+      ).value
+      if (has) voted++
+      if (accepted.has(i) && !has)
+        violations.push(`node ${node.index}: voter ${i}'s accepted ballot is not recorded`)
+    }
+    const sum = r.counts.reduce((a, b) => a + b, 0)
+    if (sum !== r.ballots)
+      violations.push(`node ${node.index}: counts add up to ${sum}, ballots ${r.ballots}`)
+    if (r.ballots !== voted)
+      violations.push(`node ${node.index}: ${r.ballots} ballots counted, ${voted} voters voted`)
   }
   return violations
 }

@@ -21,11 +21,13 @@ const INITIAL = 1_000_000
 /** An acknowledgement: a node answered that this tx is committed (or committed as failed). */
 export interface Ack {
   hash: string
-  kind: 'subject' | 'transfer' | 'setup' | 'probe'
+  kind: 'subject' | 'transfer' | 'setup' | 'probe' | 'ballot'
   status: 'committed' | 'failed'
   height: number
   code?: string
   via: number
+  /** For ballots: the index of the voter in `LoadWorld.voters`. */
+  voter?: number
 }
 
 export interface LoadStats {
@@ -44,13 +46,17 @@ interface Account {
   busy: boolean
 }
 
-/** The token accounts and the city key, made by `setupLoad`. */
+/** The token accounts, the poll's electorate and the city key, made by `setupLoad`. */
 export interface LoadWorld {
   chainId: string
   city: KeyPair
   cityNonce: number
   accounts: Account[]
+  /** The electorate of `POLL`: each may have one counted ballot; the load also tries second ones. */
+  voters: Account[]
 }
+
+export const POLL = 'fault-poll'
 
 export class Load {
   readonly acks = new Map<string, Ack>()
@@ -100,7 +106,9 @@ export class Load {
       this.stats.issued++
       const idle = this.world.accounts.filter((a) => !a.busy)
       let p: Promise<void>
-      if (idle.length && this.rng.chance(0.5)) p = this.transfer(this.rng.pick(idle))
+      const voters = this.world.voters.filter((v) => !v.busy)
+      if (voters.length && this.rng.chance(0.15)) p = this.ballot(this.rng.int(this.world.voters.length))
+      else if (idle.length && this.rng.chance(0.5)) p = this.transfer(this.rng.pick(idle))
       else p = this.subject()
       this.inFlight.add(p)
       void p.finally(() => this.inFlight.delete(p))
@@ -119,6 +127,27 @@ export class Load {
       expiry: 0,
     }
     return this.drive(signTx(body, key.secretKey).bytes, 'subject').then(() => {})
+  }
+
+  /** A ballot in the load's poll; a voter's second and later ballots must be refused (ALREADY_VOTED). */
+  private async ballot(index: number): Promise<void> {
+    const voter = this.world.voters[index]!
+    if (voter.busy) return
+    voter.busy = true
+    const body: TxBody = {
+      chainId: this.world.chainId,
+      service: 'voting',
+      method: 'vote',
+      args: { pollId: POLL, option: this.rng.int(2) },
+      signer: voter.key.publicKey,
+      nonce: voter.nonce,
+      expiry: 0,
+    }
+    const ack = await this.drive(signTx(body, voter.key.secretKey).bytes, 'ballot', index)
+    if (ack) {
+      voter.nonce++
+      voter.busy = false
+    }
   }
 
   private async transfer(from: Account): Promise<void> {
@@ -142,7 +171,7 @@ export class Load {
   }
 
   /** Resubmits `bytes` to live nodes until one acknowledges it committed, or the load stops. */
-  async drive(bytes: Uint8Array, kind: Ack['kind']): Promise<Ack | undefined> {
+  async drive(bytes: Uint8Array, kind: Ack['kind'], voter?: number): Promise<Ack | undefined> {
     const hash = toHex(sha256(bytes))
     for (let attempt = 0; !this.stopping; attempt++) {
       const live = this.cluster.live().filter((x) => !x.byzantine)
@@ -155,6 +184,7 @@ export class Load {
         this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1
       })
       if (ack) {
+        if (voter !== undefined) ack.voter = voter
         this.acks.set(hash, ack)
         this.stats.acked++
         return ack
@@ -198,13 +228,18 @@ async function submitOnce(
  */
 export async function setupLoad(
   cluster: Cluster,
-  load: { accounts: number },
+  load: { accounts: number; voters?: number },
 ): Promise<{ world: LoadWorld; acks: Ack[] }> {
   const world: LoadWorld = {
     chainId: cluster.layout.genesis.chainId,
     city: cluster.layout.cityKey,
     cityNonce: 1,
     accounts: Array.from({ length: load.accounts }, () => ({
+      key: generateKeyPair(),
+      nonce: 1,
+      busy: false,
+    })),
+    voters: Array.from({ length: load.voters ?? 16 }, () => ({
       key: generateKeyPair(),
       nonce: 1,
       busy: false,
@@ -259,6 +294,19 @@ export async function setupLoad(
   )
   for (const a of world.accounts)
     await call('mint', 'token', { asset: ASSET, to: a.key.publicKey, amount: INITIAL })
+  await call('grantRole', 'identity', { scope: 'voting', role: 'organizer', key: world.city.publicKey }, [
+    'ROLE_EXISTS',
+  ])
+  await call('createPoll', 'voting', {
+    pollId: POLL,
+    mode: 'poll',
+    title: 'Fault suite poll',
+    question: sha256(utf8.encode('does the ledger lose ballots?')),
+    options: ['yes', 'no'],
+    electorate: { voters: world.voters.map((v) => v.key.publicKey) },
+    openAt: acks.at(-1)!.height + 2,
+    closeAt: 1_000_000_000,
+  })
   return { world, acks }
 }
 

@@ -4,7 +4,7 @@ import type { ScenarioReport } from './scenario.ts'
 
 export function summary(r: ScenarioReport): string {
   const rec = r.recoveries.map((x) => `${x.kind}:${x.ms}`).join(' ')
-  return `${r.name} seed=${r.seed} faults=${JSON.stringify(r.faults)} acked=${r.acked} found=${r.found} head=${r.lowestHead} recoveries(ms)=[${rec}] final=${r.finalRecoveryMs}ms penalties=${r.penalties} unresolved=${r.load.unresolved} shed=${r.load.shed} ${(r.durationMs / 1000).toFixed(0)}s`
+  return `${r.name} seed=${r.seed} faults=${JSON.stringify(r.faults)} acked=${r.acked} found=${r.found} ballots=${r.ballots ?? 0} head=${r.lowestHead} recoveries(ms)=[${rec}] final=${r.finalRecoveryMs}ms penalties=${r.penalties} unresolved=${r.load.unresolved} shed=${r.load.shed} ${(r.durationMs / 1000).toFixed(0)}s`
 }
 
 export function assertClean(r: ScenarioReport): void {

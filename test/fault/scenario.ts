@@ -58,6 +58,8 @@ export interface ScenarioReport {
   /** Penalties honest nodes gave (Prometheus counter, summed over honest nodes). */
   penalties: number
   violations: string[]
+  /** Ballots acknowledged as accepted (the one-ballot-per-voter check is not vacuous). */
+  ballots?: number
   durationMs: number
 }
 
@@ -129,7 +131,7 @@ export async function runScenario(
     const acks = [...setupAcks, ...load.acks.values(), ...probe.acks.values()]
     const chains = await checkChains(cluster, acks)
     violations.push(...chains.violations)
-    violations.push(...(await checkInvariants(cluster, setup.world)))
+    violations.push(...(await checkInvariants(cluster, setup.world, acks)))
     const penalties = await penaltiesOf(cluster)
     return {
       name: sc.name,
@@ -142,6 +144,7 @@ export async function runScenario(
       finalRecoveryMs: final.ms,
       load: stats,
       penalties,
+      ballots: acks.filter((a) => a.kind === 'ballot' && a.status === 'committed').length,
       violations,
       durationMs: Date.now() - t0,
     }
