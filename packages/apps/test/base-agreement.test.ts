@@ -1,29 +1,15 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type KeyPair, type TxContext, type Value, defineService, s, toHex } from '@cityledger/core'
+import { type KeyPair, type Value, toHex } from '@cityledger/core'
 import { Rng, testSeed, type TestCall } from '@cityledger/core/testing'
 import type { AgreementRecord } from '../src/base/agreement.ts'
 import { MAX_HOLDS } from '../src/base/agreement.ts'
-import { baseChain, expectCode, under } from './base-fixtures.ts'
+import { baseChain, expectCode, expectCodes, exportCaller, under } from './base-fixtures.ts'
 
 const SEED = testSeed(20261205)
 
-/** A service that builds on agreements through the exports (like subcontract payment). */
-const caller = (svcName: string) =>
-  defineService({
-    name: svcName,
-    version: '1.0.0',
-    dependencies: ['agreement'],
-    methods: {
-      call: {
-        args: s.object({ fn: s.string(), args: s.any() }),
-        handler(ctx: TxContext, a: { fn: string; args: Value }) {
-          const out = ctx.call('agreement', a.fn, a.args)
-          if (out !== undefined) ctx.emit('out', out)
-        },
-      },
-    },
-  })
+/** Services that build on agreements through the exports (like subcontract payment). */
+const caller = (svcName: string) => exportCaller(svcName, 'agreement')
 
 function setup() {
   const base = baseChain({ extra: [caller('works'), caller('other')] })
@@ -427,15 +413,8 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
       expected.push(code)
     }
     const results = chain.block(calls)
-    results.forEach((r, i) => {
-      txs++
-      if (r.code === null) ok++
-      assert.is(
-        r.code,
-        expected[i],
-        `seed ${SEED} height ${height} tx ${i} ${calls[i]!.method}: ${r.message ?? ''}`,
-      )
-    })
+    txs += results.length
+    ok += expectCodes(results, expected, (i) => `seed ${SEED} height ${height} tx ${i} ${calls[i]!.method}`)
     const state = chain.state()
     let heldTotal = 0
     for (const [, v] of under(state, 'token/hold/')) heldTotal += (v as { remaining: number }).remaining

@@ -2,8 +2,11 @@ import * as assert from 'uvu/assert'
 import {
   type KeyPair,
   type ServiceDefinition,
+  type TxContext,
   type TxResult,
   type Value,
+  defineService,
+  s,
   sha256,
   utf8,
 } from '@cityledger/core'
@@ -53,4 +56,42 @@ export function h32(label: string | number): Uint8Array {
 /** Entries of a state snapshot under `prefix`. */
 export function under(state: Map<string, Value>, prefix: string): [string, Value][] {
   return [...state].filter(([k]) => k.startsWith(prefix))
+}
+
+/**
+ * A service that calls `target`'s exports as another service would (method `call` with `{ fn, args }`),
+ * emitting what the export returns as event `out`.
+ */
+export function exportCaller(name: string, target: string): ServiceDefinition {
+  return defineService({
+    name,
+    version: '1.0.0',
+    dependencies: [target],
+    methods: {
+      call: {
+        args: s.object({ fn: s.string(), args: s.any() }),
+        handler(ctx: TxContext, a: { fn: string; args: Value }) {
+          const out = ctx.call(target, a.fn, a.args)
+          if (out !== undefined) ctx.emit('out', out)
+        },
+      },
+    },
+  })
+}
+
+/**
+ * Property tests: each result of a random block must have the code the model predicted. Returns how
+ * many were accepted. `label(i)` names tx i in the failure message (seed, height, method).
+ */
+export function expectCodes(
+  results: TxResult[],
+  expected: (string | null)[],
+  label: (i: number) => string,
+): number {
+  let ok = 0
+  results.forEach((r, i) => {
+    if (r.code === null) ok++
+    assert.is(r.code, expected[i], `${label(i)}: ${r.message ?? ''}`)
+  })
+  return ok
 }
