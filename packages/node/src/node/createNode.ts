@@ -34,7 +34,7 @@ import { type RpcServer, createRpcServer } from '../rpc/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
-import { PROTOCOL } from './protocols.ts'
+import { PROTOCOL, protocolLimits } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
 import { TxGossip } from './gossip.ts'
 
@@ -169,15 +169,9 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     listen: config.p2p.listen,
     bootstrap: config.p2p.peers,
     allowed: [...validatorsHex, ...config.p2p.observers.map((k) => k.toLowerCase())],
-    limits: {
-      [PROTOCOL.consensus]: {
-        maxMessageBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes,
-        ratePerSecond: 2000,
-        burst: 4000,
-      },
-      [PROTOCOL.txs]: { maxMessageBytes: 8 * 1024 * 1024, ratePerSecond: 500, burst: 1000 },
-      [PROTOCOL.sync]: { maxMessageBytes: 64 * 1024 * 1024, ratePerSecond: 50, burst: 100 },
-    },
+    limits: protocolLimits({
+      consensusFrameBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes,
+    }),
     logger: log('p2p'),
     clock,
   })
