@@ -205,8 +205,20 @@ test('mint: issuer role per asset; period budget; NO_SUCH_ASSET; OVERFLOW', () =
 test('transfer and burn: policies, INSUFFICIENT_FUNDS, NOT_ALLOWLISTED, TRANSFER_FORBIDDEN', () => {
   const { chain, issuer, key } = setup()
   const [alice, bob] = [key('alice'), key('bob')]
-  for (const asset of ['KRW', 'GIFT', 'MILES'])
+  for (const asset of ['KRW', 'GIFT'])
     expectCode(chain.tx(issuer, 'token', 'mint', { asset, to: alice.publicKey, amount: 100 }), null, asset)
+  // A controlled asset is minted and burned only by its controllers.
+  expectCode(
+    chain.tx(issuer, 'token', 'mint', { asset: 'MILES', to: alice.publicKey, amount: 100 }),
+    'CONTROLLED_ASSET',
+    'mint MILES',
+  )
+  expectCode(
+    chain.tx(alice, 'escrow', 'mint', { asset: 'MILES', to: alice.publicKey, amount: 100 }),
+    null,
+    'MILES',
+  )
+  expectCode(chain.tx(alice, 'token', 'burn', { asset: 'MILES', amount: 1 }), 'CONTROLLED_ASSET', 'burn MILES')
   expectCode(
     chain.tx(alice, 'token', 'transfer', { asset: 'KRW', to: bob.publicKey, amount: 101 }),
     'INSUFFICIENT_FUNDS',
@@ -278,7 +290,7 @@ test('exports: controllers only; hold, release, cancelHold; HOLD_EXISTS, NO_SUCH
   const { chain, issuer, key } = setup()
   const [alice, bob] = [key('alice'), key('bob')]
   expectCode(
-    chain.tx(issuer, 'token', 'mint', { asset: 'MILES', to: alice.publicKey, amount: 100 }),
+    chain.tx(alice, 'escrow', 'mint', { asset: 'MILES', to: alice.publicKey, amount: 100 }),
     null,
     'mint',
   )
@@ -432,9 +444,14 @@ test(`property: supply is conserved and no balance goes negative over random txs
       }
       if (amount === 0 && op !== 5 && op !== 8) code = 'BAD_ARGS'
       if (op === 0) {
-        call = { service: 'token', method: 'mint', args: { asset, to: to.publicKey, amount } }
+        // A controlled asset is minted through its controller (the token method refuses it).
+        const viaController = def.policy === 'controlled' && !rng.chance(0.2)
+        call = viaController
+          ? { service: 'escrow', method: 'mint', args: { asset, to: to.publicKey, amount } }
+          : { service: 'token', method: 'mint', args: { asset, to: to.publicKey, amount } }
         if (code) {
-        } else if (signer !== issuer) code = 'UNAUTHORIZED'
+        } else if (!viaController && signer !== issuer) code = 'UNAUTHORIZED'
+        else if (!viaController && def.policy === 'controlled') code = 'CONTROLLED_ASSET'
         else {
           const period = Math.floor(height / def.period)
           const pm = periodMinted.get(asset)
@@ -448,6 +465,7 @@ test(`property: supply is conserved and no balance goes negative over random txs
         }
       } else if (op === 1) {
         call = { service: 'token', method: 'burn', args: { asset, amount } }
+        if (!code && def.policy === 'controlled') code = 'CONTROLLED_ASSET'
         if (!code && !(code = spend(sh))) burned.set(asset, burned.get(asset)! + amount)
       } else if (op === 2 || op === 3) {
         call = { service: 'token', method: 'transfer', args: { asset, to: to.publicKey, amount } }

@@ -1,15 +1,22 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type KeyPair, type Value, generateKeyPair, sha256, toHex, utf8 } from '@cityledger/core'
+import { type KeyPair, type Value, generateKeyPair, sha256, sign, toHex, utf8 } from '@cityledger/core'
 import { Rng, createTestChain, seedFor, testSeed } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
-import { MAX_LOTS, SWEEP_HOLDERS, scoin } from '../src/seoul/index.ts'
+import { MAX_LOTS, SWEEP_HOLDERS, receiptMessage, scoin } from '../src/seoul/index.ts'
 
 const SEED = testSeed(20261126)
 
 const k = (label: string): KeyPair => generateKeyPair(seedFor(label))
 const key = (label: string) => k(label).publicKey
 const h = (label: string | number) => sha256(utf8.encode(`seoul-scoin/${label}`))
+
+/** Convert args with a settlement receipt `label` for `holder` and `amount`, signed by `operator`. */
+function receiptFor(operator: string, holder: string, amount: number, label: string | number) {
+  const receipt = h(label)
+  const signature = sign(k(operator).secretKey, receiptMessage('SCOIN', key(holder), amount, receipt))
+  return { amount, receipt, operator: key(operator), signature }
+}
 
 /** The SCOIN asset as the token admin creates it (see docs/seoul-a.md). */
 const SCOIN_ASSET = {
@@ -33,6 +40,7 @@ function setup(opts: { asset?: Record<string, Value> | null } = {}) {
           { scope: 'scoin', role: 'operator', key: key('op-green') },
           { scope: 'scoin', role: 'operator', key: key('op-volunteer') },
           { scope: 'scoin', role: 'operator', key: key('op-other') },
+          { scope: 'scoin', role: 'settlement', key: key('settler') },
         ],
       },
       scoin: { asset: 'SCOIN' },
@@ -181,9 +189,15 @@ test('convert: burns against a settlement receipt, each receipt once', () => {
   places()
   assert.is(program('green').code, null)
   assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 100 }).code, null)
-  assert.is(tx('citizen-a', 'convert', { amount: 40, receipt: h('receipt-1') }).code, null)
-  assert.is(tx('citizen-a', 'convert', { amount: 1, receipt: h('receipt-1') }).code, 'DUPLICATE_RECEIPT')
-  assert.is(tx('citizen-a', 'convert', { amount: 61, receipt: h('receipt-2') }).code, 'INSUFFICIENT_MILES')
+  assert.is(tx('citizen-a', 'convert', receiptFor('settler', 'citizen-a', 40, 'receipt-1')).code, null)
+  assert.is(
+    tx('citizen-a', 'convert', receiptFor('settler', 'citizen-a', 1, 'receipt-1')).code,
+    'DUPLICATE_RECEIPT',
+  )
+  assert.is(
+    tx('citizen-a', 'convert', receiptFor('settler', 'citizen-a', 61, 'receipt-2')).code,
+    'INSUFFICIENT_MILES',
+  )
   assert.is(q('receipt', { receipt: h('receipt-2') }), null, 'a failed convert leaves no receipt')
   assert.is(tokenBalance('citizen-a'), 60)
   const rec = q('receipt', { receipt: h('receipt-1') })
@@ -191,7 +205,7 @@ test('convert: burns against a settlement receipt, each receipt once', () => {
   assert.is(toHex(rec.holder), toHex(key('citizen-a')))
   // A merchant settles the miles it received (they never expire).
   assert.is(tx('citizen-a', 'spend', { to: key('merchant'), amount: 25 }).code, null)
-  assert.is(tx('merchant', 'convert', { amount: 25, receipt: h('receipt-m') }).code, null)
+  assert.is(tx('merchant', 'convert', receiptFor('settler', 'merchant', 25, 'receipt-m')).code, null)
   assert.is(tokenBalance('merchant'), 0)
   const supply = chain.query('token', 'supply', { asset: 'SCOIN' }) as { minted: number; burned: number }
   assert.equal([supply.minted, supply.burned], [100, 65])
@@ -220,7 +234,10 @@ test('expiry: expired miles cannot be used; lazy and swept burns agree', () => {
   )
   // citizen-b's lot expires one block later.
   assert.is(usable('citizen-b'), 7)
-  assert.is(tx('citizen-b', 'convert', { amount: 7, receipt: h('late') }).code, 'INSUFFICIENT_MILES')
+  assert.is(
+    tx('citizen-b', 'convert', receiptFor('settler', 'citizen-b', 7, 'late')).code,
+    'INSUFFICIENT_MILES',
+  )
   const b = q('balance', { holder: key('citizen-b') })
   assert.equal([b.usable, b.lots, b.free], [0, [], 0])
   assert.is(tokenBalance('citizen-b'), 0)
@@ -279,7 +296,7 @@ test(`the endBlock sweep does bounded work per block (at most ${SWEEP_HOLDERS} h
   assert.is(bal(last), 5)
   assert.is((chain.query('scoin', 'balance', { holder: last.publicKey }) as { usable: number }).usable, 0)
   assert.is(
-    tx(`holder-${n - 1}`, 'convert', { amount: 1, receipt: h('too-late') }).code,
+    tx(`holder-${n - 1}`, 'convert', receiptFor('settler', `holder-${n - 1}`, 1, 'too-late')).code,
     'INSUFFICIENT_MILES',
   )
   assert.is(expiredIn(chain.lastBlockEvents()), SWEEP_HOLDERS, 'the sweep ran after that tx too')
@@ -363,13 +380,15 @@ test(`random operations keep the invariants (seed ${SEED})`, () => {
             method: 'donate',
             args: { to: key(rng.pick(['campaign', 'agency'])), amount } as Value,
           }
-        case 4:
+        case 4: {
+          const convertWho = rng.pick(holders)
           return {
-            key: k(rng.pick(holders)),
+            key: k(convertWho),
             service: 'scoin',
             method: 'convert',
-            args: { amount, receipt: h(`r${receipts++}`) } as Value,
+            args: receiptFor('settler', convertWho, amount, `r${receipts++}`) as Value,
           }
+        }
         default:
           return {
             key: k(who),
@@ -478,7 +497,10 @@ test('scenario: earn for recycling, pay the subway, donate, convert, the rest ex
   assert.is(usable('citizen-a'), 200)
   assert.is(tx('citizen-a', 'spend', { to: key('agency'), amount: 50, ref: h('subway-fare') }).code, null)
   assert.is(tx('citizen-a', 'donate', { to: key('campaign'), amount: 30 }).code, null)
-  assert.is(tx('citizen-a', 'convert', { amount: 20, receipt: h('bank-settlement-1') }).code, null)
+  assert.is(
+    tx('citizen-a', 'convert', receiptFor('settler', 'citizen-a', 20, 'bank-settlement-1')).code,
+    null,
+  )
   // 120 recycling miles: 100 used (earliest first), 20 left; 80 volunteer miles untouched.
   assert.equal(
     (q('balance', { holder: key('citizen-a') }).lots as [number, number][]).map(([, n]) => n),
@@ -492,9 +514,96 @@ test('scenario: earn for recycling, pay the subway, donate, convert, the rest ex
   assert.equal(q('stats', {}), { awarded: 200, expired: 100, converted: 20, spent: 50, donated: 30 })
   assert.is(tokenBalance('agency'), 50)
   assert.is(tokenBalance('campaign'), 30)
-  assert.is(tx('agency', 'convert', { amount: 50, receipt: h('agency-settlement') }).code, null)
+  assert.is(tx('agency', 'convert', receiptFor('settler', 'agency', 50, 'agency-settlement')).code, null)
   const supply = chain.query('token', 'supply', { asset: 'SCOIN' }) as { supply: number }
   assert.is(supply.supply, 30)
+})
+
+// Holes of issue #12, each seen failing before its fix.
+
+test('hole: a citizen burning miles through token.burn neither gets through nor stalls the expiry sweep', () => {
+  const { chain, tx, program, tokenBalance } = setup()
+  assert.is(program('green', { expiryBlocks: 3 }).code, null)
+  assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 10 }).code, null)
+  assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-b'), amount: 5 }).code, null)
+  const burn = chain.tx(k('citizen-a'), 'token', 'burn', { asset: 'SCOIN', amount: 1 })
+  assert.is(burn.code, 'CONTROLLED_ASSET', 'a controlled asset is burned only by its controllers')
+  assert.is(tokenBalance('citizen-a'), 10)
+  chain.advance(4)
+  assert.is(tokenBalance('citizen-a'), 0, "citizen-a's lot expired")
+  assert.is(tokenBalance('citizen-b'), 0, "citizen-b's lot expired too")
+})
+
+test('hole: the token admin cannot grant itself the SCOIN issuer role and mint outside every budget', () => {
+  const { chain, tokenBalance } = setup()
+  const grant = chain.tx(k('city'), 'identity', 'grantRole', {
+    scope: 'token',
+    role: 'issuer:SCOIN',
+    key: key('city'),
+  })
+  assert.is(grant.code, null)
+  const mint = chain.tx(k('city'), 'token', 'mint', { asset: 'SCOIN', to: key('citizen-a'), amount: 1000 })
+  assert.is(mint.code, 'CONTROLLED_ASSET')
+  assert.is(tokenBalance('citizen-a'), 0)
+  assert.is((chain.query('token', 'supply', { asset: 'SCOIN' }) as { minted: number }).minted, 0)
+})
+
+test('hole: an asset shared with another controller is refused (citizens would pay each other through it)', () => {
+  const { chain, tx, program, tokenBalance } = setup({
+    asset: { ...SCOIN_ASSET, controllers: ['scoin', 'agreement'] },
+  })
+  assert.is(program('green').code, null)
+  const award = tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 50 })
+  assert.is(award.code, 'BAD_ASSET')
+  // The way around the allowlist it would open: an agreement whose only party and certifier is citizen-a
+  // pays citizen-b.
+  const create = chain.tx(k('citizen-a'), 'agreement', 'create', {
+    id: 'gift',
+    asset: 'SCOIN',
+    parties: [key('citizen-a')],
+    certifier: key('citizen-a'),
+    milestones: [{ id: 'm', amount: 50, payouts: [{ to: key('citizen-b'), amount: 50 }] }],
+  })
+  if (create.code === null) {
+    chain.tx(k('citizen-a'), 'agreement', 'sign', { id: 'gift' })
+    chain.tx(k('citizen-a'), 'agreement', 'fund', { id: 'gift', amount: 50 })
+    chain.tx(k('citizen-a'), 'agreement', 'certify', { id: 'gift', milestone: 'm' })
+  }
+  assert.is(tokenBalance('citizen-b'), 0, 'no miles reached another citizen')
+})
+
+test('hole: convert needs a receipt signed by a settlement operator for this holder and amount', () => {
+  const { chain, tx, q, tokenBalance, program } = setup()
+  assert.is(program('green').code, null)
+  assert.is(tx('op-green', 'award', { program: 'green', to: key('citizen-a'), amount: 100 }).code, null)
+  // Any unused hash used to do.
+  assert.is(
+    tx('citizen-a', 'convert', {
+      amount: 10,
+      receipt: h('made-up'),
+      operator: key('bank'),
+      signature: new Uint8Array(64),
+    }).code,
+    'BAD_RECEIPT',
+  )
+  // A well-signed receipt from a key without the settlement role.
+  assert.is(tx('citizen-a', 'convert', receiptFor('bank', 'citizen-a', 10, 'r1')).code, 'BAD_RECEIPT')
+  assert.is(
+    chain.tx(k('city'), 'identity', 'grantRole', { scope: 'scoin', role: 'settlement', key: key('bank') })
+      .code,
+    null,
+  )
+  // Signed for another amount or another holder.
+  assert.is(
+    tx('citizen-a', 'convert', { ...receiptFor('bank', 'citizen-a', 10, 'r1'), amount: 11 }).code,
+    'BAD_RECEIPT',
+  )
+  assert.is(tx('citizen-a', 'convert', receiptFor('bank', 'citizen-b', 10, 'r1')).code, 'BAD_RECEIPT')
+  assert.is(tokenBalance('citizen-a'), 100)
+  assert.is(tx('citizen-a', 'convert', receiptFor('bank', 'citizen-a', 10, 'r1')).code, null)
+  assert.is(tx('citizen-a', 'convert', receiptFor('bank', 'citizen-a', 10, 'r1')).code, 'DUPLICATE_RECEIPT')
+  assert.is(tokenBalance('citizen-a'), 90)
+  assert.is(q('receipt', { receipt: h('r1') }).amount, 10)
 })
 
 test.run()

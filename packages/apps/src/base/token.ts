@@ -40,6 +40,7 @@ export type TokenErrorCode =
   | 'INSUFFICIENT_FUNDS'
   | 'NOT_ALLOWLISTED'
   | 'TRANSFER_FORBIDDEN'
+  | 'CONTROLLED_ASSET'
   | 'HOLD_EXISTS'
   | 'NO_SUCH_HOLD'
   | 'HOLD_EXCEEDED'
@@ -166,6 +167,18 @@ function burn(ctx: TxContext, asset: string, from: Uint8Array, n: number): void 
   ctx.emit('burn', { asset, from, amount: n })
 }
 
+/**
+ * A 'controlled' asset is minted and burned only through its controllers' exports: the controller keeps
+ * books about it (S-Coin lots) that a direct mint or burn would break, and no role may bypass its budget.
+ */
+function requireUncontrolled(state: View, asset: string, what: string): void {
+  ensure(
+    getAsset(state, asset).policy !== 'controlled',
+    'CONTROLLED_ASSET',
+    `${asset} is controlled: it is ${what} only through its controllers`,
+  )
+}
+
 function move(ctx: TxContext, asset: string, from: Uint8Array, to: Uint8Array, n: number): void {
   debit(ctx.state, asset, from, n)
   credit(ctx.state, asset, to, n)
@@ -231,15 +244,21 @@ export const token = defineService({
       },
     },
     mint: {
-      doc: "Mints to a key, within the period budget. Needs ('token', 'issuer:<asset>').",
+      doc: "Mints to a key, within the period budget. Needs ('token', 'issuer:<asset>'); never for 'controlled' assets.",
       args: args.mint,
       auth: (ctx, a: Infer<typeof args.mint>) => signerHas(ctx, 'token', `issuer:${a.asset}`),
-      handler: (ctx, a: Infer<typeof args.mint>) => mint(ctx, a.asset, a.to, a.amount),
+      handler(ctx, a: Infer<typeof args.mint>) {
+        requireUncontrolled(ctx.state, a.asset, 'minted')
+        mint(ctx, a.asset, a.to, a.amount)
+      },
     },
     burn: {
-      doc: "Burns from the signer's own balance. Anyone.",
+      doc: "Burns from the signer's own balance. Anyone; never for 'controlled' assets.",
       args: args.burn,
-      handler: (ctx, a: Infer<typeof args.burn>) => burn(ctx, a.asset, ctx.signer, a.amount),
+      handler(ctx, a: Infer<typeof args.burn>) {
+        requireUncontrolled(ctx.state, a.asset, 'burned')
+        burn(ctx, a.asset, ctx.signer, a.amount)
+      },
     },
     transfer: {
       doc: "Moves the signer's funds. Policy 'open'; 'allowlist' when the recipient is allowlisted; never for 'controlled'.",

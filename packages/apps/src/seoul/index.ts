@@ -5,6 +5,7 @@ export {
   MAX_LOTS,
   SWEEP_STEPS,
   SWEEP_HOLDERS,
+  receiptMessage,
   type Program,
   type ScoinStats,
   type Lot,

@@ -9,6 +9,9 @@ import {
   s,
   toHex,
   fromHex,
+  concatBytes,
+  utf8,
+  referenceVerdict,
 } from '@cityledger/core'
 
 /**
@@ -54,6 +57,7 @@ export type ScoinErrorCode =
   | 'DUPLICATE_RECEIPT'
   | 'TOO_MANY_LOTS'
   | 'BAD_ASSET'
+  | 'BAD_RECEIPT'
 
 export type PlaceKind = 'merchant' | 'agency' | 'campaign'
 
@@ -91,6 +95,30 @@ export const SWEEP_STEPS = 64
 export const SWEEP_HOLDERS = 24
 
 const SCOPE = 'scoin'
+const RECEIPT_DOMAIN = utf8.encode('cityledger/scoin/receipt/v1')
+
+/**
+ * The bytes a settlement operator signs (Ed25519) to let `holder` convert `amount` miles of `asset`
+ * against `receipt`: domain 0x00 asset 0x00 holder amount(8 bytes, big-endian) receipt.
+ */
+export function receiptMessage(
+  asset: string,
+  holder: Uint8Array,
+  amount: number,
+  receipt: Uint8Array,
+): Uint8Array {
+  const n = new Uint8Array(8)
+  new DataView(n.buffer).setBigUint64(0, BigInt(amount))
+  return concatBytes(
+    RECEIPT_DOMAIN,
+    new Uint8Array([0]),
+    utf8.encode(asset),
+    new Uint8Array([0]),
+    holder,
+    n,
+    receipt,
+  )
+}
 const programKey = (id: string) => `program/${id}`
 const placeKey = (key: Uint8Array) => `place/${toHex(key)}`
 const lotsKey = (hex: string) => `lots/${hex}`
@@ -126,8 +154,12 @@ function expireLots(ctx: Ctx, holderHex: string): Lot[] {
   const lots = ctx.state.get<Lot[]>(lotsKey(holderHex)) ?? []
   const live = lots.filter(([at]) => at > ctx.height)
   if (live.length === lots.length) return live
-  const amount = lots.reduce((sum, [at, n]) => (at <= ctx.height ? sum + n : sum), 0)
-  ctx.call('token', 'burn', { asset: asset(ctx), from: fromHex(holderHex), amount })
+  const due = lots.reduce((sum, [at, n]) => (at <= ctx.height ? sum + n : sum), 0)
+  // The lots can only exceed the balance if miles left the holder outside this service (the token
+  // refuses that for a controlled asset); burn what is there rather than fail the sweep for everyone.
+  const balance = ctx.call<number>('token', 'balance', { asset: asset(ctx), owner: fromHex(holderHex) })
+  const amount = Math.min(due, balance)
+  if (amount > 0) ctx.call('token', 'burn', { asset: asset(ctx), from: fromHex(holderHex), amount })
   if (live.length === 0) ctx.state.delete(lotsKey(holderHex))
   else ctx.state.set(lotsKey(holderHex), live)
   bumpStats(ctx, 'expired', amount)
@@ -165,10 +197,11 @@ function requireControlledAsset(ctx: TxContext): void {
   })
   ensure(rec !== null, 'BAD_ASSET', `asset ${asset(ctx)} does not exist on token`)
   const controllers = Array.isArray(rec.controllers) ? rec.controllers : []
+  // scoin alone: a second controller could move miles between citizens through its own methods.
   ensure(
-    rec.policy === 'controlled' && controllers.includes('scoin'),
+    rec.policy === 'controlled' && controllers.length === 1 && controllers[0] === 'scoin',
     'BAD_ASSET',
-    `asset ${asset(ctx)} must be 'controlled' with controllers ['scoin']`,
+    `asset ${asset(ctx)} must be 'controlled' with controllers ['scoin'] only`,
   )
 }
 
@@ -328,11 +361,23 @@ export const scoin = defineService({
       },
     }),
     convert: method({
-      doc: 'Burn usable miles against an off-chain settlement receipt (its hash, usable once).',
-      args: s.object({ amount: miles, receipt: s.hash() }),
+      doc: "Burn usable miles against a settlement receipt signed by a settlement operator (role ('scoin','settlement')) for this holder and amount; each receipt once.",
+      args: s.object({ amount: miles, receipt: s.hash(), operator: s.key(), signature: s.bytes(64) }),
       handler(ctx, a) {
         const rk = `receipt/${toHex(a.receipt)}`
         ensure(!ctx.state.has(rk), 'DUPLICATE_RECEIPT', 'this settlement receipt was already used')
+        ensure(
+          ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: 'settlement', key: a.operator }) ===
+            true,
+          'BAD_RECEIPT',
+          "the receipt's operator does not hold ('scoin', 'settlement')",
+        )
+        const message = receiptMessage(asset(ctx), ctx.signer, a.amount, a.receipt)
+        ensure(
+          referenceVerdict({ publicKey: a.operator, message, signature: a.signature }),
+          'BAD_RECEIPT',
+          'the receipt is not signed by its operator for this holder and amount',
+        )
         debit(ctx, a.amount)
         ctx.call('token', 'burn', { asset: asset(ctx), from: ctx.signer, amount: a.amount })
         ctx.state.set(rk, { holder: ctx.signer, amount: a.amount, height: ctx.height })
