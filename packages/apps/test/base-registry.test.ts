@@ -180,6 +180,69 @@ test('exports: the caller is the scope; only its scope and its issuer change sta
   )
 })
 
+test("hole: status changes need the issuing office's current authority, not the old key", () => {
+  const { chain, city, key } = setup()
+  const [k1, k2, k3] = [key('archive-1'), key('archive-2'), key('archive-3')]
+  const ok = (r: ReturnType<typeof chain.tx>, what: string) => expectCode(r, null, what)
+  ok(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'identity', role: 'registrar', key: k1.publicKey }),
+    'registrar',
+  )
+  ok(chain.tx(k1, 'identity', 'registerOrg', { org: 'archive', name: 'City archive' }), 'org')
+  for (const k of [k2, k3])
+    ok(chain.tx(k1, 'identity', 'addOrgKey', { org: 'archive', key: k.publicKey }), 'key')
+  for (const k of [k1, k2, k3])
+    ok(
+      chain.tx(city, 'identity', 'grantRole', {
+        scope: 'registry',
+        role: 'issuer',
+        key: k.publicKey,
+        org: 'archive',
+      }),
+      'issuer',
+    )
+  const doc = (label: string) => ({
+    docId: h32(label),
+    type: 'permit',
+    commitment: h32(`c-${label}`),
+    validUntil: 0,
+  })
+  ok(chain.tx(k1, 'registry', 'issue', doc('d1')), 'issue d1')
+  ok(chain.tx(k3, 'registry', 'issue', doc('d3')), 'issue d3')
+  ok(chain.tx(k1, 'registry', 'suspend', { docId: h32('d1') }), 'suspend d1')
+  // k1 loses its issuer role: it may no longer reinstate what it issued; the office's other key may revoke it.
+  ok(
+    chain.tx(city, 'identity', 'revokeRole', { scope: 'registry', role: 'issuer', key: k1.publicKey }),
+    'unrole',
+  )
+  expectCode(
+    chain.tx(k1, 'registry', 'reinstate', { docId: h32('d1') }),
+    'UNAUTHORIZED',
+    'removed key reinstates',
+  )
+  ok(chain.tx(k2, 'registry', 'revoke', { docId: h32('d1') }), "the office's other key revokes")
+  // k3's key is revoked: same.
+  ok(chain.tx(k3, 'identity', 'revokeKey', { key: k3.publicKey, fromHeight: chain.height + 1 }), 'revokeKey')
+  expectCode(
+    chain.tx(k3, 'registry', 'suspend', { docId: h32('d3') }),
+    'UNAUTHORIZED',
+    'revoked key suspends',
+  )
+  ok(chain.tx(k2, 'registry', 'suspend', { docId: h32('d3') }), "the office's current key suspends")
+  // A key of another office with the issuer role does not.
+  const stranger = key('stranger')
+  ok(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'registry', role: 'issuer', key: stranger.publicKey }),
+    'role',
+  )
+  expectCode(
+    chain.tx(stranger, 'registry', 'reinstate', { docId: h32('d3') }),
+    'UNAUTHORIZED',
+    'other office',
+  )
+  assert.is((chain.query('registry', 'doc', { docId: h32('d3') }) as { status: string }).status, 'suspended')
+})
+
 // ---- property test ----
 
 test(`property: status follows the rules and revoked never returns over random txs (seed ${SEED})`, () => {
@@ -256,7 +319,9 @@ test(`property: status follows the rules and revoked never returns over random t
           })
         const d = docs.get(existing)
         const scope = viaService ? calls.at(-1)!.service : 'registry'
-        if (!d) code = 'NO_SUCH_DOC'
+        // The methods need the issuer role first (the issuers here have no office: the issuer's own key).
+        if (!viaService && !issuers.has(sh)) code = 'UNAUTHORIZED'
+        else if (!d) code = 'NO_SUCH_DOC'
         else if (d.scope !== scope) code = 'WRONG_SCOPE'
         else if (d.issuer !== sh) code = 'UNAUTHORIZED'
         else if (d.status === 'revoked') code = 'REVOKED_FINAL'

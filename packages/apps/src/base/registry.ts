@@ -15,7 +15,8 @@ import { hex, name, parse, signerHas } from './common.ts'
 
 /**
  * registry: documents as salted commitments (never personal data) with issuer, type, validity and
- * status. Only the issuer changes status; revoked is final; a docId is never reused.
+ * status. Only the issuing office's current keys change status (a removed or revoked key loses that
+ * power, the office's new keys gain it); revoked is final; a docId is never reused.
  *
  * A document belongs to a `scope`: 'registry' for documents issued by the `issue` method, or the name of
  * the service that issued it through the `issue` export. Methods act on 'registry' documents and a
@@ -46,6 +47,8 @@ export interface DocRecord {
   validUntil: number
   status: DocStatus
   scope: string
+  /** The issuer's office (identity org) at issuance, or null for a key without an org. */
+  office: string | null
   holder: Uint8Array | null
   issuedAt: number
   updatedAt: number
@@ -100,12 +103,24 @@ function issue(
     validUntil: d.validUntil,
     status: 'active',
     scope,
+    office: ctx.call<string | null>('identity', 'orgOf', { key: d.issuer }) ?? null,
     holder: d.holder ?? null,
     issuedAt: ctx.height,
     updatedAt: ctx.height,
   }
   ctx.state.set(`doc/${hex(d.docId)}`, rec as unknown as Rec)
   ctx.emit('issued', { docId: d.docId, type: d.type, issuer: d.issuer, scope })
+}
+
+/**
+ * The office's current authority: a key that is not revoked and belongs to the document's office now,
+ * or, for a document whose issuer had no office, that same key while it is not revoked. Keys leave an
+ * office by revocation, so a removed key loses its documents and the office's new keys take them over.
+ */
+function hasAuthority(ctx: TxContext, doc: DocRecord, by: Uint8Array): boolean {
+  const office = doc.office ?? null
+  if (office !== null) return ctx.call<string | null>('identity', 'orgOf', { key: by }) === office
+  return equalBytes(doc.issuer, by) && ctx.call<boolean>('identity', 'isRevoked', { key: by }) !== true
 }
 
 /** The allowed moves: active <-> suspended, either -> revoked, nothing out of revoked. */
@@ -119,8 +134,11 @@ function setStatus(
   const doc = getDoc(ctx.state, docId)
   ensure(doc, 'NO_SUCH_DOC', 'no such document')
   ensure(doc.scope === scope, 'WRONG_SCOPE', `document belongs to ${doc.scope}`)
-  if (!equalBytes(doc.issuer, by))
-    throw new ServiceError('UNAUTHORIZED', 'only the issuer changes the status of a document')
+  if (!hasAuthority(ctx, doc, by))
+    throw new ServiceError(
+      'UNAUTHORIZED',
+      "only a live key of the issuing office (or the issuer's own live key, when it had no office) changes the status of a document",
+    )
   ensure(doc.status !== 'revoked', 'REVOKED_FINAL', 'document is revoked')
   ensure(doc.status !== status, 'BAD_TRANSITION', `document is already ${status}`)
   ctx.state.set(`doc/${hex(docId)}`, { ...doc, status, updatedAt: ctx.height } as unknown as Rec)
@@ -146,6 +164,8 @@ function verify(state: View, height: number, docId: Uint8Array, commitment: Uint
 const statusMethod = (status: DocStatus, doc: string) => ({
   doc,
   args: args.docId,
+  // The signer must still hold the issuer role: a key whose role was removed changes nothing.
+  auth: (ctx: TxContext) => signerHas(ctx, 'registry', 'issuer'),
   handler: (ctx: TxContext, a: Infer<typeof args.docId>) =>
     setStatus(ctx, a.docId, status, ctx.signer, 'registry'),
 })
@@ -161,16 +181,25 @@ export const registry = defineService({
       auth: (ctx) => signerHas(ctx, 'registry', 'issuer'),
       handler: (ctx, a: Infer<typeof args.issue>) => issue(ctx, { ...a, issuer: ctx.signer }, 'registry'),
     },
-    suspend: statusMethod('suspended', 'Suspends an active document. Its issuer only.'),
-    reinstate: statusMethod('active', 'Reinstates a suspended document. Its issuer only.'),
-    revoke: statusMethod('revoked', 'Revokes a document for good. Its issuer only.'),
+    suspend: statusMethod(
+      'suspended',
+      "Suspends an active document. ('registry','issuer') and a live key of the issuing office.",
+    ),
+    reinstate: statusMethod(
+      'active',
+      "Reinstates a suspended document. ('registry','issuer') and a live key of the issuing office.",
+    ),
+    revoke: statusMethod(
+      'revoked',
+      "Revokes a document for good. ('registry','issuer') and a live key of the issuing office.",
+    ),
   },
   exports: {
     /** Any dependent service: issues a document with `issuer`; the caller becomes its scope. */
     issue(ctx: TxContext, raw: Value): void {
       issue(ctx, parse(args.xissue, raw), ctx.caller!)
     },
-    /** The document's scope service only, on behalf of its issuer `by`. */
+    /** The document's scope service only, on behalf of `by`: a live key of the issuing office (see `hasAuthority`). */
     setStatus(ctx: TxContext, raw: Value): void {
       const a = parse(args.xsetStatus, raw)
       setStatus(ctx, a.docId, a.status, a.by, ctx.caller!)
