@@ -1,7 +1,19 @@
-import { toHex } from '@cityledger/core'
+import { VoteKind, equalBytes, toHex } from '@cityledger/core'
+import { makeVote } from '../certificate.ts'
 import { NULL_DIGEST } from '../config.ts'
-import type { CheckpointProof, ViewChangeBody } from '../messages/types.ts'
-
+import { consensusSigningMessage, decodeViewChangeBody, encodeNewViewBody } from '../messages/codec.ts'
+import { encodeMessage } from '../messages/codec.ts'
+import type {
+  CheckpointProof,
+  ConsensusMessage,
+  NewViewBody,
+  Reproposal,
+  ViewChangeBody,
+} from '../messages/types.ts'
+import { advanceStable } from './checkpoints.ts'
+import { checkCommitted, maybePropose, tryPrepare } from './normalCase.ts'
+import type { NewViewEntry, ParsedViewChange, ReplicaState } from './state.ts'
+import { checkViewChangeBody, pruneViews } from './viewChange.ts'
 /** One height of a NEW-VIEW as every replica recomputes it from the VIEW-CHANGEs. */
 export interface PlannedReproposal {
   height: number
@@ -50,4 +62,177 @@ export function planNewView(viewChanges: readonly ViewChangeBody[], ignorePrepar
     )
   }
   return { checkpoint, reproposals }
+}
+
+/** NEW-VIEW (paper 4.4): 2f+1 VIEW-CHANGEs (our own included) and the re-proposals they determine. */
+export function sendNewView(r: ReplicaState, forView: ParsedViewChange[]): void {
+  const me = r.config.index
+  const chosen = forView
+    .map((vc) => ({ vc, who: r.config.indexOf.get(toHex(vc.body.validator))! }))
+    .sort((a, b) => (a.who === me ? -1 : b.who === me ? 1 : a.who - b.who))
+    .slice(0, r.config.quorum)
+    .map((x) => x.vc)
+  const plan = planNewView(
+    chosen.map((c) => c.body),
+    r.config.faultInjection.newViewIgnoresPrepared,
+  )
+  const reproposals: Reproposal[] = []
+  const blocks: Uint8Array[] = []
+  const entries: NewViewEntry[] = []
+  for (const res of plan.reproposals) {
+    const isNull = equalBytes(res.digest, NULL_DIGEST)
+    const hex = toHex(res.digest)
+    let block: Uint8Array | undefined = isNull ? new Uint8Array(0) : undefined
+    for (const c of chosen) block ??= c.blocks.get(hex)
+    block ??= r.slots.get(res.height)?.blocks.get(hex)
+    if (!block) throw new Error(`invariant broken: block of a prepared certificate missing at ${res.height}`)
+    const { signature } = r.vote(VoteKind.prepare, r.view, res.height, res.digest)
+    reproposals.push({ height: res.height, digest: res.digest, signature })
+    if (!isNull) blocks.push(block)
+    entries.push({ height: res.height, digest: res.digest, block, signature })
+  }
+  const body: NewViewBody = {
+    chainId: r.config.chainId,
+    view: r.view,
+    validator: r.config.publicKey,
+    viewChanges: chosen.map((c) => ({ bodyBytes: c.bodyBytes, signature: c.signature })),
+    reproposals,
+  }
+  const bodyBytes = encodeNewViewBody(body)
+  const signature = r.config.sign(consensusSigningMessage(bodyBytes))
+  const bytes = encodeMessage({ type: 'newView', body, bodyBytes, signature, blocks })
+  r.newViewSent = r.view
+  r.journal({ type: 'newView', view: r.view, bytes })
+  enterView(r, r.view, plan.checkpoint, entries, bytes, true)
+}
+
+/**
+ * A backup accepts NEW-VIEW (paper 4.4) when it is signed by the primary of the new view, carries 2f+1
+ * valid VIEW-CHANGEs for that view from distinct validators, and its re-proposals are exactly those the
+ * backup recomputes from them (min-s, max-s, highest-view prepared digest or null).
+ */
+export function onNewView(
+  r: ReplicaState,
+  m: Extract<ConsensusMessage, { type: 'newView' }>,
+  bytes: Uint8Array,
+): void {
+  const kind = 'newView'
+  const b = m.body
+  r.checkChain(b.chainId, kind)
+  const who = r.validatorIndex(b.validator, kind)
+  if (b.view < r.view) r.fail('OLD_VIEW', `newView ${b.view} < ${r.view}`, kind)
+  if (b.view === r.view && !r.changing) r.fail('DUPLICATE', `already in view ${b.view}`, kind)
+  if (b.view === 0) r.fail('MALFORMED', 'newView for view 0', kind)
+  if (who !== r.primaryOf(b.view)) r.fail('NOT_PRIMARY', `newView ${b.view} from ${who}`, kind)
+  if (
+    !r.config.verify({
+      publicKey: b.validator,
+      message: consensusSigningMessage(m.bodyBytes),
+      signature: m.signature,
+    })
+  ) {
+    r.fail('BAD_SIGNATURE', 'newView: bad signature', kind)
+  }
+  if (b.viewChanges.length < r.config.quorum)
+    r.fail('BAD_NEW_VIEW', 'newView: fewer than 2f+1 view changes', kind)
+  const seen = new Set<string>()
+  const bodies: ViewChangeBody[] = []
+  for (const vc of b.viewChanges) {
+    let body: ViewChangeBody
+    const known = [...r.viewChanges.values()].find(
+      (p) => equalBytes(p.bodyBytes, vc.bodyBytes) && equalBytes(p.signature, vc.signature),
+    )
+    if (known) body = known.body
+    else {
+      try {
+        body = decodeViewChangeBody(vc.bodyBytes, r.config.maxMessageBytes)
+      } catch {
+        r.fail('BAD_NEW_VIEW', 'newView: undecodable view change', kind)
+      }
+      const err = checkViewChangeBody(r, body, vc.bodyBytes, vc.signature)
+      if (err) r.fail('BAD_NEW_VIEW', `newView: view change: ${err}`, kind)
+    }
+    if (body.view !== b.view) r.fail('BAD_NEW_VIEW', 'newView: view change for another view', kind)
+    const hex = toHex(body.validator)
+    if (seen.has(hex)) r.fail('BAD_NEW_VIEW', 'newView: two view changes from one validator', kind)
+    seen.add(hex)
+    bodies.push(body)
+  }
+  const plan = planNewView(bodies, r.config.faultInjection.newViewIgnoresPrepared)
+  if (plan.reproposals.length !== b.reproposals.length)
+    r.fail('BAD_NEW_VIEW', 'newView: re-proposals differ from the recomputed ones', kind)
+  const nonNull = b.reproposals.filter((res) => !equalBytes(res.digest, NULL_DIGEST)).length
+  if (m.blocks.length !== nonNull) r.fail('BAD_NEW_VIEW', 'newView: one block per non-null re-proposal', kind)
+  const entries: NewViewEntry[] = []
+  let bi = 0
+  for (let i = 0; i < plan.reproposals.length; i++) {
+    const want = plan.reproposals[i]!
+    const got = b.reproposals[i]!
+    if (got.height !== want.height || !equalBytes(got.digest, want.digest)) {
+      r.fail('BAD_NEW_VIEW', `newView: re-proposal at ${want.height} differs from the recomputed one`, kind)
+    }
+    const vote = makeVote(r.config.chainId, VoteKind.prepare, b.view, got.height, got.digest, b.validator)
+    r.checkVoteSignature(vote, got.signature, kind)
+    const isNull = equalBytes(got.digest, NULL_DIGEST)
+    const block = isNull ? new Uint8Array(0) : m.blocks[bi++]!
+    r.checkBlock(got.digest, block, kind)
+    entries.push({ height: got.height, digest: got.digest, block, signature: got.signature })
+  }
+  enterView(r, b.view, plan.checkpoint, entries, bytes, false)
+}
+
+/**
+ * Enter view `view` in normal operation with its re-proposals as pre-prepares (paper 4.4): backups
+ * multicast PREPAREs for them; re-proposed blocks skip validation (a prepared certificate shows f+1
+ * honest validators validated them) and null fillers need none. The primary's next fresh proposal
+ * goes right after max-s.
+ */
+export function enterView(
+  r: ReplicaState,
+  view: number,
+  checkpoint: CheckpointProof,
+  entries: NewViewEntry[],
+  newViewBytes: Uint8Array,
+  asPrimary: boolean,
+): void {
+  r.journal({ type: 'view', view })
+  if (view > r.view) r.view = view
+  r.changing = false
+  r.newViewBytes = newViewBytes
+  pruneViews(r)
+  r.cancelTimer('viewChange')
+  r.setTimer('progress', r.timeoutMs())
+  r.out.push({ type: 'viewChanged', view, changing: false })
+  if (checkpoint.height > r.stable.height) advanceStable(r, checkpoint)
+  const primary = r.primaryOf(view)
+  let maxS = checkpoint.height
+  for (const e of entries) {
+    maxS = Math.max(maxS, e.height)
+    if (e.height <= r.stable.height) continue
+    const s = r.slot(e.height)
+    const hex = toHex(e.digest)
+    s.proposals.set(view, {
+      view,
+      digest: e.digest,
+      hex,
+      block: e.block,
+      signature: e.signature,
+      validated: 'ok',
+    })
+    s.blocks.set(hex, e.block)
+    r.recordVote(s.prepares, view, primary, e.digest, e.signature)
+    if (asPrimary) {
+      r.journal({ type: 'proposal', view, height: e.height, digest: e.digest, block: e.block })
+      s.sentPrepare.set(view, hex)
+    }
+  }
+  if (asPrimary) r.send('newView', newViewBytes)
+  for (const e of entries) {
+    const s = r.slots.get(e.height)
+    if (!s) continue
+    tryPrepare(r, s)
+    checkCommitted(r, s)
+  }
+  r.nextProposal = maxS + 1
+  maybePropose(r)
 }

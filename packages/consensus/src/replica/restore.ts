@@ -1,0 +1,105 @@
+import { VoteKind, equalBytes, toHex } from '@cityledger/core'
+import { NULL_DIGEST } from '../config.ts'
+import { ConsensusError } from '../errors.ts'
+import { type JournalEntry, restoreFromJournal } from '../journal.ts'
+import { decodeMessage, encodeMessage } from '../messages/codec.ts'
+import { maybePropose } from './normalCase.ts'
+import type { ReplicaState } from './state.ts'
+import { requestSync } from './sync.ts'
+import type { Input } from './types.ts'
+import { afterViewChangeUpdate, parsedViewChange } from './viewChange.ts'
+
+// Start and restart: a replica re-reads what it signed (paper 4.1: "a replica must not forget what it
+// sent"; here the journal, written before anything it signs is sent) so that it never equivocates.
+
+/** First input: restore what was signed, re-send an unfinished VIEW-CHANGE, arm the timers, sync if below the stable checkpoint. */
+export function onStart(r: ReplicaState, input: Extract<Input, { type: 'start' }>): void {
+  if (r.started) throw new ConsensusError('DUPLICATE', 'replica already started')
+  r.started = true
+  r.lastCommitted = r.executed = input.committedHeight ?? 0
+  r.nextProposal = r.lastCommitted + 1
+  if (input.journal?.length) restore(r, input.journal)
+  if (r.changing) {
+    const own = r.viewChanges.get(r.config.index)
+    if (own) r.send('viewChange', own.bytes)
+    afterViewChangeUpdate(r)
+  } else {
+    r.setTimer('progress', r.timeoutMs())
+  }
+  r.setTimer('retransmit', r.config.retransmitMs)
+  if (r.lastCommitted < r.stable.height) requestSync(r)
+  maybePropose(r)
+}
+
+/** Rebuilds what this replica signed from its journal, so that it never signs anything contradicting it. */
+export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void {
+  const res = restoreFromJournal(entries)
+  r.view = res.view
+  r.changing = res.changingView
+  if (res.stable) r.stable = res.stable
+  if (res.changingView && res.viewChangeBytes) {
+    const m = decodeMessage(res.viewChangeBytes, { maxBytes: r.config.maxMessageBytes })
+    if (m.type === 'viewChange') r.viewChanges.set(r.config.index, parsedViewChange(m, res.viewChangeBytes))
+  }
+  if (!res.changingView && res.newViewBytes) {
+    r.newViewBytes = res.newViewBytes
+    r.newViewSent = res.view
+  }
+  if (r.config.faultInjection.forgetVotesOnRestart) return
+  const inWindow = (h: number) => h > r.stable.height && h <= r.stable.height + r.config.windowSize
+  const me = r.config.index
+  for (const e of res.proposals) {
+    if (!inWindow(e.height)) continue
+    const s = r.slot(e.height)
+    const { vote, signature } = r.vote(VoteKind.prepare, e.view, e.height, e.digest)
+    s.proposals.set(e.view, {
+      view: e.view,
+      digest: e.digest,
+      hex: toHex(e.digest),
+      block: e.block,
+      signature,
+      validated: 'ok',
+    })
+    s.blocks.set(toHex(e.digest), e.block)
+    r.recordVote(s.prepares, e.view, me, e.digest, signature)
+    s.sentPrepare.set(e.view, toHex(e.digest))
+    if (!equalBytes(e.digest, NULL_DIGEST))
+      r.remember(
+        s,
+        e.view,
+        'prePrepare',
+        encodeMessage({ type: 'prePrepare', vote, signature, block: e.block }),
+      )
+    if (e.view === r.view) r.nextProposal = Math.max(r.nextProposal, e.height + 1)
+  }
+  for (const e of res.prepares) {
+    if (!inWindow(e.height)) continue
+    const s = r.slot(e.height)
+    const primary = r.primaryOf(e.view)
+    s.proposals.set(e.view, {
+      view: e.view,
+      digest: e.digest,
+      hex: toHex(e.digest),
+      block: e.block,
+      signature: e.primarySignature,
+      validated: 'ok',
+    })
+    s.blocks.set(toHex(e.digest), e.block)
+    r.recordVote(s.prepares, e.view, primary, e.digest, e.primarySignature)
+    const { vote, signature } = r.vote(VoteKind.prepare, e.view, e.height, e.digest)
+    r.recordVote(s.prepares, e.view, me, e.digest, signature)
+    s.sentPrepare.set(e.view, toHex(e.digest))
+    r.remember(s, e.view, 'prepare', encodeMessage({ type: 'prepare', vote, signature }))
+  }
+  for (const e of res.commits) {
+    if (!inWindow(e.height)) continue
+    const s = r.slot(e.height)
+    const hex = toHex(e.digest)
+    s.blocks.set(hex, e.block)
+    if (!s.prepared || s.prepared.cert.view < e.view) s.prepared = { cert: e.prepared, hex, block: e.block }
+    const { vote, signature } = r.vote(VoteKind.commit, e.view, e.height, e.digest)
+    r.recordVote(s.commits, e.view, me, e.digest, signature)
+    s.sentCommit.set(e.view, hex)
+    r.remember(s, e.view, 'commit', encodeMessage({ type: 'commit', vote, signature }))
+  }
+}

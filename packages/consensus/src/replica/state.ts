@@ -1,0 +1,268 @@
+import {
+  type CommitCertificate,
+  type Vote,
+  type VoteKind,
+  equalBytes,
+  toHex,
+  voteSignatureCheck,
+  voteSigningMessage,
+} from '@cityledger/core'
+import { type CertificateVerdict, makeVote, verifyVoteQuorum } from '../certificate.ts'
+import { NULL_DIGEST, type ReplicaConfig, type ResolvedConfig, resolveConfig } from '../config.ts'
+import { ConsensusError, type ConsensusErrorCode } from '../errors.ts'
+import type { JournalEntry } from '../journal.ts'
+import type {
+  CheckpointProof,
+  MessageKind,
+  PreparedCertificate,
+  SignatureEntry,
+  ViewChangeBody,
+} from '../messages/types.ts'
+import type { Output, TimerId } from './types.ts'
+
+/** One validator's vote (prepare, commit or checkpoint) on a digest. */
+export interface VoteRecord {
+  hex: string
+  digest: Uint8Array
+  signature: Uint8Array
+}
+
+/** A pre-prepare accepted for (view, height). */
+export interface Proposal {
+  view: number
+  digest: Uint8Array
+  hex: string
+  block: Uint8Array
+  /** The primary's prepare vote on (view, height, digest). */
+  signature: Uint8Array
+  validated: 'pending' | 'ok' | 'bad'
+}
+
+/** Everything known about one height inside the watermark window. */
+export interface Slot {
+  height: number
+  /** At most one accepted pre-prepare per view. */
+  proposals: Map<number, Proposal>
+  prepares: Map<number, Map<number, VoteRecord>>
+  commits: Map<number, Map<number, VoteRecord>>
+  sentPrepare: Map<number, string>
+  sentCommit: Map<number, string>
+  /** Own messages of a view, resent when the height stalls. */
+  ownMessages: Map<number, { kind: MessageKind; bytes: Uint8Array }[]>
+  /** Highest-view prepared certificate (survives view changes; goes into VIEW-CHANGE). */
+  prepared?: { cert: PreparedCertificate; hex: string; block: Uint8Array }
+  committed?: { digest: Uint8Array; block: Uint8Array; certificate: CommitCertificate }
+  blocks: Map<string, Uint8Array>
+  stall: number
+}
+
+/** A verified VIEW-CHANGE. */
+export interface ParsedViewChange {
+  body: ViewChangeBody
+  bodyBytes: Uint8Array
+  signature: Uint8Array
+  /** Wire bytes (with blocks) as received or sent. */
+  bytes: Uint8Array
+  blocks: Map<string, Uint8Array>
+}
+
+/** One re-proposal of a NEW-VIEW, with its block (empty for a null filler) and the primary's signature. */
+export interface NewViewEntry {
+  height: number
+  digest: Uint8Array
+  block: Uint8Array
+  signature: Uint8Array
+}
+
+/**
+ * The replica's whole mutable state and the small helpers every protocol part uses. The protocol's
+ * rules live in functions over it, one file per part of the paper: normalCase.ts (4.2), checkpoints.ts
+ * (4.3), viewChange.ts and newView.ts (4.4, 4.5.2), sync.ts (state transfer and catch-up), restore.ts
+ * (restart from the journal). Internal to the replica folder: `Replica` is the public face.
+ */
+export class ReplicaState {
+  readonly config: ResolvedConfig
+  /** Outputs of the step in progress. */
+  out: Output[] = []
+  started = false
+  view = 0
+  changing = false
+  lastCommitted = 0
+  executed = 0
+  stable: CheckpointProof
+  readonly slots = new Map<number, Slot>()
+  readonly checkpointVotes = new Map<number, Map<number, VoteRecord>>()
+  ownCheckpoint?: { height: number; bytes: Uint8Array }
+  readonly viewChanges = new Map<number, ParsedViewChange>()
+  newViewBytes?: Uint8Array
+  newViewSent = -1
+  viewChangeTimerFor = -1
+  nextProposal = 1
+  backoff = 0
+  readonly tokens: Record<TimerId, number> = { progress: 0, viewChange: 0, retransmit: 0 }
+  ticksWithoutCommit = 0
+  committedAtLastTick = -1
+
+  constructor(config: ReplicaConfig) {
+    this.config = resolveConfig(config)
+    this.stable = { height: 0, digest: this.config.genesisDigest, signatures: [] }
+  }
+
+  primaryOf(view: number): number {
+    return view % this.config.n
+  }
+
+  get isPrimary(): boolean {
+    return this.primaryOf(this.view) === this.config.index
+  }
+
+  fail(code: ConsensusErrorCode, message: string, kind?: MessageKind, offender?: number): never {
+    // Refusals are routine (duplicates and late votes on any lossy network): skip the stack trace they never need.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      throw new ConsensusError(code, message, {
+        ...(kind ? { kind } : {}),
+        ...(offender !== undefined ? { offender } : {}),
+      })
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+  }
+
+  validatorIndex(key: Uint8Array, kind: MessageKind): number {
+    const i = this.config.indexOf.get(toHex(key))
+    if (i === undefined) this.fail('UNKNOWN_VALIDATOR', `${kind}: signer is not a validator`, kind)
+    return i
+  }
+
+  checkChain(chainId: string, kind: MessageKind): void {
+    if (chainId !== this.config.chainId) this.fail('WRONG_CHAIN', `${kind}: chain ${chainId}`, kind)
+  }
+
+  checkWindow(height: number, kind: MessageKind): void {
+    if (height <= this.stable.height)
+      this.fail('BELOW_WATERMARK', `${kind}: height ${height} <= stable ${this.stable.height}`, kind)
+    if (height > this.stable.height + this.config.windowSize) {
+      this.fail(
+        'ABOVE_WATERMARK',
+        `${kind}: height ${height} above window ${this.stable.height + this.config.windowSize}`,
+        kind,
+      )
+    }
+  }
+
+  checkVoteSignature(vote: Vote, signature: Uint8Array, kind: MessageKind): void {
+    if (!this.config.verify(voteSignatureCheck(vote, signature)))
+      this.fail('BAD_SIGNATURE', `${kind}: bad signature`, kind)
+  }
+
+  digestOf(block: Uint8Array): Uint8Array | undefined {
+    try {
+      const d = this.config.blockDigest(block)
+      return d instanceof Uint8Array && d.length === 32 ? d : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  checkBlock(digest: Uint8Array, block: Uint8Array, kind: MessageKind): void {
+    if (equalBytes(digest, NULL_DIGEST)) {
+      if (block.length !== 0) this.fail('DIGEST_MISMATCH', `${kind}: a null block carries no bytes`, kind)
+      return
+    }
+    const d = this.digestOf(block)
+    if (!d || !equalBytes(d, digest))
+      this.fail('DIGEST_MISMATCH', `${kind}: block does not hash to the digest`, kind)
+  }
+
+  vote(
+    kind: VoteKind,
+    view: number,
+    height: number,
+    digest: Uint8Array,
+  ): { vote: Vote; signature: Uint8Array } {
+    const vote = makeVote(this.config.chainId, kind, view, height, digest, this.config.publicKey)
+    return { vote, signature: this.config.sign(voteSigningMessage(vote)) }
+  }
+
+  quorumCheck(signatures: readonly SignatureEntry[], voteFor: (v: Uint8Array) => Vote): CertificateVerdict {
+    const members = new Set(this.config.validatorHex)
+    return verifyVoteQuorum(signatures, voteFor, members, this.config.quorum, this.config.verify)
+  }
+
+  slot(height: number): Slot {
+    let s = this.slots.get(height)
+    if (!s) {
+      s = {
+        height,
+        proposals: new Map(),
+        prepares: new Map(),
+        commits: new Map(),
+        sentPrepare: new Map(),
+        sentCommit: new Map(),
+        ownMessages: new Map(),
+        blocks: new Map(),
+        stall: 0,
+      }
+      this.slots.set(height, s)
+    }
+    return s
+  }
+
+  recordVote(
+    map: Map<number, Map<number, VoteRecord>>,
+    view: number,
+    who: number,
+    digest: Uint8Array,
+    signature: Uint8Array,
+  ): void {
+    let m = map.get(view)
+    if (!m) map.set(view, (m = new Map()))
+    m.set(who, { hex: toHex(digest), digest, signature })
+  }
+
+  send(kind: MessageKind, bytes: Uint8Array, to?: number): void {
+    if (to === undefined) this.out.push({ type: 'broadcast', kind, bytes })
+    else if (to !== this.config.index) this.out.push({ type: 'send', to, kind, bytes })
+  }
+
+  remember(slot: Slot, view: number, kind: MessageKind, bytes: Uint8Array): void {
+    let l = slot.ownMessages.get(view)
+    if (!l) slot.ownMessages.set(view, (l = []))
+    l.push({ kind, bytes })
+  }
+
+  journal(entry: JournalEntry): void {
+    this.out.push({ type: 'journal', entry })
+  }
+
+  timeoutMs(): number {
+    return this.config.viewTimeoutMs * 2 ** Math.min(this.backoff, this.config.maxBackoffExponent)
+  }
+
+  setTimer(timer: TimerId, ms: number): void {
+    this.tokens[timer]++
+    this.out.push({ type: 'setTimer', timer, ms, token: this.tokens[timer] })
+  }
+
+  cancelTimer(timer: TimerId): void {
+    this.tokens[timer]++
+    this.out.push({ type: 'cancelTimer', timer })
+  }
+
+  sortedSignatures(votes: Map<number, VoteRecord>, hex: string): SignatureEntry[] {
+    const idx = [...votes.entries()].filter(([, r]) => r.hex === hex).map(([i]) => i)
+    idx.sort((a, b) => a - b)
+    return idx
+      .slice(0, this.config.quorum)
+      .map((i) => ({ validator: this.config.validators[i]!, signature: votes.get(i)!.signature }))
+  }
+
+  countFor(votes: Map<number, VoteRecord> | undefined, hex: string): number {
+    if (!votes) return 0
+    let c = 0
+    for (const r of votes.values()) if (r.hex === hex) c++
+    return c
+  }
+}
