@@ -23,7 +23,11 @@ export interface BlockHeader {
   height: number
   /** PBFT view in which the block was proposed. */
   view: number
-  /** Proposer's time, milliseconds since the Unix epoch (informational, checked only for monotonicity). */
+  /**
+   * Proposer's time, milliseconds since the Unix epoch. The codec only requires a safe integer; the
+   * node's block-time rule (after the parent, within a drift bound of the validators' clocks) is in
+   * `@cityledger/node`'s ledger and README.
+   */
   time: number
   /** Hash of the block at height - 1 (32 zero bytes at height 1). */
   parentHash: Uint8Array
@@ -47,7 +51,33 @@ export interface Block {
 
 export const ZERO_HASH = new Uint8Array(32)
 
+/**
+ * Checks that every header field is one `decodeHeader` reads back (safe unsigned integers, 32-byte
+ * hashes, a valid chain id), so no header that fails to decode can ever be encoded, hashed or stored.
+ * Throws CodecError naming the field.
+ */
+export function checkHeader(h: BlockHeader): void {
+  if (h === null || typeof h !== 'object') throw new CodecError('BAD_FIELD', 'header: expected an object')
+  expectString(h.chainId, 'header.chainId', CHAIN_ID_RE)
+  for (const field of ['height', 'view', 'time'] as const) {
+    if (!Number.isSafeInteger(h[field]) || h[field] < 0)
+      throw new CodecError(
+        'BAD_FIELD',
+        `header.${field}: expected a safe integer >= 0, got ${String(h[field])}`,
+        {
+          field,
+        },
+      )
+  }
+  for (const field of ['parentHash', 'txRoot', 'prevStateRoot', 'proposer'] as const) {
+    if (!(h[field] instanceof Uint8Array) || h[field].length !== 32)
+      throw new CodecError('BAD_FIELD', `header.${field}: expected 32 bytes`, { field })
+  }
+}
+
+/** The canonical header bytes; refuses (CodecError) a header that would not decode again. */
 export function encodeHeader(h: BlockHeader): Uint8Array {
+  checkHeader(h)
   return encode([
     HEADER_VERSION,
     h.chainId,

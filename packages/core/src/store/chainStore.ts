@@ -1,6 +1,6 @@
 import { utf8 } from '../bytes/index.ts'
 import { type Block, ZERO_HASH, decodeBlock, encodeHeader } from '../codec/block.ts'
-import { CHAIN_ID_RE } from '../codec/limits.ts'
+import { CHAIN_ID_RE, LIMITS } from '../codec/limits.ts'
 import { assertValue, encode } from '../codec/msgpack.ts'
 import { decodeCertificate } from '../codec/vote.ts'
 import { StoreError, corrupt } from './errors.ts'
@@ -20,6 +20,7 @@ import {
 import type { KvOp, KvStore } from './kv.ts'
 import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
 import {
+  MAX_EVENT_DATA_DEPTH,
   MAX_RESULT_BYTES,
   type StoredTx,
   decodeBlockEvents,
@@ -248,7 +249,9 @@ export class ChainStore {
    * Persists block `height() + 1` with its certificate, results and state writes in one atomic synced
    * batch, after checking that it extends the chain (`STORE_BAD_HEIGHT`, `STORE_BAD_PARENT`,
    * `STORE_BAD_STATE_ROOT`) and that its parts agree (`STORE_BAD_BLOCK`, `STORE_BAD_CERTIFICATE`,
-   * `STORE_BAD_RESULTS`, `STORE_BAD_INPUT`). Nothing is written when a check fails. Calls are
+   * `STORE_BAD_RESULTS`, `STORE_BAD_INPUT`), that no tx of it was committed before (`STORE_TX_COMMITTED`:
+   * the tx index is never overwritten), and that everything written decodes again when read (so no
+   * committed value can make the store refuse to reopen). Nothing is written when a check fails. Calls are
    * serialised. Returns the new state root.
    */
   commitBlock(input: CommitInput): Promise<Uint8Array> {
@@ -289,6 +292,16 @@ export class ChainStore {
       checkCertificate(certificate, block)
       const { txHashes, encoded } = checkResults(results, block)
       const eventBytes = checkBlockEvents(blockEvents)
+      // The tx index is written once per tx, ever: a tx committed before may not be committed again.
+      const indexed = await this.hasTxs(txHashes)
+      const again = indexed.indexOf(true)
+      if (again >= 0) {
+        throw new StoreError(
+          'STORE_TX_COMMITTED',
+          `block.txs[${again}] (${hex(txHashes[again]!)}) was committed in an earlier block`,
+          { index: again, hash: hex(txHashes[again]!) },
+        )
+      }
       const staged = this.#state.stage(stateWrites)
 
       const ops: KvOp[] = [
@@ -372,6 +385,17 @@ export class ChainStore {
     }
   }
 
+  /** For each 32-byte hash, whether a committed tx has it (one batched read of the tx index). */
+  async hasTxs(hashes: readonly Uint8Array[]): Promise<boolean[]> {
+    this.#live()
+    if (hashes.length === 0) return []
+    const keys = hashes.map((h, i) => {
+      if (!isBytes(h, 32)) throw new StoreError('STORE_BAD_INPUT', `hashes[${i}]: expected 32 bytes`)
+      return bytesKey(STORE_PREFIX.txIndex, h)
+    })
+    return (await this.#kv.getMany(keys)).map((v) => v !== undefined)
+  }
+
   /** Where the transaction with envelope hash `hash` was committed, and its result. */
   async getTx(hash: Uint8Array): Promise<StoredTx | undefined> {
     this.#live()
@@ -441,9 +465,19 @@ function checkBlock(block: Block): void {
     throw new StoreError('STORE_BAD_BLOCK', 'block.headerBytes do not encode block.header')
   if (!same(sha256(block.headerBytes), block.hash))
     throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
+  // What `decodeBlock` refuses on the way back in must be refused here, or the store would not reopen.
+  if (block.txs.length > LIMITS.maxBlockTxs)
+    throw new StoreError('STORE_BAD_BLOCK', `block has ${block.txs.length} txs, limit ${LIMITS.maxBlockTxs}`)
   for (let i = 0; i < block.txs.length; i++) {
     if (!isBytes(block.txs[i])) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: expected bytes`)
+    if (block.txs[i]!.length > LIMITS.maxTxBytes)
+      throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: longer than ${LIMITS.maxTxBytes} bytes`)
   }
+  if (block.bytes.length > LIMITS.maxBlockBytes)
+    throw new StoreError(
+      'STORE_BAD_BLOCK',
+      `block is ${block.bytes.length} bytes, limit ${LIMITS.maxBlockBytes}`,
+    )
   if (!same(encode([block.headerBytes, block.txs]), block.bytes)) {
     throw new StoreError('STORE_BAD_BLOCK', 'block.bytes do not encode its header and txs')
   }
@@ -504,11 +538,18 @@ function checkResults(
     }
     if (!Array.isArray(r.events))
       throw new StoreError('STORE_BAD_RESULTS', `results[${i}].events: expected an array`)
+    for (const [j, e] of r.events.entries()) {
+      if (typeof e?.service !== 'string' || typeof e.name !== 'string')
+        throw new StoreError(
+          'STORE_BAD_RESULTS',
+          `results[${i}].events[${j}]: expected service and name strings`,
+        )
+    }
     let bytes: Uint8Array
     try {
       // Encoded once (no decode-back on the hot path: a 5,000-tx block spent a quarter of its commit
       // there); the size cap that reads enforce is checked here instead.
-      for (const e of r.events) assertValue(e?.data, 22, `events.${e?.name}`)
+      for (const e of r.events) assertValue(e?.data, MAX_EVENT_DATA_DEPTH, `events.${e?.name}`)
       bytes = encodeTxResult(r)
       if (bytes.length > MAX_RESULT_BYTES)
         throw new Error(`encoded result is ${bytes.length} bytes, limit ${MAX_RESULT_BYTES}`)

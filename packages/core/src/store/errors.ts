@@ -20,6 +20,7 @@ export type StoreErrorCode =
   | 'STORE_BAD_BLOCK'
   | 'STORE_BAD_CERTIFICATE'
   | 'STORE_BAD_RESULTS'
+  | 'STORE_TX_COMMITTED'
   | 'STORE_UNKNOWN_HEIGHT'
 
 /** An error of the storage domain (see `StoreErrorCode`). */

@@ -10,7 +10,13 @@ export interface StoredTx {
 
 /** Largest encoded result of one transaction, or events of one block's end hooks. */
 export const MAX_RESULT_BYTES = 4 * 1024 * 1024
-const MAX_RESULT_DEPTH = 24
+/**
+ * Nesting a stored result may have. Event data sits three levels down (result, event list, event),
+ * and the runtime lets a value nest 25 levels (`sizeBound`), so 28 reads back everything it can emit.
+ */
+export const MAX_RESULT_DEPTH = 28
+/** Nesting of one event's data that `decodeTxResult` reads back (what the store accepts). */
+export const MAX_EVENT_DATA_DEPTH = MAX_RESULT_DEPTH - 3
 
 const encodeEvents = (events: readonly ServiceEvent[]): Value[] =>
   events.map((e) => [e.service, e.name, e.data])
