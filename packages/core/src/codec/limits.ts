@@ -12,6 +12,20 @@ export const LIMITS = {
   maxConsensusBytes: 4 * 1024 * 1024,
 } as const
 
+/**
+ * The largest consensus message, bytes, for a chain whose blocks are at most `maxBlockBytes`: one
+ * block (a pre-prepare, a certificate or a fetched block carries at most one) plus
+ * `LIMITS.maxConsensusBytes` for votes, certificates and framing. VIEW-CHANGE and NEW-VIEW carry
+ * digests and certificates, never blocks, so they fit whatever the block size. The replica's
+ * `maxMessageBytes` and the p2p consensus frame limit are both this number: a message one side
+ * accepts is never one the other refuses.
+ */
+export function consensusMessageLimit(maxBlockBytes: number = LIMITS.maxBlockBytes): number {
+  if (!Number.isSafeInteger(maxBlockBytes) || maxBlockBytes < 1)
+    throw new TypeError('maxBlockBytes: expected a positive integer')
+  return maxBlockBytes + LIMITS.maxConsensusBytes
+}
+
 /** Chain ids: lowercase letters, digits and dashes, 1..64 characters. */
 export const CHAIN_ID_RE = /^[a-z0-9][a-z0-9-]{0,63}$/
 /** Service names: lowercase, start with a letter, up to 32 characters. */
