@@ -2,6 +2,7 @@ import {
   ChainStore,
   type KeyPair,
   LIMITS,
+  consensusMessageLimit,
   type ServiceDefinition,
   STORE_PREFIX,
   type SignatureVerifier,
@@ -200,6 +201,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         checkpointInterval: genesis.consensus.checkpointInterval,
         windowSize: genesis.consensus.watermarkWindow,
         viewTimeoutMs: genesis.consensus.viewChangeTimeoutMs,
+        // The same number as the p2p consensus frame limit: one side never accepts what the other refuses.
+        maxMessageBytes: consensusMessageLimit(genesis.consensus.maxBlockBytes),
       })
     : undefined
 
