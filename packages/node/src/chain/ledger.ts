@@ -1,6 +1,6 @@
 import {
   type Block,
-  type CityError,
+  CityError,
   LIMITS,
   type Runtime,
   type SignatureVerifier,
@@ -28,6 +28,8 @@ export interface LedgerStore {
   stateRoot(height?: number): Uint8Array
   /** Synchronous read of the latest committed state. */
   getState(key: Uint8Array): Uint8Array | undefined
+  /** For each tx hash, whether the tx index holds it (a committed tx). */
+  hasTxs(hashes: readonly Uint8Array[]): Promise<boolean[]>
   commitBlock(entry: {
     block: Block
     certificate: Uint8Array
@@ -55,6 +57,32 @@ export interface CommittedBlock {
   stateRoot: Uint8Array
 }
 
+/**
+ * The block-time rule (README, "Block time"). A block's time is after its parent's; a proposal's time
+ * is at most `maxDriftMs` ahead of the validating node's wall clock; and no block time exceeds
+ * `maxTime`. Only the drift bound depends on the local clock, so it is a rule for voting on proposals:
+ * a certified block (2f+1 commits) is never refused for it.
+ */
+export const BLOCK_TIME = {
+  /** How far a proposal's time may be ahead of the validator's clock, ms. */
+  maxDriftMs: 10_000,
+  /**
+   * The largest block time (the largest JS Date, in the year 275760). It leaves 3.6e14 ms below
+   * MAX_SAFE_INTEGER, so null fillers at parent time + 1 always stay safe integers.
+   */
+  maxTime: 8_640_000_000_000_000,
+} as const
+
+/** How a block is judged by `validate`. */
+export interface ValidateOptions {
+  /**
+   * The block is certified (2f+1 validators committed it: a commit being applied, block sync): the
+   * local-clock drift bound is not applied, since a node whose clock is behind must follow, not halt.
+   * Every other rule is.
+   */
+  certified?: boolean
+}
+
 export interface LedgerOptions {
   chainId: string
   validators: Uint8Array[]
@@ -65,13 +93,19 @@ export interface LedgerOptions {
   genesisTime: number
   maxBlockTxs: number
   maxBlockBytes: number
+  /** This node's wall clock, ms since the epoch (the drift bound of proposals). Default `Date.now`. */
+  wallClock?: () => number
+  /** Drift bound for proposals, ms (default `BLOCK_TIME.maxDriftMs`). */
+  maxClockDriftMs?: number
 }
 
 /**
  * Validates, executes and commits blocks strictly in height order. A block is valid when its header
- * extends the head (height, parent hash, previous state root, later time, the view's primary as
- * proposer), its tx root matches, and every tx decodes, belongs to this chain, appears once, and
- * carries a valid signature (checked once per node: txs admitted by the mempool are skipped).
+ * extends the head (height, parent hash, previous state root, the view's primary as proposer), its
+ * time follows the block-time rule (`BLOCK_TIME`), its tx root matches, and every tx decodes, belongs
+ * to this chain, has not expired, appears once, was never committed before (tx index), carries its
+ * signer's next nonce (committed + 1, then + 2 within the block: no gap, repeat or reorder), and has a
+ * valid signature (checked once per node: txs admitted by the mempool are skipped).
  */
 export class Ledger {
   readonly opts: LedgerOptions
@@ -110,15 +144,22 @@ export class Ledger {
     return this.opts.validators[view % this.opts.validators.length]!
   }
 
-  /** A proposal for the next height from the given txs (already admitted, so verified). */
+  /**
+   * A proposal for the next height from the given txs (already admitted, so verified; in nonce order
+   * per signer, as the mempool reaps them). Its time is `now`, or the parent's + 1 when the clock is
+   * behind the parent; throws `BAD_TIME` rather than build a block past `BLOCK_TIME.maxTime`.
+   */
   propose(view: number, txs: Tx[], now: number, proposer: Uint8Array): Block {
     const h = this.headState
+    const time = Math.max(Math.floor(now), h.time + 1)
+    if (!(time <= BLOCK_TIME.maxTime))
+      throw new CityError('BAD_TIME', `block time ${time} would be past the largest block time`)
     return makeBlock(
       {
         chainId: this.opts.chainId,
         height: h.height + 1,
         view,
-        time: Math.max(now, h.time + 1),
+        time,
         parentHash: h.hash,
         txRoot: merkleRoot(txs.map((t) => t.hash)),
         prevStateRoot: h.stateRoot,
@@ -128,8 +169,17 @@ export class Ledger {
     )
   }
 
-  /** Checks a proposed block against the head. Never throws for bad input. */
-  async validate(bytes: Uint8Array, known?: (hash: Uint8Array) => Tx | undefined): Promise<Validation> {
+  /**
+   * Checks a proposed (or, with `certified`, a committed) block against the head. Never throws for
+   * bad input. Codes: WRONG_CHAIN, BAD_HEIGHT, BAD_PARENT, BAD_STATE_ROOT, BAD_TIME, BAD_PROPOSER,
+   * TOO_MANY_TXS, BAD_TX, DUPLICATE_TX, TX_EXPIRED, BAD_TX_ROOT, TX_COMMITTED, BAD_NONCE, BAD_SIGNATURE
+   * (or the codec's code when the block does not decode).
+   */
+  async validate(
+    bytes: Uint8Array,
+    known?: (hash: Uint8Array) => Tx | undefined,
+    options: ValidateOptions = {},
+  ): Promise<Validation> {
     const fail = (code: string, message: string): Validation => ({ ok: false, code, message })
     let block: Block
     try {
@@ -146,6 +196,17 @@ export class Ledger {
     if (!equalBytes(h.prevStateRoot, head.stateRoot))
       return fail('BAD_STATE_ROOT', 'previous state root does not match')
     if (h.time <= head.time) return fail('BAD_TIME', `block time ${h.time} not after ${head.time}`)
+    if (h.time > BLOCK_TIME.maxTime)
+      return fail('BAD_TIME', `block time ${h.time} is past the largest block time ${BLOCK_TIME.maxTime}`)
+    if (!options.certified) {
+      const now = (this.opts.wallClock ?? Date.now)()
+      const drift = this.opts.maxClockDriftMs ?? BLOCK_TIME.maxDriftMs
+      if (h.time > now + drift)
+        return fail(
+          'BAD_TIME',
+          `block time ${h.time} is ${h.time - now} ms ahead of this node's clock (bound ${drift})`,
+        )
+    }
     if (!equalBytes(h.proposer, this.primaryOf(h.view)))
       return fail('BAD_PROPOSER', `proposer is not the primary of view ${h.view}`)
     if (block.txs.length > this.opts.maxBlockTxs)
@@ -153,6 +214,10 @@ export class Ledger {
     const txs: Tx[] = []
     const seen = new Set<string>()
     const toVerify: Tx[] = []
+    // Next nonce per signer: committed + 1 at the first tx of a signer, then one more per tx.
+    const nextNonce = new Map<string, number>()
+    const state = { get: (key: Uint8Array) => this.opts.store.getState(key) }
+    let nonceFailure: Validation | undefined
     for (const [i, bytesI] of block.txs.entries()) {
       let tx: Tx
       try {
@@ -165,12 +230,27 @@ export class Ledger {
       seen.add(hex)
       if (tx.body.chainId !== this.opts.chainId)
         return fail('WRONG_CHAIN', `tx ${i} is for chain ${tx.body.chainId}`)
+      // The executor fails an expired tx without using its nonce; a block may not carry one.
+      if (tx.body.expiry !== 0 && h.height > tx.body.expiry)
+        return fail('TX_EXPIRED', `tx ${i} expired at height ${tx.body.expiry}`)
+      const signer = toHex(tx.body.signer)
+      const want = nextNonce.get(signer) ?? this.opts.runtime.committedNonce(state, tx.body.signer) + 1
+      if (tx.body.nonce !== want && !nonceFailure)
+        nonceFailure = fail('BAD_NONCE', `tx ${i} has nonce ${tx.body.nonce}, its signer's next is ${want}`)
+      nextNonce.set(signer, want + 1)
       const cached = known?.(tx.hash)
       if (!cached && !this.opts.verifiedCache.has(tx.hash)) toVerify.push(tx)
       txs.push(tx)
     }
     if (!equalBytes(merkleRoot(txs.map((t) => t.hash)), h.txRoot))
       return fail('BAD_TX_ROOT', 'tx root does not match the txs')
+    if (txs.length) {
+      const committed = await this.opts.store.hasTxs(txs.map((t) => t.hash))
+      const again = committed.indexOf(true)
+      if (again >= 0)
+        return fail('TX_COMMITTED', `tx ${again} (${toHex(txs[again]!.hash)}) is already committed`)
+    }
+    if (nonceFailure) return nonceFailure
     if (toVerify.length) {
       const verdicts = await this.opts.verifier.verifyBatch(toVerify.map(txSignatureCheck))
       const bad = verdicts.indexOf(false)

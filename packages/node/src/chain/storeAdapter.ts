@@ -13,6 +13,7 @@ export async function ledgerStore(store: ChainStore): Promise<LedgerStore> {
     block: (height) => store.getBlock(height),
     stateRoot: () => latestRoot(),
     getState: (key) => store.state.get(key),
+    hasTxs: (hashes) => store.hasTxs(hashes),
     commitBlock: (e) =>
       store.commitBlock({
         block: e.block,
