@@ -12,7 +12,7 @@ const SEED = testSeed(20261205)
 const caller = (svcName: string) => exportCaller(svcName, 'agreement')
 
 function setup() {
-  const base = baseChain({ extra: [caller('works'), caller('other')] })
+  const base = baseChain({ extra: [caller('works'), caller('other'), exportCaller('squatter', 'token')] })
   const { chain, city, key } = base
   const issuer = key('issuer')
   expectCode(
@@ -229,12 +229,14 @@ test('exports: the creating service owns the agreement', () => {
     null,
     'create via works',
   )
-  assert.is(get('w1').scope, 'works')
+  const w1 = () =>
+    chain.query('agreement', 'agreement', { id: 'w1', scope: 'works' }) as unknown as AgreementRecord
+  assert.is(w1().scope, 'works')
   for (const k of [client, builder])
-    expectCode(chain.tx(k, 'agreement', 'sign', { id: 'w1' }), null, 'parties sign directly')
+    expectCode(chain.tx(k, 'agreement', 'sign', { id: 'w1', scope: 'works' }), null, 'parties sign directly')
   expectCode(
     chain.tx(client, 'other', 'call', { fn: 'fund', args: { id: 'w1', amount: 600 } }),
-    'WRONG_SCOPE',
+    'NO_SUCH_AGREEMENT',
     'other service funds',
   )
   expectCode(
@@ -244,7 +246,7 @@ test('exports: the creating service owns the agreement', () => {
   )
   expectCode(
     chain.tx(inspector, 'other', 'call', { fn: 'certify', args: { id: 'w1', milestone: 'foundation' } }),
-    'WRONG_SCOPE',
+    'NO_SUCH_AGREEMENT',
     'other certifies',
   )
   expectCode(
@@ -252,9 +254,141 @@ test('exports: the creating service owns the agreement', () => {
     null,
     'works certifies',
   )
-  const r = chain.tx(client, 'other', 'call', { fn: 'get', args: { id: 'w1' } })
+  const r = chain.tx(client, 'other', 'call', { fn: 'get', args: { id: 'w1', scope: 'works' } })
   assert.is((r.events.find((e) => e.name === 'out')!.data as { paid: number }).paid, 600)
   expectCode(chain.tx(client, 'works', 'call', { fn: 'create', args: { id: 'bad' } }), 'BAD_ARGS', 'bad args')
+})
+
+// ---- holes of issue #12 ----
+
+test("hole: the methods act only on the method's own agreements: a service's contract is not funded or cancelled directly", () => {
+  const { chain, client, builder, contract, get } = setup()
+  expectCode(
+    chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w1') }),
+    null,
+    'create via works',
+  )
+  for (const k of [client, builder])
+    expectCode(chain.tx(k, 'works', 'call', { fn: 'sign', args: { id: 'w1' } }), null, 'sign via works')
+  const worksAgreement = () =>
+    chain.query('agreement', 'agreement', { id: 'w1', scope: 'works' }) as unknown as AgreementRecord
+  expectCode(
+    chain.tx(client, 'agreement', 'fund', { id: 'w1', amount: 100 }),
+    'NO_SUCH_AGREEMENT',
+    'fund directly',
+  )
+  assert.is(worksAgreement().funded, 0)
+  expectCode(chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w2') }), null, 'create w2')
+  expectCode(chain.tx(client, 'agreement', 'cancel', { id: 'w2' }), 'NO_SUCH_AGREEMENT', 'cancel directly')
+  assert.is(
+    (chain.query('agreement', 'agreement', { id: 'w2', scope: 'works' }) as unknown as AgreementRecord)
+      .status,
+    'proposed',
+  )
+  assert.is(get('w1'), null, "the method's own namespace has no w1")
+})
+
+test('hole: an active agreement whose certifier is gone can be ended (every party, or one after endAt); the escrow goes back', () => {
+  const { chain, client, builder, inspector, contract, balance, get } = setup()
+  expectCode(chain.tx(client, 'agreement', 'create', contract('c1')), null, 'create')
+  for (const k of [client, builder]) expectCode(chain.tx(k, 'agreement', 'sign', { id: 'c1' }), null, 'sign')
+  expectCode(chain.tx(client, 'agreement', 'fund', { id: 'c1', amount: 1000 }), null, 'fund')
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'foundation' }),
+    null,
+    'certify',
+  )
+  // The certifier disappears: 'roof' is never certified. Today the 400 left are locked for good.
+  expectCode(
+    chain.tx(inspector, 'agreement', 'terminate', { id: 'c1' }),
+    'NOT_PARTY',
+    'certifier is no party',
+  )
+  expectCode(chain.tx(builder, 'agreement', 'terminate', { id: 'c1' }), null, 'builder asks')
+  expectCode(chain.tx(builder, 'agreement', 'terminate', { id: 'c1' }), 'ALREADY_SIGNED', 'asks once')
+  assert.is(get('c1').status, 'active', 'one party alone does not end it before endAt')
+  const before = balance(client)
+  expectCode(chain.tx(client, 'agreement', 'terminate', { id: 'c1' }), null, 'client asks')
+  assert.is(get('c1').status, 'terminated')
+  assert.is(balance(client), before + 400, 'the unspent escrow goes back to its funder')
+  assert.is(get('c1').returned, 400)
+  expectCode(
+    chain.tx(inspector, 'agreement', 'certify', { id: 'c1', milestone: 'roof' }),
+    'BAD_STATE',
+    'ended',
+  )
+  // With an end height, one party ends it alone from then on.
+  const endAt = chain.height + 8
+  expectCode(chain.tx(client, 'agreement', 'create', contract('c2', { endAt })), null, 'create c2')
+  for (const k of [client, builder]) expectCode(chain.tx(k, 'agreement', 'sign', { id: 'c2' }), null, 'sign')
+  expectCode(chain.tx(builder, 'agreement', 'fund', { id: 'c2', amount: 300 }), null, 'fund c2')
+  assert.ok(chain.height < endAt)
+  expectCode(chain.tx(client, 'agreement', 'terminate', { id: 'c2' }), null, 'client asks early')
+  assert.is(get('c2').status, 'active')
+  chain.advance(endAt - chain.height - 1)
+  const b = balance(builder)
+  expectCode(chain.tx(client, 'agreement', 'terminate', { id: 'c2' }), null, 'after endAt')
+  assert.is(get('c2').status, 'terminated')
+  assert.is(balance(builder), b + 300, "the builder's funding goes back to the builder")
+  expectCode(
+    chain.tx(client, 'agreement', 'create', contract('c3', { endAt: chain.height })),
+    'BAD_HEIGHT',
+    'endAt in the past',
+  )
+})
+
+test('hole: agreement and hold ids belong to their owner: nobody takes an id a service will need', () => {
+  const { chain, city, client, builder, contract, key } = setup()
+  // A citizen takes 'w1' through the method; the works service still creates its own 'w1'.
+  expectCode(chain.tx(builder, 'agreement', 'create', contract('w1')), null, 'citizen takes w1')
+  expectCode(
+    chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w1') }),
+    null,
+    'works creates w1',
+  )
+  assert.is(
+    (chain.query('agreement', 'agreement', { id: 'w1', scope: 'works' }) as unknown as AgreementRecord).scope,
+    'works',
+  )
+  // Another controller of an asset takes the hold id agreement would use for its first funding of 'w2'.
+  expectCode(
+    chain.tx(city, 'token', 'createAsset', {
+      asset: 'KRW2',
+      decimals: 0,
+      policy: 'open',
+      controllers: ['agreement', 'squatter'],
+      budgetPerPeriod: 0,
+      periodBlocks: 1,
+    }),
+    null,
+    'KRW2',
+  )
+  expectCode(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'token', role: 'issuer:KRW2', key: city.publicKey }),
+    null,
+    'issuer',
+  )
+  expectCode(
+    chain.tx(city, 'token', 'mint', { asset: 'KRW2', to: client.publicKey, amount: 1000 }),
+    null,
+    'mint',
+  )
+  const squatter = key('squatter-owner')
+  expectCode(
+    chain.tx(city, 'token', 'mint', { asset: 'KRW2', to: squatter.publicKey, amount: 1 }),
+    null,
+    'mint',
+  )
+  expectCode(
+    chain.tx(squatter, 'squatter', 'call', {
+      fn: 'hold',
+      args: { asset: 'KRW2', from: squatter.publicKey, amount: 1, holdId: 'agreement/w2/0' },
+    }),
+    null,
+    'squat the hold id',
+  )
+  expectCode(chain.tx(client, 'agreement', 'create', contract('w2', { asset: 'KRW2' })), null, 'create w2')
+  expectCode(chain.tx(client, 'agreement', 'fund', { id: 'w2', amount: 100 }), null, 'fund w2')
 })
 
 // ---- property test ----
@@ -440,7 +574,7 @@ test(`property: paid <= escrowed, payouts add up, active only when all signed (s
       if (a.status === 'active' || a.status === 'completed')
         assert.ok(a.signed.every(Boolean), `seed ${SEED} ${k}: ${a.status} without every signature`)
       const remaining = a.holds.reduce(
-        (x, h) => x + (state.get(`token/hold/${h.holdId}`) as { remaining: number }).remaining,
+        (x, h) => x + (state.get(`token/hold/agreement/${h.holdId}`) as { remaining: number }).remaining,
         0,
       )
       assert.is(

@@ -218,7 +218,11 @@ test('transfer and burn: policies, INSUFFICIENT_FUNDS, NOT_ALLOWLISTED, TRANSFER
     null,
     'MILES',
   )
-  expectCode(chain.tx(alice, 'token', 'burn', { asset: 'MILES', amount: 1 }), 'CONTROLLED_ASSET', 'burn MILES')
+  expectCode(
+    chain.tx(alice, 'token', 'burn', { asset: 'MILES', amount: 1 }),
+    'CONTROLLED_ASSET',
+    'burn MILES',
+  )
   expectCode(
     chain.tx(alice, 'token', 'transfer', { asset: 'KRW', to: bob.publicKey, amount: 101 }),
     'INSUFFICIENT_FUNDS',
@@ -340,7 +344,7 @@ test('exports: controllers only; hold, release, cancelHold; HOLD_EXISTS, NO_SUCH
     'dup hold',
   )
   assert.is(bal(chain, 'MILES', alice), 40)
-  assert.equal(chain.query('token', 'hold', { holdId: 'h1' }), {
+  assert.equal(chain.query('token', 'hold', { owner: 'escrow', holdId: 'h1' }), {
     asset: 'MILES',
     from: alice.publicKey,
     owner: 'escrow',
@@ -349,8 +353,8 @@ test('exports: controllers only; hold, release, cancelHold; HOLD_EXISTS, NO_SUCH
   })
   expectCode(
     chain.tx(alice, 'other', 'release', { holdId: 'h1', to: bob.publicKey, amount: 1 }),
-    'UNAUTHORIZED',
-    'not the hold owner',
+    'NO_SUCH_HOLD',
+    'holds are per owner: other has no hold h1',
   )
   expectCode(
     chain.tx(alice, 'escrow', 'release', { holdId: 'h1', to: bob.publicKey, amount: 51 }),
@@ -507,8 +511,7 @@ test(`property: supply is conserved and no balance goes negative over random txs
           call = { service: svc, method: 'release', args: { holdId, to: to.publicKey, amount: n } }
           code = n === 0 ? 'BAD_ARGS' : null
           if (code) {
-          } else if (!h) code = 'NO_SUCH_HOLD'
-          else if (svc !== h.owner) code = 'UNAUTHORIZED'
+          } else if (!h || svc !== h.owner) code = 'NO_SUCH_HOLD'
           else if (n > h.remaining) code = 'HOLD_EXCEEDED'
           else {
             h.remaining -= n
@@ -517,8 +520,7 @@ test(`property: supply is conserved and no balance goes negative over random txs
         } else {
           call = { service: svc, method: 'cancelHold', args: { holdId } }
           code = null
-          if (!h) code = 'NO_SUCH_HOLD'
-          else if (svc !== h.owner) code = 'UNAUTHORIZED'
+          if (!h || svc !== h.owner) code = 'NO_SUCH_HOLD'
           else {
             put(h.asset, h.from, get(h.asset, h.from) + h.remaining)
             h.remaining = 0

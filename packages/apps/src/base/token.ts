@@ -27,7 +27,8 @@ import { add, hex, name, parse, signerHas } from './common.ts'
  *   period/<asset>       -> { period, minted }            the current budget period only
  *   bal/<asset>/<ownerHex> -> amount (deleted at 0)
  *   allow/<asset>/<keyHex> -> true                        the transfer allowlist
- *   hold/<holdId>        -> HoldRecord (kept at 0 remaining so a holdId is never reused)
+ *   hold/<owner>/<holdId> -> HoldRecord (kept at 0 remaining so a holdId is never reused); hold ids are
+ *                           per owning service, so no service can take an id another one will need
  */
 
 /** Error codes of token. */
@@ -102,6 +103,8 @@ const args = {
   hold: s.object({ asset: name(), from: s.key(), amount, holdId: holdIdSchema }),
   release: s.object({ holdId: holdIdSchema, to: s.key(), amount }),
   holdId: s.object({ holdId: holdIdSchema }),
+  holdOf: s.object({ holdId: holdIdSchema, owner: s.optional(serviceName) }),
+  holdQuery: s.object({ owner: serviceName, holdId: holdIdSchema }),
   balance: s.object({ asset: name(), owner: s.key() }),
   asset: s.object({ asset: name() }),
 }
@@ -194,15 +197,13 @@ function requireController(ctx: TxContext, asset: string): AssetRecord {
   return a
 }
 
-function getHold(state: View, holdId: string): HoldRecord {
-  const h = state.get<Rec>(`hold/${holdId}`) as HoldRecord | undefined
-  ensure(h, 'NO_SUCH_HOLD', `no hold ${holdId}`)
-  return h
-}
+const holdKey = (owner: string, holdId: string) => `hold/${owner}/${holdId}`
 
+/** The calling service's hold `holdId` (each service sees only its own holds). */
 function requireHoldOwner(ctx: TxContext, holdId: string): HoldRecord {
-  const h = getHold(ctx.state, holdId)
-  if (ctx.caller !== h.owner) throw new ServiceError('UNAUTHORIZED', `hold ${holdId} belongs to ${h.owner}`)
+  if (ctx.caller === undefined) throw new ServiceError('UNAUTHORIZED', 'holds are used by services only')
+  const h = ctx.state.get<Rec>(holdKey(ctx.caller, holdId)) as HoldRecord | undefined
+  ensure(h, 'NO_SUCH_HOLD', `${ctx.caller} has no hold ${holdId}`)
   return h
 }
 
@@ -211,13 +212,13 @@ function takeFromHold(ctx: TxContext, h: HoldRecord, n: number): void {
   ensure(n <= h.remaining, 'HOLD_EXCEEDED', `hold ${h.holdId} has ${h.remaining} left, ${n} asked`, {
     remaining: h.remaining,
   })
-  ctx.state.set(`hold/${h.holdId}`, { ...h, remaining: h.remaining - n } as unknown as Rec)
+  ctx.state.set(holdKey(h.owner, h.holdId), { ...h, remaining: h.remaining - n } as unknown as Rec)
   const sup = getSupply(ctx.state, h.asset)
   ctx.state.set(`supply/${h.asset}`, { ...sup, held: sup.held - n })
 }
 
-function holdView(state: View, holdId: string): Value {
-  const h = state.get<Rec>(`hold/${holdId}`) as HoldRecord | undefined
+function holdView(state: View, owner: string, holdId: string): Value {
+  const h = state.get<Rec>(holdKey(owner, holdId)) as HoldRecord | undefined
   return h ? { asset: h.asset, from: h.from, owner: h.owner, amount: h.amount, remaining: h.remaining } : null
 }
 
@@ -316,7 +317,8 @@ export const token = defineService({
     hold(ctx: TxContext, raw: Value): void {
       const a = parse(args.hold, raw)
       requireController(ctx, a.asset)
-      ensure(!ctx.state.has(`hold/${a.holdId}`), 'HOLD_EXISTS', `hold ${a.holdId} exists`)
+      const k = holdKey(ctx.caller!, a.holdId)
+      ensure(!ctx.state.has(k), 'HOLD_EXISTS', `hold ${a.holdId} exists`)
       debit(ctx.state, a.asset, a.from, a.amount)
       const h: HoldRecord = {
         holdId: a.holdId,
@@ -327,7 +329,7 @@ export const token = defineService({
         remaining: a.amount,
         height: ctx.height,
       }
-      ctx.state.set(`hold/${a.holdId}`, h as unknown as Rec)
+      ctx.state.set(k, h as unknown as Rec)
       const sup = getSupply(ctx.state, a.asset)
       ctx.state.set(`supply/${a.asset}`, { ...sup, held: add(sup.held, a.amount, 'held') })
       ctx.emit('hold', { holdId: a.holdId, asset: a.asset, from: a.from, amount: a.amount })
@@ -357,9 +359,11 @@ export const token = defineService({
       const a = parse(args.balance, raw)
       return balanceOf(ctx.state, a.asset, a.owner)
     },
-    /** Any caller: { asset, from, owner, amount, remaining } or null. */
+    /** Any caller: { asset, from, owner, amount, remaining } of `owner`'s hold (default: the caller's), or null. */
     holdOf(ctx: TxContext, raw: Value): Value {
-      return holdView(ctx.state, parse(args.holdId, raw).holdId)
+      const a = parse(args.holdOf, raw)
+      const owner = a.owner ?? ctx.caller
+      return owner === undefined ? null : holdView(ctx.state, owner, a.holdId)
     },
     /** Any caller: the asset record or null (lets a service check policy and controllers up front). */
     getAsset(ctx: TxContext, raw: Value): Value {
@@ -386,9 +390,9 @@ export const token = defineService({
       },
     },
     hold: {
-      doc: '{ asset, from, owner, amount, remaining } or null.',
-      args: args.holdId,
-      handler: (q: QueryContext, a: Infer<typeof args.holdId>) => holdView(q.state, a.holdId),
+      doc: "A service's hold: { asset, from, owner, amount, remaining } or null.",
+      args: args.holdQuery,
+      handler: (q: QueryContext, a: Infer<typeof args.holdQuery>) => holdView(q.state, a.owner, a.holdId),
     },
     allowed: {
       doc: "True when the key is on the asset's allowlist.",
