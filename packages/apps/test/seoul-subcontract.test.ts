@@ -147,7 +147,7 @@ test('fund: the client only, up to the contract value, through token holds', () 
   assert.is(c.escrowed, 100_000)
   assert.is(c.escrow, 100_000)
   assert.is(c.holds.length, 2)
-  const hold = chain.query('token', 'hold', { holdId: 'subcontract/bridge/0' }) as any
+  const hold = chain.query('token', 'hold', { owner: 'subcontract', holdId: 'subcontract/bridge/0' }) as any
   assert.is(hold.owner, 'subcontract')
   assert.is(hold.remaining, 60_000)
 
@@ -587,6 +587,79 @@ test('scenario: a public works contract with two subcontracts paid directly to s
   assert.is(supply.supply, 500_000)
 })
 
+// ---- holes of issue #12 ----
+
+test('hole: an approved subcontract whose inspector is gone can be ended by client, prime and subcontractor', () => {
+  const { tx, q, bal, active } = setup()
+  active()
+  const ref = { contract: 'bridge', sub: 'steel' }
+  expect(tx('client', 'fund', { contract: 'bridge', amount: 80_000 }), null, 'fund')
+  expect(tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h(1) }), null, 'm1')
+  // The inspector is gone: m2 is never certified; today the contract can never close.
+  expect(tx('worker-1', 'terminate', ref), 'UNAUTHORIZED', 'a payee does not end it')
+  expect(tx('client', 'terminate', ref), null, 'client asks')
+  expect(tx('client', 'terminate', ref), 'ALREADY_SIGNED', 'asks once')
+  expect(tx('prime', 'terminate', ref), null, 'prime asks')
+  assert.is(q('subcontract', ref).status, 'active', 'not before all three asked')
+  expect(tx('sub', 'terminate', ref), null, 'subcontractor asks')
+  const r = q('subcontract', ref)
+  assert.is(r.status, 'terminated')
+  expect(tx('inspector', 'certify', { ...ref, milestone: 'm2', report: h(2) }), 'BAD_STATE', 'ended')
+  const c = q('contract', { contract: 'bridge' })
+  assert.is(c.committed, 30_000, 'only what was paid stays committed')
+  assert.is(c.open, 0)
+  const before = bal('client')
+  expect(tx('client', 'close', { contract: 'bridge' }), null, 'close')
+  assert.is(bal('client'), before + 50_000, 'the unspent escrow goes back to the client')
+})
+
+test('hole: a certified-unpaid milestone must be settled before its subcontract is ended', () => {
+  const { tx, q, active } = setup()
+  active()
+  const ref = { contract: 'bridge', sub: 'steel' }
+  expect(tx('client', 'fund', { contract: 'bridge', amount: 10_000 }), null, 'fund')
+  expect(
+    tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h(1) }),
+    null,
+    'certified, not covered',
+  )
+  for (const who of ['client', 'prime']) expect(tx(who, 'terminate', ref), null, `${who} asks`)
+  expect(tx('sub', 'terminate', ref), 'OUTSTANDING', 'm1 is owed')
+  assert.is(q('subcontract', ref).status, 'active')
+})
+
+test('hole: conflict of interest is checked by organisation, not only by key', () => {
+  const { chain, tx, active } = setup()
+  active()
+  const ref = { contract: 'bridge', sub: 'steel' }
+  expect(tx('client', 'fund', { contract: 'bridge', amount: 80_000 }), null, 'fund')
+  const city = k('city')
+  const orgOf = (owner: string, org: string, other: string) => {
+    expect(
+      chain.tx(city, 'identity', 'grantRole', { scope: 'identity', role: 'registrar', key: key(owner) }),
+      null,
+      'registrar',
+    )
+    expect(chain.tx(k(owner), 'identity', 'registerOrg', { org, name: org }), null, 'org')
+    expect(chain.tx(k(owner), 'identity', 'addOrgKey', { org, key: key(other) }), null, 'org key')
+    expect(
+      chain.tx(city, 'identity', 'grantRole', { scope: 'subcontract', role: 'inspector', key: key(other) }),
+      null,
+      'inspector role',
+    )
+  }
+  // A second key of the prime's firm, and one of the subcontractor's, hold the inspector role.
+  orgOf('prime', 'builder-co', 'builder-co-inspector')
+  orgOf('sub', 'steel-co', 'steel-co-inspector')
+  for (const who of ['builder-co-inspector', 'steel-co-inspector'])
+    expect(tx(who, 'certify', { ...ref, milestone: 'm1', report: h(who) }), 'CONFLICT_OF_INTEREST', who)
+  expect(
+    tx('inspector', 'certify', { ...ref, milestone: 'm1', report: h(1) }),
+    null,
+    'an independent inspector',
+  )
+})
+
 test(`property: released <= escrowed and escrow matches the token holds over random txs (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
   const { chain, tx, q } = setup({ clientFunds: 10_000_000 })
@@ -655,7 +728,7 @@ test(`property: released <= escrowed and escrow matches the token holds over ran
       assert.ok(c.escrowed <= c.value && c.committed <= c.value, `${at}: over the value`)
       let held = 0
       for (const hd of c.holds) {
-        const t = chain.query('token', 'hold', { holdId: hd.holdId }) as any
+        const t = chain.query('token', 'hold', { owner: 'subcontract', holdId: hd.holdId }) as any
         assert.is(t.remaining, hd.remaining, `${at}: hold ${hd.holdId}`)
         held += t.remaining
       }

@@ -58,6 +58,7 @@ export type SubcontractErrorCode =
   | 'INSUFFICIENT_ESCROW'
   | 'CONFLICT_OF_INTEREST'
   | 'OUTSTANDING'
+  | 'ALREADY_SIGNED'
   | 'LIMIT'
   | 'OVERFLOW'
 
@@ -117,7 +118,7 @@ export interface SubMilestone {
   paidAt: number | null
 }
 
-export type SubcontractStatus = 'proposed' | 'signed' | 'active' | 'completed' | 'cancelled'
+export type SubcontractStatus = 'proposed' | 'signed' | 'active' | 'completed' | 'cancelled' | 'terminated'
 
 export interface SubcontractRecord {
   [k: string]: Value
@@ -133,6 +134,8 @@ export interface SubcontractRecord {
   subcontractorSigned: boolean
   approvedAt: number | null
   createdAt: number
+  /** Who asked to terminate the active subcontract: [client, prime, subcontractor]. */
+  ending: boolean[]
 }
 
 const SCOPE = 'subcontract'
@@ -171,6 +174,14 @@ function getSub(
 }
 
 const isSigner = (ctx: TxContext, key: Uint8Array) => equalBytes(ctx.signer, key)
+
+/** Is the signer one of `keys`, or a key of the same identity org as one of them? */
+function interested(ctx: TxContext, keys: Uint8Array[]): boolean {
+  if (keys.some((k) => isSigner(ctx, k))) return true
+  const org = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer })
+  if (org === null) return false
+  return keys.some((k) => ctx.call<string | null>('identity', 'orgOf', { key: k }) === org)
+}
 
 /**
  * Pays a certified milestone's table from the contract's holds, in funding order (a share may span
@@ -319,6 +330,7 @@ export const subcontract = defineService({
           subcontractorSigned: false,
           approvedAt: null,
           createdAt: ctx.height,
+          ending: [false, false, false],
         }
         c.subs.push(a.sub)
         save(ctx, c, r)
@@ -391,6 +403,38 @@ export const subcontract = defineService({
         ctx.emit('cancelled', { contract: c.id, sub: a.sub })
       },
     }),
+    terminate: method({
+      doc: "Ask to end an active subcontract (its inspector is gone, the work stopped). It ends once the contract's client, the prime and the subcontractor have all asked and no certified milestone is unpaid; its uncertified milestones are dropped and no longer count against the contract value.",
+      args: s.object({ contract: id, sub: id }),
+      handler(ctx, a) {
+        const c = getContract(ctx, a.contract)
+        const r = getSub(ctx, a.contract, a.sub)
+        const who = [c.client, c.prime, r.subcontractor].findIndex((k) => isSigner(ctx, k))
+        if (who < 0)
+          throw new ServiceError('UNAUTHORIZED', 'only the client, the prime or the subcontractor ends it')
+        ensure(r.status === 'active', 'BAD_STATE', `subcontract is ${r.status}: only an active one is ended`)
+        const ending = r.ending ?? [false, false, false]
+        ensure(!ending[who], 'ALREADY_SIGNED', 'already asked to terminate')
+        ending[who] = true
+        r.ending = ending
+        if (!ending.every(Boolean)) {
+          save(ctx, c, r)
+          ctx.emit('terminationAsked', { contract: c.id, sub: r.sub, by: ctx.signer })
+          return
+        }
+        ensure(
+          !r.milestones.some((m) => m.status === 'certified'),
+          'OUTSTANDING',
+          'a certified milestone is unpaid: settle it first',
+        )
+        const dropped = r.total - r.paid
+        c.committed -= dropped
+        c.open -= 1
+        r.status = 'terminated'
+        save(ctx, c, r)
+        ctx.emit('subcontractTerminated', { contract: c.id, sub: r.sub, dropped })
+      },
+    }),
     certify: method({
       doc: "Certify a milestone of an active subcontract, once; pays its table from escrow when covered. Role ('subcontract','inspector'), not a payee, the prime or the client.",
       args: s.object({ contract: id, sub: id, milestone: name(48), report: s.hash() }),
@@ -410,12 +454,11 @@ export const subcontract = defineService({
           'BAD_STATE',
           `subcontract is ${r.status}: only an approved one is certified`,
         )
-        const interested =
-          isSigner(ctx, c.prime) ||
-          isSigner(ctx, c.client) ||
-          isSigner(ctx, r.subcontractor) ||
-          m.payouts.some((p) => isSigner(ctx, p.to))
-        ensure(!interested, 'CONFLICT_OF_INTEREST', 'the inspector is a party or a payee of this milestone')
+        ensure(
+          !interested(ctx, [c.prime, c.client, r.subcontractor, ...m.payouts.map((p) => p.to)]),
+          'CONFLICT_OF_INTEREST',
+          'the inspector is, or belongs to the organisation of, a party or a payee of this milestone',
+        )
         m.status = 'certified'
         m.certifiedAt = ctx.height
         m.certifiedBy = ctx.signer
@@ -499,7 +542,7 @@ export const subcontract = defineService({
             for (const p of m.payouts) {
               if (hex(p.to) !== k) continue
               if (m.status === 'paid') paid += p.amount
-              else pending += p.amount
+              else if (r.status !== 'terminated') pending += p.amount
             }
           }
         }
