@@ -229,6 +229,24 @@ test('citizen card: one live card per holder, managed by the city', () => {
   assert.is(tx('card-1', 'issueCard', { ...card(3), holder: h('holder-B') }).code, null, 'another holder')
 })
 
+test('hole: an expired citizen card does not block its renewal', () => {
+  const { chain, tx, q } = setup()
+  const holder = h('holder-R')
+  const until = chain.height + 3
+  assert.is(
+    tx('card-1', 'issueCard', { id: h('old'), holder, hash: h('old-c'), validUntil: until }).code,
+    null,
+  )
+  const renew = { id: h('new'), holder, hash: h('new-c'), validUntil: 0 }
+  assert.is(tx('card-1', 'issueCard', renew).code, 'CARD_EXISTS', 'still valid: no second live card')
+  chain.advance(until - chain.height)
+  assert.is(q('verify', { id: h('old'), hash: h('old-c') }).expired, true)
+  assert.is(tx('card-1', 'issueCard', renew).code, null, 'the expired card is renewed')
+  assert.is(toHex(q('card', { holder }).id), toHex(h('new')))
+  assert.is(q('verify', { id: h('new'), hash: h('new-c') }).valid, true)
+  assert.is(q('verify', { id: h('old'), hash: h('old-c') }).valid, false)
+})
+
 test('facilities list what they accept; no visit is recorded', () => {
   const { tx, q, key, chain } = setup()
   assert.is(tx('library', 'setAccepted', { types: [CITIZEN_CARD, 'resident-registration'] }).code, null)

@@ -23,7 +23,7 @@ import {
  *
  * State (namespace `certificates/`):
  * - `doc/<idHex>`    -> {@link CertificateRecord}
- * - `card/<holderHex>` -> idHex of the holder's live (active or suspended) card
+ * - `card/<holderHex>` -> idHex of the holder's live (active or suspended, not expired) card
  * - `facility/<keyHex>` -> sorted list of credential types the facility accepts
  *
  * Facility visits are never recorded: there is no method that could record one.
@@ -225,7 +225,14 @@ export const certificates = defineService({
         ensure(!ctx.state.has(docKey(a.id)), 'ALREADY_EXISTS', `credential ${toHex(a.id)} exists`)
         checkValidity(ctx, a.validUntil)
         const live = ctx.state.get<string>(cardKey(a.holder))
-        ensure(live === undefined, 'CARD_EXISTS', `holder has a live card ${live}; revoke it first`)
+        // An expired card is no longer live: it is renewed without a revocation (it stays on record, expired).
+        const old = live === undefined ? undefined : ctx.state.get<CertificateRecord>(`doc/${live}`)
+        const expired = old !== undefined && old.validUntil !== 0 && ctx.height >= old.validUntil
+        ensure(
+          live === undefined || expired,
+          'CARD_EXISTS',
+          `holder has a live card ${live}; revoke it first (or renew it once expired)`,
+        )
         const office = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer }) ?? null
         const doc: CertificateRecord = {
           type: CITIZEN_CARD,
