@@ -223,7 +223,7 @@ test('fund: INSUFFICIENT_FUNDS from token; LIMIT on fundings; cancel returns the
 })
 
 test('exports: the creating service owns the agreement', () => {
-  const { chain, client, builder, inspector, contract, get } = setup()
+  const { chain, client, builder, inspector, contract } = setup()
   expectCode(
     chain.tx(client, 'works', 'call', { fn: 'create', args: contract('w1') }),
     null,

@@ -225,7 +225,7 @@ test("hole: status changes need the issuing office's current authority, not the 
   ok(chain.tx(k3, 'identity', 'revokeKey', { key: k3.publicKey, fromHeight: chain.height + 1 }), 'revokeKey')
   expectCode(
     chain.tx(k3, 'registry', 'suspend', { docId: h32('d3') }),
-    'UNAUTHORIZED',
+    'KEY_REVOKED',
     'revoked key suspends',
   )
   ok(chain.tx(k2, 'registry', 'suspend', { docId: h32('d3') }), "the office's current key suspends")

@@ -291,7 +291,7 @@ test('transfer and burn: policies, INSUFFICIENT_FUNDS, NOT_ALLOWLISTED, TRANSFER
 })
 
 test('exports: controllers only; hold, release, cancelHold; HOLD_EXISTS, NO_SUCH_HOLD, HOLD_EXCEEDED', () => {
-  const { chain, issuer, key } = setup()
+  const { chain, key } = setup()
   const [alice, bob] = [key('alice'), key('bob')]
   expectCode(
     chain.tx(alice, 'escrow', 'mint', { asset: 'MILES', to: alice.publicKey, amount: 100 }),

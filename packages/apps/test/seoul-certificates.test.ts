@@ -195,8 +195,8 @@ test('status changes stop when the office key is revoked in identity', () => {
     chain.tx(k('city'), 'identity', 'revokeKey', { key: key('jongno-1'), fromHeight: chain.height + 1 }).code,
     null,
   )
-  assert.is(tx('jongno-1', 'suspend', { id: h('id-1') }).code, 'UNAUTHORIZED')
-  assert.is(tx('jongno-1', 'issue', cert(2)).code, 'UNAUTHORIZED')
+  assert.is(tx('jongno-1', 'suspend', { id: h('id-1') }).code, 'KEY_REVOKED')
+  assert.is(tx('jongno-1', 'issue', cert(2)).code, 'KEY_REVOKED')
   assert.is(tx('jongno-2', 'suspend', { id: h('id-1') }).code, null, 'the office acts with its other key')
 })
 

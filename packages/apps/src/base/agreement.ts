@@ -11,7 +11,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { checkMilestones, copy, hex, name, parse, payFromHolds } from './common.ts'
+import { checkMilestones, copy, hex, name, parse, payFromHolds, refuseRevokedSigners } from './common.ts'
 
 /**
  * agreement: multi-party contracts. A contract is proposed, becomes active only once every party has
@@ -307,86 +307,88 @@ function view(state: View, scope: string, id: string): Value {
   return state.get<Rec>(agrKey(scope, id)) ?? null
 }
 
-export const agreement = defineService({
-  name: 'agreement',
-  version: '1.0.0',
-  dependencies: ['token'],
-  methods: {
-    create: {
-      doc: 'Proposes a contract; payouts of each milestone must add up to its amount; optional `endAt` height. Anyone; the asset must list agreement as a controller.',
-      args: args.create,
-      handler: (ctx, a: Infer<typeof args.create>) => create(ctx, a, SCOPE),
+export const agreement = refuseRevokedSigners(
+  defineService({
+    name: 'agreement',
+    version: '1.0.0',
+    dependencies: ['identity', 'token'],
+    methods: {
+      create: {
+        doc: 'Proposes a contract; payouts of each milestone must add up to its amount; optional `endAt` height. Anyone; the asset must list agreement as a controller.',
+        args: args.create,
+        handler: (ctx, a: Infer<typeof args.create>) => create(ctx, a, SCOPE),
+      },
+      sign: {
+        doc: "Signs as a party (`scope`: the owning service, default 'agreement'); the last signature activates the contract.",
+        args: args.scoped,
+        handler: (ctx, a: Infer<typeof args.scoped>) => sign(ctx, a.scope ?? SCOPE, a.id),
+      },
+      fund: {
+        doc: "Escrows `amount` of the signer's balance (a token hold). Any party, while proposed or active, up to the total.",
+        args: args.fund,
+        handler: (ctx, a: Infer<typeof args.fund>) => fund(ctx, SCOPE, a.id, a.amount),
+      },
+      certify: {
+        doc: 'Certifies a milestone and pays its split from escrow. The certifier, once per milestone, while active.',
+        args: args.certify,
+        handler: (ctx, a: Infer<typeof args.certify>) => certify(ctx, SCOPE, a.id, a.milestone),
+      },
+      cancel: {
+        doc: 'Cancels a proposed contract and returns the escrow to its funders. A party or the creator.',
+        args: args.id,
+        handler: (ctx, a: Infer<typeof args.id>) => cancel(ctx, SCOPE, a.id),
+      },
+      terminate: {
+        doc: 'Asks to end an active contract; it ends when every party has asked, or at once from `endAt` on. The rest of the escrow goes back to its funders. A party.',
+        args: args.id,
+        handler: (ctx, a: Infer<typeof args.id>) => terminate(ctx, SCOPE, a.id),
+      },
     },
-    sign: {
-      doc: "Signs as a party (`scope`: the owning service, default 'agreement'); the last signature activates the contract.",
-      args: args.scoped,
-      handler: (ctx, a: Infer<typeof args.scoped>) => sign(ctx, a.scope ?? SCOPE, a.id),
+    exports: {
+      /** Proposes a contract owned by the calling service (same rules as the method). */
+      create(ctx: TxContext, raw: Value): void {
+        create(ctx, parse(args.create, raw), ctx.caller!)
+      },
+      /** Signs as the tx signer (`scope` default: the caller's contracts). */
+      sign(ctx: TxContext, raw: Value): void {
+        const a = parse(args.scoped, raw)
+        sign(ctx, a.scope ?? ctx.caller!, a.id)
+      },
+      /** Funds from the tx signer, a party (caller's agreements only). */
+      fund(ctx: TxContext, raw: Value): void {
+        const a = parse(args.fund, raw)
+        fund(ctx, ctx.caller!, a.id, a.amount)
+      },
+      /** Certifies as the tx signer, the certifier (caller's agreements only). */
+      certify(ctx: TxContext, raw: Value): void {
+        const a = parse(args.certify, raw)
+        certify(ctx, ctx.caller!, a.id, a.milestone)
+      },
+      /** Cancels a proposed agreement (caller's agreements only). */
+      cancel(ctx: TxContext, raw: Value): void {
+        cancel(ctx, ctx.caller!, parse(args.id, raw).id)
+      },
+      /** Asks, as the tx signer, to terminate an active agreement (caller's agreements only). */
+      terminate(ctx: TxContext, raw: Value): void {
+        terminate(ctx, ctx.caller!, parse(args.id, raw).id)
+      },
+      /** The agreement record or null (`scope` default: the caller's). */
+      get(ctx: TxContext, raw: Value): Value {
+        const a = parse(args.scoped, raw)
+        return view(ctx.state, a.scope ?? ctx.caller!, a.id)
+      },
     },
-    fund: {
-      doc: "Escrows `amount` of the signer's balance (a token hold). Any party, while proposed or active, up to the total.",
-      args: args.fund,
-      handler: (ctx, a: Infer<typeof args.fund>) => fund(ctx, SCOPE, a.id, a.amount),
+    queries: {
+      agreement: {
+        doc: "The agreement record or null (`scope` default 'agreement').",
+        args: args.scoped,
+        handler: (q: QueryContext, a: Infer<typeof args.scoped>) => view(q.state, a.scope ?? SCOPE, a.id),
+      },
+      get: {
+        doc: 'Alias of `agreement`.',
+        args: args.scoped,
+        handler: (q: QueryContext, a: Infer<typeof args.scoped>) => view(q.state, a.scope ?? SCOPE, a.id),
+      },
     },
-    certify: {
-      doc: 'Certifies a milestone and pays its split from escrow. The certifier, once per milestone, while active.',
-      args: args.certify,
-      handler: (ctx, a: Infer<typeof args.certify>) => certify(ctx, SCOPE, a.id, a.milestone),
-    },
-    cancel: {
-      doc: 'Cancels a proposed contract and returns the escrow to its funders. A party or the creator.',
-      args: args.id,
-      handler: (ctx, a: Infer<typeof args.id>) => cancel(ctx, SCOPE, a.id),
-    },
-    terminate: {
-      doc: 'Asks to end an active contract; it ends when every party has asked, or at once from `endAt` on. The rest of the escrow goes back to its funders. A party.',
-      args: args.id,
-      handler: (ctx, a: Infer<typeof args.id>) => terminate(ctx, SCOPE, a.id),
-    },
-  },
-  exports: {
-    /** Proposes a contract owned by the calling service (same rules as the method). */
-    create(ctx: TxContext, raw: Value): void {
-      create(ctx, parse(args.create, raw), ctx.caller!)
-    },
-    /** Signs as the tx signer (`scope` default: the caller's contracts). */
-    sign(ctx: TxContext, raw: Value): void {
-      const a = parse(args.scoped, raw)
-      sign(ctx, a.scope ?? ctx.caller!, a.id)
-    },
-    /** Funds from the tx signer, a party (caller's agreements only). */
-    fund(ctx: TxContext, raw: Value): void {
-      const a = parse(args.fund, raw)
-      fund(ctx, ctx.caller!, a.id, a.amount)
-    },
-    /** Certifies as the tx signer, the certifier (caller's agreements only). */
-    certify(ctx: TxContext, raw: Value): void {
-      const a = parse(args.certify, raw)
-      certify(ctx, ctx.caller!, a.id, a.milestone)
-    },
-    /** Cancels a proposed agreement (caller's agreements only). */
-    cancel(ctx: TxContext, raw: Value): void {
-      cancel(ctx, ctx.caller!, parse(args.id, raw).id)
-    },
-    /** Asks, as the tx signer, to terminate an active agreement (caller's agreements only). */
-    terminate(ctx: TxContext, raw: Value): void {
-      terminate(ctx, ctx.caller!, parse(args.id, raw).id)
-    },
-    /** The agreement record or null (`scope` default: the caller's). */
-    get(ctx: TxContext, raw: Value): Value {
-      const a = parse(args.scoped, raw)
-      return view(ctx.state, a.scope ?? ctx.caller!, a.id)
-    },
-  },
-  queries: {
-    agreement: {
-      doc: "The agreement record or null (`scope` default 'agreement').",
-      args: args.scoped,
-      handler: (q: QueryContext, a: Infer<typeof args.scoped>) => view(q.state, a.scope ?? SCOPE, a.id),
-    },
-    get: {
-      doc: 'Alias of `agreement`.',
-      args: args.scoped,
-      handler: (q: QueryContext, a: Infer<typeof args.scoped>) => view(q.state, a.scope ?? SCOPE, a.id),
-    },
-  },
-})
+  }),
+)

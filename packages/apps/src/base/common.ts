@@ -1,5 +1,7 @@
 import {
+  type MethodDef,
   type Schema,
+  type ServiceDefinition,
   type TxContext,
   type Value,
   ServiceError,
@@ -119,4 +121,26 @@ export function checkMilestones(
     total = add(total, m.amount, 'contract total')
   }
   return total
+}
+
+/**
+ * Gives every method of `def` a first authorization step: a signer whose key identity has revoked (at
+ * this height) is refused with KEY_REVOKED, whatever the method, then the method's own `auth` runs. A
+ * revoked key so loses every power, not only its roles: spending, voting, consent, holding a car.
+ * The service must list 'identity' in its dependencies.
+ */
+export function refuseRevokedSigners<D extends ServiceDefinition>(def: D): D {
+  const methods: Record<string, MethodDef> = {}
+  for (const [name, m] of Object.entries(def.methods)) {
+    const own = m.auth
+    methods[name] = {
+      ...m,
+      auth(ctx, args) {
+        if (ctx.call<boolean>('identity', 'isRevoked', { key: ctx.signer }) === true)
+          throw new ServiceError('KEY_REVOKED', 'the signing key is revoked')
+        return own ? own(ctx, args) : true
+      },
+    }
+  }
+  return { ...def, methods }
 }

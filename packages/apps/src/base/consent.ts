@@ -11,7 +11,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { add, hex, parse, signerHas } from './common.ts'
+import { add, hex, parse, refuseRevokedSigners, signerHas } from './common.ts'
 
 /**
  * consent: grants (subject, grantee, purpose, expiry) signed by the subject's pseudonymous key, and a
@@ -146,133 +146,135 @@ function recordAccess(
   })
 }
 
-export const consent = defineService({
-  name: 'consent',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  methods: {
-    grant: {
-      doc: 'Grants a grantee access for a purpose until `expiry` (exclusive). The signer is the subject.',
-      args: args.grant,
-      handler(ctx, a: Infer<typeof args.grant>) {
-        ensure(!ctx.state.has(`grant/${hex(a.grantId)}`), 'GRANT_EXISTS', 'grantId already used')
-        ensure(
-          a.expiry > ctx.height,
-          'BAD_EXPIRY',
-          `expiry ${a.expiry} is not after the current height ${ctx.height}`,
-        )
-        const g: GrantRecord = { ...a, subject: ctx.signer, grantedAt: ctx.height, revokedFrom: null }
-        ctx.state.set(`grant/${hex(a.grantId)}`, g as unknown as Rec)
-        ctx.emit('granted', {
-          grantId: a.grantId,
-          subject: ctx.signer,
-          grantee: a.grantee,
-          purpose: a.purpose,
-          expiry: a.expiry,
-        })
+export const consent = refuseRevokedSigners(
+  defineService({
+    name: 'consent',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      grant: {
+        doc: 'Grants a grantee access for a purpose until `expiry` (exclusive). The signer is the subject.',
+        args: args.grant,
+        handler(ctx, a: Infer<typeof args.grant>) {
+          ensure(!ctx.state.has(`grant/${hex(a.grantId)}`), 'GRANT_EXISTS', 'grantId already used')
+          ensure(
+            a.expiry > ctx.height,
+            'BAD_EXPIRY',
+            `expiry ${a.expiry} is not after the current height ${ctx.height}`,
+          )
+          const g: GrantRecord = { ...a, subject: ctx.signer, grantedAt: ctx.height, revokedFrom: null }
+          ctx.state.set(`grant/${hex(a.grantId)}`, g as unknown as Rec)
+          ctx.emit('granted', {
+            grantId: a.grantId,
+            subject: ctx.signer,
+            grantee: a.grantee,
+            purpose: a.purpose,
+            expiry: a.expiry,
+          })
+        },
+      },
+      revoke: {
+        doc: 'Revokes a grant from the next height on. Its subject only.',
+        args: args.grantId,
+        handler(ctx, a: Infer<typeof args.grantId>) {
+          const g = getGrant(ctx.state, a.grantId)
+          ensure(g, 'NO_SUCH_GRANT', 'no such grant')
+          if (!equalBytes(g.subject, ctx.signer))
+            throw new ServiceError('UNAUTHORIZED', 'only the subject revokes a grant')
+          ensure(g.revokedFrom === null, 'ALREADY_REVOKED', `revoked from height ${g.revokedFrom}`)
+          ctx.state.set(`grant/${hex(a.grantId)}`, { ...g, revokedFrom: ctx.height + 1 } as unknown as Rec)
+          ctx.emit('revoked', { grantId: a.grantId, fromHeight: ctx.height + 1 })
+        },
+      },
+      logAccess: {
+        doc: 'Logs an access under a grant active at this height. Its grantee only.',
+        args: args.logAccess,
+        handler: (ctx, a: Infer<typeof args.logAccess>) => {
+          recordAccess(ctx, a.grantId, ctx.signer, a.purpose, 'consent')
+        },
+      },
+      emergencyAccess: {
+        doc: "Logs a flagged access without a grant. Needs ('consent','emergency'); `reason` is a hash.",
+        args: args.emergencyAccess,
+        auth: (ctx) => signerHas(ctx, 'consent', 'emergency'),
+        handler(ctx, a: Infer<typeof args.emergencyAccess>) {
+          appendLog(ctx, a.subject, {
+            height: ctx.height,
+            grantId: null,
+            grantee: ctx.signer,
+            purpose: a.purpose,
+            emergency: true,
+            reason: a.reason,
+            via: 'consent',
+          })
+        },
       },
     },
-    revoke: {
-      doc: 'Revokes a grant from the next height on. Its subject only.',
-      args: args.grantId,
-      handler(ctx, a: Infer<typeof args.grantId>) {
-        const g = getGrant(ctx.state, a.grantId)
-        ensure(g, 'NO_SUCH_GRANT', 'no such grant')
-        if (!equalBytes(g.subject, ctx.signer))
-          throw new ServiceError('UNAUTHORIZED', 'only the subject revokes a grant')
-        ensure(g.revokedFrom === null, 'ALREADY_REVOKED', `revoked from height ${g.revokedFrom}`)
-        ctx.state.set(`grant/${hex(a.grantId)}`, { ...g, revokedFrom: ctx.height + 1 } as unknown as Rec)
-        ctx.emit('revoked', { grantId: a.grantId, fromHeight: ctx.height + 1 })
+    exports: {
+      /** True when the grant exists, names this grantee and purpose, and is active at this height. */
+      isActive(ctx: TxContext, raw: Value): boolean {
+        const a = parse(args.check, raw)
+        return refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose) === null
       },
-    },
-    logAccess: {
-      doc: 'Logs an access under a grant active at this height. Its grantee only.',
-      args: args.logAccess,
-      handler: (ctx, a: Infer<typeof args.logAccess>) => {
-        recordAccess(ctx, a.grantId, ctx.signer, a.purpose, 'consent')
+      /** Throws NO_SUCH_GRANT, NOT_GRANTEE, PURPOSE_MISMATCH or GRANT_INACTIVE unless isActive. */
+      requireActive(ctx: TxContext, raw: Value): void {
+        const a = parse(args.check, raw)
+        const err = refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose)
+        if (err) throw err
       },
-    },
-    emergencyAccess: {
-      doc: "Logs a flagged access without a grant. Needs ('consent','emergency'); `reason` is a hash.",
-      args: args.emergencyAccess,
-      auth: (ctx) => signerHas(ctx, 'consent', 'emergency'),
-      handler(ctx, a: Infer<typeof args.emergencyAccess>) {
-        appendLog(ctx, a.subject, {
+      /** requireActive, then appends an entry to the subject's log; returns its index. */
+      recordAccess(ctx: TxContext, raw: Value): number {
+        const a = parse(args.check, raw)
+        return recordAccess(ctx, a.grantId, a.grantee, a.purpose, ctx.caller!)
+      },
+      /**
+       * Break-glass: appends a flagged entry without a grant. The grantee must hold ('consent','emergency')
+       * or (<calling service>, 'emergency'); returns the entry's index.
+       */
+      recordEmergency(ctx: TxContext, raw: Value): number {
+        const a = parse(args.xemergency, raw)
+        const may = (scope: string) =>
+          ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
+        if (!may('consent') && !may(ctx.caller!))
+          throw new ServiceError('UNAUTHORIZED', 'grantee holds no emergency role')
+        return appendLog(ctx, a.subject, {
           height: ctx.height,
           grantId: null,
-          grantee: ctx.signer,
+          grantee: a.grantee,
           purpose: a.purpose,
           emergency: true,
           reason: a.reason,
-          via: 'consent',
+          via: ctx.caller!,
         })
       },
     },
-  },
-  exports: {
-    /** True when the grant exists, names this grantee and purpose, and is active at this height. */
-    isActive(ctx: TxContext, raw: Value): boolean {
-      const a = parse(args.check, raw)
-      return refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose) === null
-    },
-    /** Throws NO_SUCH_GRANT, NOT_GRANTEE, PURPOSE_MISMATCH or GRANT_INACTIVE unless isActive. */
-    requireActive(ctx: TxContext, raw: Value): void {
-      const a = parse(args.check, raw)
-      const err = refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose)
-      if (err) throw err
-    },
-    /** requireActive, then appends an entry to the subject's log; returns its index. */
-    recordAccess(ctx: TxContext, raw: Value): number {
-      const a = parse(args.check, raw)
-      return recordAccess(ctx, a.grantId, a.grantee, a.purpose, ctx.caller!)
-    },
-    /**
-     * Break-glass: appends a flagged entry without a grant. The grantee must hold ('consent','emergency')
-     * or (<calling service>, 'emergency'); returns the entry's index.
-     */
-    recordEmergency(ctx: TxContext, raw: Value): number {
-      const a = parse(args.xemergency, raw)
-      const may = (scope: string) =>
-        ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
-      if (!may('consent') && !may(ctx.caller!))
-        throw new ServiceError('UNAUTHORIZED', 'grantee holds no emergency role')
-      return appendLog(ctx, a.subject, {
-        height: ctx.height,
-        grantId: null,
-        grantee: a.grantee,
-        purpose: a.purpose,
-        emergency: true,
-        reason: a.reason,
-        via: ctx.caller!,
-      })
-    },
-  },
-  queries: {
-    grant: {
-      doc: 'The grant record plus `active` (at this height), or null.',
-      args: args.grantId,
-      handler(q: QueryContext, a: Infer<typeof args.grantId>) {
-        const g = getGrant(q.state, a.grantId)
-        return g ? ({ ...g, active: grantActiveAt(g, q.height) } as unknown as Rec) : null
+    queries: {
+      grant: {
+        doc: 'The grant record plus `active` (at this height), or null.',
+        args: args.grantId,
+        handler(q: QueryContext, a: Infer<typeof args.grantId>) {
+          const g = getGrant(q.state, a.grantId)
+          return g ? ({ ...g, active: grantActiveAt(g, q.height) } as unknown as Rec) : null
+        },
+      },
+      accessLog: {
+        doc: `A subject's access entries [from, from+limit) (limit <= ${MAX_LOG_PAGE}, default all up to that).`,
+        args: args.accessLog,
+        handler(q: QueryContext, a: Infer<typeof args.accessLog>) {
+          const n = q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0
+          const from = a.from ?? 0
+          const to = Math.min(n, from + (a.limit ?? MAX_LOG_PAGE))
+          const out: Value[] = []
+          for (let i = from; i < to; i++) out.push(q.state.get(`log/${hex(a.subject)}/${i}`)!)
+          return out
+        },
+      },
+      accessCount: {
+        doc: "Number of entries in a subject's access log.",
+        args: args.subject,
+        handler: (q: QueryContext, a: Infer<typeof args.subject>) =>
+          q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0,
       },
     },
-    accessLog: {
-      doc: `A subject's access entries [from, from+limit) (limit <= ${MAX_LOG_PAGE}, default all up to that).`,
-      args: args.accessLog,
-      handler(q: QueryContext, a: Infer<typeof args.accessLog>) {
-        const n = q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0
-        const from = a.from ?? 0
-        const to = Math.min(n, from + (a.limit ?? MAX_LOG_PAGE))
-        const out: Value[] = []
-        for (let i = from; i < to; i++) out.push(q.state.get(`log/${hex(a.subject)}/${i}`)!)
-        return out
-      },
-    },
-    accessCount: {
-      doc: "Number of entries in a subject's access log.",
-      args: args.subject,
-      handler: (q: QueryContext, a: Infer<typeof args.subject>) =>
-        q.state.get<number>(`log/${hex(a.subject)}/n`) ?? 0,
-    },
-  },
-})
+  }),
+)

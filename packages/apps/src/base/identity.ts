@@ -303,6 +303,7 @@ export const identity = defineService({
       doc: 'Records a pseudonymous subject commitment (a salted hash, never personal data). Any signer.',
       args: args.registerSubject,
       handler(ctx, a: Infer<typeof args.registerSubject>) {
+        ensure(!isRevoked(ctx.state, ctx.signerHex, ctx.height), 'KEY_REVOKED', 'the signing key is revoked')
         const k = `subject/${hex(a.subject)}`
         ensure(!ctx.state.has(k), 'SUBJECT_EXISTS', 'subject already registered')
         ctx.state.set(k, { by: ctx.signer, height: ctx.height })

@@ -11,7 +11,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { hex, name, parse, signerHas } from './common.ts'
+import { hex, name, parse, refuseRevokedSigners, signerHas } from './common.ts'
 
 /**
  * registry: documents as salted commitments (never personal data) with issuer, type, validity and
@@ -170,62 +170,64 @@ const statusMethod = (status: DocStatus, doc: string) => ({
     setStatus(ctx, a.docId, status, ctx.signer, 'registry'),
 })
 
-export const registry = defineService({
-  name: 'registry',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  methods: {
-    issue: {
-      doc: "Issues a document; the signer is its issuer. Needs ('registry','issuer').",
-      args: args.issue,
-      auth: (ctx) => signerHas(ctx, 'registry', 'issuer'),
-      handler: (ctx, a: Infer<typeof args.issue>) => issue(ctx, { ...a, issuer: ctx.signer }, 'registry'),
+export const registry = refuseRevokedSigners(
+  defineService({
+    name: 'registry',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      issue: {
+        doc: "Issues a document; the signer is its issuer. Needs ('registry','issuer').",
+        args: args.issue,
+        auth: (ctx) => signerHas(ctx, 'registry', 'issuer'),
+        handler: (ctx, a: Infer<typeof args.issue>) => issue(ctx, { ...a, issuer: ctx.signer }, 'registry'),
+      },
+      suspend: statusMethod(
+        'suspended',
+        "Suspends an active document. ('registry','issuer') and a live key of the issuing office.",
+      ),
+      reinstate: statusMethod(
+        'active',
+        "Reinstates a suspended document. ('registry','issuer') and a live key of the issuing office.",
+      ),
+      revoke: statusMethod(
+        'revoked',
+        "Revokes a document for good. ('registry','issuer') and a live key of the issuing office.",
+      ),
     },
-    suspend: statusMethod(
-      'suspended',
-      "Suspends an active document. ('registry','issuer') and a live key of the issuing office.",
-    ),
-    reinstate: statusMethod(
-      'active',
-      "Reinstates a suspended document. ('registry','issuer') and a live key of the issuing office.",
-    ),
-    revoke: statusMethod(
-      'revoked',
-      "Revokes a document for good. ('registry','issuer') and a live key of the issuing office.",
-    ),
-  },
-  exports: {
-    /** Any dependent service: issues a document with `issuer`; the caller becomes its scope. */
-    issue(ctx: TxContext, raw: Value): void {
-      issue(ctx, parse(args.xissue, raw), ctx.caller!)
+    exports: {
+      /** Any dependent service: issues a document with `issuer`; the caller becomes its scope. */
+      issue(ctx: TxContext, raw: Value): void {
+        issue(ctx, parse(args.xissue, raw), ctx.caller!)
+      },
+      /** The document's scope service only, on behalf of `by`: a live key of the issuing office (see `hasAuthority`). */
+      setStatus(ctx: TxContext, raw: Value): void {
+        const a = parse(args.xsetStatus, raw)
+        setStatus(ctx, a.docId, a.status, a.by, ctx.caller!)
+      },
+      /** The document record or null. */
+      get(ctx: TxContext, raw: Value): Value {
+        return (getDoc(ctx.state, parse(args.docId, raw).docId) as unknown as Rec | undefined) ?? null
+      },
+      /** Same answer as the `verify` query, at this height. */
+      verify(ctx: TxContext, raw: Value): Value {
+        const a = parse(args.verify, raw)
+        return verify(ctx.state, ctx.height, a.docId, a.commitment)
+      },
     },
-    /** The document's scope service only, on behalf of `by`: a live key of the issuing office (see `hasAuthority`). */
-    setStatus(ctx: TxContext, raw: Value): void {
-      const a = parse(args.xsetStatus, raw)
-      setStatus(ctx, a.docId, a.status, a.by, ctx.caller!)
+    queries: {
+      verify: {
+        doc: '{ valid, issuer, status, type, validUntil }: valid = active, not expired and the commitment matches.',
+        args: args.verify,
+        handler: (q: QueryContext, a: Infer<typeof args.verify>) =>
+          verify(q.state, q.height, a.docId, a.commitment),
+      },
+      doc: {
+        doc: 'The document record or null.',
+        args: args.docId,
+        handler: (q: QueryContext, a: Infer<typeof args.docId>) =>
+          (getDoc(q.state, a.docId) as unknown as Rec | undefined) ?? null,
+      },
     },
-    /** The document record or null. */
-    get(ctx: TxContext, raw: Value): Value {
-      return (getDoc(ctx.state, parse(args.docId, raw).docId) as unknown as Rec | undefined) ?? null
-    },
-    /** Same answer as the `verify` query, at this height. */
-    verify(ctx: TxContext, raw: Value): Value {
-      const a = parse(args.verify, raw)
-      return verify(ctx.state, ctx.height, a.docId, a.commitment)
-    },
-  },
-  queries: {
-    verify: {
-      doc: '{ valid, issuer, status, type, validUntil }: valid = active, not expired and the commitment matches.',
-      args: args.verify,
-      handler: (q: QueryContext, a: Infer<typeof args.verify>) =>
-        verify(q.state, q.height, a.docId, a.commitment),
-    },
-    doc: {
-      doc: 'The document record or null.',
-      args: args.docId,
-      handler: (q: QueryContext, a: Infer<typeof args.docId>) =>
-        (getDoc(q.state, a.docId) as unknown as Rec | undefined) ?? null,
-    },
-  },
-})
+  }),
+)

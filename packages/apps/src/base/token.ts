@@ -10,7 +10,7 @@ import {
   ensure,
   s,
 } from '@cityledger/core'
-import { add, hex, name, parse, signerHas } from './common.ts'
+import { add, hex, name, parse, refuseRevokedSigners, signerHas } from './common.ts'
 
 /**
  * token: assets with an issuer role, per-period mint budgets, balances, holds (escrow owned by a
@@ -222,183 +222,185 @@ function holdView(state: View, owner: string, holdId: string): Value {
   return h ? { asset: h.asset, from: h.from, owner: h.owner, amount: h.amount, remaining: h.remaining } : null
 }
 
-export const token = defineService({
-  name: 'token',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  methods: {
-    createAsset: {
-      doc: "Creates an asset. Needs ('token','admin'). budgetPerPeriod 0 = no budget.",
-      args: args.createAsset,
-      auth: (ctx) => signerHas(ctx, 'token', 'admin'),
-      handler(ctx, a: Infer<typeof args.createAsset>) {
-        ensure(!ctx.state.has(`asset/${a.asset}`), 'ASSET_EXISTS', `asset ${a.asset} exists`)
-        const rec: AssetRecord = {
-          ...a,
-          controllers: [...new Set(a.controllers)],
-          creator: ctx.signer,
-          height: ctx.height,
-        }
-        ctx.state.set(`asset/${a.asset}`, rec as unknown as Rec)
-        ctx.state.set(`supply/${a.asset}`, { minted: 0, burned: 0, held: 0 })
-        ctx.emit('assetCreated', { asset: a.asset, policy: a.policy })
+export const token = refuseRevokedSigners(
+  defineService({
+    name: 'token',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      createAsset: {
+        doc: "Creates an asset. Needs ('token','admin'). budgetPerPeriod 0 = no budget.",
+        args: args.createAsset,
+        auth: (ctx) => signerHas(ctx, 'token', 'admin'),
+        handler(ctx, a: Infer<typeof args.createAsset>) {
+          ensure(!ctx.state.has(`asset/${a.asset}`), 'ASSET_EXISTS', `asset ${a.asset} exists`)
+          const rec: AssetRecord = {
+            ...a,
+            controllers: [...new Set(a.controllers)],
+            creator: ctx.signer,
+            height: ctx.height,
+          }
+          ctx.state.set(`asset/${a.asset}`, rec as unknown as Rec)
+          ctx.state.set(`supply/${a.asset}`, { minted: 0, burned: 0, held: 0 })
+          ctx.emit('assetCreated', { asset: a.asset, policy: a.policy })
+        },
+      },
+      mint: {
+        doc: "Mints to a key, within the period budget. Needs ('token', 'issuer:<asset>'); never for 'controlled' assets.",
+        args: args.mint,
+        auth: (ctx, a: Infer<typeof args.mint>) => signerHas(ctx, 'token', `issuer:${a.asset}`),
+        handler(ctx, a: Infer<typeof args.mint>) {
+          requireUncontrolled(ctx.state, a.asset, 'minted')
+          mint(ctx, a.asset, a.to, a.amount)
+        },
+      },
+      burn: {
+        doc: "Burns from the signer's own balance. Anyone; never for 'controlled' assets.",
+        args: args.burn,
+        handler(ctx, a: Infer<typeof args.burn>) {
+          requireUncontrolled(ctx.state, a.asset, 'burned')
+          burn(ctx, a.asset, ctx.signer, a.amount)
+        },
+      },
+      transfer: {
+        doc: "Moves the signer's funds. Policy 'open'; 'allowlist' when the recipient is allowlisted; never for 'controlled'.",
+        args: args.transfer,
+        handler(ctx, a: Infer<typeof args.transfer>) {
+          const asset = getAsset(ctx.state, a.asset)
+          ensure(
+            asset.policy !== 'controlled',
+            'TRANSFER_FORBIDDEN',
+            `${a.asset} moves only through its controllers`,
+          )
+          if (asset.policy === 'allowlist') {
+            ensure(
+              ctx.state.has(`allow/${a.asset}/${hex(a.to)}`),
+              'NOT_ALLOWLISTED',
+              'recipient is not allowlisted',
+            )
+          }
+          move(ctx, a.asset, ctx.signer, a.to, a.amount)
+        },
+      },
+      setAllowlist: {
+        doc: "Adds or removes a key from an asset's allowlist. Needs ('token', 'issuer:<asset>').",
+        args: args.setAllowlist,
+        auth: (ctx, a: Infer<typeof args.setAllowlist>) => signerHas(ctx, 'token', `issuer:${a.asset}`),
+        handler(ctx, a: Infer<typeof args.setAllowlist>) {
+          getAsset(ctx.state, a.asset)
+          const k = `allow/${a.asset}/${hex(a.key)}`
+          if (a.allowed) ctx.state.set(k, true)
+          else ctx.state.delete(k)
+          ctx.emit('allowlist', { asset: a.asset, key: a.key, allowed: a.allowed })
+        },
       },
     },
-    mint: {
-      doc: "Mints to a key, within the period budget. Needs ('token', 'issuer:<asset>'); never for 'controlled' assets.",
-      args: args.mint,
-      auth: (ctx, a: Infer<typeof args.mint>) => signerHas(ctx, 'token', `issuer:${a.asset}`),
-      handler(ctx, a: Infer<typeof args.mint>) {
-        requireUncontrolled(ctx.state, a.asset, 'minted')
+    exports: {
+      /** Controllers only: mints within the period budget ('BUDGET_EXCEEDED'). */
+      mint(ctx: TxContext, raw: Value): void {
+        const a = parse(args.mint, raw)
+        requireController(ctx, a.asset)
         mint(ctx, a.asset, a.to, a.amount)
       },
-    },
-    burn: {
-      doc: "Burns from the signer's own balance. Anyone; never for 'controlled' assets.",
-      args: args.burn,
-      handler(ctx, a: Infer<typeof args.burn>) {
-        requireUncontrolled(ctx.state, a.asset, 'burned')
-        burn(ctx, a.asset, ctx.signer, a.amount)
+      /** Controllers only: burns from `from`. */
+      burn(ctx: TxContext, raw: Value): void {
+        const a = parse(args.xburn, raw)
+        requireController(ctx, a.asset)
+        burn(ctx, a.asset, a.from, a.amount)
       },
-    },
-    transfer: {
-      doc: "Moves the signer's funds. Policy 'open'; 'allowlist' when the recipient is allowlisted; never for 'controlled'.",
-      args: args.transfer,
-      handler(ctx, a: Infer<typeof args.transfer>) {
-        const asset = getAsset(ctx.state, a.asset)
-        ensure(
-          asset.policy !== 'controlled',
-          'TRANSFER_FORBIDDEN',
-          `${a.asset} moves only through its controllers`,
-        )
-        if (asset.policy === 'allowlist') {
-          ensure(
-            ctx.state.has(`allow/${a.asset}/${hex(a.to)}`),
-            'NOT_ALLOWLISTED',
-            'recipient is not allowlisted',
-          )
+      /** Controllers only: moves funds whatever the policy ('INSUFFICIENT_FUNDS'). */
+      transfer(ctx: TxContext, raw: Value): void {
+        const a = parse(args.xtransfer, raw)
+        requireController(ctx, a.asset)
+        move(ctx, a.asset, a.from, a.to, a.amount)
+      },
+      /** Controllers only: moves `amount` of `from`'s balance into a new hold owned by the calling service. */
+      hold(ctx: TxContext, raw: Value): void {
+        const a = parse(args.hold, raw)
+        requireController(ctx, a.asset)
+        const k = holdKey(ctx.caller!, a.holdId)
+        ensure(!ctx.state.has(k), 'HOLD_EXISTS', `hold ${a.holdId} exists`)
+        debit(ctx.state, a.asset, a.from, a.amount)
+        const h: HoldRecord = {
+          holdId: a.holdId,
+          asset: a.asset,
+          from: a.from,
+          owner: ctx.caller!,
+          amount: a.amount,
+          remaining: a.amount,
+          height: ctx.height,
         }
-        move(ctx, a.asset, ctx.signer, a.to, a.amount)
+        ctx.state.set(k, h as unknown as Rec)
+        const sup = getSupply(ctx.state, a.asset)
+        ctx.state.set(`supply/${a.asset}`, { ...sup, held: add(sup.held, a.amount, 'held') })
+        ctx.emit('hold', { holdId: a.holdId, asset: a.asset, from: a.from, amount: a.amount })
+      },
+      /** The hold's owner only: pays `amount` out of the hold ('HOLD_EXCEEDED' past what remains). */
+      release(ctx: TxContext, raw: Value): void {
+        const a = parse(args.release, raw)
+        const h = requireHoldOwner(ctx, a.holdId)
+        takeFromHold(ctx, h, a.amount)
+        credit(ctx.state, h.asset, a.to, a.amount)
+        ctx.emit('release', { holdId: a.holdId, to: a.to, amount: a.amount })
+      },
+      /** The hold's owner only: returns what remains to the original owner; returns that amount. */
+      cancelHold(ctx: TxContext, raw: Value): number {
+        const a = parse(args.holdId, raw)
+        const h = requireHoldOwner(ctx, a.holdId)
+        const n = h.remaining
+        if (n > 0) {
+          takeFromHold(ctx, h, n)
+          credit(ctx.state, h.asset, h.from, n)
+        }
+        ctx.emit('holdCancelled', { holdId: a.holdId, returned: n })
+        return n
+      },
+      /** Any caller: a balance (0 when none). */
+      balance(ctx: TxContext, raw: Value): number {
+        const a = parse(args.balance, raw)
+        return balanceOf(ctx.state, a.asset, a.owner)
+      },
+      /** Any caller: { asset, from, owner, amount, remaining } of `owner`'s hold (default: the caller's), or null. */
+      holdOf(ctx: TxContext, raw: Value): Value {
+        const a = parse(args.holdOf, raw)
+        const owner = a.owner ?? ctx.caller
+        return owner === undefined ? null : holdView(ctx.state, owner, a.holdId)
+      },
+      /** Any caller: the asset record or null (lets a service check policy and controllers up front). */
+      getAsset(ctx: TxContext, raw: Value): Value {
+        return ctx.state.get(`asset/${parse(args.asset, raw).asset}`) ?? null
       },
     },
-    setAllowlist: {
-      doc: "Adds or removes a key from an asset's allowlist. Needs ('token', 'issuer:<asset>').",
-      args: args.setAllowlist,
-      auth: (ctx, a: Infer<typeof args.setAllowlist>) => signerHas(ctx, 'token', `issuer:${a.asset}`),
-      handler(ctx, a: Infer<typeof args.setAllowlist>) {
-        getAsset(ctx.state, a.asset)
-        const k = `allow/${a.asset}/${hex(a.key)}`
-        if (a.allowed) ctx.state.set(k, true)
-        else ctx.state.delete(k)
-        ctx.emit('allowlist', { asset: a.asset, key: a.key, allowed: a.allowed })
+    queries: {
+      balance: {
+        doc: 'Balance of a key (0 when none).',
+        args: args.balance,
+        handler: (q: QueryContext, a: Infer<typeof args.balance>) => balanceOf(q.state, a.asset, a.owner),
+      },
+      asset: {
+        doc: 'The asset record or null.',
+        args: args.asset,
+        handler: (q: QueryContext, a: Infer<typeof args.asset>) => q.state.get(`asset/${a.asset}`) ?? null,
+      },
+      supply: {
+        doc: '{ minted, burned, held, supply } where supply = minted - burned (balances + holds).',
+        args: args.asset,
+        handler(q: QueryContext, a: Infer<typeof args.asset>) {
+          const sup = getSupply(q.state, getAsset(q.state, a.asset).asset)
+          return { ...sup, supply: sup.minted - sup.burned }
+        },
+      },
+      hold: {
+        doc: "A service's hold: { asset, from, owner, amount, remaining } or null.",
+        args: args.holdQuery,
+        handler: (q: QueryContext, a: Infer<typeof args.holdQuery>) => holdView(q.state, a.owner, a.holdId),
+      },
+      allowed: {
+        doc: "True when the key is on the asset's allowlist.",
+        args: s.object({ asset: name(), key: s.key() }),
+        handler: (q: QueryContext, a: { asset: string; key: Uint8Array }) =>
+          q.state.has(`allow/${a.asset}/${hex(a.key)}`),
       },
     },
-  },
-  exports: {
-    /** Controllers only: mints within the period budget ('BUDGET_EXCEEDED'). */
-    mint(ctx: TxContext, raw: Value): void {
-      const a = parse(args.mint, raw)
-      requireController(ctx, a.asset)
-      mint(ctx, a.asset, a.to, a.amount)
-    },
-    /** Controllers only: burns from `from`. */
-    burn(ctx: TxContext, raw: Value): void {
-      const a = parse(args.xburn, raw)
-      requireController(ctx, a.asset)
-      burn(ctx, a.asset, a.from, a.amount)
-    },
-    /** Controllers only: moves funds whatever the policy ('INSUFFICIENT_FUNDS'). */
-    transfer(ctx: TxContext, raw: Value): void {
-      const a = parse(args.xtransfer, raw)
-      requireController(ctx, a.asset)
-      move(ctx, a.asset, a.from, a.to, a.amount)
-    },
-    /** Controllers only: moves `amount` of `from`'s balance into a new hold owned by the calling service. */
-    hold(ctx: TxContext, raw: Value): void {
-      const a = parse(args.hold, raw)
-      requireController(ctx, a.asset)
-      const k = holdKey(ctx.caller!, a.holdId)
-      ensure(!ctx.state.has(k), 'HOLD_EXISTS', `hold ${a.holdId} exists`)
-      debit(ctx.state, a.asset, a.from, a.amount)
-      const h: HoldRecord = {
-        holdId: a.holdId,
-        asset: a.asset,
-        from: a.from,
-        owner: ctx.caller!,
-        amount: a.amount,
-        remaining: a.amount,
-        height: ctx.height,
-      }
-      ctx.state.set(k, h as unknown as Rec)
-      const sup = getSupply(ctx.state, a.asset)
-      ctx.state.set(`supply/${a.asset}`, { ...sup, held: add(sup.held, a.amount, 'held') })
-      ctx.emit('hold', { holdId: a.holdId, asset: a.asset, from: a.from, amount: a.amount })
-    },
-    /** The hold's owner only: pays `amount` out of the hold ('HOLD_EXCEEDED' past what remains). */
-    release(ctx: TxContext, raw: Value): void {
-      const a = parse(args.release, raw)
-      const h = requireHoldOwner(ctx, a.holdId)
-      takeFromHold(ctx, h, a.amount)
-      credit(ctx.state, h.asset, a.to, a.amount)
-      ctx.emit('release', { holdId: a.holdId, to: a.to, amount: a.amount })
-    },
-    /** The hold's owner only: returns what remains to the original owner; returns that amount. */
-    cancelHold(ctx: TxContext, raw: Value): number {
-      const a = parse(args.holdId, raw)
-      const h = requireHoldOwner(ctx, a.holdId)
-      const n = h.remaining
-      if (n > 0) {
-        takeFromHold(ctx, h, n)
-        credit(ctx.state, h.asset, h.from, n)
-      }
-      ctx.emit('holdCancelled', { holdId: a.holdId, returned: n })
-      return n
-    },
-    /** Any caller: a balance (0 when none). */
-    balance(ctx: TxContext, raw: Value): number {
-      const a = parse(args.balance, raw)
-      return balanceOf(ctx.state, a.asset, a.owner)
-    },
-    /** Any caller: { asset, from, owner, amount, remaining } of `owner`'s hold (default: the caller's), or null. */
-    holdOf(ctx: TxContext, raw: Value): Value {
-      const a = parse(args.holdOf, raw)
-      const owner = a.owner ?? ctx.caller
-      return owner === undefined ? null : holdView(ctx.state, owner, a.holdId)
-    },
-    /** Any caller: the asset record or null (lets a service check policy and controllers up front). */
-    getAsset(ctx: TxContext, raw: Value): Value {
-      return ctx.state.get(`asset/${parse(args.asset, raw).asset}`) ?? null
-    },
-  },
-  queries: {
-    balance: {
-      doc: 'Balance of a key (0 when none).',
-      args: args.balance,
-      handler: (q: QueryContext, a: Infer<typeof args.balance>) => balanceOf(q.state, a.asset, a.owner),
-    },
-    asset: {
-      doc: 'The asset record or null.',
-      args: args.asset,
-      handler: (q: QueryContext, a: Infer<typeof args.asset>) => q.state.get(`asset/${a.asset}`) ?? null,
-    },
-    supply: {
-      doc: '{ minted, burned, held, supply } where supply = minted - burned (balances + holds).',
-      args: args.asset,
-      handler(q: QueryContext, a: Infer<typeof args.asset>) {
-        const sup = getSupply(q.state, getAsset(q.state, a.asset).asset)
-        return { ...sup, supply: sup.minted - sup.burned }
-      },
-    },
-    hold: {
-      doc: "A service's hold: { asset, from, owner, amount, remaining } or null.",
-      args: args.holdQuery,
-      handler: (q: QueryContext, a: Infer<typeof args.holdQuery>) => holdView(q.state, a.owner, a.holdId),
-    },
-    allowed: {
-      doc: "True when the key is on the asset's allowlist.",
-      args: s.object({ asset: name(), key: s.key() }),
-      handler: (q: QueryContext, a: { asset: string; key: Uint8Array }) =>
-        q.state.has(`allow/${a.asset}/${hex(a.key)}`),
-    },
-  },
-})
+  }),
+)

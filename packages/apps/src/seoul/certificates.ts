@@ -9,6 +9,7 @@ import {
   s,
   toHex,
 } from '@cityledger/core'
+import { refuseRevokedSigners } from '../base/common.ts'
 
 /**
  * Seoul service 9 (civil certificates) and 6 (Seoul Citizen Card), one registry of credentials.
@@ -189,152 +190,154 @@ const statusArgs = s.object({ id: s.hash(), reason: s.optional(s.hash()) })
 const method = <A>(m: MethodDef<A>): MethodDef<A> => m
 const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
-export const certificates = defineService({
-  name: 'certificates',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  methods: {
-    issue: method({
-      doc: "Issue a certificate commitment. Role ('certificates', 'issuer:<type>').",
-      args: s.object({ id: s.hash(), type: certType, hash: s.hash(), validUntil: s.uint() }),
-      auth: (ctx, a) => hasRole(ctx, roleFor(a.type)),
-      handler(ctx, a) {
-        ensure(!ctx.state.has(docKey(a.id)), 'ALREADY_EXISTS', `credential ${toHex(a.id)} exists`)
-        checkValidity(ctx, a.validUntil)
-        const office = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer }) ?? null
-        const doc: CertificateRecord = {
-          type: a.type,
-          hash: a.hash,
-          issuer: ctx.signer,
-          office,
-          status: 'active',
-          validUntil: a.validUntil,
-          issuedAt: ctx.height,
-          updatedAt: ctx.height,
-          holder: null,
-        }
-        ctx.state.set(docKey(a.id), doc)
-        ctx.emit('issued', { id: a.id, type: a.type, issuer: ctx.signer, office })
-      },
-    }),
-    issueCard: method({
-      doc: "Issue a Seoul Citizen Card to a pseudonymous holder; one live card per holder. Role ('certificates', 'card-issuer').",
-      args: s.object({ id: s.hash(), holder: s.hash(), hash: s.hash(), validUntil: s.uint() }),
-      auth: (ctx) => hasRole(ctx, CARD_ISSUER),
-      handler(ctx, a) {
-        ensure(!ctx.state.has(docKey(a.id)), 'ALREADY_EXISTS', `credential ${toHex(a.id)} exists`)
-        checkValidity(ctx, a.validUntil)
-        const live = ctx.state.get<string>(cardKey(a.holder))
-        // An expired card is no longer live: it is renewed without a revocation (it stays on record, expired).
-        const old = live === undefined ? undefined : ctx.state.get<CertificateRecord>(`doc/${live}`)
-        const expired = old !== undefined && old.validUntil !== 0 && ctx.height >= old.validUntil
-        ensure(
-          live === undefined || expired,
-          'CARD_EXISTS',
-          `holder has a live card ${live}; revoke it first (or renew it once expired)`,
-        )
-        const office = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer }) ?? null
-        const doc: CertificateRecord = {
-          type: CITIZEN_CARD,
-          hash: a.hash,
-          issuer: ctx.signer,
-          office,
-          status: 'active',
-          validUntil: a.validUntil,
-          issuedAt: ctx.height,
-          updatedAt: ctx.height,
-          holder: a.holder,
-        }
-        ctx.state.set(docKey(a.id), doc)
-        ctx.state.set(cardKey(a.holder), toHex(a.id))
-        ctx.emit('issued', { id: a.id, type: CITIZEN_CARD, issuer: ctx.signer, office })
-      },
-    }),
-    suspend: method({
-      doc: 'Suspend an active credential (type role; certificates: the issuing office).',
-      args: statusArgs,
-      handler: (ctx, a) => transition(ctx, a.id, ['active'], 'suspended', a.reason),
-    }),
-    reinstate: method({
-      doc: 'Reinstate a suspended credential (type role; certificates: the issuing office).',
-      args: statusArgs,
-      handler: (ctx, a) => transition(ctx, a.id, ['suspended'], 'active', a.reason),
-    }),
-    revoke: method({
-      doc: 'Revoke a credential for good (type role; certificates: the issuing office).',
-      args: statusArgs,
-      handler: (ctx, a) => transition(ctx, a.id, ['active', 'suspended'], 'revoked', a.reason),
-    }),
-    setAccepted: method({
-      doc: "A facility declares the credential types it accepts (replaces its list). Role ('certificates', 'facility').",
-      args: s.object({ types: s.array(credentialType, { max: CERTIFICATE_TYPES.length + 1 }) }),
-      auth: (ctx) => hasRole(ctx, FACILITY),
-      handler(ctx, a) {
-        const types = [...new Set(a.types)].sort()
-        if (types.length === 0) ctx.state.delete(facilityKey(ctx.signer))
-        else ctx.state.set(facilityKey(ctx.signer), types)
-        ctx.emit('acceptedSet', { facility: ctx.signer, types })
-      },
-    }),
-  },
-  queries: {
-    verify: query({
-      doc: 'Anyone: is (id, hash) a valid credential? -> { valid, status, type, issuer, office, validUntil, expired }.',
-      args: s.object({ id: s.hash(), hash: s.hash() }),
-      handler(q, a): VerifyResult {
-        const doc = q.state.get<CertificateRecord>(docKey(a.id))
-        if (!doc)
-          return {
-            valid: false,
-            status: 'unknown',
-            type: null,
-            issuer: null,
-            office: null,
-            validUntil: 0,
-            expired: false,
+export const certificates = refuseRevokedSigners(
+  defineService({
+    name: 'certificates',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      issue: method({
+        doc: "Issue a certificate commitment. Role ('certificates', 'issuer:<type>').",
+        args: s.object({ id: s.hash(), type: certType, hash: s.hash(), validUntil: s.uint() }),
+        auth: (ctx, a) => hasRole(ctx, roleFor(a.type)),
+        handler(ctx, a) {
+          ensure(!ctx.state.has(docKey(a.id)), 'ALREADY_EXISTS', `credential ${toHex(a.id)} exists`)
+          checkValidity(ctx, a.validUntil)
+          const office = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer }) ?? null
+          const doc: CertificateRecord = {
+            type: a.type,
+            hash: a.hash,
+            issuer: ctx.signer,
+            office,
+            status: 'active',
+            validUntil: a.validUntil,
+            issuedAt: ctx.height,
+            updatedAt: ctx.height,
+            holder: null,
           }
-        const expired = doc.validUntil !== 0 && q.height >= doc.validUntil
-        const valid = doc.status === 'active' && !expired && toHex(doc.hash) === toHex(a.hash)
-        return {
-          valid,
-          status: doc.status,
-          type: doc.type,
-          issuer: doc.issuer,
-          office: doc.office,
-          validUntil: doc.validUntil,
-          expired,
-        }
-      },
-    }),
-    credential: query({
-      doc: 'The stored record of a credential, or null.',
-      args: s.object({ id: s.hash() }),
-      handler: (q, a) => q.state.get<CertificateRecord>(docKey(a.id)) ?? null,
-    }),
-    card: query({
-      doc: "The holder's live card: { id, status } or null.",
-      args: s.object({ holder: s.hash() }),
-      handler(q, a) {
-        const id = q.state.get<string>(cardKey(a.holder))
-        if (id === undefined) return null
-        const doc = q.state.get<CertificateRecord>(`doc/${id}`)
-        return { id: Uint8Array.from(Buffer.from(id, 'hex')), status: doc?.status ?? 'unknown' }
-      },
-    }),
-    accepts: query({
-      doc: 'Does a facility accept a credential type? -> boolean.',
-      args: s.object({ facility: s.key(), type: s.string({ max: 64 }) }),
-      handler: (q, a) => (q.state.get<string[]>(facilityKey(a.facility)) ?? []).includes(a.type),
-    }),
-    facility: query({
-      doc: 'The credential types a facility accepts (empty list if none).',
-      args: s.object({ facility: s.key() }),
-      handler: (q, a) => q.state.get<string[]>(facilityKey(a.facility)) ?? [],
-    }),
-    types: query({
-      doc: 'The credential types of the registry: the 29 certificates, then citizen-card.',
-      args: s.object({}),
-      handler: () => [...CREDENTIAL_TYPES],
-    }),
-  },
-})
+          ctx.state.set(docKey(a.id), doc)
+          ctx.emit('issued', { id: a.id, type: a.type, issuer: ctx.signer, office })
+        },
+      }),
+      issueCard: method({
+        doc: "Issue a Seoul Citizen Card to a pseudonymous holder; one live card per holder. Role ('certificates', 'card-issuer').",
+        args: s.object({ id: s.hash(), holder: s.hash(), hash: s.hash(), validUntil: s.uint() }),
+        auth: (ctx) => hasRole(ctx, CARD_ISSUER),
+        handler(ctx, a) {
+          ensure(!ctx.state.has(docKey(a.id)), 'ALREADY_EXISTS', `credential ${toHex(a.id)} exists`)
+          checkValidity(ctx, a.validUntil)
+          const live = ctx.state.get<string>(cardKey(a.holder))
+          // An expired card is no longer live: it is renewed without a revocation (it stays on record, expired).
+          const old = live === undefined ? undefined : ctx.state.get<CertificateRecord>(`doc/${live}`)
+          const expired = old !== undefined && old.validUntil !== 0 && ctx.height >= old.validUntil
+          ensure(
+            live === undefined || expired,
+            'CARD_EXISTS',
+            `holder has a live card ${live}; revoke it first (or renew it once expired)`,
+          )
+          const office = ctx.call<string | null>('identity', 'orgOf', { key: ctx.signer }) ?? null
+          const doc: CertificateRecord = {
+            type: CITIZEN_CARD,
+            hash: a.hash,
+            issuer: ctx.signer,
+            office,
+            status: 'active',
+            validUntil: a.validUntil,
+            issuedAt: ctx.height,
+            updatedAt: ctx.height,
+            holder: a.holder,
+          }
+          ctx.state.set(docKey(a.id), doc)
+          ctx.state.set(cardKey(a.holder), toHex(a.id))
+          ctx.emit('issued', { id: a.id, type: CITIZEN_CARD, issuer: ctx.signer, office })
+        },
+      }),
+      suspend: method({
+        doc: 'Suspend an active credential (type role; certificates: the issuing office).',
+        args: statusArgs,
+        handler: (ctx, a) => transition(ctx, a.id, ['active'], 'suspended', a.reason),
+      }),
+      reinstate: method({
+        doc: 'Reinstate a suspended credential (type role; certificates: the issuing office).',
+        args: statusArgs,
+        handler: (ctx, a) => transition(ctx, a.id, ['suspended'], 'active', a.reason),
+      }),
+      revoke: method({
+        doc: 'Revoke a credential for good (type role; certificates: the issuing office).',
+        args: statusArgs,
+        handler: (ctx, a) => transition(ctx, a.id, ['active', 'suspended'], 'revoked', a.reason),
+      }),
+      setAccepted: method({
+        doc: "A facility declares the credential types it accepts (replaces its list). Role ('certificates', 'facility').",
+        args: s.object({ types: s.array(credentialType, { max: CERTIFICATE_TYPES.length + 1 }) }),
+        auth: (ctx) => hasRole(ctx, FACILITY),
+        handler(ctx, a) {
+          const types = [...new Set(a.types)].sort()
+          if (types.length === 0) ctx.state.delete(facilityKey(ctx.signer))
+          else ctx.state.set(facilityKey(ctx.signer), types)
+          ctx.emit('acceptedSet', { facility: ctx.signer, types })
+        },
+      }),
+    },
+    queries: {
+      verify: query({
+        doc: 'Anyone: is (id, hash) a valid credential? -> { valid, status, type, issuer, office, validUntil, expired }.',
+        args: s.object({ id: s.hash(), hash: s.hash() }),
+        handler(q, a): VerifyResult {
+          const doc = q.state.get<CertificateRecord>(docKey(a.id))
+          if (!doc)
+            return {
+              valid: false,
+              status: 'unknown',
+              type: null,
+              issuer: null,
+              office: null,
+              validUntil: 0,
+              expired: false,
+            }
+          const expired = doc.validUntil !== 0 && q.height >= doc.validUntil
+          const valid = doc.status === 'active' && !expired && toHex(doc.hash) === toHex(a.hash)
+          return {
+            valid,
+            status: doc.status,
+            type: doc.type,
+            issuer: doc.issuer,
+            office: doc.office,
+            validUntil: doc.validUntil,
+            expired,
+          }
+        },
+      }),
+      credential: query({
+        doc: 'The stored record of a credential, or null.',
+        args: s.object({ id: s.hash() }),
+        handler: (q, a) => q.state.get<CertificateRecord>(docKey(a.id)) ?? null,
+      }),
+      card: query({
+        doc: "The holder's live card: { id, status } or null.",
+        args: s.object({ holder: s.hash() }),
+        handler(q, a) {
+          const id = q.state.get<string>(cardKey(a.holder))
+          if (id === undefined) return null
+          const doc = q.state.get<CertificateRecord>(`doc/${id}`)
+          return { id: Uint8Array.from(Buffer.from(id, 'hex')), status: doc?.status ?? 'unknown' }
+        },
+      }),
+      accepts: query({
+        doc: 'Does a facility accept a credential type? -> boolean.',
+        args: s.object({ facility: s.key(), type: s.string({ max: 64 }) }),
+        handler: (q, a) => (q.state.get<string[]>(facilityKey(a.facility)) ?? []).includes(a.type),
+      }),
+      facility: query({
+        doc: 'The credential types a facility accepts (empty list if none).',
+        args: s.object({ facility: s.key() }),
+        handler: (q, a) => q.state.get<string[]>(facilityKey(a.facility)) ?? [],
+      }),
+      types: query({
+        doc: 'The credential types of the registry: the 29 certificates, then citizen-card.',
+        args: s.object({}),
+        handler: () => [...CREDENTIAL_TYPES],
+      }),
+    },
+  }),
+)

@@ -9,7 +9,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { hex } from '../base/common.ts'
+import { hex, refuseRevokedSigners } from '../base/common.ts'
 
 /**
  * Seoul service 2: paperless qualification checks.
@@ -177,183 +177,185 @@ function parseGenesis(config: Value | undefined): {
   return { requestTtl: ttl as number, predicates }
 }
 
-export const qualification = defineService({
-  name: 'qualification',
-  version: '1.0.0',
-  dependencies: ['identity', 'consent'],
-  genesis(ctx, config) {
-    const cfg = parseGenesis(config)
-    ctx.state.set('config', { requestTtl: cfg.requestTtl })
-    ctx.state.set('stats', { requests: 0, answered: 0, declined: 0, cancelled: 0 })
-    for (const p of cfg.predicates) {
-      ctx.state.set(predKey(p.predicate), {
-        predicate: p.predicate,
-        validityBlocks: p.validityBlocks,
-        active: true,
-        height: 0,
-      })
-    }
-  },
-  methods: {
-    definePredicate: method({
-      doc: "Add a predicate, or change its validity or retire it. Role ('qualification','admin').",
-      args: s.object({ predicate, validityBlocks: s.uint(), active: s.optional(s.bool()) }),
-      auth: (ctx) => hasRole(ctx, 'admin'),
-      handler(ctx, a) {
-        const rec: PredicateRecord = {
-          predicate: a.predicate,
-          validityBlocks: a.validityBlocks,
-          active: a.active ?? true,
-          height: ctx.height,
-        }
-        ctx.state.set(predKey(a.predicate), rec)
-        ctx.emit('predicateDefined', rec)
-      },
-    }),
-    request: method({
-      doc: "Ask for a yes/no on a predicate about the subject of `grantId` (granted to the signer for 'qualification:<predicate>'). Role ('qualification','requester').",
-      args: s.object({
-        requestId: s.hash(),
-        predicate,
-        grantId: s.hash(),
-        answerer: s.optional(s.key()),
-        params: s.optional(s.hash()),
+export const qualification = refuseRevokedSigners(
+  defineService({
+    name: 'qualification',
+    version: '1.0.0',
+    dependencies: ['identity', 'consent'],
+    genesis(ctx, config) {
+      const cfg = parseGenesis(config)
+      ctx.state.set('config', { requestTtl: cfg.requestTtl })
+      ctx.state.set('stats', { requests: 0, answered: 0, declined: 0, cancelled: 0 })
+      for (const p of cfg.predicates) {
+        ctx.state.set(predKey(p.predicate), {
+          predicate: p.predicate,
+          validityBlocks: p.validityBlocks,
+          active: true,
+          height: 0,
+        })
+      }
+    },
+    methods: {
+      definePredicate: method({
+        doc: "Add a predicate, or change its validity or retire it. Role ('qualification','admin').",
+        args: s.object({ predicate, validityBlocks: s.uint(), active: s.optional(s.bool()) }),
+        auth: (ctx) => hasRole(ctx, 'admin'),
+        handler(ctx, a) {
+          const rec: PredicateRecord = {
+            predicate: a.predicate,
+            validityBlocks: a.validityBlocks,
+            active: a.active ?? true,
+            height: ctx.height,
+          }
+          ctx.state.set(predKey(a.predicate), rec)
+          ctx.emit('predicateDefined', rec)
+        },
       }),
-      auth: (ctx) => hasRole(ctx, 'requester'),
-      handler(ctx, a) {
-        ensure(!ctx.state.has(reqKey(a.requestId)), 'ALREADY_EXISTS', 'requestId already used')
-        const p = ctx.state.get<PredicateRecord>(predKey(a.predicate))
-        ensure(p, 'UNKNOWN_PREDICATE', `no predicate ${a.predicate}`)
-        ensure(p.active, 'PREDICATE_RETIRED', `predicate ${a.predicate} is retired`)
-        // Checks the grant (grantee = signer, purpose, active now) and logs the access for the subject.
-        const accessIndex = ctx.call<number>('consent', 'recordAccess', {
-          grantId: a.grantId,
-          grantee: ctx.signer,
-          purpose: purposeOf(a.predicate),
-        })
-        const ttl = ctx.state.get<{ requestTtl: number }>('config')?.requestTtl ?? DEFAULT_REQUEST_TTL
-        const r: RequestRecord = {
-          requestId: a.requestId,
-          requester: ctx.signer,
-          predicate: a.predicate,
-          grantId: a.grantId,
-          answerer: a.answerer ?? null,
-          params: a.params ?? null,
-          status: 'pending',
-          createdAt: ctx.height,
-          expiresAt: ctx.height + ttl,
-          accessIndex,
-          result: null,
-          evidence: null,
-          declineReason: null,
-          answeredBy: null,
-          answeredAt: null,
-        }
-        ctx.state.set(reqKey(a.requestId), r)
-        bump(ctx, 'requests')
-        ctx.emit('requested', {
-          requestId: a.requestId,
-          predicate: a.predicate,
-          requester: ctx.signer,
-          answerer: r.answerer,
-          expiresAt: r.expiresAt,
-        })
-      },
-    }),
-    answer: method({
-      doc: "Answer a pending request once: the result and a hash of the evidence reference. Role ('qualification','answerer:<predicate>'), and the named answerer if any; the grant must still be active.",
-      args: s.object({ requestId: s.hash(), result: s.bool(), evidence: s.hash() }),
-      handler(ctx, a) {
-        const r = answerable(ctx, a.requestId)
-        ctx.state.set(reqKey(a.requestId), {
-          ...r,
-          status: 'answered',
-          result: a.result,
-          evidence: a.evidence,
-          answeredBy: ctx.signer,
-          answeredAt: ctx.height,
-        })
-        bump(ctx, 'answered')
-        ctx.emit('answered', {
-          requestId: a.requestId,
-          predicate: r.predicate,
-          result: a.result,
-          evidence: a.evidence,
-          answerer: ctx.signer,
-        })
-      },
-    }),
-    decline: method({
-      doc: 'Close a pending request without a result (no data, out of scope). Same callers as `answer`.',
-      args: s.object({ requestId: s.hash(), reason: s.literal('no-data', 'not-applicable', 'other') }),
-      handler(ctx, a) {
-        const r = answerable(ctx, a.requestId)
-        ctx.state.set(reqKey(a.requestId), {
-          ...r,
-          status: 'declined',
-          declineReason: a.reason,
-          answeredBy: ctx.signer,
-          answeredAt: ctx.height,
-        })
-        bump(ctx, 'declined')
-        ctx.emit('declined', { requestId: a.requestId, reason: a.reason, answerer: ctx.signer })
-      },
-    }),
-    cancel: method({
-      doc: 'Withdraw a pending request. Its requester.',
-      args: s.object({ requestId: s.hash() }),
-      handler(ctx, a) {
-        const r = ctx.state.get<RequestRecord>(reqKey(a.requestId))
-        ensure(r, 'NOT_FOUND', 'no such request')
-        if (!equalBytes(r.requester, ctx.signer))
-          throw new ServiceError('UNAUTHORIZED', 'only the requester cancels')
-        ensure(r.status === 'pending', 'ALREADY_ANSWERED', `request is ${r.status}`)
-        ctx.state.set(reqKey(a.requestId), { ...r, status: 'cancelled' })
-        bump(ctx, 'cancelled')
-        ctx.emit('cancelled', { requestId: a.requestId })
-      },
-    }),
-  },
-  queries: {
-    request: query({
-      doc: "A request record plus `subject` (the grant's subject key, from consent), or null.",
-      args: s.object({ requestId: s.hash() }),
-      handler(q, a) {
-        const r = q.state.get<RequestRecord>(reqKey(a.requestId))
-        if (!r) return null
-        const g = q.query<{ subject?: Value } | null>('consent', 'grant', { grantId: r.grantId })
-        return { ...r, subject: g?.subject ?? null }
-      },
-    }),
-    attestation: query({
-      doc: 'The yes/no of an answered request: { predicate, result, answeredAt, validUntil (0 = no limit), fresh } or null.',
-      args: s.object({ requestId: s.hash() }),
-      handler(q, a) {
-        const r = q.state.get<RequestRecord>(reqKey(a.requestId))
-        if (!r || r.status !== 'answered') return null
-        const p = q.state.get<PredicateRecord>(predKey(r.predicate))
-        const validity = p?.validityBlocks ?? 0
-        const validUntil = validity === 0 ? 0 : r.answeredAt! + validity
-        return {
-          predicate: r.predicate,
-          result: r.result,
-          evidence: r.evidence,
-          answeredBy: r.answeredBy,
-          answeredAt: r.answeredAt,
-          validUntil,
-          fresh: validUntil === 0 || q.height < validUntil,
-        }
-      },
-    }),
-    predicate: query({
-      doc: 'A predicate record, or null.',
-      args: s.object({ predicate }),
-      handler: (q, a) => q.state.get(predKey(a.predicate)) ?? null,
-    }),
-    stats: query({
-      doc: 'Counts of requests, answered, declined, cancelled.',
-      args: s.object({}),
-      handler: (q) => q.state.get('stats') ?? { requests: 0, answered: 0, declined: 0, cancelled: 0 },
-    }),
-  },
-})
+      request: method({
+        doc: "Ask for a yes/no on a predicate about the subject of `grantId` (granted to the signer for 'qualification:<predicate>'). Role ('qualification','requester').",
+        args: s.object({
+          requestId: s.hash(),
+          predicate,
+          grantId: s.hash(),
+          answerer: s.optional(s.key()),
+          params: s.optional(s.hash()),
+        }),
+        auth: (ctx) => hasRole(ctx, 'requester'),
+        handler(ctx, a) {
+          ensure(!ctx.state.has(reqKey(a.requestId)), 'ALREADY_EXISTS', 'requestId already used')
+          const p = ctx.state.get<PredicateRecord>(predKey(a.predicate))
+          ensure(p, 'UNKNOWN_PREDICATE', `no predicate ${a.predicate}`)
+          ensure(p.active, 'PREDICATE_RETIRED', `predicate ${a.predicate} is retired`)
+          // Checks the grant (grantee = signer, purpose, active now) and logs the access for the subject.
+          const accessIndex = ctx.call<number>('consent', 'recordAccess', {
+            grantId: a.grantId,
+            grantee: ctx.signer,
+            purpose: purposeOf(a.predicate),
+          })
+          const ttl = ctx.state.get<{ requestTtl: number }>('config')?.requestTtl ?? DEFAULT_REQUEST_TTL
+          const r: RequestRecord = {
+            requestId: a.requestId,
+            requester: ctx.signer,
+            predicate: a.predicate,
+            grantId: a.grantId,
+            answerer: a.answerer ?? null,
+            params: a.params ?? null,
+            status: 'pending',
+            createdAt: ctx.height,
+            expiresAt: ctx.height + ttl,
+            accessIndex,
+            result: null,
+            evidence: null,
+            declineReason: null,
+            answeredBy: null,
+            answeredAt: null,
+          }
+          ctx.state.set(reqKey(a.requestId), r)
+          bump(ctx, 'requests')
+          ctx.emit('requested', {
+            requestId: a.requestId,
+            predicate: a.predicate,
+            requester: ctx.signer,
+            answerer: r.answerer,
+            expiresAt: r.expiresAt,
+          })
+        },
+      }),
+      answer: method({
+        doc: "Answer a pending request once: the result and a hash of the evidence reference. Role ('qualification','answerer:<predicate>'), and the named answerer if any; the grant must still be active.",
+        args: s.object({ requestId: s.hash(), result: s.bool(), evidence: s.hash() }),
+        handler(ctx, a) {
+          const r = answerable(ctx, a.requestId)
+          ctx.state.set(reqKey(a.requestId), {
+            ...r,
+            status: 'answered',
+            result: a.result,
+            evidence: a.evidence,
+            answeredBy: ctx.signer,
+            answeredAt: ctx.height,
+          })
+          bump(ctx, 'answered')
+          ctx.emit('answered', {
+            requestId: a.requestId,
+            predicate: r.predicate,
+            result: a.result,
+            evidence: a.evidence,
+            answerer: ctx.signer,
+          })
+        },
+      }),
+      decline: method({
+        doc: 'Close a pending request without a result (no data, out of scope). Same callers as `answer`.',
+        args: s.object({ requestId: s.hash(), reason: s.literal('no-data', 'not-applicable', 'other') }),
+        handler(ctx, a) {
+          const r = answerable(ctx, a.requestId)
+          ctx.state.set(reqKey(a.requestId), {
+            ...r,
+            status: 'declined',
+            declineReason: a.reason,
+            answeredBy: ctx.signer,
+            answeredAt: ctx.height,
+          })
+          bump(ctx, 'declined')
+          ctx.emit('declined', { requestId: a.requestId, reason: a.reason, answerer: ctx.signer })
+        },
+      }),
+      cancel: method({
+        doc: 'Withdraw a pending request. Its requester.',
+        args: s.object({ requestId: s.hash() }),
+        handler(ctx, a) {
+          const r = ctx.state.get<RequestRecord>(reqKey(a.requestId))
+          ensure(r, 'NOT_FOUND', 'no such request')
+          if (!equalBytes(r.requester, ctx.signer))
+            throw new ServiceError('UNAUTHORIZED', 'only the requester cancels')
+          ensure(r.status === 'pending', 'ALREADY_ANSWERED', `request is ${r.status}`)
+          ctx.state.set(reqKey(a.requestId), { ...r, status: 'cancelled' })
+          bump(ctx, 'cancelled')
+          ctx.emit('cancelled', { requestId: a.requestId })
+        },
+      }),
+    },
+    queries: {
+      request: query({
+        doc: "A request record plus `subject` (the grant's subject key, from consent), or null.",
+        args: s.object({ requestId: s.hash() }),
+        handler(q, a) {
+          const r = q.state.get<RequestRecord>(reqKey(a.requestId))
+          if (!r) return null
+          const g = q.query<{ subject?: Value } | null>('consent', 'grant', { grantId: r.grantId })
+          return { ...r, subject: g?.subject ?? null }
+        },
+      }),
+      attestation: query({
+        doc: 'The yes/no of an answered request: { predicate, result, answeredAt, validUntil (0 = no limit), fresh } or null.',
+        args: s.object({ requestId: s.hash() }),
+        handler(q, a) {
+          const r = q.state.get<RequestRecord>(reqKey(a.requestId))
+          if (!r || r.status !== 'answered') return null
+          const p = q.state.get<PredicateRecord>(predKey(r.predicate))
+          const validity = p?.validityBlocks ?? 0
+          const validUntil = validity === 0 ? 0 : r.answeredAt! + validity
+          return {
+            predicate: r.predicate,
+            result: r.result,
+            evidence: r.evidence,
+            answeredBy: r.answeredBy,
+            answeredAt: r.answeredAt,
+            validUntil,
+            fresh: validUntil === 0 || q.height < validUntil,
+          }
+        },
+      }),
+      predicate: query({
+        doc: 'A predicate record, or null.',
+        args: s.object({ predicate }),
+        handler: (q, a) => q.state.get(predKey(a.predicate)) ?? null,
+      }),
+      stats: query({
+        doc: 'Counts of requests, answered, declined, cancelled.',
+        args: s.object({}),
+        handler: (q) => q.state.get('stats') ?? { requests: 0, answered: 0, declined: 0, cancelled: 0 },
+      }),
+    },
+  }),
+)

@@ -13,6 +13,7 @@ import {
   utf8,
   referenceVerdict,
 } from '@cityledger/core'
+import { refuseRevokedSigners } from '../base/common.ts'
 
 /**
  * Seoul service 3: S-Coin mileage.
@@ -229,230 +230,241 @@ const miles = s.uint({ min: 1 })
 const method = <A>(m: MethodDef<A>): MethodDef<A> => m
 const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
-export const scoin = defineService({
-  name: 'scoin',
-  version: '1.0.0',
-  dependencies: ['identity', 'token'],
-  genesis(ctx, config) {
-    const c = (config ?? {}) as { asset?: Value }
-    const name = c.asset === undefined ? DEFAULT_ASSET : c.asset
-    if (typeof name !== 'string' || name.length === 0 || name.length > 32)
-      throw new Error('scoin genesis: asset must be a string of 1..32 characters')
-    ctx.state.set('config', { asset: name })
-    ctx.state.set('sweep', { height: 1, index: 0 })
-    ctx.state.set('stats', { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 })
-  },
-  methods: {
-    createProgram: method({
-      doc: "Create an award program with its operators, budget and expiry. Role ('scoin', 'admin').",
-      args: s.object({
-        program: programId,
-        operators: s.array(s.key(), { min: 1, max: 16 }),
-        budget: miles,
-        expiryBlocks: s.uint({ min: 1 }),
+export const scoin = refuseRevokedSigners(
+  defineService({
+    name: 'scoin',
+    version: '1.0.0',
+    dependencies: ['identity', 'token'],
+    genesis(ctx, config) {
+      const c = (config ?? {}) as { asset?: Value }
+      const name = c.asset === undefined ? DEFAULT_ASSET : c.asset
+      if (typeof name !== 'string' || name.length === 0 || name.length > 32)
+        throw new Error('scoin genesis: asset must be a string of 1..32 characters')
+      ctx.state.set('config', { asset: name })
+      ctx.state.set('sweep', { height: 1, index: 0 })
+      ctx.state.set('stats', { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 })
+    },
+    methods: {
+      createProgram: method({
+        doc: "Create an award program with its operators, budget and expiry. Role ('scoin', 'admin').",
+        args: s.object({
+          program: programId,
+          operators: s.array(s.key(), { min: 1, max: 16 }),
+          budget: miles,
+          expiryBlocks: s.uint({ min: 1 }),
+        }),
+        auth: (ctx) => hasRole(ctx, 'admin'),
+        handler(ctx, a) {
+          ensure(!ctx.state.has(programKey(a.program)), 'ALREADY_EXISTS', `program ${a.program} exists`)
+          const program: Program = {
+            operators: a.operators,
+            budget: a.budget,
+            awarded: 0,
+            expiryBlocks: a.expiryBlocks,
+            active: true,
+          }
+          ctx.state.set(programKey(a.program), program)
+          ctx.emit('programCreated', { program: a.program, budget: a.budget, expiryBlocks: a.expiryBlocks })
+        },
       }),
-      auth: (ctx) => hasRole(ctx, 'admin'),
-      handler(ctx, a) {
-        ensure(!ctx.state.has(programKey(a.program)), 'ALREADY_EXISTS', `program ${a.program} exists`)
-        const program: Program = {
-          operators: a.operators,
-          budget: a.budget,
-          awarded: 0,
-          expiryBlocks: a.expiryBlocks,
-          active: true,
-        }
-        ctx.state.set(programKey(a.program), program)
-        ctx.emit('programCreated', { program: a.program, budget: a.budget, expiryBlocks: a.expiryBlocks })
-      },
-    }),
-    addBudget: method({
-      doc: "Raise a program's budget. Role ('scoin', 'admin').",
-      args: s.object({ program: programId, amount: miles }),
-      auth: (ctx) => hasRole(ctx, 'admin'),
-      handler(ctx, a) {
-        const p = ctx.state.get<Program>(programKey(a.program))
-        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
-        ensure(Number.isSafeInteger(p.budget + a.amount), 'BUDGET_EXCEEDED', 'budget overflow')
-        ctx.state.set(programKey(a.program), { ...p, budget: p.budget + a.amount })
-      },
-    }),
-    closeProgram: method({
-      doc: "Stop a program's awards for good (awarded miles stay). Role ('scoin', 'admin').",
-      args: s.object({ program: programId }),
-      auth: (ctx) => hasRole(ctx, 'admin'),
-      handler(ctx, a) {
-        const p = ctx.state.get<Program>(programKey(a.program))
-        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
-        ctx.state.set(programKey(a.program), { ...p, active: false })
-        ctx.emit('programClosed', { program: a.program })
-      },
-    }),
-    setPlace: method({
-      doc: "Allowlist a key as merchant, agency or donation campaign, or remove it ('none'). Role ('scoin', 'admin').",
-      args: s.object({ key: s.key(), kind: s.literal('merchant', 'agency', 'campaign', 'none') }),
-      auth: (ctx) => hasRole(ctx, 'admin'),
-      handler(ctx, a) {
-        if (a.kind === 'none') ctx.state.delete(placeKey(a.key))
-        else ctx.state.set(placeKey(a.key), a.kind)
-        ctx.emit('placeSet', { key: a.key, kind: a.kind })
-      },
-    }),
-    award: method({
-      doc: "Award miles from a program's budget; they expire expiryBlocks later. Role ('scoin', 'operator') and listed in the program.",
-      args: s.object({ program: programId, to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
-      auth: (ctx) => hasRole(ctx, 'operator'),
-      handler(ctx, a) {
-        const p = ctx.state.get<Program>(programKey(a.program))
-        ensure(p, 'NOT_FOUND', `no program ${a.program}`)
-        ensure(
-          p.operators.some((k) => toHex(k) === ctx.signerHex),
-          'NOT_OPERATOR',
-          `signer does not operate ${a.program}`,
-        )
-        ensure(p.active, 'PROGRAM_CLOSED', `program ${a.program} is closed`)
-        ensure(
-          p.awarded + a.amount <= p.budget,
-          'BUDGET_EXCEEDED',
-          `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`,
-        )
-        requireControlledAsset(ctx)
-        const toHexKey = toHex(a.to)
-        const lots = expireLots(ctx, toHexKey)
-        const expiresAt = ctx.height + p.expiryBlocks
-        const i = lots.findIndex(([at]) => at >= expiresAt)
-        let next: Lot[]
-        if (i >= 0 && lots[i]![0] === expiresAt) {
-          next = lots.map((l, j): Lot => (j === i ? [l[0], l[1] + a.amount] : l))
+      addBudget: method({
+        doc: "Raise a program's budget. Role ('scoin', 'admin').",
+        args: s.object({ program: programId, amount: miles }),
+        auth: (ctx) => hasRole(ctx, 'admin'),
+        handler(ctx, a) {
+          const p = ctx.state.get<Program>(programKey(a.program))
+          ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+          ensure(Number.isSafeInteger(p.budget + a.amount), 'BUDGET_EXCEEDED', 'budget overflow')
+          ctx.state.set(programKey(a.program), { ...p, budget: p.budget + a.amount })
+        },
+      }),
+      closeProgram: method({
+        doc: "Stop a program's awards for good (awarded miles stay). Role ('scoin', 'admin').",
+        args: s.object({ program: programId }),
+        auth: (ctx) => hasRole(ctx, 'admin'),
+        handler(ctx, a) {
+          const p = ctx.state.get<Program>(programKey(a.program))
+          ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+          ctx.state.set(programKey(a.program), { ...p, active: false })
+          ctx.emit('programClosed', { program: a.program })
+        },
+      }),
+      setPlace: method({
+        doc: "Allowlist a key as merchant, agency or donation campaign, or remove it ('none'). Role ('scoin', 'admin').",
+        args: s.object({ key: s.key(), kind: s.literal('merchant', 'agency', 'campaign', 'none') }),
+        auth: (ctx) => hasRole(ctx, 'admin'),
+        handler(ctx, a) {
+          if (a.kind === 'none') ctx.state.delete(placeKey(a.key))
+          else ctx.state.set(placeKey(a.key), a.kind)
+          ctx.emit('placeSet', { key: a.key, kind: a.kind })
+        },
+      }),
+      award: method({
+        doc: "Award miles from a program's budget; they expire expiryBlocks later. Role ('scoin', 'operator') and listed in the program.",
+        args: s.object({ program: programId, to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
+        auth: (ctx) => hasRole(ctx, 'operator'),
+        handler(ctx, a) {
+          const p = ctx.state.get<Program>(programKey(a.program))
+          ensure(p, 'NOT_FOUND', `no program ${a.program}`)
+          ensure(
+            p.operators.some((k) => toHex(k) === ctx.signerHex),
+            'NOT_OPERATOR',
+            `signer does not operate ${a.program}`,
+          )
+          ensure(p.active, 'PROGRAM_CLOSED', `program ${a.program} is closed`)
+          ensure(
+            p.awarded + a.amount <= p.budget,
+            'BUDGET_EXCEEDED',
+            `award of ${a.amount} exceeds the remaining budget ${p.budget - p.awarded}`,
+          )
+          requireControlledAsset(ctx)
+          const toHexKey = toHex(a.to)
+          const lots = expireLots(ctx, toHexKey)
+          const expiresAt = ctx.height + p.expiryBlocks
+          const i = lots.findIndex(([at]) => at >= expiresAt)
+          let next: Lot[]
+          if (i >= 0 && lots[i]![0] === expiresAt) {
+            next = lots.map((l, j): Lot => (j === i ? [l[0], l[1] + a.amount] : l))
+          } else {
+            ensure(lots.length < MAX_LOTS, 'TOO_MANY_LOTS', `holder has ${MAX_LOTS} live lots`)
+            next =
+              i < 0
+                ? [...lots, [expiresAt, a.amount]]
+                : [...lots.slice(0, i), [expiresAt, a.amount], ...lots.slice(i)]
+            enqueueExpiry(ctx, expiresAt, toHexKey)
+          }
+          ctx.call('token', 'mint', { asset: asset(ctx), to: a.to, amount: a.amount })
+          ctx.state.set(lotsKey(toHexKey), next)
+          ctx.state.set(programKey(a.program), { ...p, awarded: p.awarded + a.amount })
+          bumpStats(ctx, 'awarded', a.amount)
+          ctx.emit('awarded', {
+            program: a.program,
+            to: a.to,
+            amount: a.amount,
+            expiresAt,
+            ref: a.ref ?? null,
+          })
+        },
+      }),
+      spend: method({
+        doc: 'Pay an allowlisted merchant or agency with your usable miles (anyone holding miles).',
+        args: s.object({ to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
+        handler(ctx, a) {
+          const kind = requirePlace(ctx, a.to, ['merchant', 'agency'])
+          debit(ctx, a.amount)
+          ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
+          bumpStats(ctx, 'spent', a.amount)
+          ctx.emit('spent', { from: ctx.signer, to: a.to, kind, amount: a.amount, ref: a.ref ?? null })
+        },
+      }),
+      donate: method({
+        doc: 'Give usable miles to an allowlisted donation campaign or agency (anyone holding miles).',
+        args: s.object({ to: s.key(), amount: miles }),
+        handler(ctx, a) {
+          const kind = requirePlace(ctx, a.to, ['campaign', 'agency'])
+          debit(ctx, a.amount)
+          ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
+          bumpStats(ctx, 'donated', a.amount)
+          ctx.emit('donated', { from: ctx.signer, to: a.to, kind, amount: a.amount })
+        },
+      }),
+      convert: method({
+        doc: "Burn usable miles against a settlement receipt signed by a settlement operator (role ('scoin','settlement')) for this holder and amount; each receipt once.",
+        args: s.object({ amount: miles, receipt: s.hash(), operator: s.key(), signature: s.bytes(64) }),
+        handler(ctx, a) {
+          const rk = `receipt/${toHex(a.receipt)}`
+          ensure(!ctx.state.has(rk), 'DUPLICATE_RECEIPT', 'this settlement receipt was already used')
+          ensure(
+            ctx.call<boolean>('identity', 'hasRole', {
+              scope: SCOPE,
+              role: 'settlement',
+              key: a.operator,
+            }) === true,
+            'BAD_RECEIPT',
+            "the receipt's operator does not hold ('scoin', 'settlement')",
+          )
+          const message = receiptMessage(asset(ctx), ctx.signer, a.amount, a.receipt)
+          ensure(
+            referenceVerdict({ publicKey: a.operator, message, signature: a.signature }),
+            'BAD_RECEIPT',
+            'the receipt is not signed by its operator for this holder and amount',
+          )
+          debit(ctx, a.amount)
+          ctx.call('token', 'burn', { asset: asset(ctx), from: ctx.signer, amount: a.amount })
+          ctx.state.set(rk, { holder: ctx.signer, amount: a.amount, height: ctx.height })
+          bumpStats(ctx, 'converted', a.amount)
+          ctx.emit('converted', { holder: ctx.signer, amount: a.amount, receipt: a.receipt })
+        },
+      }),
+      expire: method({
+        doc: "Burn a holder's expired lots now (anyone; the sweep does it anyway).",
+        args: s.object({ holder: s.key() }),
+        handler(ctx, a) {
+          expireLots(ctx, toHex(a.holder))
+        },
+      }),
+    },
+    endBlock(ctx) {
+      const cursor = ctx.state.get<{ height: number; index: number }>('sweep') ?? { height: 1, index: 0 }
+      let { height, index } = cursor
+      let holders = 0
+      for (let steps = 0; steps < SWEEP_STEPS && holders < SWEEP_HOLDERS && height <= ctx.height; steps++) {
+        const n = ctx.state.get<number>(queueCount(height)) ?? 0
+        if (index < n) {
+          const holder = ctx.state.get<string>(queueEntry(height, index))
+          ctx.state.delete(queueEntry(height, index))
+          if (holder !== undefined) expireLots(ctx, holder)
+          index++
+          holders++
         } else {
-          ensure(lots.length < MAX_LOTS, 'TOO_MANY_LOTS', `holder has ${MAX_LOTS} live lots`)
-          next =
-            i < 0
-              ? [...lots, [expiresAt, a.amount]]
-              : [...lots.slice(0, i), [expiresAt, a.amount], ...lots.slice(i)]
-          enqueueExpiry(ctx, expiresAt, toHexKey)
+          if (n > 0) ctx.state.delete(queueCount(height))
+          height++
+          index = 0
         }
-        ctx.call('token', 'mint', { asset: asset(ctx), to: a.to, amount: a.amount })
-        ctx.state.set(lotsKey(toHexKey), next)
-        ctx.state.set(programKey(a.program), { ...p, awarded: p.awarded + a.amount })
-        bumpStats(ctx, 'awarded', a.amount)
-        ctx.emit('awarded', { program: a.program, to: a.to, amount: a.amount, expiresAt, ref: a.ref ?? null })
-      },
-    }),
-    spend: method({
-      doc: 'Pay an allowlisted merchant or agency with your usable miles (anyone holding miles).',
-      args: s.object({ to: s.key(), amount: miles, ref: s.optional(s.hash()) }),
-      handler(ctx, a) {
-        const kind = requirePlace(ctx, a.to, ['merchant', 'agency'])
-        debit(ctx, a.amount)
-        ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
-        bumpStats(ctx, 'spent', a.amount)
-        ctx.emit('spent', { from: ctx.signer, to: a.to, kind, amount: a.amount, ref: a.ref ?? null })
-      },
-    }),
-    donate: method({
-      doc: 'Give usable miles to an allowlisted donation campaign or agency (anyone holding miles).',
-      args: s.object({ to: s.key(), amount: miles }),
-      handler(ctx, a) {
-        const kind = requirePlace(ctx, a.to, ['campaign', 'agency'])
-        debit(ctx, a.amount)
-        ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
-        bumpStats(ctx, 'donated', a.amount)
-        ctx.emit('donated', { from: ctx.signer, to: a.to, kind, amount: a.amount })
-      },
-    }),
-    convert: method({
-      doc: "Burn usable miles against a settlement receipt signed by a settlement operator (role ('scoin','settlement')) for this holder and amount; each receipt once.",
-      args: s.object({ amount: miles, receipt: s.hash(), operator: s.key(), signature: s.bytes(64) }),
-      handler(ctx, a) {
-        const rk = `receipt/${toHex(a.receipt)}`
-        ensure(!ctx.state.has(rk), 'DUPLICATE_RECEIPT', 'this settlement receipt was already used')
-        ensure(
-          ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: 'settlement', key: a.operator }) ===
-            true,
-          'BAD_RECEIPT',
-          "the receipt's operator does not hold ('scoin', 'settlement')",
-        )
-        const message = receiptMessage(asset(ctx), ctx.signer, a.amount, a.receipt)
-        ensure(
-          referenceVerdict({ publicKey: a.operator, message, signature: a.signature }),
-          'BAD_RECEIPT',
-          'the receipt is not signed by its operator for this holder and amount',
-        )
-        debit(ctx, a.amount)
-        ctx.call('token', 'burn', { asset: asset(ctx), from: ctx.signer, amount: a.amount })
-        ctx.state.set(rk, { holder: ctx.signer, amount: a.amount, height: ctx.height })
-        bumpStats(ctx, 'converted', a.amount)
-        ctx.emit('converted', { holder: ctx.signer, amount: a.amount, receipt: a.receipt })
-      },
-    }),
-    expire: method({
-      doc: "Burn a holder's expired lots now (anyone; the sweep does it anyway).",
-      args: s.object({ holder: s.key() }),
-      handler(ctx, a) {
-        expireLots(ctx, toHex(a.holder))
-      },
-    }),
-  },
-  endBlock(ctx) {
-    const cursor = ctx.state.get<{ height: number; index: number }>('sweep') ?? { height: 1, index: 0 }
-    let { height, index } = cursor
-    let holders = 0
-    for (let steps = 0; steps < SWEEP_STEPS && holders < SWEEP_HOLDERS && height <= ctx.height; steps++) {
-      const n = ctx.state.get<number>(queueCount(height)) ?? 0
-      if (index < n) {
-        const holder = ctx.state.get<string>(queueEntry(height, index))
-        ctx.state.delete(queueEntry(height, index))
-        if (holder !== undefined) expireLots(ctx, holder)
-        index++
-        holders++
-      } else {
-        if (n > 0) ctx.state.delete(queueCount(height))
-        height++
-        index = 0
       }
-    }
-    if (height !== cursor.height || index !== cursor.index) ctx.state.set('sweep', { height, index })
-  },
-  queries: {
-    balance: query({
-      doc: "A holder's miles: { usable, lots (live, [expiresAt, amount]), free, pendingExpiry }.",
-      args: s.object({ holder: s.key() }),
-      handler(q, a) {
-        const hex = toHex(a.holder)
-        const lots = q.state.get<Lot[]>(lotsKey(hex)) ?? []
-        const live = lots.filter(([at]) => at > q.height)
-        const pendingExpiry = lots.reduce((sum, [at, n]) => (at <= q.height ? sum + n : sum), 0)
-        const total = q.query<number>('token', 'balance', { asset: asset(q), owner: a.holder })
-        const usable = total - pendingExpiry
-        const liveSum = live.reduce((sum, [, n]) => sum + n, 0)
-        return { usable, lots: live, free: usable - liveSum, pendingExpiry }
-      },
-    }),
-    program: query({
-      doc: 'An award program, or null.',
-      args: s.object({ program: programId }),
-      handler: (q, a) => q.state.get<Program>(programKey(a.program)) ?? null,
-    }),
-    place: query({
-      doc: "A key's allowlist kind ('merchant' | 'agency' | 'campaign') or null.",
-      args: s.object({ key: s.key() }),
-      handler: (q, a) => q.state.get<PlaceKind>(placeKey(a.key)) ?? null,
-    }),
-    receipt: query({
-      doc: 'A used settlement receipt: { holder, amount, height } or null.',
-      args: s.object({ receipt: s.hash() }),
-      handler: (q, a) => q.state.get(`receipt/${toHex(a.receipt)}`) ?? null,
-    }),
-    stats: query({
-      doc: 'Running totals: awarded, expired, converted, spent, donated.',
-      args: s.object({}),
-      handler: (q) =>
-        q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
-    }),
-    config: query({
-      doc: '{ asset }: the token asset the service controls.',
-      args: s.object({}),
-      handler: (q) => q.state.get('config') ?? { asset: DEFAULT_ASSET },
-    }),
-  },
-})
+      if (height !== cursor.height || index !== cursor.index) ctx.state.set('sweep', { height, index })
+    },
+    queries: {
+      balance: query({
+        doc: "A holder's miles: { usable, lots (live, [expiresAt, amount]), free, pendingExpiry }.",
+        args: s.object({ holder: s.key() }),
+        handler(q, a) {
+          const hex = toHex(a.holder)
+          const lots = q.state.get<Lot[]>(lotsKey(hex)) ?? []
+          const live = lots.filter(([at]) => at > q.height)
+          const pendingExpiry = lots.reduce((sum, [at, n]) => (at <= q.height ? sum + n : sum), 0)
+          const total = q.query<number>('token', 'balance', { asset: asset(q), owner: a.holder })
+          const usable = total - pendingExpiry
+          const liveSum = live.reduce((sum, [, n]) => sum + n, 0)
+          return { usable, lots: live, free: usable - liveSum, pendingExpiry }
+        },
+      }),
+      program: query({
+        doc: 'An award program, or null.',
+        args: s.object({ program: programId }),
+        handler: (q, a) => q.state.get<Program>(programKey(a.program)) ?? null,
+      }),
+      place: query({
+        doc: "A key's allowlist kind ('merchant' | 'agency' | 'campaign') or null.",
+        args: s.object({ key: s.key() }),
+        handler: (q, a) => q.state.get<PlaceKind>(placeKey(a.key)) ?? null,
+      }),
+      receipt: query({
+        doc: 'A used settlement receipt: { holder, amount, height } or null.',
+        args: s.object({ receipt: s.hash() }),
+        handler: (q, a) => q.state.get(`receipt/${toHex(a.receipt)}`) ?? null,
+      }),
+      stats: query({
+        doc: 'Running totals: awarded, expired, converted, spent, donated.',
+        args: s.object({}),
+        handler: (q) =>
+          q.state.get<ScoinStats>('stats') ?? { awarded: 0, expired: 0, converted: 0, spent: 0, donated: 0 },
+      }),
+      config: query({
+        doc: '{ asset }: the token asset the service controls.',
+        args: s.object({}),
+        handler: (q) => q.state.get('config') ?? { asset: DEFAULT_ASSET },
+      }),
+    },
+  }),
+)

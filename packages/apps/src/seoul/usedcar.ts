@@ -9,7 +9,7 @@ import {
   equalBytes,
   s,
 } from '@cityledger/core'
-import { hex } from '../base/common.ts'
+import { hex, refuseRevokedSigners } from '../base/common.ts'
 
 /**
  * Seoul service 4: used-car trust.
@@ -210,226 +210,228 @@ function parseGenesis(c: Value | undefined): Config {
   }
 }
 
-export const usedcar = defineService({
-  name: 'usedcar',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  genesis(ctx, c) {
-    ctx.state.set('config', parseGenesis(c))
-  },
-  methods: {
-    purchase: method({
-      doc: "Take a vehicle into the system as its first holder, with its odometer reading. Role ('usedcar','dealer').",
-      args: s.object({ vehicle: s.hash(), odometer, report: s.optional(s.hash()) }),
-      auth: (ctx) => hasRole(ctx, 'dealer'),
-      handler(ctx, a) {
-        ensure(
-          !ctx.state.has(carKey(a.vehicle)),
-          'ALREADY_REGISTERED',
-          'vehicle already has a history: buy it through offer/accept',
-        )
-        const v: VehicleRecord = {
-          vehicle: a.vehicle,
-          holder: ctx.signer,
-          odometer: a.odometer,
-          distanceBase: 0,
-          entries: 0,
-          registeredAt: ctx.height,
-          inspectedAt: null,
-          lastAccidentAt: null,
-          lastSwapAt: null,
-          totalLoss: false,
-          listed: false,
-          offer: null,
-        }
-        append(ctx, v, { kind: 'purchase', odometer: a.odometer, report: a.report ?? null, to: ctx.signer })
-      },
-    }),
-    inspect: method({
-      doc: "Record an inspection (report hash, pass/fail, odometer). Role ('usedcar','inspector'), not the holder.",
-      args: s.object({ vehicle: s.hash(), odometer, report: s.hash(), passed: s.bool() }),
-      auth: (ctx) => hasRole(ctx, 'inspector'),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        ensure(
-          !equalBytes(v.holder, ctx.signer),
-          'CONFLICT_OF_INTEREST',
-          'an inspector does not inspect a vehicle it holds',
-        )
-        requireReading(v, a.odometer)
-        const next: VehicleRecord = { ...v, inspectedAt: a.passed ? ctx.height : v.inspectedAt }
-        // A failed inspection withdraws the car from sale until it passes again.
-        if (!a.passed) {
-          next.inspectedAt = null
-          next.listed = false
-          next.offer = null
-        }
-        append(ctx, next, { kind: 'inspection', odometer: a.odometer, report: a.report, passed: a.passed })
-      },
-    }),
-    accident: method({
-      doc: "Record an accident (claim report hash, severity, optional odometer). Role ('usedcar','insurer'). Withdraws any listing or offer.",
-      args: s.object({
-        vehicle: s.hash(),
-        severity: s.literal('minor', 'major', 'total-loss'),
-        report: s.hash(),
-        odometer: s.optional(odometer),
+export const usedcar = refuseRevokedSigners(
+  defineService({
+    name: 'usedcar',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    genesis(ctx, c) {
+      ctx.state.set('config', parseGenesis(c))
+    },
+    methods: {
+      purchase: method({
+        doc: "Take a vehicle into the system as its first holder, with its odometer reading. Role ('usedcar','dealer').",
+        args: s.object({ vehicle: s.hash(), odometer, report: s.optional(s.hash()) }),
+        auth: (ctx) => hasRole(ctx, 'dealer'),
+        handler(ctx, a) {
+          ensure(
+            !ctx.state.has(carKey(a.vehicle)),
+            'ALREADY_REGISTERED',
+            'vehicle already has a history: buy it through offer/accept',
+          )
+          const v: VehicleRecord = {
+            vehicle: a.vehicle,
+            holder: ctx.signer,
+            odometer: a.odometer,
+            distanceBase: 0,
+            entries: 0,
+            registeredAt: ctx.height,
+            inspectedAt: null,
+            lastAccidentAt: null,
+            lastSwapAt: null,
+            totalLoss: false,
+            listed: false,
+            offer: null,
+          }
+          append(ctx, v, { kind: 'purchase', odometer: a.odometer, report: a.report ?? null, to: ctx.signer })
+        },
       }),
-      auth: (ctx) => hasRole(ctx, 'insurer'),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        const reading = a.odometer ?? v.odometer
-        requireReading(v, reading)
-        const next: VehicleRecord = {
-          ...v,
-          lastAccidentAt: ctx.height,
-          inspectedAt: null,
-          listed: false,
-          offer: null,
-          totalLoss: v.totalLoss || a.severity === 'total-loss',
-        }
-        append(ctx, next, { kind: 'accident', odometer: reading, report: a.report, severity: a.severity })
-      },
-    }),
-    meterSwap: method({
-      doc: "Record an odometer replacement: the old meter's final reading (>= recorded) and the new meter's reading. Role ('usedcar','inspector').",
-      args: s.object({ vehicle: s.hash(), oldReading: odometer, newReading: odometer, report: s.hash() }),
-      auth: (ctx) => hasRole(ctx, 'inspector'),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        ensure(
-          !equalBytes(v.holder, ctx.signer),
-          'CONFLICT_OF_INTEREST',
-          'an inspector does not swap the meter of a vehicle it holds',
-        )
-        requireReading(v, a.oldReading)
-        const next: VehicleRecord = {
-          ...v,
-          distanceBase: v.distanceBase + a.oldReading,
-          lastSwapAt: ctx.height,
-          inspectedAt: null,
-          listed: false,
-          offer: null,
-        }
-        append(ctx, next, {
-          kind: 'meterSwap',
-          odometer: a.newReading,
-          oldReading: a.oldReading,
-          report: a.report,
-        })
-      },
-    }),
-    list: method({
-      doc: 'Put the vehicle up for sale publicly. Its holder; needs a fresh passed inspection after the last accident and meter swap.',
-      args: s.object({ vehicle: s.hash() }),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer))
-          throw new ServiceError('NOT_HOLDER', 'only the holder lists the vehicle')
-        requireSaleable(ctx, v)
-        ctx.state.set(carKey(a.vehicle), { ...v, listed: true })
-        ctx.emit('listed', { vehicle: a.vehicle })
-      },
-    }),
-    offer: method({
-      doc: 'Offer the vehicle to a buyer, declaring its odometer (and optionally a price commitment). Its holder; same inspection rule as `list`.',
-      args: s.object({ vehicle: s.hash(), buyer: s.key(), odometer, price: s.optional(s.hash()) }),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer))
-          throw new ServiceError('NOT_HOLDER', 'only the holder offers the vehicle')
-        ensure(!equalBytes(a.buyer, ctx.signer), 'SELF_SALE', 'the buyer is the holder')
-        requireSaleable(ctx, v)
-        requireReading(v, a.odometer)
-        const offer: Offer = {
-          buyer: a.buyer,
-          odometer: a.odometer,
-          price: a.price ?? null,
-          height: ctx.height,
-          expiresAt: ctx.height + config(ctx).offerValidityBlocks,
-        }
-        ctx.state.set(carKey(a.vehicle), { ...v, offer })
-        ctx.emit('offered', {
-          vehicle: a.vehicle,
-          buyer: a.buyer,
-          odometer: a.odometer,
-          expiresAt: offer.expiresAt,
-        })
-      },
-    }),
-    withdraw: method({
-      doc: 'Withdraw the listing and any pending offer. Its holder.',
-      args: s.object({ vehicle: s.hash() }),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        if (!equalBytes(v.holder, ctx.signer))
-          throw new ServiceError('NOT_HOLDER', 'only the holder withdraws')
-        ctx.state.set(carKey(a.vehicle), { ...v, listed: false, offer: null })
-        ctx.emit('withdrawn', { vehicle: a.vehicle })
-      },
-    }),
-    accept: method({
-      doc: 'Accept the pending offer: the sale is recorded and the signer becomes the holder. The named buyer, before the offer expires, while the inspection rule still holds.',
-      args: s.object({ vehicle: s.hash() }),
-      handler(ctx, a) {
-        const v = getCar(ctx, a.vehicle)
-        ensure(v.offer, 'NO_OFFER', 'no pending offer')
-        ensure(equalBytes(v.offer.buyer, ctx.signer), 'NOT_BUYER', 'the offer names another buyer')
-        ensure(
-          ctx.height < v.offer.expiresAt,
-          'OFFER_EXPIRED',
-          `offer expired at height ${v.offer.expiresAt}`,
-        )
-        requireSaleable(ctx, v)
-        requireReading(v, v.offer.odometer)
-        const next: VehicleRecord = { ...v, holder: ctx.signer, listed: false, offer: null }
-        append(ctx, next, {
-          kind: 'sale',
-          odometer: v.offer.odometer,
-          report: v.offer.price,
-          from: v.holder,
-          to: ctx.signer,
-        })
-      },
-    }),
-  },
-  queries: {
-    vehicle: query({
-      doc: 'A vehicle record plus `distance` (distanceBase + odometer) and `saleable`, or null.',
-      args: s.object({ vehicle: s.hash() }),
-      handler(q, a) {
-        const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
-        if (!v) return null
-        const why = saleBlocker(v, q.height, config(q).inspectionValidityBlocks)
-        return {
-          ...v,
-          distance: v.distanceBase + v.odometer,
-          saleable: why === null,
-          notSaleableBecause: why,
-        }
-      },
-    }),
-    history: query({
-      doc: 'History entries [from, from+limit) of a vehicle (limit <= 256).',
-      args: s.object({
-        vehicle: s.hash(),
-        from: s.optional(s.uint()),
-        limit: s.optional(s.uint({ min: 1, max: 256 })),
+      inspect: method({
+        doc: "Record an inspection (report hash, pass/fail, odometer). Role ('usedcar','inspector'), not the holder.",
+        args: s.object({ vehicle: s.hash(), odometer, report: s.hash(), passed: s.bool() }),
+        auth: (ctx) => hasRole(ctx, 'inspector'),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          ensure(
+            !equalBytes(v.holder, ctx.signer),
+            'CONFLICT_OF_INTEREST',
+            'an inspector does not inspect a vehicle it holds',
+          )
+          requireReading(v, a.odometer)
+          const next: VehicleRecord = { ...v, inspectedAt: a.passed ? ctx.height : v.inspectedAt }
+          // A failed inspection withdraws the car from sale until it passes again.
+          if (!a.passed) {
+            next.inspectedAt = null
+            next.listed = false
+            next.offer = null
+          }
+          append(ctx, next, { kind: 'inspection', odometer: a.odometer, report: a.report, passed: a.passed })
+        },
       }),
-      handler(q, a) {
-        const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
-        if (!v) return []
-        const from = a.from ?? 0
-        const to = Math.min(v.entries, from + (a.limit ?? 256))
-        const out: Value[] = []
-        for (let i = from; i < to; i++) out.push(q.state.get(histKey(a.vehicle, i))!)
-        return out
-      },
-    }),
-    config: query({
-      doc: '{ inspectionValidityBlocks, offerValidityBlocks }.',
-      args: s.object({}),
-      handler: (q) => config(q),
-    }),
-  },
-})
+      accident: method({
+        doc: "Record an accident (claim report hash, severity, optional odometer). Role ('usedcar','insurer'). Withdraws any listing or offer.",
+        args: s.object({
+          vehicle: s.hash(),
+          severity: s.literal('minor', 'major', 'total-loss'),
+          report: s.hash(),
+          odometer: s.optional(odometer),
+        }),
+        auth: (ctx) => hasRole(ctx, 'insurer'),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          const reading = a.odometer ?? v.odometer
+          requireReading(v, reading)
+          const next: VehicleRecord = {
+            ...v,
+            lastAccidentAt: ctx.height,
+            inspectedAt: null,
+            listed: false,
+            offer: null,
+            totalLoss: v.totalLoss || a.severity === 'total-loss',
+          }
+          append(ctx, next, { kind: 'accident', odometer: reading, report: a.report, severity: a.severity })
+        },
+      }),
+      meterSwap: method({
+        doc: "Record an odometer replacement: the old meter's final reading (>= recorded) and the new meter's reading. Role ('usedcar','inspector').",
+        args: s.object({ vehicle: s.hash(), oldReading: odometer, newReading: odometer, report: s.hash() }),
+        auth: (ctx) => hasRole(ctx, 'inspector'),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          ensure(
+            !equalBytes(v.holder, ctx.signer),
+            'CONFLICT_OF_INTEREST',
+            'an inspector does not swap the meter of a vehicle it holds',
+          )
+          requireReading(v, a.oldReading)
+          const next: VehicleRecord = {
+            ...v,
+            distanceBase: v.distanceBase + a.oldReading,
+            lastSwapAt: ctx.height,
+            inspectedAt: null,
+            listed: false,
+            offer: null,
+          }
+          append(ctx, next, {
+            kind: 'meterSwap',
+            odometer: a.newReading,
+            oldReading: a.oldReading,
+            report: a.report,
+          })
+        },
+      }),
+      list: method({
+        doc: 'Put the vehicle up for sale publicly. Its holder; needs a fresh passed inspection after the last accident and meter swap.',
+        args: s.object({ vehicle: s.hash() }),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          if (!equalBytes(v.holder, ctx.signer))
+            throw new ServiceError('NOT_HOLDER', 'only the holder lists the vehicle')
+          requireSaleable(ctx, v)
+          ctx.state.set(carKey(a.vehicle), { ...v, listed: true })
+          ctx.emit('listed', { vehicle: a.vehicle })
+        },
+      }),
+      offer: method({
+        doc: 'Offer the vehicle to a buyer, declaring its odometer (and optionally a price commitment). Its holder; same inspection rule as `list`.',
+        args: s.object({ vehicle: s.hash(), buyer: s.key(), odometer, price: s.optional(s.hash()) }),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          if (!equalBytes(v.holder, ctx.signer))
+            throw new ServiceError('NOT_HOLDER', 'only the holder offers the vehicle')
+          ensure(!equalBytes(a.buyer, ctx.signer), 'SELF_SALE', 'the buyer is the holder')
+          requireSaleable(ctx, v)
+          requireReading(v, a.odometer)
+          const offer: Offer = {
+            buyer: a.buyer,
+            odometer: a.odometer,
+            price: a.price ?? null,
+            height: ctx.height,
+            expiresAt: ctx.height + config(ctx).offerValidityBlocks,
+          }
+          ctx.state.set(carKey(a.vehicle), { ...v, offer })
+          ctx.emit('offered', {
+            vehicle: a.vehicle,
+            buyer: a.buyer,
+            odometer: a.odometer,
+            expiresAt: offer.expiresAt,
+          })
+        },
+      }),
+      withdraw: method({
+        doc: 'Withdraw the listing and any pending offer. Its holder.',
+        args: s.object({ vehicle: s.hash() }),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          if (!equalBytes(v.holder, ctx.signer))
+            throw new ServiceError('NOT_HOLDER', 'only the holder withdraws')
+          ctx.state.set(carKey(a.vehicle), { ...v, listed: false, offer: null })
+          ctx.emit('withdrawn', { vehicle: a.vehicle })
+        },
+      }),
+      accept: method({
+        doc: 'Accept the pending offer: the sale is recorded and the signer becomes the holder. The named buyer, before the offer expires, while the inspection rule still holds.',
+        args: s.object({ vehicle: s.hash() }),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          ensure(v.offer, 'NO_OFFER', 'no pending offer')
+          ensure(equalBytes(v.offer.buyer, ctx.signer), 'NOT_BUYER', 'the offer names another buyer')
+          ensure(
+            ctx.height < v.offer.expiresAt,
+            'OFFER_EXPIRED',
+            `offer expired at height ${v.offer.expiresAt}`,
+          )
+          requireSaleable(ctx, v)
+          requireReading(v, v.offer.odometer)
+          const next: VehicleRecord = { ...v, holder: ctx.signer, listed: false, offer: null }
+          append(ctx, next, {
+            kind: 'sale',
+            odometer: v.offer.odometer,
+            report: v.offer.price,
+            from: v.holder,
+            to: ctx.signer,
+          })
+        },
+      }),
+    },
+    queries: {
+      vehicle: query({
+        doc: 'A vehicle record plus `distance` (distanceBase + odometer) and `saleable`, or null.',
+        args: s.object({ vehicle: s.hash() }),
+        handler(q, a) {
+          const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
+          if (!v) return null
+          const why = saleBlocker(v, q.height, config(q).inspectionValidityBlocks)
+          return {
+            ...v,
+            distance: v.distanceBase + v.odometer,
+            saleable: why === null,
+            notSaleableBecause: why,
+          }
+        },
+      }),
+      history: query({
+        doc: 'History entries [from, from+limit) of a vehicle (limit <= 256).',
+        args: s.object({
+          vehicle: s.hash(),
+          from: s.optional(s.uint()),
+          limit: s.optional(s.uint({ min: 1, max: 256 })),
+        }),
+        handler(q, a) {
+          const v = q.state.get<VehicleRecord>(carKey(a.vehicle))
+          if (!v) return []
+          const from = a.from ?? 0
+          const to = Math.min(v.entries, from + (a.limit ?? 256))
+          const out: Value[] = []
+          for (let i = from; i < to; i++) out.push(q.state.get(histKey(a.vehicle, i))!)
+          return out
+        },
+      }),
+      config: query({
+        doc: '{ inspectionValidityBlocks, offerValidityBlocks }.',
+        args: s.object({}),
+        handler: (q) => config(q),
+      }),
+    },
+  }),
+)

@@ -12,6 +12,7 @@ import {
   toHex,
   utf8,
 } from '@cityledger/core'
+import { refuseRevokedSigners } from '../base/common.ts'
 
 /**
  * Seoul service 1: Democracy Seoul / m-Voting. Advisory polls and petitions, never binding elections.
@@ -158,185 +159,188 @@ function isEligible(ctx: TxContext, id: string, poll: PollRecord): boolean {
 const method = <A>(m: MethodDef<A>): MethodDef<A> => m
 const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
-export const voting = defineService({
-  name: 'voting',
-  version: '1.0.0',
-  dependencies: ['identity'],
-  methods: {
-    createPoll: method({
-      doc: "Create a poll or petition in draft. Role ('voting', 'organizer'). Exactly one of electorate.voters / electorate.role.",
-      args: s.object({
-        pollId,
-        mode: s.literal('poll', 'petition'),
-        title: s.string({ min: 1, max: 200 }),
-        question: s.hash(),
-        options: s.array(option, { max: MAX_OPTIONS }),
-        electorate: s.object({
-          voters: s.optional(s.array(s.key(), { max: 256 })),
-          role: s.optional(s.object({ scope: scopeName, role: scopeName })),
+export const voting = refuseRevokedSigners(
+  defineService({
+    name: 'voting',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      createPoll: method({
+        doc: "Create a poll or petition in draft. Role ('voting', 'organizer'). Exactly one of electorate.voters / electorate.role.",
+        args: s.object({
+          pollId,
+          mode: s.literal('poll', 'petition'),
+          title: s.string({ min: 1, max: 200 }),
+          question: s.hash(),
+          options: s.array(option, { max: MAX_OPTIONS }),
+          electorate: s.object({
+            voters: s.optional(s.array(s.key(), { max: 256 })),
+            role: s.optional(s.object({ scope: scopeName, role: scopeName })),
+          }),
+          openAt: s.uint(),
+          closeAt: s.uint(),
         }),
-        openAt: s.uint(),
-        closeAt: s.uint(),
+        auth: (ctx) =>
+          ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) ===
+          true,
+        handler(ctx, a) {
+          ensure(!ctx.state.has(pollKey(a.pollId)), 'ALREADY_EXISTS', `poll ${a.pollId} exists`)
+          ensure(
+            a.openAt > ctx.height,
+            'BAD_SCHEDULE',
+            'openAt must be after the current height (polls start in draft)',
+          )
+          ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
+          const options = checkOptions(a.mode, a.options)
+          const { voters, role } = a.electorate
+          ensure(
+            (voters === undefined) !== (role === undefined),
+            'BAD_ELECTORATE',
+            'give exactly one of electorate.voters and electorate.role',
+          )
+          const electorate: Electorate = role
+            ? { kind: 'role', scope: role.scope, role: role.role }
+            : { kind: 'list', size: addVoterKeys(ctx, a.pollId, voters!) }
+          const poll: PollRecord = {
+            creator: ctx.signer,
+            mode: a.mode,
+            title: a.title,
+            question: a.question,
+            options,
+            electorate,
+            openAt: a.openAt,
+            closeAt: a.closeAt,
+            counts: options.map(() => 0),
+            ballots: 0,
+            tally: null,
+            talliedAt: null,
+            debateAt: null,
+            mayorAnswerAt: null,
+          }
+          ctx.state.set(pollKey(a.pollId), poll)
+          ctx.emit('pollCreated', { pollId: a.pollId, mode: a.mode, openAt: a.openAt, closeAt: a.closeAt })
+        },
       }),
-      auth: (ctx) =>
-        ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) === true,
-      handler(ctx, a) {
-        ensure(!ctx.state.has(pollKey(a.pollId)), 'ALREADY_EXISTS', `poll ${a.pollId} exists`)
-        ensure(
-          a.openAt > ctx.height,
-          'BAD_SCHEDULE',
-          'openAt must be after the current height (polls start in draft)',
-        )
-        ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
-        const options = checkOptions(a.mode, a.options)
-        const { voters, role } = a.electorate
-        ensure(
-          (voters === undefined) !== (role === undefined),
-          'BAD_ELECTORATE',
-          'give exactly one of electorate.voters and electorate.role',
-        )
-        const electorate: Electorate = role
-          ? { kind: 'role', scope: role.scope, role: role.role }
-          : { kind: 'list', size: addVoterKeys(ctx, a.pollId, voters!) }
-        const poll: PollRecord = {
-          creator: ctx.signer,
-          mode: a.mode,
-          title: a.title,
-          question: a.question,
-          options,
-          electorate,
-          openAt: a.openAt,
-          closeAt: a.closeAt,
-          counts: options.map(() => 0),
-          ballots: 0,
-          tally: null,
-          talliedAt: null,
-          debateAt: null,
-          mayorAnswerAt: null,
-        }
-        ctx.state.set(pollKey(a.pollId), poll)
-        ctx.emit('pollCreated', { pollId: a.pollId, mode: a.mode, openAt: a.openAt, closeAt: a.closeAt })
-      },
-    }),
-    addVoters: method({
-      doc: 'Add keys to a list electorate (creator, draft only).',
-      args: s.object({ pollId, voters: s.array(s.key(), { min: 1, max: 256 }) }),
-      handler(ctx, a) {
-        const poll = editable(ctx, a.pollId)
-        ensure(poll.electorate.kind === 'list', 'BAD_ELECTORATE', 'this poll is open to a role, not a list')
-        const size = poll.electorate.size + addVoterKeys(ctx, a.pollId, a.voters)
-        ctx.state.set(pollKey(a.pollId), { ...poll, electorate: { kind: 'list', size } })
-      },
-    }),
-    setOptions: method({
-      doc: 'Replace the options of a poll (creator, draft only; petitions have none).',
-      args: s.object({ pollId, options: s.array(option, { max: MAX_OPTIONS }) }),
-      handler(ctx, a) {
-        const poll = editable(ctx, a.pollId)
-        const options = checkOptions(poll.mode, a.options)
-        ctx.state.set(pollKey(a.pollId), { ...poll, options, counts: options.map(() => 0) })
-      },
-    }),
-    reschedule: method({
-      doc: 'Move the open and close heights (creator, draft only).',
-      args: s.object({ pollId, openAt: s.uint(), closeAt: s.uint() }),
-      handler(ctx, a) {
-        const poll = editable(ctx, a.pollId)
-        ensure(a.openAt > ctx.height, 'BAD_SCHEDULE', 'openAt must be after the current height')
-        ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
-        ctx.state.set(pollKey(a.pollId), { ...poll, openAt: a.openAt, closeAt: a.closeAt })
-      },
-    }),
-    vote: method({
-      doc: 'Cast one ballot (eligible voter, open phase). A second ballot is refused with ALREADY_VOTED.',
-      args: s.object({ pollId, option: s.uint({ max: MAX_OPTIONS - 1 }) }),
-      handler(ctx, a) {
-        const poll = getPoll(ctx, a.pollId)
-        const phase = phaseOf(poll, ctx.height)
-        ensure(phase === 'open', 'NOT_OPEN', `poll ${a.pollId} is ${phase}`)
-        ensure(a.option < poll.options.length, 'BAD_OPTION', `option ${a.option} does not exist`)
-        ensure(isEligible(ctx, a.pollId, poll), 'NOT_ELIGIBLE', 'signer is not in the electorate')
-        const nullifier = nullifierOf(a.pollId, ctx.signer)
-        ensure(!ctx.state.has(ballotKey(nullifier)), 'ALREADY_VOTED', 'one ballot per voter')
-        ctx.state.set(ballotKey(nullifier), { pollId: a.pollId, option: a.option, height: ctx.height })
-        const counts = poll.counts.map((c, i) => (i === a.option ? c + 1 : c))
-        const next: PollRecord = { ...poll, counts, ballots: poll.ballots + 1 }
-        ctx.emit('voted', { pollId: a.pollId, nullifier })
-        if (poll.mode === 'petition') {
-          if (next.debateAt === null && next.ballots >= PETITION_DEBATE) {
-            next.debateAt = ctx.height
-            ctx.emit('debate', { pollId: a.pollId, ballots: next.ballots })
+      addVoters: method({
+        doc: 'Add keys to a list electorate (creator, draft only).',
+        args: s.object({ pollId, voters: s.array(s.key(), { min: 1, max: 256 }) }),
+        handler(ctx, a) {
+          const poll = editable(ctx, a.pollId)
+          ensure(poll.electorate.kind === 'list', 'BAD_ELECTORATE', 'this poll is open to a role, not a list')
+          const size = poll.electorate.size + addVoterKeys(ctx, a.pollId, a.voters)
+          ctx.state.set(pollKey(a.pollId), { ...poll, electorate: { kind: 'list', size } })
+        },
+      }),
+      setOptions: method({
+        doc: 'Replace the options of a poll (creator, draft only; petitions have none).',
+        args: s.object({ pollId, options: s.array(option, { max: MAX_OPTIONS }) }),
+        handler(ctx, a) {
+          const poll = editable(ctx, a.pollId)
+          const options = checkOptions(poll.mode, a.options)
+          ctx.state.set(pollKey(a.pollId), { ...poll, options, counts: options.map(() => 0) })
+        },
+      }),
+      reschedule: method({
+        doc: 'Move the open and close heights (creator, draft only).',
+        args: s.object({ pollId, openAt: s.uint(), closeAt: s.uint() }),
+        handler(ctx, a) {
+          const poll = editable(ctx, a.pollId)
+          ensure(a.openAt > ctx.height, 'BAD_SCHEDULE', 'openAt must be after the current height')
+          ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
+          ctx.state.set(pollKey(a.pollId), { ...poll, openAt: a.openAt, closeAt: a.closeAt })
+        },
+      }),
+      vote: method({
+        doc: 'Cast one ballot (eligible voter, open phase). A second ballot is refused with ALREADY_VOTED.',
+        args: s.object({ pollId, option: s.uint({ max: MAX_OPTIONS - 1 }) }),
+        handler(ctx, a) {
+          const poll = getPoll(ctx, a.pollId)
+          const phase = phaseOf(poll, ctx.height)
+          ensure(phase === 'open', 'NOT_OPEN', `poll ${a.pollId} is ${phase}`)
+          ensure(a.option < poll.options.length, 'BAD_OPTION', `option ${a.option} does not exist`)
+          ensure(isEligible(ctx, a.pollId, poll), 'NOT_ELIGIBLE', 'signer is not in the electorate')
+          const nullifier = nullifierOf(a.pollId, ctx.signer)
+          ensure(!ctx.state.has(ballotKey(nullifier)), 'ALREADY_VOTED', 'one ballot per voter')
+          ctx.state.set(ballotKey(nullifier), { pollId: a.pollId, option: a.option, height: ctx.height })
+          const counts = poll.counts.map((c, i) => (i === a.option ? c + 1 : c))
+          const next: PollRecord = { ...poll, counts, ballots: poll.ballots + 1 }
+          ctx.emit('voted', { pollId: a.pollId, nullifier })
+          if (poll.mode === 'petition') {
+            if (next.debateAt === null && next.ballots >= PETITION_DEBATE) {
+              next.debateAt = ctx.height
+              ctx.emit('debate', { pollId: a.pollId, ballots: next.ballots })
+            }
+            if (next.mayorAnswerAt === null && next.ballots >= PETITION_MAYOR_ANSWER) {
+              next.mayorAnswerAt = ctx.height
+              ctx.emit('mayorAnswer', { pollId: a.pollId, ballots: next.ballots })
+            }
           }
-          if (next.mayorAnswerAt === null && next.ballots >= PETITION_MAYOR_ANSWER) {
-            next.mayorAnswerAt = ctx.height
-            ctx.emit('mayorAnswer', { pollId: a.pollId, ballots: next.ballots })
+          ctx.state.set(pollKey(a.pollId), next)
+        },
+      }),
+      tally: method({
+        doc: 'Fix the result of a closed poll (anyone, once).',
+        args: s.object({ pollId }),
+        handler(ctx, a) {
+          const poll = getPoll(ctx, a.pollId)
+          const phase = phaseOf(poll, ctx.height)
+          ensure(phase !== 'tallied', 'ALREADY_TALLIED', `poll ${a.pollId} is tallied`)
+          ensure(phase === 'closed', 'NOT_CLOSED', `poll ${a.pollId} is ${phase}`)
+          const sum = poll.counts.reduce((x, y) => x + y, 0)
+          if (sum !== poll.ballots)
+            throw new Error(`invariant broken: poll ${a.pollId} counts sum ${sum} != ballots ${poll.ballots}`)
+          ctx.state.set(pollKey(a.pollId), { ...poll, tally: [...poll.counts], talliedAt: ctx.height })
+          ctx.emit('tallied', { pollId: a.pollId, counts: [...poll.counts], ballots: poll.ballots })
+        },
+      }),
+    },
+    queries: {
+      poll: query({
+        doc: 'A poll with its phase at the current height, or null.',
+        args: s.object({ pollId }),
+        handler(q, a) {
+          const poll = q.state.get<PollRecord>(pollKey(a.pollId))
+          return poll ? { ...poll, phase: phaseOf(poll, q.height) } : null
+        },
+      }),
+      results: query({
+        doc: '{ phase, counts, ballots, tally } of a poll (tally is null until tallied).',
+        args: s.object({ pollId }),
+        handler(q, a) {
+          const poll = q.state.get<PollRecord>(pollKey(a.pollId))
+          if (!poll) return null
+          return {
+            phase: phaseOf(poll, q.height),
+            options: poll.options,
+            counts: poll.counts,
+            ballots: poll.ballots,
+            tally: poll.tally,
           }
-        }
-        ctx.state.set(pollKey(a.pollId), next)
-      },
-    }),
-    tally: method({
-      doc: 'Fix the result of a closed poll (anyone, once).',
-      args: s.object({ pollId }),
-      handler(ctx, a) {
-        const poll = getPoll(ctx, a.pollId)
-        const phase = phaseOf(poll, ctx.height)
-        ensure(phase !== 'tallied', 'ALREADY_TALLIED', `poll ${a.pollId} is tallied`)
-        ensure(phase === 'closed', 'NOT_CLOSED', `poll ${a.pollId} is ${phase}`)
-        const sum = poll.counts.reduce((x, y) => x + y, 0)
-        if (sum !== poll.ballots)
-          throw new Error(`invariant broken: poll ${a.pollId} counts sum ${sum} != ballots ${poll.ballots}`)
-        ctx.state.set(pollKey(a.pollId), { ...poll, tally: [...poll.counts], talliedAt: ctx.height })
-        ctx.emit('tallied', { pollId: a.pollId, counts: [...poll.counts], ballots: poll.ballots })
-      },
-    }),
-  },
-  queries: {
-    poll: query({
-      doc: 'A poll with its phase at the current height, or null.',
-      args: s.object({ pollId }),
-      handler(q, a) {
-        const poll = q.state.get<PollRecord>(pollKey(a.pollId))
-        return poll ? { ...poll, phase: phaseOf(poll, q.height) } : null
-      },
-    }),
-    results: query({
-      doc: '{ phase, counts, ballots, tally } of a poll (tally is null until tallied).',
-      args: s.object({ pollId }),
-      handler(q, a) {
-        const poll = q.state.get<PollRecord>(pollKey(a.pollId))
-        if (!poll) return null
-        return {
-          phase: phaseOf(poll, q.height),
-          options: poll.options,
-          counts: poll.counts,
-          ballots: poll.ballots,
-          tally: poll.tally,
-        }
-      },
-    }),
-    nullifier: query({
-      doc: 'The nullifier of a voter in a poll (computed, no state read).',
-      args: s.object({ pollId, voter: s.key() }),
-      handler: (_q, a) => nullifierOf(a.pollId, a.voter),
-    }),
-    hasVoted: query({
-      doc: 'Has this voter a counted ballot in this poll?',
-      args: s.object({ pollId, voter: s.key() }),
-      handler: (q, a) => q.state.has(ballotKey(nullifierOf(a.pollId, a.voter))),
-    }),
-    eligible: query({
-      doc: 'Is this key in the electorate (at the current height, for role electorates)?',
-      args: s.object({ pollId, voter: s.key() }),
-      handler(q, a) {
-        const poll = q.state.get<PollRecord>(pollKey(a.pollId))
-        if (!poll) return false
-        const e = poll.electorate
-        if (e.kind === 'list') return q.state.has(voterKey(a.pollId, a.voter))
-        return (
-          q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
-        )
-      },
-    }),
-  },
-})
+        },
+      }),
+      nullifier: query({
+        doc: 'The nullifier of a voter in a poll (computed, no state read).',
+        args: s.object({ pollId, voter: s.key() }),
+        handler: (_q, a) => nullifierOf(a.pollId, a.voter),
+      }),
+      hasVoted: query({
+        doc: 'Has this voter a counted ballot in this poll?',
+        args: s.object({ pollId, voter: s.key() }),
+        handler: (q, a) => q.state.has(ballotKey(nullifierOf(a.pollId, a.voter))),
+      }),
+      eligible: query({
+        doc: 'Is this key in the electorate (at the current height, for role electorates)?',
+        args: s.object({ pollId, voter: s.key() }),
+        handler(q, a) {
+          const poll = q.state.get<PollRecord>(pollKey(a.pollId))
+          if (!poll) return false
+          const e = poll.electorate
+          if (e.kind === 'list') return q.state.has(voterKey(a.pollId, a.voter))
+          return (
+            q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
+          )
+        },
+      }),
+    },
+  }),
+)
