@@ -17,7 +17,7 @@ import {
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type LinkMode, type LinkProxy, startProxy } from './proxy.ts'
 import { freePorts } from '../helpers/ports.ts'
-import { tail, waitFor } from '../helpers/network.ts'
+import { describeNode, tail, waitFor } from '../helpers/network.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
 const FAULT_NODE = resolve(import.meta.dirname, 'faultNode.ts')
@@ -53,6 +53,21 @@ export interface ClusterOptions {
   proxied?: boolean
   /** Per-node faults (these nodes run under faultNode.ts). */
   faults?: Record<number, FaultNodeOptions>
+  /** Extra allowed peer keys (hex), written into every node's `p2p.observers` (e.g. fuzzing identities). */
+  observers?: string[]
+}
+
+/** Giving up on a restarted node's catch-up after this long (the fault suite's bound is 30 s). */
+export const CATCH_UP_LIMIT_MS = 60_000
+
+/** How long a restarted node took to reach the height the others had when it became ready. */
+export interface CatchUp {
+  node: number
+  target: number
+  ms: number
+  caughtUp: boolean
+  /** Its height when it gave up (when not caught up). */
+  height?: number
 }
 
 export interface Cluster {
@@ -72,9 +87,15 @@ export interface Cluster {
   partition(groups: number[][]): void
   /** Sets every link to `mode` (pass heals everything). */
   setAll(mode: LinkMode): void
+  /** Sets the directed link i -> j to `mode` (proxied clusters only). */
+  setLink(i: number, j: number, mode: LinkMode): void
   heal(): void
   close(): Promise<void>
   log(i: number, lines?: number): string
+  /** Catch-up of every restarted node so far (waits for measurements still running). */
+  catchUps(): Promise<CatchUp[]>
+  /** Status and log tail of node i, for a wait that timed out (see `waitFor`'s `explain`). */
+  describe(i: number): Promise<string>
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
@@ -94,10 +115,19 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...opts.consensus,
     },
   })
+  if (opts.observers?.length)
+    for (const home of layout.homes) {
+      const cfg = loadConfig(home)
+      cfg.p2p.observers = [...cfg.p2p.observers, ...opts.observers]
+      writeConfig(home, cfg)
+    }
   const links = new Map<string, LinkProxy>()
   const proxies: LinkProxy[] = []
-  const timedFetch: typeof fetch = (input, init) =>
-    fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(RPC_TIMEOUT_MS) })
+  // A long-poll (`?wait=commit&timeoutMs=N`) may take N ms by design: give it that much more.
+  const timedFetch: typeof fetch = (input, init) => {
+    const waitMs = Number(/[?&]timeoutMs=(\d+)/.exec(String(input))?.[1] ?? 0)
+    return fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(RPC_TIMEOUT_MS + waitMs) })
+  }
   try {
     if (opts.proxied) {
       for (let i = 0; i < n; i++) {
@@ -154,7 +184,48 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     return { child, output: () => out }
   }
 
+  // Catch-up after each restart: from the restarted node's `ready` until it reaches the height the
+  // other live nodes had at that moment (measured in the background; `catchUps()` waits for them).
+  const starts = new Map<number, number>()
+  const catchUps: CatchUp[] = []
+  const measuring = new Set<Promise<void>>()
+  const measureCatchUp = async (i: number) => {
+    const readyAt = Date.now()
+    const heights = await Promise.all(
+      cluster
+        .live()
+        .filter((x) => x.index !== i)
+        .map((x) =>
+          x.client.status().then(
+            (st) => st.height,
+            () => 0,
+          ),
+        ),
+    )
+    const target = Math.max(0, ...heights)
+    const deadline = readyAt + CATCH_UP_LIMIT_MS
+    for (;;) {
+      const h = await nodes[i]!.client.status().then(
+        (st) => st.height,
+        () => -1,
+      )
+      if (h >= target)
+        return void catchUps.push({ node: i, target, ms: Date.now() - readyAt, caughtUp: true })
+      if (Date.now() > deadline || !running(nodes[i]!))
+        return void catchUps.push({ node: i, target, ms: Date.now() - readyAt, caughtUp: false, height: h })
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
   const start = (i: number) =>
+    startProcess(i).then(() => {
+      const n = (starts.get(i) ?? 0) + 1
+      starts.set(i, n)
+      if (n > 1) {
+        const p = measureCatchUp(i).finally(() => measuring.delete(p))
+        measuring.add(p)
+      }
+    })
+  const startProcess = (i: number) =>
     new Promise<void>((resolveStart, rejectStart) => {
       const node = nodes[i]!
       const { child, output } = spawnNode(node)
@@ -220,6 +291,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
           setLink(i, j, same ? { kind: 'pass' } : { kind: 'drop' })
         }
     },
+    setLink,
     setAll(mode) {
       for (const p of links.values()) p.setMode(mode)
     },
@@ -237,7 +309,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       await Promise.all(proxies.map((p) => p.close()))
       if (!process.env.KEEP_FAULT) rmSync(dir, { recursive: true, force: true })
     },
+    async catchUps() {
+      await Promise.all([...measuring])
+      return [...catchUps]
+    },
     log: (i, lines = 40) => tail(join(nodes[i]!.home, 'node.log'), lines),
+    describe: (i) => describeNode(`node ${i}`, nodes[i]!.rpc, join(nodes[i]!.home, 'node.log')),
   }
   try {
     await Promise.all(nodes.map((_, i) => start(i)))
@@ -249,4 +326,4 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 }
 
 // Shared with the end-to-end tests.
-export { tail, waitFor }
+export { describeNode, tail, waitFor }

@@ -90,6 +90,9 @@ const totals = {
   violations: reports.reduce((a, r) => a + r.violations.length, 0),
   recoveryMs: Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, stat(v)])),
   finalRecoveryMs: stat(reports.map((r) => r.finalRecoveryMs)),
+  /** A restarted node's catch-up: from its `ready` to the height the others had then. */
+  catchUpMs: stat(reports.flatMap((r) => r.catchUps.filter((c) => c.caughtUp).map((c) => c.ms))),
+  catchUpsMissed: reports.reduce((a, r) => a + r.catchUps.filter((c) => !c.caughtUp).length, 0),
 }
 console.log(JSON.stringify(totals, null, 2))
 process.exit(totals.violations > 0 || totals.found !== totals.acked ? 1 : 0)

@@ -31,6 +31,8 @@ export interface TestNetwork {
   close(): Promise<void>
   /** Log of node i (for failure messages). */
   log(i: number, which?: 'validator' | 'observer'): string
+  /** Status and log tail of node i, for a wait that timed out. */
+  describe(i: number, which?: 'validator' | 'observer'): Promise<string>
 }
 
 /**
@@ -129,6 +131,8 @@ export async function startNetwork(opts: {
     start,
     kill,
     log: (i, which = 'validator') => tail(join(pick(i, which).home, 'node.log')),
+    describe: (i, which = 'validator') =>
+      describeNode(`${which} ${i}`, pick(i, which).rpc, join(pick(i, which).home, 'node.log')),
     async close() {
       const all = [...nodes, ...observers]
       for (const node of all)
@@ -162,11 +166,16 @@ export function tail(path: string, lines = 40): string {
   }
 }
 
-/** Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. For cross-process waits only. */
+/**
+ * Polls `fn` until it returns a truthy value; fails after `timeoutMs` with `what`. For cross-process waits
+ * only. `explain` runs once on a timeout and its text goes into the error (e.g. `describeNode`: the
+ * node's status and the tail of its log), so a failure says why the node never got there.
+ */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
+  explain?: () => Promise<string> | string,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastErr: unknown
@@ -177,12 +186,36 @@ export async function waitFor<T>(
     } catch (err) {
       lastErr = err
     }
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
+      let why = ''
+      if (explain) {
+        try {
+          why = `\n${await explain()}`
+        } catch (err) {
+          why = `\n(explain failed: ${(err as Error).message})`
+        }
+      }
       throw new Error(
-        `timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`,
+        `timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}${why}`,
       )
+    }
     await new Promise((r) => setTimeout(r, delay))
   }
+}
+
+/**
+ * What a test prints about a node it gave up waiting for: its `/v1/status` (or why there is none) and
+ * the tail of its log.
+ */
+export async function describeNode(name: string, rpc: string, logPath: string, lines = 60): Promise<string> {
+  let status: string
+  try {
+    const res = await fetch(`${rpc}/v1/status`, { signal: AbortSignal.timeout(2000) })
+    status = `${res.status} ${await res.text()}`
+  } catch (err) {
+    status = `unreachable (${(err as Error).cause ?? (err as Error).message})`
+  }
+  return `--- ${name} status: ${status}\n--- ${name} log (last ${lines} lines):\n${tail(logPath, lines)}`
 }
 
 /** Signs and submits a tx from `key` with the next nonce the test tracks itself. */
