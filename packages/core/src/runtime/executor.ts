@@ -10,8 +10,22 @@ import {
   type WorkLimits,
   DEFAULT_WORK_LIMITS,
 } from './layer.ts'
+import { runEndBlock as runHooks, type HookCounters, hookStatus, newHookCounters } from './hooks.ts'
+import { snapshot, thaw } from './layer.ts'
+import { isProcessHardened } from './sandbox.ts'
 import { parseTextArgs } from './schema.ts'
-import type { BlockContext, QueryContext, ServiceDefinition, StateView, TxContext } from './service.ts'
+import type {
+  AuthContext,
+  BlockContext,
+  ListOptions,
+  QueryContext,
+  ReadonlyStateView,
+  ServiceDefinition,
+  StatePage,
+  StateView,
+  TxContext,
+} from './service.ts'
+import { applyUpgrades, genesisVersionWrites, serviceVersions, type VersionReport } from './versions.ts'
 
 /** One event a service emitted. */
 export interface ServiceEvent {
@@ -41,6 +55,11 @@ export interface RuntimeOptions {
   limits?: Partial<WorkLimits>
   /** Told about handler bugs (exceptions that are not ServiceErrors). */
   onBug?: (info: { service: string; method: string; error: unknown }) => void
+  /**
+   * Consecutive failures after which a service's end-of-block hook is halted (default 3). A consensus
+   * parameter: every node of a chain must use the same value.
+   */
+  maxHookFailures?: number
 }
 
 export interface QueryResult {
@@ -70,6 +89,14 @@ export interface Runtime {
   checkTx(state: StateReader, tx: Tx): void
   /** The last nonce committed for a signer (0 if none). */
   committedNonce(state: StateReader, signer: Uint8Array): number
+  /** Counters of end-of-block hook failures since this runtime started (for the node's metrics). */
+  readonly counters: HookCounters
+  /** Each end-of-block hook's failure record in chain state (consecutive failures, halted). */
+  hookStatus(
+    state: StateReader,
+  ): Record<string, { failures: number; halted: boolean; height: number; message: string }>
+  /** The version each service runs on chain, the version of this node's code, and scheduled upgrades. */
+  versions(state: StateReader): VersionReport[]
   query(
     state: StateReader,
     height: number,
@@ -89,18 +116,53 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     services.set(svc.name, svc)
   }
   const order = dependencyOrder(services)
+  const counters = newHookCounters()
+  const maxHookFailures = opts.maxHookFailures ?? 3
 
-  function nsView(layer: Layer, service: string): StateView {
+  /** Throws once the tx (or hook) a context belongs to is over: a late promise cannot write. */
+  const alive = (f: { live: boolean }) => {
+    if (!f.live) throw new Error('this context belongs to a transaction or hook that has ended')
+  }
+
+  /** Views read `f.layer` at each call, so a hook's `attempt` savepoint applies to every view it holds. */
+  function readView(f: { layer: Layer; live: boolean }, service: string): ReadonlyStateView {
     const prefix = `${service}/`
     return {
-      get: <T extends Value = Value>(key: string) => layer.get(prefix + key) as T | undefined,
-      has: (key) => layer.get(prefix + key) !== undefined,
+      get: <T extends Value = Value>(key: string) => {
+        alive(f)
+        return f.layer.get(prefix + key) as T | undefined
+      },
+      has: (key) => {
+        alive(f)
+        return f.layer.get(prefix + key) !== undefined
+      },
+      list: <T extends Value = Value>(p: string, o: ListOptions = {}): StatePage<T> => {
+        alive(f)
+        const limit = o.limit ?? LIST_MAX
+        if (typeof p !== 'string' || !Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX)
+          throw new TypeError(`state.list: a string prefix and a limit of 1..${LIST_MAX}`)
+        const after = o.after === undefined ? undefined : prefix + String(o.after)
+        const rows = f.layer.list(prefix + p, after, limit)
+        const entries = rows.map(([k, value]) => ({ key: k.slice(prefix.length), value: value as T }))
+        return entries.length === limit ? { entries, next: entries[limit - 1]!.key } : { entries }
+      },
+    }
+  }
+
+  function nsView(f: { layer: Layer; live: boolean }, service: string): StateView {
+    const prefix = `${service}/`
+    return {
+      ...readView(f, service),
       set: (key, value) => {
+        alive(f)
         if (value === undefined)
           throw new TypeError(`state.set(${key}): undefined is not a value (use delete)`)
-        layer.set(prefix + key, value)
+        f.layer.set(prefix + key, value)
       },
-      delete: (key) => layer.delete(prefix + key),
+      delete: (key) => {
+        alive(f)
+        f.layer.delete(prefix + key)
+      },
     }
   }
 
@@ -113,6 +175,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     time: number
     txHash: Uint8Array
     depth: number
+    /** False once the tx or hook is over (see `alive`). */
+    live: boolean
   }
 
   function txContext(f: Frame, service: string, caller: string | undefined): TxContext {
@@ -124,13 +188,15 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       time: f.time,
       txHash: f.txHash,
       caller,
-      state: nsView(f.layer, service),
+      state: nsView(f, service),
       emit: (name, data) => {
-        f.layer.meter.event(data)
-        f.events.push({ service, name, data })
+        alive(f)
+        f.events.push({ service, name: String(name), data: f.layer.meter.event(data) })
       },
-      call: <T extends Value | void = Value>(target: string, fn: string, args: Value): T =>
-        callExport(f, svc, target, fn, args) as T,
+      call: <T extends Value | void = Value>(target: string, fn: string, args: Value): T => {
+        alive(f)
+        return callExport(f, svc, target, fn, args) as T
+      },
     }
   }
 
@@ -148,11 +214,17 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     if (!exp) throw new Error(`service ${target} has no export ${fn} (called by ${from.name})`)
     if (f.depth >= limits.maxCallDepth) throw new ResourceLimitError(`call depth over ${limits.maxCallDepth}`)
     // A savepoint per call: a callee that throws leaves nothing behind even if the caller catches.
-    const inner: Frame = { ...f, layer: f.layer.child(), events: [], depth: f.depth + 1 }
-    const out = exp(txContext(inner, target, from.name), args)
-    inner.layer.commit()
-    f.events.push(...inner.events)
-    return out
+    // Args and result cross as copies of plain data: neither side can alias or trick the other.
+    const inner: Frame = { ...f, layer: f.layer.child(), events: [], depth: f.depth + 1, live: true }
+    try {
+      const out = exp(txContext(inner, target, from.name), snapshot(args).value)
+      const result = out === undefined ? undefined : thaw(snapshot(out).value)
+      inner.layer.commit()
+      f.events.push(...inner.events)
+      return result
+    } finally {
+      inner.live = false
+    }
   }
 
   function blockContext(
@@ -161,7 +233,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     height: number,
     time: number,
     events: ServiceEvent[],
-  ): BlockContext {
+  ): BlockContext & { end(): void } {
     const svc = services.get(service)!
     const frame: Frame = {
       layer,
@@ -172,18 +244,50 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       time,
       txHash: new Uint8Array(32),
       depth: 0,
+      live: true,
     }
-    return {
+    const ctx: BlockContext & { end(): void } = {
       height,
       time,
-      state: nsView(layer, service),
+      state: nsView(frame, service),
       emit: (name, data) => {
-        layer.meter.event(data)
-        events.push({ service, name, data })
+        alive(frame)
+        events.push({ service, name: String(name), data: frame.layer.meter.event(data) })
       },
-      call: <T extends Value | void = Value>(target: string, fn: string, args: Value): T =>
-        callExport(frame, svc, target, fn, args) as T,
+      call: <T extends Value | void = Value>(target: string, fn: string, args: Value): T => {
+        alive(frame)
+        return callExport(frame, svc, target, fn, args) as T
+      },
+      attempt: (item, fn) => {
+        alive(frame)
+        const outer = frame.layer
+        const mark = events.length
+        frame.layer = outer.child()
+        try {
+          fn()
+          frame.layer.commit()
+          return true
+        } catch (err) {
+          if (err instanceof ResourceLimitError) throw err
+          events.length = mark
+          counters.itemFailures.set(service, (counters.itemFailures.get(service) ?? 0) + 1)
+          opts.onBug?.({ service, method: `endBlock item ${item}`, error: err })
+          outer.meter.event(null)
+          events.push({
+            service,
+            name: 'endBlockItemFailed',
+            data: { item: String(item), error: failureText(err) },
+          })
+          return false
+        } finally {
+          frame.layer = outer
+        }
+      },
+      end: () => {
+        frame.live = false
+      },
     }
+    return ctx
   }
 
   function committedNonce(state: StateReader | Layer, signer: Uint8Array): number {
@@ -210,6 +314,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     const signerHex = toHex(body.signer)
     const last = committedNonce(block, body.signer)
     if (body.nonce <= last) return fail('NONCE_TOO_LOW', `nonce ${body.nonce} <= last used ${last}`)
+    // Strictly sequential (validation refuses such blocks; this keeps a gap from using up a nonce).
+    if (body.nonce !== last + 1) return fail('NONCE_GAP', `nonce ${body.nonce}, next is ${last + 1}`)
     // The nonce is consumed whether or not the service accepts the tx.
     block.set(nonceKey(signerHex), body.nonce)
     const svc = services.get(body.service)
@@ -226,56 +332,45 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       time,
       txHash: tx.hash,
       depth: 0,
+      live: true,
     }
     try {
-      const args = method.args.parse(body.args)
+      // The handler gets its own copy of the args (the decoded tx stays as it arrived).
+      const args = method.args.parse(thaw(body.args))
       const ctx = txContext(frame, svc.name, undefined)
-      if (method.auth && method.auth({ ...ctx, state: readOnly(ctx.state) }, args) === false) {
+      // A read-only view: auth rules cannot write (set/delete are absent, so a call throws and the tx fails).
+      const authCtx = { ...ctx, state: readView(frame, svc.name) } as AuthContext
+      if (method.auth && method.auth(authCtx, args) === false) {
         return fail('UNAUTHORIZED', `signer may not call ${svc.name}.${body.method}`)
       }
       method.handler(ctx, args)
     } catch (err) {
       if (err instanceof ResourceLimitError) return fail('RESOURCE_LIMIT', err.message)
-      if (err instanceof CityError) return fail(err.code, err.message)
+      const known = cityError(err)
+      if (known) return fail(known.code, known.message)
       opts.onBug?.({ service: svc.name, method: body.method, error: err })
-      return fail(
-        'INTERNAL',
-        `service ${svc.name}.${body.method} failed: ${(err as Error)?.message ?? String(err)}`,
-      )
+      return fail('INTERNAL', `service ${svc.name}.${body.method} failed: ${failureText(err)}`)
+    } finally {
+      frame.live = false
     }
     layer.commit()
     return { hash: tx.hash, code: null, events: frame.events }
   }
 
   function runEndBlock(block: Layer, height: number, time: number): ServiceEvent[] {
-    const events: ServiceEvent[] = []
-    for (const name of order) {
-      const svc = services.get(name)!
-      if (!svc.endBlock) continue
-      const layer = block.child(
-        new Meter({
-          ...limits,
-          maxReads: limits.maxReads * 16,
-          maxWrites: limits.maxWrites * 16,
-          maxEvents: limits.maxEvents * 16,
-        }),
-      )
-      const mine: ServiceEvent[] = []
-      try {
-        svc.endBlock(blockContext(layer, name, height, time, mine))
-        layer.commit()
-        events.push(...mine)
-      } catch (err) {
-        // Deterministic on every node: the hook's writes are dropped and the failure is on record.
-        opts.onBug?.({ service: name, method: 'endBlock', error: err })
-        events.push({
-          service: name,
-          name: 'endBlockFailed',
-          data: { message: String((err as Error)?.message ?? err) },
-        })
-      }
-    }
-    return events
+    return runHooks({
+      block,
+      height,
+      time,
+      order,
+      services,
+      limits,
+      counters,
+      maxFailures: maxHookFailures,
+      context: (layer, name, events) => blockContext(layer, name, height, time, events),
+      onBug: opts.onBug,
+      failureText,
+    })
   }
 
   return {
@@ -294,8 +389,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
             maxEvents: Number.MAX_SAFE_INTEGER,
           }),
         )
+        const ctx = blockContext(layer, name, 0, time, blockEvents)
         try {
-          guardDeterminism(() => svc.genesis!(blockContext(layer, name, 0, time, blockEvents), config[name]))
+          guardDeterminism(() => svc.genesis!(ctx, config[name]))
         } catch (err) {
           throw new CityError(
             'GENESIS_FAILED',
@@ -303,8 +399,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
             { service: name },
           )
         }
+        ctx.end()
         layer.commit()
       }
+      for (const [k, v] of genesisVersionWrites(services, config._sys)) root.set(k, v)
       return { writes: root.collect(), results: [], blockEvents }
     },
     executeBlock(state, { height, time, chainId, txs }) {
@@ -316,8 +414,17 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         new Meter({ ...limits, maxReads: Infinity, maxWrites: Infinity }),
       )
       return guardDeterminism(() => {
+        // Versions first: a node whose code is not the version the chain runs at this height stops here.
+        const upgradeEvents = applyUpgrades({
+          layer: root,
+          height,
+          services,
+          order,
+          limits,
+          context: (layer, name, events) => blockContext(layer, name, height, time, events),
+        })
         const results = txs.map((tx) => runTx(root, tx, height, time, chainId))
-        const blockEvents = runEndBlock(root, height, time)
+        const blockEvents = [...upgradeEvents, ...runEndBlock(root, height, time)]
         return { writes: root.collect(), results, blockEvents }
       })
     },
@@ -333,25 +440,41 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       if (body.nonce <= last) throw new CityError('NONCE_TOO_LOW', `nonce ${body.nonce} <= last used ${last}`)
     },
     committedNonce: (state, signer) => committedNonce(state, signer),
+    counters,
+    hookStatus: (state) =>
+      hookStatus(new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity })), order),
+    versions: (state) =>
+      serviceVersions(
+        new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity })),
+        services,
+        order,
+      ),
     query(state, height, service, name, args, text = false) {
       const svc = services.get(service)
       if (!svc) throw new CityError('UNKNOWN_SERVICE', `no service ${service}`)
       const q = svc.queries && Object.hasOwn(svc.queries, name) ? svc.queries[name] : undefined
       if (!q) throw new CityError('UNKNOWN_QUERY', `service ${service} has no query ${name}`)
       const read = new Set<string>()
+      const base = state
       const tracking: StateReader = {
         get(key) {
           read.add(Buffer.from(key).toString('utf8'))
-          return state.get(key)
+          return base.get(key)
         },
       }
+      if (base.range) {
+        const range = base.range.bind(base)
+        tracking.range = (p, after, limit) => {
+          const rows = [...range(p, after, limit)]
+          for (const [k] of rows) read.add(Buffer.from(k).toString('utf8'))
+          return rows
+        }
+      }
       const layer = new Layer(tracking, undefined, new Meter({ ...limits, maxReads: limits.maxReads * 4 }))
+      const holder = { layer, live: true }
       const ctx = (svcName: string): QueryContext => ({
         height,
-        state: {
-          get: <T extends Value = Value>(k: string) => layer.get(`${svcName}/${k}`) as T | undefined,
-          has: (k) => layer.get(`${svcName}/${k}`) !== undefined,
-        },
+        state: readView(holder, svcName),
         query: <T extends Value = Value>(target: string, qname: string, qargs: Value): T => {
           if (!services.get(svcName)?.dependencies?.includes(target))
             throw new CityError('BAD_QUERY', `${svcName} does not depend on ${target}`)
@@ -382,11 +505,30 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   }
 }
 
-function readOnly(view: StateView): StateView {
-  const refuse = (): never => {
-    throw new Error('auth rules are read-only: state.set/delete is not allowed there')
+/** Largest page of `state.list`. */
+const LIST_MAX = 256
+
+/**
+ * A thrown CityError (ServiceError included) as a code and a message read once each, so a hostile
+ * subclass with getters cannot make the result differ from what was checked. Codes are 1..64 of A-Z, 0-9, _.
+ */
+function cityError(err: unknown): { code: string; message: string } | undefined {
+  if (!(err instanceof CityError)) return undefined
+  const code: unknown = err.code
+  const message: unknown = err.message
+  if (typeof code !== 'string' || !/^[A-Z][A-Z0-9_]{0,63}$/.test(code)) return undefined
+  return { code, message: typeof message === 'string' ? message : '' }
+}
+
+/** A failure as text for results and events: `CODE: message` for CityErrors, the error's own text else. */
+function failureText(err: unknown): string {
+  const known = cityError(err)
+  if (known) return `${known.code}: ${known.message}`
+  try {
+    return String((err as Error)?.message ?? err)
+  } catch {
+    return 'an error that cannot be printed'
   }
-  return { get: view.get, has: view.has, set: refuse, delete: refuse }
 }
 
 /** Services in an order where each comes after its dependencies; refuses unknown names and cycles. */
@@ -410,10 +552,13 @@ function dependencyOrder(services: Map<string, ServiceDefinition>): string[] {
 }
 
 /**
- * Handlers must not read the clock or draw random numbers. Execution is synchronous, so while it
- * runs nothing else in this thread can observe the swap; both are restored before returning.
+ * For services run outside the sandbox (tests, tools): handlers must not read the clock or draw random
+ * numbers. Execution is synchronous, so while it runs nothing else in this thread can observe the swap;
+ * both are restored before returning. In a hardened process the sandbox does this job (see sandbox.ts).
  */
 function guardDeterminism<T>(fn: () => T): T {
+  // After lockdown intrinsics are frozen (the swap would throw) and sandboxed services have no Date.
+  if (isProcessHardened()) return fn()
   const now = Date.now
   const random = Math.random
   Date.now = () => {

@@ -10,3 +10,13 @@ export {
   type BlockExecution,
   type QueryResult,
 } from './executor.ts'
+export type { HookCounters, HookRecord } from './hooks.ts'
+export type { ServiceUpgrade, VersionReport } from './versions.ts'
+export { SERVICE_SDK } from './sdk.ts'
+export {
+  hardenProcess,
+  isProcessHardened,
+  loadServiceModules,
+  moduleFunctor,
+  type SandboxOptions,
+} from './sandbox.ts'

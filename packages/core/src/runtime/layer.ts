@@ -4,46 +4,87 @@ import { utf8 } from '../bytes/index.ts'
 /** Committed state as the runtime sees it: synchronous reads of raw bytes by full key. */
 export interface StateReader {
   get(key: Uint8Array): Uint8Array | undefined
+  /**
+   * Committed entries whose key starts with `prefix` and is greater than `after`, in ascending byte
+   * order, at most `limit`. Needed for `state.list`; a reader without it makes `list` fail the tx.
+   */
+  range?(prefix: Uint8Array, after: Uint8Array | undefined, limit: number): Iterable<[Uint8Array, Uint8Array]>
+}
+
+/** Byte order of the UTF-8 encodings of two strings (what the store sorts keys by). */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
 const DELETED = Symbol('deleted')
 
 /**
- * Maps and arrays are frozen (deeply) when written, so a handler that edits a value after writing it,
- * or edits what it read back from this block, throws (and its tx fails) instead of changing state
- * behind the layer's back: a failed tx must leave nothing. Byte arrays cannot be frozen and are
- * treated as immutable by convention. Values decoded from committed state are fresh on every read.
+ * A copy of `v` as plain, deeply frozen data, and an upper bound of its encoded size. Each property is
+ * read exactly once, so what was checked is what is stored (a getter cannot answer differently later);
+ * byte arrays are copied (a written or emitted Uint8Array edited afterwards changes nothing); anything
+ * that is not storable (floats, undefined, functions, class instances, symbols) throws a TypeError.
  */
-function freeze(v: Value): Value {
-  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !Object.isFrozen(v)) {
-    Object.freeze(v)
-    for (const x of Array.isArray(v) ? v : Object.values(v)) freeze(x)
+export function snapshot(v: unknown, depth = 0): { value: Value; size: number } {
+  if (v === null || typeof v === 'boolean') return { value: v, size: 1 }
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new TypeError(`state and events hold safe integers only, got ${v}`)
+    return { value: v, size: 9 }
   }
-  return v
+  if (typeof v === 'string') return { value: v, size: 5 + 3 * v.length }
+  if (typeof v !== 'object') throw new TypeError(`not a storable value: ${typeof v}`)
+  if (v instanceof Uint8Array) return { value: new Uint8Array(v), size: 5 + v.length }
+  if (depth > 24) throw new TypeError('value nested too deeply')
+  let size = 5
+  if (Array.isArray(v)) {
+    const n = v.length
+    const out: Value[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const x = snapshot(v[i], depth + 1)
+      out[i] = x.value
+      size += x.size
+    }
+    return { value: Object.freeze(out) as Value[], size }
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null)
+    throw new TypeError('not a storable value: a class instance')
+  const out: Record<string, Value> = {}
+  for (const k of Object.keys(v)) {
+    const x = snapshot((v as Record<string, unknown>)[k], depth + 1)
+    out[k] = x.value
+    size += 5 + 3 * k.length + x.size
+  }
+  return { value: Object.freeze(out), size }
+}
+
+/** A fresh, mutable deep copy of a snapshot (what a handler gets when it reads a value of this block). */
+export function thaw(v: Value): Value {
+  if (v === null || typeof v !== 'object') return v
+  if (v instanceof Uint8Array) return new Uint8Array(v)
+  if (Array.isArray(v)) return v.map(thaw)
+  const out: Record<string, Value> = {}
+  for (const k in v) out[k] = thaw(v[k]!)
+  return out
 }
 
 /**
  * An upper bound of a value's encoded size, without encoding it (the limits are checked on every
  * write and event, so they must be cheap).
  */
-export function sizeBound(v: Value, depth = 0): number {
-  if (v === null || typeof v === 'boolean') return 1
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new TypeError(`state and events hold safe integers only, got ${v}`)
-    return 9
-  }
-  if (typeof v === 'string') return 5 + 3 * v.length
-  if (v instanceof Uint8Array) return 5 + v.length
-  if (depth > 24) throw new TypeError('value nested too deeply')
-  let n = 5
-  if (Array.isArray(v)) for (const x of v) n += sizeBound(x, depth + 1)
-  else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const k in v) n += 5 + 3 * k.length + sizeBound(v[k]!, depth + 1)
-  } else throw new TypeError(`not a storable value: ${typeof v}`)
-  return n
+export function sizeBound(v: Value): number {
+  return snapshot(v).size
 }
 
 type Slot = Value | typeof DELETED
+
+/**
+ * Decodes committed bytes into values the reader owns: decoded byte arrays may be views of the input,
+ * so the input is copied first (a reader may hand out its stored buffer itself).
+ */
+function decodeOwn(raw: Uint8Array): Value {
+  return decodeStrict(raw.slice(), { maxBytes: raw.length, maxDepth: 32 })
+}
 
 /**
  * A write layer over a parent layer or the committed state. Savepoints are child layers: `commit()`
@@ -67,24 +108,66 @@ export class Layer {
     return new Layer(this.base, this, meter ?? this.meter)
   }
 
+  /**
+   * The value of `key` as this tx sees it. Always the handler's own copy: edits to it change nothing
+   * until it is written back (values of this block are copied out of their snapshot, values of
+   * committed state are decoded afresh).
+   */
   get(key: string): Value | undefined {
     this.meter.read()
     for (let l: Layer | undefined = this; l; l = l.parent) {
       const v = l.slots.get(key)
-      if (v !== undefined) return v === DELETED ? undefined : v
+      if (v !== undefined) return v === DELETED ? undefined : thaw(v)
     }
     const raw = this.base.get(utf8.encode(key))
-    return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 32 })
+    return raw === undefined ? undefined : decodeOwn(raw)
   }
 
+  /** Stores a snapshot of `value` (later edits of `value` by the handler change nothing). */
   set(key: string, value: Value): void {
-    this.meter.write(key, value)
-    this.slots.set(key, freeze(value))
+    const snap = snapshot(value)
+    this.meter.written(key, snap.size)
+    this.slots.set(key, snap.value)
   }
 
   delete(key: string): void {
     this.meter.write(key, null)
     this.slots.set(key, DELETED)
+  }
+
+  /**
+   * Up to `limit` entries whose key starts with `prefix` and comes after `after`, in UTF-8 byte order:
+   * committed entries overlaid with this block's writes and deletes. Each entry returned is one read.
+   */
+  list(prefix: string, after: string | undefined, limit: number): [string, Value][] {
+    const overlay = new Map<string, Slot>()
+    for (let l: Layer | undefined = this; l; l = l.parent) {
+      for (const [k, v] of l.slots) {
+        if (!overlay.has(k) && k.startsWith(prefix) && (after === undefined || compareUtf8(k, after) > 0))
+          overlay.set(k, v)
+      }
+    }
+    let deleted = 0
+    for (const v of overlay.values()) if (v === DELETED) deleted++
+    if (!this.base.range) throw new Error('state.list is not available on this state backend')
+    const out = new Map<string, Value | typeof DELETED>()
+    for (const [k, raw] of this.base.range(
+      utf8.encode(prefix),
+      after === undefined ? undefined : utf8.encode(after),
+      limit + deleted,
+    )) {
+      out.set(utf8.decode(k), decodeOwn(raw))
+    }
+    for (const [k, v] of overlay) out.set(k, v === DELETED ? DELETED : thaw(v))
+    const keys = [...out.keys()].sort(compareUtf8)
+    const entries: [string, Value][] = []
+    for (const k of keys) {
+      if (entries.length === limit) break
+      const v = out.get(k)!
+      if (v !== DELETED) entries.push([k, v])
+    }
+    this.meter.readMany(Math.max(1, entries.length))
+    return entries
   }
 
   /** Folds this layer's writes into its parent. */
@@ -156,19 +239,34 @@ export class Meter {
 
   /** Also refuses what cannot be stored (floats, undefined, class instances): the tx fails, not the block. */
   write(key: string, value: Value): void {
+    this.written(key, value === null ? 1 : snapshot(value).size)
+  }
+
+  /** Counts a write whose value's size bound is known (see `snapshot`). */
+  written(key: string, size: number): void {
     if (++this.writes > this.limits.maxWrites)
       throw new ResourceLimitError(`more than ${this.limits.maxWrites} writes`)
     if (key.length > 512) throw new ResourceLimitError('state key longer than 512 characters')
-    if (value !== null && sizeBound(value) > this.limits.maxValueBytes) {
+    if (size > this.limits.maxValueBytes) {
       throw new ResourceLimitError(`value larger than ${this.limits.maxValueBytes} bytes`)
     }
   }
 
-  event(data: Value): void {
+  /** Counts an event and returns a snapshot of its data (what the tx result keeps). */
+  event(data: Value): Value {
     if (++this.events > this.limits.maxEvents)
       throw new ResourceLimitError(`more than ${this.limits.maxEvents} events`)
-    if (sizeBound(data) > this.limits.maxEventBytes) {
+    const snap = snapshot(data)
+    if (snap.size > this.limits.maxEventBytes) {
       throw new ResourceLimitError(`event larger than ${this.limits.maxEventBytes} bytes`)
     }
+    return snap.value
+  }
+
+  /** Counts `n` reads at once (prefix iteration: one per entry returned). */
+  readMany(n: number): void {
+    this.reads += n
+    if (this.reads > this.limits.maxReads)
+      throw new ResourceLimitError(`more than ${this.limits.maxReads} reads`)
   }
 }

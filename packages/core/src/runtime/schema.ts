@@ -127,12 +127,82 @@ export const s = {
       textString,
     )
   },
+  /**
+   * A field that may be absent. `null` is a value, not an absence: it is refused unless the inner schema
+   * takes it (`s.optional(s.nullable(x))` for "absent, null or x").
+   */
   optional<T>(inner: Schema<T>): Schema<T | undefined> {
-    const out = schema(`${inner.describe}?`, (v, p) =>
-      v === undefined || v === null ? undefined : inner.parse(v, p),
-    )
+    const out = schema(`${inner.describe}?`, (v, p) => (v === undefined ? undefined : inner.parse(v, p)))
     const fromText = inner.fromText
     return fromText ? { ...out, fromText: (t, p) => fromText(t, p) } : out
+  },
+  /** `null` or a value of `inner`. */
+  nullable<T>(inner: Schema<T>): Schema<T | null> {
+    const out = schema(`${inner.describe}|null`, (v, p) => (v === null ? null : inner.parse(v, p)))
+    const fromText = inner.fromText
+    return fromText ? { ...out, fromText: (t, p) => (t === 'null' ? null : fromText(t, p)) } : out
+  },
+  /**
+   * The first of `options` that accepts the value (list the most specific first). For maps, prefer
+   * `s.variant`, whose errors name the failing field.
+   */
+  union<const O extends readonly Schema<unknown>[]>(...options: O): Schema<Infer<O[number]>> {
+    const describe = options.map((o) => o.describe).join(' | ')
+    return schema(describe, (v, p) => {
+      for (const o of options) {
+        try {
+          return o.parse(v, p) as Infer<O[number]>
+        } catch (err) {
+          if (!(err instanceof CityError)) throw err
+        }
+      }
+      return bad(p, describe)
+    })
+  },
+  /** A tagged union of maps: field `tag` names the variant, whose object schema parses the whole map. */
+  variant<const K extends string, const V extends Record<string, Shape>>(
+    tag: K,
+    variants: V,
+  ): Schema<{ [T in keyof V]: { [_ in K]: T } & ObjectOf<V[T]> }[keyof V]> {
+    const parsers: Record<string, Schema<unknown>> = {}
+    for (const [name, shape] of Object.entries(variants)) {
+      parsers[name] = s.object({ ...shape, [tag]: s.literal(name) })
+    }
+    const names = Object.keys(variants)
+    return schema(`${tag}: ${names.join('|')}`, (v, p) => {
+      const t =
+        v !== null && typeof v === 'object' && !Array.isArray(v)
+          ? (v as Record<string, Value>)[tag]
+          : undefined
+      if (typeof t !== 'string' || !Object.hasOwn(parsers, t))
+        return bad(`${p}.${tag}`, `one of ${names.join(', ')}`)
+      return parsers[t]!.parse(v, p) as any
+    })
+  },
+  /** A map of string keys (checked by `key`) to values of `value`, at most `max` entries (default 64). */
+  record<V>(key: Schema<string>, value: Schema<V>, opts: { max?: number } = {}): Schema<Record<string, V>> {
+    const max = opts.max ?? 64
+    return schema(`{[${key.describe}]: ${value.describe}}`, (v, p) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array)
+        return bad(p, 'a map')
+      const keys = Object.keys(v)
+      if (keys.length > max) return bad(p, `a map of at most ${max} entries`)
+      const out: Record<string, V> = {}
+      for (const k of keys) {
+        key.parse(k, `${p}.${k}`)
+        const parsed = value.parse((v as Record<string, Value>)[k], `${p}.${k}`)
+        Object.defineProperty(out, k, { value: parsed, enumerable: true, writable: true, configurable: true })
+      }
+      return out
+    })
+  },
+  /** A deadline: `{ height?, time? }` with at least one (see `deadlinePassed`); time in ms since the epoch. */
+  deadline(): Schema<{ height?: number; time?: number }> {
+    const inner = s.object({ height: s.optional(s.uint()), time: s.optional(s.uint()) })
+    return schema('deadline', (v, p) => {
+      const d = inner.parse(v, p)
+      return d.height === undefined && d.time === undefined ? bad(p, 'a deadline with a height or a time') : d
+    })
   },
   array<T>(item: Schema<T>, opts: { min?: number; max?: number } = {}): Schema<T[]> {
     const max = opts.max ?? 256

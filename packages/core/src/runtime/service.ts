@@ -1,6 +1,6 @@
 import type { Value } from '../codec/msgpack.ts'
 import { CityError } from '../errors/index.ts'
-import type { Schema } from './schema.ts'
+import type { Infer, Schema } from './schema.ts'
 
 /**
  * The service (plugin) API: what a service author writes against. Node internals never leak in here.
@@ -25,10 +25,33 @@ import type { Schema } from './schema.ts'
  * })
  */
 
-/** A key-value view of one service's namespace. Values are msgpack `Value`s; reads see earlier writes of the same block. */
-export interface StateView {
-  get<T extends Value = Value>(key: string): T | undefined
-  has(key: string): boolean
+/** One entry of an ordered prefix listing: the key (without the service's namespace) and its value. */
+export interface StateEntry<T extends Value = Value> {
+  key: string
+  value: T
+}
+
+/** Options of `StateView.list`. */
+export interface ListOptions {
+  /** Start strictly after this key (the `key` of the last entry of the previous page). */
+  after?: string
+  /** At most this many entries (default and maximum: 256). Each entry counts as one read. */
+  limit?: number
+}
+
+/** A page of `StateView.list`: entries in key order; `next` is set when more entries may follow. */
+export interface StatePage<T extends Value = Value> {
+  entries: StateEntry<T>[]
+  /** Pass as `after` to read the next page; undefined when this page reached the end of the prefix. */
+  next?: string
+}
+
+/**
+ * A key-value view of one service's namespace. Values are msgpack `Value`s; reads see earlier writes
+ * of the same block. A value read is the reader's own copy (editing it changes nothing until it is
+ * written), and `set` stores a copy (editing the object afterwards changes nothing).
+ */
+export interface StateView extends ReadonlyStateView {
   set(key: string, value: Value): void
   delete(key: string): void
 }
@@ -37,6 +60,11 @@ export interface StateView {
 export interface ReadonlyStateView {
   get<T extends Value = Value>(key: string): T | undefined
   has(key: string): boolean
+  /**
+   * The entries whose key starts with `prefix`, in ascending order of their UTF-8 bytes, including
+   * this block's earlier writes and without its deletes; at most `limit` (<= 256) per call.
+   */
+  list<T extends Value = Value>(prefix: string, opts?: ListOptions): StatePage<T>
 }
 
 /** What a method handler sees. Everything here is deterministic: the same block gives the same answers. */
@@ -65,13 +93,19 @@ export interface TxContext {
   call<T extends Value | void = Value>(service: string, fn: string, args: Value): T
 }
 
-/** Context for genesis initialisation and end-of-block hooks: no signer. */
+/** Context for genesis initialisation, migrations and end-of-block hooks: no signer. */
 export interface BlockContext {
   readonly height: number
   readonly time: number
   readonly state: StateView
   emit(name: string, data: Value): void
   call<T extends Value | void = Value>(service: string, fn: string, args: Value): T
+  /**
+   * Runs `fn` in a savepoint: if it throws (anything but a work-limit error), its writes and events are
+   * dropped, an `endBlockItemFailed` event names `item`, the runtime's item-failure counter goes up and
+   * `attempt` returns false, so a hook can move past a poison item of its queue. True when `fn` succeeded.
+   */
+  attempt(item: string, fn: () => void): boolean
 }
 
 /** Context for read-only queries. */
@@ -82,13 +116,16 @@ export interface QueryContext {
   query<T extends Value = Value>(service: string, name: string, args: Value): T
 }
 
+/** The context of an authorization rule: the tx context with a read-only state view. */
+export type AuthContext = TxContext & { readonly state: ReadonlyStateView }
+
 export interface MethodDef<A = any> {
   args: Schema<A>
   /**
    * Who may call. Return false (or throw a ServiceError) to refuse with UNAUTHORIZED. Runs before the
    * handler with a read-only view; omit only for methods anyone may call.
    */
-  auth?: (ctx: TxContext & { readonly state: ReadonlyStateView }, args: A) => boolean | void
+  auth?: (ctx: AuthContext, args: A) => boolean | void
   handler: (ctx: TxContext, args: A) => Value | void
   /** One line for the generated reference docs. */
   doc?: string
@@ -106,7 +143,10 @@ export type ExportFn = (ctx: TxContext, args: any) => Value | void
 export interface ServiceDefinition {
   /** Lowercase name, the namespace of its state and the `service` field of its transactions. */
   name: string
-  /** Semantic version; governance upgrades compare it. */
+  /**
+   * Version of this code. Chain state records the version each service runs; a node whose code has
+   * another version refuses to execute (see `migrate` and the runtime's upgrade schedule).
+   */
   version: string
   /** Services this one calls; the runtime refuses cycles and unknown names. */
   dependencies?: string[]
@@ -115,13 +155,127 @@ export interface ServiceDefinition {
   exports?: Record<string, ExportFn>
   /** Runs once at genesis with the service's section of the genesis config. */
   genesis?: (ctx: BlockContext, config: Value | undefined) => void
-  /** Runs after the block's last transaction (deadlines, expiries). Errors here are bugs and halt the node. */
+  /**
+   * Runs after the block's last transaction (deadlines, expiries). A hook that throws has its writes
+   * dropped and its failure recorded (`endBlockFailed` event, counter); after `maxHookFailures` failures
+   * in a row it is halted for operators (`endBlockHalted`) until a new version of the service activates.
+   * Use `ctx.attempt` per queue item so that one poison item cannot fail the whole hook.
+   */
   endBlock?: (ctx: BlockContext) => void
+  /**
+   * Runs at the start of the block where this version activates (a scheduled upgrade), with the version
+   * the chain ran before. Throwing stops the chain at that height (MIGRATION_FAILED) on every node.
+   */
+  migrate?: (ctx: BlockContext, fromVersion: string | undefined) => void
 }
 
-/** Identity function that gives a service definition its types. */
-export function defineService<const D extends ServiceDefinition>(def: D): D {
-  return def
+/** A method whose handler (and auth rule) get the argument type of its schema. */
+export interface MethodSpec<S extends Schema<any>> {
+  args: S
+  auth?: (ctx: AuthContext, args: Infer<S>) => boolean | void
+  handler: (ctx: TxContext, args: Infer<S>) => Value | void
+  doc?: string
+}
+
+/** A query whose handler gets the argument type of its schema. */
+export interface QuerySpec<S extends Schema<any>> {
+  args: S
+  handler: (ctx: QueryContext, args: Infer<S>) => Value
+  doc?: string
+}
+
+type Schemas = Record<string, Schema<any>>
+
+/** What `defineService` takes: the handlers' argument types come from the schemas. */
+export type ServiceSpec<M extends Schemas, Q extends Schemas, E extends Record<string, ExportFn>> = Omit<
+  ServiceDefinition,
+  'methods' | 'queries' | 'exports'
+> & {
+  methods: { [K in keyof M]: MethodSpec<M[K]> }
+  queries?: { [K in keyof Q]: QuerySpec<Q[K]> }
+  exports?: E & { [K in keyof E]: ExportFn }
+}
+
+/** A service as `defineService` returns it: a ServiceDefinition that keeps its exports' types. */
+export type TypedService<E extends Record<string, ExportFn>> = ServiceDefinition & { exports?: E }
+
+/**
+ * Gives a service definition its types: each handler's and auth rule's argument type is inferred from
+ * its `args` schema (a misspelt argument is a type error), and the exports keep their types for
+ * `callExport`.
+ */
+export function defineService<
+  const M extends Schemas,
+  const Q extends Schemas = Record<never, never>,
+  const E extends Record<string, ExportFn> = Record<never, never>,
+>(def: ServiceSpec<M, Q, E>): TypedService<E> {
+  return def as unknown as TypedService<E>
+}
+
+/** One method, typed from its schema (for methods written outside the `defineService` literal). */
+export function method<S extends Schema<any>>(m: MethodSpec<S>): MethodSpec<S> {
+  return m
+}
+
+/** One query, typed from its schema. */
+export function query<S extends Schema<any>>(q: QuerySpec<S>): QuerySpec<S> {
+  return q
+}
+
+/** An export with a schema: raw args are parsed (BAD_ARGS otherwise) and the handler gets their type. */
+export type TypedExport<A, R extends Value | void> = ((ctx: TxContext, args: A) => R) & {
+  readonly __args?: A
+}
+
+/**
+ * Defines an export whose args are parsed with `schema` before `fn` runs; callers using
+ * `callExport` get the argument and result types.
+ *
+ * @example
+ * exports: { balance: defineExport(s.object({ owner: s.key() }), (ctx, a) => ctx.state.get<number>(hex(a.owner)) ?? 0) }
+ */
+export function defineExport<A, R extends Value | void>(
+  schema: Schema<A>,
+  fn: (ctx: TxContext, args: A) => R,
+): TypedExport<A, R> {
+  return (ctx: TxContext, raw: A) => fn(ctx, schema.parse(raw as Value, 'args'))
+}
+
+type ArgsOf<F> = F extends (ctx: TxContext, args: infer A) => unknown ? A : never
+
+/**
+ * A typed cross-service call: `callExport<typeof token>(ctx, 'token', 'balance', { asset, owner })`
+ * checks the function name, the argument type and the result type against the callee's exports (a
+ * type-only import of the callee's definition is enough: `import type { token } from './token.ts'`).
+ */
+export function callExport<
+  S extends { exports?: Record<string, ExportFn> },
+  K extends keyof NonNullable<S['exports']> & string = keyof NonNullable<S['exports']> & string,
+>(
+  ctx: { call<T extends Value | void>(service: string, fn: string, args: Value): T },
+  service: string,
+  fn: K,
+  args: ArgsOf<NonNullable<S['exports']>[K]>,
+): ReturnType<NonNullable<S['exports']>[K]> {
+  return ctx.call(service, fn, args as Value) as ReturnType<NonNullable<S['exports']>[K]>
+}
+
+/**
+ * A deadline by height, by block time (ms since the epoch, as `ctx.time`), or both (whichever comes
+ * first). Block time is the proposer's stamp, bounded by the node's block-time rule, so a time deadline
+ * is as exact as that rule (see the node README).
+ */
+export interface Deadline {
+  height?: number
+  time?: number
+}
+
+/** True once the block of `ctx` is at or past the deadline (height reached or block time reached). */
+export function deadlinePassed(
+  ctx: { readonly height: number; readonly time: number },
+  d: Deadline,
+): boolean {
+  return (d.height !== undefined && ctx.height >= d.height) || (d.time !== undefined && ctx.time >= d.time)
 }
 
 /**
