@@ -1,0 +1,113 @@
+// Damaged LevelDB table files are found when the store opens (issue #11 point 6), whichever table is
+// hit: before, a table holding only old blocks went unnoticed until a read of one of them failed.
+import { cpSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { ChainStore, type KvStore, isCityError, openLevelKv } from '@cityledger/core'
+import { Rng, testSeed } from '@cityledger/core/testing'
+import { crc32c } from '../src/store/levelTables.ts'
+import { tempDir } from './helpers/backends.ts'
+import { CHAIN_ID, genesisWrites, nextBlock } from './helpers/chainFixture.ts'
+
+const SEED = testSeed(20261202)
+const BLOCKS = 80
+// A small memtable so that a short chain is spread over several table files (the node uses 32 MiB).
+const SMALL = { writeBufferSize: 64 * 1024, maxFileSize: 64 * 1024 }
+
+const tables = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+
+/** A LevelDB store of BLOCKS blocks whose data sits in table files (closed, reopened, closed). */
+async function buildStore(dir: string): Promise<void> {
+  const store = await ChainStore.open(await openLevelKv(dir, SMALL))
+  await store.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
+  for (let h = 1; h <= BLOCKS; h++) await store.commitBlock(nextBlock(store, SEED, { txCount: 12 }))
+  await store.close()
+  // Reopening replays the write-ahead log into a level-0 table.
+  await (await ChainStore.open(await openLevelKv(dir, SMALL))).close()
+}
+
+/** Opens a copy of `dir` damaged by `damage`; 'OK' or the error's code and message. */
+async function openDamaged(dir: string, damage: (copy: string) => void): Promise<string> {
+  const copy = `${dir}-copy`
+  rmSync(copy, { recursive: true, force: true })
+  cpSync(dir, copy, { recursive: true })
+  try {
+    damage(copy)
+    let kv: KvStore | undefined
+    try {
+      kv = await openLevelKv(copy, SMALL)
+      await ChainStore.open(kv)
+      return 'OK'
+    } catch (err) {
+      if (isCityError(err)) return `${err.code}: ${err.message}`
+      throw err
+    } finally {
+      await kv?.close()
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true })
+  }
+}
+
+const flip = (file: string, rng: Rng, from: number, to: number) => {
+  const b = readFileSync(file)
+  for (let i = 0; i < 16; i++) b[from + rng.int(to - from)]! ^= 0xff
+  writeFileSync(file, b)
+}
+
+test(`a damaged table file, whichever it is, is refused when the store opens (SEED=${SEED})`, async () => {
+  const root = tempDir('tables')
+  const dir = join(root, 'db')
+  try {
+    await buildStore(dir)
+    const files = tables(dir)
+    assert.ok(files.length >= 2, `expected several table files, got ${files.length}`)
+    assert.is(await openDamaged(dir, () => {}), 'OK')
+    const rng = new Rng(SEED)
+    const missed: string[] = []
+    for (const t of files) {
+      const size = statSync(join(dir, t)).size
+      const damages: [string, (copy: string) => void][] = [
+        ['truncated to half', (copy) => truncateSync(join(copy, t), Math.floor(size / 2))],
+        ['16 bytes flipped in its first half', (copy) => flip(join(copy, t), rng, 0, Math.floor(size / 2))],
+        ['16 bytes flipped anywhere', (copy) => flip(join(copy, t), rng, 0, size)],
+      ]
+      for (const [what, damage] of damages) {
+        const got = await openDamaged(dir, damage)
+        if (!/^STORE_CORRUPT: .*LevelDB table/.test(got) || !got.includes(t))
+          missed.push(`${t} ${what}: ${got}`)
+      }
+    }
+    assert.equal(missed, [], `damage not refused with a message naming the table:\n${missed.join('\n')}`)
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+})
+
+test('a store whose tables are intact opens, and its last blocks read back', async () => {
+  const root = tempDir('tables-ok')
+  const dir = join(root, 'db')
+  try {
+    await buildStore(dir)
+    const store = await ChainStore.open(await openLevelKv(dir, SMALL))
+    assert.is(store.height(), BLOCKS)
+    for (let h = 1; h <= BLOCKS; h++) assert.is((await store.getBlock(h))?.header.height, h)
+    await store.close()
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+})
+
+test('CRC-32C matches the published vectors (RFC 3720 B.4; LevelDB crc32c_test)', () => {
+  assert.is(crc32c(new Uint8Array(32)), 0x8a9136aa)
+  assert.is(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43)
+  assert.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e)
+  assert.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c)
+  assert.is(crc32c(new TextEncoder().encode('123456789')), 0xe3069283)
+  // Any start and end (the 8-byte loop and the tail agree).
+  const b = new TextEncoder().encode('xx123456789yy')
+  assert.is(crc32c(b, 2, 11), 0xe3069283)
+})
+
+test.run()
