@@ -13,15 +13,19 @@ import {
 import { decodeMessage, encodeMessage } from '@cityledger/consensus'
 import { Rng } from '@cityledger/core/testing'
 import { type NodeOptions, PROTOCOL, type P2P } from '@cityledger/node'
+import { LIAR_KINDS, type LiarKind, liarHooks } from './liar.ts'
 
-export type ByzantineKind = 'equivocate' | 'conflictingVotes' | 'replay' | 'flood'
+export type ByzantineKind = 'equivocate' | 'conflictingVotes' | 'replay' | 'flood' | LiarKind | 'liar'
+/** The kinds byzantine.test.ts runs (the liar's kinds run in liar.test.ts). */
 export const BYZANTINE_KINDS: ByzantineKind[] = ['equivocate', 'conflictingVotes', 'replay', 'flood']
 
 type Hooks = NonNullable<NodeOptions['testHooks']>
 type ConsensusNet = Parameters<NonNullable<Hooks['wrapConsensusNet']>>[0]
 
-export function byzantineHooks(kind: ByzantineKind, key: KeyPair, seed: number): Hooks {
+export function byzantineHooks(kind: ByzantineKind, key: KeyPair, seed: number, chainId: string): Hooks {
   const rng = new Rng(seed)
+  if (kind === 'liar') return liarHooks(LIAR_KINDS, key, chainId, rng)
+  if ((LIAR_KINDS as string[]).includes(kind)) return liarHooks([kind as LiarKind], key, chainId, rng)
   const signVote = (v: Vote) => sign(key.secretKey, voteSigningMessage(v))
   switch (kind) {
     case 'equivocate':
@@ -32,6 +36,8 @@ export function byzantineHooks(kind: ByzantineKind, key: KeyPair, seed: number):
       return { onP2P: (p2p) => replaying(p2p, rng) }
     case 'flood':
       return { onP2P: (p2p) => flooding(p2p, rng) }
+    default:
+      throw new Error(`unknown Byzantine kind ${kind}`)
   }
 }
 

@@ -13,6 +13,8 @@ export interface ChainReport {
   acked: number
   /** Acknowledged txs found exactly once, at the acknowledged height, on every honest node. */
   found: number
+  /** Per height 1..lowestHead of the first honest node: block time and tx hashes. */
+  blocks: { height: number; time: number; txs: string[] }[]
   violations: string[]
 }
 
@@ -42,6 +44,7 @@ export async function checkChains(cluster: Cluster, acks: Ack[], timeoutMs = 60_
   const validators = cluster.layout.keys.map((k) => k.publicKey)
   const chainId = cluster.layout.genesis.chainId
   const where = new Map<string, { height: number; count: number }>()
+  const seen: ChainReport['blocks'] = []
   for (let h = 1; h <= lowestHead; h++) {
     const blocks = await Promise.all(honest.map((n) => n.client.block(h)))
     const first = blocks[0]
@@ -49,6 +52,7 @@ export async function checkChains(cluster: Cluster, acks: Ack[], timeoutMs = 60_
       violations.push(`node ${honest[0]!.index} has no block ${h} below its head`)
       continue
     }
+    seen.push({ height: h, time: first.header.time, txs: first.txs })
     blocks.forEach((b, k) => {
       const who = `node ${honest[k]!.index}`
       if (!b) {
@@ -83,7 +87,80 @@ export async function checkChains(cluster: Cluster, acks: Ack[], timeoutMs = 60_
       violations.push(`tx ${a.hash} acknowledged at height ${a.height}, found at ${w.height}`)
     else found++
   }
-  return { lowestHead, acked: acks.length, found, violations }
+  violations.push(...(await checkTxIndex(honest, acks, lowestHead)))
+  return { lowestHead, acked: acks.length, found, blocks: seen, violations }
+}
+
+/**
+ * Every honest node still reports each acknowledged tx as the node that acknowledged it did: same
+ * status, same height (a tx index entry is never overwritten, e.g. by a tx included again).
+ */
+async function checkTxIndex(honest: ClusterNode[], acks: Ack[], lowestHead: number): Promise<string[]> {
+  const violations: string[] = []
+  const todo = acks.filter((a) => a.height <= lowestHead)
+  for (const node of honest) {
+    let next = 0
+    const worker = async () => {
+      while (next < todo.length) {
+        const a = todo[next++]!
+        const s = await node.client
+          .tx(a.hash)
+          .catch((err: Error) => ({ status: `error ${err.message}`, height: -1 }))
+        if (s.status !== a.status || s.height !== a.height)
+          violations.push(
+            `node ${node.index} reports acknowledged tx ${a.hash} (${a.status} at ${a.height}) as ${s.status} at ${s.height}`,
+          )
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, worker))
+  }
+  return violations.slice(0, 20).concat(violations.length > 20 ? [`... ${violations.length - 20} more`] : [])
+}
+
+/**
+ * Block times against real time: a block's time is never more than `driftMs` ahead of the real time
+ * at which it committed (bounded above by the earliest acknowledgement at its height or later; the
+ * harness's clock is the real one), and times never go back.
+ */
+export function checkBlockTimes(blocks: ChainReport['blocks'], acks: Ack[], driftMs: number): string[] {
+  const violations: string[] = []
+  const byHeight = [...acks].sort((a, b) => b.height - a.height)
+  let committedBy = Date.now()
+  let k = 0
+  // From the top down: committedBy(h) = min over acks at heights >= h of the ack's time.
+  for (let i = blocks.length - 1; i >= 0; i--) {
+    const b = blocks[i]!
+    while (k < byHeight.length && byHeight[k]!.height >= b.height)
+      committedBy = Math.min(committedBy, byHeight[k++]!.at)
+    if (b.time > committedBy + driftMs)
+      violations.push(
+        `block ${b.height} has time ${b.time} (${new Date(b.time).toISOString()}), ${b.time - committedBy} ms ahead of the real time it committed by (bound ${driftMs} ms)`,
+      )
+    const prev = blocks[i - 1]
+    if (prev && b.time < prev.time)
+      violations.push(`block ${b.height}'s time is before block ${prev.height}'s`)
+  }
+  return violations.slice(0, 10).concat(violations.length > 10 ? [`... ${violations.length - 10} more`] : [])
+}
+
+/** The kinds of tx the open-loop load sends (the setup and the final probe are not load). */
+export const LOAD_KINDS: ReadonlySet<Ack['kind']> = new Set(['subject', 'transfer', 'ballot', 'large'])
+
+/**
+ * Phases: `bounds[k]` is the highest honest head when phase k started (the load's start, then each
+ * fault's injection); phase k ends where phase k+1 starts, the last at `end`. Each phase must commit
+ * at least one load tx (acknowledged at a height inside it), so a run that commits nothing, or only
+ * its setup, fails.
+ */
+export function checkPhases(phases: { name: string; from: number }[], end: number, acks: Ack[]): string[] {
+  const violations: string[] = []
+  const load = acks.filter((a) => LOAD_KINDS.has(a.kind))
+  for (const [k, p] of phases.entries()) {
+    const to = phases[k + 1]?.from ?? end
+    const n = load.filter((a) => a.height > p.from && a.height <= to).length
+    if (n === 0) violations.push(`phase ${p.name} (heights ${p.from + 1}..${to}): no load tx committed`)
+  }
+  return violations
 }
 
 /** Certificates may carry different 2f+1 subsets on different nodes; each must be valid for its block. */
@@ -166,6 +243,9 @@ async function checkBallots(cluster: Cluster, world: LoadWorld, acks: Ack[]): Pr
     accepted.set(a.voter, (accepted.get(a.voter) ?? 0) + 1)
   }
   for (const [voter, n] of accepted) if (n > 1) violations.push(`voter ${voter}: ${n} ballots accepted`)
+  const cast = acks.filter((a) => a.kind === 'ballot').length
+  if (world.voters.length && !cast) violations.push('no ballot was cast (acknowledged) during the run')
+  else if (world.voters.length && !accepted.size) violations.push(`${cast} ballots cast, none accepted`)
   for (const node of cluster.honest()) {
     const r = (await node.client.query('voting', 'results', { pollId: POLL })).value as {
       counts: number[]
@@ -192,6 +272,10 @@ async function checkBallots(cluster: Cluster, world: LoadWorld, acks: Ack[]): Pr
       violations.push(`node ${node.index}: counts add up to ${sum}, ballots ${r.ballots}`)
     if (r.ballots !== voted)
       violations.push(`node ${node.index}: ${r.ballots} ballots counted, ${voted} voters voted`)
+    if (r.ballots < accepted.size)
+      violations.push(
+        `node ${node.index}: ${r.ballots} ballots counted, ${accepted.size} acknowledged as accepted`,
+      )
   }
   return violations
 }

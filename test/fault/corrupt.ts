@@ -27,15 +27,33 @@ export async function corruptJournal(dataDir: string, rng: Rng): Promise<string>
   }
 }
 
+const tableFiles = (dataDir: string) =>
+  readdirSync(dataDir).filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+
+/**
+ * Makes sure a stopped node's store has LevelDB table files (with a 32 MiB write buffer a short run
+ * keeps everything in the log): opening the store replays the log into a level-0 table. Returns how
+ * many table files there are.
+ */
+export async function ensureTables(dataDir: string): Promise<number> {
+  if (!tableFiles(dataDir).length) await (await openLevelKv(dataDir)).close()
+  return tableFiles(dataDir).length
+}
+
+/** Which LevelDB file `corruptStoreFile` damages, and how. */
+export type StoreDamage = 'truncateManifest' | 'missingManifest' | 'truncateTable' | 'flipTable'
+const DAMAGES: StoreDamage[] = ['truncateManifest', 'missingManifest', 'truncateTable', 'flipTable']
+
 /**
  * Damages one LevelDB file: the MANIFEST truncated, CURRENT pointing nowhere, or a table file
- * truncated or with flipped bytes in its middle.
+ * truncated or with flipped bytes in its middle (`damage`, or a random one).
  */
-export function corruptStoreFile(dataDir: string, rng: Rng): string {
+export function corruptStoreFile(dataDir: string, rng: Rng, damage?: StoreDamage): string {
   const files = readdirSync(dataDir)
-  const tables = files.filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+  const tables = tableFiles(dataDir)
   const manifest = files.find((f) => f.startsWith('MANIFEST-'))
-  const choice = rng.int(tables.length ? 4 : 2)
+  const choice = damage ? DAMAGES.indexOf(damage) : rng.int(tables.length ? 4 : 2)
+  if (choice >= 2 && !tables.length) throw new Error(`no table file in ${dataDir} to damage`)
   if (choice === 0 && manifest) {
     const p = join(dataDir, manifest)
     truncateSync(p, Math.floor(statSync(p).size / 2))

@@ -46,7 +46,9 @@ async function main(): Promise<void> {
   const genesis = loadGenesis(join(home, 'genesis.json'))
   const key = loadKey(home)
   const skew = fault.clockSkewMs ?? 0
-  const byz = fault.byzantine ? byzantineHooks(fault.byzantine, key, fault.seed ?? 1) : undefined
+  const byz = fault.byzantine
+    ? byzantineHooks(fault.byzantine, key, fault.seed ?? 1, genesis.chainId)
+    : undefined
   let node: Awaited<ReturnType<typeof createNode>>
   try {
     node = await createNode({

@@ -21,9 +21,11 @@ const INITIAL = 1_000_000
 /** An acknowledgement: a node answered that this tx is committed (or committed as failed). */
 export interface Ack {
   hash: string
-  kind: 'subject' | 'transfer' | 'setup' | 'probe' | 'ballot'
+  kind: 'subject' | 'transfer' | 'setup' | 'probe' | 'ballot' | 'large'
   status: 'committed' | 'failed'
   height: number
+  /** Harness wall time when the answer came (ms): the block at `height` committed no later. */
+  at: number
   code?: string
   via: number
   /** For ballots: the index of the voter in `LoadWorld.voters`. */
@@ -66,18 +68,31 @@ export class Load {
   private readonly rng: Rng
   private readonly rate: number
   private readonly maxInFlight: number
+  private readonly large: boolean
+  /** Envelope size of every tx issued, by hash (block sizes are summed from it). */
+  readonly sizes = new Map<string, number>()
   private inFlight = new Set<Promise<void>>()
   private timer: ReturnType<typeof setInterval> | undefined
   private stopping = false
   private startedAt = 0
   private subjects = 0
 
-  constructor(cluster: Cluster, world: LoadWorld, rng: Rng, opts: { rate: number; maxInFlight?: number }) {
+  /**
+   * `large`: every tx but the ballots is an agreement draft of ~31 KB (the largest args the services accept), so
+   * blocks grow past 1 MB at a few dozen txs per second.
+   */
+  constructor(
+    cluster: Cluster,
+    world: LoadWorld,
+    rng: Rng,
+    opts: { rate: number; maxInFlight?: number; large?: boolean },
+  ) {
     this.cluster = cluster
     this.world = world
     this.rng = rng
     this.rate = opts.rate
     this.maxInFlight = opts.maxInFlight ?? 64
+    this.large = opts.large ?? false
   }
 
   start(): void {
@@ -108,6 +123,7 @@ export class Load {
       let p: Promise<void>
       const voters = this.world.voters.filter((v) => !v.busy)
       if (voters.length && this.rng.chance(0.15)) p = this.ballot(this.rng.int(this.world.voters.length))
+      else if (this.large) p = this.largeTx()
       else if (idle.length && this.rng.chance(0.5)) p = this.transfer(this.rng.pick(idle))
       else p = this.subject()
       this.inFlight.add(p)
@@ -127,6 +143,36 @@ export class Load {
       expiry: 0,
     }
     return this.drive(signTx(body, key.secretKey).bytes, 'subject').then(() => {})
+  }
+
+  /** An agreement draft near the largest args a service accepts (committed as failed: no such asset). */
+  private largeTx(): Promise<void> {
+    const key = generateKeyPair()
+    const r = this.rng.int(1e9)
+    const payee = (k: number) => sha256(utf8.encode(`payee-${r}-${k}`))
+    const body: TxBody = {
+      chainId: this.world.chainId,
+      service: 'agreement',
+      method: 'create',
+      args: {
+        id: `large-${r}`.padEnd(64, 'x'),
+        asset: 'no-such-asset',
+        parties: Array.from({ length: 16 }, (_, k) => payee(1000 + k)),
+        certifier: key.publicKey,
+        milestones: Array.from({ length: 32 }, (_, m) => ({
+          id: `m${m}`.padEnd(64, 'x'),
+          amount: Number.MAX_SAFE_INTEGER,
+          payouts: Array.from({ length: 16 }, (_, k) => ({
+            to: payee(m * 16 + k),
+            amount: Number.MAX_SAFE_INTEGER,
+          })),
+        })),
+      },
+      signer: key.publicKey,
+      nonce: 1,
+      expiry: 0,
+    }
+    return this.drive(signTx(body, key.secretKey).bytes, 'large').then(() => {})
   }
 
   /** A ballot in the load's poll; a voter's second and later ballots must be refused (ALREADY_VOTED). */
@@ -173,6 +219,7 @@ export class Load {
   /** Resubmits `bytes` to live nodes until one acknowledges it committed, or the load stops. */
   async drive(bytes: Uint8Array, kind: Ack['kind'], voter?: number): Promise<Ack | undefined> {
     const hash = toHex(sha256(bytes))
+    this.sizes.set(hash, bytes.length)
     for (let attempt = 0; !this.stopping; attempt++) {
       const live = this.cluster.live().filter((x) => !x.byzantine)
       if (!live.length) {
@@ -207,7 +254,15 @@ async function submitOnce(
   try {
     const s = await node.client.submit(bytes, { wait: 'commit', timeoutMs: 3000 })
     if (s.status === 'committed' || s.status === 'failed')
-      return { hash, kind, status: s.status, height: s.height!, code: s.code, via: node.index }
+      return {
+        hash,
+        kind,
+        status: s.status,
+        height: s.height!,
+        code: s.code,
+        via: node.index,
+        at: Date.now(),
+      }
     return undefined
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'NETWORK'
@@ -216,7 +271,15 @@ async function submitOnce(
     try {
       const s = await node.client.tx(hash)
       if (s.status === 'committed' || s.status === 'failed')
-        return { hash, kind, status: s.status, height: s.height!, code: s.code, via: node.index }
+        return {
+          hash,
+          kind,
+          status: s.status,
+          height: s.height!,
+          code: s.code,
+          via: node.index,
+          at: Date.now(),
+        }
     } catch {}
     return undefined
   }
@@ -273,6 +336,7 @@ export async function setupLoad(
       status: s.status as Ack['status'],
       height: s.height!,
       via: node.index,
+      at: Date.now(),
     })
   }
   await call('grantRole', 'identity', { scope: 'token', role: 'admin', key: world.city.publicKey }, [

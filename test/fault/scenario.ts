@@ -1,28 +1,30 @@
 // A scenario: validators, load, and a schedule of faults. `runScenario` starts the cluster, drives the
 // load, injects and heals each fault, then runs every end check and returns the figures.
-import { cpSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair, sha256, signTx, utf8 } from '@cityledger/core'
 import { Rng } from '@cityledger/core/testing'
-import { dataPath, loadConfig } from '@cityledger/node'
 import type { ByzantineKind } from './byzantine.ts'
-import { checkChains, checkInvariants, measureRecovery } from './check.ts'
-import { type Cluster, startCluster, waitFor } from './cluster.ts'
-import { corruptJournal, corruptStoreFile } from './corrupt.ts'
+import {
+  checkBlockTimes,
+  checkChains,
+  checkInvariants,
+  checkPhases,
+  LOAD_KINDS,
+  measureRecovery,
+} from './check.ts'
+import { type CatchUp, type Cluster, startCluster, waitFor } from './cluster.ts'
+import { type Fault, type FaultState, honestHead, inject, moveDataToTmpfs } from './faults.ts'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type Ack, Load, delay, setupLoad } from './load.ts'
+import { unmount } from './tmpfs.ts'
 
-export type NodeRef = number | 'primary'
+export type { Fault, NodeRef } from './faults.ts'
 
-/** One fault; each heals itself after its duration (corruptions are repaired from a backup). */
-export type Fault =
-  | { kind: 'kill'; node: NodeRef; downMs: number }
-  | { kind: 'pause'; node: NodeRef; ms: number }
-  | { kind: 'partition'; groups: number[][]; ms: number }
-  | { kind: 'delay'; delayMs: number; ms: number }
-  | { kind: 'diskFull'; node: number; ms: number }
-  | { kind: 'corruptJournal'; node: number }
-  | { kind: 'corruptStore'; node: number }
+/**
+ * How far ahead of real time a committed block's time may be (the block-time rule: a block time is
+ * never more than the drift bound ahead of the honest validators' clocks; the harness's clock is real).
+ */
+export const BLOCK_TIME_DRIFT_MS = 10_000
 
 export interface Scenario {
   name: string
@@ -32,6 +34,10 @@ export interface Scenario {
   rate: number
   loadMs: number
   accounts?: number
+  /** The load sends ~31 KB txs (and ballots) instead of small ones. */
+  largeTxs?: boolean
+  /** Most txs the load has in flight at once (default 64; the rest is shed). */
+  maxInFlight?: number
   /** Faults in order; `at` is ms after the load started (a step starts no earlier than the last ended). */
   schedule: { at: number; fault: Fault }[]
   /** Nodes with a skewed clock (ms). */
@@ -49,6 +55,8 @@ export interface ScenarioReport {
   faults: Record<string, number>
   acked: number
   found: number
+  /** Load txs (not setup, not probe) acknowledged. */
+  loadAcked: number
   lowestHead: number
   /** Per healed fault: ms until every honest live node passed the head it saw at the heal. */
   recoveries: { kind: string; ms: number }[]
@@ -57,9 +65,19 @@ export interface ScenarioReport {
   load: Load['stats']
   /** Penalties honest nodes gave (Prometheus counter, summed over honest nodes). */
   penalties: number
+  /** The same, by reason. */
+  penaltyReasons: Record<string, number>
   violations: string[]
   /** Ballots acknowledged as accepted (the one-ballot-per-voter check is not vacuous). */
   ballots?: number
+  /** Blocks whose txs add up to more than 1 MB. */
+  bigBlocks: number
+  /** Bytes of the load's txs in each block, by height (index 0 unused). */
+  blockBytes: number[]
+  /** Where each phase started: the highest honest head at the load's start and at each fault. */
+  phases: { name: string; from: number }[]
+  /** Per restart of a node: ms from its `ready` until it reached the height the others had then. */
+  catchUps: CatchUp[]
   durationMs: number
 }
 
@@ -74,17 +92,18 @@ export async function runScenario(
   for (const [i, ms] of Object.entries(sc.clockSkew ?? {})) faults[+i] = { ...faults[+i], clockSkewMs: ms }
   for (const [i, kind] of Object.entries(sc.byzantine ?? {}))
     faults[+i] = { ...faults[+i], byzantine: kind, seed: sc.seed + +i }
-  const diskNodes = new Set(sc.schedule.flatMap((s) => (s.fault.kind === 'diskFull' ? [s.fault.node] : [])))
-  const proxied = sc.schedule.some((s) => s.fault.kind === 'partition' || s.fault.kind === 'delay')
+  const nodesOf = (kind: 'diskFull' | 'fillDisk') =>
+    new Set(sc.schedule.flatMap(({ fault: f }) => (f.kind === kind ? [f.node] : [])))
+  const diskNodes = nodesOf('diskFull')
+  const tmpfsNodes = nodesOf('fillDisk')
+  const proxied = sc.schedule.some((s) => ['partition', 'delay', 'link'].includes(s.fault.kind))
+  const state: FaultState = { stopped: new Set(), tmpfs: new Map() }
   const cluster = await startCluster({ validators: n, proxied, faults, consensus: sc.consensus })
-  for (const i of diskNodes) {
-    // The flag lives outside the node's folder; the node must be restarted to pick up the wrapper.
-    cluster.nodes[i]!.fault = {
-      ...cluster.nodes[i]!.fault,
-      diskFullFlag: join(cluster.dir, `disk-full-${i}`),
-    }
-    await cluster.kill(i, 'SIGTERM')
-    await cluster.start(i)
+  // The end checks leave out nodes stopped for good, and nodes that died on their own (reported).
+  const dead = new Set<number>()
+  const checked: Cluster = {
+    ...cluster,
+    honest: () => cluster.honest().filter((x) => !state.stopped.has(x.index) && !dead.has(x.index)),
   }
   const counts: Record<string, number> = {}
   for (const k of Object.values(sc.byzantine ?? {}))
@@ -94,22 +113,44 @@ export async function runScenario(
   const recoveries: { kind: string; ms: number }[] = []
   let load: Load | undefined
   let setupAcks: Ack[] = []
+  let phases: { name: string; from: number }[] = []
   try {
+    for (const i of new Set([...diskNodes, ...tmpfsNodes])) {
+      // The node must be restarted to pick up the wrapper or the new data folder.
+      await cluster.kill(i, 'SIGTERM')
+      if (diskNodes.has(i))
+        cluster.nodes[i]!.fault = {
+          ...cluster.nodes[i]!.fault,
+          diskFullFlag: join(cluster.dir, `disk-full-${i}`),
+        }
+      if (tmpfsNodes.has(i)) moveDataToTmpfs(cluster, i, state)
+      await cluster.start(i)
+    }
     const setup = await setupLoad(cluster, { accounts: sc.accounts ?? 8 })
     setupAcks = setup.acks
-    load = new Load(cluster, setup.world, rng.fork(), { rate: sc.rate })
+    load = new Load(cluster, setup.world, rng.fork(), {
+      rate: sc.rate,
+      large: sc.largeTxs,
+      maxInFlight: sc.maxInFlight,
+    })
+    phases = [{ name: 'before the first fault', from: await honestHead(cluster) }]
     load.start()
     const loadStart = Date.now()
-    for (const step of sc.schedule) {
+    for (const [k, step] of sc.schedule.entries()) {
       const wait = loadStart + step.at - Date.now()
       if (wait > 0) await delay(wait)
-      log(`  fault ${JSON.stringify(step.fault)}`)
-      const problem = await inject(cluster, step.fault, rng)
+      log(`  fault ${JSON.stringify(step.fault)} at ${((Date.now() - loadStart) / 1000).toFixed(1)} s`)
+      phases.push({
+        name: `${k + 1} (${step.fault.kind}, then until the next fault)`,
+        from: await honestHead(cluster),
+      })
+      const problem = await inject(cluster, step.fault, rng, state, log)
       if (problem) violations.push(`${step.fault.kind}: ${problem}`)
       counts[step.fault.kind] = (counts[step.fault.kind] ?? 0) + 1
       const r = await recovery(cluster, sc.recoveryBoundMs ?? 30_000)
       if (r.violation) violations.push(`${step.fault.kind}: ${r.violation}`)
       recoveries.push({ kind: step.fault.kind, ms: r.ms })
+      log(`  recovered in ${r.ms} ms${r.violation ? ` (${r.violation.split('\n')[0]})` : ''}`)
     }
     const left = loadStart + sc.loadMs - Date.now()
     if (left > 0) await delay(left)
@@ -121,30 +162,55 @@ export async function runScenario(
     )
     if (final.violation) violations.push(final.violation)
     // A node that died on its own (not by the harness) is a finding in itself: say so with its log.
-    for (const node of cluster.honest())
-      if (!node.process || node.process.exitCode !== null || node.process.signalCode !== null)
+    for (const node of checked.honest())
+      if (!node.process || node.process.exitCode !== null || node.process.signalCode !== null) {
+        dead.add(node.index)
         violations.push(
           `node ${node.index} is not running (exit ${node.process?.exitCode ?? node.process?.signalCode}):\n${cluster.log(node.index, 30)}`,
         )
+      }
+    // A restarted validator must catch up with the others (an operator restarts for every upgrade).
+    const catchUps = await cluster.catchUps()
+    for (const c of catchUps)
+      if (!c.caughtUp || c.ms > (sc.recoveryBoundMs ?? 30_000))
+        violations.push(
+          `node ${c.node} restarted and ${c.caughtUp ? `took ${c.ms} ms` : `was still at height ${c.height} after ${c.ms} ms`} to reach height ${c.target}:\n${await cluster.describe(c.node)}`,
+        )
     const stats = await load.stop()
     await probe.stop(0)
+    if (stats.unresolved + probe.stats.unresolved > 0)
+      violations.push(
+        `${stats.unresolved + probe.stats.unresolved} txs left unresolved (no node acknowledged them within 30 s of the end)`,
+      )
     const acks = [...setupAcks, ...load.acks.values(), ...probe.acks.values()]
-    const chains = await checkChains(cluster, acks)
+    const chains = await checkChains(checked, acks)
     violations.push(...chains.violations)
-    violations.push(...(await checkInvariants(cluster, setup.world, acks)))
-    const penalties = await penaltiesOf(cluster)
+    violations.push(...checkPhases(phases, chains.lowestHead, acks))
+    violations.push(...checkBlockTimes(chains.blocks, acks, BLOCK_TIME_DRIFT_MS))
+    violations.push(...(await checkInvariants(checked, setup.world, acks)))
+    const penalties = await penaltiesOf(checked)
+    const sizes = load.sizes
+    const blockBytes = [0]
+    for (const b of chains.blocks) blockBytes[b.height] = b.txs.reduce((a, t) => a + (sizes.get(t) ?? 0), 0)
+    const bigBlocks = blockBytes.filter((x) => x > 1e6).length
     return {
       name: sc.name,
       seed: sc.seed,
       faults: counts,
       acked: chains.acked,
       found: chains.found,
+      loadAcked: acks.filter((a) => LOAD_KINDS.has(a.kind)).length,
       lowestHead: chains.lowestHead,
       recoveries,
       finalRecoveryMs: final.ms,
       load: stats,
-      penalties,
+      penalties: penalties.total,
+      penaltyReasons: penalties.reasons,
       ballots: acks.filter((a) => a.kind === 'ballot' && a.status === 'committed').length,
+      bigBlocks,
+      blockBytes,
+      phases,
+      catchUps,
       violations,
       durationMs: Date.now() - t0,
     }
@@ -157,11 +223,17 @@ export async function runScenario(
       faults: counts,
       acked: 0,
       found: 0,
+      loadAcked: 0,
       lowestHead: 0,
       recoveries,
       finalRecoveryMs: -1,
       load: load?.stats ?? { issued: 0, shed: 0, acked: 0, unresolved: 0, refused: {} },
       penalties: 0,
+      penaltyReasons: {},
+      bigBlocks: 0,
+      blockBytes: [],
+      phases,
+      catchUps: [],
       violations,
       durationMs: Date.now() - t0,
     }
@@ -169,6 +241,7 @@ export async function runScenario(
     if (violations.length)
       for (const node of cluster.nodes) log(`--- node ${node.index}\n${cluster.log(node.index, 25)}`)
     await cluster.close()
+    for (const dir of state.tmpfs.values()) unmount(dir)
   }
 }
 
@@ -186,100 +259,6 @@ function probeTx(cluster: Cluster): Uint8Array {
     },
     key.secretKey,
   ).bytes
-}
-
-async function primaryIndex(cluster: Cluster): Promise<number> {
-  for (const node of cluster.live().filter((x) => !x.byzantine)) {
-    try {
-      return (await node.client.status()).view % cluster.nodes.length
-    } catch {}
-  }
-  return 0
-}
-
-const resolveNode = async (cluster: Cluster, ref: NodeRef) =>
-  ref === 'primary' ? primaryIndex(cluster) : ref
-
-async function height(cluster: Cluster, i: number): Promise<number> {
-  return (await cluster.nodes[i]!.client.status()).height
-}
-
-/** Injects one fault, waits its duration, heals it. Returns a violation message when the node misbehaved. */
-async function inject(cluster: Cluster, f: Fault, rng: Rng): Promise<string | undefined> {
-  switch (f.kind) {
-    case 'kill': {
-      const i = await resolveNode(cluster, f.node)
-      await cluster.kill(i, 'SIGKILL')
-      await delay(f.downMs)
-      await cluster.start(i)
-      return
-    }
-    case 'pause': {
-      const i = await resolveNode(cluster, f.node)
-      cluster.pause(i)
-      await delay(f.ms)
-      cluster.resume(i)
-      return
-    }
-    case 'partition':
-      cluster.partition(f.groups)
-      await delay(f.ms)
-      cluster.heal()
-      return
-    case 'delay':
-      cluster.setAll({ kind: 'delay', ms: f.delayMs })
-      await delay(f.ms)
-      cluster.heal()
-      return
-    case 'diskFull': {
-      const node = cluster.nodes[f.node]!
-      const flag = node.fault?.diskFullFlag
-      if (!flag) return 'node does not run with a disk-full flag'
-      const before = await height(cluster, f.node).catch(() => 0)
-      writeFileSync(flag, '')
-      const code = await Promise.race([node.exited, delay(30_000).then(() => 'timeout' as const)])
-      rmSync(flag, { force: true })
-      if (code === 'timeout') {
-        await cluster.kill(f.node)
-        await cluster.start(f.node)
-        return 'the node kept running for 30 s with a full disk'
-      }
-      const log = cluster.log(f.node, 200)
-      let problem: string | undefined
-      if (code !== 2) problem = `exit code ${code}, expected 2 (fatal, clean stop)`
-      else if (!log.includes('ENOSPC')) problem = 'the node did not say the disk was full'
-      await delay(f.ms)
-      await cluster.start(f.node)
-      const after = await height(cluster, f.node)
-      if (after < before) problem = `height went back from ${before} to ${after} after the disk filled up`
-      return problem
-    }
-    case 'corruptJournal':
-    case 'corruptStore': {
-      const node = cluster.nodes[f.node]!
-      await cluster.kill(f.node, 'SIGTERM')
-      const data = dataPath(node.home, loadConfig(node.home))
-      const backup = `${data}.backup`
-      cpSync(data, backup, { recursive: true })
-      let problem: string | undefined
-      try {
-        const what =
-          f.kind === 'corruptJournal' ? await corruptJournal(data, rng) : corruptStoreFile(data, rng)
-        const r = await cluster.startExpectingFailure(f.node)
-        if (r.code === -1) problem = `started on a ${what}`
-        else if (r.code === 0 || r.code === null) problem = `exit ${r.code} on a ${what}`
-        else if (!/cannot start/.test(r.output))
-          problem = `no reason given for refusing a ${what}:\n${r.output}`
-        if (r.code === -1) await cluster.kill(f.node)
-      } finally {
-        rmSync(data, { recursive: true, force: true })
-        cpSync(backup, data, { recursive: true })
-        rmSync(backup, { recursive: true, force: true })
-      }
-      await cluster.start(f.node)
-      return problem
-    }
-  }
 }
 
 /** After a heal: until every honest live node passes the highest head seen at the heal. */
@@ -310,12 +289,18 @@ async function recovery(cluster: Cluster, boundMs: number): Promise<{ ms: number
   }
 }
 
-async function penaltiesOf(cluster: Cluster): Promise<number> {
+async function penaltiesOf(cluster: Cluster): Promise<{ total: number; reasons: Record<string, number> }> {
   let total = 0
+  const reasons: Record<string, number> = {}
   for (const node of cluster.honest()) {
     const text = await node.client.metrics().catch(() => '')
-    for (const line of text.split('\n'))
-      if (line.startsWith('cityledger_p2p_penalties_total')) total += Number(line.split(' ').at(-1)) || 0
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('cityledger_p2p_penalties_total')) continue
+      const v = Number(line.split(' ').at(-1)) || 0
+      total += v
+      const reason = /reason="([^"]*)"/.exec(line)?.[1] ?? ''
+      reasons[reason] = (reasons[reason] ?? 0) + v
+    }
   }
-  return total
+  return { total, reasons }
 }
