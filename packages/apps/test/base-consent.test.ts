@@ -11,7 +11,10 @@ const SEED = testSeed(20261204)
 const health = exportCaller('health', 'consent')
 
 function setup() {
-  const base = baseChain({ extra: [health] })
+  const base = baseChain({
+    extra: [health],
+    genesis: { consent: { purposes: ['treatment', 'research', 'billing', 'marketing', 'p', 'q', 'er'] } },
+  })
   const { chain, city, key } = base
   const medic = key('medic')
   expectCode(
@@ -356,6 +359,52 @@ test(`property: every log entry points to a grant active at its height, or a fla
   }
   assert.ok(txs >= 1500 && logged > 0, `enough txs (${txs})`)
   assert.ok(ok > txs / 4 && ok < txs, `a mix of accepted and refused txs (${ok}/${txs})`)
+})
+
+test('privacy: purposes are codes from a fixed table, never free text', () => {
+  const { chain, city, subject, doctor } = setup()
+  const g = (n: number, purpose: string) => ({
+    grantId: h32(`pc${n}`),
+    grantee: doctor.publicKey,
+    purpose,
+    expiry: chain.height + 10,
+  })
+  expectCode(chain.tx(subject, 'consent', 'grant', g(1, 'HIV test follow-up')), 'BAD_ARGS', 'free text')
+  expectCode(chain.tx(subject, 'consent', 'grant', g(2, 'oncology')), 'UNKNOWN_PURPOSE', 'not in the table')
+  expectCode(chain.tx(subject, 'consent', 'definePurpose', { code: 'oncology' }), 'UNAUTHORIZED', 'not admin')
+  expectCode(chain.tx(city, 'consent', 'definePurpose', { code: 'oncology' }), null, 'define')
+  expectCode(chain.tx(city, 'consent', 'definePurpose', { code: 'oncology' }), 'PURPOSE_EXISTS', 'twice')
+  expectCode(
+    chain.tx(city, 'consent', 'definePurpose', { code: 'health:x' }),
+    'BAD_ARGS',
+    "':' codes are a service's",
+  )
+  expectCode(chain.tx(subject, 'consent', 'grant', g(3, 'oncology')), null, 'a defined code')
+  // A service defines codes under its own name only.
+  expectCode(
+    chain.tx(doctor, 'health', 'call', { fn: 'definePurpose', args: { code: 'health:records' } }),
+    null,
+    'own prefix',
+  )
+  expectCode(
+    chain.tx(doctor, 'health', 'call', { fn: 'definePurpose', args: { code: 'qualification:x' } }),
+    'UNAUTHORIZED',
+    "another service's prefix",
+  )
+  expectCode(chain.tx(subject, 'consent', 'grant', g(4, 'health:records')), null, "a service's code")
+  expectCode(
+    chain.tx(doctor, 'consent', 'emergencyAccess', {
+      subject: subject.publicKey,
+      purpose: 'made-up',
+      reason: h32('r'),
+    }),
+    'UNAUTHORIZED',
+    'emergency needs the role first',
+  )
+  // The default table of a chain whose genesis names none.
+  const plain = baseChain()
+  assert.ok(plain.chain.query('consent', 'purpose', { code: 'health-care' }))
+  assert.is(plain.chain.query('consent', 'purpose', { code: 'treatment' }), null)
 })
 
 test.run()

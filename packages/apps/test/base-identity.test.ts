@@ -4,6 +4,7 @@ import { type KeyPair, type TxContext, type Value, defineService, s, toHex } fro
 import { Rng, createTestChain, testSeed, type TestCall } from '@cityledger/core/testing'
 import { baseServices } from '../src/base/index.ts'
 import { MAX_ORG_KEYS, MAX_ROLES_PER_KEY } from '../src/base/identity.ts'
+import { pseudonymCommitment, relationshipKey } from '../src/base/pseudonym.ts'
 import { baseChain, expectCode, expectCodes, h32, under } from './base-fixtures.ts'
 
 const SEED = testSeed(20261201)
@@ -375,6 +376,64 @@ interface Model {
   keyOrg: Map<string, string>
   orgKeys: Map<string, string[]>
 }
+
+test('enrol: one relationship key per citizen and scope, one scope per key, by the enroller; unenrol', () => {
+  const { chain, city, key } = setup()
+  const office = key('democracy-office')
+  const secret = h32('agency secret')
+  const seed = h32('citizen master seed')
+  const [kv1, kv2] = [relationshipKey(seed, 'voting'), relationshipKey(h32('new phone'), 'voting')]
+  const ks = relationshipKey(seed, 'scoin')
+  const cv = pseudonymCommitment(secret, 'voting', 'resident-1')
+  const enrol = (by: KeyPair, scope: string, k: KeyPair, commitment: Uint8Array) =>
+    chain.tx(by, 'identity', 'enrol', { scope, key: k.publicKey, commitment })
+  expectCode(enrol(office, 'voting', kv1, cv), 'UNAUTHORIZED', 'no enroller role')
+  expectCode(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'voting', role: 'enroller', key: office.publicKey }),
+    null,
+    'enroller',
+  )
+  expectCode(enrol(office, 'voting', kv1, cv), null, 'enrol')
+  expectCode(enrol(office, 'voting', kv2, cv), 'ALREADY_ENROLLED', 'the same citizen twice')
+  expectCode(
+    enrol(office, 'scoin', ks, pseudonymCommitment(secret, 'scoin', 'resident-1')),
+    'UNAUTHORIZED',
+    'other scope',
+  )
+  expectCode(enrol(city, 'scoin', kv1, h32('x')), 'KEY_IN_USE', 'a key serves one relationship')
+  expectCode(
+    enrol(city, 'scoin', ks, pseudonymCommitment(secret, 'scoin', 'resident-1')),
+    null,
+    'city enrols',
+  )
+  const rec = chain.query('identity', 'pseudonym', { scope: 'voting', key: kv1.publicKey }) as {
+    commitment: Uint8Array
+    org: string | null
+  }
+  assert.equal([rec.commitment, rec.org], [cv, null])
+  assert.is(chain.query('identity', 'enrolled', { scope: 'voting', key: kv1.publicKey }), true)
+  assert.is(chain.query('identity', 'enrolled', { scope: 'scoin', key: kv1.publicKey }), false)
+  // A lost phone: the old key leaves, the new one takes the citizen's place; the old key never serves again.
+  expectCode(
+    chain.tx(office, 'identity', 'unenrol', { scope: 'voting', key: kv1.publicKey }),
+    null,
+    'unenrol',
+  )
+  expectCode(
+    chain.tx(office, 'identity', 'unenrol', { scope: 'voting', key: kv1.publicKey }),
+    'NOT_ENROLLED',
+    'twice',
+  )
+  expectCode(enrol(office, 'voting', kv2, cv), null, 'the new key')
+  expectCode(enrol(office, 'voting', kv1, h32('y')), 'KEY_IN_USE', 'the old key is retired')
+  // Org keys are agencies, not citizens; revoked keys are dead.
+  expectCode(
+    chain.tx(city, 'identity', 'revokeKey', { key: key('dead').publicKey, fromHeight: chain.height + 1 }),
+    null,
+    'revoke',
+  )
+  expectCode(enrol(office, 'voting', key('dead'), h32('z')), 'KEY_REVOKED', 'revoked key')
+})
 
 test(`property: identity state matches a model over random txs (seed ${SEED})`, () => {
   const rng = new Rng(SEED)

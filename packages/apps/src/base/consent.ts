@@ -21,7 +21,13 @@ import { add, hex, parse, refuseRevokedSigners, signerHas } from './common.ts'
  * Heights: a grant is active at heights h with grantedAt <= h < expiry and, once revoked, h < revokedFrom
  * (revocation takes effect at the next height, so a block never sees a grant change under it).
  *
+ * Purposes are codes from a fixed table, never free text (a purpose written by hand can itself be
+ * personal data: "HIV test follow-up"). The table starts from genesis (`purposes`, default
+ * {@link DEFAULT_PURPOSES}); the consent admin adds plain codes, and a service adds codes under its own
+ * name (`qualification:<predicate>`) through the `definePurpose` export.
+ *
  * State layout:
+ *   purpose/<code>            -> { by, height }        the purpose table
  *   grant/<grantIdHex>        -> GrantRecord
  *   log/<subjectHex>/n        -> number of entries
  *   log/<subjectHex>/<i>      -> AccessEntry (i = 0..n-1; one key per entry, no list grows)
@@ -38,6 +44,9 @@ export type ConsentErrorCode =
   | 'NOT_GRANTEE'
   | 'PURPOSE_MISMATCH'
   | 'GRANT_INACTIVE'
+  | 'UNKNOWN_PURPOSE'
+  | 'PURPOSE_EXISTS'
+  | 'BAD_GENESIS'
 
 /** A stored grant. */
 export interface GrantRecord {
@@ -67,8 +76,23 @@ type Rec = Record<string, Value>
 
 export const MAX_LOG_PAGE = 256
 
-const purpose = s.string({ min: 1, max: 64, pattern: /^[\x21-\x7e]+$/ })
+/** A purpose code: lowercase words and dashes, or `<service>:<code>` for codes a service defines. */
+export const PURPOSE_RE = /^[a-z0-9][a-z0-9-]*(:[a-z0-9][a-z0-9-]*)?$/
+/** The purpose table of a new chain when its genesis names none. */
+export const DEFAULT_PURPOSES = [
+  'health-care',
+  'emergency-care',
+  'welfare-review',
+  'research',
+  'employment',
+  'housing',
+  'education',
+  'tax',
+] as const
+
+const purpose = s.string({ min: 1, max: 64, pattern: PURPOSE_RE })
 const args = {
+  definePurpose: s.object({ code: purpose }),
   grant: s.object({ grantId: s.hash(), grantee: s.key(), purpose, expiry: s.uint({ min: 1 }) }),
   grantId: s.object({ grantId: s.hash() }),
   logAccess: s.object({ grantId: s.hash(), purpose }),
@@ -81,6 +105,15 @@ const args = {
     limit: s.optional(s.uint({ min: 1, max: MAX_LOG_PAGE })),
   }),
   subject: s.object({ subject: s.key() }),
+}
+
+function requirePurpose(state: View, code: string): void {
+  ensure(state.has(`purpose/${code}`), 'UNKNOWN_PURPOSE', `purpose ${code} is not in the purpose table`)
+}
+
+function putPurpose(state: StateView, code: string, by: Value, height: number): void {
+  ensure(!state.has(`purpose/${code}`), 'PURPOSE_EXISTS', `purpose ${code} exists`)
+  state.set(`purpose/${code}`, { by, height })
 }
 
 function getGrant(state: View, grantId: Uint8Array): GrantRecord | undefined {
@@ -157,6 +190,7 @@ export const consent = refuseRevokedSigners(
         args: args.grant,
         handler(ctx, a: Infer<typeof args.grant>) {
           ensure(!ctx.state.has(`grant/${hex(a.grantId)}`), 'GRANT_EXISTS', 'grantId already used')
+          requirePurpose(ctx.state, a.purpose)
           ensure(
             a.expiry > ctx.height,
             'BAD_EXPIRY',
@@ -198,6 +232,7 @@ export const consent = refuseRevokedSigners(
         args: args.emergencyAccess,
         auth: (ctx) => signerHas(ctx, 'consent', 'emergency'),
         handler(ctx, a: Infer<typeof args.emergencyAccess>) {
+          requirePurpose(ctx.state, a.purpose)
           appendLog(ctx, a.subject, {
             height: ctx.height,
             grantId: null,
@@ -209,8 +244,32 @@ export const consent = refuseRevokedSigners(
           })
         },
       },
+      definePurpose: {
+        doc: "Adds a plain purpose code (no ':') to the purpose table. ('consent','admin').",
+        args: args.definePurpose,
+        auth: (ctx) => signerHas(ctx, 'consent', 'admin'),
+        handler(ctx, a: Infer<typeof args.definePurpose>) {
+          ensure(!a.code.includes(':'), 'BAD_ARGS', "codes with ':' are defined by their service")
+          putPurpose(ctx.state, a.code, ctx.signer, ctx.height)
+          ctx.emit('purposeDefined', { code: a.code })
+        },
+      },
     },
     exports: {
+      /** The calling service adds `<caller>:<code>` to the purpose table (PURPOSE_EXISTS when there). */
+      definePurpose(ctx: TxContext, raw: Value): void {
+        const a = parse(args.definePurpose, raw)
+        if (!a.code.startsWith(`${ctx.caller}:`))
+          throw new ServiceError(
+            'UNAUTHORIZED',
+            `a service defines codes under its own name (${ctx.caller}:...)`,
+          )
+        putPurpose(ctx.state, a.code, ctx.caller!, ctx.height)
+      },
+      /** True when `code` is in the purpose table. */
+      hasPurpose(ctx: TxContext, raw: Value): boolean {
+        return ctx.state.has(`purpose/${parse(args.definePurpose, raw).code}`)
+      },
       /** True when the grant exists, names this grantee and purpose, and is active at this height. */
       isActive(ctx: TxContext, raw: Value): boolean {
         const a = parse(args.check, raw)
@@ -233,6 +292,7 @@ export const consent = refuseRevokedSigners(
        */
       recordEmergency(ctx: TxContext, raw: Value): number {
         const a = parse(args.xemergency, raw)
+        requirePurpose(ctx.state, a.purpose)
         const may = (scope: string) =>
           ctx.call<boolean>('identity', 'hasRole', { scope, role: 'emergency', key: a.grantee }) === true
         if (!may('consent') && !may(ctx.caller!))
@@ -248,7 +308,24 @@ export const consent = refuseRevokedSigners(
         })
       },
     },
+    genesis(ctx, config) {
+      const cfg = (config ?? {}) as { purposes?: Value }
+      const list = cfg.purposes ?? [...DEFAULT_PURPOSES]
+      if (!Array.isArray(list))
+        throw new ServiceError('BAD_GENESIS', 'consent genesis: purposes must be a list')
+      for (const [i, code] of list.entries()) {
+        if (typeof code !== 'string' || code.length > 64 || !PURPOSE_RE.test(code) || code.includes(':'))
+          throw new ServiceError('BAD_GENESIS', `consent genesis: purposes[${i}] is not a plain purpose code`)
+        if (!ctx.state.has(`purpose/${code}`)) ctx.state.set(`purpose/${code}`, { by: 'genesis', height: 0 })
+      }
+    },
     queries: {
+      purpose: {
+        doc: 'A purpose code of the table: { by, height } or null.',
+        args: args.definePurpose,
+        handler: (q: QueryContext, a: Infer<typeof args.definePurpose>) =>
+          q.state.get(`purpose/${a.code}`) ?? null,
+      },
       grant: {
         doc: 'The grant record plus `active` (at this height), or null.',
         args: args.grantId,

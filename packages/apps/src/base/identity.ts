@@ -23,6 +23,15 @@ import { NAME_RE, copy, genesisKey, hex, name, parse } from './common.ts'
  *   keyorg/<keyHex>              -> org                     a key belongs to one org, forever
  *   revoked/<keyHex>             -> fromHeight              the key is dead at heights >= fromHeight
  *   subject/<subjectHex>         -> { by, height }          a pseudonymous subject commitment
+ *   pseud/<scope>/<keyHex>       -> { commitment, org, height }  a citizen's per-relationship key in a scope
+ *   pcommit/<scope>/<commitHex>  -> keyHex                  one key per citizen and scope
+ *   pkey/<keyHex>                -> scope                   a relationship key serves one scope, forever
+ *
+ * Per-relationship pseudonyms: a citizen uses one key per service (scope), derived by their wallet
+ * (`relationshipKey`). The agency that knows the citizen enrols that key with a keyed commitment,
+ * HMAC(agency secret, scope, citizen reference) (`pseudonymCommitment`, computed off chain): the chain
+ * sees one commitment per citizen and scope (so nobody enrols twice), but neither the commitment nor the
+ * key of one scope says anything about another; only the agency, with its secret, links them.
  */
 
 /** Error codes of identity. */
@@ -39,6 +48,8 @@ export type IdentityErrorCode =
   | 'ROLE_EXISTS'
   | 'NO_SUCH_ROLE'
   | 'SUBJECT_EXISTS'
+  | 'ALREADY_ENROLLED'
+  | 'NOT_ENROLLED'
   | 'LIMIT'
 
 export const MAX_ROLES_PER_KEY = 64
@@ -110,6 +121,26 @@ function putRole(
   state.set(roleKey(scope, role, k), { org, by, height })
 }
 
+/** A role's grant height, if the key holds it at `height`. */
+function roleSince(state: View, height: number, scope: string, role: string, key: Uint8Array): number | null {
+  if (!roleHeld(state, height, scope, role, key)) return null
+  const g = state.get<{ height: number } & Record<string, Value>>(roleKey(scope, role, hex(key)))
+  return g?.height ?? null
+}
+
+/** The height a live key was enrolled in `scope`, or null. */
+function enrolledSince(state: View, height: number, scope: string, key: Uint8Array): number | null {
+  const k = hex(key)
+  if (isRevoked(state, k, height)) return null
+  const p = state.get<{ height: number } & Record<string, Value>>(`pseud/${scope}/${k}`)
+  return p?.height ?? null
+}
+
+/** Enrolment needs (scope, 'enroller') or the scope's admin (or the city). */
+function mayEnrol(state: View, height: number, scope: string, key: Uint8Array): boolean {
+  return roleHeld(state, height, scope, 'enroller', key) || isScopeAdmin(state, height, scope, key)
+}
+
 function putOrg(state: StateView, org: string, orgName: string, keys: Uint8Array[], height: number): void {
   ensure(!state.has(`org/${org}`), 'ORG_EXISTS', `org ${org} exists`)
   ensure(keys.length <= MAX_ORG_KEYS, 'LIMIT', `an org has at most ${MAX_ORG_KEYS} keys`)
@@ -127,6 +158,8 @@ const args = {
   grantRole: s.object({ scope: scopeSchema, role: roleSchema, key: s.key(), org: s.optional(name()) }),
   revokeRole: s.object({ scope: scopeSchema, role: roleSchema, key: s.key() }),
   registerSubject: s.object({ subject: s.hash() }),
+  enrol: s.object({ scope: name(), key: s.key(), commitment: s.hash() }),
+  enrolment: s.object({ scope: name(), key: s.key() }),
   hasRole: s.object({ scope: scopeSchema, role: roleSchema, key: s.key() }),
   key: s.object({ key: s.key() }),
   org: s.object({ org: name() }),
@@ -310,8 +343,53 @@ export const identity = defineService({
         ctx.emit('subjectRegistered', { subject: a.subject })
       },
     },
+    enrol: {
+      doc: "Enrols a citizen's relationship key in a scope with the agency's keyed commitment (one key per citizen and scope; a key serves one scope, forever). (scope,'enroller') or the scope's admin.",
+      args: args.enrol,
+      auth: (ctx, a: Infer<typeof args.enrol>) => mayEnrol(ctx.state, ctx.height, a.scope, ctx.signer),
+      handler(ctx, a: Infer<typeof args.enrol>) {
+        const k = hex(a.key)
+        ensure(!isRevoked(ctx.state, k, ctx.height), 'KEY_REVOKED', 'key is revoked')
+        ensure(!ctx.state.has(`keyorg/${k}`), 'KEY_IN_USE', "an org's key is no citizen pseudonym")
+        const used = ctx.state.get<string>(`pkey/${k}`)
+        ensure(used === undefined, 'KEY_IN_USE', `key already serves scope ${used}: one key per relationship`)
+        const c = `pcommit/${a.scope}/${hex(a.commitment)}`
+        ensure(!ctx.state.has(c), 'ALREADY_ENROLLED', `this citizen already has a key in ${a.scope}`)
+        ctx.state.set(`pseud/${a.scope}/${k}`, {
+          commitment: a.commitment,
+          org: activeOrgOf(ctx.state, ctx.height, ctx.signer),
+          height: ctx.height,
+        })
+        ctx.state.set(c, k)
+        ctx.state.set(`pkey/${k}`, a.scope)
+        ctx.emit('enrolled', { scope: a.scope, key: a.key })
+      },
+    },
+    unenrol: {
+      doc: "Ends a key's enrolment (lost key, moved away); its commitment is free for a new key, the old key never serves again. (scope,'enroller') or the scope's admin.",
+      args: args.enrolment,
+      auth: (ctx, a: Infer<typeof args.enrolment>) => mayEnrol(ctx.state, ctx.height, a.scope, ctx.signer),
+      handler(ctx, a: Infer<typeof args.enrolment>) {
+        const k = hex(a.key)
+        const p = ctx.state.get<{ commitment: Uint8Array } & Record<string, Value>>(`pseud/${a.scope}/${k}`)
+        ensure(p, 'NOT_ENROLLED', `key is not enrolled in ${a.scope}`)
+        ctx.state.delete(`pseud/${a.scope}/${k}`)
+        ctx.state.delete(`pcommit/${a.scope}/${hex(p.commitment)}`)
+        ctx.emit('unenrolled', { scope: a.scope, key: a.key })
+      },
+    },
   },
   exports: {
+    /** The height from which the key holds (scope, role) (its grant), or null when it does not hold it now. */
+    roleSince(ctx: TxContext, raw: Value): number | null {
+      const a = parse(args.hasRole, raw)
+      return roleSince(ctx.state, ctx.height, a.scope, a.role, a.key)
+    },
+    /** The height the key was enrolled in `scope`, or null (not enrolled, or revoked). */
+    enrolledSince(ctx: TxContext, raw: Value): number | null {
+      const a = parse(args.enrolment, raw)
+      return enrolledSince(ctx.state, ctx.height, a.scope, a.key)
+    },
     /** True when the key holds (scope, role) and is not revoked at this height. */
     hasRole(ctx: TxContext, raw: Value): boolean {
       const a = parse(args.hasRole, raw)
@@ -365,6 +443,30 @@ export const identity = defineService({
         org: q.state.get<string>(`keyorg/${hex(a.key)}`) ?? null,
         revokedFrom: revokedFrom(q.state, hex(a.key)),
       }),
+    },
+    roleSince: {
+      doc: 'The height from which the key holds (scope, role), or null when it does not hold it now.',
+      args: args.hasRole,
+      handler: (q: QueryContext, a: Infer<typeof args.hasRole>) =>
+        roleSince(q.state, q.height, a.scope, a.role, a.key),
+    },
+    enrolledSince: {
+      doc: 'The height the key was enrolled in the scope, or null (not enrolled, or revoked).',
+      args: args.enrolment,
+      handler: (q: QueryContext, a: Infer<typeof args.enrolment>) =>
+        enrolledSince(q.state, q.height, a.scope, a.key),
+    },
+    pseudonym: {
+      doc: "A key's enrolment in a scope: { commitment, org, height } or null.",
+      args: args.enrolment,
+      handler: (q: QueryContext, a: Infer<typeof args.enrolment>) =>
+        q.state.get(`pseud/${a.scope}/${hex(a.key)}`) ?? null,
+    },
+    enrolled: {
+      doc: 'True when the key is enrolled in the scope and not revoked at this height.',
+      args: args.enrolment,
+      handler: (q: QueryContext, a: Infer<typeof args.enrolment>) =>
+        enrolledSince(q.state, q.height, a.scope, a.key) !== null,
     },
     subject: {
       doc: 'A registered subject commitment: { by, height } or null.',

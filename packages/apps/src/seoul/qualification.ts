@@ -150,6 +150,12 @@ function answerable(ctx: TxContext, requestId: Uint8Array): RequestRecord {
   return { ...r }
 }
 
+/** Adds 'qualification:<p>' to consent's purpose table (subjects grant consent for that code). */
+function definePurpose(ctx: { call: TxContext['call'] }, p: string): void {
+  if (ctx.call<boolean>('consent', 'hasPurpose', { code: purposeOf(p) }) !== true)
+    ctx.call('consent', 'definePurpose', { code: purposeOf(p) })
+}
+
 function parseGenesis(config: Value | undefined): {
   requestTtl: number
   predicates: { predicate: string; validityBlocks: number }[]
@@ -187,6 +193,7 @@ export const qualification = refuseRevokedSigners(
       ctx.state.set('config', { requestTtl: cfg.requestTtl })
       ctx.state.set('stats', { requests: 0, answered: 0, declined: 0, cancelled: 0 })
       for (const p of cfg.predicates) {
+        definePurpose(ctx, p.predicate)
         ctx.state.set(predKey(p.predicate), {
           predicate: p.predicate,
           validityBlocks: p.validityBlocks,
@@ -201,6 +208,7 @@ export const qualification = refuseRevokedSigners(
         args: s.object({ predicate, validityBlocks: s.uint(), active: s.optional(s.bool()) }),
         auth: (ctx) => hasRole(ctx, 'admin'),
         handler(ctx, a) {
+          if (!ctx.state.has(predKey(a.predicate))) definePurpose(ctx, a.predicate)
           const rec: PredicateRecord = {
             predicate: a.predicate,
             validityBlocks: a.validityBlocks,
