@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type KeyPair, type Value, generateKeyPair, sha256, toHex, utf8 } from '@cityledger/core'
 import { Rng, createTestChain, seedFor, testSeed } from '@cityledger/core/testing'
-import { baseServices } from '../src/base/index.ts'
+import { baseServices, pseudonymCommitment } from '../src/base/index.ts'
 import { PETITION_DEBATE, PETITION_MAYOR_ANSWER, nullifierOf, voting } from '../src/seoul/index.ts'
 
 const SEED = testSeed(20261125)
@@ -11,10 +11,11 @@ const k = (label: string): KeyPair => generateKeyPair(seedFor(label))
 const key = (label: string) => k(label).publicKey
 const question = sha256(utf8.encode('Should Seoul extend late-night bus lines?'))
 
-function setup() {
+function setup(votingGenesis?: Value) {
   const chain = createTestChain({
     services: [...baseServices, voting],
     genesis: {
+      voting: votingGenesis,
       identity: {
         admins: [{ key: key('city'), scopes: ['*'] }],
         roles: [
@@ -52,8 +53,17 @@ function setup() {
     const poll = q('poll', { pollId })
     chain.advance(Math.max(0, poll.closeAt - chain.height - 1))
   }
-  return { chain, tx, q, create, openPoll, closePoll }
+  /** Democracy Seoul enrols a citizen's voting key (city: admin of every scope). */
+  const enrol = (who: string) =>
+    chain.tx(k('city'), 'identity', 'enrol', {
+      scope: 'voting',
+      key: key(who),
+      commitment: pseudonymCommitment(DEMOCRACY_SECRET, 'voting', `resident-${who}`),
+    })
+  return { chain, tx, q, create, openPoll, closePoll, enrol }
 }
+
+const DEMOCRACY_SECRET = sha256(utf8.encode('democracy-seoul enrolment secret'))
 
 test('createPoll: organizers only; bad schedules, options and electorates are refused', () => {
   const { chain, create, q } = setup()
@@ -166,7 +176,7 @@ test('nullifiers are per poll: the same voter votes once in each poll', () => {
   assert.not.equal(toHex(nullifierOf('p1', key('v1'))), toHex(nullifierOf('p2', key('v1'))))
 })
 
-test('role electorate: holders of the role at the height of their ballot', () => {
+test('role electorate: holders of the role since before the poll opened, still holding it', () => {
   const { chain, create, tx, q, openPoll } = setup()
   assert.is(create('r1', { electorate: { role: { scope: 'voting', role: 'citizen' } } }).code, null)
   assert.equal(q('poll', { pollId: 'r1' }).electorate, { kind: 'role', scope: 'voting', role: 'citizen' })
@@ -186,7 +196,8 @@ test('role electorate: holders of the role at the height of their ballot', () =>
     chain.tx(k('city'), 'identity', 'grantRole', { scope: 'voting', role: 'citizen', key: key('v1') }).code,
     null,
   )
-  assert.is(tx('v1', 'vote', { pollId: 'r1', option: 1 }).code, null, 'role granted')
+  // The electorate is fixed when the poll opens: a role granted since then gives no ballot.
+  assert.is(tx('v1', 'vote', { pollId: 'r1', option: 1 }).code, 'NOT_ELIGIBLE', 'role granted after openAt')
 })
 
 test('tally: after close, once; equals the counts; then the poll is final', () => {
@@ -368,6 +379,84 @@ test('scenario: a policy poll from draft to tally', () => {
     ballots: 3,
     tally: [2, 1],
   })
+})
+
+// ---- holes of issue #12 ----
+
+test('hole: the electorate cannot grow while a poll is open (role and enrolled electorates)', () => {
+  const { chain, create, tx, q, openPoll, enrol } = setup()
+  for (const c of ['c1', 'c2']) assert.is(enrol(c).code, null)
+  assert.is(create('r', { electorate: { role: { scope: 'voting', role: 'citizen' } } }).code, null)
+  assert.is(create('e', { electorate: { enrolled: true } }).code, null)
+  assert.equal(q('poll', { pollId: 'e' }).electorate, { kind: 'enrolled' })
+  openPoll('e')
+  // Joined after the poll opened: no ballot in it.
+  assert.is(
+    chain.tx(k('city'), 'identity', 'grantRole', { scope: 'voting', role: 'citizen', key: key('late') }).code,
+    null,
+  )
+  assert.is(enrol('late').code, null)
+  assert.is(tx('late', 'vote', { pollId: 'r', option: 0 }).code, 'NOT_ELIGIBLE', 'role granted while open')
+  assert.is(tx('late', 'vote', { pollId: 'e', option: 0 }).code, 'NOT_ELIGIBLE', 'enrolled while open')
+  assert.is(q('eligible', { pollId: 'e', voter: key('late') }), false)
+  assert.is(q('eligible', { pollId: 'e', voter: key('c1') }), true)
+  assert.is(tx('c1', 'vote', { pollId: 'e', option: 0 }).code, null)
+  assert.is(tx('citizen-1', 'vote', { pollId: 'r', option: 0 }).code, null)
+})
+
+test('hole: citizens start petitions (Democracy Seoul proposals); only organisers create polls', () => {
+  const { chain, tx, q, enrol } = setup({ petitionDebate: 2, petitionMayorAnswer: 3 })
+  for (const c of ['c1', 'c2', 'c3']) assert.is(enrol(c).code, null)
+  const petition = (who: string, over: Record<string, Value> = {}) =>
+    tx(who, 'createPoll', {
+      pollId: 'more-trees',
+      mode: 'petition',
+      title: 'Plant more street trees',
+      question,
+      options: [],
+      electorate: { enrolled: true },
+      openAt: chain.height + 3,
+      closeAt: chain.height + 50,
+      ...over,
+    })
+  assert.is(petition('stranger').code, 'UNAUTHORIZED', 'not an enrolled citizen')
+  assert.is(
+    petition('c1', { mode: 'poll', options: ['a', 'b'] }).code,
+    'UNAUTHORIZED',
+    'citizens start petitions only',
+  )
+  assert.is(
+    petition('c1', { electorate: { voters: [key('c1')] } }).code,
+    'BAD_ELECTORATE',
+    "a citizen's petition is open to every citizen",
+  )
+  assert.is(petition('c1').code, null)
+  assert.is(toHex(q('poll', { pollId: 'more-trees' }).creator), toHex(key('c1')))
+})
+
+test('hole: petition thresholds are parameters (genesis, then the voting admin), fixed per petition', () => {
+  const { chain, tx, q, enrol, create, openPoll } = setup({ petitionDebate: 2, petitionMayorAnswer: 3 })
+  for (const c of ['c1', 'c2', 'c3', 'c4']) assert.is(enrol(c).code, null)
+  assert.equal(q('params', {}), { petitionDebate: 2, petitionMayorAnswer: 3 })
+  assert.is(create('p', { mode: 'petition', options: [], electorate: { enrolled: true } }).code, null)
+  // A change applies to petitions created afterwards, never to one already created.
+  assert.is(tx('city', 'setParams', { petitionDebate: 10, petitionMayorAnswer: 20 }).code, 'UNAUTHORIZED')
+  assert.is(
+    chain.tx(k('city'), 'identity', 'grantRole', { scope: 'voting', role: 'admin', key: key('city') }).code,
+    null,
+  )
+  assert.is(tx('city', 'setParams', { petitionDebate: 10, petitionMayorAnswer: 5 }).code, 'BAD_PARAMS')
+  assert.is(tx('city', 'setParams', { petitionDebate: 10, petitionMayorAnswer: 20 }).code, null)
+  openPoll('p')
+  const seen: string[] = []
+  for (const c of ['c1', 'c2', 'c3', 'c4']) {
+    const r = tx(c, 'vote', { pollId: 'p', option: 0 })
+    assert.is(r.code, null)
+    for (const e of r.events)
+      if (e.name !== 'voted') seen.push(`${e.name}@${(e.data as { ballots: number }).ballots}`)
+  }
+  assert.equal(seen, ['debate@2', 'mayorAnswer@3'])
+  assert.throws(() => setup({ petitionDebate: 0 }), /voting genesis/)
 })
 
 test.run()

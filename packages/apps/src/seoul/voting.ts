@@ -17,16 +17,21 @@ import { refuseRevokedSigners } from '../base/common.ts'
 /**
  * Seoul service 1: Democracy Seoul / m-Voting. Advisory polls and petitions, never binding elections.
  *
- * A poll has an electorate (a list of pseudonymous voter keys, or every holder of an identity role at
- * the height of their ballot), options, and phases fixed by height:
+ * A poll has an electorate (a list of pseudonymous voter keys; every holder of an identity role granted
+ * before the poll opened and still held at the ballot; or every citizen enrolled in scope 'voting' before
+ * it opened: the electorate never grows while a poll is open), options, and phases fixed by height:
  *   draft (height < openAt) -> open (openAt <= height < closeAt) -> closed (height >= closeAt) -> tallied.
  * Options, electorate and schedule can change only in draft. One counted ballot per voter: the
  * nullifier hash(pollId, voter) is kept in state and a second ballot is REFUSED ('ALREADY_VOTED'),
  * never replaces the first. The tally is the per-option count of ballots, fixed by `tally`.
- * Petitions have one option ('support'); at 100 ballots the service emits `debate` and at 1,000
- * `mayorAnswer`, each once.
+ * Petitions have one option ('support'); at `petitionDebate` ballots (default 100) the service emits
+ * `debate` and at `petitionMayorAnswer` (default 1,000) `mayorAnswer`, each once. The thresholds are
+ * parameters (genesis, then `setParams` by ('voting','admin')), copied into each petition at creation.
+ * Organisers create polls and petitions; a citizen enrolled in 'voting' starts a petition open to every
+ * enrolled citizen (Democracy Seoul's proposals).
  *
  * State (namespace `voting/`):
+ * - `params`                    -> {@link VotingParams}
  * - `poll/<pollId>`             -> {@link PollRecord} (counts are updated with every ballot)
  * - `voter/<pollId>/<keyHex>`   -> true, for list electorates
  * - `ballot/<nullifierHex>`     -> { pollId, option, height }: the nullifier set and the ballots in one
@@ -50,14 +55,26 @@ export type VotingErrorCode =
   | 'ALREADY_VOTED'
   | 'BAD_OPTION'
   | 'NOT_CREATOR'
+  | 'BAD_PARAMS'
+  | 'BAD_GENESIS'
 
-/** Petition thresholds (ballots). */
+/** Default petition thresholds (ballots); the chain's are parameters ({@link VotingParams}). */
 export const PETITION_DEBATE = 100
 export const PETITION_MAYOR_ANSWER = 1000
+
+/** The voting parameters (genesis `voting: { petitionDebate, petitionMayorAnswer }`, then `setParams`). */
+export interface VotingParams {
+  [k: string]: Value
+  petitionDebate: number
+  petitionMayorAnswer: number
+}
 export const MAX_OPTIONS = 32
 
 /** Who may vote: a fixed list (size counts the keys) or every holder of (scope, role). */
-export type Electorate = { kind: 'list'; size: number } | { kind: 'role'; scope: string; role: string }
+export type Electorate =
+  | { kind: 'list'; size: number }
+  | { kind: 'role'; scope: string; role: string }
+  | { kind: 'enrolled' }
 
 /** One poll or petition as stored. */
 export interface PollRecord {
@@ -80,6 +97,9 @@ export interface PollRecord {
   /** Heights at which the petition thresholds were reached, or null. */
   debateAt: number | null
   mayorAnswerAt: number | null
+  /** Petition thresholds, fixed at creation. */
+  petitionDebate: number
+  petitionMayorAnswer: number
 }
 
 const SCOPE = 'voting'
@@ -149,11 +169,42 @@ function addVoterKeys(ctx: TxContext, id: string, voters: Uint8Array[]): number 
   return added
 }
 
-function isEligible(ctx: TxContext, id: string, poll: PollRecord): boolean {
+/** Eligible: on the list, or a role / an enrolment since before openAt, still held (no growth once open). */
+function isEligible(
+  state: { has(k: string): boolean },
+  call: (service: string, fn: string, args: Value) => Value | undefined,
+  id: string,
+  poll: PollRecord,
+  voter: Uint8Array,
+): boolean {
   const e = poll.electorate
-  if (e.kind === 'list') return ctx.state.has(voterKey(id, ctx.signer))
-  return ctx.call<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: ctx.signer }) === true
+  if (e.kind === 'list') return state.has(voterKey(id, voter))
+  const since =
+    e.kind === 'role'
+      ? call('identity', 'roleSince', { scope: e.scope, role: e.role, key: voter })
+      : call('identity', 'enrolledSince', { scope: SCOPE, key: voter })
+  return typeof since === 'number' && since < poll.openAt
 }
+
+function params(state: { get(k: string): Value | undefined }): VotingParams {
+  return (
+    (state.get('params') as VotingParams | undefined) ?? {
+      petitionDebate: PETITION_DEBATE,
+      petitionMayorAnswer: PETITION_MAYOR_ANSWER,
+    }
+  )
+}
+
+function checkParams(p: { petitionDebate: number; petitionMayorAnswer: number }): string | null {
+  if (p.petitionDebate < 1) return 'petitionDebate must be >= 1'
+  if (p.petitionMayorAnswer < p.petitionDebate) return 'petitionMayorAnswer must be >= petitionDebate'
+  return null
+}
+
+const isOrganizer = (ctx: TxContext) =>
+  ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) === true
+const isCitizen = (ctx: TxContext) =>
+  ctx.call<number | null>('identity', 'enrolledSince', { scope: SCOPE, key: ctx.signer }) !== null
 
 /** Typed method and query definitions: the handler's args are inferred from the schema. */
 const method = <A>(m: MethodDef<A>): MethodDef<A> => m
@@ -164,6 +215,22 @@ export const voting = refuseRevokedSigners(
     name: 'voting',
     version: '1.0.0',
     dependencies: ['identity'],
+    genesis(ctx, config) {
+      const c = (config ?? {}) as Record<string, Value>
+      const int = (v: Value | undefined, d: number, field: string): number => {
+        const x = v ?? d
+        if (typeof x !== 'number' || !Number.isSafeInteger(x))
+          throw new ServiceError('BAD_GENESIS', `voting genesis: ${field} must be an integer`)
+        return x
+      }
+      const p = {
+        petitionDebate: int(c.petitionDebate, PETITION_DEBATE, 'petitionDebate'),
+        petitionMayorAnswer: int(c.petitionMayorAnswer, PETITION_MAYOR_ANSWER, 'petitionMayorAnswer'),
+      }
+      const why = checkParams(p)
+      if (why) throw new ServiceError('BAD_GENESIS', `voting genesis: ${why}`)
+      ctx.state.set('params', p)
+    },
     methods: {
       createPoll: method({
         doc: "Create a poll or petition in draft. Role ('voting', 'organizer'). Exactly one of electorate.voters / electorate.role.",
@@ -176,13 +243,13 @@ export const voting = refuseRevokedSigners(
           electorate: s.object({
             voters: s.optional(s.array(s.key(), { max: 256 })),
             role: s.optional(s.object({ scope: scopeName, role: scopeName })),
+            enrolled: s.optional(s.bool()),
           }),
           openAt: s.uint(),
           closeAt: s.uint(),
         }),
-        auth: (ctx) =>
-          ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) ===
-          true,
+        // Organisers create polls and petitions; an enrolled citizen starts a petition.
+        auth: (ctx, a) => isOrganizer(ctx) || (a.mode === 'petition' && isCitizen(ctx)),
         handler(ctx, a) {
           ensure(!ctx.state.has(pollKey(a.pollId)), 'ALREADY_EXISTS', `poll ${a.pollId} exists`)
           ensure(
@@ -192,15 +259,24 @@ export const voting = refuseRevokedSigners(
           )
           ensure(a.closeAt > a.openAt, 'BAD_SCHEDULE', 'closeAt must be after openAt')
           const options = checkOptions(a.mode, a.options)
-          const { voters, role } = a.electorate
+          const { voters, role, enrolled } = a.electorate
           ensure(
-            (voters === undefined) !== (role === undefined),
+            [voters, role, enrolled].filter((x) => x !== undefined).length === 1,
             'BAD_ELECTORATE',
-            'give exactly one of electorate.voters and electorate.role',
+            'give exactly one of electorate.voters, electorate.role and electorate.enrolled',
           )
-          const electorate: Electorate = role
-            ? { kind: 'role', scope: role.scope, role: role.role }
-            : { kind: 'list', size: addVoterKeys(ctx, a.pollId, voters!) }
+          ensure(
+            enrolled !== undefined || isOrganizer(ctx),
+            'BAD_ELECTORATE',
+            "a citizen's petition is open to every enrolled citizen (electorate.enrolled)",
+          )
+          ensure(enrolled !== false, 'BAD_ELECTORATE', 'electorate.enrolled is true when given')
+          const electorate: Electorate = enrolled
+            ? { kind: 'enrolled' }
+            : role
+              ? { kind: 'role', scope: role.scope, role: role.role }
+              : { kind: 'list', size: addVoterKeys(ctx, a.pollId, voters!) }
+          const th = params(ctx.state)
           const poll: PollRecord = {
             creator: ctx.signer,
             mode: a.mode,
@@ -216,6 +292,8 @@ export const voting = refuseRevokedSigners(
             talliedAt: null,
             debateAt: null,
             mayorAnswerAt: null,
+            petitionDebate: th.petitionDebate,
+            petitionMayorAnswer: th.petitionMayorAnswer,
           }
           ctx.state.set(pollKey(a.pollId), poll)
           ctx.emit('pollCreated', { pollId: a.pollId, mode: a.mode, openAt: a.openAt, closeAt: a.closeAt })
@@ -258,7 +336,11 @@ export const voting = refuseRevokedSigners(
           const phase = phaseOf(poll, ctx.height)
           ensure(phase === 'open', 'NOT_OPEN', `poll ${a.pollId} is ${phase}`)
           ensure(a.option < poll.options.length, 'BAD_OPTION', `option ${a.option} does not exist`)
-          ensure(isEligible(ctx, a.pollId, poll), 'NOT_ELIGIBLE', 'signer is not in the electorate')
+          ensure(
+            isEligible(ctx.state, ctx.call, a.pollId, poll, ctx.signer),
+            'NOT_ELIGIBLE',
+            'signer is not in the electorate (or joined it after the poll opened)',
+          )
           const nullifier = nullifierOf(a.pollId, ctx.signer)
           ensure(!ctx.state.has(ballotKey(nullifier)), 'ALREADY_VOTED', 'one ballot per voter')
           ctx.state.set(ballotKey(nullifier), { pollId: a.pollId, option: a.option, height: ctx.height })
@@ -266,16 +348,37 @@ export const voting = refuseRevokedSigners(
           const next: PollRecord = { ...poll, counts, ballots: poll.ballots + 1 }
           ctx.emit('voted', { pollId: a.pollId, nullifier })
           if (poll.mode === 'petition') {
-            if (next.debateAt === null && next.ballots >= PETITION_DEBATE) {
+            if (next.debateAt === null && next.ballots >= (poll.petitionDebate ?? PETITION_DEBATE)) {
               next.debateAt = ctx.height
               ctx.emit('debate', { pollId: a.pollId, ballots: next.ballots })
             }
-            if (next.mayorAnswerAt === null && next.ballots >= PETITION_MAYOR_ANSWER) {
+            if (
+              next.mayorAnswerAt === null &&
+              next.ballots >= (poll.petitionMayorAnswer ?? PETITION_MAYOR_ANSWER)
+            ) {
               next.mayorAnswerAt = ctx.height
               ctx.emit('mayorAnswer', { pollId: a.pollId, ballots: next.ballots })
             }
           }
           ctx.state.set(pollKey(a.pollId), next)
+        },
+      }),
+      setParams: method({
+        doc: "Set the petition thresholds for petitions created from now on. Role ('voting', 'admin').",
+        args: s.object({ petitionDebate: s.uint({ min: 1 }), petitionMayorAnswer: s.uint({ min: 1 }) }),
+        auth: (ctx) =>
+          ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: 'admin', key: ctx.signer }) === true,
+        handler(ctx, a) {
+          const why = checkParams(a)
+          ensure(why === null, 'BAD_PARAMS', why ?? '')
+          ctx.state.set('params', {
+            petitionDebate: a.petitionDebate,
+            petitionMayorAnswer: a.petitionMayorAnswer,
+          })
+          ctx.emit('paramsSet', {
+            petitionDebate: a.petitionDebate,
+            petitionMayorAnswer: a.petitionMayorAnswer,
+          })
         },
       }),
       tally: method({
@@ -328,17 +431,18 @@ export const voting = refuseRevokedSigners(
         args: s.object({ pollId, voter: s.key() }),
         handler: (q, a) => q.state.has(ballotKey(nullifierOf(a.pollId, a.voter))),
       }),
+      params: query({
+        doc: '{ petitionDebate, petitionMayorAnswer } for petitions created now.',
+        args: s.object({}),
+        handler: (q) => params(q.state),
+      }),
       eligible: query({
-        doc: 'Is this key in the electorate (at the current height, for role electorates)?',
+        doc: 'Is this key in the electorate (role and enrolled electorates: since before openAt, still now)?',
         args: s.object({ pollId, voter: s.key() }),
         handler(q, a) {
           const poll = q.state.get<PollRecord>(pollKey(a.pollId))
           if (!poll) return false
-          const e = poll.electorate
-          if (e.kind === 'list') return q.state.has(voterKey(a.pollId, a.voter))
-          return (
-            q.query<boolean>('identity', 'hasRole', { scope: e.scope, role: e.role, key: a.voter }) === true
-          )
+          return isEligible(q.state, q.query, a.pollId, poll, a.voter)
         },
       }),
     },
