@@ -375,7 +375,7 @@ test('rate limit per client: 429 RATE_LIMITED until tokens refill; health and me
       assertError(await call(`${url}/v1/status`), 429, 'RATE_LIMITED')
     },
     { now: () => now },
-    { rateLimitPerSecond: 2 },
+    { rateLimitPerSecond: 2, rateLimitBurst: 2 },
   )
 })
 

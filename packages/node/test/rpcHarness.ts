@@ -11,6 +11,13 @@ export interface Harness {
   url: string
   /** Log lines the server wrote, parsed. */
   logs: { level: number; msg: string; [k: string]: unknown }[]
+  /** Open event streams and TCP connections as the server counts them. */
+  streams(): number
+  connections(): number
+  /** Bytes of events the server holds for its streams. */
+  buffered(): number
+  /** Resolves once `cond()` holds (checked every few ms; for server-side counts). */
+  until(cond: () => boolean): Promise<void>
   stop(): Promise<void>
 }
 
@@ -31,7 +38,21 @@ export async function startServer(
     ...over,
   })
   const { url } = await server.start()
-  return { fake, url, logs, stop: () => server.stop() }
+  return {
+    fake,
+    url,
+    logs,
+    streams: () => server.eventSubscribers(),
+    buffered: () => server.eventBufferedBytes(),
+    connections: () => server.connections(),
+    until,
+    stop: () => server.stop(),
+  }
+}
+
+/** Polls `cond` until it holds: the server's counts change on socket events the test cannot await. */
+export async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5))
 }
 
 /** Runs `fn` against a fresh server and always stops it. */

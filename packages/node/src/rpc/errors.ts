@@ -9,6 +9,7 @@ export type RpcErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'TX_TOO_LARGE'
   | 'RATE_LIMITED'
+  | 'TOO_MANY_SUBSCRIBERS'
   | 'NOT_READY'
   | 'SHUTTING_DOWN'
   | 'INTERNAL'
@@ -57,6 +58,7 @@ export const RPC_ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze(
   RATE_LIMITED: 429,
   OVERLOADED: 429,
   NOT_READY: 503,
+  TOO_MANY_SUBSCRIBERS: 503,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
 })

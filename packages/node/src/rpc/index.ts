@@ -1,5 +1,5 @@
 /** RPC v1 over HTTP: the fastify server and the backend contract the node implements. */
-export { createRpcServer } from './server.ts'
+export { RPC_LIMIT_DEFAULTS, createRpcServer } from './server.ts'
 export type { RpcAddress, RpcLimits, RpcServer, RpcServerOptions } from './server.ts'
 export type {
   BlockHeaderView,

@@ -1,23 +1,26 @@
 /**
- * Token bucket per client address: `ratePerSecond` tokens refill continuously up to a burst of the
- * same size. Time comes from the injected `now` (milliseconds) so tests can move it by hand.
- * Memory is bounded: past `maxClients` addresses the oldest bucket is forgotten (a forgotten client
- * starts again with a full bucket, which errs on the side of serving).
+ * Token bucket per client address: `ratePerSecond` tokens refill continuously up to `burst`. Time
+ * comes from the injected `now` (milliseconds) so tests can move it by hand. Memory is bounded: past
+ * `maxClients` addresses the least recently seen bucket is forgotten (a forgotten client starts
+ * again with a full bucket, which errs on the side of serving).
  */
 export interface RateLimiter {
-  /** True when the request may proceed (a token was taken). */
-  take(client: string): boolean
+  /** 0 when the request may proceed (a token was taken), else the ms until a token is there. */
+  take(client: string): number
 }
 
 export function createRateLimiter(opts: {
   ratePerSecond: number
+  /** Default: the rate (one second's worth). */
+  burst?: number
   now: () => number
   maxClients?: number
 }): RateLimiter {
   const rate = opts.ratePerSecond
   if (!(rate > 0) || !Number.isFinite(rate))
     throw new RangeError('rateLimitPerSecond must be a positive number')
-  const burst = Math.max(1, rate)
+  const burst = Math.max(1, opts.burst ?? rate)
+  if (!Number.isFinite(burst)) throw new RangeError('rateLimitBurst must be a finite number')
   const maxClients = opts.maxClients ?? 10_000
   // Insertion order doubles as the eviction order: a touched bucket is moved to the end.
   const buckets = new Map<string, { tokens: number; at: number }>()
@@ -34,9 +37,9 @@ export function createRateLimiter(opts: {
         if (buckets.size >= maxClients) buckets.delete(buckets.keys().next().value!)
       }
       buckets.set(client, b)
-      if (b.tokens < 1) return false
+      if (b.tokens < 1) return Math.max(1, Math.ceil(((1 - b.tokens) * 1000) / rate))
       b.tokens -= 1
-      return true
+      return 0
     },
   }
 }

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { toHex } from '@cityledger/core'
-import type { RpcBackend, TxStatus } from './backend.ts'
+import type { RpcBackend, RpcEvent, TxStatus } from './backend.ts'
 import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
 import { openApiDocument } from './openapi.ts'
@@ -18,17 +18,46 @@ import {
   parseWait,
 } from './params.ts'
 import { createRateLimiter } from './rateLimit.ts'
-import { type EventStream, openEventStream } from './sse.ts'
+import { createEventHub } from './sse.ts'
 
-/** Limits the RPC server enforces on every client. */
+/** Limits the RPC server enforces on every client. Optional fields default to `RPC_LIMIT_DEFAULTS`. */
 export interface RpcLimits {
   /** Largest `POST /v1/txs` body (the envelope), bytes. The JSON form may be twice that plus a little. */
   maxBodyBytes: number
   /** Longest a `wait=commit` request is held open, ms. */
   maxWaitMs: number
-  /** Requests per second per client address (burst of the same size); unset means no limit. */
+  /** Requests per second per client address; unset or 0 means no limit. */
   rateLimitPerSecond?: number
+  /** Requests a client may make at once before the rate applies. Default: twice the rate. */
+  rateLimitBurst?: number
+  /** Client addresses the rate limit never applies to (e.g. a local load generator). */
+  rateLimitExempt?: string[]
+  /** Most open TCP connections; past it new ones are closed at once. */
+  maxConnections?: number
+  /** Time a client has to send a whole request (headers and body), ms. */
+  requestTimeoutMs?: number
+  /** Time a client has to send the request headers, ms (at most `requestTimeoutMs`). */
+  headersTimeoutMs?: number
+  /** How long an idle keep-alive connection stays open between requests, ms. */
+  keepAliveTimeoutMs?: number
+  /** Most open `GET /v1/events` streams; the next one gets 503 TOO_MANY_SUBSCRIBERS. */
+  maxEventSubscribers?: number
+  /** Bytes of events a stream may fall behind before it is dropped (the hub holds them once). */
+  maxEventBacklogBytes?: number
+  /** On stop, how long requests in progress may finish before every connection is closed, ms. */
+  shutdownGraceMs?: number
 }
+
+/** The values `createRpcServer` uses for limits left unset. */
+export const RPC_LIMIT_DEFAULTS = Object.freeze({
+  maxConnections: 512,
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 5_000,
+  maxEventSubscribers: 256,
+  maxEventBacklogBytes: 1024 * 1024,
+  shutdownGraceMs: 1_000,
+})
 
 /** Options of `createRpcServer`. */
 export interface RpcServerOptions {
@@ -43,8 +72,10 @@ export interface RpcServerOptions {
   now?: () => number
   /** SSE heartbeat comment interval, ms; 0 disables it. Default 15000. */
   heartbeatMs?: number
-  /** Unread bytes after which a slow SSE client is disconnected. Default 4 MiB. */
-  maxEventBufferBytes?: number
+  /** How often request and header timeouts are checked, ms. Default 1000 (Node's own is 30 s). */
+  timeoutCheckIntervalMs?: number
+  /** Serialises an SSE event's data (once per event, for every stream). Tests count calls. */
+  encodeEvent?: (event: RpcEvent) => string
 }
 
 /** Where the server listens once started. */
@@ -55,10 +86,19 @@ export interface RpcAddress {
   url: string
 }
 
-/** The RPC server: `start()` binds and listens, `stop()` ends open streams and waits, closes the socket. */
+/**
+ * The RPC server: `start()` binds and listens; `stop()` ends open streams, lets requests in progress
+ * finish for `shutdownGraceMs`, then closes every connection, whatever the clients do.
+ */
 export interface RpcServer {
   start(): Promise<RpcAddress>
   stop(): Promise<void>
+  /** Open `GET /v1/events` streams. */
+  eventSubscribers(): number
+  /** Bytes of events held for the streams (see `EventHub.bufferedBytes`). */
+  eventBufferedBytes(): number
+  /** Open TCP connections. */
+  connections(): number
 }
 
 /** Routes that are never rate limited: monitoring must work when a client floods the node. */
@@ -79,16 +119,32 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     throw new RangeError('limits.maxBodyBytes must be a positive integer')
   if (!Number.isSafeInteger(limits.maxWaitMs) || limits.maxWaitMs < 0)
     throw new RangeError('limits.maxWaitMs must be a non-negative integer')
+  const lim = { ...RPC_LIMIT_DEFAULTS, ...definedOnly(limits) }
+  for (const k of Object.keys(RPC_LIMIT_DEFAULTS) as (keyof typeof RPC_LIMIT_DEFAULTS)[])
+    if (!Number.isSafeInteger(lim[k]) || lim[k] < 0)
+      throw new RangeError(`limits.${k} must be a non-negative integer`)
+  if (lim.headersTimeoutMs > lim.requestTimeoutMs && lim.requestTimeoutMs > 0)
+    throw new RangeError('limits.headersTimeoutMs must be at most limits.requestTimeoutMs')
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'rpc' })
   const jsonBodyLimit = limits.maxBodyBytes * 2 + 1024
+  const rate = limits.rateLimitPerSecond ?? 0
   const limiter =
-    limits.rateLimitPerSecond === undefined
-      ? undefined
-      : createRateLimiter({
-          ratePerSecond: limits.rateLimitPerSecond,
+    rate > 0
+      ? createRateLimiter({
+          ratePerSecond: rate,
+          burst: limits.rateLimitBurst ?? 2 * rate,
           now: opts.now ?? (() => performance.now()),
         })
-  const streams = new Set<EventStream>()
+      : undefined
+  const exempt = new Set(limits.rateLimitExempt ?? [])
+  const hub = createEventHub({
+    backend,
+    logger,
+    maxSubscribers: lim.maxEventSubscribers,
+    maxBacklogBytes: lim.maxEventBacklogBytes,
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    ...(opts.encodeEvent ? { encodeEvent: opts.encodeEvent } : {}),
+  })
   const waits = new Set<AbortController>()
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
@@ -103,7 +159,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const sendMapped = (request: FastifyRequest, reply: FastifyReply, err: unknown, m: MappedError): void => {
     if (m.bug) logger.error({ err, method: request.method, url: request.url }, 'rpc request failed')
     else logger.debug({ code: m.code, method: request.method, url: request.url }, 'rpc request rejected')
-    if (m.status === 429 || m.status === 503) void reply.header('retry-after', '1')
+    if (m.status === 429 || m.status === 503) void reply.header('retry-after', String(retryAfter(err)))
     void reply.code(m.status).send(errorBody(m.code, m.message))
   }
 
@@ -113,6 +169,17 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     // Requests that arrive while stopping get our own 503 SHUTTING_DOWN (fastify's has another shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Slow and idle clients (slow loris, trickled bodies) are cut off; Node checks these every
+    // connectionsCheckingInterval, so it is short. SSE and wait=commit responses are not affected:
+    // these bound receiving the request, not sending the answer.
+    requestTimeout: lim.requestTimeoutMs,
+    keepAliveTimeout: lim.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: lim.headersTimeoutMs,
+      requestTimeout: lim.requestTimeoutMs,
+      keepAliveTimeout: lim.keepAliveTimeoutMs,
+      connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 1000,
+    },
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: (err, request, reply) => sendMapped(request, reply, err, mapError(err)),
   })
@@ -149,8 +216,12 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   })
   if (limiter) {
     app.addHook('onRequest', async (request) => {
-      if (UNLIMITED.has(request.url.split('?')[0]!)) return
-      if (!limiter.take(request.ip)) throw rpcError('RATE_LIMITED', 'too many requests; slow down')
+      if (UNLIMITED.has(request.url.split('?')[0]!) || exempt.has(request.ip)) return
+      const waitMs = limiter.take(request.ip)
+      if (waitMs > 0)
+        throw rpcError('RATE_LIMITED', 'too many requests from this address; slow down', {
+          retryAfterSeconds: Math.ceil(waitMs / 1000),
+        })
     })
   }
   app.addHook('onResponse', async (request, reply) => {
@@ -266,30 +337,27 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   app.get('/v1/openapi.json', async () => openApiDocument)
 
   app.get('/v1/events', (_request, reply) => {
+    if (hub.full())
+      throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
+        limit: lim.maxEventSubscribers,
+      })
     reply.hijack()
-    // The stream may close before openEventStream returns (client already gone), hence the flag.
-    let closed = false
-    let stream: EventStream | undefined
-    stream = openEventStream(reply.raw, {
-      backend,
-      logger,
-      heartbeatMs: opts.heartbeatMs ?? 15_000,
-      maxBufferedBytes: opts.maxEventBufferBytes ?? 4 * 1024 * 1024,
-      onClose: () => {
-        closed = true
-        if (stream) streams.delete(stream)
-      },
-    })
-    if (!closed) streams.add(stream)
+    hub.open(reply.raw)
   })
 
   // Connections that never carried a request (clients open spares, e.g. undici after an abort).
   // Node's closeIdleConnections leaves them alone, and server.close() would wait for the client to
   // drop them, so stop() destroys them itself.
   const fresh = new Set<Socket>()
+  const sockets = new Set<Socket>()
+  const openConnections = (): number => sockets.size
   app.server.on('connection', (socket: Socket) => {
     fresh.add(socket)
-    socket.once('close', () => fresh.delete(socket))
+    sockets.add(socket)
+    socket.once('close', () => {
+      fresh.delete(socket)
+      sockets.delete(socket)
+    })
   })
   app.server.on('request', (req: IncomingMessage) => fresh.delete(req.socket))
 
@@ -298,6 +366,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     async start() {
       if (started) throw new Error('invariant broken: RPC server started twice')
       started = true
+      app.server.maxConnections = lim.maxConnections
       await app.listen({ host: opts.host, port: opts.port })
       const addr = app.server.address() as AddressInfo
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
@@ -307,13 +376,40 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     async stop() {
       stopping = true
       for (const ac of waits) ac.abort()
-      for (const s of [...streams]) s.close()
+      hub.closeAll()
       const closing = app.close()
       for (const socket of fresh) socket.destroy()
-      await closing
+      // Requests in progress (answers to aborted waits, a client trickling its body) get a short
+      // grace; then every connection is closed so that stop never waits on a client.
+      let grace: NodeJS.Timeout | undefined
+      const graceOver = new Promise<void>((r) => {
+        grace = setTimeout(r, lim.shutdownGraceMs)
+        grace.unref()
+      })
+      const closed = await Promise.race([closing.then(() => true), graceOver.then(() => false)])
+      clearTimeout(grace)
+      if (!closed) {
+        logger.info({ connections: openConnections() }, 'rpc closing connections still open')
+        app.server.closeAllConnections()
+        for (const socket of sockets) socket.destroy()
+        await closing
+      }
       logger.info('rpc stopped')
     },
+    eventSubscribers: () => hub.size(),
+    eventBufferedBytes: () => hub.bufferedBytes(),
+    connections: () => openConnections(),
   }
+}
+
+/** Seconds a 429/503 tells the client to wait: the limiter's own figure when it gave one. */
+function retryAfter(err: unknown): number {
+  const s = (err as { details?: { retryAfterSeconds?: unknown } })?.details?.retryAfterSeconds
+  return typeof s === 'number' && Number.isSafeInteger(s) && s > 0 ? s : 1
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 function notFound(request: FastifyRequest): Error {
