@@ -557,8 +557,32 @@ function dependencyOrder(services: Map<string, ServiceDefinition>): string[] {
  * both are restored before returning. In a hardened process the sandbox does this job (see sandbox.ts).
  */
 function guardDeterminism<T>(fn: () => T): T {
-  // After lockdown intrinsics are frozen (the swap would throw) and sandboxed services have no Date.
-  if (isProcessHardened()) return fn()
+  // Stack traces name files and lines of this node's install: a service could store one and fork the
+  // chain. With no frames captured while services run, `err.stack` is just "Name: message" everywhere.
+  const stackLimit = Error.stackTraceLimit
+  setStackLimit(0)
+  try {
+    // After lockdown intrinsics are frozen (the swap would throw) and sandboxed services have no Date.
+    if (isProcessHardened()) return fn()
+    return swapClock(fn)
+  } finally {
+    setStackLimit(stackLimit)
+  }
+}
+
+/**
+ * Sets Error.stackTraceLimit. It cannot be set when lockdown ran after modules that extend the original
+ * Error had loaded (hardening the SDK froze it): lock down first (`@cityledger/core/lockdown`).
+ */
+function setStackLimit(n: number): void {
+  try {
+    Error.stackTraceLimit = n
+  } catch {
+    // Frozen: stacks stay as they are (see above).
+  }
+}
+
+function swapClock<T>(fn: () => T): T {
   const now = Date.now
   const random = Math.random
   Date.now = () => {

@@ -16,6 +16,7 @@ export { SERVICE_SDK } from './sdk.ts'
 export {
   hardenProcess,
   isProcessHardened,
+  loadServiceFolder,
   loadServiceModules,
   moduleFunctor,
   type SandboxOptions,

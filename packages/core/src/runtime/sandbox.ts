@@ -1,9 +1,10 @@
 import 'ses'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { stripTypeScriptTypes } from 'node:module'
-import { dirname, relative, resolve, sep } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { CityError } from '../errors/index.ts'
+import { LOCKDOWN_OPTIONS } from './lockdownOptions.ts'
 import { SERVICE_SDK } from './sdk.ts'
 import type { ServiceDefinition } from './service.ts'
 
@@ -22,18 +23,13 @@ import type { ServiceDefinition } from './service.ts'
  * const runtime = createRuntime({ services })
  */
 
-const LOCKDOWN_OPTIONS = {
-  // Stacks stay readable in node logs; the libraries of the node (libp2p, fastify, pino, level) keep
-  // working with these (measured: shared/notes/sandbox-feasibility.md).
-  errorTaming: 'unsafe',
-  overrideTaming: 'severe',
-  consoleTaming: 'unsafe',
-  stackFiltering: 'verbose',
-} as const
-
 let hardened = false
 
-/** Runs SES `lockdown()` once for this process (idempotent). Nothing may change intrinsics after it. */
+/**
+ * Runs SES `lockdown()` once for this process (idempotent). Nothing may change intrinsics after it.
+ * Prefer `import '@cityledger/core/lockdown'` as a program's first import: modules evaluated before
+ * lockdown keep untamed intrinsics (classes extending the original Error, for one).
+ */
 export function hardenProcess(): void {
   if (hardened || isProcessHardened()) {
     hardened = true
@@ -258,7 +254,7 @@ export function loadServiceModules(entries: string[], opts: SandboxOptions = {})
       loading.add(path)
       let source: string
       try {
-        source = stripTypeScriptTypes(readFileSync(path, 'utf8'), { sourceUrl: pathToFileURL(path).href })
+        source = stripTypes(readFileSync(path, 'utf8'), pathToFileURL(path).href)
       } catch (err) {
         return loadFailed(path, `cannot read or strip types: ${(err as Error).message}`)
       }
@@ -297,6 +293,47 @@ export function loadServiceModules(entries: string[], opts: SandboxOptions = {})
     }
   }
   return out
+}
+
+/**
+ * Loads every service module under `dir` (recursively, `.ts` files, in name order), each in its own
+ * Compartment, with `dir` as the import root. Files named in `exclude` (default `index.ts`, usually
+ * re-export hubs) are not entries (they may still be imported). Two modules exporting a service of the
+ * same name refuse to load.
+ */
+export function loadServiceFolder(dir: string, opts: { exclude?: string[] } = {}): ServiceDefinition[] {
+  const exclude = new Set(opts.exclude ?? ['index.ts'])
+  const files: string[] = []
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) walk(p)
+      else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') && !exclude.has(e.name))
+        files.push(p)
+    }
+  }
+  walk(resolve(dir))
+  const out = loadServiceModules(files, { root: dir })
+  const seen = new Set<string>()
+  for (const svc of out) {
+    if (seen.has(svc.name)) loadFailed(dir, `two modules export a service named ${svc.name}`)
+    seen.add(svc.name)
+  }
+  return out
+}
+
+/** Node's type stripping, without its one-time "experimental" warning on the node's stderr. */
+function stripTypes(code: string, sourceUrl: string): string {
+  const emit = process.emitWarning
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (!String(warning).includes('stripTypeScriptTypes'))
+      (emit as (...a: unknown[]) => void).call(process, warning, ...rest)
+  }) as typeof process.emitWarning
+  try {
+    return stripTypeScriptTypes(code, { sourceUrl })
+  } finally {
+    process.emitWarning = emit
+  }
 }
 
 function resolveSpecifier(spec: string, from: string, root: string): string {

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `cityledger`: the validator node's command line. Run from the repository root as `pnpm cityledger ...`.
+// First: SES lockdown (frozen intrinsics) before any library loads; services then run in Compartments.
+import '@cityledger/core/lockdown'
 import { Command, InvalidArgumentError } from 'commander'
 import { registerCommands } from './commands.ts'
 

@@ -25,6 +25,7 @@ import {
 } from '@cityledger/core'
 import { createReplica } from '@cityledger/consensus'
 import { allServices } from '@cityledger/apps'
+import { sandboxedAppServices } from './sandboxedServices.ts'
 import { Ledger } from '../chain/ledger.ts'
 import { ledgerStore } from '../chain/storeAdapter.ts'
 import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
@@ -45,7 +46,16 @@ export interface NodeOptions {
   key: KeyPair
   /** Folder of the LevelDB store (ignored for the memory backend). */
   dataDir: string
+  /**
+   * Services to run as given (in-process closures, not sandboxed). Default: the city services of
+   * @cityledger/apps, loaded from their source into one SES Compartment each (see `sandbox`).
+   */
   services?: ServiceDefinition[]
+  /**
+   * Load the default services in the SES sandbox (default true): lockdown, one Compartment per
+   * service module, no Date/Math.random/crypto/Intl/timers/I-O. False runs the in-process modules.
+   */
+  sandbox?: boolean
   logger?: Logger
   clock?: Clock
   /** Wall clock for block times (tests may pin or skew it). */
@@ -106,7 +116,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     throw err
   }
   const runtime = createRuntime({
-    services: opts.services ?? allServices,
+    services: opts.services ?? (opts.sandbox === false ? allServices : sandboxedAppServices()),
     onBug: ({ service, method, error }) =>
       log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
   })
