@@ -1,11 +1,19 @@
-import { type Vote, VoteKind, encode, sha256, toHex, voteSigningMessage } from '@cityledger/core'
+import { type Vote, VoteKind, encode, toHex, voteSigningMessage } from '@cityledger/core'
 import type { Rng } from '@cityledger/core/testing'
 import { decodeMessage, encodeMessage } from '../messages/codec.ts'
 import type { MessageKind } from '../messages/types.ts'
-import { decodeSimBlock, encodeSimBlock } from './blocks.ts'
+import { decodeSimBlock, encodeSimBlock, simBlockDigest } from './blocks.ts'
 import type { SimKey } from './crypto.ts'
+import { LieMemory, newViewVariant, viewChangeVariant } from './lies.ts'
 
-export type ByzantineBehavior = 'equivocate' | 'conflictingVotes' | 'invalidBlocks'
+export type ByzantineBehavior =
+  | 'equivocate'
+  | 'conflictingVotes'
+  | 'invalidBlocks'
+  | 'silent'
+  | 'lyingViewChange'
+  | 'lyingNewView'
+  | 'lyingStatus'
 
 /**
  * A Byzantine validator: it runs the honest replica (so it knows when and what to say) and rewrites what
@@ -14,7 +22,14 @@ export type ByzantineBehavior = 'equivocate' | 'conflictingVotes' | 'invalidBloc
  *   votes for each block towards the replicas that got it;
  * - conflictingVotes: votes for other digests seen at the same height or for made-up ones, different per
  *   destination, and signs wrong checkpoints;
- * - invalidBlocks (handled by the simulator): proposes blocks that fail validation.
+ * - invalidBlocks (handled by the simulator): proposes blocks that fail validation;
+ * - silent: sends nothing at all to some destinations (all of them, or a subset chosen per run);
+ * - lyingViewChange: its VIEW-CHANGEs are sometimes replaced, per destination, by stale, replayed,
+ *   forged, oversized or huge-view ones (see `lies.ts`), and it sends such lies on its own;
+ * - lyingNewView: as primary, withholds its NEW-VIEW from some replicas, or sends them an old or a
+ *   tampered one; replays and forges NEW-VIEWs on its own;
+ * - lyingStatus (driven by the simulator): sends STATUS claiming height 0 or huge heights and views,
+ *   replays STATUS in bursts.
  */
 export class Byzantine {
   readonly behaviors: Set<ByzantineBehavior>
@@ -29,18 +44,41 @@ export class Byzantine {
     { bytes: Uint8Array; digest: Uint8Array; groupB: Set<number>; decided: Set<number> }
   >()
 
-  constructor(behaviors: ByzantineBehavior[], key: SimKey, rng: Rng, chainId: string) {
+  /** Messages seen and sent, for replays and forgeries. */
+  readonly memory: LieMemory
+  /** Validators a silent replica sends nothing to. */
+  readonly silentTo: Set<number>
+
+  constructor(
+    behaviors: ByzantineBehavior[],
+    key: SimKey,
+    rng: Rng,
+    chainId: string,
+    silentTo: readonly number[] = [],
+  ) {
     this.behaviors = new Set(behaviors)
     this.key = key
     this.rng = rng
     this.chainId = chainId
+    this.silentTo = new Set(silentTo)
+    this.memory = new LieMemory(key, chainId)
   }
 
-  /** Remembers the digests proposed by others, to vote for them too. */
+  /** Remembers the digests proposed by others, to vote for them too, and what lies can be made of. */
   observe(bytes: Uint8Array): void {
+    if (bytes.length > 64 * 1024 * 1024) return
     try {
-      const m = decodeMessage(bytes)
+      const m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 })
       if (m.type === 'prePrepare' || m.type === 'prepare') this.see(m.vote.view, m.vote.height, m.vote.digest)
+      this.memory.observe(m, bytes, false)
+    } catch {}
+  }
+
+  /** Remembers its own messages (before `transform`), to replay them later. */
+  sent(kind: MessageKind, bytes: Uint8Array): void {
+    if (kind !== 'viewChange' && kind !== 'newView' && kind !== 'status') return
+    try {
+      this.memory.observe(decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 }), bytes, true)
     } catch {}
   }
 
@@ -65,6 +103,24 @@ export class Byzantine {
   /** The message(s) destination `to` receives instead of `bytes`. */
   transform(kind: MessageKind, bytes: Uint8Array, to: number): Uint8Array[] {
     this.lastAction = 'none'
+    if (this.behaviors.has('silent') && this.silentTo.has(to)) {
+      this.lastAction = 'silent'
+      return []
+    }
+    if (kind === 'viewChange' && this.behaviors.has('lyingViewChange') && this.rng.chance(0.4)) {
+      const lie = viewChangeVariant(this.memory, this.rng, bytes)
+      if (lie) {
+        this.lastAction = 'lyingViewChange'
+        return lie
+      }
+    }
+    if (kind === 'newView' && this.behaviors.has('lyingNewView') && this.rng.chance(0.5)) {
+      const lie = newViewVariant(this.memory, this.rng, bytes)
+      if (lie) {
+        this.lastAction = 'lyingNewView'
+        return lie
+      }
+    }
     if (kind !== 'prePrepare' && kind !== 'prepare' && kind !== 'commit' && kind !== 'checkpoint')
       return [bytes]
     let m: ReturnType<typeof decodeMessage>
@@ -85,8 +141,9 @@ export class Byzantine {
           proposer: orig?.proposer ?? 0,
           nonce: 1_000_000_000 + this.rng.int(1_000_000),
           valid: this.rng.chance(0.8),
+          padding: orig?.padding ?? 0,
         })
-        const digest = sha256(block)
+        const digest = simBlockDigest(block)
         const { vote, signature } = this.signVote(VoteKind.prepare, v.view, v.height, digest)
         const groupB = new Set<number>()
         a = {

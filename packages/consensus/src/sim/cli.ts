@@ -1,39 +1,51 @@
-// Sweeps simulator seeds and prints a summary table.
-//   pnpm --filter @cityledger/consensus sim --seeds 20000 --n 7 [--first 1] [--faults loss,crash] [--max-steps 200000]
+// Sweeps simulator seeds and prints a summary table per n (violations by kind, liveness included).
+//   pnpm --filter @cityledger/consensus sim --n 4,7 --first 1 --seeds 20000 [--jobs 2]
 //   pnpm --filter @cityledger/consensus sim --seed 1234 --n 7      replay one run and print its result
-// Options: --fault-ms <ms> (length of the faulty period, default 1500), --json <file> (write the summary).
+// Options: --faults loss,crash (restrict the kinds; default all), --profile sim|node, --fault-ms <ms>
+// (faulty period, default 1500), --max-steps <n> (default 300000), --jobs <j> (parallel processes per n,
+// each a contiguous part of the seed range), --json <file> (write the summaries), --progress <s> (a
+// progress line every s seconds, default 30).
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ProfileName } from './profile.ts'
 import { FAULT_KINDS, type FaultKind, runSimulation } from './simulator.ts'
-import { sweep } from './sweep.ts'
+import { type SweepSummary, mergeSummaries, sweep } from './sweep.ts'
 
 const args = process.argv.slice(2)
 const opt = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? args[i + 1] : undefined
 }
+const fail = (msg: string): never => {
+  console.error(msg)
+  process.exit(2)
+}
 const num = (name: string, fallback: number): number => {
   const v = opt(name)
   if (v === undefined) return fallback
   const x = Number(v)
-  if (!Number.isSafeInteger(x) || x < 0) {
-    console.error(`--${name}: expected a non-negative integer, got ${v}`)
-    process.exit(2)
-  }
+  if (!Number.isSafeInteger(x) || x < 0) fail(`--${name}: expected a non-negative integer, got ${v}`)
   return x
 }
-const n = num('n', 4)
+const ns = (opt('n') ?? '4').split(',').map(Number)
+if (ns.some((x) => !Number.isSafeInteger(x) || x < 1)) fail('--n: expected validator counts, e.g. 4,7')
 const faultsArg = opt('faults')
 const faults = faultsArg ? (faultsArg.split(',') as FaultKind[]) : undefined
-for (const f of faults ?? []) {
-  if (!(FAULT_KINDS as readonly string[]).includes(f)) {
-    console.error(`unknown fault kind ${f}; known: ${FAULT_KINDS.join(', ')}`)
-    process.exit(2)
-  }
-}
+for (const f of faults ?? [])
+  if (!(FAULT_KINDS as readonly string[]).includes(f))
+    fail(`unknown fault kind ${f}; known: ${FAULT_KINDS.join(', ')}`)
+const profile = (opt('profile') ?? 'sim') as ProfileName
+if (profile !== 'sim' && profile !== 'node') fail('--profile: sim or node')
 const maxSteps = num('max-steps', 300_000)
 const faultPhaseMs = num('fault-ms', 1500)
+const common = { maxSteps, faultPhaseMs, profile, ...(faults ? { faults } : {}) }
+const replayArgs = (seed: number, n: number) =>
+  `--seed ${seed} --n ${n}${profile !== 'sim' ? ` --profile ${profile}` : ''}${faultPhaseMs !== 1500 ? ` --fault-ms ${faultPhaseMs}` : ''}${faultsArg ? ` --faults ${faultsArg}` : ''}`
 
 if (opt('seed') !== undefined) {
-  const r = runSimulation({ seed: num('seed', 1), n, ...(faults ? { faults } : {}), maxSteps, faultPhaseMs })
+  const r = runSimulation({ seed: num('seed', 1), n: ns[0]!, ...common })
   const { finalStatus, ...rest } = r
   console.log(JSON.stringify(rest, null, 2))
   console.table(finalStatus)
@@ -42,62 +54,143 @@ if (opt('seed') !== undefined) {
 
 const seeds = num('seeds', 1000)
 const first = num('first', 1)
+const jobs = Math.max(1, num('jobs', 1))
+const progressMs = num('progress', 30) * 1000
 const started = Date.now()
-let lastPrint = 0
-const summary = sweep({
-  n,
-  seeds,
-  firstSeed: first,
-  maxSteps,
-  faultPhaseMs,
-  ...(faults ? { faults } : {}),
-  onRun: (r, i) => {
-    for (const v of r.violations)
-      console.log(`VIOLATION ${v.kind} (replay: --seed ${r.seed} --n ${n}): ${v.message}`)
-    const now = Date.now()
-    if (now - lastPrint > 2000 || i === seeds - 1) {
-      lastPrint = now
-      const rate = ((i + 1) / ((now - started) / 1000)).toFixed(1)
-      process.stderr.write(`\r${i + 1}/${seeds} runs, ${rate} runs/s   `)
+
+/** One process: sweeps its range, prints violations and progress lines, writes its summary. */
+function runRange(n: number, from: number, count: number): SweepSummary {
+  let lastPrint = Date.now()
+  let bad = 0
+  return sweep({
+    n,
+    seeds: count,
+    firstSeed: from,
+    ...common,
+    onRun: (r, i) => {
+      if (r.violations.length) bad++
+      for (const v of r.violations)
+        console.log(`VIOLATION ${v.kind} (replay: ${replayArgs(r.seed, n)}): ${v.message}`)
+      const now = Date.now()
+      if (now - lastPrint >= progressMs || i === count - 1) {
+        lastPrint = now
+        const rate = ((i + 1) / ((now - started) / 1000)).toFixed(2)
+        process.stderr.write(
+          `n=${n} seeds ${from}..${from + count - 1}: ${i + 1}/${count} runs, ${rate} runs/s, ${bad} with violations, ${((now - started) / 1000).toFixed(0)} s\n`,
+        )
+      }
+    },
+  })
+}
+
+if (opt('child-out')) {
+  const s = runRange(ns[0]!, first, seeds)
+  writeFileSync(opt('child-out')!, JSON.stringify(s))
+  process.exit(0)
+}
+
+/** `argv` without the given `--name value` pairs. */
+function withoutOptions(argv: string[], names: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    if (names.includes(argv[i]!.replace(/^--/, '')) && argv[i]!.startsWith('--')) i++
+    else out.push(argv[i]!)
+  }
+  return out
+}
+
+async function runParallel(n: number): Promise<SweepSummary> {
+  if (jobs === 1) return runRange(n, first, seeds)
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-sweep-'))
+  try {
+    const parts: Promise<SweepSummary>[] = []
+    const per = Math.ceil(seeds / jobs)
+    for (let j = 0; j < jobs; j++) {
+      const from = first + j * per
+      const count = Math.min(per, first + seeds - from)
+      if (count <= 0) break
+      const out = join(dir, `part-${j}.json`)
+      const childArgs = [process.argv[1]!, ...withoutOptions(args, ['n', 'first', 'seeds', 'jobs', 'json'])]
+      childArgs.push('--n', String(n), '--first', String(from), '--seeds', String(count), '--child-out', out)
+      parts.push(
+        new Promise((resolve, reject) => {
+          const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'inherit', 'inherit'] })
+          child.on('error', reject)
+          child.on('exit', (code) =>
+            code === 0
+              ? resolve(JSON.parse(readFileSync(out, 'utf8')) as SweepSummary)
+              : reject(new Error(`sweep part ${from}..${from + count - 1} exited with ${code}`)),
+          )
+        }),
+      )
     }
-  },
-})
-process.stderr.write('\n')
-const rows: [string, string | number][] = [
-  ['validators (n)', n],
-  ['faulty period per run (sim ms)', faultPhaseMs],
-  ['seeds', `${first}..${first + seeds - 1}`],
-  ['runs', summary.runs],
-  ['heights committed (sum of max per run)', summary.heightsCommitted],
-  ['view changes (honest replicas)', summary.viewChanges],
-  ['highest view reached', summary.maxView],
-  ['violations', summary.violations.length],
-  ['runs out of step budget', summary.incomplete],
-  ['slowest recovery after heal (sim ms)', summary.maxLivenessMs],
-  ['liveness bound (sim ms)', summary.livenessBoundMs],
-  ['longest journal (entries)', summary.maxJournal],
-  ['simulated events', summary.steps],
-  ['wall time (s)', ((Date.now() - started) / 1000).toFixed(1)],
+    const all = await Promise.all(parts)
+    return all.reduce((a, b) => mergeSummaries(a, b))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const VIOLATION_KINDS = [
+  'agreement',
+  'integrity',
+  'certificate',
+  'equivocation',
+  'penalizedHonest',
+  'liveness',
+  'sync',
+  'amplification',
+  'memory',
+  'exception',
 ]
-console.log('\n| metric | value |\n|---|---|')
-for (const [k, v] of rows) console.log(`| ${k} | ${v} |`)
-console.log('\n| fault | injected | runs with it |\n|---|---|---|')
-const keys = [
-  ...new Set([...Object.keys(summary.faultsInjected), ...Object.keys(summary.runsWithFault)]),
-].sort()
-for (const k of keys)
-  console.log(`| ${k} | ${summary.faultsInjected[k] ?? '-'} | ${summary.runsWithFault[k] ?? 0} |`)
+
+const summaries: SweepSummary[] = []
+for (const n of ns) {
+  const t0 = Date.now()
+  const s = await runParallel(n)
+  summaries.push(s)
+  const rows: [string, string | number][] = [
+    ['validators (n)', n],
+    ['profile', profile],
+    ['faulty period per run (sim ms)', faultPhaseMs],
+    ['fault kinds', faults ? faults.join(', ') : `all ${FAULT_KINDS.length}`],
+    ['seeds', `${first}..${first + seeds - 1}`],
+    ['runs', s.runs],
+    ['runs with a violation', s.runsWithViolations],
+    ...VIOLATION_KINDS.map((k): [string, number] => [`violations: ${k}`, s.violationsByKind[k] ?? 0]),
+    ['runs out of step budget', s.incomplete],
+    ['heights committed (sum of max per run)', s.heightsCommitted],
+    ['view changes (honest replicas)', s.viewChanges],
+    ['highest view reached', s.maxView],
+    ['slowest recovery after heal (sim ms)', s.maxLivenessMs],
+    ['liveness bound (sim ms)', s.livenessBoundMs],
+    ['largest honest message (bytes)', s.maxMessageBytes],
+    ['longest journal (entries)', s.maxJournal],
+    ['simulated events', s.steps],
+    ['wall time (s)', ((Date.now() - t0) / 1000).toFixed(1)],
+  ]
+  console.log('\n| metric | value |\n|---|---|')
+  for (const [k, v] of rows) console.log(`| ${k} | ${v} |`)
+  console.log('\n| fault | injected | runs with it |\n|---|---|---|')
+  const keys = [...new Set([...Object.keys(s.faultsInjected), ...Object.keys(s.runsWithFault)])].sort()
+  for (const k of keys) console.log(`| ${k} | ${s.faultsInjected[k] ?? '-'} | ${s.runsWithFault[k] ?? 0} |`)
+}
 const jsonOut = opt('json')
 if (jsonOut)
-  (await import('node:fs')).writeFileSync(
+  writeFileSync(
     jsonOut,
     JSON.stringify(
-      { ...summary, faultPhaseMs, maxSteps, first, wallSeconds: (Date.now() - started) / 1000 },
+      {
+        summaries,
+        profile,
+        faultPhaseMs,
+        maxSteps,
+        first,
+        seeds,
+        wallSeconds: (Date.now() - started) / 1000,
+      },
       null,
       2,
     ),
   )
-if (summary.violations.length) {
-  console.log('\nviolations by kind:', summary.violationsByKind)
-  process.exit(1)
-}
+process.exit(summaries.some((s) => s.runsWithViolations > 0) ? 1 : 0)

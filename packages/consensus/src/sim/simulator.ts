@@ -3,134 +3,49 @@ import { Rng } from '@cityledger/core/testing'
 import { verifyCommitCertificate } from '../certificate.ts'
 import { type ReplicaConfig, maxFaulty } from '../config.ts'
 import { type JournalEntry, compactJournal } from '../journal.ts'
+import { decodeMessage } from '../messages/codec.ts'
 import { Replica } from '../replica/replica.ts'
 import type { Input, Output } from '../replica/types.ts'
-import { type SimBlock, encodeSimBlock, simValidate } from './blocks.ts'
+import { type SimBlock, encodeSimBlock, simBlockDigest, simValidate } from './blocks.ts'
 import { Byzantine, type ByzantineBehavior, garbageFrom } from './byzantine.ts'
 import { type SimKey, simCrypto } from './crypto.ts'
+import { makeLie } from './lies.ts'
+import { type FaultCast, castFaults, describeScenario, drawLinks } from './plan.ts'
+import { NODE_LIMITS, PROFILES, REPLICA_DEFAULTS, type SimProfile } from './profile.ts'
 import { EventQueue } from './queue.ts'
+import {
+  type FaultKind,
+  type LinkFault,
+  type SimOptions,
+  type SimResult,
+  type Violation,
+  type ViolationKind,
+  livenessBound,
+} from './types.ts'
 
-/** Every fault the simulator can inject. Network faults stop when the network heals; Byzantine replicas never stop. */
-export const FAULT_KINDS = [
-  'loss',
-  'delay',
-  'reorder',
-  'duplicate',
-  'partition',
-  'crash',
-  'crashLoseTail',
-  'equivocate',
-  'conflictingVotes',
-  'invalidBlocks',
-  'replay',
-  'garbage',
-  'twins',
-] as const
-export type FaultKind = (typeof FAULT_KINDS)[number]
-
-export interface SimOptions {
-  seed: number
-  /** Validators (n = 3f+1 is the interesting case: 4, 7, 10...). */
-  n: number
-  /** Fault kinds that may be injected (each run picks a random subset and intensity from the seed). Default: all. */
-  faults?: readonly FaultKind[]
-  /** Inject every enabled kind rather than a random subset. */
-  allFaults?: boolean
-  /** Byzantine validators (Twins counts as one); default: random 1..f when a Byzantine kind is enabled. Capped at f unless `allowOverFaulty`. */
-  byzantine?: number
-  /** Lets tests exceed f on purpose. */
-  allowOverFaulty?: boolean
-  /** Length of the faulty period in simulated ms; the network heals after it. Default 1500. */
-  faultPhaseMs?: number
-  /** Heights every honest replica must commit after the heal for the run to end. Default 2K + 1. */
-  heightsAfterHeal?: number
-  checkpointInterval?: number
-  windowSize?: number
-  maxInFlight?: number
-  viewTimeoutMs?: number
-  maxBackoffExponent?: number
-  /** Bound on the time from heal to liveness, ms. Default: see `livenessBound`. */
-  livenessBoundMs?: number
-  /** Safety net on simulated events. Default 300,000. */
-  maxSteps?: number
-  /** Deliberate replica bugs (to prove the checks can fail). */
-  bug?: ReplicaConfig['faultInjection']
-  /** Real keys instead of the fast simulated scheme. */
-  crypto?: { keys: SimKey[]; verify: (c: SignatureCheck) => boolean }
-  /** Crash events per enabled crash kind; default random 1..f+1. */
-  crashes?: number
-  /** Stop at the first violation (default true). */
-  stopOnViolation?: boolean
-}
-
-/**
- * - agreement: two honest replicas committed different blocks at one height;
- * - integrity: a height committed twice or out of order, or a block that fails validation;
- * - certificate: a committed block whose certificate `verifyCommitCertificate` refuses;
- * - equivocation: an honest replica signed two conflicting messages (caught by a peer);
- * - penalizedHonest: a peer penalised an honest replica for a message it sent;
- * - liveness: after the heal, not every honest replica committed the required heights within the bound;
- * - memory: a replica's collections outgrew their bounds; exception: a replica threw.
- */
-export type ViolationKind =
-  | 'agreement'
-  | 'integrity'
-  | 'certificate'
-  | 'equivocation'
-  | 'liveness'
-  | 'memory'
-  | 'penalizedHonest'
-  | 'exception'
-
-export interface Violation {
-  kind: ViolationKind
-  message: string
-  timeMs: number
-  step: number
-}
-
-export interface SimResult {
-  seed: number
-  n: number
-  f: number
-  violations: Violation[]
-  /** Lowest and highest committed height among honest replicas at the end. */
-  committedHeights: { min: number; max: number }
-  /** View changes started by honest replicas (sum over replicas). */
-  viewChanges: number
-  /** Highest view reached by an honest replica. */
-  maxView: number
-  faultsInjected: Partial<Record<string, number>>
-  byzantine: { validator: number; behaviors: string[] }[]
-  steps: number
-  simTimeMs: number
-  healAtMs: number
-  /** Simulated ms from the heal until every honest replica committed `heightsAfterHeal` more heights. */
-  livenessMs?: number
-  livenessBoundMs: number
-  /** True when the step budget ran out before the run finished (not a violation, but reported). */
-  incomplete: boolean
-  rejects: Partial<Record<string, number>>
-  maxJournal: number
-  /** Each node's replica at the end (node order; Twins adds one node). */
-  finalStatus: ({ node: number; honest: boolean; up: boolean; stored: number } & Partial<
-    ReturnType<Replica['status']>
-  >)[]
-}
-
-/** Default liveness bound: f+2 view changes at the longest timeout, plus slack for sync and retransmission. */
-export function livenessBound(n: number, viewTimeoutMs: number, maxBackoffExponent: number): number {
-  return (maxFaulty(n) + 3) * 2 * viewTimeoutMs * 2 ** maxBackoffExponent + 20 * viewTimeoutMs
-}
+export {
+  FAULT_KINDS,
+  BYZANTINE_KINDS,
+  type FaultKind,
+  type LinkFault,
+  type PermanentCrash,
+  type SimOptions,
+  type SimResult,
+  type Violation,
+  type ViolationKind,
+  livenessBound,
+} from './types.ts'
 
 type Event =
   | { k: 'deliver'; to: number; from: number | 'adversary'; bytes: Uint8Array }
   | { k: 'input'; node: number; inc: number; input: Input }
   | { k: 'timer'; node: number; inc: number; timer: 'progress' | 'viewChange' | 'retransmit'; token: number }
-  | { k: 'crash'; node: number; loseTail: boolean }
+  | { k: 'crash'; node: number; loseTail: boolean; forever?: boolean }
   | { k: 'restart'; node: number }
   | { k: 'garbage' }
   | { k: 'replay' }
+  | { k: 'lie'; node: number }
+  | { k: 'propose'; node: number; inc: number }
   | { k: 'heal' }
 
 interface StoredBlock {
@@ -146,6 +61,10 @@ interface SimNode {
   byz?: Byzantine
   replica?: Replica
   up: boolean
+  /** Crashed for good: never restarted, not expected to be live. */
+  downForever: boolean
+  /** Crash for good once the node has committed this height. */
+  crashAtHeight?: number
   inc: number
   durable: JournalEntry[]
   pending: JournalEntry[]
@@ -153,6 +72,12 @@ interface SimNode {
   stateDigest: Uint8Array
   execAt: number
   syncedTo: number
+  lastCommitAt: number
+  /** Node profile: proposals wanted (height -> view) and validations waiting for their parent. */
+  wanted: Map<number, number>
+  validations: Extract<Output, { type: 'validate' }>[]
+  /** Times this node answered each peer's STATUS, most recent last (the amplification check). */
+  statusAnswers: Map<number, number[]>
 }
 
 const CHAIN = 'sim-chain'
@@ -160,22 +85,43 @@ const CHAIN = 'sim-chain'
 /**
  * Runs one seeded scenario: n replicas, an in-memory network, a manual clock. Everything random comes
  * from `seed`, so a run replays identically from it. Safety properties are checked at every commit
- * output (agreement, integrity, certificates), memory every 64 steps, liveness after the heal.
+ * output (agreement, integrity, certificates), sync and amplification at every output, memory every 64
+ * steps, liveness after the heal.
  */
 export function runSimulation(opts: SimOptions): SimResult {
   return new Simulation(opts).run()
 }
 
 class Simulation {
-  private readonly o: Required<Omit<SimOptions, 'crypto' | 'bug' | 'byzantine' | 'faults' | 'crashes'>> &
+  private readonly o: Required<
+    Omit<
+      SimOptions,
+      | 'crypto'
+      | 'bug'
+      | 'byzantine'
+      | 'faults'
+      | 'crashes'
+      | 'byzantineSpec'
+      | 'downForever'
+      | 'links'
+      | 'blockBytes'
+      | 'maxInFlight'
+      | 'maxBackoffExponent'
+      | 'profile'
+    >
+  > &
     SimOptions
+  private readonly profile: SimProfile
   private readonly rng: Rng
   private readonly net: Rng
   private readonly q = new EventQueue<Event>()
   private readonly nodes: SimNode[] = []
   private readonly keys: SimKey[]
   private readonly verify: (c: SignatureCheck) => boolean
+  private readonly cast: FaultCast
   private readonly faults: Set<FaultKind>
+  private readonly links: LinkFault[] = []
+  private readonly scenario: string
   private now = 0
   private steps = 0
   private healed = false
@@ -196,39 +142,47 @@ class Simulation {
   private livenessMs?: number
   private done = false
   private maxJournal = 0
+  private maxMessage = 0
   private nonce = 0
+  /** Highest height any replica committed: the highest height a certificate proves. */
+  private maxCommitted = 0
   private readonly livenessBoundMs: number
+  private readonly retransmitMs: number
   private readonly f: number
 
   constructor(opts: SimOptions) {
-    const K = opts.checkpointInterval ?? 5
+    this.profile = PROFILES[opts.profile ?? 'sim']
+    const K = opts.checkpointInterval ?? this.profile.checkpointInterval
     this.o = {
       faultPhaseMs: 1500,
       heightsAfterHeal: 2 * K + 1,
       checkpointInterval: K,
-      windowSize: opts.windowSize ?? 4 * K,
-      maxInFlight: 2,
-      viewTimeoutMs: 300,
-      maxBackoffExponent: 4,
+      windowSize: opts.windowSize ?? (opts.checkpointInterval ? 4 * K : this.profile.windowSize),
+      viewTimeoutMs: this.profile.viewTimeoutMs,
       livenessBoundMs: 0,
       maxSteps: 300_000,
       stopOnViolation: true,
       allFaults: false,
       allowOverFaulty: false,
+      maxBlockBytes: NODE_LIMITS.maxBlockBytes,
+      frameBytes: NODE_LIMITS.consensusFrameBytes,
       ...opts,
     }
     this.f = maxFaulty(opts.n)
-    this.livenessBoundMs =
-      opts.livenessBoundMs ?? livenessBound(opts.n, this.o.viewTimeoutMs, this.o.maxBackoffExponent)
+    const exponent =
+      opts.maxBackoffExponent ?? this.profile.maxBackoffExponent ?? REPLICA_DEFAULTS.maxBackoffExponent
+    this.livenessBoundMs = opts.livenessBoundMs ?? livenessBound(opts.n, this.o.viewTimeoutMs, exponent)
+    this.retransmitMs = Math.max(1, Math.floor(this.o.viewTimeoutMs / (this.profile.retransmitDivisor ?? 4)))
     this.rng = new Rng(opts.seed)
     this.net = this.rng.fork()
     this.healAt = this.o.faultPhaseMs
-    const enabled = opts.faults ?? FAULT_KINDS
-    this.faults = new Set(this.o.allFaults ? enabled : enabled.filter(() => this.rng.chance(0.6)))
+    this.cast = castFaults(this.rng, this.o, this.f)
+    this.faults = this.cast.faults
     const crypto = opts.crypto ?? simCrypto(opts.n)
     this.keys = crypto.keys
     this.verify = crypto.verify
     this.setup()
+    this.scenario = describeScenario(this.o, opts.profile ?? 'sim', this.cast, this.links)
   }
 
   private count(kind: string, by = 1): void {
@@ -237,33 +191,23 @@ class Simulation {
 
   private setup(): void {
     const n = this.o.n
-    const byzKinds = (['equivocate', 'conflictingVotes', 'invalidBlocks'] as const).filter((k) =>
-      this.faults.has(k),
-    )
-    const twins = this.faults.has('twins')
-    const wanted = this.o.byzantine ?? (byzKinds.length || twins ? this.rng.range(1, Math.max(1, this.f)) : 0)
-    const nByz = this.o.allowOverFaulty ? wanted : Math.min(wanted, this.f)
-    const byzValidators = this.rng.shuffle([...Array(n).keys()]).slice(0, nByz)
-    // A faulty primary is where equivocation and invalid proposals bite: make view 0's primary faulty often.
-    if (nByz > 0 && !byzValidators.includes(0) && this.rng.chance(0.5)) byzValidators[0] = 0
-    const twinValidator = twins && nByz > 0 ? byzValidators[0]! : -1
+    const byz = new Map(this.cast.byzantine.map((b) => [b.validator, b]))
+    const twinValidator = this.cast.twin
     for (let v = 0; v < n; v++) {
-      const isByz = byzValidators.includes(v)
-      const behaviors: ByzantineBehavior[] =
-        v === twinValidator ? [] : isByz ? byzKinds.filter(() => this.rng.chance(0.7)) : []
-      if (isByz && v !== twinValidator && behaviors.length === 0 && byzKinds.length)
-        behaviors.push(this.rng.pick(byzKinds))
-      this.addNode(v, !isByz, behaviors)
+      const b = byz.get(v)
+      this.addNode(v, !b && v !== twinValidator, b?.behaviors ?? [], b?.silentTo ?? [])
       if (v === twinValidator) {
-        this.addNode(v, false, [])
+        this.addNode(v, false, [], [])
         this.count('twins')
       }
     }
+    for (const b of this.cast.byzantine) for (const k of b.behaviors) this.count(`byzantine:${k}`, 0)
     // Network fault intensities for this run.
     if (this.faults.has('loss')) this.lossRate = this.rng.pick([0.02, 0.05, 0.1, 0.2, 0.3])
     if (this.faults.has('duplicate')) this.dupRate = this.rng.pick([0.02, 0.1, 0.3])
     if (this.faults.has('delay')) this.delayRate = this.rng.pick([0.02, 0.1, 0.3])
     if (this.faults.has('reorder')) this.jitter = this.rng.pick([5, 20, 60])
+    const twins = this.faults.has('twins') && twinValidator >= 0
     if (this.faults.has('partition') || twins) {
       const count = this.rng.range(1, 3)
       for (let i = 0; i < count; i++) {
@@ -283,6 +227,8 @@ class Simulation {
         this.count('partition')
       }
     }
+    if (this.faults.has('linkFault')) this.links.push(...drawLinks(this.rng, this.nodes.length, this.healAt))
+    this.links.push(...(this.o.links ?? []))
     for (const kind of ['crash', 'crashLoseTail'] as const) {
       if (!this.faults.has(kind)) continue
       const crashes = this.o.crashes ?? this.rng.range(1, this.f + 1)
@@ -296,23 +242,44 @@ class Simulation {
         })
       }
     }
+    for (const d of this.cast.downForever) {
+      const node = this.nodes.find((x) => x.validator === d.validator)!
+      node.downForever = true
+      if (d.atHeight !== undefined) node.crashAtHeight = d.atHeight
+      else this.q.push(d.atMs ?? 0, { k: 'crash', node: node.id, loseTail: false, forever: true })
+    }
     if (this.faults.has('garbage'))
       for (let t = this.rng.int(50); t < this.healAt; t += this.rng.range(5, 80))
         this.q.push(t, { k: 'garbage' })
     if (this.faults.has('replay'))
       for (let t = this.rng.range(50, 100); t < this.healAt; t += this.rng.range(5, 80))
         this.q.push(t, { k: 'replay' })
+    for (const node of this.nodes)
+      if (node.byz && this.lyingFamilies(node).length)
+        this.q.push(this.rng.int(100), { k: 'lie', node: node.id })
     this.q.push(this.healAt, { k: 'heal' })
     for (const node of this.nodes) this.startReplica(node, 0)
   }
 
-  private addNode(validator: number, honest: boolean, behaviors: ByzantineBehavior[]): void {
+  private lyingFamilies(node: SimNode): ('lyingViewChange' | 'lyingNewView' | 'lyingStatus')[] {
+    return (['lyingViewChange', 'lyingNewView', 'lyingStatus'] as const).filter((k) =>
+      node.byz?.behaviors.has(k),
+    )
+  }
+
+  private addNode(
+    validator: number,
+    honest: boolean,
+    behaviors: ByzantineBehavior[],
+    silentTo: number[],
+  ): void {
     const id = this.nodes.length
     const node: SimNode = {
       id,
       validator,
       honest,
       up: true,
+      downForever: false,
       inc: 0,
       durable: [],
       pending: [],
@@ -320,35 +287,48 @@ class Simulation {
       stateDigest: new Uint8Array(32),
       execAt: 0,
       syncedTo: 0,
+      lastCommitAt: 0,
+      wanted: new Map(),
+      validations: [],
+      statusAnswers: new Map(),
     }
-    if (behaviors.length) node.byz = new Byzantine(behaviors, this.keys[validator]!, this.rng.fork(), CHAIN)
+    if (behaviors.length)
+      node.byz = new Byzantine(behaviors, this.keys[validator]!, this.rng.fork(), CHAIN, silentTo)
     this.nodes.push(node)
   }
 
+  /** What the node passes to `createReplica` (the profile leaves out what the node leaves out). */
   private replicaConfig(validator: number): ReplicaConfig {
     const key = this.keys[validator]!
+    const o = this.o
+    const inFlight = o.maxInFlight ?? this.profile.maxInFlight
+    const exponent = o.maxBackoffExponent ?? this.profile.maxBackoffExponent
     return {
       chainId: CHAIN,
       validators: this.keys.map((k) => k.publicKey),
       publicKey: key.publicKey,
       sign: key.sign,
       verify: this.verify,
-      checkpointInterval: this.o.checkpointInterval,
-      windowSize: this.o.windowSize,
-      maxInFlight: this.o.maxInFlight,
-      viewTimeoutMs: this.o.viewTimeoutMs,
-      maxBackoffExponent: this.o.maxBackoffExponent,
-      retransmitMs: Math.floor(this.o.viewTimeoutMs / 3),
+      blockDigest: simBlockDigest,
+      checkpointInterval: o.checkpointInterval,
+      windowSize: o.windowSize,
+      viewTimeoutMs: o.viewTimeoutMs,
+      ...(inFlight !== undefined ? { maxInFlight: inFlight } : {}),
+      ...(exponent !== undefined ? { maxBackoffExponent: exponent } : {}),
+      ...(this.profile.retransmitDivisor !== undefined ? { retransmitMs: this.retransmitMs } : {}),
       ...(this.o.bug ? { faultInjection: this.o.bug } : {}),
     }
   }
 
   private startReplica(node: SimNode, at: number): void {
+    if (node.downForever && !node.up) return
     node.replica = new Replica(this.replicaConfig(node.validator))
     node.up = true
     node.inc++
     node.syncedTo = node.store.length
     node.execAt = at
+    node.wanted.clear()
+    node.validations = []
     const journal = node.durable.length ? [...node.durable] : undefined
     this.apply(
       node,
@@ -380,12 +360,13 @@ class Simulation {
       if ((this.steps & 63) === 0) this.checkMemory()
       if (this.violations.length && this.o.stopOnViolation) break
     }
-    const honest = this.nodes.filter((x) => x.honest)
-    const heights = honest.map((x) => x.store.length)
+    const live = this.nodes.filter((x) => x.honest && !x.downForever)
+    const heights = live.map((x) => x.store.length)
     return {
       seed: this.o.seed,
       n: this.o.n,
       f: this.f,
+      scenario: this.scenario,
       violations: this.violations,
       committedHeights: { min: Math.min(...heights), max: Math.max(...heights) },
       viewChanges: this.viewChanges,
@@ -394,6 +375,7 @@ class Simulation {
       byzantine: this.nodes
         .filter((x) => !x.honest)
         .map((x) => ({ validator: x.validator, behaviors: x.byz ? [...x.byz.behaviors] : ['twin'] })),
+      downForever: this.nodes.filter((x) => x.downForever).map((x) => x.validator),
       steps: this.steps,
       simTimeMs: this.now,
       healAtMs: this.healAt,
@@ -402,6 +384,7 @@ class Simulation {
       incomplete: !this.done && this.violations.length === 0 && this.steps > this.o.maxSteps,
       rejects: { ...this.rejects },
       maxJournal: this.maxJournal,
+      maxMessageBytes: this.maxMessage,
       finalStatus: this.nodes.map((x) => ({
         node: x.id,
         honest: x.honest,
@@ -428,7 +411,9 @@ class Simulation {
         if (!node.up || !node.replica) return
         node.byz?.observe(e.bytes)
         const from = e.from === 'adversary' ? 'adversary' : String(e.from)
-        this.apply(node, node.replica.step({ type: 'message', bytes: e.bytes, from }))
+        const outputs = node.replica.step({ type: 'message', bytes: e.bytes, from })
+        if (node.honest) this.checkAnswer(node, e.bytes, outputs)
+        this.apply(node, outputs)
         return
       }
       case 'input':
@@ -442,21 +427,12 @@ class Simulation {
       case 'crash': {
         const node = this.nodes[e.node]!
         if (!node.up) return
-        node.up = false
-        node.replica = undefined
-        if (e.loseTail) {
-          this.count('crashLoseTail')
-          this.count('journalEntriesLost', node.pending.length)
-        } else {
-          this.count('crash')
-          node.durable.push(...node.pending)
-        }
-        node.pending = []
+        this.crash(node, e.loseTail, e.forever ?? false)
         return
       }
       case 'restart': {
         const node = this.nodes[e.node]!
-        if (node.up) return
+        if (node.up || node.downForever) return
         this.count('restart')
         this.startReplica(node, this.now)
         return
@@ -469,7 +445,7 @@ class Simulation {
           k: 'deliver',
           to,
           from: 'adversary',
-          bytes: garbageFrom(this.net, sample),
+          bytes: garbageFrom(this.net, sample.length > 4096 ? sample.subarray(0, 4096) : sample),
         })
         return
       }
@@ -485,12 +461,63 @@ class Simulation {
         })
         return
       }
+      case 'lie':
+        this.lie(this.nodes[e.node]!)
+        return
+      case 'propose': {
+        const node = this.nodes[e.node]!
+        if (node.up && node.inc === e.inc) this.proposeOnHead(node)
+        return
+      }
       case 'heal': {
         this.healed = true
-        this.heightAtHeal = Math.max(0, ...this.nodes.filter((x) => x.honest).map((x) => x.store.length))
+        this.heightAtHeal = Math.max(
+          0,
+          ...this.nodes.filter((x) => x.honest && !x.downForever).map((x) => x.store.length),
+        )
         for (const node of this.nodes) if (!node.up) this.startReplica(node, this.now)
         this.checkLiveness()
         return
+      }
+    }
+  }
+
+  private crash(node: SimNode, loseTail: boolean, forever: boolean): void {
+    node.up = false
+    node.replica = undefined
+    if (forever) {
+      node.downForever = true
+      this.count('crashForever')
+    }
+    if (loseTail) {
+      this.count('crashLoseTail')
+      this.count('journalEntriesLost', node.pending.length)
+    } else {
+      if (!forever) this.count('crash')
+      node.durable.push(...node.pending)
+    }
+    node.pending = []
+  }
+
+  /** A Byzantine replica's lie on its own initiative; it keeps lying for the whole run. */
+  private lie(node: SimNode): void {
+    this.q.push(this.now + this.rng.range(40, 250), { k: 'lie', node: node.id })
+    if (!node.up || !node.replica || !node.byz) return
+    const st = node.replica.status()
+    const family = this.rng.pick(this.lyingFamilies(node))
+    const lies = makeLie(family, node.byz.memory, this.rng, {
+      view: st.view,
+      committedHeight: st.committedHeight,
+      n: this.o.n,
+      index: node.validator,
+      frameBytes: this.o.frameBytes,
+    })
+    for (const l of lies) {
+      this.count(family)
+      this.count(`lie:${l.name}`)
+      for (const to of this.nodes) {
+        if (to.id === node.id || (l.to !== 'all' && to.validator !== l.to)) continue
+        this.deliver(node, to, l.bytes)
       }
     }
   }
@@ -504,9 +531,27 @@ class Simulation {
     return false
   }
 
+  /** Single-link faults: the message is lost with the link's loss rate while the link is faulty. */
+  private linkDrops(a: number, b: number): boolean {
+    for (const l of this.links) {
+      if (!((l.a === a && l.b === b) || (l.a === b && l.b === a))) continue
+      if (this.now >= l.fromMs && this.now < l.toMs && (l.loss >= 1 || this.net.chance(l.loss))) return true
+    }
+    return false
+  }
+
   private deliver(from: SimNode, to: SimNode, bytes: Uint8Array): void {
+    // p2p refuses to send a message over the protocol's frame limit (P2P_MESSAGE_TOO_LARGE).
+    if (bytes.length > this.o.frameBytes) {
+      this.count('oversizeDrops')
+      return
+    }
     if (this.partitioned(from.id, to.id)) {
       this.count('partitionDrops')
+      return
+    }
+    if (this.links.length && this.linkDrops(from.id, to.id)) {
+      this.count('linkFault')
       return
     }
     const faulty = !this.healed
@@ -514,7 +559,8 @@ class Simulation {
       this.count('loss')
       return
     }
-    let delay = this.net.range(1, 10)
+    // 1-10 ms of latency, plus the time to move the bytes at 100 MB/s.
+    let delay = this.net.range(1, 10) + Math.floor(bytes.length / 100_000)
     if (faulty && this.jitter) {
       delay += this.net.int(this.jitter)
       this.count('reorder')
@@ -536,8 +582,12 @@ class Simulation {
     bytes: Uint8Array,
     toValidator?: number,
   ): void {
-    if (this.replayBuffer.length < 256) this.replayBuffer.push({ bytes, from: from.id })
-    else this.replayBuffer[this.net.int(256)] = { bytes, from: from.id }
+    if (from.honest) this.maxMessage = Math.max(this.maxMessage, bytes.length)
+    if (bytes.length <= 64 * 1024) {
+      if (this.replayBuffer.length < 256) this.replayBuffer.push({ bytes, from: from.id })
+      else this.replayBuffer[this.net.int(256)] = { bytes, from: from.id }
+    }
+    from.byz?.sent(kind, bytes)
     for (const to of this.nodes) {
       if (to.id === from.id) continue
       if (toValidator !== undefined && to.validator !== toValidator) continue
@@ -559,6 +609,69 @@ class Simulation {
       node.pending = []
       this.maxJournal = Math.max(this.maxJournal, node.durable.length)
     }
+  }
+
+  private buildBlock(node: SimNode, height: number, view: number): Uint8Array {
+    const { size, fixed } = this.cast.blockBytes
+    const b: SimBlock = {
+      height,
+      view,
+      proposer: node.validator,
+      nonce: this.nonce++,
+      valid: true,
+      padding: fixed ? size : Math.floor(size * (0.5 + 0.5 * this.rng.next())),
+    }
+    if (node.byz?.behaviors.has('invalidBlocks') && this.rng.chance(0.5)) {
+      b.valid = false
+      this.count('invalidBlocks')
+    }
+    if (size) this.count('bigBlocks')
+    return encodeSimBlock(b)
+  }
+
+  private propose(node: SimNode, height: number, view: number, delay: number): void {
+    const block = this.buildBlock(node, height, view)
+    const input: Input = { type: 'proposal', height, view, block, digest: simBlockDigest(block) }
+    this.q.push(this.now + delay, { k: 'input', node: node.id, inc: node.inc, input })
+  }
+
+  /**
+   * Node profile (`ConsensusDriver`): a block is built only on top of the head (it names its parent's
+   * state root), `blockIntervalMs` after the last commit; proposals wanted for later heights wait.
+   */
+  private proposeOnHead(node: SimNode): void {
+    const head = node.store.length
+    for (const h of node.wanted.keys()) if (h <= head) node.wanted.delete(h)
+    const view = node.wanted.get(head + 1)
+    if (view === undefined) return
+    const at = node.lastCommitAt + NODE_LIMITS.blockIntervalMs
+    if (at > this.now) {
+      this.q.push(at, { k: 'propose', node: node.id, inc: node.inc })
+      return
+    }
+    node.wanted.delete(head + 1)
+    this.propose(node, head + 1, view, this.rng.range(5, 20))
+  }
+
+  /** Validation takes time in proportion to the block (20 MB/s), and in the node profile waits for the parent. */
+  private validate(node: SimNode, o: Extract<Output, { type: 'validate' }>): void {
+    const input: Input = {
+      type: 'validated',
+      height: o.height,
+      view: o.view,
+      digest: o.digest,
+      ok: simValidate(o.block, o.height),
+    }
+    const delay = this.rng.range(0, 3) + Math.floor(o.block.length / 20_000)
+    this.q.push(this.now + delay, { k: 'input', node: node.id, inc: node.inc, input })
+  }
+
+  private runValidations(node: SimNode): void {
+    const head = node.store.length
+    node.validations = node.validations.filter((v) => v.height > head)
+    const ready = node.validations.filter((v) => v.height === head + 1)
+    node.validations = node.validations.filter((v) => v.height !== head + 1)
+    for (const v of ready) this.validate(node, v)
   }
 
   private apply(node: SimNode, outputs: Output[]): void {
@@ -586,44 +699,27 @@ class Simulation {
           break
         case 'cancelTimer':
           break
-        case 'requestProposal': {
-          const b: SimBlock = {
-            height: o.height,
-            view: o.view,
-            proposer: node.validator,
-            nonce: this.nonce++,
-            valid: true,
-          }
-          if (node.byz?.behaviors.has('invalidBlocks') && this.rng.chance(0.5)) {
-            b.valid = false
-            this.count('invalidBlocks')
-          }
-          const block = encodeSimBlock(b)
-          const input: Input = {
-            type: 'proposal',
-            height: o.height,
-            view: o.view,
-            block,
-            digest: sha256(block),
-          }
-          this.q.push(this.now + this.rng.range(20, 60), { k: 'input', node: node.id, inc: node.inc, input })
+        case 'requestProposal':
+          if (this.profile.proposeOnHead) {
+            node.wanted.set(o.height, o.view)
+            this.proposeOnHead(node)
+          } else this.propose(node, o.height, o.view, this.rng.range(20, 60))
           break
-        }
-        case 'validate': {
-          const input: Input = {
-            type: 'validated',
-            height: o.height,
-            view: o.view,
-            digest: o.digest,
-            ok: simValidate(o.block, o.height),
-          }
-          this.q.push(this.now + this.rng.range(0, 3), { k: 'input', node: node.id, inc: node.inc, input })
+        case 'validate':
+          if (this.profile.proposeOnHead) {
+            node.validations.push(o)
+            this.runValidations(node)
+          } else this.validate(node, o)
           break
-        }
         case 'commit':
           this.onCommit(node, o)
           break
         case 'requestSync':
+          if (node.honest && o.toHeight > this.maxCommitted)
+            this.violation(
+              'sync',
+              `node ${node.id} asked to sync to height ${o.toHeight}, but no replica committed above ${this.maxCommitted} (${this.scenario})`,
+            )
           this.onRequestSync(node, o.fromHeight, o.toHeight)
           break
         case 'compactJournal':
@@ -631,23 +727,7 @@ class Simulation {
           node.durable = compactJournal(node.durable, o.stableHeight)
           break
         case 'reject':
-          this.rejects[o.code] = (this.rejects[o.code] ?? 0) + 1
-          if (o.penalize && node.honest) {
-            // Evidence convicts its signer; other refusals blame the peer that sent the bytes.
-            const blamed =
-              o.offender !== undefined
-                ? this.nodes.filter((x) => x.validator === o.offender)
-                : o.from !== undefined && o.from !== 'adversary'
-                  ? [this.nodes[Number(o.from)]!]
-                  : []
-            if (blamed.length && blamed.every((x) => x.honest)) {
-              // An honest replica caught signing two conflicting messages is a safety failure in itself.
-              this.violation(
-                o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest',
-                `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`,
-              )
-            }
-          }
+          this.onReject(node, o)
           break
         case 'viewChanged':
           if (node.honest && o.changing) this.viewChanges++
@@ -657,6 +737,31 @@ class Simulation {
           break
       }
     }
+  }
+
+  private onReject(node: SimNode, o: Extract<Output, { type: 'reject' }>): void {
+    this.rejects[o.code] = (this.rejects[o.code] ?? 0) + 1
+    if (!o.penalize || !node.honest) return
+    // Evidence convicts its signer; other refusals blame the peer that sent the bytes.
+    const blamed =
+      o.offender !== undefined
+        ? this.nodes.filter((x) => x.validator === o.offender)
+        : o.from !== undefined && o.from !== 'adversary'
+          ? [this.nodes[Number(o.from)]!]
+          : []
+    if (blamed.length && blamed.every((x) => x.honest)) {
+      // An honest replica caught signing two conflicting messages is a safety failure in itself.
+      this.violation(
+        o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest',
+        `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`,
+      )
+    }
+  }
+
+  /** The identity of what the node stores at a height: the block, or the null filler it builds. */
+  private storedIdentity(o: Extract<Output, { type: 'commit' }>): string {
+    // packages/node/src/node/nullBlock.ts: the node's null block records the view of the commit.
+    return o.isNull ? `null filler of view ${o.view}` : toHex(o.digest)
   }
 
   private onCommit(node: SimNode, o: Extract<Output, { type: 'commit' }>): void {
@@ -670,7 +775,7 @@ class Simulation {
         this.violation('integrity', `node ${node.id} committed an invalid block at ${h}`)
       if (o.isNull !== equalBytes(o.digest, new Uint8Array(32)))
         this.violation('integrity', `node ${node.id}: null flag mismatch at ${h}`)
-      if (!o.isNull && !equalBytes(sha256(o.block), o.digest))
+      if (!o.isNull && !equalBytes(simBlockDigest(o.block), o.digest))
         this.violation('integrity', `node ${node.id}: block does not match digest at ${h}`)
       const cert = verifyCommitCertificate(
         o.certificate,
@@ -683,18 +788,20 @@ class Simulation {
       else if (o.certificate.height !== h || !equalBytes(o.certificate.blockHash, o.digest)) {
         this.violation('certificate', `node ${node.id} height ${h}: certificate for another block`)
       }
-      const hex = toHex(o.digest)
+      const id = this.storedIdentity(o)
       const prev = this.committed.get(h)
-      if (prev === undefined) this.committed.set(h, hex)
-      else if (prev !== hex)
+      if (prev === undefined) this.committed.set(h, id)
+      else if (prev !== id)
         this.violation(
           'agreement',
-          `height ${h}: node ${node.id} committed ${hex.slice(0, 12)}, another honest node ${prev.slice(0, 12)}`,
+          `height ${h}: node ${node.id} stores ${id.slice(0, 24)}, another honest node ${prev.slice(0, 24)} (${this.scenario})`,
         )
     } else if (h !== node.store.length + 1) {
       return
     }
     node.store.push({ digest: o.digest, block: o.block, certificate: o.certificate })
+    this.maxCommitted = Math.max(this.maxCommitted, h)
+    node.lastCommitAt = this.now
     node.stateDigest = sha256(node.stateDigest, o.digest)
     node.execAt = Math.max(node.execAt, this.now) + 1
     this.q.push(node.execAt, {
@@ -703,6 +810,15 @@ class Simulation {
       inc: node.inc,
       input: { type: 'executed', height: h, stateDigest: node.stateDigest },
     })
+    if (node.crashAtHeight !== undefined && node.store.length >= node.crashAtHeight && node.up) {
+      node.crashAtHeight = undefined
+      // After this step's outputs: the crash is an event of its own, right now.
+      this.q.push(this.now, { k: 'crash', node: node.id, loseTail: false, forever: true })
+    }
+    if (this.profile.proposeOnHead) {
+      this.proposeOnHead(node)
+      this.runValidations(node)
+    }
     if (this.healed) this.checkLiveness()
   }
 
@@ -719,7 +835,7 @@ class Simulation {
     let t = this.now
     for (let h = from; h <= last; h++) {
       const b = peer.store[h - 1]!
-      t += 2
+      t += 2 + Math.floor(b.block.length / 100_000)
       this.q.push(t, {
         k: 'input',
         node: node.id,
@@ -732,10 +848,46 @@ class Simulation {
 
   // ------------------------------------------------------------- properties
 
+  /**
+   * Amplification: a refused message that the sender is penalised for must get no answer at all; and a
+   * replica answers one peer's STATUS at most 3 times per retransmission period (an honest laggard sends
+   * one per period, network delays may bunch a few; replayed or duplicated copies must not each get the
+   * whole window again).
+   */
+  private checkAnswer(node: SimNode, bytes: Uint8Array, outputs: Output[]): void {
+    const sends = outputs.filter((x) => x.type === 'send' || x.type === 'broadcast')
+    if (!sends.length) return
+    const refused = outputs.find((x) => x.type === 'reject' && x.penalize)
+    if (refused && refused.type === 'reject') {
+      this.violation(
+        'amplification',
+        `node ${node.id} refused a ${refused.kind ?? 'message'} (${refused.code}: ${refused.reason}) and still sent ${sends.length} message(s) (${sends.map((x) => (x.type === 'send' || x.type === 'broadcast' ? x.kind : '')).join(',')})`,
+      )
+      return
+    }
+    if (bytes.length > 512) return
+    let m: ReturnType<typeof decodeMessage>
+    try {
+      m = decodeMessage(bytes)
+    } catch {
+      return
+    }
+    if (m.type !== 'status') return
+    const who = this.keys.findIndex((k) => equalBytes(k.publicKey, m.body.validator))
+    const times = (node.statusAnswers.get(who) ?? []).filter((t) => t > this.now - this.retransmitMs)
+    times.push(this.now)
+    node.statusAnswers.set(who, times)
+    if (times.length > 3)
+      this.violation(
+        'amplification',
+        `node ${node.id} answered ${times.length} STATUS of validator ${who} within ${this.retransmitMs} ms (${sends.length} message(s) this time; ${this.scenario})`,
+      )
+  }
+
   private checkLiveness(): void {
     if (this.heightAtHeal < 0) return
     const target = this.heightAtHeal + this.o.heightsAfterHeal
-    if (this.nodes.every((x) => !x.honest || x.store.length >= target)) {
+    if (this.nodes.every((x) => !x.honest || x.downForever || x.store.length >= target)) {
       this.livenessMs = this.now - this.healAt
       this.done = true
     }
@@ -744,11 +896,14 @@ class Simulation {
   private checkLivenessAtDeadline(): void {
     const target = this.heightAtHeal + this.o.heightsAfterHeal
     const behind = this.nodes
-      .filter((x) => x.honest && x.store.length < target)
-      .map((x) => `${x.id}@${x.store.length}/v${x.replica?.status().view}`)
+      .filter((x) => x.honest && !x.downForever && x.store.length < target)
+      .map((x) => {
+        const st = x.replica?.status()
+        return `${x.id}@${x.store.length}/v${st?.view}${st?.changingView ? '(changing)' : ''}`
+      })
     this.violation(
       'liveness',
-      `not every honest replica reached height ${target} within ${this.livenessBoundMs} ms of the heal: ${behind.join(' ')}`,
+      `not every live honest replica reached height ${target} within ${this.livenessBoundMs} ms of the heal (heal at ${this.healAt} ms, height ${this.heightAtHeal} then): ${behind.join(' ')}; scenario: ${this.scenario}`,
     )
   }
 

@@ -1,0 +1,48 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { testSeed } from '@cityledger/core/testing'
+import { type SimResult, runSimulation } from '@cityledger/consensus'
+
+// Issue #10, case 2: n=4, validator 1 (primary of view 1) down for good, only the link 0<->2 down for
+// about three view timeouts, then healed. Replica 3 times out into view 2 while 0 and 2 wait in view 1;
+// nobody holds 2f+1 VIEW-CHANGEs for one view nor f+1 for a higher one. After the heal the three live
+// replicas must commit 2K+1 new heights within the stated liveness bound (`livenessBound`).
+const FIRST = testSeed(1)
+
+function report(r: SimResult): string {
+  return r.violations.map((x) => `${x.kind}: ${x.message}`).join('\n')
+}
+
+test(`case 2 (simulator timeouts, 300 ms): link 0<->2 down 950..1500 ms, seeds ${FIRST}..${FIRST + 3}`, () => {
+  for (const linkMs of [950, 1200, 1500]) {
+    for (let seed = FIRST; seed < FIRST + 4; seed++) {
+      const r = runSimulation({
+        seed,
+        n: 4,
+        faults: [],
+        downForever: [{ validator: 1, atMs: 0 }],
+        links: [{ a: 0, b: 2, fromMs: 0, toMs: linkMs, loss: 1 }],
+        faultPhaseMs: linkMs,
+      })
+      assert.is(r.downForever.join(), '1')
+      assert.is(r.violations.length, 0, `link down ${linkMs} ms: ${report(r)}`)
+      assert.ok(r.livenessMs !== undefined && r.livenessMs <= r.livenessBoundMs)
+    }
+  }
+})
+
+test(`case 2 (node defaults: 3 s timeouts, link down 9.5 s), seed ${FIRST}`, () => {
+  const r = runSimulation({
+    seed: FIRST,
+    n: 4,
+    profile: 'node',
+    faults: [],
+    downForever: [{ validator: 1, atMs: 0 }],
+    links: [{ a: 0, b: 2, fromMs: 0, toMs: 9500, loss: 1 }],
+    faultPhaseMs: 9500,
+  })
+  assert.is(r.violations.length, 0, report(r))
+  assert.ok(r.livenessMs !== undefined && r.livenessMs <= r.livenessBoundMs)
+})
+
+test.run()
