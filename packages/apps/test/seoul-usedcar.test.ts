@@ -11,7 +11,7 @@ import {
   utf8,
 } from '@cityledger/core'
 import { Rng, createTestChain, seedFor, testSeed } from '@cityledger/core/testing'
-import { baseServices } from '../src/base/index.ts'
+import { baseServices, vehicleIdOf } from '../src/base/index.ts'
 import { MAX_ODOMETER, usedcar } from '../src/seoul/index.ts'
 
 const SEED = testSeed(20261209)
@@ -44,6 +44,7 @@ function setup(genesis: Value = { inspectionValidityBlocks: 10, offerValidityBlo
           { scope: 'usedcar', role: 'inspector', key: key('inspector') },
           { scope: 'usedcar', role: 'inspector', key: key('inspector-2') },
           { scope: 'usedcar', role: 'insurer', key: key('insurer') },
+          { scope: 'usedcar', role: 'registrar', key: key('registry') },
         ],
       },
       usedcar: genesis,
@@ -53,13 +54,19 @@ function setup(genesis: Value = { inspectionValidityBlocks: 10, offerValidityBlo
   const q = (name: string, args: Value) => chain.query('usedcar', name, args) as any
   const car = (v = CAR) => q('vehicle', { vehicle: v })
   const history = (v = CAR) => q('history', { vehicle: v }) as any[]
-  const purchase = (odometer = 42_000, who = 'dealer-a', v = CAR) =>
-    tx(who, 'purchase', { vehicle: v, odometer, report: h('bill-of-sale') })
+  /** The vehicle registry registers a vehicle id (once; later calls change nothing). */
+  const register = (v: Uint8Array) => {
+    if (!q('registered', { vehicle: v })) expect(tx('registry', 'register', { vehicle: v }), null, 'register')
+  }
+  const purchase = (odometer = 42_000, who = 'dealer-a', v = CAR) => {
+    register(v)
+    return tx(who, 'purchase', { vehicle: v, odometer, report: h('bill-of-sale') })
+  }
   const inspect = (odometer: number, passed = true, who = 'inspector', v = CAR) =>
     tx(who, 'inspect', { vehicle: v, odometer, report: h(`inspection-${odometer}`), passed })
   const offer = (buyer: string, odometer: number, who = 'dealer-a', v = CAR) =>
     tx(who, 'offer', { vehicle: v, buyer: key(buyer), odometer, price: h('price') })
-  return { chain, tx, q, car, history, purchase, inspect, offer }
+  return { chain, tx, q, car, history, register, purchase, inspect, offer }
 }
 
 test('genesis config is checked', () => {
@@ -242,8 +249,12 @@ test('accept: the named buyer, before the offer expires, while the inspection st
 })
 
 test('scenario: dealer to citizen to dealer, with an accident and a meter swap on record', () => {
-  const { chain, tx, car, history } = setup({ inspectionValidityBlocks: 50, offerValidityBlocks: 10 })
+  const { chain, tx, car, history, register } = setup({
+    inspectionValidityBlocks: 50,
+    offerValidityBlocks: 10,
+  })
   const car2 = vin('KNAxx81ABCD000777')
+  register(car2)
   const step = (who: string, method: string, args: Record<string, Value>) =>
     expect(tx(who, method, { vehicle: car2, ...args }), null, `${who} ${method}`)
   step('dealer-a', 'purchase', { odometer: 31_000, report: h('auction') })
@@ -276,8 +287,9 @@ test('scenario: dealer to citizen to dealer, with an accident and a meter swap o
 
 test(`property: odometer monotone except across meter swaps; history append-only (seed ${SEED})`, () => {
   const rng = new Rng(SEED)
-  const { tx, q } = setup({ inspectionValidityBlocks: 40, offerValidityBlocks: 15 })
+  const { tx, q, register } = setup({ inspectionValidityBlocks: 40, offerValidityBlocks: 15 })
   const cars = [vin('A'), vin('B'), vin('C')]
+  for (const c of cars) register(c)
   const people = ['dealer-a', 'dealer-b', 'inspector', 'inspector-2', 'insurer', 'citizen', 'citizen-2']
   const seen = new Map<string, string[]>()
   const reading = new Map<string, number>()
@@ -377,6 +389,67 @@ test(`property: odometer monotone except across meter swaps; history append-only
   assert.ok(appended > 60, `seed ${SEED}: too few history entries (${appended})`)
   for (const kind of ['purchase', 'inspection', 'accident', 'meterSwap', 'sale'])
     assert.ok((kinds.get(kind) ?? 0) > 0, `seed ${SEED}: no ${kind} entry`)
+})
+
+// ---- holes of issue #12 ----
+
+const REGISTRY_SECRET = sha256(utf8.encode('vehicle registry HMAC key'))
+
+test('hole: one keyed id per VIN: a dealer cannot open a second history with a salt of its own', () => {
+  const { tx, q, history } = setup()
+  const VIN = 'KMHxx41DBLU000009'
+  const id = vehicleIdOf(REGISTRY_SECRET, VIN)
+  expect(tx('dealer-a', 'register', { vehicle: id }), 'UNAUTHORIZED', 'only the vehicle registry registers')
+  expect(tx('registry', 'register', { vehicle: id }), null, 'register')
+  expect(tx('registry', 'register', { vehicle: id }), 'ALREADY_REGISTERED', 'once')
+  expect(tx('dealer-a', 'purchase', { vehicle: id, odometer: 80_000 }), null, 'purchase')
+  expect(
+    tx('insurer', 'accident', { vehicle: id, severity: 'total-loss', report: h('claim') }),
+    null,
+    'total loss',
+  )
+  // The same car under an id the dealer salted itself: no second, clean history.
+  const laundered = sha256(concatBytes(h('a fresh salt'), utf8.encode(VIN)))
+  expect(
+    tx('dealer-b', 'purchase', { vehicle: laundered, odometer: 80_100 }),
+    'NOT_REGISTERED',
+    'laundered id',
+  )
+  assert.equal(q('vehicle', { vehicle: laundered }), null)
+  // The registry's id is the same whoever asks (the VIN as printed or typed), so the insurer needs no salt.
+  assert.equal(vehicleIdOf(REGISTRY_SECRET, ' kmhxx41dblu000009 '), id)
+  assert.equal(
+    history(id).map((e) => e.kind),
+    ['purchase', 'accident'],
+  )
+  assert.is(q('vehicle', { vehicle: id }).totalLoss, true)
+})
+
+test('hole: a mistyped reading is corrected by a correction entry, by its author, never below the previous reading', () => {
+  const { tx, car, history, purchase, inspect } = setup()
+  expect(purchase(50_000), null, 'purchase')
+  expect(inspect(500_000), null, 'inspection typed 500,000 instead of 50,000')
+  expect(inspect(51_000), 'ODOMETER_ROLLBACK', 'the typo locks the history')
+  const fix = (who: string, odometer: number) =>
+    tx(who, 'correct', { vehicle: CAR, odometer, report: h(`fix-${odometer}`) })
+  expect(fix('inspector-2', 50_010), 'NOT_AUTHOR', "another inspector does not correct someone's entry")
+  expect(fix('inspector', 49_000), 'ODOMETER_ROLLBACK', 'below the reading before the entry')
+  expect(fix('inspector', 50_100), null, 'correct')
+  expect(fix('inspector', 50_010), null, 'a correction of the correction')
+  assert.is(car().odometer, 50_010)
+  const h2 = history()
+  assert.equal(
+    h2.map((e) => e.kind),
+    ['purchase', 'inspection', 'correction', 'correction'],
+  )
+  assert.equal([h2[2].corrects, h2[2].oldReading, h2[2].odometer], [1, 500_000, 50_100])
+  assert.equal([h2[3].corrects, h2[3].oldReading], [1, 50_100])
+  expect(inspect(51_000), null, 'the history goes on')
+  expect(
+    tx('insurer', 'correct', { vehicle: CAR, odometer: 51_000, report: h('x') }),
+    'NOT_AUTHOR',
+    'last entry is the inspection',
+  )
 })
 
 test.run()

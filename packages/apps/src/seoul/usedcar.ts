@@ -14,14 +14,19 @@ import { hex, refuseRevokedSigners } from '../base/common.ts'
 /**
  * Seoul service 4: used-car trust.
  *
- * A vehicle is known only by a salted commitment to its VIN (`vehicle` = SHA-256(salt || VIN), the salt
- * kept by the holder and shown to a buyer off chain), never by the VIN or the owner's identity; holders
- * are pseudonymous keys. Its history is an append-only list of entries, one per successful tx:
+ * A vehicle is known only by a keyed id of its VIN, `vehicle` = HMAC(registry key, VIN) (`vehicleIdOf`,
+ * src/base/pseudonym.ts), computed by the vehicle registry agency, which alone holds the key and registers
+ * each id once (role ('usedcar','registrar'), `register`). One car has one id, whoever asks (an insurer
+ * asks the registry, not the holder), so no dealer can open a second, clean history with a salt of its
+ * own; without the key nobody tells a VIN from its id. Holders are pseudonymous keys (per-relationship
+ * keys, see identity). Its history is an append-only list of entries, one per successful tx:
  *   purchase   a dealer (role ('usedcar','dealer')) takes a vehicle into the system; it becomes the holder
  *   inspection a licensed inspector (role ('usedcar','inspector')) records a report hash and pass/fail
  *   accident   an insurer (role ('usedcar','insurer')) records a claim report hash and its severity
  *   meterSwap  an inspector records an odometer replacement: the old meter's last reading and the new one's
  *   sale       the buyer accepts the holder's offer (two steps: `offer`, then `accept`)
+ *   correction the author of the last reading (purchase, inspection, accident) corrects a mistyped
+ *              odometer value, never below the reading before that entry; the mistake stays on record
  * Odometer readings never go down except across a meterSwap entry; `distance` adds the readings of
  * replaced meters, so it never decreases at all. A vehicle may be listed or offered for sale only with a
  * passed inspection made within `inspectionValidityBlocks` and after its last accident and meter swap;
@@ -29,6 +34,7 @@ import { hex, refuseRevokedSigners } from '../base/common.ts'
  *
  * State (namespace `usedcar/`):
  *   config                   -> { inspectionValidityBlocks, offerValidityBlocks }
+ *   reg/<vehicleHex>         -> { by, height }: vehicle ids the registry registered
  *   car/<vehicleHex>         -> {@link VehicleRecord}
  *   hist/<vehicleHex>/<i>    -> {@link HistoryEntry}, i = 0..entries-1 (written once, never changed)
  * Each tx writes one history entry and the vehicle record: growth per tx is bounded.
@@ -48,8 +54,11 @@ export type UsedcarErrorCode =
   | 'OFFER_EXPIRED'
   | 'SELF_SALE'
   | 'BAD_GENESIS'
+  | 'NOT_REGISTERED'
+  | 'NOT_AUTHOR'
+  | 'NOT_CORRECTABLE'
 
-export type EntryKind = 'purchase' | 'inspection' | 'accident' | 'meterSwap' | 'sale'
+export type EntryKind = 'purchase' | 'inspection' | 'accident' | 'meterSwap' | 'sale' | 'correction'
 export type Severity = 'minor' | 'major' | 'total-loss'
 
 /** One history entry. `odometer` is the meter reading after the event (km). */
@@ -63,8 +72,10 @@ export interface HistoryEntry {
   report: Uint8Array | null
   passed: boolean | null
   severity: Severity | null
-  /** meterSwap: the replaced meter's last reading. */
+  /** meterSwap: the replaced meter's last reading; correction: the reading it replaces. */
   oldReading: number | null
+  /** correction: the index of the entry whose reading it corrects. */
+  corrects: number | null
   /** sale: seller and buyer. */
   from: Uint8Array | null
   to: Uint8Array | null
@@ -106,6 +117,9 @@ export const MAX_ODOMETER = 10_000_000
 const SCOPE = 'usedcar'
 const carKey = (v: Uint8Array) => `car/${hex(v)}`
 const histKey = (v: Uint8Array, i: number) => `hist/${hex(v)}/${i}`
+const regKey = (v: Uint8Array) => `reg/${hex(v)}`
+/** Entries whose reading may be corrected by their author. */
+const CORRECTABLE: readonly EntryKind[] = ['purchase', 'inspection', 'accident']
 
 const method = <A>(m: MethodDef<A>): MethodDef<A> => m
 const query = <A>(q: QueryDef<A>): QueryDef<A> => q
@@ -171,13 +185,14 @@ function append(
   ctx: TxContext,
   v: VehicleRecord,
   e: Pick<HistoryEntry, 'kind' | 'odometer'> &
-    Partial<Pick<HistoryEntry, 'report' | 'passed' | 'severity' | 'oldReading' | 'from' | 'to'>>,
+    Partial<Pick<HistoryEntry, 'report' | 'passed' | 'severity' | 'oldReading' | 'corrects' | 'from' | 'to'>>,
 ): void {
   const entry: HistoryEntry = {
     report: null,
     passed: null,
     severity: null,
     oldReading: null,
+    corrects: null,
     from: null,
     to: null,
     ...e,
@@ -219,11 +234,58 @@ export const usedcar = refuseRevokedSigners(
       ctx.state.set('config', parseGenesis(c))
     },
     methods: {
+      register: method({
+        doc: "Register the keyed id of a vehicle (HMAC of its VIN under the registry's key), once. Role ('usedcar','registrar').",
+        args: s.object({ vehicle: s.hash() }),
+        auth: (ctx) => hasRole(ctx, 'registrar'),
+        handler(ctx, a) {
+          ensure(!ctx.state.has(regKey(a.vehicle)), 'ALREADY_REGISTERED', 'vehicle id already registered')
+          ctx.state.set(regKey(a.vehicle), { by: ctx.signer, height: ctx.height })
+          ctx.emit('registered', { vehicle: a.vehicle })
+        },
+      }),
+      correct: method({
+        doc: 'Correct the odometer reading of the last reading entry (purchase, inspection, accident, or a correction of it). Its author; not below the reading before that entry.',
+        args: s.object({ vehicle: s.hash(), odometer, report: s.hash() }),
+        handler(ctx, a) {
+          const v = getCar(ctx, a.vehicle)
+          const last = ctx.state.get(histKey(a.vehicle, v.entries - 1)) as HistoryEntry
+          const t = last.kind === 'correction' && last.corrects !== null ? last.corrects : v.entries - 1
+          const target = ctx.state.get(histKey(a.vehicle, t)) as HistoryEntry
+          ensure(
+            CORRECTABLE.includes(target.kind),
+            'NOT_CORRECTABLE',
+            `a ${target.kind} entry is not corrected`,
+          )
+          ensure(equalBytes(target.by, ctx.signer), 'NOT_AUTHOR', 'only the author of the entry corrects it')
+          const before = t === 0 ? 0 : (ctx.state.get(histKey(a.vehicle, t - 1)) as HistoryEntry).odometer
+          ensure(
+            a.odometer >= before,
+            'ODOMETER_ROLLBACK',
+            `corrected reading ${a.odometer} < ${before}, the reading before entry ${t}`,
+            { before, reading: a.odometer },
+          )
+          // The reading changed under any listing or offer: withdraw them.
+          const next: VehicleRecord = { ...v, listed: false, offer: null }
+          append(ctx, next, {
+            kind: 'correction',
+            odometer: a.odometer,
+            oldReading: v.odometer,
+            corrects: t,
+            report: a.report,
+          })
+        },
+      }),
       purchase: method({
         doc: "Take a vehicle into the system as its first holder, with its odometer reading. Role ('usedcar','dealer').",
         args: s.object({ vehicle: s.hash(), odometer, report: s.optional(s.hash()) }),
         auth: (ctx) => hasRole(ctx, 'dealer'),
         handler(ctx, a) {
+          ensure(
+            ctx.state.has(regKey(a.vehicle)),
+            'NOT_REGISTERED',
+            "unknown vehicle id: the vehicle registry registers each car's one id",
+          )
           ensure(
             !ctx.state.has(carKey(a.vehicle)),
             'ALREADY_REGISTERED',
@@ -426,6 +488,11 @@ export const usedcar = refuseRevokedSigners(
           for (let i = from; i < to; i++) out.push(q.state.get(histKey(a.vehicle, i))!)
           return out
         },
+      }),
+      registered: query({
+        doc: 'Has the vehicle registry registered this vehicle id?',
+        args: s.object({ vehicle: s.hash() }),
+        handler: (q, a) => q.state.has(regKey(a.vehicle)),
       }),
       config: query({
         doc: '{ inspectionValidityBlocks, offerValidityBlocks }.',
