@@ -185,7 +185,10 @@ function requireUncontrolled(state: View, asset: string, what: string): void {
 function move(ctx: TxContext, asset: string, from: Uint8Array, to: Uint8Array, n: number): void {
   debit(ctx.state, asset, from, n)
   credit(ctx.state, asset, to, n)
-  ctx.emit('transfer', { asset, from, to, amount: n })
+  // A controlled asset's moves are its controller's to describe (S-Coin spends name no payer or merchant).
+  const controlled =
+    (ctx.state.get<Rec>(`asset/${asset}`) as AssetRecord | undefined)?.policy === 'controlled'
+  ctx.emit('transfer', controlled ? { asset, amount: n } : { asset, from, to, amount: n })
 }
 
 /** Exports move funds only for services the asset names as controllers. */

@@ -354,7 +354,8 @@ export const scoin = refuseRevokedSigners(
           debit(ctx, a.amount)
           ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
           bumpStats(ctx, 'spent', a.amount)
-          ctx.emit('spent', { from: ctx.signer, to: a.to, kind, amount: a.amount, ref: a.ref ?? null })
+          // No payer, no merchant: the event stream is not a log of merchant visits (see packages/apps/README.md).
+          ctx.emit('spent', { kind, amount: a.amount })
         },
       }),
       donate: method({
@@ -365,7 +366,7 @@ export const scoin = refuseRevokedSigners(
           debit(ctx, a.amount)
           ctx.call('token', 'transfer', { asset: asset(ctx), from: ctx.signer, to: a.to, amount: a.amount })
           bumpStats(ctx, 'donated', a.amount)
-          ctx.emit('donated', { from: ctx.signer, to: a.to, kind, amount: a.amount })
+          ctx.emit('donated', { kind, amount: a.amount })
         },
       }),
       convert: method({
@@ -393,7 +394,7 @@ export const scoin = refuseRevokedSigners(
           ctx.call('token', 'burn', { asset: asset(ctx), from: ctx.signer, amount: a.amount })
           ctx.state.set(rk, { holder: ctx.signer, amount: a.amount, height: ctx.height })
           bumpStats(ctx, 'converted', a.amount)
-          ctx.emit('converted', { holder: ctx.signer, amount: a.amount, receipt: a.receipt })
+          ctx.emit('converted', { amount: a.amount, receipt: a.receipt })
         },
       }),
       expire: method({
