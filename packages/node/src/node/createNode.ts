@@ -36,7 +36,7 @@ import { type RpcServer, createRpcServer } from '../rpc/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
-import { PROTOCOL, protocolLimits } from './protocols.ts'
+import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
 import { TxGossip } from './gossip.ts'
 
@@ -175,14 +175,16 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   })
   const journal = await Journal.open(subKv(kv, STORE_PREFIX.journal))
 
+  const consensusFrameBytes = consensusMessageLimit(genesis.consensus.maxBlockBytes)
   const p2p: P2P = createP2P({
     keyPair: key,
     listen: config.p2p.listen,
     bootstrap: config.p2p.peers,
-    allowed: [...validatorsHex, ...config.p2p.observers.map((k) => k.toLowerCase())],
-    limits: protocolLimits({
-      consensusFrameBytes: genesis.consensus.maxBlockBytes + LIMITS.maxConsensusBytes,
-    }),
+    allowed: validatorsHex,
+    // Observers may sync and gossip txs at lower limits; consensus is closed to them.
+    observers: config.p2p.observers.map((k) => k.toLowerCase()).filter((k) => !validatorsHex.includes(k)),
+    limits: protocolLimits({ consensusFrameBytes }),
+    observerLimits: observerProtocolLimits({ consensusFrameBytes }),
     logger: log('p2p'),
     clock,
   })

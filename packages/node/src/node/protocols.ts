@@ -7,17 +7,81 @@ export const PROTOCOL = {
   sync: '/cityledger/sync/1',
 } as const
 
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Most txs in one gossip batch. */
+export const TX_BATCH_MAX_TXS = 512
+/** Most envelope bytes in one gossip batch (a batch always holds at least one tx, at most 64 KiB). */
+export const TX_BATCH_MAX_BYTES = 1 * MiB
+/** A gossip frame: the batch plus its msgpack framing (at most 5 bytes per entry and 5 for the array). */
+export const TX_FRAME_BYTES = TX_BATCH_MAX_BYTES + 16 * KiB
+/** A sync request (`['status']` or `['blocks', from, count]`) is a few dozen bytes; serveSync decodes 64. */
+export const SYNC_REQUEST_MAX_BYTES = 64
+/** Envelope bytes of a sync response before the responder stops adding blocks (see SYNC_LIMITS). */
+const SYNC_RESPONSE_BYTES = 32 * MiB
+
 /** What the protocol limits are sized from. */
 export interface ProtocolSizes {
   /** Largest consensus message, bytes: the maximum block plus the consensus framing around it. */
   consensusFrameBytes: number
 }
 
-/** The limits a validator applies to what its peers send it, per protocol. */
+/**
+ * The limits a validator applies to what other validators send it, per protocol. Requests on sync are
+ * tiny, so its inbound limit is tiny; its responses (which only our own requests read) may hold up to
+ * 32 MiB of blocks, or one maximum block. Consensus frames are sized from the maximum block; the byte
+ * budget lets a peer send 3 maximum frames at once and 6 per second.
+ */
 export function protocolLimits(sizes: ProtocolSizes): Record<string, ProtocolLimits> {
+  const frame = sizes.consensusFrameBytes
   return {
-    [PROTOCOL.consensus]: { maxMessageBytes: sizes.consensusFrameBytes, ratePerSecond: 2000, burst: 4000 },
-    [PROTOCOL.txs]: { maxMessageBytes: 8 * 1024 * 1024, ratePerSecond: 500, burst: 1000 },
-    [PROTOCOL.sync]: { maxMessageBytes: 64 * 1024 * 1024, ratePerSecond: 50, burst: 100 },
+    [PROTOCOL.consensus]: {
+      maxMessageBytes: frame,
+      ratePerSecond: 2000,
+      burst: 4000,
+      bytesPerSecond: 6 * frame,
+      burstBytes: 3 * frame,
+      maxStreams: 2,
+    },
+    [PROTOCOL.txs]: {
+      maxMessageBytes: TX_FRAME_BYTES,
+      ratePerSecond: 500,
+      burst: 1000,
+      bytesPerSecond: 8 * MiB,
+      burstBytes: 16 * MiB,
+      maxStreams: 2,
+    },
+    [PROTOCOL.sync]: {
+      maxMessageBytes: SYNC_REQUEST_MAX_BYTES,
+      maxResponseBytes: SYNC_RESPONSE_BYTES + frame,
+      ratePerSecond: 50,
+      burst: 100,
+      maxStreams: 4,
+    },
+  }
+}
+
+/**
+ * What observers (non-validator keys in `p2p.observers`) may send: txs and sync, at lower rates and
+ * fewer streams than validators, and no consensus (their streams on it are refused and penalised).
+ */
+export function observerProtocolLimits(sizes: ProtocolSizes): Record<string, ProtocolLimits> {
+  return {
+    [PROTOCOL.txs]: {
+      maxMessageBytes: TX_FRAME_BYTES,
+      ratePerSecond: 50,
+      burst: 100,
+      bytesPerSecond: 1 * MiB,
+      burstBytes: 4 * MiB,
+      maxStreams: 1,
+    },
+    [PROTOCOL.sync]: {
+      maxMessageBytes: SYNC_REQUEST_MAX_BYTES,
+      maxResponseBytes: SYNC_RESPONSE_BYTES + sizes.consensusFrameBytes,
+      ratePerSecond: 10,
+      burst: 20,
+      maxStreams: 2,
+    },
   }
 }

@@ -41,7 +41,11 @@ export class FrameDecoder {
   private need = -1
   private parts: Uint8Array[] = []
   private have = 0
+  /** True while the payload of the current frame is read and dropped (refused from its header). */
+  private skipping = false
   private failed = false
+  /** Frames finished so far (delivered or skipped). */
+  completed = 0
 
   constructor(maxBytes: number) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > MAX_FRAME_PAYLOAD) {
@@ -50,17 +54,28 @@ export class FrameDecoder {
     this.maxBytes = maxBytes
   }
 
-  /** Bytes held for a frame not yet complete (never more than `maxBytes`). */
+  /** Bytes held for a frame not yet complete (never more than `maxBytes`; 0 while skipping one). */
   get buffered(): number {
-    return this.have
+    return this.skipping ? 0 : this.have
+  }
+
+  /** True between the first header byte of a frame and its last payload byte. */
+  get inFrame(): boolean {
+    return this.headerBytes > 0 || this.need >= 0
   }
 
   /**
    * Feeds a chunk; calls `onFrame` for every frame it completes, in order, each payload a fresh copy.
+   * `accept`, if given, sees each frame's length as soon as its header is complete: returning false
+   * drops the frame, whose payload is then read past without being kept.
    * Throws `P2P_FRAME_TOO_LARGE` or `P2P_BAD_FRAME` (with `penalize`) once the input is known bad;
    * frames completed earlier in the same chunk have been delivered by then.
    */
-  push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => void): void {
+  push(
+    chunk: Uint8Array,
+    onFrame: (payload: Uint8Array) => void,
+    accept?: (length: number) => boolean,
+  ): void {
     if (this.failed) throw p2pError('P2P_BAD_FRAME', 'decoder already failed; reset the stream', {}, true)
     let off = 0
     while (off < chunk.length) {
@@ -81,13 +96,27 @@ export class FrameDecoder {
         this.need = this.header
         this.header = 0
         this.headerBytes = 0
+        this.skipping = accept !== undefined && !accept(this.need)
         if (this.need === 0) {
           this.need = -1
-          onFrame(new Uint8Array(0))
+          this.completed++
+          if (!this.skipping) onFrame(new Uint8Array(0))
+          this.skipping = false
         }
         continue
       }
       const take = Math.min(this.need - this.have, chunk.length - off)
+      if (this.skipping) {
+        this.have += take
+        off += take
+        if (this.have === this.need) {
+          this.have = 0
+          this.need = -1
+          this.skipping = false
+          this.completed++
+        }
+        continue
+      }
       // A part that stays buffered past this call is copied: the transport may reuse the chunk's memory.
       const completes = this.have + take === this.need
       this.parts.push(completes ? chunk.subarray(off, off + take) : chunk.slice(off, off + take))
@@ -103,6 +132,7 @@ export class FrameDecoder {
         this.parts = []
         this.have = 0
         this.need = -1
+        this.completed++
         onFrame(payload)
       }
     }

@@ -1,5 +1,6 @@
 import { isCityError } from '@cityledger/core'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import type { Clock, TimerHandle } from './clock.ts'
 import { encodeFrame, FrameDecoder } from './frame.ts'
 import type { Logger } from './logger.ts'
 import type { TokenBucket } from './tokenBucket.ts'
@@ -11,14 +12,25 @@ export interface InboundContext {
   protocol: string
   limits: ProtocolLimits
   handler: MessageHandler
-  /** The sender's bucket for this protocol (shared by all its streams of the protocol). */
+  /** The sender's message bucket for this protocol (shared by all its streams of the protocol). */
   bucket: TokenBucket
+  /** The sender's byte bucket for this protocol, when the protocol has a byte budget. */
+  byteBucket?: TokenBucket
+  /** Bytes of unfinished frames held for the sender over all its streams: adds `delta`, returns the total. */
+  holdPartial(delta: number): number
+  /** The most the sender may hold in unfinished frames. */
+  partialBudget: number
+  /** A frame unfinished this long after its first byte is cut off (ms). */
+  partialMaxAgeMs: number
+  clock: Clock
   weights: PenaltyWeights
   maxQueuedFrames: number
   /** Applies a penalty to the sender. */
   penalize(reason: string, weight: number): void
   /** False once the sender is banned or no longer allowed: stop serving it. */
   admitted(): boolean
+  /** Called once when the stream is done (closed, reset or cut off). */
+  onDone?(): void
   log: Logger
 }
 
@@ -35,33 +47,104 @@ export function eventBytes(evt: StreamMessageEvent): Uint8Array {
 export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
   const decoder = new FrameDecoder(ctx.limits.maxMessageBytes)
   const queue: Uint8Array[] = []
+  let queuedBytes = 0
+  // Frames handed to a slow handler are bounded by count and by bytes; past either the stream pauses.
+  const maxQueuedBytes = Math.max(2 * ctx.limits.maxMessageBytes, 64 * 1024)
   let pumping = false
   let closed = false
   let remoteDone = false
+  /** Bytes of this stream's unfinished frame counted in the sender's partial total. */
+  let held = 0
+  let ageTimer: TimerHandle | undefined
+  let ageFrame = -1
 
-  const stop = (err: Error): void => {
+  const release = (): void => {
+    if (held) ctx.holdPartial(-held)
+    held = 0
+    if (ageTimer !== undefined) ctx.clock.clearTimeout(ageTimer)
+    ageTimer = undefined
+  }
+
+  const done = (): void => {
+    if (closed) return
     closed = true
     queue.length = 0
+    queuedBytes = 0
+    release()
+    ctx.onDone?.()
+  }
+
+  const stop = (err: Error): void => {
+    done()
     stream.abort(err)
+  }
+
+  /** Size and rate checks from the header alone: a dropped frame is never buffered. */
+  const accept = (length: number): boolean => {
+    if (closed) return false
+    if (!ctx.admitted()) {
+      stop(new Error('peer no longer admitted'))
+      return false
+    }
+    if (!ctx.bucket.tryTake()) {
+      ctx.penalize(`rate-limited on ${ctx.protocol}`, ctx.weights.rateLimited)
+      return false
+    }
+    if (ctx.byteBucket && !ctx.byteBucket.tryTake(length)) {
+      ctx.penalize(`byte budget exceeded on ${ctx.protocol}`, ctx.weights.rateLimited)
+      return false
+    }
+    return true
   }
 
   const onFrame = (frame: Uint8Array): void => {
     if (closed) return
-    if (!ctx.admitted()) {
-      stop(new Error('peer no longer admitted'))
-      return
-    }
-    if (!ctx.bucket.tryTake()) {
-      ctx.penalize(`rate-limited on ${ctx.protocol}`, ctx.weights.rateLimited)
-      return
-    }
     queue.push(frame)
+    queuedBytes += frame.length
+  }
+
+  /** After each chunk: account unfinished bytes against the peer's budget and time its frame. */
+  const checkPartial = (): void => {
+    const now = decoder.buffered
+    if (now !== held) {
+      const total = ctx.holdPartial(now - held)
+      held = now
+      if (total > ctx.partialBudget && held > 0) {
+        ctx.log.debug(
+          { peer: ctx.peer, protocol: ctx.protocol, total, budget: ctx.partialBudget },
+          'partial frames over budget, resetting stream',
+        )
+        ctx.penalize(`partial frames over budget on ${ctx.protocol}`, ctx.weights.partialFrame)
+        stop(new Error('partial frames over budget'))
+        return
+      }
+    }
+    if (ageTimer !== undefined && ageFrame !== decoder.completed) {
+      ctx.clock.clearTimeout(ageTimer)
+      ageTimer = undefined
+    }
+    if (ageTimer === undefined && decoder.inFrame) armAge(ctx.partialMaxAgeMs)
+  }
+
+  const armAge = (ms: number): void => {
+    ageFrame = decoder.completed
+    ageTimer = ctx.clock.setTimeout(() => {
+      ageTimer = undefined
+      if (closed || ageFrame !== decoder.completed || !decoder.inFrame) return
+      // Paused by us (a busy handler): the peer cannot finish the frame; give it the time again.
+      if (stream.readStatus === 'paused') {
+        armAge(ctx.partialMaxAgeMs)
+        return
+      }
+      ctx.penalize(`partial frame held too long on ${ctx.protocol}`, ctx.weights.partialFrame)
+      stop(new Error('partial frame held too long'))
+    }, ms)
   }
 
   const onMessage = (evt: StreamMessageEvent): void => {
     if (closed) return
     try {
-      decoder.push(eventBytes(evt), onFrame)
+      decoder.push(eventBytes(evt), onFrame, accept)
     } catch (err) {
       const code = isCityError(err) ? err.code : 'P2P_BAD_FRAME'
       ctx.log.debug({ peer: ctx.peer, protocol: ctx.protocol, code }, 'refused frame, resetting stream')
@@ -74,14 +157,21 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
       stop(err as Error)
       return
     }
+    if (closed) return
+    checkPartial()
+    if (closed) return
     // Back-pressure: a busy handler pauses the stream instead of letting the queue grow.
-    if (queue.length >= ctx.maxQueuedFrames && stream.readStatus === 'readable') stream.pause()
+    if (
+      (queue.length >= ctx.maxQueuedFrames || queuedBytes >= maxQueuedBytes) &&
+      stream.readStatus === 'readable'
+    )
+      stream.pause()
     void pump()
   }
 
   const finishIfDone = (): void => {
     if (closed || pumping || !remoteDone || queue.length > 0) return
-    closed = true
+    done()
     stream.close().catch((err: Error) => stream.abort(err))
   }
 
@@ -91,7 +181,13 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
     try {
       while (queue.length > 0 && !closed) {
         const data = queue.shift()!
-        if (stream.readStatus === 'paused' && queue.length <= ctx.maxQueuedFrames / 2) stream.resume()
+        queuedBytes -= data.length
+        if (
+          stream.readStatus === 'paused' &&
+          queue.length <= ctx.maxQueuedFrames / 2 &&
+          queuedBytes <= maxQueuedBytes / 2
+        )
+          stream.resume()
         let reply: Uint8Array | undefined | void
         try {
           reply = await ctx.handler({ peer: ctx.peer, protocol: ctx.protocol, data })
@@ -102,10 +198,11 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
           continue
         }
         if (!(reply instanceof Uint8Array) || closed) continue
-        if (reply.length > ctx.limits.maxMessageBytes) {
+        const replyLimit = ctx.limits.maxResponseBytes ?? ctx.limits.maxMessageBytes
+        if (reply.length > replyLimit) {
           // Our own bug, not the peer's: the peer would refuse the frame and penalise us.
           ctx.log.warn(
-            { protocol: ctx.protocol, size: reply.length, limit: ctx.limits.maxMessageBytes },
+            { protocol: ctx.protocol, size: reply.length, limit: replyLimit },
             'handler reply over the limit, not sent',
           )
           continue
@@ -129,8 +226,7 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
   }
 
   const onClose = (evt: StreamCloseEvent): void => {
-    closed = true
-    queue.length = 0
+    done()
     stream.removeEventListener('message', onMessage)
     stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
     stream.removeEventListener('close', onClose)

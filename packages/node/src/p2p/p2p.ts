@@ -8,8 +8,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { type BackoffPolicy, checkBackoff, DEFAULT_BACKOFF } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
+import { connectionToKeep, RequestSlots } from './connections.ts'
 import { p2pError } from './errors.ts'
-import { encodeFrame, MAX_FRAME_PAYLOAD } from './frame.ts'
+import { encodeFrame } from './frame.ts'
 import { createGater } from './gater.ts'
 import {
   libp2pPrivateKey,
@@ -18,6 +19,7 @@ import {
   validatorKeyOfPeerId,
 } from './identity.ts'
 import { serveInboundStream } from './inbound.ts'
+import { checkLimits, DEFAULT_MAX_STREAMS, DEFAULT_PARTIAL_FRAMES, partialBudgetFor } from './limits.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
 import { PeerScores } from './penalties.ts'
@@ -30,14 +32,24 @@ import type {
   P2P,
   P2PEventMap,
   P2POptions,
+  PartialFramePolicy,
   PeerInfo,
+  PeerRole,
   PenaltyWeights,
   ProtocolLimits,
   RequestOptions,
 } from './types.ts'
 
+export { checkLimits } from './limits.ts'
+
 export const DEFAULT_LIMITS: ProtocolLimits = { maxMessageBytes: 1 << 20, ratePerSecond: 100, burst: 200 }
-export const DEFAULT_PENALTY_WEIGHTS: PenaltyWeights = { default: 10, rateLimited: 1, badFrame: 25 }
+export const DEFAULT_PENALTY_WEIGHTS: PenaltyWeights = {
+  default: 10,
+  rateLimited: 1,
+  badFrame: 25,
+  partialFrame: 25,
+  notPermitted: 25,
+}
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
@@ -61,27 +73,6 @@ export function createP2P(options: P2POptions): P2P {
   return new P2PNode(options)
 }
 
-/** Checks limits from configuration or callers; names the protocol in errors. */
-export function checkLimits(limits: ProtocolLimits, where: string): ProtocolLimits {
-  const { maxMessageBytes, ratePerSecond, burst } = limits ?? ({} as ProtocolLimits)
-  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1 || maxMessageBytes > MAX_FRAME_PAYLOAD) {
-    throw p2pError(
-      'P2P_BAD_OPTIONS',
-      `${where}.maxMessageBytes must be an integer in [1, 2^32), got ${maxMessageBytes}`,
-    )
-  }
-  if (typeof ratePerSecond !== 'number' || !(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) {
-    throw p2pError(
-      'P2P_BAD_OPTIONS',
-      `${where}.ratePerSecond must be a finite number >= 0, got ${ratePerSecond}`,
-    )
-  }
-  if (typeof burst !== 'number' || !(burst >= 1) || !Number.isFinite(burst)) {
-    throw p2pError('P2P_BAD_OPTIONS', `${where}.burst must be a finite number >= 1, got ${burst}`)
-  }
-  return { maxMessageBytes, ratePerSecond, burst }
-}
-
 interface Registration {
   handler: MessageHandler
   limits?: ProtocolLimits
@@ -96,7 +87,16 @@ class P2PNode implements P2P {
   private readonly listen: string[]
   private readonly bootstrap: Map<string, string[]>
   private allowed: Set<string>
+  private readonly observers: Set<string>
   private readonly limits: Map<string, ProtocolLimits>
+  private readonly observerLimits: Map<string, ProtocolLimits>
+  private readonly partialPolicy: Required<PartialFramePolicy>
+  /** Bytes of unfinished frames held per peer, over all its inbound streams. */
+  private readonly partialHeld = new Map<string, number>()
+  /** Inbound streams open per `peer protocol`. */
+  private readonly inboundStreams = new Map<string, number>()
+  /** Our requests in flight per `peer protocol`, and those waiting for a slot. */
+  private readonly requestSlots = new RequestSlots()
   private readonly defaultLimits: ProtocolLimits
   private readonly weights: PenaltyWeights
   private readonly backoff: BackoffPolicy
@@ -133,6 +133,11 @@ class P2PNode implements P2P {
     if (!Array.isArray(options.allowed))
       throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
     this.allowed = new Set(options.allowed.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
+    if (options.observers !== undefined && !Array.isArray(options.observers))
+      throw p2pError('P2P_BAD_OPTIONS', 'observers must be an array of hex public keys')
+    this.observers = new Set(
+      (options.observers ?? []).map((k, i) => normalizeValidatorKey(k, `observers[${i}]`)),
+    )
     this.bootstrap = new Map()
     for (const [i, b] of (options.bootstrap ?? []).entries()) {
       const key = normalizeValidatorKey(b?.publicKey, `bootstrap[${i}].publicKey`)
@@ -145,6 +150,20 @@ class P2PNode implements P2P {
       Object.entries(options.limits ?? {}).map(([p, l]) => [p, checkLimits(l, `limits['${p}']`)]),
     )
     this.defaultLimits = checkLimits(options.defaultLimits ?? DEFAULT_LIMITS, 'defaultLimits')
+    this.observerLimits = new Map(
+      Object.entries(options.observerLimits ?? {}).map(([p, l]) => [
+        p,
+        checkLimits(l, `observerLimits['${p}']`),
+      ]),
+    )
+    this.partialPolicy = { ...DEFAULT_PARTIAL_FRAMES, ...options.partialFrames }
+    const { maxBytesPerPeer, maxAgeMs } = this.partialPolicy
+    if (!Number.isSafeInteger(maxBytesPerPeer) || maxBytesPerPeer < 0)
+      throw p2pError(
+        'P2P_BAD_OPTIONS',
+        `partialFrames.maxBytesPerPeer must be an integer >= 0, got ${maxBytesPerPeer}`,
+      )
+    positive(maxAgeMs, 'partialFrames.maxAgeMs')
     this.weights = { ...DEFAULT_PENALTY_WEIGHTS, ...options.penaltyWeights }
     for (const [k, w] of Object.entries(this.weights)) {
       if (!(w > 0) || !Number.isFinite(w))
@@ -202,7 +221,7 @@ class P2PNode implements P2P {
       addresses: { listen: this.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux({ maxInboundStreams: 64, maxOutboundStreams: 64 })],
       connectionGater: createGater(
         (peerId) => this.admit(peerId),
         (peerId, reason, direction) => this.onDenied(peerId, reason, direction),
@@ -218,7 +237,8 @@ class P2PNode implements P2P {
         (stream) => void stream.close().catch((err: Error) => stream.abort(err)),
         { maxInboundStreams: 2, maxOutboundStreams: 2 },
       )
-      for (const protocol of this.handlers.keys()) await node.handle(protocol, this.streamHandler(protocol))
+      for (const protocol of this.handlers.keys())
+        await node.handle(protocol, this.streamHandler(protocol), this.streamOptions(protocol))
       for (const [key, addrs] of this.bootstrap) {
         await node.peerStore.merge(peerIdFromValidatorKey(key), {
           multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')),
@@ -272,15 +292,15 @@ class P2PNode implements P2P {
       handler,
       limits: limits && checkLimits(limits, `handle('${protocol}').limits`),
     })
-    if (this.node && !known) await this.node.handle(protocol, this.streamHandler(protocol))
+    if (this.node && !known)
+      await this.node.handle(protocol, this.streamHandler(protocol), this.streamOptions(protocol))
   }
 
   async send(peer: string, protocol: string, data: Uint8Array): Promise<void> {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     this.checkOutgoing(protocol, data)
-    if (this.admitKey(key) !== undefined)
-      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    this.requirePermitted(key, protocol)
     await this.outbound.send(key, protocol, encodeFrame(data))
   }
 
@@ -288,7 +308,9 @@ class P2PNode implements P2P {
     this.requireNode()
     this.checkOutgoing(protocol, data)
     const frame = encodeFrame(data)
-    const targets = this.peers().map((p) => p.publicKey)
+    const targets = this.peers()
+      .map((p) => p.publicKey)
+      .filter((k) => this.limitsOf(k, protocol) !== undefined)
     const results = await Promise.allSettled(targets.map((peer) => this.outbound.send(peer, protocol, frame)))
     const sent: string[] = []
     results.forEach((r, i) => {
@@ -307,8 +329,7 @@ class P2PNode implements P2P {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     const limits = this.checkOutgoing(protocol, data)
-    if (this.admitKey(key) !== undefined)
-      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    this.requirePermitted(key, protocol)
     const timeoutMs = positive(options.timeoutMs ?? this.requestTimeoutMs, 'timeoutMs')
     if (options.signal?.aborted) throw p2pError('P2P_ABORTED', 'request aborted by the caller')
 
@@ -327,12 +348,16 @@ class P2PNode implements P2P {
     const onCallerAbort = (): void => ac.abort(p2pError('P2P_ABORTED', 'request aborted by the caller'))
     options.signal?.addEventListener('abort', onCallerAbort, { once: true })
     let stream: Stream | undefined
+    let release: (() => void) | undefined
     try {
+      // At most maxStreams requests per peer and protocol at once: the responder refuses more streams.
+      const slot = this.requestSlots.acquire(`${key} ${protocol}`, limits.maxStreams ?? DEFAULT_MAX_STREAMS)
+      release = await raceSignal(slot, ac.signal, (r) => r())
       stream = await raceSignal(this.openStream(key, protocol, ac.signal), ac.signal, (s) =>
         s.abort(new Error('request abandoned')),
       )
       stream.send(encodeFrame(data))
-      const reading = readOneFrame(stream, limits.maxMessageBytes, ac.signal)
+      const reading = readOneFrame(stream, limits.maxResponseBytes ?? limits.maxMessageBytes, ac.signal)
       // Half-close: the responder answers once it has seen the end of our request.
       await stream.close({ signal: ac.signal }).catch(() => {})
       const response = await reading
@@ -350,6 +375,7 @@ class P2PNode implements P2P {
         { peer: key, protocol },
       )
     } finally {
+      release?.()
       this.clock.clearTimeout(timer)
       options.signal?.removeEventListener('abort', onCallerAbort)
     }
@@ -388,7 +414,30 @@ class P2PNode implements P2P {
     }
     return [...byPeer.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([publicKey, addrs]) => ({ publicKey, addrs, bootstrap: this.bootstrap.has(publicKey) }))
+      .map(([publicKey, addrs]) => ({
+        publicKey,
+        addrs,
+        bootstrap: this.bootstrap.has(publicKey),
+        role: this.roleOf(publicKey) ?? 'validator',
+      }))
+  }
+
+  bufferedBytes(peer: string): number {
+    return this.partialHeld.get(normalizeValidatorKey(peer)) ?? 0
+  }
+
+  partialBudget(peer: string): number {
+    const key = normalizeValidatorKey(peer)
+    if (this.partialPolicy.maxBytesPerPeer > 0) return this.partialPolicy.maxBytesPerPeer
+    if (this.roleOf(key) === 'observer') return partialBudgetFor(this.observerLimits.values())
+    const protocols = new Set([...this.handlers.keys(), ...this.limits.keys()])
+    return partialBudgetFor([...protocols].map((p) => this.limitsFor(p)))
+  }
+
+  limitsOf(peer: string, protocol: string): ProtocolLimits | undefined {
+    const role = this.roleOf(normalizeValidatorKey(peer))
+    if (role === undefined) return undefined
+    return role === 'observer' ? this.observerLimits.get(protocol) : this.limitsFor(protocol)
   }
 
   async setAllowed(keys: string[]): Promise<void> {
@@ -399,7 +448,7 @@ class P2PNode implements P2P {
     const drop = new Set<string>()
     for (const conn of node.getConnections()) {
       const key = validatorKeyOfPeerId(conn.remotePeer)
-      if (key === undefined || !this.allowed.has(key)) drop.add(conn.remotePeer.toString())
+      if (key === undefined || this.roleOf(key) === undefined) drop.add(conn.remotePeer.toString())
     }
     for (const conn of node.getConnections())
       if (drop.has(conn.remotePeer.toString()))
@@ -437,9 +486,38 @@ class P2PNode implements P2P {
 
   /** Why a peer may not connect right now, or undefined when it may. */
   private admitKey(key: string): DenyReason | undefined {
-    if (key === this.publicKey || !this.allowed.has(key)) return 'not-allowed'
+    if (key === this.publicKey || this.roleOf(key) === undefined) return 'not-allowed'
     if (this.scores.isBanned(key)) return 'banned'
     return undefined
+  }
+
+  private roleOf(key: string): PeerRole | undefined {
+    if (this.allowed.has(key)) return 'validator'
+    if (this.observers.has(key)) return 'observer'
+    return undefined
+  }
+
+  /** Throws unless `key` is connected-able now and `protocol` is open to its role. */
+  private requirePermitted(key: string, protocol: string): void {
+    if (this.admitKey(key) !== undefined)
+      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
+    if (this.limitsOf(key, protocol) === undefined)
+      throw p2pError('P2P_NOT_ALLOWED', `${protocol} is not open to observer ${key.slice(0, 16)}`, {
+        peer: key,
+        protocol,
+      })
+  }
+
+  /** libp2p's own per-connection stream caps, from the largest of the roles' `maxStreams`. */
+  private streamOptions(protocol: string): { maxInboundStreams: number; maxOutboundStreams: number } {
+    // Twice our own per-peer cap (streamHandler): a backstop that leaves room for streams still closing.
+    const n =
+      2 *
+      Math.max(
+        this.limitsFor(protocol).maxStreams ?? DEFAULT_MAX_STREAMS,
+        this.observerLimits.get(protocol)?.maxStreams ?? 0,
+      )
+    return { maxInboundStreams: n, maxOutboundStreams: n }
   }
 
   private admit(peerId: PeerId): DenyReason | undefined {
@@ -525,6 +603,24 @@ class P2PNode implements P2P {
     return b
   }
 
+  private byteBucket(key: string, protocol: string, limits: ProtocolLimits): TokenBucket | undefined {
+    if (limits.bytesPerSecond === undefined || limits.burstBytes === undefined) return undefined
+    const id = `${key} ${protocol} bytes`
+    let b = this.buckets.get(id)
+    if (!b) {
+      b = new TokenBucket(limits.bytesPerSecond, limits.burstBytes, this.clock)
+      this.buckets.set(id, b)
+    }
+    return b
+  }
+
+  private holdPartial(key: string, delta: number): number {
+    const total = (this.partialHeld.get(key) ?? 0) + delta
+    if (total > 0) this.partialHeld.set(key, total)
+    else this.partialHeld.delete(key)
+    return Math.max(0, total)
+  }
+
   private streamHandler(protocol: string) {
     return (stream: Stream, connection: Connection): void => {
       const key = validatorKeyOfPeerId(connection.remotePeer)
@@ -538,17 +634,41 @@ class P2PNode implements P2P {
         stream.abort(new Error(`no handler for ${protocol}`))
         return
       }
-      const limits = this.limitsFor(protocol)
+      const limits = this.limitsOf(key, protocol)
+      if (!limits) {
+        stream.abort(new Error(`${protocol} is not open to observers`))
+        this.penalize(key, `${protocol} is not open to observers`, this.weights.notPermitted)
+        return
+      }
+      // libp2p caps streams per connection; this caps them per peer and role (observers may get fewer).
+      const streamsId = `${key} ${protocol}`
+      const open = this.inboundStreams.get(streamsId) ?? 0
+      if (open >= (limits.maxStreams ?? DEFAULT_MAX_STREAMS)) {
+        this.log.debug({ peer: key, protocol, open }, 'too many inbound streams, refusing one')
+        stream.abort(new Error(`too many ${protocol} streams`))
+        return
+      }
+      this.inboundStreams.set(streamsId, open + 1)
       serveInboundStream(stream, {
         peer: key,
         protocol,
         limits,
         handler: (msg) => (this.handlers.get(protocol) ?? reg).handler(msg),
         bucket: this.bucket(key, protocol, limits),
+        byteBucket: this.byteBucket(key, protocol, limits),
+        holdPartial: (delta) => this.holdPartial(key, delta),
+        partialBudget: this.partialBudget(key),
+        partialMaxAgeMs: this.partialPolicy.maxAgeMs,
+        clock: this.clock,
         weights: this.weights,
         maxQueuedFrames: this.maxQueuedFrames,
         penalize: (reason, weight) => this.penalize(key, reason, weight),
         admitted: () => this.admitKey(key) === undefined,
+        onDone: () => {
+          const n = (this.inboundStreams.get(streamsId) ?? 1) - 1
+          if (n > 0) this.inboundStreams.set(streamsId, n)
+          else this.inboundStreams.delete(streamsId)
+        },
         log: this.log,
       })
     }
@@ -566,6 +686,7 @@ class P2PNode implements P2P {
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
     const conn = evt.detail
+    if (!this.keepOneConnection(conn)) return
     this.confirm(conn).catch((err: Error) => {
       this.log.debug(
         { peer: validatorKeyOfPeerId(conn.remotePeer), direction: conn.direction, err: String(err) },
@@ -574,6 +695,25 @@ class P2PNode implements P2P {
       // The remote refused us (or vanished): do not keep a half-accepted connection around.
       if (conn.status === 'open') conn.abort(err)
     })
+  }
+
+  /** One connection per peer key (see connectionToKeep). False when `conn` itself was dropped. */
+  private keepOneConnection(conn: Connection): boolean {
+    const node = this.node
+    const key = validatorKeyOfPeerId(conn.remotePeer)
+    if (!node || key === undefined) return true
+    const open = node.getConnections(conn.remotePeer).filter((c) => c.status === 'open')
+    if (open.length <= 1) return true
+    const keep = connectionToKeep(open, this.publicKey, key)
+    for (const c of open) {
+      if (c === keep) continue
+      this.log.debug(
+        { peer: key, direction: c.direction },
+        'second connection with the same key, closing one',
+      )
+      c.abort(new Error('another connection with the same key is kept'))
+    }
+    return keep === conn
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {

@@ -13,6 +13,25 @@ export interface ProtocolLimits {
   ratePerSecond: number
   /** Messages a peer may send at once (bucket size). */
   burst: number
+  /** Largest response accepted to our own requests on this protocol, bytes (default `maxMessageBytes`). */
+  maxResponseBytes?: number
+  /** Sustained payload bytes per second per peer (default: no byte budget). */
+  bytesPerSecond?: number
+  /** Payload bytes a peer may send at once; at least `maxMessageBytes` (default: the larger of the two). */
+  burstBytes?: number
+  /** Streams of this protocol one peer may hold open at once, per direction (default 4). */
+  maxStreams?: number
+}
+
+/** How long and how much a peer may keep in frames it has started and not finished. */
+export interface PartialFramePolicy {
+  /**
+   * Bytes of unfinished frames held for one peer, over all its streams. Default: the largest
+   * `maxMessageBytes` among the protocols open to the peer, plus 1 MiB.
+   */
+  maxBytesPerPeer?: number
+  /** A frame not complete this long after its first byte is cut off, in ms (default 30 s). */
+  maxAgeMs?: number
 }
 
 /** A peer to keep connected: redialled with backoff whenever the connection drops. */
@@ -31,6 +50,10 @@ export interface PenaltyWeights {
   rateLimited: number
   /** A frame longer than the protocol allows, or a malformed frame header. */
   badFrame: number
+  /** Unfinished frames over the peer's byte budget, or one held longer than `partialFrames.maxAgeMs`. */
+  partialFrame: number
+  /** A stream on a protocol the peer's role may not use (an observer on consensus). */
+  notPermitted: number
 }
 
 /**
@@ -53,10 +76,19 @@ export interface P2POptions {
   listen: string[]
   /** Peers to dial at start and to redial after a drop. They must be in `allowed` too. */
   bootstrap?: BootstrapPeer[]
-  /** Hex public keys allowed to connect (validators and configured observers). Our own key may be listed. */
+  /** Hex public keys allowed to connect with every protocol (validators). Our own key may be listed. */
   allowed: string[]
+  /** Hex public keys allowed to connect as observers: only the protocols in `observerLimits`. */
+  observers?: string[]
   /** Limits per protocol id. Protocols without an entry use `defaultLimits`. */
   limits?: Record<string, ProtocolLimits>
+  /**
+   * Limits for observers, per protocol id; a protocol without an entry is closed to observers (their
+   * streams on it are refused and penalised, and we neither send nor broadcast it to them).
+   */
+  observerLimits?: Record<string, ProtocolLimits>
+  /** Byte and time budget of unfinished frames per peer. */
+  partialFrames?: PartialFramePolicy
   /** Limits for protocols not listed in `limits`. Default 1 MiB, 100/s, burst 200. */
   defaultLimits?: ProtocolLimits
   /** Scoring policy: threshold, decay half-life, ban duration. */
@@ -77,12 +109,17 @@ export interface P2POptions {
   clock?: Clock
 }
 
+/** What an allowed key may do. */
+export type PeerRole = 'validator' | 'observer'
+
 /** A connected, allowed peer. */
 export interface PeerInfo {
   /** Validator public key, lowercase hex. */
   publicKey: string
-  /** Remote addresses of the open connections. */
+  /** Remote addresses of the open connections (one: a second connection with the same key replaces the first). */
   addrs: string[]
+  /** Validator (every protocol) or observer (the protocols in `observerLimits`). */
+  role: PeerRole
   /** True when the peer is one of our bootstrap peers (kept connected). */
   bootstrap: boolean
 }
@@ -158,6 +195,12 @@ export interface P2P {
   score(peer: string): number
   /** Connected allowed peers, sorted by key. */
   peers(): PeerInfo[]
+  /** Bytes held now in unfinished frames from `peer` (over all its streams). */
+  bufferedBytes(peer: string): number
+  /** The most `bufferedBytes(peer)` may reach before the stream that exceeds it is cut off. */
+  partialBudget(peer: string): number
+  /** The limits applied to what `peer` sends on `protocol`; undefined when the protocol is closed to it. */
+  limitsOf(peer: string, protocol: string): ProtocolLimits | undefined
   /** Replaces the allowed set (validator-set change); peers no longer allowed are disconnected. */
   setAllowed(keys: string[]): Promise<void>
 }
