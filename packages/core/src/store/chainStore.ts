@@ -116,8 +116,10 @@ export class ChainStore {
   }
 
   /**
-   * Opens the chain stored in `kv` and checks that its metadata, tip block and state agree;
-   * anything inconsistent or truncated is `STORE_CORRUPT` naming what is wrong.
+   * Opens the chain stored in `kv` and checks that its metadata, its last `CHECKED_AT_OPEN` blocks
+   * (with their links, certificates, results and tx index) and its state (every value, against the
+   * recorded root) agree; anything inconsistent or truncated is `STORE_CORRUPT` naming what is wrong.
+   * (Damaged LevelDB table files are found by `openLevelKv` before this.)
    */
   static async open(kv: KvStore, options: ChainStoreOptions = {}): Promise<ChainStore> {
     const [format, chainIdRaw, genesisHash, heightRaw] = await kv.getMany([
@@ -175,7 +177,7 @@ export class ChainStore {
       if (last !== height)
         throw corrupt('block index', `last stored block is ${last}, metadata height is ${height}`)
     }
-    if (height > 0) tipHash = await checkTip(kv, chainId, height)
+    if (height > 0) tipHash = await checkRecent(kv, chainId, height, genesisHash)
 
     const state = await StateTree.open(kv, height)
     return new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
@@ -574,7 +576,41 @@ function checkBlockEvents(events: readonly ServiceEvent[]): Uint8Array | undefin
   }
 }
 
-async function checkTip(kv: KvStore, chainId: string, height: number): Promise<Uint8Array> {
+/** How many of the latest blocks `open` checks in full (block, links, certificate, results, tx index). */
+export const CHECKED_AT_OPEN = 16
+
+/**
+ * Checks the last `CHECKED_AT_OPEN` blocks against everything stored about them: each decodes and
+ * names its predecessor's hash (the genesis hash below height 1), its hash index, its certificate
+ * (decodes, and certifies it or its null fill), one decodable result per tx whose hash matches, and
+ * a tx index entry pointing at it. Returns the tip's hash.
+ */
+async function checkRecent(
+  kv: KvStore,
+  chainId: string,
+  height: number,
+  genesisHash: Uint8Array,
+): Promise<Uint8Array> {
+  const from = Math.max(1, height - CHECKED_AT_OPEN + 1)
+  let child: Block | undefined
+  let tipHash = genesisHash
+  for (let h = height; h >= from - 1 && h >= 1; h--) {
+    const block = await checkStoredBlock(kv, chainId, h, h >= from)
+    if (h === height) tipHash = block.hash
+    if (child && !same(child.header.parentHash, block.hash))
+      throw corrupt(
+        `block at height ${h + 1}`,
+        `names parent ${hex(child.header.parentHash)}, block ${h} is ${hex(block.hash)}`,
+      )
+    child = block
+  }
+  if (child && child.header.height === 1 && !same(child.header.parentHash, genesisHash))
+    throw corrupt('block at height 1', 'does not name the genesis hash as its parent')
+  return tipHash
+}
+
+/** One stored block and (when `full`) what is stored with it; see `checkRecent`. */
+async function checkStoredBlock(kv: KvStore, chainId: string, height: number, full: boolean): Promise<Block> {
   const [bytes, cert] = await kv.getMany([
     heightKey(STORE_PREFIX.block, height),
     heightKey(STORE_PREFIX.certificate, height),
@@ -582,19 +618,41 @@ async function checkTip(kv: KvStore, chainId: string, height: number): Promise<U
   if (bytes === undefined)
     throw corrupt(`block at height ${height}`, 'missing (metadata height points past the stored blocks)')
   const block = decodeStored(bytes, `block at height ${height}`, height)
+  if (!full) return block
   if (block.header.chainId !== chainId)
     throw corrupt(`block at height ${height}`, `belongs to chain ${block.header.chainId}`)
   if (cert === undefined || cert.length === 0) throw corrupt(`certificate at height ${height}`, 'missing')
+  try {
+    checkCertificate(cert, block)
+  } catch (err) {
+    throw corrupt(`certificate at height ${height}`, (err as Error).message)
+  }
   const at = await kv.get(bytesKey(STORE_PREFIX.blockHash, block.hash))
   if (at === undefined || at.length !== 8 || readU64(at, 0) !== height)
     throw corrupt(`hash index of block ${height}`, 'missing or wrong')
-  if (block.txs.length > 0) {
-    const last = block.txs.length - 1
-    const r = await kv.get(resultKey(height, last))
-    if (r === undefined) throw corrupt(`results of block ${height}`, `result ${last} missing`)
-    decodeResult(r, height, last)
+  let count = 0
+  for await (const [k, v] of kv.iterate({
+    gte: resultKey(height, 0),
+    lt: heightKey(STORE_PREFIX.result, height + 1),
+  })) {
+    const index = readU32(k, 9)
+    if (index !== count || index >= block.txs.length)
+      throw corrupt(`results of block ${height}`, `result ${count} missing or extra result ${index}`)
+    const r = decodeResult(v, height, index)
+    if (!same(r.hash, sha256(block.txs[index]!)))
+      throw corrupt(`result ${index} of block ${height}`, 'belongs to another tx')
+    count++
   }
-  return block.hash
+  if (count !== block.txs.length) throw corrupt(`results of block ${height}`, `result ${count} missing`)
+  const hashes = block.txs.map((t) => bytesKey(STORE_PREFIX.txIndex, sha256(t)))
+  const index = hashes.length ? await kv.getMany(hashes) : []
+  for (const [i, v] of index.entries()) {
+    // A later height: the tx was committed again by code older than STORE_TX_COMMITTED (not damage).
+    if (v?.length === 12 && readU64(v, 0) > height) continue
+    if (v === undefined || v.length !== 12 || readU64(v, 0) !== height || readU32(v, 8) !== i)
+      throw corrupt(`tx index of block ${height}`, `tx ${i} is missing or points elsewhere`)
+  }
+  return block
 }
 
 function decodeStored(bytes: Uint8Array, what: string, height: number): Block {

@@ -1,5 +1,7 @@
+import { readdirSync } from 'node:fs'
 import { Level } from 'level'
-import { StoreError } from './errors.ts'
+import { StoreError, corrupt } from './errors.ts'
+import { TableDamage, checkTables } from './levelTables.ts'
 import { checkOps, checkRange } from './checkOps.ts'
 import type { KvOp, KvRange, KvStore, KvWriteOptions } from './kv.ts'
 
@@ -37,16 +39,31 @@ export interface LevelKvOptions {
   cacheSize?: number
   /** Target size of table files, bytes (default 8 MiB: fewer files to open and compact). */
   maxFileSize?: number
+  /**
+   * Check every table file against its block checksums when opening (default true): LevelDB (as
+   * classic-level opens it) verifies no checksum, so damage would surface only on the read that
+   * touches it. Costs one read of the whole store at start.
+   */
+  checkTables?: boolean
 }
 
 /**
  * Opens (creating if missing) a LevelDB database at `path` as a KvStore. Batches go through LevelDB's
  * write batch, which is atomic; `sync: true` makes the write durable before the promise resolves.
- * Fails with `STORE_LOCKED` when another process holds the folder.
+ * Fails with `STORE_LOCKED` when another process holds the folder, and with `STORE_CORRUPT` naming the
+ * file when a table file fails its checksums (see `checkTables`).
  */
 export async function openLevelKv(path: string, options: LevelKvOptions = {}): Promise<KvStore> {
   if (typeof path !== 'string' || path === '')
     throw new StoreError('STORE_BAD_INPUT', 'path: expected a folder path')
+  // Listed before LevelDB opens: it deletes files a crash left behind (not live, maybe partial) while
+  // opening, and tables its compactions start writing afterwards are not in this list.
+  let tables: string[] = []
+  try {
+    tables = readdirSync(path).filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+  } catch {
+    // A folder that does not exist yet: LevelDB creates it.
+  }
   const db: Db = new Level<Uint8Array, Uint8Array>(path, {
     keyEncoding: 'view',
     valueEncoding: 'view',
@@ -58,6 +75,22 @@ export async function openLevelKv(path: string, options: LevelKvOptions = {}): P
     await db.open()
   } catch (err) {
     throw wrap(err, `opening ${path}`)
+  }
+  if (options.checkTables !== false) {
+    try {
+      await checkTables(path, tables)
+    } catch (err) {
+      await db.close().catch(() => {})
+      if (err instanceof TableDamage)
+        throw corrupt(
+          `LevelDB table ${err.message}`,
+          'restore the data folder from a backup or resync the node',
+          {
+            path,
+          },
+        )
+      throw wrap(err, `checking the tables of ${path}`)
+    }
   }
   let closed = false
   const live = (): void => {
