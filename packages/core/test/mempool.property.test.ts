@@ -22,7 +22,7 @@ const RUNS = 12
 const STEPS = 300
 const CHAIN = 'seoul-1'
 const SIGNERS = 8
-const LIMITS = { maxTxs: 16, maxBytes: 2000, maxTxBytes: 300, maxPerSigner: 4 }
+const LIMITS = { maxTxs: 16, maxBytes: 2000, maxTxBytes: 300, maxPerSigner: 4, maxGapWaitBlocks: 3 }
 
 class MarkerVerifier implements SignatureVerifier {
   readonly name = 'test-marker'
@@ -50,6 +50,8 @@ interface Candidate {
 interface Held {
   c: Candidate
   seq: number
+  /** Model height when it was added (how long it waits behind a gap). */
+  since: number
 }
 
 class Model {
@@ -103,7 +105,11 @@ class Model {
       else if (held().some((h) => h.c.hash === c.hash) || this.recent.has(c.hash)) code = 'DUPLICATE_TX'
       else if (c.nonce <= committed) code = 'NONCE_TOO_LOW'
       else if (held().some((h) => h.c.signer === c.signer && h.c.nonce === c.nonce)) code = 'NONCE_TAKEN'
-      else if (c.nonce > committed + LIMITS.maxPerSigner) code = 'NONCE_GAP'
+      else if (c.nonce > committed + LIMITS.maxPerSigner)
+        code =
+          held().filter((h) => h.c.signer === c.signer).length >= LIMITS.maxPerSigner
+            ? 'MEMPOOL_FULL'
+            : 'NONCE_GAP'
       else {
         const all = held()
         const bytes = all.reduce((n, h) => n + h.c.bytes.length, 0)
@@ -113,7 +119,7 @@ class Model {
         out.push(this.reject(code))
         continue
       }
-      const h = { c, seq: this.seq++ }
+      const h = { c, seq: this.seq++, since: this.height }
       reserved.push(h)
       slots[slots.length - 1] = h
       out.push('OK')
@@ -165,7 +171,7 @@ class Model {
     this.height++
     for (const h of included) this.committed[h.c.signer] = Math.max(this.committed[h.c.signer]!, h.c.nonce)
     for (const e of external) this.committed[e.signer]!++
-    const removed = { committed: 0, nonce: 0, expired: 0, check: 0 }
+    const removed = { committed: 0, nonce: 0, expired: 0, check: 0, gap: 0 }
     for (const key of [...included.map((h) => h.c.hash), ...external.map((e) => e.hash)]) {
       this.recent.add(key)
       if (this.pending.delete(key)) removed.committed++
@@ -183,6 +189,18 @@ class Model {
         if (this.refuse.has(h.c.signer)) {
           this.pending.delete(h.c.hash)
           removed.check++
+        }
+      }
+    }
+    // Txs that waited more than maxGapWaitBlocks behind a missing nonce of their signer leave.
+    for (let s = 0; s < SIGNERS; s++) {
+      const mine = [...this.pending.values()].filter((h) => h.c.signer === s)
+      let next = this.committed[s]! + 1
+      while (mine.some((h) => h.c.nonce === next)) next++
+      for (const h of mine) {
+        if (h.c.nonce > next && this.height - h.since > LIMITS.maxGapWaitBlocks) {
+          this.pending.delete(h.c.hash)
+          removed.gap++
         }
       }
     }
@@ -332,6 +350,7 @@ test(`property: the mempool follows the model through random adds, reaps and com
     'removed:nonce',
     'removed:expired',
     'removed:check',
+    'removed:gap',
     'reap:nonempty',
     'reap:cut',
   ]

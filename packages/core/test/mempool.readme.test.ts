@@ -126,7 +126,7 @@ test('README walk-through: keys, signature, mempool, commit, proof', async () =>
   assert.ok(verifiedCache.has(tx.hash))
   assert.is(txs.length, 1)
   assert.is(results[0]!.code, null)
-  assert.equal(removed.removed, { committed: 1, nonce: 0, expired: 0, check: 0 })
+  assert.equal(removed.removed, { committed: 1, nonce: 0, expired: 0, check: 0, gap: 0 })
   assert.is(mempool.size(), 0)
   assert.is(q.value, 5)
   assert.ok(verifyStateProof(stateRoot, q.keys[0]!, proved.value, proved.proof))

@@ -295,7 +295,7 @@ test('update removes included, stale and expired txs and re-checks the rest with
   state.checks = 0
   state.height = 3
   const res = pool.update({ committed: [a[0]!, a[1]!.hash, otherBob1], height: 3 })
-  assert.equal(res.removed, { committed: 2, nonce: 1, expired: 1, check: 2 })
+  assert.equal(res.removed, { committed: 2, nonce: 1, expired: 1, check: 2, gap: 0 })
   assert.is(res.rechecked, 5, 'alice 3, bob 2, carol 2 and the two of keys[3]: each remaining tx once')
   assert.equal(res.checkFailures, { UNAUTHORIZED: 2 })
   assert.is(state.checks, 5)
@@ -306,7 +306,7 @@ test('update removes included, stale and expired txs and re-checks the rest with
     'alice 3 and bob 2 are next; carol 2 waits for carol 1, which expired',
   )
   assert.is(pool.size(), 3)
-  assert.equal(pool.stats().removed, { committed: 2, nonce: 1, expired: 1, check: 2 })
+  assert.equal(pool.stats().removed, { committed: 2, nonce: 1, expired: 1, check: 2, gap: 0 })
   // A tx dropped by the check can come back later without a second verification.
   state.refuse.clear()
   assert.is(await codeOf(pool.add(d[0]!.bytes)), 'OK')

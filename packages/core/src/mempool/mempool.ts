@@ -18,6 +18,8 @@ import { VerifiedCache } from './verifiedCache.ts'
 
 /** Committed hashes remembered for duplicate detection, by default. */
 export const RECENT_CAPACITY = 100_000
+/** Blocks a tx may wait behind a missing nonce of its signer before it is dropped, by default. */
+export const GAP_WAIT_BLOCKS = 20
 
 interface Entry {
   tx: Tx
@@ -26,6 +28,8 @@ interface Entry {
   size: number
   /** Arrival order; entries are inserted into `entries` in this order too. */
   seq: number
+  /** Committed height when it arrived (how long it has waited behind a gap). */
+  since: number
   /** `admitting` holds its slot (hash, nonce, capacity) while the signature is checked. */
   state: 'admitting' | 'pending'
 }
@@ -49,7 +53,13 @@ function asCityError(err: unknown, fallback: 'CHECK_FAILED' | 'VERIFIER_FAILED' 
   return new MempoolError(fallback, message, { cause: message })
 }
 
-const noRemovals = (): Record<RemovalReason, number> => ({ committed: 0, nonce: 0, expired: 0, check: 0 })
+const noRemovals = (): Record<RemovalReason, number> => ({
+  committed: 0,
+  nonce: 0,
+  expired: 0,
+  check: 0,
+  gap: 0,
+})
 
 /** Creates a mempool; see `Mempool` and `MempoolOptions`. */
 export function createMempool(options: MempoolOptions): Mempool {
@@ -73,6 +83,10 @@ export function createMempool(options: MempoolOptions): Mempool {
   const maxBytes = positiveInt(options.limits?.maxBytes, 'limits.maxBytes')
   const maxTxBytes = positiveInt(options.limits?.maxTxBytes, 'limits.maxTxBytes')
   const maxPerSigner = positiveInt(options.limits?.maxPerSigner, 'limits.maxPerSigner')
+  const maxGapWait = positiveInt(
+    options.limits?.maxGapWaitBlocks ?? GAP_WAIT_BLOCKS,
+    'limits.maxGapWaitBlocks',
+  )
   const verifiedCache = options.verifiedCache ?? new VerifiedCache()
   const batcher = new SignatureBatcher(
     verifier,
@@ -150,6 +164,14 @@ export function createMempool(options: MempoolOptions): Mempool {
       })
     }
     if (body.nonce > committed + maxPerSigner) {
+      // Every nonce of the window is held: the signer is early, not wrong (retry after a commit).
+      if (queue && queue.byNonce.size >= maxPerSigner) {
+        throw new MempoolError(
+          'MEMPOOL_FULL',
+          `signer has ${queue.byNonce.size} txs pending, the most one signer may hold; retry after a commit`,
+          { signerPending: queue.byNonce.size, maxPerSigner },
+        )
+      }
       throw new MempoolError(
         'NONCE_GAP',
         `nonce ${body.nonce} is more than ${maxPerSigner} ahead of committed nonce ${committed}`,
@@ -171,7 +193,7 @@ export function createMempool(options: MempoolOptions): Mempool {
     }
     // Entries of one signer share its queue's key string (100k pending txs, 10k signers: 90k fewer strings).
     const signerKey = queue ? queue.key : hashKey(body.signer)
-    const entry: Entry = { tx, key, signerKey, size, seq: seq++, state: 'admitting' }
+    const entry: Entry = { tx, key, signerKey, size, seq: seq++, since: h, state: 'admitting' }
     entries.set(key, entry)
     if (queue) queue.byNonce.set(body.nonce, entry)
     else
@@ -371,7 +393,34 @@ export function createMempool(options: MempoolOptions): Mempool {
         }
       }
     }
+    dropStuck(u.height, nonces, drop)
     return result
+  }
+
+  /**
+   * Drops pending txs that waited more than `maxGapWait` blocks behind a missing nonce of their
+   * signer: a block may only hold a signer's next nonce, so they could not be included meanwhile,
+   * and they must not hold capacity for ever.
+   */
+  function dropStuck(
+    height: number,
+    nonces: Map<string, number>,
+    drop: (e: Entry, r: RemovalReason) => void,
+  ) {
+    const stuck: Entry[] = []
+    for (const queue of signers.values()) {
+      let next = (nonces.get(queue.key) ?? committedNonce(queue.signer)) + 1
+      let run = 0
+      while (queue.byNonce.has(next)) {
+        next++
+        run++
+      }
+      if (run === queue.byNonce.size) continue
+      for (const [nonce, entry] of queue.byNonce) {
+        if (nonce > next && entry.state === 'pending' && height - entry.since > maxGapWait) stuck.push(entry)
+      }
+    }
+    for (const entry of stuck) drop(entry, 'gap')
   }
 
   function pendingEntry(hash: HashLike): Entry | undefined {

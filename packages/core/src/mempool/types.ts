@@ -12,8 +12,16 @@ export interface MempoolLimits {
   maxBytes: number
   /** One envelope, bytes (checked before decoding). At most `LIMITS.maxTxBytes` is useful. */
   maxTxBytes: number
-  /** How far ahead of its committed nonce a signer may queue: nonces up to committed + maxPerSigner. */
+  /**
+   * How far ahead of its committed nonce a signer may queue: nonces up to committed + maxPerSigner.
+   * Beyond it: `MEMPOOL_FULL` when the signer already holds that many (back-pressure), else `NONCE_GAP`.
+   */
   maxPerSigner: number
+  /**
+   * Blocks a pending tx may wait behind a missing nonce of its signer before it is dropped (reason
+   * `gap`); default `GAP_WAIT_BLOCKS` (20). Txs that arrive slightly out of order wait; stuck ones leave.
+   */
+  maxGapWaitBlocks?: number
 }
 
 /**
@@ -62,8 +70,11 @@ export interface ReapLimits {
   maxBytes: number
 }
 
-/** Why a pending transaction left the pool in `update`. */
-export type RemovalReason = 'committed' | 'nonce' | 'expired' | 'check'
+/**
+ * Why a pending transaction left the pool in `update`: included, its nonce used by another tx, expired,
+ * failed the re-check, or waited too long behind a missing nonce (`gap`).
+ */
+export type RemovalReason = 'committed' | 'nonce' | 'expired' | 'check' | 'gap'
 
 /** What `update` needs to know about the block just committed (call it after the store commit). */
 export interface MempoolUpdate {
