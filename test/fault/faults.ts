@@ -9,7 +9,8 @@ import { type StoreDamage, corruptJournal, corruptStoreFile, ensureTables } from
 import { delay } from './load.ts'
 import { fillUp, makeRoom, mountTmpfs } from './tmpfs.ts'
 
-export type NodeRef = number | 'primary'
+/** A node: by index, the current primary, or the primary of the view `primary` views ahead. */
+export type NodeRef = number | 'primary' | { primary: number }
 
 /** One fault; each heals itself after its duration (corruptions are repaired from a backup). */
 export type Fault =
@@ -25,7 +26,7 @@ export type Fault =
   | { kind: 'pause'; node: NodeRef; ms: number }
   | { kind: 'partition'; groups: number[][]; ms: number }
   /** Cuts both directions of each listed link only (the others stay up). */
-  | { kind: 'link'; pairs: [number, number][]; ms: number }
+  | { kind: 'link'; pairs: [NodeRef, NodeRef][]; ms: number }
   | { kind: 'delay'; delayMs: number; ms: number }
   /** The JS wrapper's store fails writes with ENOSPC. */
   | { kind: 'diskFull'; node: number; ms: number }
@@ -66,17 +67,21 @@ export function moveDataToTmpfs(cluster: Cluster, i: number, state: FaultState):
   writeConfig(node.home, cfg)
 }
 
-async function primaryIndex(cluster: Cluster): Promise<number> {
+async function primaryIndex(cluster: Cluster, ahead = 0): Promise<number> {
   for (const node of cluster.live().filter((x) => !x.byzantine)) {
     try {
-      return (await node.client.status()).view % cluster.nodes.length
+      return ((await node.client.status()).view + ahead) % cluster.nodes.length
     } catch {}
   }
   return 0
 }
 
 const resolveNode = async (cluster: Cluster, ref: NodeRef) =>
-  ref === 'primary' ? primaryIndex(cluster) : ref
+  ref === 'primary'
+    ? primaryIndex(cluster)
+    : typeof ref === 'number'
+      ? ref
+      : primaryIndex(cluster, ref.primary)
 
 async function height(cluster: Cluster, i: number): Promise<number> {
   return (await cluster.nodes[i]!.client.status()).height
@@ -124,6 +129,7 @@ export async function inject(
     }
     case 'stop': {
       const i = await resolveNode(cluster, f.node)
+      log(`  stopping node ${i} for good`)
       state.stopped.add(i)
       await cluster.kill(i, 'SIGKILL')
       return
@@ -141,7 +147,9 @@ export async function inject(
       cluster.heal()
       return
     case 'link':
-      for (const [a, b] of f.pairs) {
+      for (const pair of f.pairs) {
+        const [a, b] = [await resolveNode(cluster, pair[0]), await resolveNode(cluster, pair[1])]
+        log(`  cutting ${a}<->${b}`)
         cluster.setLink(a, b, { kind: 'drop' })
         cluster.setLink(b, a, { kind: 'drop' })
       }

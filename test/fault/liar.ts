@@ -4,7 +4,8 @@
 // - hugeHeight: fresh signed STATUS messages claiming height 2^53-1;
 // - futureTime: as primary, proposes blocks with far-future times (MAX_SAFE_INTEGER, or a day ahead);
 // - reinclude: as primary, puts txs already committed at earlier heights into its proposals.
-// `liar` does all four. Every 5 s the process prints one JSON line `{"liar":...}` with
+// `liar` does all four. It starts lying once the chain has passed height LIAR_FROM_HEIGHT (so that the
+// harness's setup is done and the run has a clean first phase). Every 5 s the process prints one JSON line `{"liar":...}` with
 // what it did and how many consensus bytes it received (the answers its STATUS messages got).
 import {
   type KeyPair,
@@ -27,6 +28,9 @@ import { type NodeOptions, PROTOCOL, type P2P } from '@cityledger/node'
 
 export type LiarKind = 'statusReplay' | 'hugeHeight' | 'futureTime' | 'reinclude'
 export const LIAR_KINDS: LiarKind[] = ['statusReplay', 'hugeHeight', 'futureTime', 'reinclude']
+
+/** The liar tells the truth below this height. */
+export const LIAR_FROM_HEIGHT = 40
 
 type Hooks = NonNullable<NodeOptions['testHooks']>
 type ConsensusNet = Parameters<NonNullable<Hooks['wrapConsensusNet']>>[0]
@@ -52,6 +56,7 @@ export function liarHooks(kinds: LiarKind[], key: KeyPair, chainId: string, rng:
   }
   let view = 0
   let height = 0
+  const lying = () => height >= LIAR_FROM_HEIGHT
   /** Txs of blocks seen (proposed or received), by height: candidates to include again. */
   const seenTxs = new Map<number, Uint8Array[]>()
   const remember = (block: Uint8Array) => {
@@ -65,8 +70,10 @@ export function liarHooks(kinds: LiarKind[], key: KeyPair, chainId: string, rng:
   const learn = (bytes: Uint8Array) => {
     try {
       const m = decodeMessage(bytes)
-      if (m.type === 'prePrepare' || m.type === 'prepare' || m.type === 'commit')
+      if (m.type === 'prePrepare' || m.type === 'prepare' || m.type === 'commit') {
         view = Math.max(view, m.vote.view)
+        height = Math.max(height, m.vote.height - 1)
+      }
       if (m.type === 'prePrepare') remember(m.block)
       if (m.type === 'certificate' && m.block.length) remember(m.block)
     } catch {}
@@ -85,7 +92,7 @@ export function liarHooks(kinds: LiarKind[], key: KeyPair, chainId: string, rng:
   /** Rewrites one of our pre-prepares into a lie; returns the new bytes and digest, or undefined. */
   const lie = (bytes: Uint8Array): { bytes: Uint8Array; digest: Uint8Array } | undefined => {
     const m = decodeMessage(bytes)
-    if (m.type !== 'prePrepare') return undefined
+    if (m.type !== 'prePrepare' || !lying()) return undefined
     const b = decodeBlock(m.block)
     const lies: ('time' | 'txs')[] = []
     if (on.has('futureTime')) lies.push('time')
@@ -129,7 +136,7 @@ export function liarHooks(kinds: LiarKind[], key: KeyPair, chainId: string, rng:
       const peers = () => p2p.peers().map((p) => p.publicKey)
       let replayed: Uint8Array | undefined
       setInterval(() => {
-        if (on.has('statusReplay')) {
+        if (on.has('statusReplay') && lying()) {
           replayed ??= status(0)
           for (const peer of peers()) {
             stats.statusSent++
@@ -138,7 +145,7 @@ export function liarHooks(kinds: LiarKind[], key: KeyPair, chainId: string, rng:
         }
       }, 50).unref()
       setInterval(() => {
-        if (on.has('hugeHeight')) {
+        if (on.has('hugeHeight') && lying()) {
           const bytes = status(Number.MAX_SAFE_INTEGER)
           for (const peer of peers()) {
             stats.hugeHeightSent++
