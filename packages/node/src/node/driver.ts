@@ -328,7 +328,8 @@ export class ConsensusDriver {
     let block: Block
     let txs: Tx[]
     if (c.isNull || equalBytes(c.digest, ZERO_HASH)) {
-      block = nullBlock(this.o.chainId, ledger.head, c.view)
+      // Canonical per height: the same bytes whatever the view of the certificate (see nullBlock.ts).
+      block = nullBlock(this.o.chainId, ledger.head)
       txs = []
     } else if (
       this.checked.has(toHex(c.digest)) &&
