@@ -1,5 +1,6 @@
 import { compareBytes, concatBytes, equalBytes, fromHex, isHex, toHex, utf8 } from '../bytes/index.ts'
 import { sha256 } from '../crypto/hash.ts'
+import { type KeyPair, generateKeyPair as keyPairOf } from '../crypto/keys.ts'
 import { referenceVerdict } from '../crypto/pureVerifier.ts'
 import { CityError } from '../errors/index.ts'
 import { parseTextArgs, s } from './schema.ts'
@@ -11,6 +12,13 @@ import { ServiceError, defineService, ensure } from './service.ts'
  * no I/O; stores, networking, the clock and the verifier pool are not reachable from a service. An
  * import of any other name refuses to load (`SERVICE_LOAD_FAILED`).
  */
+/** Key derivation from a seed only: the random form (no seed) would be ambient randomness. */
+function generateKeyPair(seed: Uint8Array): KeyPair {
+  if (!(seed instanceof Uint8Array))
+    throw new CityError('BAD_KEY', 'services derive keys from a 32-byte seed only')
+  return keyPairOf(seed)
+}
+
 export const SERVICE_SDK = {
   CityError,
   ServiceError,
@@ -20,6 +28,7 @@ export const SERVICE_SDK = {
   ensure,
   equalBytes,
   fromHex,
+  generateKeyPair,
   isHex,
   parseTextArgs,
   referenceVerdict,

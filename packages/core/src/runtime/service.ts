@@ -197,7 +197,9 @@ export type ServiceSpec<M extends Schemas, Q extends Schemas, E extends Record<s
 }
 
 /** A service as `defineService` returns it: a ServiceDefinition that keeps its exports' types. */
-export type TypedService<E extends Record<string, ExportFn>> = ServiceDefinition & { exports?: E }
+export type TypedService<E extends Record<string, ExportFn>> = Omit<ServiceDefinition, 'exports'> & {
+  exports?: E
+}
 
 /**
  * Gives a service definition its types: each handler's and auth rule's argument type is inferred from
