@@ -31,7 +31,7 @@ import { ledgerStore } from '../chain/storeAdapter.ts'
 import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
 import { type Logger, createLogger } from '../log/index.ts'
 import { type Metrics, createMetrics } from '../metrics/index.ts'
-import { type Clock, type P2P, createP2P, systemClock } from '../p2p/index.ts'
+import { type Clock, DEFAULT_PENALTY_WEIGHTS, type P2P, createP2P, systemClock } from '../p2p/index.ts'
 import { type RpcServer, createRpcServer } from '../rpc/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
@@ -228,8 +228,16 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     net: wrapNet({
       broadcast: (bytes) => void p2p.broadcast(PROTOCOL.consensus, bytes).catch(() => {}),
       send: (i, bytes) => void p2p.send(validatorsHex[i]!, PROTOCOL.consensus, bytes).catch(() => {}),
-      penalize: (peer, reason) => p2p.penalize(peer, reason),
+      // A message dropped from a full driver queue costs what a rate-limited frame does.
+      penalize: (peer, reason) =>
+        p2p.penalize(
+          peer,
+          reason,
+          reason.startsWith('queue:') ? DEFAULT_PENALTY_WEIGHTS.rateLimited : undefined,
+        ),
     }),
+    // Each peer's share of the driver queue: its p2p byte burst (3 frames), 256 messages.
+    maxQueuedPerPeer: { messages: 256, bytes: 3 * consensusFrameBytes },
     clock,
     logger: log('consensus'),
     metrics,

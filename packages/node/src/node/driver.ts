@@ -65,7 +65,16 @@ export interface DriverOptions {
   onSyncNeeded: (fromHeight: number, toHeight: number) => void
   /** A fatal inconsistency (e.g. a commit that contradicts the stored chain): the node must stop. */
   onFatal: (err: Error) => void
+  /**
+   * Most consensus messages from one peer waiting in the input queue, by count and by bytes (default
+   * 256 and 64 MiB). Past either the peer's message is dropped and it is penalised (`queue:` reason);
+   * the node's own inputs (timers, validations, sync) are never dropped.
+   */
+  maxQueuedPerPeer?: { messages: number; bytes: number }
 }
+
+/** Default bound of each peer's consensus messages in the driver queue. */
+export const DEFAULT_MAX_QUEUED_PER_PEER = { messages: 256, bytes: 64 * 1024 * 1024 }
 
 type CommitOut = Extract<Output, { type: 'commit' }>
 type ValidateOut = Extract<Output, { type: 'validate' }>
@@ -79,6 +88,10 @@ type ValidateOut = Extract<Output, { type: 'validate' }>
 export class ConsensusDriver {
   private readonly o: DriverOptions
   private readonly queue: Input[] = []
+  /** Messages and bytes each peer has waiting in `queue`. */
+  private readonly queuedFrom = new Map<string, { messages: number; bytes: number }>()
+  private readonly maxQueuedPerPeer: { messages: number; bytes: number }
+  private dropped = 0
   private draining = false
   private stopped = false
   private readonly timers = new Map<string, unknown>()
@@ -98,13 +111,50 @@ export class ConsensusDriver {
   constructor(opts: DriverOptions) {
     this.o = opts
     this.lastCommitAt = opts.clock.now()
+    this.maxQueuedPerPeer = opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER
   }
 
-  /** Queues an input; inputs are applied one at a time, in arrival order. */
-  push(input: Input): void {
-    if (this.stopped) return
+  /**
+   * Queues an input; inputs are applied one at a time, in arrival order. Never blocks: a peer's message
+   * over its share of the queue is dropped (false) and the peer penalised; consensus retransmits.
+   */
+  push(input: Input): boolean {
+    if (this.stopped) return false
+    if (input.type === 'message' && input.from !== undefined) {
+      const q = this.queuedFrom.get(input.from) ?? { messages: 0, bytes: 0 }
+      if (
+        q.messages + 1 > this.maxQueuedPerPeer.messages ||
+        q.bytes + input.bytes.length > this.maxQueuedPerPeer.bytes
+      ) {
+        this.dropped++
+        this.o.logger.debug(
+          { peer: input.from, queued: q.messages, bytes: q.bytes, dropped: this.dropped },
+          'consensus queue full for this peer, message dropped',
+        )
+        this.o.net.penalize(input.from, 'queue:consensus messages over the per-peer bound')
+        return false
+      }
+      q.messages++
+      q.bytes += input.bytes.length
+      this.queuedFrom.set(input.from, q)
+    }
     this.queue.push(input)
     if (!this.draining) void this.drain()
+    return true
+  }
+
+  /** Inputs waiting now, and peer messages dropped so far because their peer's share was full. */
+  queueStats(): { inputs: number; dropped: number } {
+    return { inputs: this.queue.length, dropped: this.dropped }
+  }
+
+  private dequeued(input: Input): void {
+    if (input.type !== 'message' || input.from === undefined) return
+    const q = this.queuedFrom.get(input.from)
+    if (!q) return
+    q.messages--
+    q.bytes -= input.bytes.length
+    if (q.messages <= 0) this.queuedFrom.delete(input.from)
   }
 
   stop(): void {
@@ -126,6 +176,7 @@ export class ConsensusDriver {
     try {
       while (this.queue.length && !this.stopped) {
         const input = this.queue.shift()!
+        this.dequeued(input)
         let outputs: Output[]
         try {
           outputs = this.o.replica.step(input)
