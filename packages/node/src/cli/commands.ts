@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type Command, InvalidArgumentError } from 'commander'
-import { CityError, fromHex, generateKeyPair, publicKeyOf, toHex } from '@cityledger/core'
+import { CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
-import { valueFromJson, writeKey } from '../config/index.ts'
+import { readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
 import { createTestnet } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
 
@@ -17,19 +17,6 @@ const int = (name: string, min: number, max: number) => (v: string) => {
 
 const print = (v: unknown): void => {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
-}
-
-/** A key file: `key.json` of a node home, the devnet's `city-key.json`, or any {secretKey} JSON. */
-function readKeyFile(path: string) {
-  let json: { secretKey?: string }
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new CityError('BAD_KEY', `cannot read key file ${path}: ${(err as Error).message}`)
-  }
-  if (typeof json.secretKey !== 'string') throw new CityError('BAD_KEY', `${path}: no secretKey`)
-  const secretKey = fromHex(json.secretKey, 'secretKey')
-  return { secretKey, publicKey: publicKeyOf(secretKey) }
 }
 
 export function registerCommands(program: Command): void {
@@ -77,9 +64,14 @@ export function registerCommands(program: Command): void {
     .command('start')
     .description('run a validator from its home folder (key.json, config.json, genesis.json)')
     .requiredOption('--home <dir>', 'node home folder')
-    .action(async (o: { home: string }) => {
+    .option(
+      '--unsafe-memory-store',
+      'allow store.backend "memory" (commits are lost on exit; for tests only)',
+      false,
+    )
+    .action(async (o: { home: string; unsafeMemoryStore: boolean }) => {
       const { runNode } = await import('../node/run.ts')
-      await runNode(resolve(o.home))
+      await runNode(resolve(o.home), { allowUnsafeMemory: o.unsafeMemoryStore })
     })
 
   program

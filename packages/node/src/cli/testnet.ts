@@ -94,6 +94,11 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
     cfg.p2p.observers = obsKeys.map((k) => toHex(k.publicKey))
     cfg.rpc.port = port.rpc
     cfg.store.backend = opts.store ?? 'level'
+    // A testnet is a test: the memory store is what was asked for.
+    cfg.store.allowUnsafeMemory = cfg.store.backend === 'memory'
+    // Every client of a testnet runs on this machine (tools, tests, benchmarks' load generators):
+    // loopback is not rate limited. Other addresses (e.g. 127.0.0.2) are.
+    cfg.rpc.rateLimitExempt = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
     cfg.verifier.nodesOnMachine = n + nObs
     writeConfig(home, cfg)
     writeFileSync(join(home, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`)

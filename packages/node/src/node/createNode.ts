@@ -320,7 +320,20 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const rpc: RpcServer = createRpcServer({
     backend,
     logger: log('rpc'),
-    limits: { maxBodyBytes: config.rpc.maxBodyBytes, maxWaitMs: config.rpc.maxWaitMs },
+    limits: {
+      maxBodyBytes: config.rpc.maxBodyBytes,
+      maxWaitMs: config.rpc.maxWaitMs,
+      rateLimitPerSecond: config.rpc.rateLimitPerSecond,
+      rateLimitBurst: config.rpc.rateLimitBurst,
+      rateLimitExempt: config.rpc.rateLimitExempt,
+      maxConnections: config.rpc.maxConnections,
+      requestTimeoutMs: config.rpc.requestTimeoutMs,
+      headersTimeoutMs: config.rpc.headersTimeoutMs,
+      keepAliveTimeoutMs: config.rpc.keepAliveTimeoutMs,
+      maxEventSubscribers: config.rpc.maxEventSubscribers,
+      maxEventBacklogBytes: config.rpc.maxEventBacklogBytes,
+      shutdownGraceMs: config.rpc.shutdownGraceMs,
+    },
     host: config.rpc.host,
     port: config.rpc.port,
   })
@@ -391,7 +404,11 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   }
   fatal = (err) => {
     log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
-    void node.stop().finally(() => process.emit('cityledger:fatal' as never, err as never))
+    // The process hears of it at once (not once stopped): its handler (run.ts) bounds how long the
+    // stop may take, so a stop that hangs cannot keep a broken node running.
+    const stopped = node.stop()
+    process.emit('cityledger:fatal' as never, err as never)
+    void stopped
   }
   return node
 }

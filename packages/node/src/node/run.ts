@@ -1,20 +1,49 @@
 import { join } from 'node:path'
+import { CityError } from '@cityledger/core'
 import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
 import { createLogger } from '../log/index.ts'
-import { createNode } from './createNode.ts'
+import { type NodeOptions, createNode } from './createNode.ts'
+
+/** Options of `runNode` (the CLI passes its flags; harnesses may pass test hooks). */
+export interface RunOptions {
+  /** `--unsafe-memory-store`: accept `store.backend: "memory"` (commits are lost on exit). */
+  allowUnsafeMemory?: boolean
+  /** Handed to `createNode` (fault and abuse harnesses only; the CLI never sets them). */
+  testHooks?: NodeOptions['testHooks']
+  /** Handed to `createNode`: services to run as given instead of the default (harnesses only). */
+  services?: NodeOptions['services']
+  /** A shutdown that has not finished after this many ms exits anyway. Default 5000. */
+  exitDeadlineMs?: number
+}
 
 /**
- * `cityledger start --home DIR`: runs one validator until SIGINT or SIGTERM, then shuts down cleanly.
- * Any error at start (bad config, corrupt store or journal, wrong genesis) is printed and exits 1.
+ * `cityledger start --home DIR`: runs one validator until SIGINT or SIGTERM, or a fatal error (e.g. a
+ * full disk), then shuts down. Shutdown closes every RPC connection after a short grace, and exits
+ * after `exitDeadlineMs` whatever still hangs, so clients cannot keep the process alive.
+ * Any error at start (bad config, unsafe key file, corrupt store or journal, wrong genesis) is
+ * printed and exits 1.
  */
-export async function runNode(home: string): Promise<void> {
+export async function runNode(home: string, opts: RunOptions = {}): Promise<void> {
   const config = loadConfig(home)
+  if (config.store.backend === 'memory' && !config.store.allowUnsafeMemory && !opts.allowUnsafeMemory)
+    throw new CityError(
+      'UNSAFE_CONFIG',
+      `${join(home, 'config.json')}: store.backend "memory" keeps the chain in memory only: blocks this node acknowledged are lost when it exits. Use "level", or for a test pass --unsafe-memory-store (or set store.allowUnsafeMemory)`,
+    )
   const genesis = loadGenesis(join(home, 'genesis.json'))
   const key = loadKey(home)
   const logger = createLogger({ level: config.log.level, name: config.moniker })
   let node: Awaited<ReturnType<typeof createNode>>
   try {
-    node = await createNode({ config, genesis, key, dataDir: dataPath(home, config), logger })
+    node = await createNode({
+      config,
+      genesis,
+      key,
+      dataDir: dataPath(home, config),
+      logger,
+      ...(opts.testHooks ? { testHooks: opts.testHooks } : {}),
+      ...(opts.services ? { services: opts.services } : {}),
+    })
     await node.start()
   } catch (err) {
     logger.fatal(
@@ -30,6 +59,12 @@ export async function runNode(home: string): Promise<void> {
     if (exiting) return
     exiting = true
     logger.info({ why }, 'shutting down')
+    const deadline = setTimeout(() => {
+      logger.error({ why, ms: opts.exitDeadlineMs ?? 5000 }, 'shutdown did not finish in time; exiting')
+      logger.flush()
+      process.exit(code)
+    }, opts.exitDeadlineMs ?? 5000)
+    deadline.unref()
     await node.stop()
     logger.flush()
     process.exit(code)
