@@ -66,8 +66,9 @@ export interface CatchUp {
   target: number
   ms: number
   caughtUp: boolean
-  /** Its height when it gave up (when not caught up). */
+  /** Its height, status and log tail when the harness gave up (when not caught up). */
   height?: number
+  why?: string
 }
 
 export interface Cluster {
@@ -211,8 +212,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       )
       if (h >= target)
         return void catchUps.push({ node: i, target, ms: Date.now() - readyAt, caughtUp: true })
-      if (Date.now() > deadline || !running(nodes[i]!))
-        return void catchUps.push({ node: i, target, ms: Date.now() - readyAt, caughtUp: false, height: h })
+      if (Date.now() > deadline || !running(nodes[i]!)) {
+        const ms = Date.now() - readyAt
+        const why = await cluster.describe(i)
+        return void catchUps.push({ node: i, target, ms, caughtUp: false, height: h, why })
+      }
       await new Promise((r) => setTimeout(r, 100))
     }
   }
