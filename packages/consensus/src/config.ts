@@ -1,5 +1,5 @@
 import type { SignatureCheck } from '@cityledger/core'
-import { LIMITS, ZERO_HASH, sha256 } from '@cityledger/core'
+import { ZERO_HASH, consensusMessageLimit, sha256 } from '@cityledger/core'
 
 /**
  * Everything a replica is handed. It never reaches for a network, a disk or a clock: signing and
@@ -29,7 +29,10 @@ export interface ReplicaConfig {
   maxBackoffExponent?: number
   /** Period of retransmissions and catch-up requests, ms. Default viewTimeoutMs / 4. */
   retransmitMs?: number
-  /** Largest consensus message accepted, bytes. Default maxBlockBytes + maxConsensusBytes. */
+  /**
+   * Largest consensus message accepted, bytes. Default `consensusMessageLimit()` (for LIMITS.maxBlockBytes);
+   * a node passes `consensusMessageLimit(genesis maxBlockBytes)`, the same number as its p2p frame limit.
+   */
   maxMessageBytes?: number
   /** State digest of the genesis checkpoint (height 0). Default 32 zero bytes. */
   genesisDigest?: Uint8Array
@@ -97,7 +100,7 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     viewTimeoutMs: timeout,
     maxBackoffExponent: c.maxBackoffExponent ?? 6,
     retransmitMs: c.retransmitMs ?? Math.max(1, Math.floor(timeout / 4)),
-    maxMessageBytes: c.maxMessageBytes ?? LIMITS.maxBlockBytes + LIMITS.maxConsensusBytes,
+    maxMessageBytes: c.maxMessageBytes ?? consensusMessageLimit(),
     genesisDigest: c.genesisDigest ?? NULL_DIGEST,
     faultInjection: bug,
     n,

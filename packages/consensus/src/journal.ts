@@ -9,6 +9,8 @@ import type { CheckpointProof, PreparedCertificate } from './messages/types.ts'
  * - `view`: this replica entered `view` in normal operation (after a NEW-VIEW, or at start);
  * - `newView`: as the new primary, this replica signed this NEW-VIEW (bytes as sent);
  * - `proposal`: as primary, it proposed `digest` at (view, height) (its pre-prepare = its prepare vote);
+ *   in `proposal`, `prepare` and `commit` entries `block` is empty when the replica did not hold the block
+ *   (a NEW-VIEW re-proposal it fetches by digest) or the digest is the null digest;
  * - `prepare`: it sent a prepare vote for `digest` at (view, height), having accepted the primary's
  *   pre-prepare (whose signature is kept to rebuild the prepared certificate);
  * - `commit`: it became prepared (the certificate is kept for later VIEW-CHANGEs) and sent a commit vote;

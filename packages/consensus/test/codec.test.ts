@@ -52,8 +52,8 @@ function samples(): ConsensusMessage[] {
     { type: 'prepare', vote: vote(VoteKind.prepare), signature: sig },
     { type: 'commit', vote: vote(VoteKind.commit), signature: sig },
     { type: 'checkpoint', vote: { ...vote(VoteKind.checkpoint), view: 0 }, signature: sig },
-    { type: 'viewChange', body: vcBody, bodyBytes: vcBytes, signature: sig, blocks: [block] },
-    { type: 'newView', body: nvBody, bodyBytes: encodeNewViewBody(nvBody), signature: sig, blocks: [block] },
+    { type: 'viewChange', body: vcBody, bodyBytes: vcBytes, signature: sig },
+    { type: 'newView', body: nvBody, bodyBytes: encodeNewViewBody(nvBody), signature: sig },
     { type: 'status', body: stBody, bodyBytes: encodeStatusBody(stBody), signature: sig },
     certificateMessage(
       {

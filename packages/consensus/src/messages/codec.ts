@@ -4,6 +4,7 @@ import {
   DOMAIN,
   LIMITS,
   type Value,
+  consensusMessageLimit,
   type Vote,
   VoteKind,
   decodeCertificate,
@@ -21,6 +22,7 @@ import {
 import { CHAIN_ID_RE } from '@cityledger/core'
 import { ConsensusError } from '../errors.ts'
 import {
+  type BlockRequestBody,
   type CheckpointProof,
   type ConsensusMessage,
   MESSAGE_TYPE,
@@ -95,7 +97,23 @@ export function encodeNewViewBody(b: NewViewBody): Uint8Array {
 }
 
 export function encodeStatusBody(b: StatusBody): Uint8Array {
-  return encode([BODY_VERSION, MESSAGE_TYPE.status, b.chainId, b.view, b.committedHeight, b.validator])
+  return encode([
+    BODY_VERSION,
+    MESSAGE_TYPE.status,
+    b.chainId,
+    b.view,
+    b.committedHeight,
+    b.validator,
+    b.round ?? 0,
+  ])
+}
+
+export function encodeBlockRequestBody(b: BlockRequestBody): Uint8Array {
+  return encode([BODY_VERSION, MESSAGE_TYPE.blockRequest, b.chainId, b.height, b.digest, b.validator])
+}
+
+function encodeBlockBody(chainId: string, height: number, digest: Uint8Array): Uint8Array {
+  return encode([BODY_VERSION, MESSAGE_TYPE.block, chainId, height, digest])
 }
 
 function header(f: Value[], type: number, what: string): void {
@@ -168,13 +186,25 @@ function decodeNewViewBody(bytes: Uint8Array, maxBytes: number): NewViewBody {
 }
 
 function decodeStatusBody(bytes: Uint8Array): StatusBody {
-  const f = expectArray(decodeStrict(bytes, { maxBytes: 256, maxDepth: 1 }), 6, 'status')
+  const f = expectArray(decodeStrict(bytes, { maxBytes: 256, maxDepth: 1 }), 7, 'status')
   header(f, MESSAGE_TYPE.status, 'status')
   return {
     chainId: expectString(f[2], 'status.chainId', CHAIN_ID_RE),
     view: expectUint(f[3], 'status.view'),
     committedHeight: expectUint(f[4], 'status.committedHeight'),
     validator: expectBytes(f[5], 'status.validator', 32),
+    round: expectUint(f[6], 'status.round'),
+  }
+}
+
+function decodeBlockRequestBody(bytes: Uint8Array): BlockRequestBody {
+  const f = expectArray(decodeStrict(bytes, { maxBytes: 256, maxDepth: 1 }), 6, 'blockRequest')
+  header(f, MESSAGE_TYPE.blockRequest, 'blockRequest')
+  return {
+    chainId: expectString(f[2], 'blockRequest.chainId', CHAIN_ID_RE),
+    height: expectUint(f[3], 'blockRequest.height'),
+    digest: expectBytes(f[4], 'blockRequest.digest', 32),
+    validator: expectBytes(f[5], 'blockRequest.validator', 32),
   }
 }
 
@@ -189,17 +219,25 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
       return wire(m.type, encodeVote(m.vote), m.signature)
     case 'viewChange':
     case 'newView':
-      return wire(m.type, m.bodyBytes, m.signature, m.blocks)
-    case 'status':
+    case 'blockRequest':
       return wire(m.type, m.bodyBytes, m.signature)
+    case 'status':
+      return wire(m.type, m.bodyBytes, m.signature, m.certificate ? [encodeCertificate(m.certificate)] : [])
     case 'certificate':
       return wire(m.type, m.bodyBytes, new Uint8Array(0), m.block.length ? [m.block] : [])
+    case 'block':
+      return wire(m.type, encodeBlockBody(m.chainId, m.height, m.digest), new Uint8Array(0), [m.block])
   }
 }
 
 export interface DecodeOptions {
   /** Largest message accepted, bytes (checked before decoding). */
   maxBytes?: number
+  /**
+   * Accept (and drop) block attachments on a VIEW-CHANGE or NEW-VIEW, as written by versions before
+   * they carried none. Only for reading this replica's own journal; the wire refuses them.
+   */
+  legacyAttachments?: boolean
 }
 
 /**
@@ -209,7 +247,7 @@ export interface DecodeOptions {
  */
 export function decodeMessage(bytes: Uint8Array, opts: DecodeOptions = {}): ConsensusMessage {
   try {
-    return decodeUnsafe(bytes, opts.maxBytes ?? LIMITS.maxBlockBytes + LIMITS.maxConsensusBytes)
+    return decodeUnsafe(bytes, opts.maxBytes ?? consensusMessageLimit(), opts.legacyAttachments === true)
   } catch (err) {
     if (err instanceof ConsensusError) throw err
     if (err instanceof CityError) throw new ConsensusError('MALFORMED', err.message, { cause: err.code })
@@ -217,7 +255,7 @@ export function decodeMessage(bytes: Uint8Array, opts: DecodeOptions = {}): Cons
   }
 }
 
-function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
+function decodeUnsafe(bytes: Uint8Array, maxBytes: number, legacy: boolean): ConsensusMessage {
   const f = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 2 }), 5, 'message')
   if (f[0] !== WIRE_VERSION) throw new ConsensusError('MALFORMED', 'message.version: unsupported')
   const type = KIND_BY_TYPE.get(expectUint(f[1], 'message.type', 255))
@@ -229,6 +267,19 @@ function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
   const blocks = att.map((b, i) => expectBytes(b, `message.attachments[${i}]`))
   const noAttachments = () => {
     if (blocks.length) throw new ConsensusError('MALFORMED', `${type}: unexpected attachments`)
+  }
+  if (type === 'block') {
+    expectBytes(f[3], 'message.signature', 0)
+    if (blocks.length !== 1) throw new ConsensusError('MALFORMED', 'block: expected exactly one block')
+    const b = expectArray(decodeStrict(body, { maxBytes: 256, maxDepth: 1 }), 5, 'block')
+    header(b, MESSAGE_TYPE.block, 'block')
+    return {
+      type,
+      chainId: expectString(b[2], 'block.chainId', CHAIN_ID_RE),
+      height: expectUint(b[3], 'block.height'),
+      digest: expectBytes(b[4], 'block.digest', 32),
+      block: blocks[0]!,
+    }
   }
   if (type === 'certificate') {
     expectBytes(f[3], 'message.signature', 0)
@@ -253,12 +304,18 @@ function decodeUnsafe(bytes: Uint8Array, maxBytes: number): ConsensusMessage {
     noAttachments()
     return { type: type as 'prepare' | 'commit' | 'checkpoint', vote, signature }
   }
+  if (type === 'status') {
+    if (blocks.length > 1) throw new ConsensusError('MALFORMED', 'status: at most one certificate')
+    const body_ = decodeStatusBody(body)
+    return blocks[0]
+      ? { type, body: body_, bodyBytes: body, signature, certificate: decodeCertificate(blocks[0]) }
+      : { type, body: body_, bodyBytes: body, signature }
+  }
+  if (!legacy || type === 'blockRequest') noAttachments()
   if (type === 'viewChange')
-    return { type, body: decodeViewChangeBody(body, maxBytes), bodyBytes: body, signature, blocks }
-  if (type === 'newView')
-    return { type, body: decodeNewViewBody(body, maxBytes), bodyBytes: body, signature, blocks }
-  noAttachments()
-  return { type: 'status', body: decodeStatusBody(body), bodyBytes: body, signature }
+    return { type, body: decodeViewChangeBody(body, maxBytes), bodyBytes: body, signature }
+  if (type === 'newView') return { type, body: decodeNewViewBody(body, maxBytes), bodyBytes: body, signature }
+  return { type: 'blockRequest', body: decodeBlockRequestBody(body), bodyBytes: body, signature }
 }
 
 /** The exact message signed for a VIEW-CHANGE, NEW-VIEW or STATUS body. */

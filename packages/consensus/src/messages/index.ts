@@ -7,6 +7,7 @@ export {
   decodeViewChangeBody,
   encodeNewViewBody,
   encodeStatusBody,
+  encodeBlockRequestBody,
   consensusSigningMessage,
   certificateMessage,
 } from './codec.ts'

@@ -39,7 +39,7 @@ export interface Reproposal {
   signature: Uint8Array
 }
 
-/** A signed VIEW-CHANGE as carried inside a NEW-VIEW (its block attachments left out). */
+/** A signed VIEW-CHANGE as carried inside a NEW-VIEW. */
 export interface SignedViewChange {
   bodyBytes: Uint8Array
   signature: Uint8Array
@@ -60,15 +60,33 @@ export interface StatusBody {
   view: number
   committedHeight: number
   validator: Uint8Array
+  /**
+   * Counts the STATUS messages its sender sent (0 when absent): two STATUS of one stuck replica differ, so a
+   * receiver answers each new one once and never answers replayed bytes again.
+   */
+  round?: number
+}
+
+/** BLOCK-REQUEST body (signed under DOMAIN.consensus): the sender lacks the block `digest` at `height`. */
+export interface BlockRequestBody {
+  chainId: string
+  height: number
+  digest: Uint8Array
+  validator: Uint8Array
 }
 
 /**
  * A decoded consensus message. Wire form of every kind: `[1, type, body, signature, attachments]`.
  * - prePrepare: body = prepare Vote bytes of the primary, attachments = [block];
  * - prepare / commit / checkpoint: body = Vote bytes, no attachments;
- * - viewChange: body = ViewChangeBody bytes, attachments = blocks of its prepared certificates (non-null, in order);
- * - newView: body = NewViewBody bytes, attachments = blocks of its non-null re-proposals, in order;
- * - status: body = StatusBody bytes;
+ * - viewChange: body = ViewChangeBody bytes, no attachments (digests and certificates only: bounded whatever
+ *   the block size; a replica that lacks a re-proposed block fetches it with BLOCK-REQUEST);
+ * - newView: body = NewViewBody bytes, no attachments;
+ * - status: body = StatusBody bytes, attachments = [the commit certificate of `committedHeight`] or none
+ *   (a claimed height only counts when it is proven);
+ * - blockRequest: body = BlockRequestBody bytes, no attachments;
+ * - block: body = [version, type, chainId, height, digest], empty signature, attachments = [block] (the
+ *   answer to a BLOCK-REQUEST; self-authenticating: the block must hash to the digest asked for);
  * - certificate: body = CommitCertificate bytes (core encoding), empty signature, attachments = [block]
  *   (empty for a null block).
  * Votes sign `voteSigningMessage(vote)` (the exact body bytes under DOMAIN.vote); the other kinds sign
@@ -79,15 +97,17 @@ export type ConsensusMessage =
   | { type: 'prepare'; vote: Vote; signature: Uint8Array }
   | { type: 'commit'; vote: Vote; signature: Uint8Array }
   | { type: 'checkpoint'; vote: Vote; signature: Uint8Array }
+  | { type: 'viewChange'; body: ViewChangeBody; bodyBytes: Uint8Array; signature: Uint8Array }
+  | { type: 'newView'; body: NewViewBody; bodyBytes: Uint8Array; signature: Uint8Array }
   | {
-      type: 'viewChange'
-      body: ViewChangeBody
+      type: 'status'
+      body: StatusBody
       bodyBytes: Uint8Array
       signature: Uint8Array
-      blocks: Uint8Array[]
+      certificate?: import('@cityledger/core').CommitCertificate
     }
-  | { type: 'newView'; body: NewViewBody; bodyBytes: Uint8Array; signature: Uint8Array; blocks: Uint8Array[] }
-  | { type: 'status'; body: StatusBody; bodyBytes: Uint8Array; signature: Uint8Array }
+  | { type: 'blockRequest'; body: BlockRequestBody; bodyBytes: Uint8Array; signature: Uint8Array }
+  | { type: 'block'; chainId: string; height: number; digest: Uint8Array; block: Uint8Array }
   | {
       type: 'certificate'
       certificate: import('@cityledger/core').CommitCertificate
@@ -107,4 +127,6 @@ export const MESSAGE_TYPE = {
   newView: 6,
   status: 7,
   certificate: 8,
+  blockRequest: 9,
+  block: 10,
 } as const satisfies Record<MessageKind, number>

@@ -92,6 +92,7 @@ export function advanceStable(r: ReplicaState, proof: CheckpointProof): void {
   r.journal({ type: 'checkpoint', proof })
   for (const h of r.slots.keys()) if (h <= proof.height) r.slots.delete(h)
   for (const h of r.checkpointVotes.keys()) if (h <= proof.height) r.checkpointVotes.delete(h)
+  for (const h of r.missing.keys()) if (h <= proof.height) r.missing.delete(h)
   if (r.ownCheckpoint && r.ownCheckpoint.height <= proof.height) r.ownCheckpoint = undefined
   r.out.push({ type: 'compactJournal', stableHeight: proof.height })
   r.out.push({ type: 'stableCheckpoint', height: proof.height, digest: proof.digest })

@@ -10,6 +10,7 @@ import type {
   Reproposal,
   ViewChangeBody,
 } from '../messages/types.ts'
+import { needBlock } from './blocks.ts'
 import { advanceStable } from './checkpoints.ts'
 import { checkCommitted, maybePropose, tryPrepare } from './normalCase.ts'
 import type { NewViewEntry, ParsedViewChange, ReplicaState } from './state.ts'
@@ -64,7 +65,33 @@ export function planNewView(viewChanges: readonly ViewChangeBody[], ignorePrepar
   return { checkpoint, reproposals }
 }
 
-/** NEW-VIEW (paper 4.4): 2f+1 VIEW-CHANGEs (our own included) and the re-proposals they determine. */
+/**
+ * Validators that should hold the block `digest` at `height`: those whose VIEW-CHANGE reports a prepared
+ * certificate for it, then the certificates' signers (each prepared it, so it had the block).
+ */
+function holdersOf(
+  r: ReplicaState,
+  bodies: readonly ViewChangeBody[],
+  height: number,
+  digest: Uint8Array,
+): number[] {
+  const out: number[] = []
+  const add = (key: Uint8Array) => {
+    const i = r.config.indexOf.get(toHex(key))
+    if (i !== undefined && i !== r.config.index && !out.includes(i)) out.push(i)
+  }
+  const certs = bodies.flatMap((b) =>
+    b.prepared.filter((p) => p.height === height && equalBytes(p.digest, digest)).map((p) => ({ b, p })),
+  )
+  for (const { b } of certs) add(b.validator)
+  for (const { p } of certs) for (const sig of p.signatures) add(sig.validator)
+  return out
+}
+
+/**
+ * NEW-VIEW (paper 4.4): 2f+1 VIEW-CHANGEs (our own included) and the re-proposals they determine. Digests
+ * and signatures only: a block this primary lacks is fetched like any backup would (blocks.ts).
+ */
 export function sendNewView(r: ReplicaState, forView: ParsedViewChange[]): void {
   const me = r.config.index
   const chosen = forView
@@ -72,24 +99,20 @@ export function sendNewView(r: ReplicaState, forView: ParsedViewChange[]): void 
     .sort((a, b) => (a.who === me ? -1 : b.who === me ? 1 : a.who - b.who))
     .slice(0, r.config.quorum)
     .map((x) => x.vc)
-  const plan = planNewView(
-    chosen.map((c) => c.body),
-    r.config.faultInjection.newViewIgnoresPrepared,
-  )
+  const bodies = chosen.map((c) => c.body)
+  const plan = planNewView(bodies, r.config.faultInjection.newViewIgnoresPrepared)
   const reproposals: Reproposal[] = []
-  const blocks: Uint8Array[] = []
   const entries: NewViewEntry[] = []
   for (const res of plan.reproposals) {
-    const isNull = equalBytes(res.digest, NULL_DIGEST)
-    const hex = toHex(res.digest)
-    let block: Uint8Array | undefined = isNull ? new Uint8Array(0) : undefined
-    for (const c of chosen) block ??= c.blocks.get(hex)
-    block ??= r.slots.get(res.height)?.blocks.get(hex)
-    if (!block) throw new Error(`invariant broken: block of a prepared certificate missing at ${res.height}`)
     const { signature } = r.vote(VoteKind.prepare, r.view, res.height, res.digest)
     reproposals.push({ height: res.height, digest: res.digest, signature })
-    if (!isNull) blocks.push(block)
-    entries.push({ height: res.height, digest: res.digest, block, signature })
+    entries.push({
+      height: res.height,
+      digest: res.digest,
+      block: knownBlock(r, res.height, res.digest),
+      signature,
+      holders: holdersOf(r, bodies, res.height, res.digest),
+    })
   }
   const body: NewViewBody = {
     chainId: r.config.chainId,
@@ -100,10 +123,17 @@ export function sendNewView(r: ReplicaState, forView: ParsedViewChange[]): void 
   }
   const bodyBytes = encodeNewViewBody(body)
   const signature = r.config.sign(consensusSigningMessage(bodyBytes))
-  const bytes = encodeMessage({ type: 'newView', body, bodyBytes, signature, blocks })
+  const bytes = encodeMessage({ type: 'newView', body, bodyBytes, signature })
   r.newViewSent = r.view
   r.journal({ type: 'newView', view: r.view, bytes })
   enterView(r, r.view, plan.checkpoint, entries, bytes, true)
+}
+
+/** The block this replica holds for (height, digest): empty for a null filler, and empty when unknown. */
+function knownBlock(r: ReplicaState, height: number, digest: Uint8Array): Uint8Array {
+  if (equalBytes(digest, NULL_DIGEST)) return new Uint8Array(0)
+  const s = r.slots.get(height)
+  return s?.blocks.get(toHex(digest)) ?? new Uint8Array(0)
 }
 
 /**
@@ -139,9 +169,9 @@ export function onNewView(
   const bodies: ViewChangeBody[] = []
   for (const vc of b.viewChanges) {
     let body: ViewChangeBody
-    const known = [...r.viewChanges.values()].find(
-      (p) => equalBytes(p.bodyBytes, vc.bodyBytes) && equalBytes(p.signature, vc.signature),
-    )
+    const known = [...r.viewChanges.values()]
+      .flatMap((m) => [...m.values()])
+      .find((p) => equalBytes(p.bodyBytes, vc.bodyBytes) && equalBytes(p.signature, vc.signature))
     if (known) body = known.body
     else {
       try {
@@ -161,10 +191,7 @@ export function onNewView(
   const plan = planNewView(bodies, r.config.faultInjection.newViewIgnoresPrepared)
   if (plan.reproposals.length !== b.reproposals.length)
     r.fail('BAD_NEW_VIEW', 'newView: re-proposals differ from the recomputed ones', kind)
-  const nonNull = b.reproposals.filter((res) => !equalBytes(res.digest, NULL_DIGEST)).length
-  if (m.blocks.length !== nonNull) r.fail('BAD_NEW_VIEW', 'newView: one block per non-null re-proposal', kind)
   const entries: NewViewEntry[] = []
-  let bi = 0
   for (let i = 0; i < plan.reproposals.length; i++) {
     const want = plan.reproposals[i]!
     const got = b.reproposals[i]!
@@ -173,10 +200,13 @@ export function onNewView(
     }
     const vote = makeVote(r.config.chainId, VoteKind.prepare, b.view, got.height, got.digest, b.validator)
     r.checkVoteSignature(vote, got.signature, kind)
-    const isNull = equalBytes(got.digest, NULL_DIGEST)
-    const block = isNull ? new Uint8Array(0) : m.blocks[bi++]!
-    r.checkBlock(got.digest, block, kind)
-    entries.push({ height: got.height, digest: got.digest, block, signature: got.signature })
+    entries.push({
+      height: got.height,
+      digest: got.digest,
+      block: knownBlock(r, got.height, got.digest),
+      signature: got.signature,
+      holders: [who, ...holdersOf(r, bodies, got.height, got.digest).filter((h) => h !== who)],
+    })
   }
   enterView(r, b.view, plan.checkpoint, entries, bytes, false)
 }
@@ -184,8 +214,10 @@ export function onNewView(
 /**
  * Enter view `view` in normal operation with its re-proposals as pre-prepares (paper 4.4): backups
  * multicast PREPAREs for them; re-proposed blocks skip validation (a prepared certificate shows f+1
- * honest validators validated them) and null fillers need none. The primary's next fresh proposal
- * goes right after max-s.
+ * honest validators validated them) and null fillers need none. Votes name digests, so a replica votes
+ * without the block; a block it lacks is fetched from the validators that hold it (paper 4.4: "if it
+ * does not have the request, it fetches it"), and the height commits once it is there. The primary's
+ * next fresh proposal goes right after max-s.
  */
 export function enterView(
   r: ReplicaState,
@@ -219,7 +251,8 @@ export function enterView(
       signature: e.signature,
       validated: 'ok',
     })
-    s.blocks.set(hex, e.block)
+    r.keepBlock(s, e.digest, e.block)
+    if (!s.blocks.has(hex)) needBlock(r, e.height, e.digest, e.holders)
     r.recordVote(s.prepares, view, primary, e.digest, e.signature)
     if (asPrimary) {
       r.journal({ type: 'proposal', view, height: e.height, digest: e.digest, block: e.block })

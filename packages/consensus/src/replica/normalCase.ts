@@ -3,6 +3,7 @@ import { NULL_DIGEST } from '../config.ts'
 import { ConsensusError } from '../errors.ts'
 import { encodeMessage } from '../messages/codec.ts'
 import type { ConsensusMessage, PreparedCertificate } from '../messages/types.ts'
+import { needBlock } from './blocks.ts'
 import type { ReplicaState, Slot } from './state.ts'
 
 // Normal-case operation (Castro & Liskov, OSDI 1999, section 4.2): pre-prepare, prepare, commit, and
@@ -68,8 +69,13 @@ export function onPrePrepare(r: ReplicaState, m: Extract<ConsensusMessage, { typ
   r.checkChain(v.chainId, kind)
   const who = r.validatorIndex(v.validator, kind)
   if (v.view < r.view) r.fail('OLD_VIEW', `prePrepare for view ${v.view} < ${r.view}`, kind)
-  if (v.view > r.view) r.fail('FUTURE_VIEW', `prePrepare for view ${v.view} > ${r.view}`, kind)
-  if (r.changing) r.fail('NOT_READY', 'prePrepare during a view change', kind)
+  if (v.view > r.view || r.changing) {
+    // Not usable yet, but honest primaries run ahead: refuse without penalty only what is really signed,
+    // so that a forged flood costs its sender its connection (cheap checks, then signature, then penalty).
+    r.checkVoteSignature(v, m.signature, kind)
+    if (v.view > r.view) r.fail('FUTURE_VIEW', `prePrepare for view ${v.view} > ${r.view}`, kind)
+    r.fail('NOT_READY', 'prePrepare during a view change', kind)
+  }
   if (who !== r.primaryOf(v.view))
     r.fail('NOT_PRIMARY', `prePrepare from ${who}, primary is ${r.primaryOf(v.view)}`, kind)
   r.checkWindow(v.height, kind)
@@ -170,7 +176,7 @@ export function checkPrepared(r: ReplicaState, s: Slot): void {
     digest: p.digest,
     signatures: r.sortedSignatures(votes!, p.hex),
   }
-  if (!s.prepared || s.prepared.cert.view < view) s.prepared = { cert, hex: p.hex, block: p.block }
+  if (!s.prepared || s.prepared.cert.view < view) s.prepared = { cert, hex: p.hex }
   r.journal({ type: 'commit', view, height: s.height, digest: p.digest, block: p.block, prepared: cert })
   const { vote, signature } = r.vote(VoteKind.commit, view, s.height, p.digest)
   r.recordVote(s.commits, view, r.config.index, p.digest, signature)
@@ -187,7 +193,10 @@ export function onVote(r: ReplicaState, kind: 'prepare' | 'commit', v: Vote, sig
   const who = r.validatorIndex(v.validator, kind)
   const oldest = kind === 'prepare' ? r.view : r.view - 1
   if (v.view < oldest) r.fail('OLD_VIEW', `${kind} for view ${v.view}`, kind)
-  if (v.view > r.view + 1) r.fail('FUTURE_VIEW', `${kind} for view ${v.view}`, kind)
+  if (v.view > r.view + 1) {
+    r.checkVoteSignature(v, signature, kind)
+    r.fail('FUTURE_VIEW', `${kind} for view ${v.view}`, kind)
+  }
   r.checkWindow(v.height, kind)
   const s = r.slots.get(v.height)
   if (v.height <= r.lastCommitted || s?.committed)
@@ -208,7 +217,7 @@ export function onVote(r: ReplicaState, kind: 'prepare' | 'commit', v: Vote, sig
 /**
  * committed-local (paper 4.2), signature variant: 2f+1 matching commits of one view are a certificate
  * that f+1 honest validators prepared the block, so no other block can commit at this height. The
- * block must be known (from a pre-prepare, a NEW-VIEW or a certificate).
+ * block must be known (from a pre-prepare, a certificate, or fetched by digest: blocks.ts).
  */
 export function checkCommitted(r: ReplicaState, s: Slot): void {
   if (s.committed) return
@@ -220,7 +229,16 @@ export function checkCommitted(r: ReplicaState, s: Slot): void {
       const sigs = r.sortedSignatures(votes, hex)
       const digest = [...votes.values()].find((res) => res.hex === hex)!.digest
       const block = equalBytes(digest, NULL_DIGEST) ? new Uint8Array(0) : s.blocks.get(hex)
-      if (!block) continue
+      if (!block) {
+        // Committed, but the block never reached us: fetch it from those who voted for it.
+        needBlock(
+          r,
+          s.height,
+          digest,
+          [...votes.entries()].filter(([, v]) => v.hex === hex).map(([i]) => i),
+        )
+        continue
+      }
       s.committed = {
         digest,
         block,
@@ -260,6 +278,8 @@ export function emitCommit(
   const isNull = equalBytes(digest, NULL_DIGEST)
   r.out.push({ type: 'commit', height, view: certificate.view, digest, block, isNull, certificate })
   r.lastCommitted = height
+  r.lastCertificate = certificate
+  r.missing.delete(height)
 }
 
 /** Progress was made: the view-change timer restarts with the base timeout (paper 4.5.2: backoff resets once a request executes). */

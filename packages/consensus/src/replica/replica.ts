@@ -2,6 +2,7 @@ import type { ReplicaConfig, ResolvedConfig } from '../config.ts'
 import { ConsensusError } from '../errors.ts'
 import { decodeMessage } from '../messages/codec.ts'
 import type { MessageKind } from '../messages/types.ts'
+import { onBlock, onBlockRequest } from './blocks.ts'
 import { onCheckpoint, onExecuted } from './checkpoints.ts'
 import { onNewView } from './newView.ts'
 import { onPrePrepare, onProposal, onValidated, onVote } from './normalCase.ts'
@@ -15,7 +16,12 @@ import { onViewChange, startViewChange } from './viewChange.ts'
 export interface ReplicaFootprint {
   slots: number
   checkpointVoteHeights: number
+  /** Validators with a VIEW-CHANGE kept (at most n). */
   viewChanges: number
+  /** VIEW-CHANGEs kept in all (at most n * MAX_VIEW_CHANGES_PER_VALIDATOR). */
+  viewChangeEntries: number
+  /** Heights whose block is being fetched (within the window). */
+  missingBlocks: number
   blocks: number
   votes: number
 }
@@ -100,10 +106,14 @@ export class Replica {
       for (const m of s.prepares.values()) votes += m.size
       for (const m of s.commits.values()) votes += m.size
     }
+    let viewChangeEntries = 0
+    for (const m of r.viewChanges.values()) viewChangeEntries += m.size
     return {
       slots: r.slots.size,
       checkpointVoteHeights: r.checkpointVotes.size,
       viewChanges: r.viewChanges.size,
+      viewChangeEntries,
+      missingBlocks: r.missing.size,
       blocks,
       votes,
     }
@@ -148,6 +158,10 @@ export class Replica {
         return onStatus(r, m)
       case 'certificate':
         return onCertificate(r, m.certificate, m.block)
+      case 'blockRequest':
+        return onBlockRequest(r, m)
+      case 'block':
+        return onBlock(r, m)
     }
   }
 

@@ -7,7 +7,7 @@ import { maybePropose } from './normalCase.ts'
 import type { ReplicaState } from './state.ts'
 import { requestSync } from './sync.ts'
 import type { Input } from './types.ts'
-import { afterViewChangeUpdate, parsedViewChange } from './viewChange.ts'
+import { afterViewChangeUpdate, ownViewChange, parsedViewChange, storeViewChange } from './viewChange.ts'
 
 // Start and restart: a replica re-reads what it signed (paper 4.1: "a replica must not forget what it
 // sent"; here the journal, written before anything it signs is sent) so that it never equivocates.
@@ -20,7 +20,7 @@ export function onStart(r: ReplicaState, input: Extract<Input, { type: 'start' }
   r.nextProposal = r.lastCommitted + 1
   if (input.journal?.length) restore(r, input.journal)
   if (r.changing) {
-    const own = r.viewChanges.get(r.config.index)
+    const own = ownViewChange(r)
     if (own) r.send('viewChange', own.bytes)
     afterViewChangeUpdate(r)
   } else {
@@ -37,13 +37,22 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
   r.view = res.view
   r.changing = res.changingView
   if (res.stable) r.stable = res.stable
+  // Journals written before VIEW-CHANGE and NEW-VIEW stopped carrying blocks hold them as attachments:
+  // the same signed body is re-encoded without them (the signature covers the body only).
+  const own = (bytes: Uint8Array) => {
+    const m = decodeMessage(bytes, { maxBytes: r.config.maxMessageBytes, legacyAttachments: true })
+    return m.type === 'viewChange' || m.type === 'newView' ? m : undefined
+  }
   if (res.changingView && res.viewChangeBytes) {
-    const m = decodeMessage(res.viewChangeBytes, { maxBytes: r.config.maxMessageBytes })
-    if (m.type === 'viewChange') r.viewChanges.set(r.config.index, parsedViewChange(m, res.viewChangeBytes))
+    const m = own(res.viewChangeBytes)
+    if (m?.type === 'viewChange') storeViewChange(r, r.config.index, parsedViewChange(m, encodeMessage(m)))
   }
   if (!res.changingView && res.newViewBytes) {
-    r.newViewBytes = res.newViewBytes
-    r.newViewSent = res.view
+    const m = own(res.newViewBytes)
+    if (m?.type === 'newView') {
+      r.newViewBytes = encodeMessage(m)
+      r.newViewSent = res.view
+    }
   }
   if (r.config.faultInjection.forgetVotesOnRestart) return
   const inWindow = (h: number) => h > r.stable.height && h <= r.stable.height + r.config.windowSize
@@ -60,10 +69,11 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
       signature,
       validated: 'ok',
     })
-    s.blocks.set(toHex(e.digest), e.block)
+    r.keepBlock(s, e.digest, e.block)
     r.recordVote(s.prepares, e.view, me, e.digest, signature)
     s.sentPrepare.set(e.view, toHex(e.digest))
-    if (!equalBytes(e.digest, NULL_DIGEST))
+    // A re-proposal whose block this primary lacked was journalled without it (empty): nothing to resend.
+    if (!equalBytes(e.digest, NULL_DIGEST) && e.block.length > 0)
       r.remember(
         s,
         e.view,
@@ -84,7 +94,7 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
       signature: e.primarySignature,
       validated: 'ok',
     })
-    s.blocks.set(toHex(e.digest), e.block)
+    r.keepBlock(s, e.digest, e.block)
     r.recordVote(s.prepares, e.view, primary, e.digest, e.primarySignature)
     const { vote, signature } = r.vote(VoteKind.prepare, e.view, e.height, e.digest)
     r.recordVote(s.prepares, e.view, me, e.digest, signature)
@@ -95,8 +105,8 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
     if (!inWindow(e.height)) continue
     const s = r.slot(e.height)
     const hex = toHex(e.digest)
-    s.blocks.set(hex, e.block)
-    if (!s.prepared || s.prepared.cert.view < e.view) s.prepared = { cert: e.prepared, hex, block: e.block }
+    r.keepBlock(s, e.digest, e.block)
+    if (!s.prepared || s.prepared.cert.view < e.view) s.prepared = { cert: e.prepared, hex }
     const { vote, signature } = r.vote(VoteKind.commit, e.view, e.height, e.digest)
     r.recordVote(s.commits, e.view, me, e.digest, signature)
     s.sentCommit.set(e.view, hex)

@@ -50,7 +50,7 @@ export interface Slot {
   /** Own messages of a view, resent when the height stalls. */
   ownMessages: Map<number, { kind: MessageKind; bytes: Uint8Array }[]>
   /** Highest-view prepared certificate (survives view changes; goes into VIEW-CHANGE). */
-  prepared?: { cert: PreparedCertificate; hex: string; block: Uint8Array }
+  prepared?: { cert: PreparedCertificate; hex: string }
   committed?: { digest: Uint8Array; block: Uint8Array; certificate: CommitCertificate }
   blocks: Map<string, Uint8Array>
   stall: number
@@ -61,17 +61,29 @@ export interface ParsedViewChange {
   body: ViewChangeBody
   bodyBytes: Uint8Array
   signature: Uint8Array
-  /** Wire bytes (with blocks) as received or sent. */
+  /** Wire bytes as received or sent. */
   bytes: Uint8Array
-  blocks: Map<string, Uint8Array>
 }
 
-/** One re-proposal of a NEW-VIEW, with its block (empty for a null filler) and the primary's signature. */
+/**
+ * One re-proposal of a NEW-VIEW with the primary's signature, and its block: empty for a null filler, and
+ * also when this replica lacks it (it then fetches it from `holders`, validators known to have it).
+ */
 export interface NewViewEntry {
   height: number
   digest: Uint8Array
   block: Uint8Array
   signature: Uint8Array
+  holders: number[]
+}
+
+/** A block this replica must have to commit a height (re-proposed in a NEW-VIEW, or certified) but lacks. */
+export interface MissingBlock {
+  digest: Uint8Array
+  hex: string
+  /** Validators asked in turn, one per retransmission tick (those known to hold it first). */
+  holders: number[]
+  next: number
 }
 
 /**
@@ -93,7 +105,22 @@ export class ReplicaState {
   readonly slots = new Map<number, Slot>()
   readonly checkpointVotes = new Map<number, Map<number, VoteRecord>>()
   ownCheckpoint?: { height: number; bytes: Uint8Array }
-  readonly viewChanges = new Map<number, ParsedViewChange>()
+  /** VIEW-CHANGEs by validator, then by view (a bounded range: see viewChange.ts). */
+  readonly viewChanges = new Map<number, Map<number, ParsedViewChange>>()
+  /** Blocks being fetched, by height (heights inside the window only). */
+  readonly missing = new Map<number, MissingBlock>()
+  /** Retransmission ticks so far: the unit of time of the answer budgets (no wall clock in here). */
+  tick = 0
+  /** Tick of the last answer by key (`kind:validator`): at most one answer per peer and kind per tick. */
+  readonly answered = new Map<string, number>()
+  /** Block answers per requester in the current tick. */
+  readonly blockAnswers = new Map<number, { tick: number; count: number }>()
+  /** Hex digests of the last STATUS bodies answered, per validator: replayed bytes get no second answer. */
+  readonly statusSeen = new Map<number, string[]>()
+  /** Sequence number of this replica's STATUS messages (so that two of them always differ). */
+  statusRound = 0
+  /** Certificate of `lastCommitted`, carried in STATUS as the proof of the height claimed. */
+  lastCertificate?: CommitCertificate
   newViewBytes?: Uint8Array
   newViewSent = -1
   viewChangeTimerFor = -1
@@ -231,6 +258,21 @@ export class ReplicaState {
     let l = slot.ownMessages.get(view)
     if (!l) slot.ownMessages.set(view, (l = []))
     l.push({ kind, bytes })
+  }
+
+  /** True if no answer of `kind` went to validator `who` in this tick. Does not spend it. */
+  canAnswer(kind: string, who: number): boolean {
+    return this.answered.get(`${kind}:${who}`) !== this.tick
+  }
+
+  spendAnswer(kind: string, who: number): void {
+    this.answered.set(`${kind}:${who}`, this.tick)
+  }
+
+  /** Keeps a block for (slot, digest) unless it is unknown (empty bytes for a non-null digest). */
+  keepBlock(s: Slot, digest: Uint8Array, block: Uint8Array): void {
+    if (block.length === 0 && !equalBytes(digest, NULL_DIGEST)) return
+    s.blocks.set(toHex(digest), block)
   }
 
   journal(entry: JournalEntry): void {

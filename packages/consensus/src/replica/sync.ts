@@ -1,4 +1,4 @@
-import { type CommitCertificate, VoteKind, equalBytes, toHex } from '@cityledger/core'
+import { type CommitCertificate, VoteKind, equalBytes, sha256, toHex } from '@cityledger/core'
 import { makeVote } from '../certificate.ts'
 import {
   certificateMessage,
@@ -8,7 +8,9 @@ import {
 } from '../messages/codec.ts'
 import type { ConsensusMessage } from '../messages/types.ts'
 import { drainCommits, emitCommit, onProgress } from './normalCase.ts'
+import { requestMissingBlocks } from './blocks.ts'
 import type { ReplicaState } from './state.ts'
+import { ownViewChange } from './viewChange.ts'
 
 // State transfer and catch-up (Castro & Liskov, sections 4.3 and 5.3, adapted): a replica below the
 // stable checkpoint fetches committed blocks with their commit certificates; a stuck replica sends
@@ -76,12 +78,26 @@ export function acceptCertificate(
   }
 }
 
-/** A stuck peer told us where it is: send what lets it catch up (stable proof, certificates, NEW-VIEW). */
+/** STATUS bodies remembered per validator for deduplication. */
+const STATUS_SEEN_PER_VALIDATOR = 16
+
+/**
+ * A stuck peer told us where it is: send what lets it catch up (stable proof, certificates, NEW-VIEW).
+ * Cheap checks first: replayed bytes (an answered STATUS) and a peer already answered in this
+ * retransmission tick are dropped without a signature check; then the signature; then one answer. A
+ * peer ahead of us only moves us to sync when its STATUS carries the commit certificate of the height
+ * it claims: a bare claim (say 2^53-1) proves nothing.
+ */
 export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
   const kind = 'status'
   const b = m.body
   r.checkChain(b.chainId, kind)
   const who = r.validatorIndex(b.validator, kind)
+  if (who === r.config.index) r.fail('DUPLICATE', 'own status', kind)
+  const hex = toHex(sha256(m.bodyBytes, m.signature))
+  const seen = r.statusSeen.get(who) ?? []
+  if (seen.includes(hex)) r.fail('DUPLICATE', 'status already answered', kind)
+  if (!r.canAnswer('status', who)) r.fail('NOT_READY', `status from ${who} already answered this tick`, kind)
   if (
     !r.config.verify({
       publicKey: b.validator,
@@ -91,9 +107,21 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
   ) {
     r.fail('BAD_SIGNATURE', 'status: bad signature', kind)
   }
-  if (who === r.config.index) return
-  // A peer further ahead: fetch what it committed through block sync (certificates make it trustless).
-  if (b.committedHeight > r.lastCommitted) requestSync(r, b.committedHeight)
+  r.spendAnswer('status', who)
+  seen.push(hex)
+  if (seen.length > STATUS_SEEN_PER_VALIDATOR) seen.shift()
+  r.statusSeen.set(who, seen)
+  // A peer further ahead: fetch what it committed through block sync, up to the height its certificate proves.
+  if (b.committedHeight > r.lastCommitted && m.certificate) {
+    const c = m.certificate
+    if (c.chainId !== r.config.chainId || c.height !== b.committedHeight)
+      r.fail('BAD_CERTIFICATE', 'status: certificate is not for the height claimed', kind)
+    const res = r.quorumCheck(c.signatures, (v) =>
+      makeVote(c.chainId, VoteKind.commit, c.view, c.height, c.blockHash, v),
+    )
+    if (!res.ok) r.fail('BAD_CERTIFICATE', `status: certificate: ${res.code}`, kind)
+    requestSync(r, c.height)
+  }
   // A peer behind: tell it where we are, so it can sync from us even if our consensus memory is gone.
   if (b.committedHeight < r.lastCommitted) r.send('status', statusMessage(r), who)
   if (r.stable.height > b.committedHeight && r.stable.height > 0) {
@@ -115,14 +143,21 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
     if (!c) continue
     r.send('certificate', encodeMessage(certificateMessage(c.certificate, c.block)), who)
   }
-  if (!r.changing && r.newViewBytes && b.view <= r.view) r.send('newView', r.newViewBytes, who)
+  if (!r.changing && r.newViewBytes && b.view <= r.view && r.canAnswer('newView', who)) {
+    r.spendAnswer('newView', who)
+    r.send('newView', r.newViewBytes, who)
+  }
 }
 
-/** Messages get lost: resend our own messages for heights that stalled, and ask for help when stuck. */
+/**
+ * Retransmission tick (paper 5.2: messages get lost): resend our own messages for heights that stalled,
+ * ask again for missing blocks, and ask for help when stuck. Each tick also renews the answer budgets.
+ */
 export function retransmit(r: ReplicaState): void {
+  r.tick++
   if (r.changing) {
-    const own = r.viewChanges.get(r.config.index)
-    if (own && own.body.view === r.view) r.send('viewChange', own.bytes)
+    const own = ownViewChange(r)
+    if (own) r.send('viewChange', own.bytes)
   } else {
     for (const s of r.slots.values()) {
       if (s.committed || s.height <= r.lastCommitted) continue
@@ -130,6 +165,7 @@ export function retransmit(r: ReplicaState): void {
       for (const m of s.ownMessages.get(r.view) ?? []) r.send(m.kind, m.bytes)
     }
   }
+  requestMissingBlocks(r)
   if (r.ownCheckpoint && r.ownCheckpoint.height > r.stable.height) r.send('checkpoint', r.ownCheckpoint.bytes)
   if (r.lastCommitted === r.committedAtLastTick) r.ticksWithoutCommit++
   else r.ticksWithoutCommit = 0
@@ -140,15 +176,20 @@ export function retransmit(r: ReplicaState): void {
   if (r.lastCommitted < r.stable.height) requestSync(r)
 }
 
-/** This replica's signed STATUS: its view and committed height. */
+/**
+ * This replica's signed STATUS: its view and committed height, a fresh round (so that peers tell it from
+ * a replay), and the commit certificate of that height when it has it (the proof of the claim).
+ */
 export function statusMessage(r: ReplicaState): Uint8Array {
   const body = {
     chainId: r.config.chainId,
     view: r.view,
     committedHeight: r.lastCommitted,
     validator: r.config.publicKey,
+    round: ++r.statusRound,
   }
   const bodyBytes = encodeStatusBody(body)
   const signature = r.config.sign(consensusSigningMessage(bodyBytes))
-  return encodeMessage({ type: 'status', body, bodyBytes, signature })
+  const cert = r.lastCertificate?.height === r.lastCommitted ? r.lastCertificate : undefined
+  return encodeMessage({ type: 'status', body, bodyBytes, signature, ...(cert ? { certificate: cert } : {}) })
 }

@@ -1,6 +1,5 @@
 import { VoteKind, equalBytes, toHex } from '@cityledger/core'
 import { makeVote } from '../certificate.ts'
-import { NULL_DIGEST } from '../config.ts'
 import { consensusSigningMessage, encodeMessage, encodeViewChangeBody } from '../messages/codec.ts'
 import type { ConsensusMessage, PreparedCertificate, ViewChangeBody } from '../messages/types.ts'
 import { advanceStable, verifyCheckpointProof } from './checkpoints.ts'
@@ -11,9 +10,18 @@ import type { ParsedViewChange, ReplicaState } from './state.ts'
 // rules that decide when to move to a higher view. NEW-VIEW is in newView.ts.
 
 /**
+ * VIEW-CHANGE messages kept per validator (paper 4.4 keeps them per view). Views below the current one are
+ * dropped; above it, a validator's lowest views are kept plus its newest, so one faulty validator asking
+ * for ever higher views holds a few entries, and a higher view never erases the support a lower one needs.
+ */
+export const MAX_VIEW_CHANGES_PER_VALIDATOR = 4
+
+/**
  * VIEW-CHANGE (paper 4.4): stop accepting messages of the old view, and multicast the stable checkpoint
- * with its proof and, for every height above it, the prepared certificate of the highest view.
- * Journalled before it is sent: a restarted replica re-sends the same message.
+ * with its proof and, for every height above it, the prepared certificate of the highest view. Digests
+ * and certificates only, never blocks, so the message is bounded whatever the block size (a replica that
+ * lacks a re-proposed block fetches it: blocks.ts). Journalled before it is sent: a restarted replica
+ * re-sends the same message.
  */
 export function startViewChange(r: ReplicaState, newView: number): void {
   if (newView <= r.view) return
@@ -23,13 +31,10 @@ export function startViewChange(r: ReplicaState, newView: number): void {
   r.newViewBytes = undefined
   pruneViews(r)
   const prepared: PreparedCertificate[] = []
-  const blocks: Uint8Array[] = []
   const heights = [...r.slots.keys()].filter((h) => h > r.stable.height).sort((a, b) => a - b)
   for (const h of heights) {
     const p = r.slots.get(h)!.prepared
-    if (!p) continue
-    prepared.push(p.cert)
-    if (!equalBytes(p.cert.digest, NULL_DIGEST)) blocks.push(p.block)
+    if (p) prepared.push(p.cert)
   }
   const body: ViewChangeBody = {
     chainId: r.config.chainId,
@@ -40,33 +45,54 @@ export function startViewChange(r: ReplicaState, newView: number): void {
   }
   const bodyBytes = encodeViewChangeBody(body)
   const signature = r.config.sign(consensusSigningMessage(bodyBytes))
-  const bytes = encodeMessage({ type: 'viewChange', body, bodyBytes, signature, blocks })
+  const bytes = encodeMessage({ type: 'viewChange', body, bodyBytes, signature })
   r.journal({ type: 'viewChange', view: newView, bytes })
   r.cancelTimer('progress')
   r.cancelTimer('viewChange')
   r.viewChangeTimerFor = -1
   r.out.push({ type: 'viewChanged', view: newView, changing: true })
   r.send('viewChange', bytes)
-  r.viewChanges.set(
-    r.config.index,
-    parsedViewChange({ type: 'viewChange', body, bodyBytes, signature, blocks }, bytes),
-  )
+  storeViewChange(r, r.config.index, { body, bodyBytes, signature, bytes })
   afterViewChangeUpdate(r)
 }
 
-/** Indexes the blocks attached to a VIEW-CHANGE by digest. */
 export function parsedViewChange(
   m: Extract<ConsensusMessage, { type: 'viewChange' }>,
   bytes: Uint8Array,
 ): ParsedViewChange {
-  const blocks = new Map<string, Uint8Array>()
-  let i = 0
-  for (const p of m.body.prepared)
-    if (!equalBytes(p.digest, NULL_DIGEST)) blocks.set(toHex(p.digest), m.blocks[i++]!)
-  return { body: m.body, bodyBytes: m.bodyBytes, signature: m.signature, bytes, blocks }
+  return { body: m.body, bodyBytes: m.bodyBytes, signature: m.signature, bytes }
 }
 
-/** Drops per-view state that can no longer matter (views below current - 1). Prepared certificates stay. */
+/** Records a verified VIEW-CHANGE of validator `who`, within the bound above. */
+export function storeViewChange(r: ReplicaState, who: number, vc: ParsedViewChange): void {
+  let m = r.viewChanges.get(who)
+  if (!m) r.viewChanges.set(who, (m = new Map()))
+  m.set(vc.body.view, vc)
+  if (m.size <= MAX_VIEW_CHANGES_PER_VALIDATOR) return
+  const others = [...m.keys()].filter((v) => v !== vc.body.view)
+  m.delete(Math.max(...others))
+}
+
+/** This replica's own VIEW-CHANGE for its current view, if it sent one. */
+export function ownViewChange(r: ReplicaState): ParsedViewChange | undefined {
+  return r.viewChanges.get(r.config.index)?.get(r.view)
+}
+
+/** The VIEW-CHANGEs for `view`, one per validator, in validator order. */
+export function viewChangesFor(r: ReplicaState, view: number): ParsedViewChange[] {
+  const out: ParsedViewChange[] = []
+  const who = [...r.viewChanges.keys()].sort((a, b) => a - b)
+  for (const w of who) {
+    const vc = r.viewChanges.get(w)!.get(view)
+    if (vc) out.push(vc)
+  }
+  return out
+}
+
+/**
+ * Drops per-view state that can no longer matter: votes and proposals of views below current - 1 (prepared
+ * certificates stay), VIEW-CHANGEs for views below the current one.
+ */
 export function pruneViews(r: ReplicaState): void {
   const keep = r.view - 1
   for (const s of r.slots.values()) {
@@ -82,6 +108,10 @@ export function pruneViews(r: ReplicaState): void {
     if (s.committed) live.add(toHex(s.committed.digest))
     for (const m of s.commits.values()) for (const res of m.values()) live.add(res.hex)
     for (const hex of s.blocks.keys()) if (!live.has(hex)) s.blocks.delete(hex)
+  }
+  for (const [who, m] of r.viewChanges) {
+    for (const v of m.keys()) if (v < r.view) m.delete(v)
+    if (m.size === 0) r.viewChanges.delete(who)
   }
 }
 
@@ -115,7 +145,9 @@ export function checkViewChangeBody(
 
 /**
  * VIEW-CHANGE from a peer (paper 4.4): accepted once per validator and view, when its checkpoint proof and
- * prepared certificates verify; two different ones for one view convict the signer.
+ * prepared certificates verify; two different ones for one view convict the signer. A peer still asking
+ * for a view this replica already runs in missed the NEW-VIEW: it gets it again, but only once its
+ * VIEW-CHANGE is authenticated, and at most once per retransmission tick.
  */
 export function onViewChange(
   r: ReplicaState,
@@ -127,41 +159,61 @@ export function onViewChange(
   r.checkChain(b.chainId, kind)
   const who = r.validatorIndex(b.validator, kind)
   if (who === r.config.index) r.fail('DUPLICATE', 'own view change', kind)
-  const prev = r.viewChanges.get(who)
-  // A peer still asking for a view we already run in has missed the NEW-VIEW: forward it (it is self-authenticating).
-  if (!r.changing && r.newViewBytes && b.view <= r.view && b.view > 0) r.send('newView', r.newViewBytes, who)
-  if (prev && equalBytes(prev.bodyBytes, m.bodyBytes))
+  const prev = r.viewChanges.get(who)?.get(b.view)
+  const same = prev !== undefined && equalBytes(prev.bodyBytes, m.bodyBytes)
+  const known = same && equalBytes(prev.signature, m.signature)
+  // Forwarded only for a VIEW-CHANGE that is authenticated and refused for no fault of its sender (or
+  // accepted): a penalised refusal never makes this replica send anything.
+  const forward = () => {
+    if (!r.changing && r.newViewBytes && b.view <= r.view && b.view > 0 && r.canAnswer('newView', who)) {
+      r.spendAnswer('newView', who)
+      r.send('newView', r.newViewBytes, who)
+    }
+  }
+  if (known) {
+    forward()
     r.fail('DUPLICATE', 'view change already counted', kind)
-  if (prev && prev.body.view > b.view)
-    r.fail('OLD_VIEW', `validator ${who} already asked for view ${prev.body.view}`, kind)
-  if (b.view < r.view) r.fail('OLD_VIEW', `view change to ${b.view} < ${r.view}`, kind)
+  }
+  if (b.view < r.view) {
+    const signed = r.config.verify({
+      publicKey: b.validator,
+      message: consensusSigningMessage(m.bodyBytes),
+      signature: m.signature,
+    })
+    if (!signed) r.fail('BAD_SIGNATURE', 'viewChange: bad signature', kind)
+    forward()
+    r.fail('OLD_VIEW', `view change to ${b.view} < ${r.view}`, kind)
+  }
   const err = checkViewChangeBody(r, b, m.bodyBytes, m.signature)
   if (err) r.fail(err === 'bad signature' ? 'BAD_SIGNATURE' : 'BAD_VIEW_CHANGE', `viewChange: ${err}`, kind)
-  const nonNull = b.prepared.filter((p) => !equalBytes(p.digest, NULL_DIGEST))
-  if (m.blocks.length !== nonNull.length)
-    r.fail('BAD_VIEW_CHANGE', 'viewChange: one block per non-null prepared certificate', kind)
-  nonNull.forEach((p, i) => r.checkBlock(p.digest, m.blocks[i]!, kind))
-  if (prev && prev.body.view === b.view)
+  if (prev && !same)
     r.fail('EQUIVOCATION', `validator ${who} signed two view changes for ${b.view}`, kind, who)
-  r.viewChanges.set(who, parsedViewChange(m, bytes))
+  forward()
+  if (prev) r.fail('DUPLICATE', 'view change already counted', kind)
+  storeViewChange(r, who, parsedViewChange(m, bytes))
   if (b.checkpoint.height > r.stable.height) advanceStable(r, b.checkpoint)
   afterViewChangeUpdate(r)
 }
 
 /**
- * After any VIEW-CHANGE: join a view change once f+1 validators ask for higher views (paper 4.5.2,
- * liveness); start the view-change timer once 2f+1 ask for ours; as the new primary, send NEW-VIEW.
+ * After any VIEW-CHANGE: join a view change once f+1 validators ask for views above ours, moving to the
+ * smallest of them (paper 4.5.2, liveness); start the view-change timer once 2f+1 ask for ours (4.5.2);
+ * as the new primary, send NEW-VIEW (4.4).
  */
 export function afterViewChangeUpdate(r: ReplicaState): void {
-  const higher = new Map<number, number>()
-  for (const [who, vc] of r.viewChanges)
-    if (who !== r.config.index && vc.body.view > r.view) higher.set(who, vc.body.view)
-  if (higher.size >= r.config.weak) {
-    startViewChange(r, Math.min(...higher.values()))
+  const higher: number[] = []
+  for (const [who, m] of r.viewChanges) {
+    if (who === r.config.index) continue
+    let low = Number.POSITIVE_INFINITY
+    for (const v of m.keys()) if (v > r.view && v < low) low = v
+    if (low !== Number.POSITIVE_INFINITY) higher.push(low)
+  }
+  if (higher.length >= r.config.weak) {
+    startViewChange(r, Math.min(...higher))
     return
   }
   if (!r.changing) return
-  const forView = [...r.viewChanges.values()].filter((vc) => vc.body.view === r.view)
+  const forView = viewChangesFor(r, r.view)
   if (forView.length < r.config.quorum) return
   if (r.viewChangeTimerFor !== r.view) {
     r.viewChangeTimerFor = r.view

@@ -1,0 +1,64 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import {
+  NULL_DIGEST,
+  consensusSigningMessage,
+  encodeMessage,
+  encodeViewChangeBody,
+} from '@cityledger/consensus'
+import { CHAIN, ReplicaNet } from './replicaNet.ts'
+
+// Case 2 of issue 10 (view-change deadlock). n = 4; validator 1 (primary of view 1) is down for good; only
+// the link 0 <-> 2 fails, for about three view timeouts, then heals. Node 3 gets 2f+1 VIEW-CHANGE(1),
+// times out into view 2, and its VIEW-CHANGE(2) used to replace its VIEW-CHANGE(1) at nodes 0 and 2:
+// after the heal nobody held 2f+1 for a view nor f+1 for a higher one, no timer was armed, and nothing
+// committed again. A replica now keeps each validator's VIEW-CHANGEs per view (a bounded range).
+test('a higher VIEW-CHANGE does not erase the support a lower view needs (no deadlock after a link heals)', () => {
+  const net = new ReplicaNet({ n: 4, down: [1], maxHeight: 5 })
+  let linkDown = true
+  net.drop = (from, to) => linkDown && ((from === 0 && to === 2) || (from === 2 && to === 0))
+  net.start()
+  // Link fault for ~3 view timeouts (viewTimeoutMs = 1000; the view-change timer doubles).
+  net.advance(3500)
+  const s3 = net.replicas[3]!.status()
+  assert.ok(s3.view >= 2, `node 3 should have timed out into view 2, is in ${s3.view}`)
+  assert.equal(net.committed, [[], [], [], []], 'nothing can commit during the fault')
+  linkDown = false
+  // Bound after the heal: a few (doubled) view timeouts.
+  net.advance(30_000)
+  for (const i of [0, 2, 3]) {
+    const s = net.replicas[i]!.status()
+    assert.ok(
+      net.committed[i]!.length > 0,
+      `node ${i} committed nothing after the heal (view ${s.view}, changing ${s.changingView})`,
+    )
+  }
+})
+
+test('VIEW-CHANGEs kept per view stay bounded: a validator asking for ever higher views uses a few entries', () => {
+  const net = new ReplicaNet({ n: 4, maxHeight: 3 })
+  net.start()
+  const k = net.crypto.keys[3]!
+  for (let view = 2; view <= 60; view++) {
+    const body = {
+      chainId: CHAIN,
+      view,
+      validator: k.publicKey,
+      checkpoint: { height: 0, digest: NULL_DIGEST, signatures: [] },
+      prepared: [],
+    }
+    const bodyBytes = encodeViewChangeBody(body)
+    const bytes = encodeMessage({
+      type: 'viewChange',
+      body,
+      bodyBytes,
+      signature: k.sign(consensusSigningMessage(bodyBytes)),
+    })
+    net.step(0, { type: 'message', bytes, from: '3' })
+  }
+  const fp = net.replicas[0]!.footprint() as { viewChanges: number; viewChangeEntries?: number }
+  assert.is(net.replicas[0]!.status().view, 0, 'one validator alone never moves a replica to another view')
+  assert.ok((fp.viewChangeEntries ?? fp.viewChanges) <= 4, JSON.stringify(fp))
+})
+
+test.run()
