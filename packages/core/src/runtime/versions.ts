@@ -80,8 +80,7 @@ export function genesisVersionWrites(
   const upgrades = parseUpgrades(sys, services)
   for (const [name, svc] of services) {
     const up = upgrades.find((u) => u.service === name)
-    // A service scheduled to upgrade starts at the version before it: the one its genesis config names
-    // as `from`, or this code's version when the code is the later one (tests start from either side).
+    // Genesis runs this node's code, so that is the version the chain starts with.
     out.push([versionKey(name), svc.version])
     if (up) out.push([upgradeKey(name), { version: up.version, height: up.height }])
   }
