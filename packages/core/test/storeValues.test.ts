@@ -184,6 +184,12 @@ for (const factory of BACKENDS) {
       )
       assert.is(store.height(), 2)
       assert.equal(await store.hasTxs([sha256(t), sha256(Uint8Array.of(9))]), [true, false])
+      // A lookup made before a commit (validation) is not trusted after it.
+      const u = Uint8Array.of(4, 5, 6)
+      assert.equal(await store.hasTxs([sha256(u)]), [false])
+      await store.commitBlock(emptyBlock(store, { txs: [u] }))
+      assert.is(await codeOf(store.commitBlock(emptyBlock(store, { txs: [u] }))), 'STORE_TX_COMMITTED')
+      assert.is(store.height(), 3)
       store = await ChainStore.open(await be.reopen(store))
       const found = await store.getTx(sha256(t))
       assert.is(found?.height, 1)

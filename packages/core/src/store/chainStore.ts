@@ -97,6 +97,11 @@ export class ChainStore {
   #tipHash: Uint8Array
   #queue: Promise<unknown> = Promise.resolve()
   #closed = false
+  /**
+   * Hashes `hasTxs` last found absent from the tx index, and the height then: while the height is the
+   * same (no commit since), `commitBlock` need not look them up again (validation, then commit).
+   */
+  #absent: { height: number; keys: Set<string> } | undefined
 
   private constructor(
     kv: KvStore,
@@ -295,8 +300,11 @@ export class ChainStore {
       const { txHashes, encoded } = checkResults(results, block)
       const eventBytes = checkBlockEvents(blockEvents)
       // The tx index is written once per tx, ever: a tx committed before may not be committed again.
-      const indexed = await this.hasTxs(txHashes)
-      const again = indexed.indexOf(true)
+      const absent = this.#absent?.height === this.#height ? this.#absent.keys : undefined
+      const unsure = absent ? txHashes.filter((h) => !absent.has(hex(h))) : txHashes
+      const indexed = await this.hasTxs(unsure)
+      const found = indexed.indexOf(true)
+      const again = found < 0 ? -1 : txHashes.indexOf(unsure[found]!)
       if (again >= 0) {
         throw new StoreError(
           'STORE_TX_COMMITTED',
@@ -395,7 +403,13 @@ export class ChainStore {
       if (!isBytes(h, 32)) throw new StoreError('STORE_BAD_INPUT', `hashes[${i}]: expected 32 bytes`)
       return bytesKey(STORE_PREFIX.txIndex, h)
     })
-    return (await this.#kv.getMany(keys)).map((v) => v !== undefined)
+    // Read before the lookup: a commit that lands meanwhile moves the height, so nothing is cached.
+    const height = this.#height
+    const found = (await this.#kv.getMany(keys)).map((v) => v !== undefined)
+    const keysAbsent = new Set<string>()
+    for (let i = 0; i < hashes.length; i++) if (!found[i]) keysAbsent.add(hex(hashes[i]!))
+    this.#absent = { height, keys: keysAbsent }
+    return found
   }
 
   /** Where the transaction with envelope hash `hash` was committed, and its result. */
