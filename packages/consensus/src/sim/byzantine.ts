@@ -23,7 +23,8 @@ export type ByzantineBehavior =
  * - conflictingVotes: votes for other digests seen at the same height or for made-up ones, different per
  *   destination, and signs wrong checkpoints;
  * - invalidBlocks (handled by the simulator): proposes blocks that fail validation;
- * - silent: sends nothing at all to some destinations (all of them, or a subset chosen per run);
+ * - silent: sends nothing at all to some destinations (all of them, or a subset chosen per run), or
+ *   (selective) withholds its pre-prepares at some heights from everyone;
  * - lyingViewChange: its VIEW-CHANGEs are sometimes replaced, per destination, by stale, replayed,
  *   forged, oversized or huge-view ones (see `lies.ts`), and it sends such lies on its own;
  * - lyingNewView: as primary, withholds its NEW-VIEW from some replicas, or sends them an old or a
@@ -46,8 +47,9 @@ export class Byzantine {
 
   /** Messages seen and sent, for replays and forgeries. */
   readonly memory: LieMemory
-  /** Validators a silent replica sends nothing to. */
+  /** Validators a silent replica sends nothing to; empty: it withholds its pre-prepares at some heights. */
   readonly silentTo: Set<number>
+  private readonly withheld = new Map<number, boolean>()
 
   constructor(
     behaviors: ByzantineBehavior[],
@@ -72,6 +74,15 @@ export class Byzantine {
       if (m.type === 'prePrepare' || m.type === 'prepare') this.see(m.vote.view, m.vote.height, m.vote.digest)
       this.memory.observe(m, bytes, false)
     } catch {}
+  }
+
+  private heightOf(bytes: Uint8Array): number {
+    try {
+      const m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 })
+      return m.type === 'prePrepare' ? m.vote.height : -1
+    } catch {
+      return -1
+    }
   }
 
   /** Remembers its own messages (before `transform`), to replay them later. */
@@ -106,6 +117,17 @@ export class Byzantine {
     if (this.behaviors.has('silent') && this.silentTo.has(to)) {
       this.lastAction = 'silent'
       return []
+    }
+    if (this.behaviors.has('silent') && this.silentTo.size === 0 && kind === 'prePrepare') {
+      // Selective: as primary, proposes some heights to nobody (NEW-VIEWs then fill the gaps with nulls).
+      const height = this.heightOf(bytes)
+      let drop = this.withheld.get(height)
+      if (drop === undefined) this.withheld.set(height, (drop = this.rng.chance(0.5)))
+      if (this.withheld.size > 256) this.withheld.delete(this.withheld.keys().next().value!)
+      if (drop) {
+        this.lastAction = 'silent'
+        return []
+      }
     }
     if (kind === 'viewChange' && this.behaviors.has('lyingViewChange') && this.rng.chance(0.4)) {
       const lie = viewChangeVariant(this.memory, this.rng, bytes)

@@ -40,7 +40,8 @@ export function castFaults(rng: Rng, o: SimOptions, f: number): FaultCast {
   const byzantine: FaultCast['byzantine'] = []
   let twin = -1
   if (o.byzantineSpec) {
-    for (const b of o.byzantineSpec) byzantine.push({ ...b, silentTo: silentTargets(rng, n, b.validator) })
+    for (const b of o.byzantineSpec)
+      byzantine.push({ ...b, silentTo: b.silentTo ?? silentTargets(rng, n, b.validator) })
   } else {
     const wanted = o.byzantine ?? (byzKinds.length || twins ? rng.range(1, Math.max(1, f)) : 0)
     const nByz = Math.min(wanted, budget)
@@ -81,10 +82,13 @@ export function castFaults(rng: Rng, o: SimOptions, f: number): FaultCast {
   return { faults, byzantine, twin, downForever, blockBytes }
 }
 
+/** Whom a silent replica ignores: everyone, a random subset, or nobody (then it withholds pre-prepares). */
 function silentTargets(rng: Rng, n: number, self: number): number[] {
   const others = [...Array(n).keys()].filter((v) => v !== self)
-  if (rng.chance(0.5)) return others
-  return others.filter(() => rng.chance(0.5))
+  const mode = rng.int(3)
+  if (mode === 0) return others
+  if (mode === 1) return others.filter(() => rng.chance(0.5))
+  return []
 }
 
 /** Single-link faults for `linkFault`: 1..3 links between nodes, down or lossy for a while. */

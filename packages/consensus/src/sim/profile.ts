@@ -1,4 +1,4 @@
-import { LIMITS } from '@cityledger/core'
+import { consensusMessageLimit } from '@cityledger/core'
 
 /**
  * The node's real limits, as `packages/node` sets them (`DEFAULT_CONSENSUS` in
@@ -9,8 +9,11 @@ import { LIMITS } from '@cityledger/core'
 export const NODE_LIMITS = {
   /** Genesis default `consensus.maxBlockBytes`: the largest block a proposer builds. */
   maxBlockBytes: 8 * 1024 * 1024,
-  /** p2p `maxMessageBytes` of the consensus protocol: maxBlockBytes + LIMITS.maxConsensusBytes (12 MiB). */
-  consensusFrameBytes: 8 * 1024 * 1024 + LIMITS.maxConsensusBytes,
+  /**
+   * p2p frame limit of the consensus protocol and the replica's `maxMessageBytes` (createNode passes
+   * `consensusMessageLimit(maxBlockBytes)` to both): 12 MiB.
+   */
+  consensusFrameBytes: consensusMessageLimit(8 * 1024 * 1024),
   /** Genesis default `consensus.blockIntervalMs`: how long a primary batches txs before proposing. */
   blockIntervalMs: 200,
 } as const

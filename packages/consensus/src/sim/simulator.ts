@@ -1,9 +1,7 @@
-import { type SignatureCheck, equalBytes, sha256, toHex } from '@cityledger/core'
+import { type SignatureCheck, sha256 } from '@cityledger/core'
 import { Rng } from '@cityledger/core/testing'
-import { verifyCommitCertificate } from '../certificate.ts'
 import { type ReplicaConfig, maxFaulty } from '../config.ts'
 import { type JournalEntry, compactJournal } from '../journal.ts'
-import { decodeMessage } from '../messages/codec.ts'
 import { Replica } from '../replica/replica.ts'
 import type { Input, Output } from '../replica/types.ts'
 import { type SimBlock, encodeSimBlock, simBlockDigest, simValidate } from './blocks.ts'
@@ -12,10 +10,11 @@ import { type SimKey, simCrypto } from './crypto.ts'
 import { makeLie } from './lies.ts'
 import { type FaultCast, castFaults, describeScenario, drawLinks } from './plan.ts'
 import { NODE_LIMITS, PROFILES, REPLICA_DEFAULTS, type SimProfile } from './profile.ts'
+import { SimNetwork } from './network.ts'
 import { EventQueue } from './queue.ts'
+import { type CheckedNode, OutputChecks } from './checks.ts'
 import {
   type FaultKind,
-  type LinkFault,
   type SimOptions,
   type SimResult,
   type Violation,
@@ -76,8 +75,6 @@ interface SimNode {
   /** Node profile: proposals wanted (height -> view) and validations waiting for their parent. */
   wanted: Map<number, number>
   validations: Extract<Output, { type: 'validate' }>[]
-  /** Times this node answered each peer's STATUS, most recent last (the amplification check). */
-  statusAnswers: Map<number, number[]>
 }
 
 const CHAIN = 'sim-chain'
@@ -120,22 +117,16 @@ class Simulation {
   private readonly verify: (c: SignatureCheck) => boolean
   private readonly cast: FaultCast
   private readonly faults: Set<FaultKind>
-  private readonly links: LinkFault[] = []
+  private readonly network: SimNetwork
   private readonly scenario: string
   private now = 0
   private steps = 0
-  private healed = false
   private readonly healAt: number
   private readonly violations: Violation[] = []
-  private readonly committed = new Map<number, string>()
+  private readonly checks: OutputChecks
   private readonly counts: Record<string, number> = {}
   private readonly rejects: Record<string, number> = {}
   private readonly replayBuffer: { bytes: Uint8Array; from: number }[] = []
-  private partitions: { from: number; to: number; side: Set<number> }[] = []
-  private lossRate = 0
-  private dupRate = 0
-  private delayRate = 0
-  private jitter = 0
   private viewChanges = 0
   private maxView = 0
   private heightAtHeal = -1
@@ -175,14 +166,30 @@ class Simulation {
     this.retransmitMs = Math.max(1, Math.floor(this.o.viewTimeoutMs / (this.profile.retransmitDivisor ?? 4)))
     this.rng = new Rng(opts.seed)
     this.net = this.rng.fork()
+    this.network = new SimNetwork({
+      rng: this.net,
+      frameBytes: this.o.frameBytes,
+      now: () => this.now,
+      count: (k) => this.count(k),
+      deliver: (time, from, to, bytes) => this.q.push(time, { k: 'deliver', to, from, bytes }),
+    })
     this.healAt = this.o.faultPhaseMs
     this.cast = castFaults(this.rng, this.o, this.f)
     this.faults = this.cast.faults
     const crypto = opts.crypto ?? simCrypto(opts.n)
     this.keys = crypto.keys
     this.verify = crypto.verify
+    this.checks = new OutputChecks({
+      chainId: CHAIN,
+      validators: this.keys.map((k) => k.publicKey),
+      verify: this.verify,
+      retransmitMs: this.retransmitMs,
+      scenario: () => this.scenario,
+      report: (kind, message) => this.violation(kind, message),
+      count: (k) => this.count(k),
+    })
     this.setup()
-    this.scenario = describeScenario(this.o, opts.profile ?? 'sim', this.cast, this.links)
+    this.scenario = describeScenario(this.o, opts.profile ?? 'sim', this.cast, this.network.links)
   }
 
   private count(kind: string, by = 1): void {
@@ -203,10 +210,11 @@ class Simulation {
     }
     for (const b of this.cast.byzantine) for (const k of b.behaviors) this.count(`byzantine:${k}`, 0)
     // Network fault intensities for this run.
-    if (this.faults.has('loss')) this.lossRate = this.rng.pick([0.02, 0.05, 0.1, 0.2, 0.3])
-    if (this.faults.has('duplicate')) this.dupRate = this.rng.pick([0.02, 0.1, 0.3])
-    if (this.faults.has('delay')) this.delayRate = this.rng.pick([0.02, 0.1, 0.3])
-    if (this.faults.has('reorder')) this.jitter = this.rng.pick([5, 20, 60])
+    const net = this.network
+    if (this.faults.has('loss')) net.lossRate = this.rng.pick([0.02, 0.05, 0.1, 0.2, 0.3])
+    if (this.faults.has('duplicate')) net.dupRate = this.rng.pick([0.02, 0.1, 0.3])
+    if (this.faults.has('delay')) net.delayRate = this.rng.pick([0.02, 0.1, 0.3])
+    if (this.faults.has('reorder')) net.jitter = this.rng.pick([5, 20, 60])
     const twins = this.faults.has('twins') && twinValidator >= 0
     if (this.faults.has('partition') || twins) {
       const count = this.rng.range(1, 3)
@@ -223,12 +231,12 @@ class Simulation {
         } else {
           for (const x of this.nodes) if (this.rng.chance(0.4)) side.add(x.id)
         }
-        this.partitions.push({ from, to, side })
+        net.partitions.push({ from, to, side })
         this.count('partition')
       }
     }
-    if (this.faults.has('linkFault')) this.links.push(...drawLinks(this.rng, this.nodes.length, this.healAt))
-    this.links.push(...(this.o.links ?? []))
+    if (this.faults.has('linkFault')) net.links.push(...drawLinks(this.rng, this.nodes.length, this.healAt))
+    net.links.push(...(this.o.links ?? []))
     for (const kind of ['crash', 'crashLoseTail'] as const) {
       if (!this.faults.has(kind)) continue
       const crashes = this.o.crashes ?? this.rng.range(1, this.f + 1)
@@ -290,7 +298,6 @@ class Simulation {
       lastCommitAt: 0,
       wanted: new Map(),
       validations: [],
-      statusAnswers: new Map(),
     }
     if (behaviors.length)
       node.byz = new Byzantine(behaviors, this.keys[validator]!, this.rng.fork(), CHAIN, silentTo)
@@ -310,6 +317,7 @@ class Simulation {
       sign: key.sign,
       verify: this.verify,
       blockDigest: simBlockDigest,
+      maxMessageBytes: o.frameBytes,
       checkpointInterval: o.checkpointInterval,
       windowSize: o.windowSize,
       viewTimeoutMs: o.viewTimeoutMs,
@@ -412,7 +420,7 @@ class Simulation {
         node.byz?.observe(e.bytes)
         const from = e.from === 'adversary' ? 'adversary' : String(e.from)
         const outputs = node.replica.step({ type: 'message', bytes: e.bytes, from })
-        if (node.honest) this.checkAnswer(node, e.bytes, outputs)
+        if (node.honest) this.checks.answer(this.checked(node), e.bytes, outputs, this.now)
         this.apply(node, outputs)
         return
       }
@@ -470,7 +478,7 @@ class Simulation {
         return
       }
       case 'heal': {
-        this.healed = true
+        this.network.healed = true
         this.heightAtHeal = Math.max(
           0,
           ...this.nodes.filter((x) => x.honest && !x.downForever).map((x) => x.store.length),
@@ -524,56 +532,8 @@ class Simulation {
 
   // ------------------------------------------------------------- network
 
-  private partitioned(a: number, b: number): boolean {
-    if (this.healed) return false
-    for (const p of this.partitions)
-      if (this.now >= p.from && this.now < p.to && p.side.has(a) !== p.side.has(b)) return true
-    return false
-  }
-
-  /** Single-link faults: the message is lost with the link's loss rate while the link is faulty. */
-  private linkDrops(a: number, b: number): boolean {
-    for (const l of this.links) {
-      if (!((l.a === a && l.b === b) || (l.a === b && l.b === a))) continue
-      if (this.now >= l.fromMs && this.now < l.toMs && (l.loss >= 1 || this.net.chance(l.loss))) return true
-    }
-    return false
-  }
-
   private deliver(from: SimNode, to: SimNode, bytes: Uint8Array): void {
-    // p2p refuses to send a message over the protocol's frame limit (P2P_MESSAGE_TOO_LARGE).
-    if (bytes.length > this.o.frameBytes) {
-      this.count('oversizeDrops')
-      return
-    }
-    if (this.partitioned(from.id, to.id)) {
-      this.count('partitionDrops')
-      return
-    }
-    if (this.links.length && this.linkDrops(from.id, to.id)) {
-      this.count('linkFault')
-      return
-    }
-    const faulty = !this.healed
-    if (faulty && this.lossRate && this.net.chance(this.lossRate)) {
-      this.count('loss')
-      return
-    }
-    // 1-10 ms of latency, plus the time to move the bytes at 100 MB/s.
-    let delay = this.net.range(1, 10) + Math.floor(bytes.length / 100_000)
-    if (faulty && this.jitter) {
-      delay += this.net.int(this.jitter)
-      this.count('reorder')
-    }
-    if (faulty && this.delayRate && this.net.chance(this.delayRate)) {
-      delay += this.net.range(100, 800)
-      this.count('delay')
-    }
-    this.q.push(this.now + delay, { k: 'deliver', to: to.id, from: from.id, bytes })
-    if (faulty && this.dupRate && this.net.chance(this.dupRate)) {
-      this.count('duplicate')
-      this.q.push(this.now + delay + this.net.range(0, 50), { k: 'deliver', to: to.id, from: from.id, bytes })
-    }
+    this.network.send(from.id, to.id, bytes)
   }
 
   private transmit(
@@ -741,7 +701,6 @@ class Simulation {
 
   private onReject(node: SimNode, o: Extract<Output, { type: 'reject' }>): void {
     this.rejects[o.code] = (this.rejects[o.code] ?? 0) + 1
-    if (!o.penalize || !node.honest) return
     // Evidence convicts its signer; other refusals blame the peer that sent the bytes.
     const blamed =
       o.offender !== undefined
@@ -749,53 +708,21 @@ class Simulation {
         : o.from !== undefined && o.from !== 'adversary'
           ? [this.nodes[Number(o.from)]!]
           : []
-    if (blamed.length && blamed.every((x) => x.honest)) {
-      // An honest replica caught signing two conflicting messages is a safety failure in itself.
-      this.violation(
-        o.code === 'EQUIVOCATION' ? 'equivocation' : 'penalizedHonest',
-        `node ${node.id} penalised honest ${o.offender !== undefined ? `validator ${o.offender}` : `node ${o.from}`}: ${o.code} ${o.reason}`,
-      )
-    }
+    this.checks.reject(
+      this.checked(node),
+      o,
+      blamed.map((x) => this.checked(x)),
+    )
   }
 
-  /** The identity of what the node stores at a height: the block, or the null filler it builds. */
-  private storedIdentity(o: Extract<Output, { type: 'commit' }>): string {
-    // packages/node/src/node/nullBlock.ts: the node's null block records the view of the commit.
-    return o.isNull ? `null filler of view ${o.view}` : toHex(o.digest)
+  private checked(node: SimNode): CheckedNode {
+    return { id: node.id, validator: node.validator, honest: node.honest, stored: node.store.length }
   }
 
   private onCommit(node: SimNode, o: Extract<Output, { type: 'commit' }>): void {
     const h = o.height
     if (node.honest) {
-      if (h !== node.store.length + 1) {
-        this.violation('integrity', `node ${node.id} committed height ${h} after ${node.store.length}`)
-        return
-      }
-      if (!o.isNull && !simValidate(o.block, h))
-        this.violation('integrity', `node ${node.id} committed an invalid block at ${h}`)
-      if (o.isNull !== equalBytes(o.digest, new Uint8Array(32)))
-        this.violation('integrity', `node ${node.id}: null flag mismatch at ${h}`)
-      if (!o.isNull && !equalBytes(simBlockDigest(o.block), o.digest))
-        this.violation('integrity', `node ${node.id}: block does not match digest at ${h}`)
-      const cert = verifyCommitCertificate(
-        o.certificate,
-        this.keys.map((k) => k.publicKey),
-        CHAIN,
-        this.verify,
-      )
-      if (!cert.ok)
-        this.violation('certificate', `node ${node.id} height ${h}: ${cert.code} ${cert.detail ?? ''}`)
-      else if (o.certificate.height !== h || !equalBytes(o.certificate.blockHash, o.digest)) {
-        this.violation('certificate', `node ${node.id} height ${h}: certificate for another block`)
-      }
-      const id = this.storedIdentity(o)
-      const prev = this.committed.get(h)
-      if (prev === undefined) this.committed.set(h, id)
-      else if (prev !== id)
-        this.violation(
-          'agreement',
-          `height ${h}: node ${node.id} stores ${id.slice(0, 24)}, another honest node ${prev.slice(0, 24)} (${this.scenario})`,
-        )
+      if (!this.checks.commit(this.checked(node), o)) return
     } else if (h !== node.store.length + 1) {
       return
     }
@@ -819,14 +746,14 @@ class Simulation {
       this.proposeOnHead(node)
       this.runValidations(node)
     }
-    if (this.healed) this.checkLiveness()
+    if (this.network.healed) this.checkLiveness()
   }
 
   /** Block sync as a node does it: fetch committed blocks with certificates from a reachable peer. */
   private onRequestSync(node: SimNode, from: number, to: number): void {
     if (node.syncedTo >= to) return
     const peers = this.nodes.filter(
-      (p) => p.id !== node.id && p.up && p.store.length >= from && !this.partitioned(p.id, node.id),
+      (p) => p.id !== node.id && p.up && p.store.length >= from && !this.network.partitioned(p.id, node.id),
     )
     if (!peers.length) return
     const peer = this.net.pick(peers)
@@ -847,42 +774,6 @@ class Simulation {
   }
 
   // ------------------------------------------------------------- properties
-
-  /**
-   * Amplification: a refused message that the sender is penalised for must get no answer at all; and a
-   * replica answers one peer's STATUS at most 3 times per retransmission period (an honest laggard sends
-   * one per period, network delays may bunch a few; replayed or duplicated copies must not each get the
-   * whole window again).
-   */
-  private checkAnswer(node: SimNode, bytes: Uint8Array, outputs: Output[]): void {
-    const sends = outputs.filter((x) => x.type === 'send' || x.type === 'broadcast')
-    if (!sends.length) return
-    const refused = outputs.find((x) => x.type === 'reject' && x.penalize)
-    if (refused && refused.type === 'reject') {
-      this.violation(
-        'amplification',
-        `node ${node.id} refused a ${refused.kind ?? 'message'} (${refused.code}: ${refused.reason}) and still sent ${sends.length} message(s) (${sends.map((x) => (x.type === 'send' || x.type === 'broadcast' ? x.kind : '')).join(',')})`,
-      )
-      return
-    }
-    if (bytes.length > 512) return
-    let m: ReturnType<typeof decodeMessage>
-    try {
-      m = decodeMessage(bytes)
-    } catch {
-      return
-    }
-    if (m.type !== 'status') return
-    const who = this.keys.findIndex((k) => equalBytes(k.publicKey, m.body.validator))
-    const times = (node.statusAnswers.get(who) ?? []).filter((t) => t > this.now - this.retransmitMs)
-    times.push(this.now)
-    node.statusAnswers.set(who, times)
-    if (times.length > 3)
-      this.violation(
-        'amplification',
-        `node ${node.id} answered ${times.length} STATUS of validator ${who} within ${this.retransmitMs} ms (${sends.length} message(s) this time; ${this.scenario})`,
-      )
-  }
 
   private checkLiveness(): void {
     if (this.heightAtHeal < 0) return

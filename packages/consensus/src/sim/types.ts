@@ -73,8 +73,11 @@ export interface SimOptions {
   allFaults?: boolean
   /** Byzantine validators (Twins counts as one); default: random 1..f when a Byzantine kind is enabled. Capped at f unless `allowOverFaulty`. */
   byzantine?: number
-  /** Explicit Byzantine validators and what they do (scenario tests); replaces the random choice. */
-  byzantineSpec?: { validator: number; behaviors: ByzantineBehavior[] }[]
+  /**
+   * Explicit Byzantine validators and what they do (scenario tests); replaces the random choice.
+   * `silentTo`: whom a silent one ignores (empty: it withholds its pre-prepares at some heights).
+   */
+  byzantineSpec?: { validator: number; behaviors: ByzantineBehavior[]; silentTo?: number[] }[]
   /** Explicit replicas crashed for good (scenario tests), in addition to those `crashForever` draws. */
   downForever?: PermanentCrash[]
   /** Explicit single-link faults (scenario tests), in addition to those `linkFault` draws. */
