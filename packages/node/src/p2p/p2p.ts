@@ -4,22 +4,17 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { isCityError } from '@cityledger/core'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { type BackoffPolicy, checkBackoff, DEFAULT_BACKOFF } from './backoff.ts'
+import type { BackoffPolicy } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { connectionToKeep, RequestSlots } from './connections.ts'
 import { p2pError } from './errors.ts'
 import { encodeFrame } from './frame.ts'
 import { createGater } from './gater.ts'
-import {
-  libp2pPrivateKey,
-  normalizeValidatorKey,
-  peerIdFromValidatorKey,
-  validatorKeyOfPeerId,
-} from './identity.ts'
+import { normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
 import { serveInboundStream } from './inbound.ts'
-import { checkLimits, DEFAULT_MAX_STREAMS, DEFAULT_PARTIAL_FRAMES, partialBudgetFor } from './limits.ts'
+import { checkOptions, parseAddr, positive } from './options.ts'
+import { checkLimits, DEFAULT_MAX_STREAMS, partialBudgetFor } from './limits.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
 import { PeerScores } from './penalties.ts'
@@ -42,15 +37,7 @@ import type {
 
 export { checkLimits } from './limits.ts'
 
-export const DEFAULT_LIMITS: ProtocolLimits = { maxMessageBytes: 1 << 20, ratePerSecond: 100, burst: 200 }
-export const DEFAULT_PENALTY_WEIGHTS: PenaltyWeights = {
-  default: 10,
-  rateLimited: 1,
-  badFrame: 25,
-  partialFrame: 25,
-  notPermitted: 25,
-}
-const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+export { DEFAULT_LIMITS, DEFAULT_PENALTY_WEIGHTS } from './options.ts'
 
 /**
  * Internal protocol that confirms a connection we dialled. With Noise XX the dialer finishes its handshake
@@ -117,74 +104,29 @@ class P2PNode implements P2P {
   private starting: Promise<void> | undefined
 
   constructor(options: P2POptions) {
-    if (options === null || typeof options !== 'object')
-      throw p2pError('P2P_BAD_OPTIONS', 'options must be an object')
-    this.privateKey = libp2pPrivateKey(options.keyPair)
-    this.publicKey = normalizeValidatorKey(
-      Buffer.from(options.keyPair.publicKey).toString('hex'),
-      'keyPair.publicKey',
-    )
-    this.peerId = peerIdFromValidatorKey(options.keyPair.publicKey).toString()
-    if (!Array.isArray(options.listen) || options.listen.some((a) => typeof a !== 'string')) {
-      throw p2pError('P2P_BAD_OPTIONS', 'listen must be an array of multiaddr strings')
-    }
-    for (const a of options.listen) parseAddr(a, 'listen')
-    this.listen = [...options.listen]
-    if (!Array.isArray(options.allowed))
-      throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
-    this.allowed = new Set(options.allowed.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
-    if (options.observers !== undefined && !Array.isArray(options.observers))
-      throw p2pError('P2P_BAD_OPTIONS', 'observers must be an array of hex public keys')
-    this.observers = new Set(
-      (options.observers ?? []).map((k, i) => normalizeValidatorKey(k, `observers[${i}]`)),
-    )
-    this.bootstrap = new Map()
-    for (const [i, b] of (options.bootstrap ?? []).entries()) {
-      const key = normalizeValidatorKey(b?.publicKey, `bootstrap[${i}].publicKey`)
-      if (!Array.isArray(b.addrs) || b.addrs.length === 0)
-        throw p2pError('P2P_BAD_OPTIONS', `bootstrap[${i}].addrs must be a non-empty array`)
-      for (const a of b.addrs) parseAddr(a, `bootstrap[${i}].addrs`)
-      if (key !== this.publicKey) this.bootstrap.set(key, [...b.addrs])
-    }
-    this.limits = new Map(
-      Object.entries(options.limits ?? {}).map(([p, l]) => [p, checkLimits(l, `limits['${p}']`)]),
-    )
-    this.defaultLimits = checkLimits(options.defaultLimits ?? DEFAULT_LIMITS, 'defaultLimits')
-    this.observerLimits = new Map(
-      Object.entries(options.observerLimits ?? {}).map(([p, l]) => [
-        p,
-        checkLimits(l, `observerLimits['${p}']`),
-      ]),
-    )
-    this.partialPolicy = { ...DEFAULT_PARTIAL_FRAMES, ...options.partialFrames }
-    const { maxBytesPerPeer, maxAgeMs } = this.partialPolicy
-    if (!Number.isSafeInteger(maxBytesPerPeer) || maxBytesPerPeer < 0)
-      throw p2pError(
-        'P2P_BAD_OPTIONS',
-        `partialFrames.maxBytesPerPeer must be an integer >= 0, got ${maxBytesPerPeer}`,
-      )
-    positive(maxAgeMs, 'partialFrames.maxAgeMs')
-    this.weights = { ...DEFAULT_PENALTY_WEIGHTS, ...options.penaltyWeights }
-    for (const [k, w] of Object.entries(this.weights)) {
-      if (!(w > 0) || !Number.isFinite(w))
-        throw p2pError('P2P_BAD_OPTIONS', `penaltyWeights.${k} must be a finite number > 0`)
-    }
-    this.backoff = checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect })
-    this.requestTimeoutMs = positive(
-      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      'requestTimeoutMs',
-    )
-    this.maxQueuedFrames = positive(options.maxQueuedFrames ?? 64, 'maxQueuedFrames')
-    this.inboundConnectionThreshold = positive(
-      options.inboundConnectionThreshold ?? 10,
-      'inboundConnectionThreshold',
-    )
+    const o = checkOptions(options)
+    this.privateKey = o.privateKey
+    this.publicKey = o.publicKey
+    this.peerId = o.peerId
+    this.listen = o.listen
+    this.allowed = o.allowed
+    this.observers = o.observers
+    this.bootstrap = o.bootstrap
+    this.limits = o.limits
+    this.defaultLimits = o.defaultLimits
+    this.observerLimits = o.observerLimits
+    this.partialPolicy = o.partialPolicy
+    this.weights = o.weights
+    this.backoff = o.backoff
+    this.requestTimeoutMs = o.requestTimeoutMs
+    this.maxQueuedFrames = o.maxQueuedFrames
+    this.inboundConnectionThreshold = o.inboundConnectionThreshold
     this.clock = options.clock ?? systemClock
     this.log = (options.logger ?? noopLogger).child({ module: 'p2p' })
     this.scores = new PeerScores(options.penalties ?? {}, this.clock)
     this.outbound = new OutboundStreams(
       (peer, protocol) => this.openStream(peer, protocol),
-      positive(options.maxPendingSends ?? 1024, 'maxPendingSends'),
+      o.maxPendingSends,
       this.log,
     )
     this.reconnector = new Reconnector(this.bootstrap.keys(), {
@@ -726,18 +668,4 @@ class P2PNode implements P2P {
     }
     if (this.node) this.reconnector.disconnected(key)
   }
-}
-
-function parseAddr(addr: string, field: string) {
-  try {
-    return multiaddr(addr)
-  } catch (err) {
-    throw p2pError('P2P_BAD_OPTIONS', `${field}: bad multiaddr '${addr}': ${(err as Error).message}`)
-  }
-}
-
-function positive(n: number, field: string): number {
-  if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n))
-    throw p2pError('P2P_BAD_OPTIONS', `${field} must be a finite number > 0, got ${n}`)
-  return n
 }
