@@ -60,6 +60,12 @@ export interface RuntimeOptions {
    * parameter: every node of a chain must use the same value.
    */
   maxHookFailures?: number
+  /**
+   * Ordered reads of the latest committed state, used by `state.list` when the StateReader handed to
+   * executeBlock/query has no `range` of its own (a node passes its state tree's `range`). Only valid
+   * when those readers read the latest committed state.
+   */
+  range?: NonNullable<StateReader['range']>
 }
 
 export interface QueryResult {
@@ -118,6 +124,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const order = dependencyOrder(services)
   const counters = newHookCounters()
   const maxHookFailures = opts.maxHookFailures ?? 3
+  const fallbackRange = opts.range
+  /** The reader with `range` (its own, or the runtime's fallback). */
+  const ordered = (state: StateReader): StateReader =>
+    state.range || !fallbackRange ? state : { get: (k) => state.get(k), range: fallbackRange }
 
   /** Throws once the tx (or hook) a context belongs to is over: a late promise cannot write. */
   const alive = (f: { live: boolean }) => {
@@ -409,7 +419,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       // The block's own layer holds every tx's nonce write: the per-tx limits apply to each tx's child
       // layer, not to the block (a block of more than 512 txs used to throw out of executeBlock).
       const root = new Layer(
-        state,
+        ordered(state),
         undefined,
         new Meter({ ...limits, maxReads: Infinity, maxWrites: Infinity }),
       )
@@ -455,7 +465,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       const q = svc.queries && Object.hasOwn(svc.queries, name) ? svc.queries[name] : undefined
       if (!q) throw new CityError('UNKNOWN_QUERY', `service ${service} has no query ${name}`)
       const read = new Set<string>()
-      const base = state
+      const base = ordered(state)
       const tracking: StateReader = {
         get(key) {
           read.add(Buffer.from(key).toString('utf8'))

@@ -46,6 +46,22 @@ function sortByPath(
   return { paths: order.map((i) => paths[i]!), values: order.map((i) => values[i]!) }
 }
 
+/** `sorted` without keys no longer in `live` (when given), with `added` merged in order. */
+function mergeKeys(sorted: string[], added: string[], live: Map<string, unknown> | undefined): string[] {
+  const kept = live ? sorted.filter((k) => live.has(k)) : sorted
+  if (added.length === 0) return kept
+  added.sort()
+  const out: string[] = new Array(kept.length + added.length)
+  let i = 0
+  let j = 0
+  let o = 0
+  while (i < kept.length || j < added.length) {
+    if (j >= added.length || (i < kept.length && kept[i]! < added[j]!)) out[o++] = kept[i++]!
+    else out[o++] = added[j++]!
+  }
+  return out
+}
+
 /** Keeps `value` when it owns its whole buffer; copies a view so a big parent buffer is not retained. */
 function own(value: Uint8Array): Uint8Array {
   return value.byteOffset === 0 &&
@@ -69,6 +85,11 @@ export interface CommittedState {
   /** Latest value of `key` (a copy), synchronously. */
   get(key: Uint8Array): Uint8Array | undefined
   entries(): IterableIterator<[Uint8Array, Uint8Array]>
+  /**
+   * Latest entries whose key starts with `prefix` and is greater than `after`, in ascending byte order,
+   * at most `limit` (copies). The runtime's `state.list` reads through this.
+   */
+  range(prefix: Uint8Array, after: Uint8Array | undefined, limit: number): [Uint8Array, Uint8Array][]
   /** Root stored for `height`. */
   rootAt(height: number): Promise<Uint8Array | undefined>
   proveLatest(key: Uint8Array): StateProofResult
@@ -96,6 +117,8 @@ export class StateTree implements CommittedState {
   #root: TreeNode | null
   #values: Map<string, Uint8Array>
   #version: number
+  /** Keys (hex) in order, for `range`: built on first use, then kept in step by `commit`. */
+  #sorted: string[] | undefined
 
   private constructor(kv: KvStore, root: TreeNode | null, values: Map<string, Uint8Array>, version: number) {
     this.#kv = kv
@@ -175,6 +198,31 @@ export class StateTree implements CommittedState {
   /** Every latest entry as [key, value] (copies), in no particular order. */
   *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
     for (const [k, v] of this.#values) yield [Uint8Array.from(Buffer.from(k, 'hex')), v.slice()]
+  }
+
+  /** Latest entries under `prefix` after `after`, in byte order (lowercase hex sorts like the bytes). */
+  range(prefix: Uint8Array, after: Uint8Array | undefined, limit: number): [Uint8Array, Uint8Array][] {
+    if (!this.#sorted) this.#sorted = [...this.#values.keys()].sort()
+    const keys = this.#sorted
+    const p = hexOf(prefix)
+    const a = after === undefined ? undefined : hexOf(after)
+    const exclusive = a !== undefined && a >= p
+    const from = exclusive ? a! : p
+    // First key > from when starting after a key, >= the prefix otherwise.
+    let lo = 0
+    let hi = keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (keys[mid]! < from || (exclusive && keys[mid] === from)) lo = mid + 1
+      else hi = mid
+    }
+    const out: [Uint8Array, Uint8Array][] = []
+    for (let i = lo; i < keys.length && out.length < limit; i++) {
+      const k = keys[i]!
+      if (!k.startsWith(p)) break
+      out.push([Uint8Array.from(Buffer.from(k, 'hex')), this.#values.get(k)!.slice()])
+    }
+    return out
   }
 
   /** Root stored for `height`, if that version exists. */
@@ -279,11 +327,17 @@ export class StateTree implements CommittedState {
         )
         this.#root = next
         this.#version = version
+        const added: string[] = []
+        let removed = false
         for (let j = 0; j < n; j++) {
           const value = vals[j]!
-          if (value === null) this.#values.delete(hexes[j]!)
-          else this.#values.set(hexes[j]!, value)
+          if (value === null) removed = this.#values.delete(hexes[j]!) || removed
+          else {
+            if (this.#sorted && !this.#values.has(hexes[j]!)) added.push(hexes[j]!)
+            this.#values.set(hexes[j]!, value)
+          }
         }
+        if (this.#sorted) this.#sorted = mergeKeys(this.#sorted, added, removed ? this.#values : undefined)
       },
     }
   }

@@ -117,6 +117,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   }
   const runtime = createRuntime({
     services: opts.services ?? (opts.sandbox === false ? allServices : sandboxedAppServices()),
+    // state.list reads the latest committed state in key order (the ledger's readers read the latest too).
+    range: (prefix, after, limit) => store.state.range(prefix, after, limit),
     onBug: ({ service, method, error }) =>
       log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
   })
