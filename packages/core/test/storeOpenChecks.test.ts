@@ -10,7 +10,7 @@ import { CHAIN_ID, genesisWrites, nextBlock } from './helpers/chainFixture.ts'
 
 const SEED = testSeed(20261203)
 const TIP = 20
-const DAMAGED = TIP - 5
+const DAMAGED = TIP - 5 // below the tip, within CHECKED_AT_OPEN; results 0 and 2 are the first and last
 
 const u64 = (n: number) => {
   const b = new Uint8Array(8)
@@ -48,8 +48,8 @@ const cases: [string, (kv: KvStore) => Promise<void>, RegExp][] = [
   ['untouched', async () => {}, /^OK$/],
   [
     'a result replaced by the result of another tx',
-    async (kv) => put(kv, resultAt(DAMAGED, 1), (await kv.get(resultAt(DAMAGED, 0)))!),
-    new RegExp(`STORE_CORRUPT.*result 1 of block ${DAMAGED}.*another tx`),
+    async (kv) => put(kv, resultAt(DAMAGED, 2), (await kv.get(resultAt(DAMAGED, 0)))!),
+    new RegExp(`STORE_CORRUPT.*result 2 of block ${DAMAGED}.*another tx`),
   ],
   [
     'a result missing',
@@ -58,8 +58,8 @@ const cases: [string, (kv: KvStore) => Promise<void>, RegExp][] = [
   ],
   [
     'a result that does not decode',
-    (kv) => put(kv, resultAt(DAMAGED, 2), Uint8Array.of(0x92, 0x01)),
-    new RegExp(`STORE_CORRUPT.*result 2 of block ${DAMAGED}.*does not decode`),
+    (kv) => put(kv, resultAt(DAMAGED, 0), Uint8Array.of(0x92, 0x01)),
+    new RegExp(`STORE_CORRUPT.*result 0 of block ${DAMAGED}.*does not decode`),
   ],
   [
     'a tx index entry missing',
