@@ -26,6 +26,7 @@ import {
 import { createReplica } from '@cityledger/consensus'
 import { allServices } from '@cityledger/apps'
 import { sandboxedAppServices } from './sandboxedServices.ts'
+import { registerRuntimeMetrics } from './runtimeMetrics.ts'
 import { Ledger } from '../chain/ledger.ts'
 import { ledgerStore } from '../chain/storeAdapter.ts'
 import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
@@ -122,6 +123,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     onBug: ({ service, method, error }) =>
       log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
   })
+  if (metrics) registerRuntimeMetrics(metrics.registry, runtime)
   const gHash = genesisHash(genesis)
   if (store.height() < 0) {
     const g = runtime.genesis({ get: () => undefined }, serviceGenesis(genesis), genesis.genesisTime)
