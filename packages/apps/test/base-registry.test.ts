@@ -223,11 +223,7 @@ test("hole: status changes need the issuing office's current authority, not the 
   ok(chain.tx(k2, 'registry', 'revoke', { docId: h32('d1') }), "the office's other key revokes")
   // k3's key is revoked: same.
   ok(chain.tx(k3, 'identity', 'revokeKey', { key: k3.publicKey, fromHeight: chain.height + 1 }), 'revokeKey')
-  expectCode(
-    chain.tx(k3, 'registry', 'suspend', { docId: h32('d3') }),
-    'KEY_REVOKED',
-    'revoked key suspends',
-  )
+  expectCode(chain.tx(k3, 'registry', 'suspend', { docId: h32('d3') }), 'KEY_REVOKED', 'revoked key suspends')
   ok(chain.tx(k2, 'registry', 'suspend', { docId: h32('d3') }), "the office's current key suspends")
   // A key of another office with the issuer role does not.
   const stranger = key('stranger')

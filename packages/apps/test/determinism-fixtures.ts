@@ -15,8 +15,6 @@ import {
   generateKeyPair,
   makeBlock,
   merkleRoot,
-  openLevelKv,
-  openMemoryKv,
   sha256,
   sign,
   signTx,
@@ -613,7 +611,7 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
     [
       2,
       () => {
-        const story = stories++ % 6
+        const story = stories++ % 7
         if (story === 0) {
           // An agreement from creation to payment and, at the end, termination by both parties.
           const id = uid('story-agreement')
@@ -679,6 +677,14 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
           tx(rng.pick(citizens), 'subcontract', 'settle', { contract: id, sub: 's2', milestone: 'm' })
           for (const k of [agencies.works, agencies.prime, who])
             tx(k, 'subcontract', 'terminate', { contract: id, sub: 's3' })
+          tx(agencies.prime, 'subcontract', 'propose', {
+            contract: id,
+            sub: 's4',
+            subcontractor: who.publicKey,
+            terms: hash(`${id}/s4`),
+            milestones: [{ id: 'm', amount: 1_000, payouts: [{ to: who.publicKey, amount: 1_000 }] }],
+          })
+          tx(agencies.prime, 'subcontract', 'cancel', { contract: id, sub: 's4' })
           tx(agencies.works, 'subcontract', 'close', { contract: id })
         } else if (story === 2) {
           // A car enters, is inspected, listed, offered and sold.
@@ -693,8 +699,17 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
             report: rng.bytes(32),
             passed: true,
           })
+          tx(agencies.carInspector, 'usedcar', 'correct', {
+            vehicle: id,
+            odometer: odometer + 1,
+            report: rng.bytes(32),
+          })
           tx(agencies.dealer, 'usedcar', 'list', { vehicle: id })
-          tx(agencies.dealer, 'usedcar', 'offer', { vehicle: id, buyer: buyer.publicKey, odometer })
+          tx(agencies.dealer, 'usedcar', 'offer', {
+            vehicle: id,
+            buyer: buyer.publicKey,
+            odometer: odometer + 1,
+          })
           tx(buyer, 'usedcar', 'accept', { vehicle: id })
           vehicles.push({ id, holder: buyer, odometer })
         } else if (story === 3) {
@@ -717,6 +732,66 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
           for (const m of ['suspend', 'reinstate'])
             tx(agencies.office, 'certificates', m, { id, reason: rng.bytes(32) })
           certs.push({ id, issuer: agencies.office })
+        } else if (story === 6) {
+          // Housekeeping of the agencies: each of these is rare in real traffic.
+          const t = key(uid('moved-away'))
+          tx(agencies.democracy, 'identity', 'enrol', {
+            scope: 'voting',
+            key: t.publicKey,
+            commitment: rng.bytes(32),
+          })
+          tx(agencies.democracy, 'identity', 'unenrol', { scope: 'voting', key: t.publicKey })
+          tx(city, 'identity', 'grantRole', { scope: 'certificates', role: 'facility', key: t.publicKey })
+          tx(city, 'identity', 'revokeRole', { scope: 'certificates', role: 'facility', key: t.publicKey })
+          tx(city, 'consent', 'definePurpose', { code: uid('city-survey') })
+          tx(agencies.welfare, 'consent', 'emergencyAccess', {
+            subject: rng.pick(citizens).publicKey,
+            purpose: 'emergency-care',
+            reason: rng.bytes(32),
+          })
+          tx(agencies.treasury, 'token', 'setAllowlist', {
+            asset: 'GIFT',
+            key: rng.pick(citizens).publicKey,
+            allowed: true,
+          })
+          tx(city, 'scoin', 'addBudget', { program: 'recycling', amount: 10 })
+          tx(city, 'voting', 'setParams', { petitionDebate: 3, petitionMayorAnswer: 6 })
+          const pollId = uid('story-poll')
+          const openAt = height + 3
+          polls.push({ id: pollId, options: 2, voters: citizens })
+          tx(agencies.democracy, 'voting', 'createPoll', {
+            pollId,
+            mode: 'poll',
+            title: 'Story poll',
+            question: hash(pollId),
+            options: ['a', 'b'],
+            electorate: { voters: citizens.slice(0, 4).map((c) => c.publicKey) },
+            openAt,
+            closeAt: openAt + 8,
+          })
+          tx(agencies.democracy, 'voting', 'addVoters', {
+            pollId,
+            voters: citizens.slice(4).map((c) => c.publicKey),
+          })
+          tx(agencies.democracy, 'voting', 'setOptions', { pollId, options: ['yes', 'no'] })
+          tx(agencies.democracy, 'voting', 'reschedule', { pollId, openAt: openAt + 1, closeAt: openAt + 9 })
+          if (stories > 7) tx(city, 'scoin', 'closeProgram', { program: 'pilot' })
+          // A request its agency withdraws.
+          const subject = rng.pick(citizens)
+          const grantId = rng.bytes(32)
+          tx(subject, 'consent', 'grant', {
+            grantId,
+            grantee: agencies.welfare.publicKey,
+            purpose: 'qualification:no-tax-arrears',
+            expiry: height + 30,
+          })
+          const requestId = rng.bytes(32)
+          tx(agencies.welfare, 'qualification', 'request', {
+            requestId,
+            predicate: 'no-tax-arrears',
+            grantId,
+          })
+          tx(agencies.welfare, 'qualification', 'cancel', { requestId })
         } else {
           // A qualification check under a fresh consent grant: answered, or declined.
           const subject = rng.pick(citizens)
