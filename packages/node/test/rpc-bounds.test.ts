@@ -241,4 +241,64 @@ test('retry-after says how long until the next token', async () => {
   )
 })
 
+/** A raw connection from `localAddress`; `answer()` resolves with what came back once it closed. */
+function connectFrom(url: string, localAddress: string) {
+  const u = new URL(url)
+  const socket = connect({ host: u.hostname, port: Number(u.port), localAddress })
+  let got = ''
+  socket.on('data', (b: Buffer) => (got += b.toString()))
+  socket.on('error', () => {})
+  const connected = new Promise<void>((r) => socket.on('connect', () => r()))
+  const answer = new Promise<string>((r) => socket.on('close', () => r(got)))
+  return { socket, connected, answer }
+}
+
+test('connection caps: per client address and in all; exempt clients are never turned away', async () => {
+  await withServer(
+    async ({ url, connections, until }) => {
+      const held = Array.from({ length: 3 }, () => connectFrom(url, '127.0.0.5'))
+      try {
+        await Promise.all(held.map((c) => c.connected))
+        await until(() => connections() === 3)
+        // A fourth from the same address is closed without an answer.
+        const extra = connectFrom(url, '127.0.0.5')
+        extra.socket.write('GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n')
+        assert.is(await extra.answer, '')
+        // Another address is served.
+        assert.is((await callFrom(url, '127.0.0.6', '/v1/status')).status, 200)
+        // Two more from a third address fill the total cap of 5; the next address is turned away...
+        held.push(connectFrom(url, '127.0.0.7'), connectFrom(url, '127.0.0.7'))
+        await Promise.all(held.map((c) => c.connected))
+        await until(() => connections() === 5)
+        const late = connectFrom(url, '127.0.0.8')
+        late.socket.write('GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n')
+        assert.is(await late.answer, '')
+        // ...but not an exempt one.
+        assert.is((await callFrom(url, '127.0.0.9', '/v1/status')).status, 200)
+      } finally {
+        for (const c of held) c.socket.destroy()
+      }
+    },
+    {},
+    { maxConnectionsPerClient: 3, maxConnections: 5, exemptClients: ['127.0.0.9'] },
+  )
+})
+
+test('a refused subscriber does not keep its connection', async () => {
+  await withServer(
+    async ({ url, connections, until }) => {
+      const ac = new AbortController()
+      assert.is((await fetch(`${url}/v1/events`, { signal: ac.signal })).status, 200)
+      const c = connectFrom(url, '127.0.0.10')
+      await c.connected
+      c.socket.write('GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n')
+      assert.match(await c.answer, /^HTTP\/1\.1 503[^]*TOO_MANY_SUBSCRIBERS/)
+      await until(() => connections() === 1)
+      ac.abort()
+    },
+    {},
+    { maxEventSubscribers: 1 },
+  )
+})
+
 test.run()

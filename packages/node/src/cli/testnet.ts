@@ -97,8 +97,9 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
     // A testnet is a test: the memory store is what was asked for.
     cfg.store.allowUnsafeMemory = cfg.store.backend === 'memory'
     // Every client of a testnet runs on this machine (tools, tests, benchmarks' load generators):
-    // loopback is not rate limited. Other addresses (e.g. 127.0.0.2) are.
-    cfg.rpc.rateLimitExempt = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
+    // loopback is exempt from the per-client limits and the connection cap. Other addresses (e.g.
+    // 127.0.0.2) are not.
+    cfg.rpc.exemptClients = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
     cfg.verifier.nodesOnMachine = n + nObs
     writeConfig(home, cfg)
     writeFileSync(join(home, 'genesis.json'), `${JSON.stringify(genesis, null, 2)}\n`)

@@ -36,10 +36,15 @@ export interface NodeConfig {
     rateLimitPerSecond: number
     /** Requests a client may make at once before the rate applies. */
     rateLimitBurst: number
-    /** Client addresses never rate limited (e.g. `127.0.0.1` for a local load generator). */
-    rateLimitExempt: string[]
-    /** Most open TCP connections. */
+    /**
+     * Client addresses no per-client limit applies to and the connection cap never turns away (the
+     * operator's tools or reverse proxy; `testnet` writes the loopback addresses).
+     */
+    exemptClients: string[]
+    /** Most open TCP connections of clients not exempt. */
     maxConnections: number
+    /** Most open TCP connections from one client address. */
+    maxConnectionsPerClient: number
     /** Time a client has to send a whole request, headers and body, ms. */
     requestTimeoutMs: number
     /** Time a client has to send the request headers, ms (at most requestTimeoutMs). */
@@ -96,8 +101,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxWaitMs: 30_000,
     rateLimitPerSecond: 100,
     rateLimitBurst: 200,
-    rateLimitExempt: [],
+    exemptClients: [],
     maxConnections: 512,
+    maxConnectionsPerClient: 64,
     requestTimeoutMs: 10_000,
     headersTimeoutMs: 5_000,
     keepAliveTimeoutMs: 5_000,
@@ -149,6 +155,7 @@ const RPC_INTEGERS = [
   'maxWaitMs',
   'rateLimitBurst',
   'maxConnections',
+  'maxConnectionsPerClient',
   'requestTimeoutMs',
   'headersTimeoutMs',
   'keepAliveTimeoutMs',
@@ -167,8 +174,8 @@ function checkRpcLimits(rpc: NodeConfig['rpc'], path: string): void {
     !Number.isFinite(rpc.rateLimitPerSecond)
   )
     throw new CityError('BAD_CONFIG', `${path}: rpc.rateLimitPerSecond must be a number >= 0 (0: no limit)`)
-  if (!Array.isArray(rpc.rateLimitExempt) || !rpc.rateLimitExempt.every((a) => typeof a === 'string'))
-    throw new CityError('BAD_CONFIG', `${path}: rpc.rateLimitExempt is a list of client addresses`)
+  if (!Array.isArray(rpc.exemptClients) || !rpc.exemptClients.every((a) => typeof a === 'string'))
+    throw new CityError('BAD_CONFIG', `${path}: rpc.exemptClients is a list of client addresses`)
   if (rpc.requestTimeoutMs > 0 && rpc.headersTimeoutMs > rpc.requestTimeoutMs)
     throw new CityError('BAD_CONFIG', `${path}: rpc.headersTimeoutMs must be at most rpc.requestTimeoutMs`)
   if (rpc.maxEventSubscribers >= rpc.maxConnections && rpc.maxConnections > 0)

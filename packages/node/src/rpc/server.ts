@@ -30,10 +30,15 @@ export interface RpcLimits {
   rateLimitPerSecond?: number
   /** Requests a client may make at once before the rate applies. Default: twice the rate. */
   rateLimitBurst?: number
-  /** Client addresses the rate limit never applies to (e.g. a local load generator). */
-  rateLimitExempt?: string[]
-  /** Most open TCP connections; past it new ones are closed at once. */
+  /**
+   * Client addresses no per-client limit applies to (rate, connections per client) and that the
+   * connection cap never turns away, e.g. the operator's own tools or reverse proxy.
+   */
+  exemptClients?: string[]
+  /** Most open TCP connections of clients not exempt; past it new ones are closed at once. */
   maxConnections?: number
+  /** Most open TCP connections from one client address; past it its new ones are closed at once. */
+  maxConnectionsPerClient?: number
   /** Time a client has to send a whole request (headers and body), ms. */
   requestTimeoutMs?: number
   /** Time a client has to send the request headers, ms (at most `requestTimeoutMs`). */
@@ -51,6 +56,7 @@ export interface RpcLimits {
 /** The values `createRpcServer` uses for limits left unset. */
 export const RPC_LIMIT_DEFAULTS = Object.freeze({
   maxConnections: 512,
+  maxConnectionsPerClient: 64,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 5_000,
   keepAliveTimeoutMs: 5_000,
@@ -136,7 +142,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
           now: opts.now ?? (() => performance.now()),
         })
       : undefined
-  const exempt = new Set(limits.rateLimitExempt ?? [])
+  const exempt = new Set(limits.exemptClients ?? [])
   const hub = createEventHub({
     backend,
     logger,
@@ -337,10 +343,13 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   app.get('/v1/openapi.json', async () => openApiDocument)
 
   app.get('/v1/events', (_request, reply) => {
-    if (hub.full())
+    if (hub.full()) {
+      // The connection goes too: a refused subscriber must not keep a connection slot.
+      void reply.header('connection', 'close')
       throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
         limit: lim.maxEventSubscribers,
       })
+    }
     reply.hijack()
     hub.open(reply.raw)
   })
@@ -351,7 +360,31 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const fresh = new Set<Socket>()
   const sockets = new Set<Socket>()
   const openConnections = (): number => sockets.size
+  // The connection caps, counted here rather than by Node's server.maxConnections so that exempt
+  // clients are never turned away and one address cannot take every slot.
+  const perClient = new Map<string, number>()
+  let capped = 0
   app.server.on('connection', (socket: Socket) => {
+    const addr = socket.remoteAddress ?? ''
+    if (!exempt.has(addr)) {
+      const mine = perClient.get(addr) ?? 0
+      if (
+        (lim.maxConnections > 0 && capped >= lim.maxConnections) ||
+        (lim.maxConnectionsPerClient > 0 && mine >= lim.maxConnectionsPerClient)
+      ) {
+        logger.debug({ client: addr, connections: capped, fromClient: mine }, 'rpc connection refused (cap)')
+        socket.destroy()
+        return
+      }
+      perClient.set(addr, mine + 1)
+      capped++
+      socket.once('close', () => {
+        capped--
+        const left = (perClient.get(addr) ?? 1) - 1
+        if (left > 0) perClient.set(addr, left)
+        else perClient.delete(addr)
+      })
+    }
     fresh.add(socket)
     sockets.add(socket)
     socket.once('close', () => {
@@ -366,7 +399,6 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     async start() {
       if (started) throw new Error('invariant broken: RPC server started twice')
       started = true
-      app.server.maxConnections = lim.maxConnections
       await app.listen({ host: opts.host, port: opts.port })
       const addr = app.server.address() as AddressInfo
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
