@@ -35,6 +35,29 @@ test('a higher VIEW-CHANGE does not erase the support a lower view needs (no dea
   }
 })
 
+// Found by the widened simulator (n=4 sweep, seed 5004): validator 0 down for good; node 2's VIEW-CHANGE(1)
+// never reached nodes 1 and 3 before node 2's view-change timer moved it to view 2, after which it only
+// retransmitted VIEW-CHANGE(2). Nodes 1 and 3 then had 2 of the 3 VIEW-CHANGE(1)s they needed and one
+// higher VIEW-CHANGE, less than f+1: no timer anywhere, nothing committed. A replica now answers a peer
+// that is still asking for a lower view with its own VIEW-CHANGE for that view, if it signed one.
+test('a replica that moved to a higher view still gives a lagging peer its VIEW-CHANGE for the lower view', () => {
+  const net = new ReplicaNet({ n: 4, down: [0], maxHeight: 5 })
+  let lossy = true
+  net.drop = (from, to, kind) => lossy && from === 2 && to !== 2 && kind === 'viewChange'
+  net.start()
+  net.advance(3200)
+  assert.ok(net.replicas[2]!.status().view >= 2, `node 2 in view ${net.replicas[2]!.status().view}`)
+  lossy = false
+  net.advance(30_000)
+  for (const i of [1, 2, 3]) {
+    const s = net.replicas[i]!.status()
+    assert.ok(
+      net.committed[i]!.length > 0,
+      `node ${i} committed nothing after the heal (view ${s.view}, changing ${s.changingView})`,
+    )
+  }
+})
+
 test('VIEW-CHANGEs kept per view stay bounded: a validator asking for ever higher views uses a few entries', () => {
   const net = new ReplicaNet({ n: 4, maxHeight: 3 })
   net.start()

@@ -7,7 +7,13 @@ import { maybePropose } from './normalCase.ts'
 import type { ReplicaState } from './state.ts'
 import { requestSync } from './sync.ts'
 import type { Input } from './types.ts'
-import { afterViewChangeUpdate, ownViewChange, parsedViewChange, storeViewChange } from './viewChange.ts'
+import {
+  afterViewChangeUpdate,
+  keepOwnViewChange,
+  ownViewChange,
+  parsedViewChange,
+  storeViewChange,
+} from './viewChange.ts'
 
 // Start and restart: a replica re-reads what it signed (paper 4.1: "a replica must not forget what it
 // sent"; here the journal, written before anything it signs is sent) so that it never equivocates.
@@ -45,7 +51,11 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
   }
   if (res.changingView && res.viewChangeBytes) {
     const m = own(res.viewChangeBytes)
-    if (m?.type === 'viewChange') storeViewChange(r, r.config.index, parsedViewChange(m, encodeMessage(m)))
+    if (m?.type === 'viewChange') {
+      const bytes = encodeMessage(m)
+      storeViewChange(r, r.config.index, parsedViewChange(m, bytes))
+      keepOwnViewChange(r, m.body.view, bytes)
+    }
   }
   if (!res.changingView && res.newViewBytes) {
     const m = own(res.newViewBytes)

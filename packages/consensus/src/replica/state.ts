@@ -107,6 +107,8 @@ export class ReplicaState {
   ownCheckpoint?: { height: number; bytes: Uint8Array }
   /** VIEW-CHANGEs by validator, then by view (a bounded range: see viewChange.ts). */
   readonly viewChanges = new Map<number, Map<number, ParsedViewChange>>()
+  /** This replica's own VIEW-CHANGEs of its last few views, by view, as sent (for peers still asking for them). */
+  readonly ownViewChanges = new Map<number, Uint8Array>()
   /** Blocks being fetched, by height (heights inside the window only). */
   readonly missing = new Map<number, MissingBlock>()
   /** Retransmission ticks so far: the unit of time of the answer budgets (no wall clock in here). */

@@ -53,6 +53,7 @@ export function startViewChange(r: ReplicaState, newView: number): void {
   r.out.push({ type: 'viewChanged', view: newView, changing: true })
   r.send('viewChange', bytes)
   storeViewChange(r, r.config.index, { body, bodyBytes, signature, bytes })
+  keepOwnViewChange(r, newView, bytes)
   afterViewChangeUpdate(r)
 }
 
@@ -71,6 +72,13 @@ export function storeViewChange(r: ReplicaState, who: number, vc: ParsedViewChan
   if (m.size <= MAX_VIEW_CHANGES_PER_VALIDATOR) return
   const others = [...m.keys()].filter((v) => v !== vc.body.view)
   m.delete(Math.max(...others))
+}
+
+/** Remembers this replica's VIEW-CHANGE for `view` (the last MAX_VIEW_CHANGES_PER_VALIDATOR views). */
+export function keepOwnViewChange(r: ReplicaState, view: number, bytes: Uint8Array): void {
+  r.ownViewChanges.set(view, bytes)
+  while (r.ownViewChanges.size > MAX_VIEW_CHANGES_PER_VALIDATOR)
+    r.ownViewChanges.delete(Math.min(...r.ownViewChanges.keys()))
 }
 
 /** This replica's own VIEW-CHANGE for its current view, if it sent one. */
@@ -182,6 +190,14 @@ export function onViewChange(
     })
     if (!signed) r.fail('BAD_SIGNATURE', 'viewChange: bad signature', kind)
     forward()
+    // The peer still asks for a lower view: it may lack our VIEW-CHANGE for it (lost before we moved on,
+    // and we retransmit only the newest). Without it the peer can miss both 2f+1 for its view and f+1 for
+    // higher ones, with no timer armed: a deadlock once the network heals (sim n=4, seed 5004).
+    const mine = r.ownViewChanges.get(b.view)
+    if (mine && r.canAnswer('viewChange', who)) {
+      r.spendAnswer('viewChange', who)
+      r.send('viewChange', mine, who)
+    }
     r.fail('OLD_VIEW', `view change to ${b.view} < ${r.view}`, kind)
   }
   const err = checkViewChangeBody(r, b, m.bodyBytes, m.signature)
