@@ -5,6 +5,7 @@ import {
   ChainStore,
   type KeyPair,
   type KvStore,
+  type ServiceDefinition,
   type Tx,
   type Value,
   createRuntime,
@@ -989,11 +990,16 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
 }
 
 /** Executes `blocks` on a fresh ChainStore over `kv`, the way a node does, and records everything. */
-export async function run(kv: KvStore, genesis: Record<string, Value>, blocks: GenBlock[]): Promise<Trace> {
+export async function run(
+  kv: KvStore,
+  genesis: Record<string, Value>,
+  blocks: GenBlock[],
+  services: ServiceDefinition[] = allServices,
+): Promise<Trace> {
   const store = await ChainStore.open(kv, { chainId: CHAIN_ID })
   try {
     const runtime = createRuntime({
-      services: allServices,
+      services,
       onBug: ({ service, method, error }) => {
         throw new Error(`bug in ${service}.${method}: ${(error as Error)?.stack ?? error}`)
       },

@@ -1,6 +1,7 @@
 // Determinism of the whole service set: the same blocks executed on fresh stores, in separate processes
-// (memory store, LevelDB store) and in this one, give the same state root after every height, the same tx
-// results and the same events, byte for byte. The blocks come from a seeded generator of a realistic mix
+// (memory store, LevelDB store; services in SES Compartments after lockdown, as validators run them) and
+// in this one (plain modules), give the same state root after every height, the same tx results and the
+// same events, byte for byte. The blocks come from a seeded generator of a realistic mix
 // of city transactions that calls every method of every service (test/determinism-fixtures.ts).
 // Replay a failure with SEED=<seed> (printed in the test names).
 import { execFile } from 'node:child_process'
@@ -89,7 +90,7 @@ test(`the generator is deterministic and its traffic calls every method and most
   )
 })
 
-test(`memory and LevelDB stores in separate processes, and a memory store here: same roots, results and events (seed ${SEED})`, async () => {
+test(`memory and LevelDB stores in separate sandboxed processes, and a memory store here: same roots, results and events (seed ${SEED})`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-determinism-'))
   try {
     const [memory, level, here] = await Promise.all([

@@ -7,6 +7,7 @@ import {
   defineService,
   ensure,
   s,
+  fromHex,
   toHex,
 } from '@cityledger/core'
 import { refuseRevokedSigners } from '../base/common.ts'
@@ -320,7 +321,7 @@ export const certificates = refuseRevokedSigners(
           const id = q.state.get<string>(cardKey(a.holder))
           if (id === undefined) return null
           const doc = q.state.get<CertificateRecord>(`doc/${id}`)
-          return { id: Uint8Array.from(Buffer.from(id, 'hex')), status: doc?.status ?? 'unknown' }
+          return { id: fromHex(id), status: doc?.status ?? 'unknown' }
         },
       }),
       accepts: query({
