@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { generateKeyPair, isCityError, type KeyPair, toHex, utf8 } from '@cityledger/core'
 import { seedFor } from '@cityledger/core/testing'
-import type { Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 import { observerProtocolLimits, PROTOCOL, protocolLimits } from '../src/node/protocols.ts'
 import {
   createManualClock,
@@ -10,6 +10,7 @@ import {
   DEFAULT_PENALTY_WEIGHTS,
   type P2P,
   type P2POptions,
+  peerIdFromValidatorKey,
 } from '../src/p2p/index.ts'
 import { Inbox, waitConnected, waitForEvent } from '../src/p2p/testing.ts'
 import { closed, frameHeader, rawPeer, writeAll } from './p2pRawPeer.ts'
@@ -109,7 +110,7 @@ test('partial consensus frames beyond the per-peer budget are cut off and penali
       reasons.filter((x) => /partial frames/.test(x)),
       [`partial frames over budget on ${PROTOCOL.consensus}`],
     )
-    // The chunk that crossed the budget is the most it is ever exceeded by (yamux frames are <= 64 KiB).
+    // The slice that crossed the budget is the most it is ever exceeded by (SLICE_BYTES, 64 KiB).
     assert.ok(held <= budget + 64 * 1024, `held ${held} > budget ${budget} + one chunk`)
     const left = r.bufferedBytes(hex(1))
     assert.ok(left > 0 && left <= budget, `one partial frame still held: ${left}`)
@@ -180,6 +181,16 @@ test('one connection per peer key: a second connection with the same key replace
   }
 })
 
+/** Resolves once `p` has at most one open connection to `peer`, waiting on close events. */
+async function untilOneConnection(p: P2P, peer: string): Promise<void> {
+  const node = (p as unknown as { node: Libp2p }).node
+  for (;;) {
+    const open = node.getConnections(peerIdFromValidatorKey(peer)).filter((c) => c.status === 'open')
+    if (open.length <= 1) return
+    await Promise.race(open.map((c) => closed(c)))
+  }
+}
+
 test('two validators dialling each other at once keep exactly one connection and stay usable', async () => {
   const a = createP2P({
     keyPair: keys[0]!,
@@ -204,6 +215,9 @@ test('two validators dialling each other at once keep exactly one connection and
     const raw = (a as unknown as { node: { dial(ma: unknown, o: unknown): Promise<unknown> } }).node
     const { multiaddr } = await import('@multiformats/multiaddr')
     await raw.dial(multiaddr(b.multiaddrs()[0]!), { force: true }).catch(() => {})
+    // Each side closes one of the two (the same one): wait on the close events, then use the survivor.
+    await untilOneConnection(a, hex(1))
+    await untilOneConnection(b, hex(0))
     await b.send(hex(0), PROTOCOL.txs, utf8.encode('after the duplicate'))
     await inbox.waitCount(1, 'message after the duplicate dial')
     assert.is(utf8.decode(inbox.messages[0]!.data), 'after the duplicate')

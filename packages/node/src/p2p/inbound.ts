@@ -34,6 +34,9 @@ export interface InboundContext {
   log: Logger
 }
 
+/** Most bytes fed to the decoder between two checks of the sender's partial-frame budget. */
+export const SLICE_BYTES = 64 * 1024
+
 /** Bytes of a message event as one Uint8Array (the event carries either form). */
 export function eventBytes(evt: StreamMessageEvent): Uint8Array {
   return evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
@@ -143,8 +146,28 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
 
   const onMessage = (evt: StreamMessageEvent): void => {
     if (closed) return
+    // libp2p may hand over everything buffered before the handler ran in one event (megabytes): feed it
+    // in slices so the partial budget is checked at least every SLICE_BYTES copied.
+    const bytes = eventBytes(evt)
+    for (let at = 0; at < bytes.length && !closed; at += SLICE_BYTES) {
+      if (!feed(bytes.subarray(at, Math.min(bytes.length, at + SLICE_BYTES)))) return
+      checkPartial()
+    }
+    if (closed) return
+    // Back-pressure: a busy handler pauses the stream instead of letting the queue grow.
+    if (
+      (queue.length >= ctx.maxQueuedFrames || queuedBytes >= maxQueuedBytes) &&
+      stream.readStatus === 'readable'
+    )
+      stream.pause()
+    void pump()
+  }
+
+  /** One slice through the decoder; false once the stream was reset for a bad frame. */
+  const feed = (chunk: Uint8Array): boolean => {
     try {
-      decoder.push(eventBytes(evt), onFrame, accept)
+      decoder.push(chunk, onFrame, accept)
+      return true
     } catch (err) {
       const code = isCityError(err) ? err.code : 'P2P_BAD_FRAME'
       ctx.log.debug({ peer: ctx.peer, protocol: ctx.protocol, code }, 'refused frame, resetting stream')
@@ -155,18 +178,8 @@ export function serveInboundStream(stream: Stream, ctx: InboundContext): void {
         ctx.weights.badFrame,
       )
       stop(err as Error)
-      return
+      return false
     }
-    if (closed) return
-    checkPartial()
-    if (closed) return
-    // Back-pressure: a busy handler pauses the stream instead of letting the queue grow.
-    if (
-      (queue.length >= ctx.maxQueuedFrames || queuedBytes >= maxQueuedBytes) &&
-      stream.readStatus === 'readable'
-    )
-      stream.pause()
-    void pump()
   }
 
   const finishIfDone = (): void => {

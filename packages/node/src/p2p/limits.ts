@@ -10,9 +10,6 @@ export const DEFAULT_PARTIAL_FRAMES: Required<PartialFramePolicy> = {
   maxAgeMs: 30_000,
 }
 
-/** Slack on top of the largest frame in the derived per-peer partial budget. */
-const PARTIAL_SLACK_BYTES = 1024 * 1024
-
 /** Checks limits from configuration or callers; names the protocol in errors. */
 export function checkLimits(limits: ProtocolLimits, where: string): ProtocolLimits {
   const { maxMessageBytes, ratePerSecond, burst } = limits ?? ({} as ProtocolLimits)
@@ -69,9 +66,12 @@ export function checkLimits(limits: ProtocolLimits, where: string): ProtocolLimi
   return out
 }
 
-/** The derived per-peer partial budget: one largest frame of the peer's protocols, plus 1 MiB. */
+/**
+ * The derived per-peer partial budget: one unfinished frame of each protocol open to the peer, which is
+ * what an honest peer (one stream per protocol) can have in flight at once.
+ */
 export function partialBudgetFor(limits: Iterable<ProtocolLimits>): number {
-  let largest = 0
-  for (const l of limits) largest = Math.max(largest, l.maxMessageBytes)
-  return largest + PARTIAL_SLACK_BYTES
+  let sum = 0
+  for (const l of limits) sum += l.maxMessageBytes
+  return sum
 }

@@ -26,8 +26,8 @@ export interface ProtocolLimits {
 /** How long and how much a peer may keep in frames it has started and not finished. */
 export interface PartialFramePolicy {
   /**
-   * Bytes of unfinished frames held for one peer, over all its streams. Default: the largest
-   * `maxMessageBytes` among the protocols open to the peer, plus 1 MiB.
+   * Bytes of unfinished frames held for one peer, over all its streams. Default: the sum of
+   * `maxMessageBytes` over the protocols open to the peer (one unfinished frame per protocol).
    */
   maxBytesPerPeer?: number
   /** A frame not complete this long after its first byte is cut off, in ms (default 30 s). */
