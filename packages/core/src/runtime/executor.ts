@@ -227,7 +227,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     // Args and result cross as copies of plain data: neither side can alias or trick the other.
     const inner: Frame = { ...f, layer: f.layer.child(), events: [], depth: f.depth + 1, live: true }
     try {
-      const out = exp(txContext(inner, target, from.name), snapshot(args).value)
+      const out = synchronous(
+        exp(txContext(inner, target, from.name), snapshot(args).value),
+        `${target}.${fn}`,
+      )
       const result = out === undefined ? undefined : thaw(snapshot(out).value)
       inner.layer.commit()
       f.events.push(...inner.events)
@@ -353,7 +356,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       if (method.auth && method.auth(authCtx, args) === false) {
         return fail('UNAUTHORIZED', `signer may not call ${svc.name}.${body.method}`)
       }
-      method.handler(ctx, args)
+      synchronous(method.handler(ctx, args), `${svc.name}.${body.method}`)
     } catch (err) {
       if (err instanceof ResourceLimitError) return fail('RESOURCE_LIMIT', err.message)
       const known = cityError(err)
@@ -401,7 +404,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         )
         const ctx = blockContext(layer, name, 0, time, blockEvents)
         try {
-          guardDeterminism(() => svc.genesis!(ctx, config[name]))
+          guardDeterminism(() => synchronous(svc.genesis!(ctx, config[name]), `${name}.genesis`))
         } catch (err) {
           throw new CityError(
             'GENESIS_FAILED',
@@ -498,7 +501,9 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         : q.args.parse(args as Value)
       let value: Value
       try {
-        value = guardDeterminism(() => q.handler(ctx(service), parsed))
+        value = guardDeterminism(
+          () => synchronous(q.handler(ctx(service), parsed), `${service}.${name}`) as Value,
+        )
       } catch (err) {
         if (err instanceof CityError) throw err
         if (err instanceof ResourceLimitError) throw new CityError('RESOURCE_LIMIT', err.message)
@@ -513,6 +518,22 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       }
     },
   }
+}
+
+/**
+ * Handlers are synchronous. One that returns a promise (an async function) fails: its work would land
+ * after the tx ended, and its rejection, left unhandled, would crash every validator at once.
+ */
+export function synchronous<T>(out: T, what: string): T {
+  if (out !== null && (typeof out === 'object' || typeof out === 'function') && 'then' in out) {
+    try {
+      ;(out as unknown as PromiseLike<unknown>).then(undefined, () => {})
+    } catch {
+      // A thenable whose then throws: nothing to settle.
+    }
+    throw new TypeError(`${what} returned a promise: service handlers must be synchronous`)
+  }
+  return out
 }
 
 /** Largest page of `state.list`. */

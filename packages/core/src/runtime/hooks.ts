@@ -1,5 +1,5 @@
 import type { Value } from '../codec/msgpack.ts'
-import type { ServiceEvent } from './executor.ts'
+import { type ServiceEvent, synchronous } from './executor.ts'
 import { type Layer, Meter, ResourceLimitError, type WorkLimits } from './layer.ts'
 import type { BlockContext, ServiceDefinition } from './service.ts'
 
@@ -78,7 +78,7 @@ export function runEndBlock(o: {
     const mine: ServiceEvent[] = []
     const ctx = o.context(layer, name, mine)
     try {
-      svc.endBlock(ctx)
+      synchronous(svc.endBlock(ctx) as unknown, `${name}.endBlock`)
       layer.commit()
       events.push(...mine)
       if (record) o.block.delete(hookKey(name))

@@ -1,6 +1,6 @@
 import type { Value } from '../codec/msgpack.ts'
 import { CityError } from '../errors/index.ts'
-import type { ServiceEvent } from './executor.ts'
+import { type ServiceEvent, synchronous } from './executor.ts'
 import { hookKey } from './hooks.ts'
 import { type Layer, Meter, type WorkLimits } from './layer.ts'
 import type { BlockContext, ServiceDefinition } from './service.ts'
@@ -114,7 +114,7 @@ export function applyUpgrades(o: {
       const mine: ServiceEvent[] = []
       const ctx = o.context(layer, name, mine)
       try {
-        svc.migrate?.(ctx, chain)
+        synchronous(svc.migrate?.(ctx, chain) as unknown, `${name}.migrate`)
       } catch (err) {
         throw new CityError(
           'MIGRATION_FAILED',
