@@ -64,7 +64,7 @@ export const gardens = defineService({
           `until must be in ${ctx.height + 1}..${ctx.height + MAX_TERM}`,
         )
         ctx.state.set(plotKey(plot), { holder: to, until })
-        // Values read from state are shared within the block: copy before changing (here: a new array).
+        // A read is our own copy; the new list is stored by set.
         ctx.state.set(dueKey(until), [...(ctx.state.get<number[]>(dueKey(until)) ?? []), plot])
         ctx.emit('assigned', { plot, until })
       },

@@ -2,7 +2,7 @@
 // reference covers every method of the shipped services.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { type TxResult, createRuntime } from '@cityledger/core'
+import { type TxResult, createRuntime, loadServiceModules } from '@cityledger/core'
 import { Rng, createTestChain, testSeed } from '@cityledger/core/testing'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -157,6 +157,33 @@ test('the README method index and the reference documents name every method of e
       assert.ok(inTable.test(docs), `${svc.name}.${m} has a row in docs/*.md`)
     }
   }
+})
+
+// Last: it hardens this process (lockdown) to load the example as validators do.
+test('the example loads and runs in the SES sandbox, as validator processes run services', () => {
+  const [sandboxed] = loadServiceModules([join(import.meta.dirname, '../examples/gardens.ts')])
+  assert.is(sandboxed?.name, 'gardens')
+  const keys = createTestChain({ services: [] })
+  const city = keys.keys('city')
+  const chain = createTestChain({
+    services: [...baseServices, sandboxed!],
+    genesis: { identity: { admins: [{ key: city.publicKey, scopes: ['*'] }] }, gardens: { plots: 3 } },
+  })
+  const steward = chain.keys('steward')
+  assert.is(
+    chain.tx(city, 'identity', 'grantRole', { scope: 'gardens', role: 'steward', key: steward.publicKey })
+      .code,
+    null,
+  )
+  const until = chain.height + 3
+  const r = chain.tx(steward, 'gardens', 'assign', { plot: 1, to: chain.keys('alice').publicKey, until })
+  assert.is(r.code, null, r.message)
+  assert.is(
+    chain.tx(steward, 'gardens', 'assign', { plot: 4, to: steward.publicKey, until }).code,
+    'NO_SUCH_PLOT',
+  )
+  const events = chain.advance(3).filter((e) => e.service === 'gardens')
+  assert.equal(events, [{ service: 'gardens', name: 'expired', data: { plot: 1 } }])
 })
 
 test.run()

@@ -27,9 +27,8 @@ export function name(max = 64): Schema<string> {
 export const hex = toHex
 
 /**
- * A deep copy of a state value. The runtime hands out the stored object itself (values are kept decoded
- * within a block), so a record must be copied before it is changed, or a failed tx could leave the
- * change behind.
+ * A deep copy of a state value. Reads already return the reader's own copy (the runtime copies on read
+ * and snapshots on write), so this is only needed to keep an original next to an edited one.
  */
 export function copy<T extends Value>(v: T): T {
   return structuredClone(v)
