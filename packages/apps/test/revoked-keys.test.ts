@@ -56,6 +56,12 @@ function setup() {
     purpose: 'health-care',
     expiry: 1000,
   })
+  ok('citizen', 'consent', 'grant', {
+    grantId: h('g3'),
+    grantee: key('clinic'),
+    purpose: 'health-care',
+    expiry: 1000,
+  })
   const openAt = chain.height + 2
   ok('democracy', 'voting', 'createPoll', {
     pollId: 'park',
@@ -96,6 +102,13 @@ test('a revoked key spends, votes, consents and logs access no more (KEY_REVOKED
     'KEY_REVOKED',
   )
   assert.is(code('citizen', 'identity', 'registerSubject', { subject: h('s') }), 'KEY_REVOKED')
+  // A grant whose subject's key is revoked is no longer consent: the stolen key cannot be the subject's
+  // voice, and the subject can no longer revoke with it.
+  assert.is(
+    code('clinic', 'consent', 'logAccess', { grantId: h('g3'), purpose: 'health-care' }),
+    'GRANT_INACTIVE',
+  )
+  assert.is((chain.query('consent', 'grant', { grantId: h('g3') }) as { active: boolean }).active, false)
   assert.is(chain.query('token', 'balance', { asset: 'KRW', owner: key('citizen') }), 1000)
   assert.is(chain.query('consent', 'accessCount', { subject: key('citizen') }), 0)
 })

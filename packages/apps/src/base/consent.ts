@@ -18,7 +18,8 @@ import { add, hex, parse, refuseRevokedSigners, signerHas } from './common.ts'
  * per-subject access log in which every entry either points to a grant active at the entry's height
  * or is flagged as emergency access by a key holding an emergency role.
  *
- * Heights: a grant is active at heights h with grantedAt <= h < expiry and, once revoked, h < revokedFrom
+ * Heights: a grant is active at heights h with grantedAt <= h < expiry, while its subject's key is not
+ * revoked in identity, and, once revoked, h < revokedFrom
  * (revocation takes effect at the next height, so a block never sees a grant change under it).
  *
  * Purposes are codes from a fixed table, never free text (a purpose written by hand can itself be
@@ -126,19 +127,17 @@ export function grantActiveAt(g: GrantRecord, height: number): boolean {
 }
 
 /** Why (grantId, grantee, purpose) may not access at `height`, or null when it may. */
-function refusal(
-  state: View,
-  height: number,
-  grantId: Uint8Array,
-  grantee: Uint8Array,
-  p: string,
-): ServiceError | null {
+function refusal(ctx: TxContext, grantId: Uint8Array, grantee: Uint8Array, p: string): ServiceError | null {
+  const { state, height } = ctx
   const g = getGrant(state, grantId)
   if (!g) return new ServiceError('NO_SUCH_GRANT', 'no such grant')
   if (!equalBytes(g.grantee, grantee))
     return new ServiceError('NOT_GRANTEE', 'the grant names another grantee')
   if (g.purpose !== p) return new ServiceError('PURPOSE_MISMATCH', `the grant is for ${g.purpose}`)
   if (!grantActiveAt(g, height)) return new ServiceError('GRANT_INACTIVE', 'the grant is expired or revoked')
+  // A revoked subject key speaks for no one: its grants end with it.
+  if (ctx.call<boolean>('identity', 'isRevoked', { key: g.subject }) === true)
+    return new ServiceError('GRANT_INACTIVE', "the subject's key is revoked")
   return null
 }
 
@@ -165,7 +164,7 @@ function recordAccess(
   p: string,
   via: string,
 ): number {
-  const err = refusal(ctx.state, ctx.height, grantId, grantee, p)
+  const err = refusal(ctx, grantId, grantee, p)
   if (err) throw err
   const g = getGrant(ctx.state, grantId)!
   return appendLog(ctx, g.subject, {
@@ -273,12 +272,12 @@ export const consent = refuseRevokedSigners(
       /** True when the grant exists, names this grantee and purpose, and is active at this height. */
       isActive(ctx: TxContext, raw: Value): boolean {
         const a = parse(args.check, raw)
-        return refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose) === null
+        return refusal(ctx, a.grantId, a.grantee, a.purpose) === null
       },
       /** Throws NO_SUCH_GRANT, NOT_GRANTEE, PURPOSE_MISMATCH or GRANT_INACTIVE unless isActive. */
       requireActive(ctx: TxContext, raw: Value): void {
         const a = parse(args.check, raw)
-        const err = refusal(ctx.state, ctx.height, a.grantId, a.grantee, a.purpose)
+        const err = refusal(ctx, a.grantId, a.grantee, a.purpose)
         if (err) throw err
       },
       /** requireActive, then appends an entry to the subject's log; returns its index. */
@@ -331,7 +330,10 @@ export const consent = refuseRevokedSigners(
         args: args.grantId,
         handler(q: QueryContext, a: Infer<typeof args.grantId>) {
           const g = getGrant(q.state, a.grantId)
-          return g ? ({ ...g, active: grantActiveAt(g, q.height) } as unknown as Rec) : null
+          if (!g) return null
+          const key = q.query<{ revokedFrom: number | null }>('identity', 'key', { key: g.subject })
+          const subjectLive = key.revokedFrom === null || key.revokedFrom > q.height
+          return { ...g, active: grantActiveAt(g, q.height) && subjectLive } as unknown as Rec
         },
       },
       accessLog: {
