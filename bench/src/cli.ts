@@ -5,15 +5,18 @@
 import { parseArgs } from 'node:util'
 import { type BenchResult, writeResult } from './harness.ts'
 import { BENCHMARKS, type BenchId, formatResult, runBenchmark } from './index.ts'
+import { abuseOptions, abuseTable, runAbuse } from './abuse.ts'
 
-const USAGE = `usage: cityledger bench <${BENCHMARKS.join('|')}> [options]
+const USAGE = `usage: cityledger bench <${[...BENCHMARKS, 'abuse'].join('|')}> [options]
 
 common:   --json  --rounds N  --warmup N  --out DIR (default bench/results)  --no-write
 verify:   --count N (20000)  --signers N (2000)  --noble N (800)  --pool-size N
 block:    --sizes 1000,5000,10000  --signers N (10000)
 mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
 network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)
-          --submit-to all|primary (all: each signer to one node; primary: everything to node 0)`
+          --submit-to all|primary (all: each signer to one node; primary: everything to node 0)
+abuse:    --seconds N (10 per phase)  --rate TX/S (20)  --sse N (2000)  --slow-loris N (200)
+          --flood-connections N (32)  --partial-frames N (4)  --partial-frame-mib N (60)  --pre-prepares N (300)`
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -38,12 +41,27 @@ async function main(): Promise<number> {
       ramp: { type: 'string' },
       seconds: { type: 'string' },
       'submit-to': { type: 'string' },
+      sse: { type: 'string' },
+      'slow-loris': { type: 'string' },
+      'flood-connections': { type: 'string' },
+      'partial-frames': { type: 'string' },
+      'partial-frame-mib': { type: 'string' },
+      'pre-prepares': { type: 'string' },
     },
   })
   const id = positionals[0]
   if (values.help || !id) {
     process.stdout.write(`${USAGE}\n`)
     return values.help ? 0 : 2
+  }
+  if (id === 'abuse') {
+    const result = await runAbuse(
+      abuseOptions(values),
+      `pnpm cityledger bench ${process.argv.slice(2).join(' ')}`,
+    )
+    if (!values['no-write']) process.stderr.write(`wrote ${writeResult(result, values.out)}\n`)
+    process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${abuseTable(result)}\n`)
+    return 0
   }
   if (!BENCHMARKS.includes(id as BenchId)) {
     process.stderr.write(`unknown benchmark ${JSON.stringify(id)}\n${USAGE}\n`)
