@@ -4,14 +4,15 @@
 // Options: --faults loss,crash (restrict the kinds; default all), --profile sim|node, --fault-ms <ms>
 // (faulty period, default 1500), --max-steps <n> (default 300000), --jobs <j> (parallel processes per n,
 // each a contiguous part of the seed range), --json <file> (write the summaries), --progress <s> (a
-// progress line every s seconds, default 30).
+// progress line every s seconds, default 30), --partial <file> (with one job: the summary so far, written
+// at every progress line), --print <file> (print the tables of a --partial file).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ProfileName } from './profile.ts'
 import { FAULT_KINDS, type FaultKind, runSimulation } from './simulator.ts'
-import { type SweepSummary, mergeSummaries, sweep } from './sweep.ts'
+import { type SweepSummary, addRun, emptySummary, mergeSummaries } from './sweep.ts'
 
 const args = process.argv.slice(2)
 const opt = (name: string): string | undefined => {
@@ -41,6 +42,13 @@ if (profile !== 'sim' && profile !== 'node') fail('--profile: sim or node')
 const maxSteps = num('max-steps', 300_000)
 const faultPhaseMs = num('fault-ms', 1500)
 const common = { maxSteps, faultPhaseMs, profile, ...(faults ? { faults } : {}) }
+/** What a summary was run with (written into --partial files, printed with the tables). */
+const meta = {
+  profile,
+  faultPhaseMs,
+  maxSteps,
+  faults: faults ? faults.join(', ') : `all ${FAULT_KINDS.length}`,
+}
 const replayArgs = (seed: number, n: number) =>
   `--seed ${seed} --n ${n}${profile !== 'sim' ? ` --profile ${profile}` : ''}${faultPhaseMs !== 1500 ? ` --fault-ms ${faultPhaseMs}` : ''}${faultsArg ? ` --faults ${faultsArg}` : ''}`
 
@@ -58,29 +66,42 @@ const jobs = Math.max(1, num('jobs', 1))
 const progressMs = num('progress', 30) * 1000
 const started = Date.now()
 
-/** One process: sweeps its range, prints violations and progress lines, writes its summary. */
+/**
+ * One process: sweeps its range, prints violations and progress lines; with `--partial <file>` it also
+ * writes the summary so far at every progress line (`--print <file>` renders it).
+ */
 function runRange(n: number, from: number, count: number): SweepSummary {
-  let lastPrint = Date.now()
-  let bad = 0
-  return sweep({
-    n,
-    seeds: count,
-    firstSeed: from,
-    ...common,
-    onRun: (r, i) => {
-      if (r.violations.length) bad++
-      for (const v of r.violations)
-        console.log(`VIOLATION ${v.kind} (replay: ${replayArgs(r.seed, n)}): ${v.message}`)
-      const now = Date.now()
-      if (now - lastPrint >= progressMs || i === count - 1) {
-        lastPrint = now
-        const rate = ((i + 1) / ((now - started) / 1000)).toFixed(2)
-        process.stderr.write(
-          `n=${n} seeds ${from}..${from + count - 1}: ${i + 1}/${count} runs, ${rate} runs/s, ${bad} with violations, ${((now - started) / 1000).toFixed(0)} s\n`,
+  const t0 = Date.now()
+  let lastPrint = t0
+  const s = emptySummary(n, faults ?? 'all')
+  const partial = opt('partial')
+  for (let i = 0; i < count; i++) {
+    const r = runSimulation({ seed: from + i, n, ...common })
+    addRun(s, r)
+    for (const v of r.violations)
+      console.log(`VIOLATION ${v.kind} (replay: ${replayArgs(r.seed, n)}): ${v.message}`)
+    const now = Date.now()
+    if (now - lastPrint >= progressMs || i === count - 1) {
+      lastPrint = now
+      const rate = ((i + 1) / ((now - t0) / 1000)).toFixed(2)
+      process.stderr.write(
+        `n=${n} seeds ${from}..${from + count - 1}: ${i + 1}/${count} runs (last seed ${from + i}), ${rate} runs/s, ${s.runsWithViolations} with violations, ${((now - t0) / 1000).toFixed(0)} s\n`,
+      )
+      if (partial)
+        writeFileSync(
+          partial,
+          JSON.stringify({
+            ...meta,
+            n,
+            first: from,
+            lastSeed: from + i,
+            wallSeconds: (now - t0) / 1000,
+            summary: s,
+          }),
         )
-      }
-    },
-  })
+    }
+  }
+  return s
 }
 
 if (opt('child-out')) {
@@ -144,17 +165,15 @@ const VIOLATION_KINDS = [
   'exception',
 ]
 
-const summaries: SweepSummary[] = []
-for (const n of ns) {
-  const t0 = Date.now()
-  const s = await runParallel(n)
-  summaries.push(s)
+/** The summary tables (markdown) of one n. */
+function printSummary(s: SweepSummary, seedRange: string, wallSeconds: number, m = meta): void {
   const rows: [string, string | number][] = [
-    ['validators (n)', n],
-    ['profile', profile],
-    ['faulty period per run (sim ms)', faultPhaseMs],
-    ['fault kinds', faults ? faults.join(', ') : `all ${FAULT_KINDS.length}`],
-    ['seeds', `${first}..${first + seeds - 1}`],
+    ['validators (n)', s.n],
+    ['profile', m.profile],
+    ['faulty period per run (sim ms)', m.faultPhaseMs],
+    ['step budget per run (events)', m.maxSteps],
+    ['fault kinds', m.faults],
+    ['seeds', seedRange],
     ['runs', s.runs],
     ['runs with a violation', s.runsWithViolations],
     ...VIOLATION_KINDS.map((k): [string, number] => [`violations: ${k}`, s.violationsByKind[k] ?? 0]),
@@ -167,13 +186,32 @@ for (const n of ns) {
     ['largest honest message (bytes)', s.maxMessageBytes],
     ['longest journal (entries)', s.maxJournal],
     ['simulated events', s.steps],
-    ['wall time (s)', ((Date.now() - t0) / 1000).toFixed(1)],
+    ['wall time (s)', wallSeconds.toFixed(1)],
   ]
   console.log('\n| metric | value |\n|---|---|')
   for (const [k, v] of rows) console.log(`| ${k} | ${v} |`)
   console.log('\n| fault | injected | runs with it |\n|---|---|---|')
   const keys = [...new Set([...Object.keys(s.faultsInjected), ...Object.keys(s.runsWithFault)])].sort()
   for (const k of keys) console.log(`| ${k} | ${s.faultsInjected[k] ?? '-'} | ${s.runsWithFault[k] ?? 0} |`)
+}
+
+if (opt('print')) {
+  const p = JSON.parse(readFileSync(opt('print')!, 'utf8')) as typeof meta & {
+    first: number
+    lastSeed: number
+    wallSeconds: number
+    summary: SweepSummary
+  }
+  printSummary(p.summary, `${p.first}..${p.lastSeed}`, p.wallSeconds, p)
+  process.exit(0)
+}
+
+const summaries: SweepSummary[] = []
+for (const n of ns) {
+  const t0 = Date.now()
+  const s = await runParallel(n)
+  summaries.push(s)
+  printSummary(s, `${first}..${first + seeds - 1}`, (Date.now() - t0) / 1000)
 }
 const jsonOut = opt('json')
 if (jsonOut)

@@ -798,16 +798,23 @@ class Simulation {
     )
   }
 
+  /** Bounds of `Replica.footprint()` (see ReplicaFootprint): a replica's memory is O(L·n) however long the run. */
   private checkMemory(): void {
     const L = this.o.windowSize
+    const n = this.o.n
     for (const node of this.nodes) {
       if (!node.honest || !node.replica) continue
-      const fp = node.replica.footprint()
+      const fp = node.replica.footprint() as ReturnType<Replica['footprint']> & {
+        viewChangeEntries?: number
+        missingBlocks?: number
+      }
       if (
         fp.slots > L ||
-        fp.viewChanges > this.o.n ||
-        fp.checkpointVoteHeights > 4 * this.o.n + 1 ||
-        fp.votes > 2 * L * 3 * this.o.n
+        fp.viewChanges > n ||
+        (fp.viewChangeEntries ?? 0) > 4 * n ||
+        (fp.missingBlocks ?? 0) > L ||
+        fp.checkpointVoteHeights > 4 * n + 1 ||
+        fp.votes > 2 * L * 3 * n
       ) {
         this.violation('memory', `node ${node.id}: ${JSON.stringify(fp)}`)
       }
