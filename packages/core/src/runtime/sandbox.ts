@@ -239,6 +239,10 @@ export interface SandboxOptions {
  */
 export function loadServiceModules(entries: string[], opts: SandboxOptions = {}): ServiceDefinition[] {
   hardenProcess()
+  // Locked down late (after our modules loaded): CityError still extends the original Error, and
+  // hardening the SDK would freeze that constructor (its stackTraceLimit with it). Re-parent it onto
+  // the tamed Error first; a process that imported '@cityledger/core/lockdown' first has nothing to do.
+  if (Object.getPrototypeOf(CityError) !== Error) Object.setPrototypeOf(CityError, Error)
   const sdk = harden({ ...SERVICE_SDK })
   const out: ServiceDefinition[] = []
   for (const entry of entries) {
