@@ -103,6 +103,17 @@ export async function honestHead(cluster: Cluster): Promise<number> {
   return Math.max(0, ...hs)
 }
 
+/** What a fault waits for before it is injected (e.g. a kill just before a checkpoint). */
+export async function awaitMoment(cluster: Cluster, f: Fault): Promise<void> {
+  if (f.kind !== 'kill' || !f.atHeight) return
+  const { mod, rem } = f.atHeight
+  await waitFor(
+    `honest head at >= ${rem} mod ${mod}`,
+    async () => (await honestHead(cluster)) % mod >= rem,
+    120_000,
+  )
+}
+
 /** Injects one fault, waits its duration, heals it. Returns a violation message when the node misbehaved. */
 export async function inject(
   cluster: Cluster,
@@ -113,14 +124,6 @@ export async function inject(
 ): Promise<string | undefined> {
   switch (f.kind) {
     case 'kill': {
-      if (f.atHeight) {
-        const { mod, rem } = f.atHeight
-        await waitFor(
-          `honest head at >= ${rem} mod ${mod}`,
-          async () => (await honestHead(cluster)) % mod >= rem,
-          60_000,
-        )
-      }
       const i = await resolveNode(cluster, f.node)
       await cluster.kill(i, 'SIGKILL')
       await delay(f.downMs)

@@ -34,6 +34,17 @@ test(`a ${kind} validator (1 of 4: STATUS replays, huge heights, far-future time
     },
     console.log,
   )
+  const did = r.byzantineStats[0] ?? {}
+  console.log(`the liar says it did: ${JSON.stringify(did)}`)
+  // The run proves something only if the liar lied.
+  const expect: Record<string, string[]> = {
+    statusReplay: ['statusSent'],
+    hugeHeight: ['hugeHeightSent'],
+    futureTime: ['futureTimeProposals'],
+    reinclude: ['reincludedTxs'],
+  }
+  for (const k of kind === 'liar' ? Object.values(expect).flat() : (expect[kind] ?? []))
+    assert.ok(Number(did[k]) > 0, `the liar did ${k} (${JSON.stringify(did)})`)
   assertClean(r)
   assert.ok(r.penalties > 0, `honest nodes penalised the ${kind} validator`)
 })

@@ -13,7 +13,7 @@ import {
   measureRecovery,
 } from './check.ts'
 import { type CatchUp, type Cluster, startCluster, waitFor } from './cluster.ts'
-import { type Fault, type FaultState, honestHead, inject, moveDataToTmpfs } from './faults.ts'
+import { type Fault, type FaultState, awaitMoment, honestHead, inject, moveDataToTmpfs } from './faults.ts'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type Ack, Load, delay, setupLoad } from './load.ts'
 import { unmount } from './tmpfs.ts'
@@ -34,8 +34,8 @@ export interface Scenario {
   rate: number
   loadMs: number
   accounts?: number
-  /** The load sends ~31 KB txs (and ballots) instead of small ones. */
-  largeTxs?: boolean
+  /** The load sends ~31 KB txs (and ballots) instead of small ones; this many are signed before it starts. */
+  largeTxs?: number
   /** Most txs the load has in flight at once (default 64; the rest is shed). */
   maxInFlight?: number
   /** Faults in order; `at` is ms after the load started (a step starts no earlier than the last ended). */
@@ -76,6 +76,8 @@ export interface ScenarioReport {
   blockBytes: number[]
   /** Where each phase started: the highest honest head at the load's start and at each fault. */
   phases: { name: string; from: number }[]
+  /** What each liar (liar.ts) says it did, from the last line it printed. */
+  byzantineStats: Record<number, Record<string, unknown>>
   /** Per restart of a node: ms from its `ready` until it reached the height the others had then. */
   catchUps: CatchUp[]
   durationMs: number
@@ -114,6 +116,8 @@ export async function runScenario(
   let load: Load | undefined
   let setupAcks: Ack[] = []
   let phases: { name: string; from: number }[] = []
+  let monitor: { stop(): Map<number, number> } | undefined
+  const byzantineStats: Record<number, Record<string, unknown>> = {}
   try {
     for (const i of new Set([...diskNodes, ...tmpfsNodes])) {
       // The node must be restarted to pick up the wrapper or the new data folder.
@@ -130,15 +134,18 @@ export async function runScenario(
     setupAcks = setup.acks
     load = new Load(cluster, setup.world, rng.fork(), {
       rate: sc.rate,
-      large: sc.largeTxs,
+      large: sc.largeTxs !== undefined,
       maxInFlight: sc.maxInFlight,
     })
+    if (sc.largeTxs) load.presignLarge(sc.largeTxs)
     phases = [{ name: 'before the first fault', from: await honestHead(cluster) }]
     load.start()
+    monitor = watchCatchingUp(checked)
     const loadStart = Date.now()
     for (const [k, step] of sc.schedule.entries()) {
       const wait = loadStart + step.at - Date.now()
       if (wait > 0) await delay(wait)
+      await awaitMoment(cluster, step.fault)
       log(`  fault ${JSON.stringify(step.fault)} at ${((Date.now() - loadStart) / 1000).toFixed(1)} s`)
       phases.push({
         name: `${k + 1} (${step.fault.kind}, then until the next fault)`,
@@ -174,9 +181,20 @@ export async function runScenario(
     for (const c of catchUps)
       if (!c.caughtUp || c.ms > (sc.recoveryBoundMs ?? 30_000))
         violations.push(
-          `node ${c.node} restarted and ${c.caughtUp ? `took ${c.ms} ms` : `was still at height ${c.height} after ${c.ms} ms`} to reach height ${c.target}:\n${await cluster.describe(c.node)}`,
+          `node ${c.node} restarted and ${c.caughtUp ? `took ${c.ms} ms` : `was still at height ${c.height} after ${c.ms} ms`} to reach height ${c.target}${c.why ? `:\n${c.why}` : ''}`,
         )
     const stats = await load.stop()
+    const catching = monitor.stop()
+    for (const [i, ms] of catching)
+      if (ms > (sc.recoveryBoundMs ?? 30_000))
+        violations.push(`node ${i} reported catching up (refusing txs) for ${ms} ms in a row`)
+    for (const node of cluster.nodes.filter((x) => x.byzantine)) {
+      const line = cluster
+        .log(node.index, 2000)
+        .split('\n')
+        .findLast((l) => l.startsWith('{"liar"'))
+      if (line) byzantineStats[node.index] = JSON.parse(line).liar
+    }
     await probe.stop(0)
     if (stats.unresolved + probe.stats.unresolved > 0)
       violations.push(
@@ -210,12 +228,14 @@ export async function runScenario(
       bigBlocks,
       blockBytes,
       phases,
+      byzantineStats,
       catchUps,
       violations,
       durationMs: Date.now() - t0,
     }
   } catch (err) {
     violations.push(`harness: ${(err as Error).stack ?? err}`)
+    monitor?.stop()
     await load?.stop(0).catch(() => {})
     return {
       name: sc.name,
@@ -233,6 +253,7 @@ export async function runScenario(
       bigBlocks: 0,
       blockBytes: [],
       phases,
+      byzantineStats,
       catchUps: [],
       violations,
       durationMs: Date.now() - t0,
@@ -303,4 +324,38 @@ async function penaltiesOf(cluster: Cluster): Promise<{ total: number; reasons: 
     }
   }
   return { total, reasons }
+}
+
+/**
+ * Polls every honest live node's status twice a second; `stop()` returns, per node, the longest run
+ * of consecutive answers saying it is catching up (refusing txs with NOT_READY), in ms.
+ */
+function watchCatchingUp(cluster: Cluster): { stop(): Map<number, number> } {
+  const since = new Map<number, number>()
+  const longest = new Map<number, number>()
+  let busy = false
+  const timer = setInterval(() => {
+    if (busy) return
+    busy = true
+    const nodes = cluster.live().filter((x) => !x.byzantine)
+    void Promise.all(
+      nodes.map(async (x) => {
+        const s = await x.client.status().catch(() => undefined)
+        if (!s) return
+        const now = Date.now()
+        if (!s.catchingUp) return void since.delete(x.index)
+        const from = since.get(x.index) ?? now
+        since.set(x.index, from)
+        longest.set(x.index, Math.max(longest.get(x.index) ?? 0, now - from))
+      }),
+    ).finally(() => {
+      busy = false
+    })
+  }, 500)
+  return {
+    stop() {
+      clearInterval(timer)
+      return longest
+    },
+  }
 }
