@@ -228,7 +228,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     const inner: Frame = { ...f, layer: f.layer.child(), events: [], depth: f.depth + 1, live: true }
     try {
       const out = synchronous(
-        exp(txContext(inner, target, from.name), snapshot(args).value),
+        exp(txContext(inner, target, from.name), args === undefined ? args : snapshot(args).value),
         `${target}.${fn}`,
       )
       const result = out === undefined ? undefined : thaw(snapshot(out).value)
