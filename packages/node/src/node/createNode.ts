@@ -176,6 +176,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     genesisTime: genesis.genesisTime,
     maxBlockTxs: genesis.consensus.maxBlockTxs,
     maxBlockBytes: genesis.consensus.maxBlockBytes,
+    wallClock,
   })
   const journal = await Journal.open(subKv(kv, STORE_PREFIX.journal))
 

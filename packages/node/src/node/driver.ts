@@ -388,7 +388,9 @@ export class ConsensusDriver {
     ) {
       ;({ block, txs } = this.checked.get(toHex(c.digest))!)
     } else {
-      const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h))
+      // 2f+1 committed it: the proposal-time clock bound no longer applies (a node whose clock is
+      // behind must still follow the chain).
+      const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h), { certified: true })
       if (!v.ok || !equalBytes(v.block.hash, c.digest)) {
         // 2f+1 validators committed a block this node finds invalid: its state is not the network's.
         throw new Error(
