@@ -1,5 +1,6 @@
 import type { Value } from '../codec/msgpack.ts'
-import { type ServiceEvent, synchronous } from './executor.ts'
+import type { ServiceEvent } from './executor.ts'
+import { synchronous } from './guards.ts'
 import { type Layer, Meter, ResourceLimitError, type WorkLimits } from './layer.ts'
 import type { BlockContext, ServiceDefinition } from './service.ts'
 

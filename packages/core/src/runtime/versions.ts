@@ -1,6 +1,7 @@
 import type { Value } from '../codec/msgpack.ts'
 import { CityError } from '../errors/index.ts'
-import { type ServiceEvent, synchronous } from './executor.ts'
+import type { ServiceEvent } from './executor.ts'
+import { synchronous } from './guards.ts'
 import { hookKey } from './hooks.ts'
 import { type Layer, Meter, type WorkLimits } from './layer.ts'
 import type { BlockContext, ServiceDefinition } from './service.ts'
