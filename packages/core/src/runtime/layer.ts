@@ -3,6 +3,7 @@ import { utf8 } from '../bytes/index.ts'
 
 /** Committed state as the runtime sees it: synchronous reads of raw bytes by full key. */
 export interface StateReader {
+  /** The committed value's bytes, as a copy the caller may keep (decoded byte arrays view it). */
   get(key: Uint8Array): Uint8Array | undefined
   /**
    * Committed entries whose key starts with `prefix` and is greater than `after`, in ascending byte
@@ -79,11 +80,11 @@ export function sizeBound(v: Value): number {
 type Slot = Value | typeof DELETED
 
 /**
- * Decodes committed bytes into values the reader owns: decoded byte arrays may be views of the input,
- * so the input is copied first (a reader may hand out its stored buffer itself).
+ * Decodes committed bytes. Decoded byte arrays may be views of `raw`, so a StateReader's `get` must
+ * return bytes the caller owns (a copy, as the state tree's does): then nothing read aliases the store.
  */
 function decodeOwn(raw: Uint8Array): Value {
-  return decodeStrict(raw.slice(), { maxBytes: raw.length, maxDepth: 32 })
+  return decodeStrict(raw, { maxBytes: raw.length, maxDepth: 32 })
 }
 
 /**

@@ -63,13 +63,14 @@ export function createTestChain(opts: {
   })
   const store = new Map<string, Uint8Array>()
   const reader = {
-    get: (key: Uint8Array) => store.get(toHex(key)),
+    // A copy, as the node's state tree gives: values decoded from it must not alias the store.
+    get: (key: Uint8Array) => store.get(toHex(key))?.slice(),
     // Ordered prefix reads for `state.list` (lowercase hex sorts like the bytes it encodes).
     range(prefix: Uint8Array, after: Uint8Array | undefined, limit: number): [Uint8Array, Uint8Array][] {
       const p = toHex(prefix)
       const a = after === undefined ? undefined : toHex(after)
       const keys = [...store.keys()].filter((k) => k.startsWith(p) && (a === undefined || k > a)).sort()
-      return keys.slice(0, limit).map((k) => [Uint8Array.from(Buffer.from(k, 'hex')), store.get(k)!])
+      return keys.slice(0, limit).map((k) => [Uint8Array.from(Buffer.from(k, 'hex')), store.get(k)!.slice()])
     },
   }
   const nonces = new Map<string, number>()
