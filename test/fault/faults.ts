@@ -125,6 +125,13 @@ export async function inject(
   switch (f.kind) {
     case 'kill': {
       const i = await resolveNode(cluster, f.node)
+      // Killing the primary is how a scenario rotates the view round to a Byzantine node: once it is
+      // the primary, it is left to misbehave (and the others to move on).
+      if (f.node === 'primary' && cluster.nodes[i]!.byzantine) {
+        log(`  node ${i} (Byzantine) is the primary: not killed`)
+        await delay(f.downMs)
+        return
+      }
       await cluster.kill(i, 'SIGKILL')
       await delay(f.downMs)
       await cluster.start(i)
