@@ -1,6 +1,6 @@
 import {
-  type MethodDef,
-  type QueryDef,
+  method,
+  query,
   type TxContext,
   type Value,
   ServiceError,
@@ -186,10 +186,6 @@ function transition(
 }
 
 const statusArgs = s.object({ id: s.hash(), reason: s.optional(s.hash()) })
-
-/** Typed method and query definitions: the handler's args are inferred from the schema. */
-const method = <A>(m: MethodDef<A>): MethodDef<A> => m
-const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
 export const certificates = refuseRevokedSigners(
   defineService({

@@ -1,6 +1,6 @@
 import {
-  type MethodDef,
-  type QueryDef,
+  method,
+  query,
   type TxContext,
   type Value,
   ServiceError,
@@ -111,9 +111,6 @@ const reqKey = (id: Uint8Array) => `req/${hex(id)}`
 export const purposeOf = (p: string): string => `qualification:${p}`
 /** The identity role (scope 'qualification') that may answer `p`. */
 export const answererRole = (p: string): string => `answerer:${p}`
-
-const method = <A>(m: MethodDef<A>): MethodDef<A> => m
-const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
 function hasRole(ctx: TxContext, role: string): boolean {
   return ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role, key: ctx.signer }) === true

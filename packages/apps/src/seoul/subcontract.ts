@@ -1,6 +1,6 @@
 import {
-  type MethodDef,
-  type QueryDef,
+  method,
+  query,
   type TxContext,
   type Value,
   ServiceError,
@@ -70,9 +70,6 @@ export const MAX_PAYOUTS = 16
 const SCOPE = 'subcontract'
 const contractKey = (id: string) => `contract/${id}`
 const subKey = (id: string, sub: string) => `sub/${id}/${sub}`
-
-const method = <A>(m: MethodDef<A>): MethodDef<A> => m
-const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
 const id = name(48)
 const amount = s.uint({ min: 1 })

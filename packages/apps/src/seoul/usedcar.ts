@@ -1,6 +1,6 @@
 import {
-  type MethodDef,
-  type QueryDef,
+  method,
+  query,
   type TxContext,
   type Value,
   ServiceError,
@@ -120,9 +120,6 @@ const histKey = (v: Uint8Array, i: number) => `hist/${hex(v)}/${i}`
 const regKey = (v: Uint8Array) => `reg/${hex(v)}`
 /** Entries whose reading may be corrected by their author. */
 const CORRECTABLE: readonly EntryKind[] = ['purchase', 'inspection', 'accident']
-
-const method = <A>(m: MethodDef<A>): MethodDef<A> => m
-const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
 const odometer = s.uint({ max: MAX_ODOMETER })
 

@@ -1,6 +1,6 @@
 import {
-  type MethodDef,
-  type QueryDef,
+  method,
+  query,
   type TxContext,
   type Value,
   ServiceError,
@@ -205,10 +205,6 @@ const isOrganizer = (ctx: TxContext) =>
   ctx.call<boolean>('identity', 'hasRole', { scope: SCOPE, role: ORGANIZER, key: ctx.signer }) === true
 const isCitizen = (ctx: TxContext) =>
   ctx.call<number | null>('identity', 'enrolledSince', { scope: SCOPE, key: ctx.signer }) !== null
-
-/** Typed method and query definitions: the handler's args are inferred from the schema. */
-const method = <A>(m: MethodDef<A>): MethodDef<A> => m
-const query = <A>(q: QueryDef<A>): QueryDef<A> => q
 
 export const voting = refuseRevokedSigners(
   defineService({

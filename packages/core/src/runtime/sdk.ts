@@ -4,7 +4,16 @@ import { type KeyPair, generateKeyPair as keyPairOf } from '../crypto/keys.ts'
 import { referenceVerdict } from '../crypto/pureVerifier.ts'
 import { CityError } from '../errors/index.ts'
 import { parseTextArgs, s } from './schema.ts'
-import { ServiceError, defineService, ensure } from './service.ts'
+import {
+  ServiceError,
+  callExport,
+  deadlinePassed,
+  defineExport,
+  defineService,
+  ensure,
+  method,
+  query,
+} from './service.ts'
 
 /**
  * What a sandboxed service module gets when it imports `@cityledger/core`: the SDK (schemas, errors,
@@ -22,15 +31,20 @@ function generateKeyPair(seed: Uint8Array): KeyPair {
 export const SERVICE_SDK = {
   CityError,
   ServiceError,
+  callExport,
   compareBytes,
   concatBytes,
+  deadlinePassed,
+  defineExport,
   defineService,
   ensure,
   equalBytes,
   fromHex,
   generateKeyPair,
   isHex,
+  method,
   parseTextArgs,
+  query,
   referenceVerdict,
   s,
   sha256,
