@@ -32,7 +32,7 @@ const SEED = testSeed(505)
 const LIBP2P_FRAMES = 600
 const LIBP2P_FRAMES_PER_IDENTITY = 200
 /** Fresh allowed identities (in every node's `p2p.observers`) for the fuzz after validator 3's key is banned. */
-const FUZZ_IDENTITIES = 60
+const FUZZ_IDENTITIES = 150
 
 /** Random bytes, or a valid sample truncated, extended, bit-flipped, or with a field swapped. */
 function mutate(rng: Rng, sample: Uint8Array): Uint8Array {
