@@ -355,13 +355,15 @@ async function fuzzPeers(
                 () => true,
                 () => false,
               )
-        if (await sent) {
+        // A send that the remote never lets finish (it stopped reading this peer) counts as not sent.
+        const stalled = new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref())
+        if (await Promise.race([sent, stalled])) {
           byProtocol[protocol] = (byProtocol[protocol] ?? 0) + 1
           total++
         }
       }
     } finally {
-      await fuzzer.stop()
+      await Promise.race([fuzzer.stop(), new Promise((r) => setTimeout(r, 5000).unref())])
     }
     // Penalties are applied as each node processes what it received, possibly after the sender left.
     for (const i of honest)
