@@ -1,50 +1,13 @@
 // Bounds on what RPC clients can make the server spend: event streams (cap, one serialisation per
 // event, dropped when they fall behind), slow clients (request timeout, stop whatever they do) and
 // per-client rate limits.
-import { request } from 'node:http'
 import { type Socket, connect } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { RpcEvent } from '../src/rpc/index.ts'
 import { type SseMessage, parseSse } from '../src/client/index.ts'
+import { callFrom } from './nodeHarness.ts'
 import { signed, startServer, withServer } from './rpcHarness.ts'
-
-/** One HTTP request from a chosen loopback source address (127.0.0.0/8 all reach the server). */
-function callFrom(
-  url: string,
-  localAddress: string,
-  path: string,
-  init: { method?: string; body?: Uint8Array } = {},
-): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
-  const u = new URL(url)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path,
-        method: init.method ?? 'GET',
-        localAddress,
-        agent: false,
-        headers: init.body ? { 'content-type': 'application/octet-stream' } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString()
-          let body: unknown = text
-          try {
-            body = JSON.parse(text)
-          } catch {}
-          resolve({ status: res.statusCode!, body, headers: res.headers })
-        })
-      },
-    )
-    req.on('error', reject)
-    req.end(init.body)
-  })
-}
 
 /**
  * A client that sends the headers of a POST announcing `length` body bytes, then one byte every
