@@ -155,6 +155,9 @@ export class Syncer {
         peers = await this.peerHeights()
         target = Math.max(target, peers[0]?.[1] ?? 0)
       }
+      // Within a few blocks of the best peer the node is live again, even while this run chases a
+      // chain that keeps moving: it must not go on refusing txs (NOT_READY) for the whole run.
+      this.catchingUp = target - ledger.head.height > CATCHING_UP_LAG
     }
     logger.info({ height: ledger.head.height }, 'sync done')
     return ledger.head.height
