@@ -66,6 +66,8 @@ export interface CatchUp {
   target: number
   ms: number
   caughtUp: boolean
+  /** The harness killed it again before it caught up (a measurement cut short, not a failure). */
+  interrupted?: boolean
   /** Its height, status and log tail when the harness gave up (when not caught up). */
   height?: number
   why?: string
@@ -188,10 +190,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   // Catch-up after each restart: from the restarted node's `ready` until it reaches the height the
   // other live nodes had at that moment (measured in the background; `catchUps()` waits for them).
   const starts = new Map<number, number>()
+  const kills = new Map<number, number>()
   const catchUps: CatchUp[] = []
   const measuring = new Set<Promise<void>>()
   const measureCatchUp = async (i: number) => {
     const readyAt = Date.now()
+    const killsAtReady = kills.get(i) ?? 0
     const heights = await Promise.all(
       cluster
         .live()
@@ -212,6 +216,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       )
       if (h >= target)
         return void catchUps.push({ node: i, target, ms: Date.now() - readyAt, caughtUp: true })
+      if ((kills.get(i) ?? 0) !== killsAtReady)
+        return void catchUps.push({
+          node: i,
+          target,
+          ms: Date.now() - readyAt,
+          caughtUp: false,
+          interrupted: true,
+          height: h,
+        })
       if (Date.now() > deadline || !running(nodes[i]!)) {
         const ms = Date.now() - readyAt
         const why = await cluster.describe(i)
@@ -268,6 +281,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     async kill(i, signal = 'SIGKILL') {
       const node = nodes[i]!
       if (!running(node)) return node.process?.exitCode ?? null
+      kills.set(i, (kills.get(i) ?? 0) + 1)
       if (node.paused) node.process!.kill('SIGCONT')
       node.process!.kill(signal)
       node.paused = false

@@ -4,7 +4,9 @@ import type { ScenarioReport } from './scenario.ts'
 
 export function summary(r: ScenarioReport): string {
   const rec = r.recoveries.map((x) => `${x.kind}:${x.ms}`).join(' ')
-  const ups = r.catchUps.map((c) => `${c.node}:${c.caughtUp ? c.ms : 'never'}`).join(' ')
+  const ups = r.catchUps
+    .map((c) => `${c.node}:${c.caughtUp ? c.ms : c.interrupted ? `killed@${c.ms}` : 'never'}`)
+    .join(' ')
   const refused = Object.entries(r.load.refused)
     .map(([k, v]) => `${k}:${v}`)
     .join(',')

@@ -33,8 +33,15 @@ test(`eight restarts under load (primary and backups, down 1-4 s) each catch up 
   )
   assertClean(r)
   assert.is(r.catchUps.length, 8, 'every restart measured')
-  const ms = r.catchUps.map((c) => c.ms).sort((a, b) => a - b)
-  console.log(`catch-up after restart (ms): median ${ms[Math.floor(ms.length / 2)]}, max ${ms.at(-1)}`)
+  const done = r.catchUps.filter((c) => !c.interrupted)
+  assert.ok(
+    done.length >= 4,
+    `at least half the catch-ups ran to the end (${done.length} of 8; the rest were killed again first)`,
+  )
+  const ms = done.map((c) => c.ms).sort((a, b) => a - b)
+  console.log(
+    `catch-up after restart (ms): median ${ms[Math.floor(ms.length / 2)]}, max ${ms.at(-1)} (${done.length} of 8 measured to the end)`,
+  )
 })
 
 test.run()

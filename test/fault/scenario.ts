@@ -178,7 +178,7 @@ export async function runScenario(
       }
     // A restarted validator must catch up with the others (an operator restarts for every upgrade).
     const catchUps = await cluster.catchUps()
-    for (const c of catchUps)
+    for (const c of catchUps.filter((x) => !x.interrupted))
       if (!c.caughtUp || c.ms > (sc.recoveryBoundMs ?? 30_000))
         violations.push(
           `node ${c.node} restarted and ${c.caughtUp ? `took ${c.ms} ms` : `was still at height ${c.height} after ${c.ms} ms`} to reach height ${c.target}${c.why ? `:\n${c.why}` : ''}`,
