@@ -39,13 +39,19 @@ export type JournalEntry =
     }
   | { type: 'checkpoint'; proof: CheckpointProof }
 
+/**
+ * VIEW-CHANGEs this replica signed that a restart keeps (the newest ones, whatever came after them): a
+ * peer still asking for a view this replica left needs it to reach 2f+1 for that view.
+ */
+export const JOURNAL_OWN_VIEW_CHANGES = 4
+
 /** What `restoreFromJournal` recovers; the replica rebuilds its state from it on a `start` input. */
 export interface RestoredJournal {
   view: number
   /** True when the last thing done in `view` was to ask for it (VIEW-CHANGE sent, NEW-VIEW not yet seen). */
   changingView: boolean
-  /** The VIEW-CHANGE this replica signed for `view`, if `changingView`. */
-  viewChangeBytes?: Uint8Array
+  /** Every VIEW-CHANGE this replica signed (the newest JOURNAL_OWN_VIEW_CHANGES, oldest first). */
+  ownViewChanges: { view: number; bytes: Uint8Array }[]
   /** The NEW-VIEW this replica signed for `view` as its primary, if any. */
   newViewBytes?: Uint8Array
   stable?: CheckpointProof
@@ -56,15 +62,24 @@ export interface RestoredJournal {
 
 /** Folds journal entries (oldest first) into what a restarted replica needs. Pure; tolerates compacted journals. */
 export function restoreFromJournal(entries: readonly JournalEntry[]): RestoredJournal {
-  const r: RestoredJournal = { view: 0, changingView: false, proposals: [], prepares: [], commits: [] }
+  const r: RestoredJournal = {
+    view: 0,
+    changingView: false,
+    ownViewChanges: [],
+    proposals: [],
+    prepares: [],
+    commits: [],
+  }
   for (const e of entries) {
     switch (e.type) {
       case 'viewChange':
+        r.ownViewChanges = r.ownViewChanges.filter((x) => x.view !== e.view)
+        r.ownViewChanges.push({ view: e.view, bytes: e.bytes })
+        if (r.ownViewChanges.length > JOURNAL_OWN_VIEW_CHANGES) r.ownViewChanges.shift()
         if (e.view >= r.view) {
           if (e.view > r.view) r.newViewBytes = undefined
           r.view = e.view
           r.changingView = true
-          r.viewChangeBytes = e.bytes
         }
         break
       case 'view':
@@ -72,7 +87,6 @@ export function restoreFromJournal(entries: readonly JournalEntry[]): RestoredJo
           if (e.view > r.view) r.newViewBytes = undefined
           r.view = e.view
           r.changingView = false
-          r.viewChangeBytes = undefined
         }
         break
       case 'newView':
@@ -101,10 +115,12 @@ export function restoreFromJournal(entries: readonly JournalEntry[]): RestoredJo
 
 /**
  * Drops what a stable checkpoint at `stableHeight` made useless: entries at or below it, all but the
- * newest checkpoint, and view records older than the newest. Apply on a `compactJournal` output.
+ * newest checkpoint, and view records older than the newest (but the newest own VIEW-CHANGEs stay).
+ * Apply on a `compactJournal` output.
  */
 export function compactJournal(entries: readonly JournalEntry[], stableHeight: number): JournalEntry[] {
   const r = restoreFromJournal(entries)
+  const kept = new Set(r.ownViewChanges.map((x) => x.bytes))
   const out: JournalEntry[] = []
   if (r.stable) out.push({ type: 'checkpoint', proof: r.stable })
   for (const e of entries) {
@@ -113,7 +129,7 @@ export function compactJournal(entries: readonly JournalEntry[], stableHeight: n
       if (e.height > stableHeight) out.push(e)
       continue
     }
-    if (e.view >= r.view) out.push(e)
+    if (e.view >= r.view || (e.type === 'viewChange' && kept.has(e.bytes))) out.push(e)
   }
   return out
 }

@@ -45,4 +45,15 @@ test(`case 2 (node defaults: 3 s timeouts, link down 9.5 s), seed ${FIRST}`, () 
   assert.ok(r.livenessMs !== undefined && r.livenessMs <= r.livenessBoundMs)
 })
 
+// Found by the n=4 sweep (seed 973, every fault kind): validator 1 sent NEW-VIEW(1) to replica 3 only and
+// went down for good; 3 entered view 1, restarted, timed out into view 2. Replicas 0 and 2, cut off from the
+// NEW-VIEW by link faults, still asked for view 1. After its restart replica 3 had forgotten its
+// VIEW-CHANGE(1) (the journal restored only the VIEW-CHANGE of the current view), so nobody held 2f+1 for
+// view 1 nor f+1 for view 2, and no timer was armed: no commit after the heal, ever.
+test('sweep seed 973 (n=4, all fault kinds): a restarted replica still answers a VIEW-CHANGE for a view it left', () => {
+  const r = runSimulation({ seed: 973, n: 4 })
+  assert.is(r.downForever.join(), '1')
+  assert.is(r.violations.length, 0, report(r))
+})
+
 test.run()
