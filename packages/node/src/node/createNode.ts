@@ -98,6 +98,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const { config, genesis, key } = opts
   const logger = opts.logger ?? createLogger({ level: config.log.level, name: config.moniker })
   const log = (module: string) => logger.child({ module })
+  // p2p and rpc take a child `{ module }` themselves: they get the parent, or each line would carry
+  // the key twice (log stores such as Elasticsearch refuse such lines).
   const clock = opts.clock ?? systemClock
   const wallClock = opts.wallClock ?? Date.now
   const metrics: Metrics | undefined = config.metrics.enabled ? createMetrics() : undefined
@@ -190,7 +192,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     observers: config.p2p.observers.map((k) => k.toLowerCase()).filter((k) => !validatorsHex.includes(k)),
     limits: protocolLimits({ consensusFrameBytes }),
     observerLimits: observerProtocolLimits({ consensusFrameBytes }),
-    logger: log('p2p'),
+    logger,
     clock,
   })
   p2p.events.on(
@@ -324,7 +326,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   backendRef = backend
   const rpc: RpcServer = createRpcServer({
     backend,
-    logger: log('rpc'),
+    logger,
     limits: {
       maxBodyBytes: config.rpc.maxBodyBytes,
       maxWaitMs: config.rpc.maxWaitMs,

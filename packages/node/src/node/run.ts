@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { CityError } from '@cityledger/core'
 import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
-import { createLogger } from '../log/index.ts'
+import { createLogger, readyLine } from '../log/index.ts'
 import { type NodeOptions, createNode } from './createNode.ts'
 
 /** Options of `runNode` (the CLI passes its flags; harnesses may pass test hooks). */
@@ -80,5 +80,5 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
     }, 500)
   }
   // Machine-readable line for supervisors and tests: the node is up and where.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', rpc: node.rpcUrl(), p2p: node.p2pAddrs() })}\n`)
+  process.stdout.write(readyLine({ rpc: node.rpcUrl(), p2p: node.p2pAddrs(), node: config.moniker }))
 }
