@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type Command, InvalidArgumentError } from 'commander'
-import { CityError, generateKeyPair, toHex } from '@cityledger/core'
+import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
 import { readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
-import { createTestnet } from './testnet.ts'
+import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
@@ -13,6 +13,16 @@ const int = (name: string, min: number, max: number) => (v: string) => {
   if (!Number.isInteger(n) || n < min || n > max)
     throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`)
   return n
+}
+
+// The rule every node applies to the genesis chain id at start (core's CHAIN_ID_RE), checked here
+// so that a testnet its nodes would refuse is never written.
+const chainId = (v: string): string => {
+  if (!CHAIN_ID_RE.test(v))
+    throw new InvalidArgumentError(
+      `--chain-id ${JSON.stringify(v)}: lowercase letters, digits and dashes, starting with a letter or digit, at most 64 (${CHAIN_ID_RE})`,
+    )
+  return v
 }
 
 const print = (v: unknown): void => {
@@ -43,14 +53,20 @@ export function registerCommands(program: Command): void {
     .description('write the folders of an N-validator network on this machine (keys, configs, one genesis)')
     .option('--validators <n>', 'number of validators', int('--validators', 1, 64), 4)
     .requiredOption('--out <dir>', 'output folder')
-    .option('--chain-id <id>', 'chain id', 'seoul-devnet')
+    .option('--chain-id <id>', 'chain id (lowercase letters, digits, dashes)', chainId, 'seoul-devnet')
     .option(
       '--base-port <port>',
       'first port (p2p = base + 2i, rpc = base + 2i + 1)',
       int('--base-port', 1024, 65000),
       26656,
     )
-    .action((o: { validators: number; out: string; chainId: string; basePort: number }) => {
+    .option(
+      '--force',
+      'replace an earlier testnet in --out (deletes its node*/, observer*/ and city-key.json)',
+      false,
+    )
+    .action((o: { validators: number; out: string; chainId: string; basePort: number; force: boolean }) => {
+      prepareTestnetOut(o.out, o.force)
       const t = createTestnet({
         validators: o.validators,
         out: o.out,
@@ -95,9 +111,15 @@ export function registerCommands(program: Command): void {
   const keys = program.command('keys').description('key files')
   keys
     .command('new')
-    .description('write a new key.json into a folder')
+    .description('write a new key.json into a folder (refuses to replace one unless --force)')
     .requiredOption('--home <dir>', 'folder')
-    .action((o: { home: string }) => {
+    .option('--force', 'replace an existing key.json (the old key is lost)', false)
+    .action((o: { home: string; force: boolean }) => {
+      if (!o.force && existsSync(join(o.home, 'key.json')))
+        throw new CityError(
+          'EXISTS',
+          `${join(resolve(o.home), 'key.json')}: the folder already has a key.json; a new key would lose it (pass --force to replace it)`,
+        )
       mkdirSync(o.home, { recursive: true })
       print({ publicKey: toHex(writeKey(resolve(o.home), generateKeyPair()).publicKey) })
     })

@@ -1,11 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { type KeyPair, generateKeyPair, toHex } from '@cityledger/core'
+import { CityError, type KeyPair, generateKeyPair, toHex } from '@cityledger/core'
 import {
   DEFAULT_CONFIG,
   DEFAULT_CONSENSUS,
   type Genesis,
   type NodeConfig,
+  parseGenesis,
   writeConfig,
   writeKey,
 } from '../config/index.ts'
@@ -41,6 +42,29 @@ export interface TestnetLayout {
   observerRpc: string[]
 }
 
+/** What a testnet writes at the top of its folder (the CLI's --force removes exactly these). */
+const TESTNET_ENTRY = /^(node|observer)\d+$|^city-key\.json$/
+
+/**
+ * Makes `out` ready for `createTestnet` from the CLI. A folder that holds anything is refused
+ * (EXISTS): writing into it would replace keys and genesis but keep each node's old `data/`, made
+ * from another genesis, and those nodes would not start. With `force`, every validator and observer
+ * folder and the city key of an earlier testnet are removed (stores included); other files stay.
+ */
+export function prepareTestnetOut(out: string, force: boolean): void {
+  const dir = resolve(out)
+  if (!existsSync(dir)) return
+  const entries = readdirSync(dir)
+  if (entries.length === 0) return
+  if (!force)
+    throw new CityError(
+      'EXISTS',
+      `${dir} is not empty: a new testnet there would replace keys and genesis but keep the old nodes' data/ (they would not start). Use another --out, or --force to delete its node*/, observer*/ and city-key.json first`,
+    )
+  for (const name of entries)
+    if (TESTNET_ENTRY.test(name)) rmSync(join(dir, name), { recursive: true, force: true })
+}
+
 /** Writes the folders of an N-validator network on this machine: keys, configs, one shared genesis. */
 export function createTestnet(opts: TestnetOptions): TestnetLayout {
   const n = opts.validators
@@ -62,6 +86,9 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
       keys.map((k) => k.publicKey),
     ),
   }
+  // The rules `start` applies to the genesis (chain id, validators, consensus parameters), checked
+  // before anything is written: a testnet its nodes would refuse is never left on disk.
+  parseGenesis(genesis, 'testnet genesis')
   mkdirSync(out, { recursive: true })
   writeFileSync(
     join(out, 'city-key.json'),
