@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path'
 import { type Command, InvalidArgumentError } from 'commander'
 import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
-import { readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
+import { loadConfig, readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
+import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
 
@@ -25,6 +26,24 @@ const chainId = (v: string): string => {
   return v
 }
 
+const DEFAULT_RPC = `http://127.0.0.1:${INIT_RPC_PORT}`
+
+/** The RPC address of a command: --rpc, else the host and port in `<--home>/config.json`, else the default. */
+function rpcUrl(o: { rpc?: string; home?: string }): string {
+  if (o.rpc !== undefined) return o.rpc
+  if (o.home === undefined) return DEFAULT_RPC
+  const { host, port } = loadConfig(resolve(o.home)).rpc
+  if (port === 0)
+    throw new InvalidArgumentError(
+      `${join(resolve(o.home), 'config.json')} has rpc.port 0 (a free port picked at start): pass --rpc with the address the node printed`,
+    )
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${port}`
+}
+
+const RPC_HELP = `node RPC address (default: from --home's config.json, else ${DEFAULT_RPC})`
+const HOME_HELP = "node home folder: its config.json's rpc.host and rpc.port give the address"
+
 const print = (v: unknown): void => {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
 }
@@ -33,18 +52,22 @@ export function registerCommands(program: Command): void {
   program
     .command('init')
     .description(
-      "create a node's home: key, config (with documented defaults); add the network's genesis.json yourself",
+      `create a node's home. Writes <home>/key.json (a new Ed25519 key, mode 600) and <home>/config.json (every setting with its default, a "$comment" per section; p2p listens on 0.0.0.0:${INIT_P2P_PORT}, RPC on 127.0.0.1:${INIT_RPC_PORT}, so \`status --home\` finds it). Refuses a home that has either file. Add the network's genesis.json and the peers (config.json p2p.peers) yourself, then: cityledger start --home <dir>`,
     )
-    .requiredOption('--home <dir>', 'node home folder')
-    .action((o: { home: string }) => {
+    .requiredOption('--home <dir>', 'node home folder (created if missing)')
+    .option('--moniker <name>', 'name in logs', 'validator')
+    .option('--p2p-host <ip>', 'p2p listen address', '0.0.0.0')
+    .option('--p2p-port <port>', 'p2p port', int('--p2p-port', 1, 65535), INIT_P2P_PORT)
+    .option('--rpc-port <port>', 'RPC port (on 127.0.0.1)', int('--rpc-port', 1, 65535), INIT_RPC_PORT)
+    .action((o: { home: string; moniker: string; p2pHost: string; p2pPort: number; rpcPort: number }) => {
       const home = resolve(o.home)
-      if (existsSync(join(home, 'key.json'))) throw new CityError('EXISTS', `${home} already has a key.json`)
-      mkdirSync(home, { recursive: true })
-      const key = writeKey(home)
+      const { key, configPath } = initHome(home, o)
       print({
         home,
         publicKey: toHex(key.publicKey),
-        next: 'put the network genesis.json in the home, then: cityledger start --home <dir>',
+        key: join(home, 'key.json'),
+        config: configPath,
+        next: 'put the network genesis.json in the home and the peers in config.json, then: cityledger start --home <dir>',
       })
     })
 
@@ -133,14 +156,15 @@ export function registerCommands(program: Command): void {
     .command('tx <service> <method> [args]')
     .description('sign and submit a transaction; args is JSON (bytes as "0x..." hex)')
     .requiredOption('--key <file>', 'signer key file (e.g. .devnet/city-key.json)')
-    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
+    .option('--rpc <url>', RPC_HELP)
+    .option('--home <dir>', HOME_HELP)
     .option('--no-wait', 'return once admitted instead of waiting for the commit')
     .action(
       async (
         service: string,
         method: string,
         argsText: string | undefined,
-        o: { key: string; rpc: string; wait: boolean },
+        o: { key: string; rpc?: string; home?: string; wait: boolean },
       ) => {
         let args: unknown
         try {
@@ -149,7 +173,7 @@ export function registerCommands(program: Command): void {
           throw new InvalidArgumentError(`args is not JSON: ${(err as Error).message}`)
         }
         const key = readKeyFile(o.key)
-        const client = createClient({ url: o.rpc })
+        const client = createClient({ url: rpcUrl(o) })
         const status = await client.status()
         const nonce = await client.query('_sys', 'nonce', { signer: toHex(key.publicKey) })
         const body = {
@@ -171,8 +195,9 @@ export function registerCommands(program: Command): void {
     .command('query <service> <query>')
     .description('read a service query: key=value pairs (bytes as hex)')
     .argument('[params...]', 'key=value')
-    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
-    .action(async (service: string, query: string, params: string[], o: { rpc: string }) => {
+    .option('--rpc <url>', RPC_HELP)
+    .option('--home <dir>', HOME_HELP)
+    .action(async (service: string, query: string, params: string[], o: { rpc?: string; home?: string }) => {
       const args = Object.fromEntries(
         params.map((p) => {
           const i = p.indexOf('=')
@@ -180,14 +205,17 @@ export function registerCommands(program: Command): void {
           return [p.slice(0, i), p.slice(i + 1)]
         }),
       )
-      print(await createClient({ url: o.rpc }).query(service, query, args))
+      print(await createClient({ url: rpcUrl(o) }).query(service, query, args))
     })
 
   program
     .command('status')
     .description("a node's status")
-    .option('--rpc <url>', 'node RPC address', 'http://127.0.0.1:26657')
-    .action(async (o: { rpc: string }) => print(await createClient({ url: o.rpc }).status()))
+    .option('--rpc <url>', RPC_HELP)
+    .option('--home <dir>', HOME_HELP)
+    .action(async (o: { rpc?: string; home?: string }) =>
+      print(await createClient({ url: rpcUrl(o) }).status()),
+    )
 
   program
     .command('bench [id]')
