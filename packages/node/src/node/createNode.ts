@@ -31,7 +31,15 @@ import { Ledger } from '../chain/ledger.ts'
 import { ledgerStore } from '../chain/storeAdapter.ts'
 import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
 import { type Logger, createLogger } from '../log/index.ts'
-import { type Metrics, createMetrics } from '../metrics/index.ts'
+import {
+  type Metrics,
+  createMetrics,
+  createSubmitTracker,
+  instrumentLedgerStore,
+  instrumentVerifier,
+  observeBlock,
+  timedKv,
+} from '../metrics/index.ts'
 import { type Clock, DEFAULT_PENALTY_WEIGHTS, type P2P, createP2P, systemClock } from '../p2p/index.ts'
 import { type RpcServer, createRpcServer } from '../rpc/index.ts'
 import { NodeRpcBackend } from './backend.ts'
@@ -113,7 +121,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const kv: KvStore = opts.testHooks?.wrapKv ? opts.testHooks.wrapKv(rawKv) : rawKv
   let store: ChainStore
   try {
-    store = await ChainStore.open(kv, { chainId: genesis.chainId })
+    store = await ChainStore.open(timedKv(kv, metrics, 'chain'), { chainId: genesis.chainId })
   } catch (err) {
     await kv.close()
     throw err
@@ -139,11 +147,19 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   }
 
   const nodes = Math.max(1, config.verifier.nodesOnMachine)
-  const verifier: SignatureVerifier = await createVerifier(config.verifier.kind, {
-    ...(config.verifier.workers > 0 ? { size: config.verifier.workers } : { nodesOnMachine: nodes }),
-  })
-  const inline: SignatureVerifier =
-    config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier()
+  // Both counted into the metrics: every signature the node checks goes through one of these two.
+  const verifier: SignatureVerifier = instrumentVerifier(
+    await createVerifier(config.verifier.kind, {
+      ...(config.verifier.workers > 0 ? { size: config.verifier.workers } : { nodesOnMachine: nodes }),
+    }),
+    metrics,
+    'batch',
+  )
+  const inline: SignatureVerifier = instrumentVerifier(
+    config.verifier.kind === 'noble' ? createPureVerifier() : await createNativeVerifier(),
+    metrics,
+    'inline',
+  )
   const verifiedCache = new VerifiedCache()
   const stateReader = { get: (k: Uint8Array) => store.state.get(k) }
   const serviceChecked = new WeakSet<Tx>()
@@ -171,7 +187,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const ledger = await Ledger.open({
     chainId: genesis.chainId,
     validators,
-    store: await ledgerStore(store),
+    store: instrumentLedgerStore(await ledgerStore(store), metrics, validatorsHex),
     runtime,
     verifier,
     verifiedCache,
@@ -180,7 +196,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     maxBlockBytes: genesis.consensus.maxBlockBytes,
     wallClock,
   })
-  const journal = await Journal.open(subKv(kv, STORE_PREFIX.journal))
+  const journal = await Journal.open(subKv(timedKv(kv, metrics, 'journal'), STORE_PREFIX.journal))
 
   const consensusFrameBytes = consensusMessageLimit(genesis.consensus.maxBlockBytes)
   const p2p: P2P = createP2P({
@@ -208,6 +224,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       : net
 
   let backendRef: NodeRpcBackend | undefined
+  let lastBlock: { height: number; time: number } | undefined = ledger.head
+  const submits = metrics ? createSubmitTracker(metrics, () => clock.now()) : undefined
   let fatal: ((err: Error) => void) | undefined
   const replica = isValidator
     ? createReplica({
@@ -256,7 +274,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       genesis.consensus.blockIntervalMs,
       Math.floor(genesis.consensus.viewChangeTimeoutMs / 3),
     ),
-    onCommitted: (c) => backendRef?.committed(c),
+    onCommitted: (c) => {
+      if (metrics) {
+        observeBlock(metrics, c.block, lastBlock)
+        lastBlock = { height: c.block.header.height, time: c.block.header.time }
+        submits?.committed(c.txs)
+      }
+      backendRef?.committed(c)
+    },
     onSyncNeeded: (from, to) =>
       void syncer.sync(to).catch((err) => log('sync').warn({ err: String(err), from, to }, 'sync failed')),
     onFatal: (err) => fatal?.(err),
@@ -294,7 +319,9 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     },
     verify: (c) => inline.verify(c),
     logger: log('sync'),
+    onProgress: (_height, target) => metrics?.syncTarget.set(target),
   })
+  metrics?.watchSync(() => syncer.catchingUp)
 
   const gossip = new TxGossip({
     mempool,
@@ -321,7 +348,11 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     peers: () => p2p.peers().length,
     catchingUp: () => syncer.catchingUp,
     started: () => started,
-    submit: (bytes) => gossip.submit(bytes),
+    submit: async (bytes) => {
+      const r = await gossip.submit(bytes)
+      submits?.submitted(r.hash)
+      return r
+    },
   })
   backendRef = backend
   const rpc: RpcServer = createRpcServer({
