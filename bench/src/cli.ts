@@ -18,8 +18,22 @@ network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --second
 abuse:    --seconds N (10 per phase)  --rate TX/S (20)  --sse N (2000)  --slow-loris N (200)
           --flood-connections N (32)  --partial-frames N (4)  --partial-frame-mib N (60)  --pre-prepares N (300)`
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
+/** A usage error: printed with the usage, exit code 2 (the CLI's usage code), no stack trace. */
+class UsageError extends Error {}
+
+function parse() {
+  try {
+    return parseCommandLine()
+  } catch (err) {
+    // parseArgs throws ERR_PARSE_ARGS_* for unknown flags and flags without their value.
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      throw new UsageError((err as Error).message)
+    throw err
+  }
+}
+
+function parseCommandLine() {
+  return parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
     options: {
@@ -49,6 +63,10 @@ async function main(): Promise<number> {
       'pre-prepares': { type: 'string' },
     },
   })
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parse()
   const id = positionals[0]
   if (values.help || !id) {
     process.stdout.write(`${USAGE}\n`)
@@ -82,6 +100,11 @@ main().then(
     process.exitCode = code
   },
   (err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`)
+      process.exitCode = 2
+      return
+    }
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
     process.exitCode = 1
   },

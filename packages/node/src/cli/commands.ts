@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander'
 import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
 import { loadConfig, readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
+import { EXIT, TxRejected, isRefusal } from './exitCodes.ts'
 import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
@@ -185,9 +186,15 @@ export function registerCommands(program: Command): void {
           nonce: Number(nonce.value) + 1,
           expiry: 0,
         }
-        const res = await client.submitTx(body, key.secretKey, o.wait ? { wait: 'commit' } : {})
+        let res: Awaited<ReturnType<typeof client.submitTx>>
+        try {
+          res = await client.submitTx(body, key.secretKey, o.wait ? { wait: 'commit' } : {})
+        } catch (err) {
+          if (isRefusal(err)) throw new TxRejected((err as CityError).code, (err as Error).message)
+          throw err
+        }
         print(res)
-        if (typeof res === 'object' && res && 'status' in res && res.status === 'failed') process.exitCode = 2
+        if (res.status === 'failed') process.exitCode = EXIT.REJECTED
       },
     )
 

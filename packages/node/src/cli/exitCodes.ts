@@ -1,0 +1,45 @@
+import { CommanderError } from 'commander'
+import { isCityError } from '@cityledger/core'
+
+/**
+ * Exit codes of `cityledger` (table in packages/node/README.md, CLI). Scripts switch on them:
+ * a usage error is fixed by changing the command, an unreachable node by waiting or another --rpc,
+ * a rejected tx by changing the tx.
+ */
+export const EXIT = {
+  OK: 0,
+  /** Anything else: a bad key or config file, a refused overwrite, a server error. */
+  FAILURE: 1,
+  /** Unknown command or flag, a bad flag value, arguments that are not JSON. */
+  USAGE: 2,
+  /** The node's RPC cannot be reached (client error UNAVAILABLE). */
+  UNREACHABLE: 3,
+  /** The node refused the tx (4xx at submit), or it was committed as failed. */
+  REJECTED: 4,
+} as const
+
+/** Marks an error as a rejected tx (EXIT.REJECTED); the message and code are kept. */
+export class TxRejected extends Error {
+  readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.name = 'TxRejected'
+    this.code = code
+  }
+}
+
+/** The exit code for an error that ended a command. */
+export function exitCodeOf(err: unknown): number {
+  // commander's own: help and --version are code 0; every parse error (and InvalidArgumentError
+  // thrown by a flag parser or an action) is a usage error.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE
+  if (err instanceof TxRejected) return EXIT.REJECTED
+  if (isCityError(err, 'UNAVAILABLE')) return EXIT.UNREACHABLE
+  return EXIT.FAILURE
+}
+
+/** True when a client error is the node refusing a tx it was sent (a 4xx answer to the submit). */
+export function isRefusal(err: unknown): boolean {
+  const status = isCityError(err) ? err.details.status : undefined
+  return typeof status === 'number' && status >= 400 && status < 500
+}

@@ -1,0 +1,136 @@
+// Exit codes a script can switch on (packages/node/README.md, CLI): 0 ok, 1 other failure, 2 usage
+// error, 3 node unreachable, 4 tx rejected; --version prints the package version; bench's unknown
+// flags get its usage, not a stack trace.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createTestnet } from '../src/cli/testnet.ts'
+
+const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
+const VERSION = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')).version
+
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (b: Buffer) => (out += b))
+    p.stderr.on('data', (b: Buffer) => (err += b))
+    p.on('exit', (code) => done({ code, out, err }))
+  })
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer()
+    s.on('error', fail)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => done(port))
+    })
+  })
+}
+
+const noStack = (s: string) => assert.not.ok(/\n\s+at /.test(s), `stack trace printed:\n${s}`)
+
+test('--version prints the package version', async () => {
+  const r = await cli(['--version'])
+  assert.is(r.code, 0, r.err)
+  assert.is(r.out.trim(), VERSION)
+})
+
+test('usage errors exit 2', async () => {
+  for (const args of [
+    ['nosuch'],
+    ['status', '--nosuch'],
+    ['testnet', '--out', join(tmpdir(), 'never-written'), '--validators', 'many'],
+    ['tx', 'identity', 'registerSubject', '{not json', '--key', 'k.json'],
+    ['init'],
+  ]) {
+    const r = await cli(args)
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`)
+    noStack(r.err)
+  }
+})
+
+test('an unreachable node exits 3', async () => {
+  const port = await freePort()
+  for (const args of [
+    ['status', '--rpc', `http://127.0.0.1:${port}`],
+    ['query', 'identity', 'subject', 'subject=00', '--rpc', `http://127.0.0.1:${port}`],
+  ]) {
+    const r = await cli(args)
+    assert.is(r.code, 3, `${args.join(' ')}: ${r.err}`)
+    assert.match(r.err, 'UNAVAILABLE')
+    noStack(r.err)
+  }
+})
+
+test('bench: an unknown flag prints the usage and exits 2, no stack trace', async () => {
+  for (const args of [
+    ['bench', '--nosuch'],
+    ['bench', 'verify', '--nosuch'],
+  ]) {
+    const r = await cli(args)
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`)
+    assert.match(r.err, '--nosuch')
+    assert.match(r.err, 'usage: cityledger bench')
+    noStack(r.err)
+  }
+})
+
+test('a tx the node refuses or that fails exits 4; other failures 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-cli-exit-'))
+  let node: ChildProcess | undefined
+  try {
+    const ports = [{ p2p: await freePort(), rpc: await freePort() }]
+    const t = createTestnet({ validators: 1, out: dir, ports, store: 'memory' })
+    node = spawn(process.execPath, [MAIN, 'start', '--home', t.homes[0]!], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let log = ''
+    await new Promise<void>((ready, fail) => {
+      node!.stdout!.on('data', (b: Buffer) => {
+        log += b
+        if (log.includes('"msg":"ready"')) ready()
+      })
+      node!.stderr!.on('data', (b: Buffer) => (log += b))
+      node!.on('exit', (code) => fail(new Error(`node exited (${code}) before ready: ${log}`)))
+    })
+    const key = join(dir, 'city-key.json')
+    const rpc = ['--rpc', t.rpc[0]!]
+    const unknown = await cli(['tx', 'nosuch', 'method', '{}', '--key', key, ...rpc])
+    assert.is(unknown.code, 4, `refused at admission: ${unknown.err}`)
+    assert.match(unknown.err, 'UNKNOWN_SERVICE')
+    const args = `{"subject":"0x${'5e'.repeat(32)}"}`
+    const first = await cli(['tx', 'identity', 'registerSubject', args, '--key', key, ...rpc])
+    assert.is(first.code, 0, first.err)
+    const again = await cli(['tx', 'identity', 'registerSubject', args, '--key', key, ...rpc])
+    assert.is(again.code, 4, `committed as failed: ${again.out}${again.err}`)
+    assert.match(again.out, 'SUBJECT_EXISTS')
+    const noKey = await cli([
+      'tx',
+      'identity',
+      'registerSubject',
+      args,
+      '--key',
+      join(dir, 'none.json'),
+      ...rpc,
+    ])
+    assert.is(noKey.code, 1, noKey.err)
+    assert.match(noKey.err, 'BAD_KEY')
+  } finally {
+    if (node && node.exitCode === null) {
+      const exited = new Promise((done) => node!.on('exit', done))
+      node.kill('SIGTERM')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.run()
