@@ -1,6 +1,17 @@
-import { readFileSync } from 'node:fs'
-import { CHAIN_ID_RE, CityError, type Value, encode, fromHex, isHex, sha256 } from '@cityledger/core'
+import { CHAIN_ID_RE, CityError, type Value, encode, fromHex, sha256 } from '@cityledger/core'
 import { valueFromJson } from './json.ts'
+import {
+  type ConfigProblem,
+  HEX32,
+  type JsonSchema,
+  integer,
+  list,
+  object,
+  problemsText,
+  readJsonFile,
+  schemaProblems,
+  text,
+} from './validate.ts'
 
 /** One validator in the genesis set. */
 export interface GenesisValidator {
@@ -47,56 +58,131 @@ export const DEFAULT_CONSENSUS: ConsensusParams = {
   blockIntervalMs: 200,
 }
 
-export function parseGenesis(json: unknown, source = 'genesis'): Genesis {
-  const bad = (what: string): never => {
-    throw new CityError('BAD_GENESIS', `${source}: ${what}`)
+const c = DEFAULT_CONSENSUS
+const param = (k: keyof ConsensusParams, description: string) => integer(description, 1, undefined, c[k])
+
+/**
+ * JSON Schema of a genesis file: chainId, genesisTime and validators required, consensus parameters
+ * optional (defaults as `default`), unknown fields refused. Service configs are the services' own
+ * (checked by each service at genesis), so `services` only has to be an object of JSON values.
+ * Published as packages/node/schema/genesis.schema.json (a test keeps the two equal).
+ */
+export const GENESIS_SCHEMA: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'cityledger genesis file (<home>/genesis.json)',
+  ...object(
+    "The network's first state; every validator must start from the same file.",
+    {
+      $schema: text('the schema this file follows (for editors); ignored'),
+      chainId: text('network name, signed into every tx and vote', { pattern: CHAIN_ID_RE.source }),
+      genesisTime: integer('ms since the epoch; block 1 must be later', 0),
+      validators: list(
+        'the validator set, in order (the order picks the primary of each view)',
+        object(
+          'one validator',
+          {
+            name: text('human name', { minLength: 1 }),
+            publicKey: text('Ed25519 public key, 64 hex characters', { pattern: HEX32 }),
+          },
+          { required: ['name', 'publicKey'] },
+        ),
+        { minItems: 1 },
+      ),
+      consensus: object('consensus parameters (every validator must use the same ones)', {
+        checkpointInterval: param('checkpointInterval', 'K: a checkpoint every K heights'),
+        watermarkWindow: param(
+          'watermarkWindow',
+          'L: heights a replica accepts above its stable checkpoint (>= 2 * checkpointInterval)',
+        ),
+        viewChangeTimeoutMs: param(
+          'viewChangeTimeoutMs',
+          'base view-change timeout, ms; doubles with each consecutive view change',
+        ),
+        maxBlockTxs: param('maxBlockTxs', 'most txs a proposer puts in a block'),
+        maxBlockBytes: param('maxBlockBytes', 'most bytes of txs a proposer puts in a block'),
+        blockIntervalMs: param(
+          'blockIntervalMs',
+          'how long a primary waits for txs before proposing a (possibly empty) block, ms',
+        ),
+      }),
+      services: {
+        description: 'each service\'s genesis config by service name (byte strings as "0x" hex)',
+        type: 'object',
+        default: {},
+      },
+    },
+    { required: ['chainId', 'genesisTime', 'validators'] },
+  ),
+}
+
+/** Every problem of a parsed genesis file (schema and the rules between fields); empty when good. */
+export function genesisProblems(json: unknown): ConfigProblem[] {
+  const problems = schemaProblems(GENESIS_SCHEMA, json)
+  if (problems.length > 0) return problems
+  const g = json as {
+    validators: GenesisValidator[]
+    consensus?: Partial<ConsensusParams>
+    services?: object
   }
-  if (json === null || typeof json !== 'object') bad('not a JSON object')
-  const g = json as Record<string, unknown>
-  if (typeof g.chainId !== 'string' || !CHAIN_ID_RE.test(g.chainId))
-    bad('chainId: lowercase letters, digits, dashes')
-  if (!Number.isSafeInteger(g.genesisTime) || (g.genesisTime as number) < 0)
-    bad('genesisTime: ms since the epoch')
-  if (!Array.isArray(g.validators) || g.validators.length < 1) bad('validators: a non-empty list')
-  const seen = new Set<string>()
-  for (const [i, v] of (g.validators as GenesisValidator[]).entries()) {
-    if (!v || typeof v.name !== 'string' || !isHex(v.publicKey, 32))
-      bad(`validators[${i}]: { name, publicKey (64 hex) }`)
-    if (seen.has(v.publicKey.toLowerCase())) bad(`validators[${i}]: duplicate key`)
-    seen.add(v.publicKey.toLowerCase())
+  const seen = new Map<string, number>()
+  for (const [i, v] of g.validators.entries()) {
+    const key = v.publicKey.toLowerCase()
+    const first = seen.get(key)
+    if (first !== undefined)
+      problems.push({ field: `validators[${i}].publicKey`, message: `the same key as validators[${first}]` })
+    else seen.set(key, i)
   }
-  const consensus = { ...DEFAULT_CONSENSUS, ...((g.consensus as object) ?? {}) } as ConsensusParams
-  for (const [k, v] of Object.entries(consensus)) {
-    if (!Number.isSafeInteger(v) || v <= 0) bad(`consensus.${k}: a positive integer`)
-  }
+  const consensus = { ...DEFAULT_CONSENSUS, ...g.consensus }
   if (consensus.watermarkWindow < 2 * consensus.checkpointInterval)
-    bad('consensus.watermarkWindow must be >= 2 * checkpointInterval')
+    problems.push({
+      field: 'consensus.watermarkWindow',
+      message: `must be >= 2 * checkpointInterval (${2 * consensus.checkpointInterval})`,
+    })
+  for (const [name, cfg] of Object.entries(g.services ?? {})) {
+    try {
+      valueFromJson(cfg, `services.${name}`)
+    } catch (err) {
+      const e = err as CityError
+      const field = String(e.details?.field ?? `services.${name}`)
+      problems.push({ field, message: e.message.slice(field.length + 2) })
+    }
+  }
+  return problems
+}
+
+/**
+ * Checks a genesis file without starting anything (for `cityledger config validate`): every
+ * problem, or an empty list. Never throws; a file that cannot be read or parsed is one problem.
+ */
+export function validateGenesisFile(path: string): ConfigProblem[] {
+  const read = readJsonFile(path)
+  return 'problem' in read ? [read.problem] : genesisProblems(read.json)
+}
+
+/** A parsed genesis file, checked, with defaults filled in; BAD_GENESIS listing every problem. */
+export function parseGenesis(json: unknown, source = 'genesis'): Genesis {
+  const problems = genesisProblems(json)
+  if (problems.length > 0)
+    throw new CityError('BAD_GENESIS', problemsText(source, problems), { path: source, problems })
+  const g = json as Genesis
+  // Known keys only, in DEFAULT_CONSENSUS's order: `$comment` is a note, not a parameter.
+  const given: Partial<ConsensusParams> = g.consensus ?? {}
+  const consensus = { ...DEFAULT_CONSENSUS }
+  for (const k of Object.keys(consensus) as (keyof ConsensusParams)[]) consensus[k] = given[k] ?? consensus[k]
   return {
-    chainId: g.chainId as string,
-    genesisTime: g.genesisTime as number,
-    validators: (g.validators as GenesisValidator[]).map((v) => ({
-      name: v.name,
-      publicKey: v.publicKey.toLowerCase(),
-    })),
+    chainId: g.chainId,
+    genesisTime: g.genesisTime,
+    validators: g.validators.map((v) => ({ name: v.name, publicKey: v.publicKey.toLowerCase() })),
     consensus,
-    services: (g.services as Record<string, unknown>) ?? {},
+    services: g.services ?? {},
   }
 }
 
 export function loadGenesis(path: string): Genesis {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new CityError('BAD_GENESIS', `cannot read ${path}: ${(err as Error).message}`)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (err) {
-    throw new CityError('BAD_GENESIS', `${path} is not valid JSON: ${(err as Error).message}`)
-  }
-  return parseGenesis(json, path)
+  const read = readJsonFile(path)
+  if ('problem' in read)
+    throw new CityError('BAD_GENESIS', problemsText(path, [read.problem]), { path, problems: [read.problem] })
+  return parseGenesis(read.json, path)
 }
 
 /** Service genesis configs as runtime Values. */

@@ -8,7 +8,8 @@ import { CityError, toHex } from '@cityledger/core'
 export function valueFromJson(v: unknown, path = '$'): Value {
   if (v === null || typeof v === 'boolean') return v
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new CityError('BAD_CONFIG', `${path}: numbers must be safe integers`)
+    if (!Number.isSafeInteger(v))
+      throw new CityError('BAD_CONFIG', `${path}: numbers must be safe integers`, { field: path })
     return v
   }
   if (typeof v === 'string') {
@@ -22,7 +23,7 @@ export function valueFromJson(v: unknown, path = '$'): Value {
       out[k] = valueFromJson(x, `${path}.${k}`)
     return out
   }
-  throw new CityError('BAD_CONFIG', `${path}: unsupported JSON value`)
+  throw new CityError('BAD_CONFIG', `${path}: unsupported JSON value`, { field: path })
 }
 
 /** Value -> JSON-able form with bytes as "0x" hex (the inverse of valueFromJson). */

@@ -9,6 +9,18 @@ import {
   publicKeyOf,
   toHex,
 } from '@cityledger/core'
+import {
+  type ConfigProblem,
+  HEX32,
+  type JsonSchema,
+  integer,
+  list,
+  object,
+  problemsText,
+  readJsonFile,
+  schemaProblems,
+  text,
+} from './validate.ts'
 
 /**
  * A node's own settings, in `<home>/config.json`. Every field has a default (documented in
@@ -118,68 +130,183 @@ export const DEFAULT_CONFIG: NodeConfig = {
   metrics: { enabled: true },
 }
 
+const HEX_KEY = text('Ed25519 public key, 64 hex characters', { pattern: HEX32 })
+const d = DEFAULT_CONFIG
+const rpcInt = (k: keyof NodeConfig['rpc'], description: string, min = 0) =>
+  integer(description, min, undefined, d.rpc[k] as number)
+
+/**
+ * JSON Schema of `<home>/config.json`: every field optional (defaults as `default`), unknown fields
+ * refused. Published as packages/node/schema/config.schema.json (a test keeps the two equal).
+ */
+export const CONFIG_SCHEMA: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'cityledger node config (<home>/config.json)',
+  ...object("A node's own settings; every field is optional and has a default.", {
+    $schema: text('the schema this file follows (for editors); ignored'),
+    moniker: text('human name for logs', { default: d.moniker }),
+    p2p: object('peer-to-peer network', {
+      listen: list('libp2p listen addresses (multiaddrs)', text('a multiaddr', { minLength: 1 }), {
+        default: d.p2p.listen,
+      }),
+      peers: list(
+        'peers to dial: validator public key and multiaddrs',
+        object(
+          'one peer',
+          { publicKey: HEX_KEY, addrs: list('its multiaddrs', text('a multiaddr', { minLength: 1 })) },
+          { required: ['publicKey', 'addrs'] },
+        ),
+        { default: d.p2p.peers },
+      ),
+      observers: list('non-validator keys that may connect (observers, sync-only nodes)', HEX_KEY, {
+        default: d.p2p.observers,
+      }),
+    }),
+    rpc: object('HTTP RPC server', {
+      host: text('address to bind', { minLength: 1, default: d.rpc.host }),
+      port: integer('TCP port; 0 picks a free port (printed at start)', 0, 65535, d.rpc.port),
+      maxBodyBytes: rpcInt('maxBodyBytes', 'largest request body, bytes'),
+      maxWaitMs: rpcInt('maxWaitMs', 'longest ?wait=commit, ms'),
+      rateLimitPerSecond: {
+        description:
+          'requests per second per client address (health and metrics exempt); 0 turns the limit off',
+        type: 'number',
+        minimum: 0,
+        default: d.rpc.rateLimitPerSecond,
+      },
+      rateLimitBurst: rpcInt('rateLimitBurst', 'requests a client may make at once before the rate applies'),
+      exemptClients: list(
+        'client addresses no per-client limit applies to and the connection cap never turns away',
+        text('an IP address', { minLength: 1 }),
+        { default: d.rpc.exemptClients },
+      ),
+      maxConnections: rpcInt('maxConnections', 'most open TCP connections of clients not exempt'),
+      maxConnectionsPerClient: rpcInt(
+        'maxConnectionsPerClient',
+        'most open TCP connections from one client address',
+      ),
+      requestTimeoutMs: rpcInt('requestTimeoutMs', 'time a client has to send a whole request, ms'),
+      headersTimeoutMs: rpcInt(
+        'headersTimeoutMs',
+        'time a client has to send the request headers, ms (at most requestTimeoutMs)',
+      ),
+      keepAliveTimeoutMs: rpcInt(
+        'keepAliveTimeoutMs',
+        'idle time after which a keep-alive connection is closed, ms',
+      ),
+      maxEventSubscribers: rpcInt(
+        'maxEventSubscribers',
+        'most open GET /v1/events streams (below maxConnections)',
+      ),
+      maxEventBacklogBytes: rpcInt(
+        'maxEventBacklogBytes',
+        'bytes of events a stream may fall behind before it is disconnected',
+      ),
+      shutdownGraceMs: rpcInt(
+        'shutdownGraceMs',
+        'at shutdown, time requests in progress get before every connection is closed, ms',
+      ),
+    }),
+    store: object('block and state store', {
+      backend: {
+        description: "'level' (LevelDB on disk) or 'memory' (tests; loses everything on exit)",
+        enum: ['level', 'memory'],
+        default: d.store.backend,
+      },
+      path: text('data folder, relative to the home (or absolute)', { minLength: 1, default: d.store.path }),
+      allowUnsafeMemory: {
+        description: 'let start run the memory store (testnets written with it set this)',
+        type: 'boolean',
+        default: d.store.allowUnsafeMemory,
+      },
+    }),
+    verifier: object('signature verification', {
+      kind: {
+        description: "'pool' (native, worker threads), 'native' (native, this thread) or 'noble' (pure JS)",
+        enum: ['pool', 'native', 'noble'],
+        default: d.verifier.kind,
+      },
+      workers: integer('pool workers; 0 = cores / nodesOnMachine', 0, 1024, d.verifier.workers),
+      nodesOnMachine: integer(
+        'how many nodes share this machine (sizes the pool)',
+        1,
+        1024,
+        d.verifier.nodesOnMachine,
+      ),
+    }),
+    mempool: object('pending transactions', {
+      maxTxs: integer('most pending txs', 1, undefined, d.mempool.maxTxs),
+      maxBytes: integer('most bytes of pending txs', 1, undefined, d.mempool.maxBytes),
+      maxPerSigner: integer('pending txs per signer (nonce window)', 1, undefined, d.mempool.maxPerSigner),
+    }),
+    log: object('logging', {
+      level: {
+        description: 'pino level',
+        enum: ['trace', 'debug', 'info', 'warn', 'error', 'silent'],
+        default: d.log.level,
+      },
+    }),
+    metrics: object('Prometheus metrics at GET /metrics', {
+      enabled: { description: 'serve /metrics', type: 'boolean', default: d.metrics.enabled },
+    }),
+  }),
+}
+
+// Defaults below, the file's values over them; arrays are replaced, not merged. `$schema` and
+// `$comment` are the file's own notes, not settings.
 function merge<T>(base: T, over: unknown): T {
   if (over === undefined) return base
   if (base === null || typeof base !== 'object' || Array.isArray(base)) return over as T
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) }
   for (const [k, v] of Object.entries((over as Record<string, unknown>) ?? {})) {
+    if (k.startsWith('$')) continue
     out[k] = k in out ? merge(out[k], v) : v
   }
   return out as T
 }
 
+/**
+ * Every problem of a parsed config file: schema (unknown fields, types, ranges) and the rules
+ * between fields. Empty when the file is good.
+ */
+export function configProblems(json: unknown): ConfigProblem[] {
+  const problems = schemaProblems(CONFIG_SCHEMA, json)
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return problems
+  const rpc = merge(structuredClone(DEFAULT_CONFIG), json).rpc
+  const num = (v: unknown): v is number => typeof v === 'number'
+  const add = (field: string, message: string) => {
+    if (!problems.some((p) => p.field === field)) problems.push({ field, message })
+  }
+  if (num(rpc.requestTimeoutMs) && num(rpc.headersTimeoutMs))
+    if (rpc.requestTimeoutMs > 0 && rpc.headersTimeoutMs > rpc.requestTimeoutMs)
+      add('rpc.headersTimeoutMs', `must be at most rpc.requestTimeoutMs (${rpc.requestTimeoutMs})`)
+  if (num(rpc.maxEventSubscribers) && num(rpc.maxConnections))
+    if (rpc.maxConnections > 0 && rpc.maxEventSubscribers >= rpc.maxConnections)
+      add('rpc.maxEventSubscribers', `must be below rpc.maxConnections (${rpc.maxConnections})`)
+  return problems
+}
+
+/**
+ * Checks a config file without starting anything (for `cityledger config validate`): every
+ * problem, or an empty list. Never throws; a file that cannot be read or parsed is one problem.
+ */
+export function validateConfigFile(path: string): ConfigProblem[] {
+  const read = readJsonFile(path)
+  return 'problem' in read ? [read.problem] : configProblems(read.json)
+}
+
+/**
+ * `<home>/config.json` over the defaults (the defaults alone when there is no file). A file with
+ * any problem is refused as a whole: one BAD_CONFIG listing every problem (details.problems).
+ */
 export function loadConfig(home: string): NodeConfig {
   const path = join(home, 'config.json')
   if (!existsSync(path)) return structuredClone(DEFAULT_CONFIG)
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new CityError('BAD_CONFIG', `${path}: ${(err as Error).message}`)
-  }
-  const cfg = merge(structuredClone(DEFAULT_CONFIG), json)
-  if (!['level', 'memory'].includes(cfg.store.backend))
-    throw new CityError('BAD_CONFIG', `${path}: store.backend is level or memory`)
-  if (!['pool', 'native', 'noble'].includes(cfg.verifier.kind))
-    throw new CityError('BAD_CONFIG', `${path}: verifier.kind is pool, native or noble`)
-  if (!Number.isInteger(cfg.rpc.port) || cfg.rpc.port < 0 || cfg.rpc.port > 65535)
-    throw new CityError('BAD_CONFIG', `${path}: rpc.port`)
-  checkRpcLimits(cfg.rpc, path)
-  if (typeof cfg.store.allowUnsafeMemory !== 'boolean')
-    throw new CityError('BAD_CONFIG', `${path}: store.allowUnsafeMemory is true or false`)
-  return cfg
-}
-
-const RPC_INTEGERS = [
-  'maxBodyBytes',
-  'maxWaitMs',
-  'rateLimitBurst',
-  'maxConnections',
-  'maxConnectionsPerClient',
-  'requestTimeoutMs',
-  'headersTimeoutMs',
-  'keepAliveTimeoutMs',
-  'maxEventSubscribers',
-  'maxEventBacklogBytes',
-  'shutdownGraceMs',
-] as const
-
-function checkRpcLimits(rpc: NodeConfig['rpc'], path: string): void {
-  for (const k of RPC_INTEGERS)
-    if (!Number.isSafeInteger(rpc[k]) || rpc[k] < 0)
-      throw new CityError('BAD_CONFIG', `${path}: rpc.${k} must be a non-negative integer`)
-  if (
-    typeof rpc.rateLimitPerSecond !== 'number' ||
-    !(rpc.rateLimitPerSecond >= 0) ||
-    !Number.isFinite(rpc.rateLimitPerSecond)
-  )
-    throw new CityError('BAD_CONFIG', `${path}: rpc.rateLimitPerSecond must be a number >= 0 (0: no limit)`)
-  if (!Array.isArray(rpc.exemptClients) || !rpc.exemptClients.every((a) => typeof a === 'string'))
-    throw new CityError('BAD_CONFIG', `${path}: rpc.exemptClients is a list of client addresses`)
-  if (rpc.requestTimeoutMs > 0 && rpc.headersTimeoutMs > rpc.requestTimeoutMs)
-    throw new CityError('BAD_CONFIG', `${path}: rpc.headersTimeoutMs must be at most rpc.requestTimeoutMs`)
-  if (rpc.maxEventSubscribers >= rpc.maxConnections && rpc.maxConnections > 0)
-    throw new CityError('BAD_CONFIG', `${path}: rpc.maxEventSubscribers must be below rpc.maxConnections`)
+  const read = readJsonFile(path)
+  const problems = 'problem' in read ? [read.problem] : configProblems(read.json)
+  if (problems.length > 0 || !('json' in read))
+    throw new CityError('BAD_CONFIG', problemsText(path, problems), { path, problems })
+  return merge(structuredClone(DEFAULT_CONFIG), read.json)
 }
 
 export function writeConfig(home: string, cfg: NodeConfig): void {
