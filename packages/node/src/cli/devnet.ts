@@ -40,8 +40,11 @@ export async function runDevnet(opts: DevnetOptions): Promise<void> {
   let stopping = false
   const exited = homes.map((home, i) => {
     const log = createWriteStream(join(home, 'node.log'), { flags: 'a' })
+    // CITYLEDGER_EXIT_WITH_PARENT: the node leaves once this process is gone, even after a SIGKILL
+    // here that runs no handler (see node/run.ts).
     const child = spawn(process.execPath, [MAIN, 'start', '--home', home], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CITYLEDGER_EXIT_WITH_PARENT: '1' },
     })
     child.stdout!.pipe(log)
     child.stderr!.pipe(log)
