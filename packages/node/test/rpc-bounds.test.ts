@@ -81,7 +81,7 @@ test('each event is serialised once for all streams, through one backend subscri
         for (let n = 0; n < 10; n++) {
           const m = (await r.next()).value as SseMessage
           assert.equal(JSON.parse(m.data), { n })
-          assert.is(m.id, String(n + 1))
+          assert.is(m.id, `0/${n}`, 'the id is the position at the height')
         }
       assert.is(encoded, 10, 'one serialisation per event, not per stream')
       ac.abort()

@@ -41,6 +41,24 @@ export interface SubmitOptions extends WaitOptions {
  */
 export type ProofVerifier = (root: Uint8Array, key: Uint8Array, value: unknown, proof: unknown) => boolean
 
+/**
+ * Where an event stream starts and what it carries (see `GET /v1/events` in the node README). Without
+ * `lastEventId` or `fromHeight` it starts with the next commit.
+ */
+export interface EventsOptions {
+  signal?: AbortSignal
+  /** Resume after this SSE id (`<height>` or `<height>/<index>`, as the last message had). */
+  lastEventId?: string
+  /** Replay from this height on (ignored when `lastEventId` is given). */
+  fromHeight?: number
+  /** Message types to receive; default both. */
+  types?: ('block' | 'event')[]
+  /** Service events of these services only. */
+  services?: string[]
+  /** Service events of these event types only (e.g. `transfer.done`). */
+  eventTypes?: string[]
+}
+
 export interface QueryOptions {
   verifyProof?: ProofVerifier
   signal?: AbortSignal
@@ -79,7 +97,7 @@ export interface CityledgerClient {
    * New blocks and service events, in commit order, until `signal` aborts (the iteration then ends
    * quietly), the loop breaks, or the server closes the stream.
    */
-  events(opts?: { signal?: AbortSignal }): AsyncGenerator<RpcEvent>
+  events(opts?: EventsOptions): AsyncGenerator<RpcEvent>
   /** The health report, for a healthy (200) and an unhealthy (503) node alike. */
   health(): Promise<HealthReport>
   /** Prometheus exposition text. */
@@ -154,7 +172,7 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     return object<BlockView>(body, 'block')
   }
 
-  async function* events(o: { signal?: AbortSignal } = {}): AsyncGenerator<RpcEvent> {
+  async function* events(o: EventsOptions = {}): AsyncGenerator<RpcEvent> {
     const ac = new AbortController()
     const onAbort = (): void => ac.abort(o.signal?.reason)
     if (o.signal?.aborted) return
@@ -162,8 +180,11 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     try {
       let res: Response
       try {
-        res = await http.request('/v1/events', {
-          headers: { accept: 'text/event-stream' },
+        res = await http.request(eventsPath(o), {
+          headers: {
+            accept: 'text/event-stream',
+            ...(o.lastEventId !== undefined ? { 'last-event-id': o.lastEventId } : {}),
+          },
           signal: ac.signal,
         })
       } catch (err) {
@@ -180,7 +201,15 @@ export function createClient(opts: ClientOptions): CityledgerClient {
           } catch {
             throw clientError('BAD_RESPONSE', `event ${m.id ?? '?'}: data is not JSON`)
           }
-          yield { type: m.event, data }
+          const pos = EVENT_ID_RE.exec(m.id ?? '')
+          if (!pos)
+            throw clientError('BAD_RESPONSE', `event id ${JSON.stringify(m.id)} is not <height>[/<index>]`)
+          yield {
+            type: m.event,
+            height: Number(pos[1]),
+            ...(pos[2] !== undefined ? { index: Number(pos[2]) } : {}),
+            data,
+          }
         }
       } catch (err) {
         if (ac.signal.aborted) return
@@ -241,6 +270,22 @@ export function createClient(opts: ClientOptions): CityledgerClient {
       return (await http.request('/metrics')).text()
     },
   }
+}
+
+const EVENT_ID_RE = /^([0-9]{1,16})(?:\/([0-9]{1,9}))?$/
+
+function eventsPath(o: EventsOptions): string {
+  const q = new URLSearchParams()
+  if (o.fromHeight !== undefined) {
+    if (!Number.isSafeInteger(o.fromHeight) || o.fromHeight < 0)
+      throw new RangeError('fromHeight: expected a non-negative integer')
+    q.set('fromHeight', String(o.fromHeight))
+  }
+  if (o.types?.length) q.set('types', o.types.join(','))
+  if (o.services?.length) q.set('service', o.services.join(','))
+  if (o.eventTypes?.length) q.set('eventType', o.eventTypes.join(','))
+  const qs = q.toString()
+  return qs ? `/v1/events?${qs}` : '/v1/events'
 }
 
 /** Hands the proof's root and key to the caller's verifier; throws unless it accepts. */

@@ -3,6 +3,7 @@ export { createClient } from './client.ts'
 export type {
   CityledgerClient,
   ClientOptions,
+  EventsOptions,
   HashLike,
   ProofVerifier,
   QueryOptions,

@@ -42,12 +42,18 @@ export class NodeRpcBackend implements RpcBackend {
   private readonly o: BackendOptions
   private readonly listeners = new Set<(e: RpcEvent) => void>()
   private readonly waiters = new Map<string, Set<(s: TxStatus) => void>>()
+  /** Emissions in commit order: each waits for the one before (they read the certificate first). */
+  private emitting: Promise<void> = Promise.resolve()
 
   constructor(o: BackendOptions) {
     this.o = o
   }
 
-  /** Called by the node after each committed block. */
+  /**
+   * Called by the node after each committed block, once the block and its certificate are stored.
+   * Streams get the certificate read back from the store when `certBytes` is not given (the driver
+   * does not hand it over), so a `block` message carries what `GET /v1/blocks/:height` does.
+   */
   committed(
     c: {
       block: import('@cityledger/core').Block
@@ -68,14 +74,30 @@ export class NodeRpcBackend implements RpcBackend {
       }
     })
     if (this.listeners.size === 0) return
-    const view = blockView(c.block, certBytes)
-    this.emit({ type: 'block', data: view })
-    c.results.forEach((r, index) => {
-      if (r.code !== null) return
-      for (const e of r.events)
-        this.emit({ type: 'event', data: { ...eventView(e), height, tx: toHex(r.hash), index } })
+    this.emitting = this.emitting.then(async () => {
+      if (this.listeners.size === 0) return
+      let cert = certBytes
+      try {
+        cert ??= await this.o.store.getCertificate(height)
+      } catch {
+        // Only a closing store fails here; its streams are being closed too.
+        return
+      }
+      for (const e of streamMessages(c.block, cert, c.results, c.blockEvents)) this.emit(e)
     })
-    for (const e of c.blockEvents) this.emit({ type: 'event', data: { ...eventView(e), height } })
+  }
+
+  async eventsAt(height: number): Promise<RpcEvent[] | undefined> {
+    const s = this.o.store
+    if (!Number.isSafeInteger(height) || height < 1 || height > s.height()) return undefined
+    const [block, cert, results, blockEvents] = await Promise.all([
+      s.getBlock(height),
+      s.getCertificate(height),
+      s.getResults(height),
+      s.getBlockEvents(height),
+    ])
+    if (!block || !results) return undefined
+    return streamMessages(block, cert, results, blockEvents ?? [])
   }
 
   private emit(e: RpcEvent): void {
@@ -213,4 +235,22 @@ export class NodeRpcBackend implements RpcBackend {
     m.peers.set(this.o.peers())
     return { contentType: reg.contentType, body: await reg.metrics() }
   }
+}
+
+/** The stream messages of one committed block, in order (see `RpcEvent`). */
+function streamMessages(
+  block: import('@cityledger/core').Block,
+  cert: Uint8Array | undefined,
+  results: readonly TxResult[],
+  blockEvents: readonly ServiceEvent[],
+): RpcEvent[] {
+  const height = block.header.height
+  const out: RpcEvent[] = [{ type: 'block', height, data: blockView(block, cert) }]
+  const next = (data: unknown): void => void out.push({ type: 'event', height, index: out.length - 1, data })
+  results.forEach((r, index) => {
+    if (r.code !== null) return
+    for (const e of r.events) next({ ...eventView(e), height, tx: toHex(r.hash), index })
+  })
+  for (const e of blockEvents) next({ ...eventView(e), height })
+  return out
 }

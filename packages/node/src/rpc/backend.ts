@@ -108,12 +108,21 @@ export interface HealthReport {
 }
 
 /**
- * What `GET /v1/events` streams, in commit order: for `block` the `BlockView` of the new block, then
- * for `event` one `TxEventView` per service event of that block with `height` and `tx` (hex hash of
- * the tx that emitted it) added, i.e. `{ service, type, data, height, tx }`.
+ * What `GET /v1/events` streams, in commit order: for each block its `block` message (the `BlockView`,
+ * certificate included), then one `event` message per service event of that block: the block's tx
+ * events in tx order, then the events of its end-of-block hooks, each a `TxEventView` with `height`
+ * added, and for tx events `tx` and `index` (hex hash and position in the block of the tx that
+ * emitted it): `{ service, type, data, height, tx?, index? }`.
+ *
+ * `height` and `index` place the message in the chain; they make its SSE id (`<height>` for a block,
+ * `<height>/<index>` for an event), by which a client resumes.
  */
 export interface RpcEvent {
   type: 'block' | 'event'
+  /** Height of the block the message belongs to. */
+  height: number
+  /** `event` only: the event's position among its block's events, from 0. */
+  index?: number
   data: unknown
 }
 
@@ -157,6 +166,11 @@ export interface RpcBackend {
    * the function that unsubscribes. The listener must not throw; it is called synchronously.
    */
   subscribe(listener: (event: RpcEvent) => void): () => void
+  /**
+   * The messages `subscribe` gave (or would have given) for committed block `height`, in the same
+   * order and form; `undefined` when no block is committed at that height. Streams resume from these.
+   */
+  eventsAt(height: number): Promise<RpcEvent[] | undefined>
   metrics(): Promise<MetricsText>
   /** False while starting or catching up: tx submission then answers 503 NOT_READY. */
   ready(): boolean

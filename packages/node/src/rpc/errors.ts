@@ -10,6 +10,7 @@ export type RpcErrorCode =
   | 'TX_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'TOO_MANY_SUBSCRIBERS'
+  | 'RESUME_TOO_OLD'
   | 'NOT_READY'
   | 'SHUTTING_DOWN'
   | 'INTERNAL'
@@ -50,6 +51,7 @@ export const RPC_ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze(
   // resources
   NOT_FOUND: 404,
   UNKNOWN_QUERY: 404,
+  RESUME_TOO_OLD: 410,
   // limits
   TX_TOO_LARGE: 413,
   TOO_LARGE: 413,
@@ -74,6 +76,7 @@ const QUERY_OVERRIDES: Readonly<Record<string, number>> = {
   UNKNOWN_SERVICE: 404,
   UNKNOWN_METHOD: 404,
   UNKNOWN_QUERY: 404,
+  RESUME_TOO_OLD: 410,
 }
 
 /** An error ready to send, and whether it is a bug that must be logged at error level. */

@@ -19,8 +19,11 @@ export interface FakeBackend extends RpcBackend {
   readonly chainId: string
   /** Commits every pending tx (or the given ones) into a new block; `failures` maps tx hash hex -> code. */
   commit(opts?: { only?: string[]; failures?: Record<string, string> }): BlockView
-  /** Emits an event to subscribers directly. */
-  emit(event: RpcEvent): void
+  /**
+   * Emits an event to subscribers directly (not kept for `eventsAt`). Without a position it gets the
+   * current height and the next index at that height.
+   */
+  emit(event: Omit<RpcEvent, 'height'> & { height?: number }): void
   /** The next call of `method` throws `err` (once). */
   failNext(method: keyof RpcBackend, err: unknown): void
   setReady(ready: boolean): void
@@ -55,6 +58,9 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   const pending: Tx[] = []
   const nonces = new Map<string, number>()
   const blocks: BlockView[] = []
+  /** What `commit()` streamed for each block, by height - 1. */
+  const streamed: RpcEvent[][] = []
+  let raw = { height: -1, index: 0 }
   const byHash = new Map<string, BlockView>()
   const listeners = new Set<(e: RpcEvent) => void>()
   const waiters = new Set<Waiter>()
@@ -86,6 +92,12 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   const statusOf = (hash: string): TxStatus => txs.get(hash) ?? { hash, status: 'unknown' }
   const emit = (event: RpcEvent): void => {
     for (const l of [...listeners]) l(event)
+  }
+  const emitRaw = (e: Omit<RpcEvent, 'height'> & { height?: number }): void => {
+    const height = e.height ?? blocks.length
+    if (raw.height !== height) raw = { height, index: 0 }
+    const index = e.type === 'block' ? undefined : (e.index ?? raw.index++)
+    emit({ ...e, height, ...(index === undefined ? {} : { index }) } as RpcEvent)
   }
 
   return {
@@ -242,16 +254,24 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         txs.set(h, s)
         return s
       })
-      emit({ type: 'block', data: block })
+      const out: RpcEvent[] = [{ type: 'block', height, data: block }]
       for (const r of results)
-        for (const e of r.events ?? []) emit({ type: 'event', data: { ...e, height, tx: r.hash } })
+        for (const e of r.events ?? [])
+          out.push({
+            type: 'event',
+            height,
+            index: out.length - 1,
+            data: { ...e, height, tx: r.hash, index: r.index },
+          })
+      streamed.push(out)
+      for (const e of out) emit(e)
       for (const w of [...waiters]) {
         const s = statusOf(w.hash)
         if (s.status === 'committed' || s.status === 'failed') w.done(s)
       }
       return block
     },
-    emit,
+    emit: emitRaw,
     failNext(method, err) {
       failures.set(method, err)
     },
@@ -263,6 +283,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     },
     addQuery(service, query, answer) {
       queries.set(`${service}/${query}`, answer)
+    },
+    async eventsAt(height) {
+      maybeFail('eventsAt')
+      return streamed[height - 1]
     },
     subscribers: () => listeners.size,
     whenSubscribers: (n) => until(() => listeners.size === n),

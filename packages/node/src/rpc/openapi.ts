@@ -141,12 +141,57 @@ export const openApiDocument = {
     '/v1/events': {
       get: {
         summary:
-          'Server-Sent Events: `event: block` (Block) and `event: event` (service event), in commit order',
+          'Server-Sent Events in commit order: per block `event: block` (Block, certificate included) with ' +
+          '`id: <height>`, then `event: event` (service event with height, and tx and index for tx events) with ' +
+          "`id: <height>/<n>`, n the position among the block's events from 0. A stream resumes after the " +
+          'message named by the Last-Event-ID header (wins over fromHeight) or from fromHeight, replaying ' +
+          'stored blocks (at most rpc.maxEventReplayBlocks, else 410 RESUME_TOO_OLD), then goes on live. A ' +
+          'stream too far behind is disconnected; it reconnects with Last-Event-ID.',
+        parameters: [
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', pattern: '^[0-9]+(/[0-9]+)?$' },
+            description: 'resume after this message',
+          },
+          {
+            name: 'fromHeight',
+            in: 'query',
+            required: false,
+            schema: uint,
+            description: 'replay from this block on',
+          },
+          {
+            name: 'types',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', pattern: '^(block|event)(,(block|event))?$' },
+            description: 'comma list of message types (default both)',
+          },
+          {
+            name: 'service',
+            in: 'query',
+            required: false,
+            schema: { type: 'string' },
+            description: 'comma list: service events of these services only',
+          },
+          {
+            name: 'eventType',
+            in: 'query',
+            required: false,
+            schema: { type: 'string' },
+            description: 'comma list: service events of these types only (e.g. transfer.done)',
+          },
+        ],
         responses: {
           200: {
             description: 'event stream',
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
+          400: err('BAD_REQUEST: bad Last-Event-ID, fromHeight or filter'),
+          410: err('RESUME_TOO_OLD: the resume point is further back than the replay bound'),
+          503: err('TOO_MANY_SUBSCRIBERS'),
         },
       },
     },

@@ -18,6 +18,7 @@ import {
   parseWait,
 } from './params.ts'
 import { createRateLimiter } from './rateLimit.ts'
+import { firstReplayHeight, parseEventsRequest } from './eventParams.ts'
 import { createEventHub } from './sse.ts'
 
 /** Limits the RPC server enforces on every client. Optional fields default to `RPC_LIMIT_DEFAULTS`. */
@@ -49,6 +50,11 @@ export interface RpcLimits {
   maxEventSubscribers?: number
   /** Bytes of events a stream may fall behind before it is dropped (the hub holds them once). */
   maxEventBacklogBytes?: number
+  /**
+   * Most blocks a stream may replay when it resumes (`Last-Event-ID` or `fromHeight`); a resume from
+   * further back is 410 RESUME_TOO_OLD (the client reads `/v1/blocks/:height` for the gap instead).
+   */
+  maxEventReplayBlocks?: number
   /** On stop, how long requests in progress may finish before every connection is closed, ms. */
   shutdownGraceMs?: number
 }
@@ -62,6 +68,7 @@ export const RPC_LIMIT_DEFAULTS = Object.freeze({
   keepAliveTimeoutMs: 5_000,
   maxEventSubscribers: 256,
   maxEventBacklogBytes: 1024 * 1024,
+  maxEventReplayBlocks: 1000,
   shutdownGraceMs: 1_000,
 })
 
@@ -342,16 +349,31 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
 
   app.get('/v1/openapi.json', async () => openApiDocument)
 
-  app.get('/v1/events', (_request, reply) => {
-    if (hub.full()) {
-      // The connection goes too: a refused subscriber must not keep a connection slot.
-      void reply.header('connection', 'close')
-      throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
-        limit: lim.maxEventSubscribers,
-      })
+  const refuseIfFull = (reply: FastifyReply): void => {
+    if (!hub.full()) return
+    // The connection goes too: a refused subscriber must not keep a connection slot.
+    void reply.header('connection', 'close')
+    throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
+      limit: lim.maxEventSubscribers,
+    })
+  }
+  app.get('/v1/events', async (request, reply) => {
+    refuseIfFull(reply)
+    const req = parseEventsRequest(request.query, request.headers['last-event-id'])
+    if (req.after) {
+      const first = firstReplayHeight(req.after)
+      const tip = (await backend.status()).height
+      const oldest = Math.max(1, tip - lim.maxEventReplayBlocks + 1)
+      if (first < oldest)
+        throw rpcError(
+          'RESUME_TOO_OLD',
+          `cannot resume from height ${first}: streams replay at most ${lim.maxEventReplayBlocks} blocks (from ${oldest}); read older blocks with GET /v1/blocks/:height`,
+          { oldest },
+        )
+      refuseIfFull(reply)
     }
     reply.hijack()
-    hub.open(reply.raw)
+    hub.open(reply.raw, req)
   })
 
   // Connections that never carried a request (clients open spares, e.g. undici after an abort).
