@@ -7,6 +7,7 @@ import { createClient } from '../client/index.ts'
 import { loadConfig, readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
 import { EXIT, TxRejected, isRefusal } from './exitCodes.ts'
 import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
+import { installRejectionGuard } from './rejectionGuard.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
 
@@ -110,6 +111,8 @@ export function registerCommands(program: Command): void {
       false,
     )
     .action(async (o: { home: string; unsafeMemoryStore: boolean }) => {
+      // Before any service loads: a rejection a service drops is logged, not the end of the node.
+      installRejectionGuard()
       const { runNode } = await import('../node/run.ts')
       await runNode(resolve(o.home), { allowUnsafeMemory: o.unsafeMemoryStore })
     })
