@@ -196,8 +196,48 @@ export function validatorKeys(g: Genesis): Uint8Array[] {
   return g.validators.map((v) => fromHex(v.publicKey, 'validator.publicKey'))
 }
 
-/** SHA-256 of the canonical encoding of the genesis (identifies the network together with chainId). */
+/** Names the encoding `genesisHash` hashes; a new encoding gets a new name. */
+export const GENESIS_HASH_FORMAT = 'cityledger/genesis/v2'
+
+/**
+ * SHA-256 of the canonical encoding of the genesis (identifies the network together with chainId):
+ * core's msgpack of the map `{ chainId, consensus, format, genesisTime, services, validators }` where
+ * the keys of every map, at every depth, are sorted by their UTF-8 bytes, `format` is
+ * GENESIS_HASH_FORMAT, validators are `{ name, publicKey }` in file order (the order is the
+ * primaries' order) with the key as bytes, and services are the Values the services get (`"0x"` hex
+ * as bytes). So the hash depends on what the chain runs on, not on how the file is laid out: the
+ * same file after `jq -S` or with `$comment` notes has the same hash.
+ */
 export function genesisHash(g: Genesis): Uint8Array {
+  return sha256(
+    encode(
+      sortedMaps({
+        format: GENESIS_HASH_FORMAT,
+        chainId: g.chainId,
+        genesisTime: g.genesisTime,
+        validators: g.validators.map((v) => ({ name: v.name, publicKey: fromHex(v.publicKey) })),
+        consensus: { ...g.consensus },
+        services: serviceGenesis(g),
+      }),
+    ),
+  )
+}
+
+// Maps, not objects: a JS object lists integer-like keys ("2", "10") first whatever order they were
+// added in, and the encoder writes a Map's entries in the order given.
+function sortedMaps(v: Value): unknown {
+  if (Array.isArray(v)) return v.map(sortedMaps)
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v
+  const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  return new Map(keys.map((k) => [k, sortedMaps(v[k]!)]))
+}
+
+/**
+ * The genesis hash of versions before GENESIS_HASH_FORMAT (it hashed `JSON.stringify(services)`, so
+ * it depended on key order). Only to recognise a data folder such a version made; never for a new
+ * chain.
+ */
+export function legacyGenesisHash(g: Genesis): Uint8Array {
   return sha256(
     encode([
       g.chainId,
