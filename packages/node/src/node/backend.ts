@@ -11,6 +11,7 @@ import {
   isHex,
   toHex,
 } from '@cityledger/core'
+import { quorumSize } from '@cityledger/consensus'
 import { valueToRpcJson } from '../config/json.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import type { Genesis } from '../config/genesis.ts'
@@ -28,6 +29,11 @@ export interface BackendOptions {
   metrics?: Metrics
   view: () => number
   peers: () => number
+  /**
+   * Connected peers that are validators (health counts these towards a quorum). Defaults to
+   * `peers`, which also counts observers.
+   */
+  validatorPeers?: () => number
   catchingUp: () => boolean
   started: () => boolean
   /** Admission: mempool add + gossip. */
@@ -214,10 +220,25 @@ export class NodeRpcBackend implements RpcBackend {
     }
   }
 
+  /**
+   * Not ok while starting or catching up, and when this node cannot take part in a commit: a
+   * validator that sees fewer other validators than a quorum needs besides itself (2f+1 of n, so a
+   * set of 1 needs none and a single-node devnet is healthy), or an observer with no peer at all.
+   */
   async health() {
     const reasons: string[] = []
     if (!this.o.started()) reasons.push('starting')
     if (this.o.catchingUp()) reasons.push('catching up')
+    const set = this.o.genesis.validators.map((v) => v.publicKey.toLowerCase())
+    const isValidator = set.includes(this.o.nodeId.toLowerCase())
+    if (isValidator) {
+      const needed = quorumSize(set.length) - 1
+      const have = (this.o.validatorPeers ?? this.o.peers)()
+      if (have < needed)
+        reasons.push(
+          `${have} validator peer(s) connected, a quorum of ${quorumSize(set.length)} of ${set.length} needs ${needed} besides this node`,
+        )
+    } else if (this.o.peers() === 0) reasons.push('no peers: an observer follows the chain through them')
     return reasons.length ? { ok: false, reasons } : { ok: true }
   }
 

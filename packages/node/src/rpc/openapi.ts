@@ -145,7 +145,7 @@ export const openApiDocument = {
           '`id: <height>`, then `event: event` (service event with height, and tx and index for tx events) with ' +
           "`id: <height>/<n>`, n the position among the block's events from 0. A stream resumes after the " +
           'message named by the Last-Event-ID header (wins over fromHeight) or from fromHeight, replaying ' +
-          'stored blocks (at most rpc.maxEventReplayBlocks, else 410 RESUME_TOO_OLD), then goes on live. A ' +
+          'stored blocks (at most maxEventReplayBlocks, default 1000, else 410 RESUME_TOO_OLD), then goes on live. A ' +
           'stream too far behind is disconnected; it reconnects with Last-Event-ID.',
         parameters: [
           {
@@ -197,7 +197,9 @@ export const openApiDocument = {
     },
     '/v1/health': {
       get: {
-        summary: 'Health',
+        summary:
+          'Health: 503 with reasons while starting or catching up, for a validator with fewer validator peers ' +
+          'than a quorum needs besides itself (none for a set of one), and for an observer without peers',
         responses: { 200: ok('healthy', ref('Health')), 503: ok('unhealthy', ref('Health')) },
       },
     },
