@@ -81,6 +81,12 @@ test(
         'did you mean "addrs"',
       ],
       [{ p2p: { listen: '/ip4/0.0.0.0/tcp/1' } }, 'p2p.listen', 'a list'],
+      [{ p2p: { listen: ['127.0.0.1:26656'] } }, 'p2p.listen[0]', 'not a multiaddr'],
+      [
+        { p2p: { peers: [{ publicKey: KEY, addrs: ['/ip4/999.0.0.1/tcp/1'] }] } },
+        'p2p.peers[0].addrs[0]',
+        'IPv4',
+      ],
       [{ rpc: null }, 'rpc', 'an object'],
       [[], '(top level)', 'an object'],
     ]

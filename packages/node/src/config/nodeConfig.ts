@@ -9,6 +9,7 @@ import {
   publicKeyOf,
   toHex,
 } from '@cityledger/core'
+import { multiaddr } from '@multiformats/multiaddr'
 import {
   type ConfigProblem,
   HEX32,
@@ -272,7 +273,7 @@ function merge<T>(base: T, over: unknown): T {
 export function configProblems(json: unknown): ConfigProblem[] {
   const problems = schemaProblems(CONFIG_SCHEMA, json)
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return problems
-  const rpc = merge(structuredClone(DEFAULT_CONFIG), json).rpc
+  const { rpc, p2p } = merge(structuredClone(DEFAULT_CONFIG), json)
   const num = (v: unknown): v is number => typeof v === 'number'
   const add = (field: string, message: string) => {
     if (!problems.some((p) => p.field === field)) problems.push({ field, message })
@@ -283,6 +284,21 @@ export function configProblems(json: unknown): ConfigProblem[] {
   if (num(rpc.maxEventSubscribers) && num(rpc.maxConnections))
     if (rpc.maxConnections > 0 && rpc.maxEventSubscribers >= rpc.maxConnections)
       add('rpc.maxEventSubscribers', `must be below rpc.maxConnections (${rpc.maxConnections})`)
+  // Multiaddrs are parsed here rather than by a pattern: the library knows every protocol's syntax.
+  const addrs = (field: string, list: unknown) => {
+    if (!Array.isArray(list)) return
+    for (const [i, a] of list.entries()) {
+      if (typeof a !== 'string') continue
+      try {
+        multiaddr(a)
+      } catch (err) {
+        add(`${field}[${i}]`, `not a multiaddr (${(err as Error).message}), e.g. /ip4/0.0.0.0/tcp/26656`)
+      }
+    }
+  }
+  addrs('p2p.listen', p2p.listen)
+  if (Array.isArray(p2p.peers))
+    for (const [i, peer] of p2p.peers.entries()) addrs(`p2p.peers[${i}].addrs`, peer?.addrs)
   return problems
 }
 
