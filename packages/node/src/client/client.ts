@@ -10,6 +10,7 @@ import type {
 } from '../rpc/backend.ts'
 import { clientError, createHttp } from './http.ts'
 import { parseSse } from './sse.ts'
+import { type Anchor, type ProvenEntry, proofOf, verifyAnchor, verifyStateProofs } from './verify.ts'
 
 /** A tx hash as bytes or as 64 hex characters. */
 export type HashLike = Uint8Array | string
@@ -35,9 +36,11 @@ export interface SubmitOptions extends WaitOptions {
 }
 
 /**
- * Checks a query answer against a state root. Supplied by the caller (core's `verifyStateProof`, or
- * a light client that first checked `root` against a certified block header): the client itself
- * trusts nothing it cannot verify, and without this function it verifies nothing.
+ * Checks a query answer against a state root: `root` and `key` come from the answer's proof, `value`
+ * is the answer's value, `proof` the whole proof object (`{ root, height, key, entries }`). The
+ * client's `verifyStateProofs` is one (it checks every entry against the root); core's
+ * `verifyStateProof` is not: it takes one entry's bytes. This checks the root, not that the root is
+ * the chain's: `queryVerified` does both.
  */
 export type ProofVerifier = (root: Uint8Array, key: Uint8Array, value: unknown, proof: unknown) => boolean
 
@@ -57,6 +60,28 @@ export interface EventsOptions {
   services?: string[]
   /** Service events of these event types only (e.g. `transfer.done`). */
   eventTypes?: string[]
+}
+
+/** Options of `queryVerified`: what the caller trusts, out of band (the genesis). */
+export interface VerifiedQueryOptions {
+  chainId: string
+  /** The validator set's Ed25519 public keys (bytes or hex), as the caller's genesis has them. */
+  validators: readonly (Uint8Array | string)[]
+  /** How long to wait for the block that commits to the answer's state root, ms. Default 30000. */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+/** An answer whose state entries were proven against a root the validators certified. */
+export interface VerifiedAnswer {
+  /** The service's answer, computed by the node from `entries` (the client does not rerun the query). */
+  value: unknown
+  /** The state the answer was read from: after block `height`, with root `root` (hex). */
+  height: number
+  root: string
+  /** The state entries the query read, each proven present (value hex) or absent (null). */
+  entries: ProvenEntry[]
+  anchor: Anchor
 }
 
 export interface QueryOptions {
@@ -93,6 +118,18 @@ export interface CityledgerClient {
     args?: Record<string, string>,
     opts?: QueryOptions,
   ): Promise<QueryResult>
+  /**
+   * Runs a query and returns its answer only once (1) every state entry it read is proven against
+   * the answer's state root, (2) that root is the `prevStateRoot` of block `height + 1` (waited for,
+   * up to `timeoutMs`), and (3) that block's commit certificate has valid signatures of a quorum of
+   * `validators`. Throws PROOF_MISSING, BAD_PROOF (naming the step) or TIMEOUT otherwise.
+   */
+  queryVerified(
+    service: string,
+    name: string,
+    args: Record<string, string> | undefined,
+    opts: VerifiedQueryOptions,
+  ): Promise<VerifiedAnswer>
   /**
    * New blocks and service events, in commit order, until `signal` aborts (the iteration then ends
    * quietly), the loop breaks, or the server closes the stream.
@@ -223,6 +260,14 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     }
   }
 
+  const query: CityledgerClient['query'] = async (service, name, args = {}, o = {}) => {
+    const qs = new URLSearchParams(args).toString()
+    const path = `/v1/services/${encodeURIComponent(service)}/${encodeURIComponent(name)}${qs ? `?${qs}` : ''}`
+    const r = object<QueryResult>((await http.json(path, { signal: o.signal })).body, 'query')
+    if (o.verifyProof) checkProof(r, o.verifyProof)
+    return r
+  }
+
   return {
     submit,
     async submitTx(body, secretKey, o) {
@@ -255,12 +300,29 @@ export function createClient(opts: ClientOptions): CityledgerClient {
       if (!Array.isArray(v)) throw clientError('BAD_RESPONSE', 'validators: not a list')
       return v as ValidatorView[]
     },
-    async query(service, name, args = {}, o = {}) {
-      const qs = new URLSearchParams(args).toString()
-      const path = `/v1/services/${encodeURIComponent(service)}/${encodeURIComponent(name)}${qs ? `?${qs}` : ''}`
-      const r = object<QueryResult>((await http.json(path, { signal: o.signal })).body, 'query')
-      if (o.verifyProof) checkProof(r, o.verifyProof)
-      return r
+    query,
+    async queryVerified(service, name, args = {}, o) {
+      const validators = validatorKeys(o?.validators)
+      if (typeof o.chainId !== 'string' || o.chainId === '')
+        throw new TypeError('chainId: expected the chain id')
+      const r = await query(service, name, args, {
+        verifyProof: verifyStateProofs,
+        ...(o.signal ? { signal: o.signal } : {}),
+      })
+      const proof = proofOf(r)
+      // The block that names this root may not be committed yet when the answer was read.
+      const deadline = performance.now() + (o.timeoutMs ?? DEFAULT_WAIT_MS)
+      let backoff = BACKOFF_MIN_MS
+      let next = await maybeBlock(`/v1/blocks/${proof.height + 1}`)
+      while (!next) {
+        const left = deadline - performance.now()
+        if (left <= 0) throw clientError('TIMEOUT', `block ${proof.height + 1} was not committed in time`)
+        await delay(Math.min(backoff, left), o.signal)
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
+        next = await maybeBlock(`/v1/blocks/${proof.height + 1}`)
+      }
+      const anchor = verifyAnchor(next, proof.rootBytes, proof.height, { chainId: o.chainId, validators })
+      return { value: r.value, height: proof.height, root: proof.root, entries: proof.entries, anchor }
     },
     events,
     async health() {
@@ -303,6 +365,16 @@ function checkProof(r: QueryResult, verify: ProofVerifier): void {
     throw clientError('BAD_PROOF', `proof check threw: ${(err as Error).message}`)
   }
   if (ok !== true) throw clientError('BAD_PROOF', `proof does not prove the answer at height ${r.height}`)
+}
+
+function validatorKeys(v: unknown): Uint8Array[] {
+  if (!Array.isArray(v) || v.length === 0)
+    throw new TypeError('validators: expected a non-empty list of public keys')
+  return v.map((k, i) => {
+    if (k instanceof Uint8Array && k.length === 32) return k
+    if (isHex(k, 32)) return fromHex(k, `validators[${i}]`)
+    throw new TypeError(`validators[${i}]: expected a 32-byte public key (bytes or hex)`)
+  })
 }
 
 function hashHex(hash: HashLike): string {

@@ -17,6 +17,8 @@ export type ClientErrorCode =
   | 'BAD_PROOF'
   /** An argument given to the client is invalid (e.g. a hash that is not 32 bytes of hex). */
   | 'BAD_HEX'
+  /** What the client waited for (e.g. the block that anchors a proof) did not come in time. */
+  | 'TIMEOUT'
 
 export function clientError(
   code: ClientErrorCode,

@@ -8,8 +8,12 @@ export type {
   ProofVerifier,
   QueryOptions,
   SubmitOptions,
+  VerifiedAnswer,
+  VerifiedQueryOptions,
   WaitOptions,
 } from './client.ts'
+export { proofOf, verifyAnchor, verifyStateProofs } from './verify.ts'
+export type { Anchor, ProvenEntry, QueryProof } from './verify.ts'
 export type { ClientErrorCode } from './http.ts'
 export { parseSse } from './sse.ts'
 export type { SseMessage } from './sse.ts'
