@@ -144,7 +144,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       },
       has: (key) => {
         alive(f)
-        return f.layer.get(prefix + key) !== undefined
+        return f.layer.has(prefix + key)
       },
       list: <T extends Value = Value>(p: string, o: ListOptions = {}): StatePage<T> => {
         alive(f)

@@ -96,6 +96,12 @@ export class Layer {
   private readonly slots = new Map<string, Slot>()
   private readonly parent: Layer | undefined
   private readonly base: StateReader
+  /**
+   * Committed values this layer tree decoded (DELETED: absent), shared by a root and its children. The
+   * committed state does not change while a block executes, so each key is decoded once per block; no
+   * cached value is ever handed out (readers get a copy).
+   */
+  private readonly committed: Map<string, Slot>
   /** Counters shared by a tx's layers, for the per-tx work limits. */
   readonly meter: Meter
 
@@ -103,6 +109,7 @@ export class Layer {
     this.base = base
     this.parent = parent
     this.meter = meter ?? new Meter()
+    this.committed = parent ? parent.committed : new Map()
   }
 
   child(meter?: Meter): Layer {
@@ -111,17 +118,40 @@ export class Layer {
 
   /**
    * The value of `key` as this tx sees it. Always the handler's own copy: edits to it change nothing
-   * until it is written back (values of this block are copied out of their snapshot, values of
-   * committed state are decoded afresh).
+   * until it is written back (values of this block are copied out of their snapshot, committed values
+   * out of the block's decoded cache).
    */
   get(key: string): Value | undefined {
     this.meter.read()
+    const v = this.find(key)
+    return v === DELETED ? undefined : thaw(v)
+  }
+
+  /** Whether `key` holds a value, as `get` would see it (one read), without copying the value. */
+  has(key: string): boolean {
+    this.meter.read()
     for (let l: Layer | undefined = this; l; l = l.parent) {
       const v = l.slots.get(key)
-      if (v !== undefined) return v === DELETED ? undefined : thaw(v)
+      if (v !== undefined) return v !== DELETED
     }
-    const raw = this.base.get(utf8.encode(key))
-    return raw === undefined ? undefined : decodeOwn(raw)
+    const c = this.committed.get(key)
+    if (c !== undefined) return c !== DELETED
+    return this.base.get(utf8.encode(key)) !== undefined
+  }
+
+  /** The slot `key` resolves to in this layer, its parents, or committed state (never a copy). */
+  private find(key: string): Slot {
+    for (let l: Layer | undefined = this; l; l = l.parent) {
+      const v = l.slots.get(key)
+      if (v !== undefined) return v
+    }
+    let c = this.committed.get(key)
+    if (c === undefined) {
+      const raw = this.base.get(utf8.encode(key))
+      c = raw === undefined ? DELETED : decodeOwn(raw)
+      this.committed.set(key, c)
+    }
+    return c
   }
 
   /** Stores a snapshot of `value` (later edits of `value` by the handler change nothing). */
