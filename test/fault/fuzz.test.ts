@@ -158,8 +158,16 @@ test(`RPC and libp2p fuzz against live nodes: typed errors, no crash, no state c
       expiry: 0,
     }
     const good = signTx(body, key.secretKey)
-    const committed = await n0.client.submit(good.bytes, { wait: 'commit', timeoutMs: 20_000 })
-    assert.is(committed.status, 'committed')
+    // The first commit of a fresh cluster waits for its peers to connect, which on a loaded machine took
+    // over 20 s once (SEED=3043, one core busy and load average 12): wait longer, and say why if it fails.
+    const first = await n0.client.submit(good.bytes, { wait: 'commit', timeoutMs: 20_000 })
+    if (first.status !== 'committed')
+      await waitFor(
+        'the first tx committed on node 0',
+        async () => (await n0.client.tx(good.hash)).status === 'committed',
+        60_000,
+        async () => (await Promise.all(cluster.nodes.map((_, i) => cluster.describe(i)))).join('\n'),
+      )
     const before = await n0.client.status()
 
     const bad: { method: string; path: string; body?: Uint8Array | string; type?: string }[] = []
