@@ -134,7 +134,8 @@ test('a data folder made under the earlier hash is refused at start and left as 
       (e: Error) => e,
     )
     assert.ok(err, 'refused')
-    assert.match(err.message, 'another genesis file')
+    assert.is((err as Error & { code?: string }).code, 'GENESIS_MISMATCH')
+    assert.match(err.message, 'made from this genesis file by an earlier version')
     assert.match(err.message, toHex(old))
 
     const kv2 = await openLevelKv(dataDir)

@@ -85,6 +85,17 @@ test('what an operator watches is there, and moves when blocks commit', () => {
   assert.ok(sample(text, 'cityledger_store_write_seconds_count{store="chain"}')! >= 1)
   assert.ok(sample(text, 'cityledger_store_write_seconds_count{store="journal"}')! >= 1)
   assert.is(sample(text, 'cityledger_sync_catching_up'), 0)
+  // The RPC server reports each answered request: the two submits, by route pattern.
+  const posts = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('cityledger_rpc_requests_total{') &&
+        l.includes('route="/v1/txs"') &&
+        l.includes('method="POST"'),
+    )
+  assert.ok(posts, 'the submits are counted by route')
+  assert.is(Number(posts!.split(' ').at(-1)), 2)
   assert.match(text, /^cityledger_build_info\{version="\d+\.\d+\.\d+[^"]*",nodejs="[^"]+"\} 1$/m)
 })
 

@@ -68,6 +68,8 @@ export interface NodeConfig {
     maxEventSubscribers: number
     /** Bytes of events a stream may fall behind before it is disconnected. */
     maxEventBacklogBytes: number
+    /** Blocks back a `GET /v1/events` client may resume from (Last-Event-ID, ?fromHeight=); older: 410. */
+    maxEventReplayBlocks: number
     /** At shutdown, time requests in progress get before every connection is closed, ms. */
     shutdownGraceMs: number
   }
@@ -122,6 +124,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     keepAliveTimeoutMs: 5_000,
     maxEventSubscribers: 256,
     maxEventBacklogBytes: 1024 * 1024,
+    maxEventReplayBlocks: 1000,
     shutdownGraceMs: 1_000,
   },
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
@@ -202,6 +205,10 @@ export const CONFIG_SCHEMA: JsonSchema = {
       maxEventBacklogBytes: rpcInt(
         'maxEventBacklogBytes',
         'bytes of events a stream may fall behind before it is disconnected',
+      ),
+      maxEventReplayBlocks: rpcInt(
+        'maxEventReplayBlocks',
+        'blocks back a GET /v1/events client may resume from (Last-Event-ID or ?fromHeight=); older gets 410',
       ),
       shutdownGraceMs: rpcInt(
         'shutdownGraceMs',

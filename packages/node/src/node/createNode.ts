@@ -1,5 +1,6 @@
 import {
   ChainStore,
+  CityError,
   type KeyPair,
   LIMITS,
   consensusMessageLimit,
@@ -29,7 +30,14 @@ import { sandboxedAppServices } from './sandboxedServices.ts'
 import { registerRuntimeMetrics } from './runtimeMetrics.ts'
 import { Ledger } from '../chain/ledger.ts'
 import { ledgerStore } from '../chain/storeAdapter.ts'
-import { type Genesis, type NodeConfig, genesisHash, serviceGenesis, validatorKeys } from '../config/index.ts'
+import {
+  type Genesis,
+  type NodeConfig,
+  genesisHash,
+  legacyGenesisHash,
+  serviceGenesis,
+  validatorKeys,
+} from '../config/index.ts'
 import { type Logger, createLogger } from '../log/index.ts'
 import {
   type Metrics,
@@ -141,8 +149,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     log('store').info({ chainId: genesis.chainId, stateRoot: toHex(store.state.root()) }, 'genesis written')
   } else if (store.genesisHash && toHex(store.genesisHash) !== toHex(gHash)) {
     await kv.close()
-    throw new Error(
-      `the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`,
+    // Genesis hashes changed to a canonical encoding (key order no longer counts): a store made by an
+    // earlier version from this same file has the old hash.
+    const legacy = toHex(store.genesisHash) === toHex(legacyGenesisHash(genesis))
+    throw new CityError(
+      'GENESIS_MISMATCH',
+      legacy
+        ? `the store in ${opts.dataDir} was made from this genesis file by an earlier version, which hashed genesis files by their key order (hash ${toHex(store.genesisHash)}); this version cannot open it: start a new chain or use the earlier version`
+        : `the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`,
+      { storeHash: toHex(store.genesisHash), fileHash: toHex(gHash), legacy },
     )
   }
 
@@ -346,6 +361,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     metrics,
     view: () => driver.view,
     peers: () => p2p.peers().length,
+    validatorPeers: () => p2p.peers().filter((p) => validatorsHex.includes(p.publicKey)).length,
     catchingUp: () => syncer.catchingUp,
     started: () => started,
     submit: async (bytes) => {
@@ -371,10 +387,12 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       keepAliveTimeoutMs: config.rpc.keepAliveTimeoutMs,
       maxEventSubscribers: config.rpc.maxEventSubscribers,
       maxEventBacklogBytes: config.rpc.maxEventBacklogBytes,
+      maxEventReplayBlocks: config.rpc.maxEventReplayBlocks,
       shutdownGraceMs: config.rpc.shutdownGraceMs,
     },
     host: config.rpc.host,
     port: config.rpc.port,
+    ...(metrics ? { onRequestDone: (r) => metrics.rpcRequestDone(r) } : {}),
   })
   let rpcUrl = ''
 

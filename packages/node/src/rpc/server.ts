@@ -89,6 +89,8 @@ export interface RpcServerOptions {
   timeoutCheckIntervalMs?: number
   /** Serialises an SSE event's data (once per event, for every stream). Tests count calls. */
   encodeEvent?: (event: RpcEvent) => string
+  /** Called once per answered request (the node counts them in its metrics). */
+  onRequestDone?: (r: { route: string; method: string; status: number; seconds: number }) => void
 }
 
 /** Where the server listens once started. */
@@ -239,6 +241,13 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   }
   app.addHook('onResponse', async (request, reply) => {
     logger.trace({ method: request.method, url: request.url, status: reply.statusCode }, 'rpc request')
+    opts.onRequestDone?.({
+      // The route pattern (`/v1/blocks/:height`), never the raw URL: one series per route, not per height.
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: reply.statusCode,
+      seconds: reply.elapsedTime / 1000,
+    })
   })
 
   /** Waits for a commit, giving up early when the client goes away or the server stops. */
