@@ -242,7 +242,7 @@ async function diskFull(
   }
   const tail = cluster.log(f.node, 200)
   let problem: string | undefined
-  if (code !== 2) problem = `exit code ${code}, expected 2 (fatal, clean stop)`
+  if (code !== 5) problem = `exit code ${code}, expected 5 (fatal, clean stop)`
   else if (!/ENOSPC|no space left on device/i.test(tail)) problem = 'the node did not say the disk was full'
   await delay(f.ms)
   try {

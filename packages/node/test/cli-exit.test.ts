@@ -2,7 +2,7 @@
 // error, 3 node unreachable, 4 tx rejected; --version prints the package version; bench's unknown
 // flags get its usage, not a stack trace.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -123,12 +123,55 @@ test('a tx the node refuses or that fails exits 4; other failures 1', async () =
     ])
     assert.is(noKey.code, 1, noKey.err)
     assert.match(noKey.err, 'BAD_KEY')
+
+    // query --verify: proven against the validators of the genesis the operator trusts (exit 0), and
+    // refused against a genesis whose validators did not sign (exit 6).
+    const q = ['query', 'identity', 'subject', `subject=${'5e'.repeat(32)}`, ...rpc]
+    const proven = await cli([...q, '--verify', '--home', t.homes[0]!, '--timeout-ms', '60000'])
+    assert.is(proven.code, 0, proven.err)
+    assert.is(JSON.parse(proven.out).verified, true)
+    const other = createTestnet({ validators: 1, out: join(dir, 'other'), ports, store: 'memory' })
+    const forged = await cli([
+      ...q,
+      '--verify',
+      '--genesis',
+      join(other.homes[0]!, 'genesis.json'),
+      '--timeout-ms',
+      '60000',
+    ])
+    assert.is(forged.code, 6, `${forged.out}${forged.err}`)
+    assert.match(forged.err, 'BAD_PROOF')
+    noStack(forged.err)
   } finally {
     if (node && node.exitCode === null) {
       const exited = new Promise((done) => node!.on('exit', done))
       node.kill('SIGTERM')
       await exited
     }
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('config validate: ok for a testnet home, every problem named and exit 1 for a typo and a wrong type', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-cli-config-'))
+  try {
+    const t = createTestnet({ validators: 1, out: dir, ports: [{ p2p: 0, rpc: 0 }], store: 'memory' })
+    const home = t.homes[0]!
+    const good = await cli(['config', 'validate', '--home', home])
+    assert.is(good.code, 0, good.out + good.err)
+    assert.match(good.out, 'config.json: ok')
+    assert.match(good.out, 'genesis.json: ok')
+    const path = join(home, 'config.json')
+    const cfg = JSON.parse(readFileSync(path, 'utf8'))
+    cfg.rcp = {}
+    cfg.mempool = { ...cfg.mempool, maxTxs: 'lots' }
+    writeFileSync(path, JSON.stringify(cfg))
+    const bad = await cli(['config', 'validate', '--home', home])
+    assert.is(bad.code, 1, bad.out + bad.err)
+    assert.match(bad.out, /rcp: unknown field/)
+    assert.match(bad.out, /mempool\.maxTxs: expected an integer/)
+    noStack(bad.out + bad.err)
+  } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 })

@@ -4,7 +4,17 @@ import { join, resolve } from 'node:path'
 import { type Command, InvalidArgumentError } from 'commander'
 import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
-import { loadConfig, readKeyFile, valueFromJson, writeKey } from '../config/index.ts'
+import {
+  loadConfig,
+  loadGenesis,
+  problemsText,
+  readKeyFile,
+  validateConfigFile,
+  validateGenesisFile,
+  validatorKeys,
+  valueFromJson,
+  writeKey,
+} from '../config/index.ts'
 import { EXIT, TxRejected, isRefusal } from './exitCodes.ts'
 import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
 import { installRejectionGuard } from './rejectionGuard.ts'
@@ -207,15 +217,81 @@ export function registerCommands(program: Command): void {
     .argument('[params...]', 'key=value')
     .option('--rpc <url>', RPC_HELP)
     .option('--home <dir>', HOME_HELP)
-    .action(async (service: string, query: string, params: string[], o: { rpc?: string; home?: string }) => {
-      const args = Object.fromEntries(
-        params.map((p) => {
-          const i = p.indexOf('=')
-          if (i < 1) throw new InvalidArgumentError(`parameter ${p} is not key=value`)
-          return [p.slice(0, i), p.slice(i + 1)]
-        }),
-      )
-      print(await createClient({ url: rpcUrl(o) }).query(service, query, args))
+    .option(
+      '--verify',
+      "prove the answer: its state entries against a root the validators of the trusted genesis (--genesis, else --home's genesis.json) certified; exit 6 if the proof fails",
+    )
+    .option('--genesis <file>', 'the genesis file trusted by --verify')
+    .option(
+      '--timeout-ms <ms>',
+      'with --verify: wait this long for the block that certifies the root',
+      int('--timeout-ms', 1, 600_000),
+      30_000,
+    )
+    .action(
+      async (
+        service: string,
+        query: string,
+        params: string[],
+        o: { rpc?: string; home?: string; verify?: boolean; genesis?: string; timeoutMs: number },
+      ) => {
+        const args = Object.fromEntries(
+          params.map((p) => {
+            const i = p.indexOf('=')
+            if (i < 1) throw new InvalidArgumentError(`parameter ${p} is not key=value`)
+            return [p.slice(0, i), p.slice(i + 1)]
+          }),
+        )
+        const client = createClient({ url: rpcUrl(o) })
+        if (!o.verify) return print(await client.query(service, query, args))
+        const file = o.genesis ?? (o.home === undefined ? undefined : join(resolve(o.home), 'genesis.json'))
+        if (file === undefined)
+          throw new InvalidArgumentError(
+            '--verify needs the genesis it trusts: --genesis <file> or --home <dir>',
+          )
+        // The validator set comes from the operator's own genesis file, never from the node asked.
+        const genesis = loadGenesis(resolve(file))
+        const answer = await client.queryVerified(service, query, args, {
+          chainId: genesis.chainId,
+          validators: validatorKeys(genesis),
+          timeoutMs: o.timeoutMs,
+        })
+        print({
+          value: answer.value,
+          height: answer.height,
+          root: answer.root,
+          anchor: answer.anchor,
+          verified: true,
+        })
+      },
+    )
+
+  const config = program.command('config').description('node configuration files')
+  config
+    .command('validate')
+    .description(
+      "check <home>/config.json and <home>/genesis.json against their schemas (packages/node/schema); prints one 'field: problem' line each, exit 1 if any",
+    )
+    .requiredOption('--home <dir>', 'node home folder')
+    .action((o: { home: string }) => {
+      const home = resolve(o.home)
+      const files: [string, (path: string) => { field: string; message: string }[]][] = [
+        [join(home, 'config.json'), validateConfigFile],
+        [join(home, 'genesis.json'), validateGenesisFile],
+      ]
+      let problems = 0
+      for (const [path, check] of files) {
+        // A home without a config.json runs on the defaults; a genesis is needed to start.
+        if (!existsSync(path) && path.endsWith('config.json')) {
+          process.stdout.write(`${path}: absent (the defaults apply)\n`)
+          continue
+        }
+        const found = check(path)
+        problems += found.length
+        if (found.length === 0) process.stdout.write(`${path}: ok\n`)
+        else process.stdout.write(`${problemsText(path, found)}\n`)
+      }
+      if (problems > 0) process.exitCode = EXIT.FAILURE
     })
 
   program

@@ -16,6 +16,10 @@ export const EXIT = {
   UNREACHABLE: 3,
   /** The node refused the tx (4xx at submit), or it was committed as failed. */
   REJECTED: 4,
+  /** `start`: the node stopped itself on a fatal error (a full disk, a store that failed a write). */
+  FATAL: 5,
+  /** `query --verify`: the answer's proof is missing or does not check out against the genesis. */
+  UNVERIFIED: 6,
 } as const
 
 /** Marks an error as a rejected tx (EXIT.REJECTED); the message and code are kept. */
@@ -34,6 +38,7 @@ export function exitCodeOf(err: unknown): number {
   // thrown by a flag parser or an action) is a usage error.
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE
   if (err instanceof TxRejected) return EXIT.REJECTED
+  if (isCityError(err, 'BAD_PROOF') || isCityError(err, 'PROOF_MISSING')) return EXIT.UNVERIFIED
   if (isCityError(err, 'UNAVAILABLE')) return EXIT.UNREACHABLE
   return EXIT.FAILURE
 }

@@ -3,6 +3,7 @@ import { CityError } from '@cityledger/core'
 import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
 import { createLogger, readyLine } from '../log/index.ts'
 import { type NodeOptions, createNode } from './createNode.ts'
+import { EXIT } from '../cli/exitCodes.ts'
 
 /** Options of `runNode` (the CLI passes its flags; harnesses may pass test hooks). */
 export interface RunOptions {
@@ -71,7 +72,7 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
   }
   process.on('SIGINT', () => void shutdown('SIGINT', 0))
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0))
-  process.on('cityledger:fatal' as never, (() => void shutdown('fatal error', 2)) as never)
+  process.on('cityledger:fatal' as never, (() => void shutdown('fatal error', EXIT.FATAL)) as never)
   // Started by `devnet` (or a test harness): never outlive the parent, even if it was killed hard.
   if (process.env.CITYLEDGER_EXIT_WITH_PARENT === '1') {
     const parent = process.ppid
