@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type AddResult, CityError, decodeStrict, encode, type Mempool } from '@cityledger/core'
 import { pino } from 'pino'
-import { TxGossip } from '../src/node/gossip.ts'
+import { REBROADCAST, TxGossip } from '../src/node/gossip.ts'
 import { TX_BATCH_MAX_BYTES, TX_BATCH_MAX_TXS, TX_FRAME_BYTES } from '../src/node/protocols.ts'
 import { createManualClock } from '../src/p2p/index.ts'
 
@@ -102,6 +102,55 @@ test('outgoing batches hold at most 512 txs and 1 MiB, so each fits the txs fram
     total += list.length
   }
   assert.is(total, 640)
+})
+
+// Found by test/fault/fuzz.test.ts (SEED=4004, loaded machine): a tx submitted to node 0 just as its
+// peers connected never reached the primary (its one broadcast was lost with a replaced connection);
+// blocks went on without it for 80 s. Pending txs are sent again until they commit.
+test('a pending tx whose broadcast was lost is sent again, then every REBROADCAST.everyMs until it commits', async () => {
+  const pending = [tx(1), tx(2)].map((bytes) => ({ bytes, hash: bytes.subarray(0, 32) }))
+  const sent: Uint8Array[] = []
+  const clock = createManualClock()
+  const mempool = {
+    add: async (bytes: Uint8Array) => ({ hash: bytes.subarray(0, 32) }),
+    reap: ({ maxTxs }: { maxTxs: number }) => pending.slice(0, maxTxs),
+  } as unknown as Mempool
+  let lose = true
+  const gossip = new TxGossip({
+    mempool,
+    broadcast: (b) => {
+      if (!lose) sent.push(b)
+    },
+    penalize: () => {},
+    onAdmitted: () => {},
+    logger: pino({ level: 'silent' }),
+    clock,
+  })
+  for (const p of pending) await gossip.submit(p.bytes)
+  await new Promise((r) => setImmediate(r))
+  lose = false
+  const txsSent = () =>
+    sent.flatMap((b) => decodeStrict(b, { maxBytes: TX_FRAME_BYTES, maxDepth: 1 }) as Uint8Array[])
+  gossip.rebroadcast()
+  assert.is(txsSent().length, 0, 'not at once: the first broadcast may still arrive')
+  clock.advance(REBROADCAST.firstMs)
+  gossip.rebroadcast()
+  assert.equal(
+    txsSent().map((b) => b[3]),
+    [1, 2],
+    'both pending txs sent again',
+  )
+  clock.advance(REBROADCAST.everyMs - 1)
+  gossip.rebroadcast()
+  assert.is(txsSent().length, 2, 'not again before everyMs')
+  pending.shift()
+  clock.advance(1)
+  gossip.rebroadcast()
+  assert.equal(
+    txsSent().map((b) => b[3]),
+    [1, 2, 2],
+    'only what is still pending',
+  )
 })
 
 test.run()

@@ -55,7 +55,7 @@ import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
 import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
-import { TxGossip } from './gossip.ts'
+import { REBROADCAST, TxGossip } from './gossip.ts'
 
 export interface NodeOptions {
   config: NodeConfig
@@ -397,6 +397,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   let rpcUrl = ''
 
   let syncTimer: ReturnType<typeof setInterval> | undefined
+  let gossipTimer: ReturnType<typeof setInterval> | undefined
   let stopping: Promise<void> | undefined
   const node: CityNode = {
     publicKey,
@@ -441,11 +442,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         Math.max(2000, genesis.consensus.viewChangeTimeoutMs),
       )
       syncTimer.unref()
+      // A broadcast can be lost: pending txs go out again until they commit (gossip.ts, REBROADCAST).
+      gossipTimer = setInterval(() => gossip.rebroadcast(), REBROADCAST.intervalMs)
+      gossipTimer.unref()
     },
     stop() {
       stopping ??= (async () => {
         started = false
         if (syncTimer) clearInterval(syncTimer)
+        if (gossipTimer) clearInterval(gossipTimer)
         driver.stop()
         await rpc.stop().catch(() => {})
         await p2p.stop().catch(() => {})

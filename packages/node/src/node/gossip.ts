@@ -29,6 +29,15 @@ export const USELESS_TX_BUDGET = { burst: 25_000, perSecond: 2_000 }
 const RECONNECT_PUSH_TXS = 20_000
 const RECONNECT_PUSH_BYTES = 8 * 1024 * 1024
 
+/**
+ * Pending txs are sent to every peer again, because one broadcast can be lost (a frame written into a
+ * connection that a simultaneous dial replaced, a peer that restarted): `firstMs` after this node first
+ * sees a tx pending, then every `everyMs` while it stays pending, at most `maxTxs` a call (the oldest
+ * executable ones). Peers count the copies they already hold as useless: with three peers doing this,
+ * at most ~150 copies per second, well inside USELESS_TX_BUDGET.
+ */
+export const REBROADCAST = { firstMs: 2_000, everyMs: 10_000, maxTxs: 512, intervalMs: 1_000 }
+
 export interface GossipOptions {
   mempool: Mempool
   broadcast: (bytes: Uint8Array) => void
@@ -52,6 +61,8 @@ export class TxGossip {
   private outbox: Uint8Array[] = []
   private flushing = false
   private readonly useless = new Map<string, TokenBucket>()
+  /** When each tx pending at the last `rebroadcast` is due to be sent again (by hash hex). */
+  private readonly due = new Map<string, number>()
 
   constructor(o: GossipOptions) {
     this.o = o
@@ -89,6 +100,29 @@ export class TxGossip {
   peerConnected(send: (bytes: Uint8Array) => void): void {
     const pending = this.o.mempool.reap({ maxTxs: RECONNECT_PUSH_TXS, maxBytes: RECONNECT_PUSH_BYTES })
     for (const batch of batches(pending.map((t) => t.bytes))) send(batch)
+  }
+
+  /**
+   * Sends pending txs again (see REBROADCAST); the node calls it every `REBROADCAST.intervalMs`. A tx
+   * that committed or left the pool is forgotten here at the next call.
+   */
+  rebroadcast(): void {
+    const now = this.clock.now()
+    const pending = this.o.mempool.reap({ maxTxs: REBROADCAST.maxTxs, maxBytes: RECONNECT_PUSH_BYTES })
+    const seen = new Set<string>()
+    const again: Uint8Array[] = []
+    for (const tx of pending) {
+      const key = Buffer.from(tx.hash).toString('hex')
+      seen.add(key)
+      const at = this.due.get(key)
+      if (at === undefined) this.due.set(key, now + REBROADCAST.firstMs)
+      else if (now >= at) {
+        again.push(tx.bytes)
+        this.due.set(key, now + REBROADCAST.everyMs)
+      }
+    }
+    for (const key of this.due.keys()) if (!seen.has(key)) this.due.delete(key)
+    for (const batch of batches(again)) this.o.broadcast(batch)
   }
 
   /** A batch from a peer. */
