@@ -31,6 +31,8 @@ export interface BlockOptions extends RoundOptions {
   signers: number
   poolSize?: number
   backend?: 'level' | 'memory'
+  /** Run the services in the SES sandbox, as validators do (default: in-process closures). */
+  sandbox?: boolean
 }
 
 export const BLOCK_DEFAULTS: BlockOptions = {
@@ -48,6 +50,8 @@ interface SizeResult {
   txPerSec: Figures
   /** Median milliseconds per phase over the rounds. */
   phasesMs: PhaseTimes
+  /** Median CPU time of execution per tx, microseconds (see BlockRun.executeCpuUsPerTx). */
+  executeCpuUsPerTx: number
   /** Share of the block's time outside signature checks. */
   outsideSignatures: number
   /** Txs per second of mempool admission before the block (warm only). */
@@ -73,6 +77,7 @@ function summarize(size: number, mode: 'cold' | 'warm', runs: BlockRun[]): SizeR
       'tx/s',
     ),
     phasesMs,
+    executeCpuUsPerTx: round3(median(runs.map((r) => r.executeCpuUsPerTx))),
     outsideSignatures: round3(total > 0 ? (total - phasesMs.verify) / total : 0),
     failed: runs.reduce((s, r) => s + r.failed, 0),
     failures,
@@ -102,6 +107,7 @@ export async function runBlock(opts: BlockOptions, command: string): Promise<Ben
         chainId,
         genesis: workload.serviceGenesis(),
         ...(opts.backend ? { backend: opts.backend } : {}),
+        ...(opts.sandbox ? { sandbox: true } : {}),
       })
       try {
         await chain.setup(workload.setupWaves(), pool)
@@ -233,6 +239,7 @@ export function blockTable(r: BenchResult): string {
       'decode ms',
       'verify ms',
       'execute ms',
+      'execute cpu us/tx',
       'commit ms',
       'outside sig %',
       'failed',
@@ -248,6 +255,7 @@ export function blockTable(r: BenchResult): string {
       fmt(s.phasesMs.decode, 1),
       fmt(s.phasesMs.verify, 1),
       fmt(s.phasesMs.execute, 1),
+      fmt(s.executeCpuUsPerTx, 1),
       fmt(s.phasesMs.commit, 1),
       fmt(s.outsideSignatures * 100, 1),
       s.failed,

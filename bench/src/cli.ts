@@ -11,7 +11,7 @@ const USAGE = `usage: cityledger bench <${[...BENCHMARKS, 'abuse'].join('|')}> [
 
 common:   --json  --rounds N  --warmup N  --out DIR (default bench/results)  --no-write
 verify:   --count N (20000)  --signers N (2000)  --noble N (800)  --pool-size N
-block:    --sizes 1000,5000,10000  --signers N (10000)
+block:    --sizes 1000,5000,10000  --signers N (10000)  --sandbox (services in the SES sandbox, as validators run them)
 mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
 network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)
           --submit-to all|primary (all: each signer to one node; primary: everything to node 0)
@@ -48,6 +48,7 @@ function parseCommandLine() {
       noble: { type: 'string' },
       'pool-size': { type: 'string' },
       sizes: { type: 'string' },
+      sandbox: { type: 'boolean', default: false },
       txs: { type: 'string' },
       block: { type: 'string' },
       validators: { type: 'string' },

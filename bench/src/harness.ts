@@ -114,7 +114,10 @@ export async function measure(
 
 export function fmt(x: number, digits = 0): string {
   if (!Number.isFinite(x)) return String(x)
-  return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+  // By hand, not toLocaleString: a process under SES lockdown (`block --sandbox`) tames locales away.
+  const [int, frac] = x.toFixed(digits).split('.')
+  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+  return frac === undefined ? grouped : `${grouped}.${frac}`
 }
 
 export function round3(x: number): number {

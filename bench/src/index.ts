@@ -57,6 +57,7 @@ export async function runBenchmark(
               : BLOCK_DEFAULTS.sizes,
           signers: int(v.signers, 'signers', BLOCK_DEFAULTS.signers, 1),
           ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
+          ...(v.sandbox === true ? { sandbox: true } : {}),
         },
         command,
       )

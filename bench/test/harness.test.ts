@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { figures, median, quantile, table } from '../src/harness.ts'
+import { figures, fmt, median, quantile, table } from '../src/harness.ts'
 
 test('median and quantiles by nearest rank', () => {
   assert.is(median([3, 1, 2]), 2)
@@ -34,6 +34,13 @@ test('table aligns columns under a header rule', () => {
     'equal widths',
   )
   assert.match(lines[2]!, /12,345$/)
+})
+
+test('fmt groups thousands by hand (a locked-down process has no locales)', () => {
+  assert.is(fmt(1234567.891, 1), '1,234,567.9')
+  assert.is(fmt(999), '999')
+  assert.is(fmt(-12345), '-12,345')
+  assert.is(fmt(0.5, 2), '0.50')
 })
 
 test.run()
