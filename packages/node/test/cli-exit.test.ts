@@ -3,37 +3,14 @@
 // flags get its usage, not a stack trace.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createTestnet } from '../src/cli/testnet.ts'
+import { cli, freePort, MAIN } from './cliHarness.ts'
 
-const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
 const VERSION = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')).version
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (b: Buffer) => (out += b))
-    p.stderr.on('data', (b: Buffer) => (err += b))
-    p.on('exit', (code) => done({ code, out, err }))
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer()
-    s.on('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => done(port))
-    })
-  })
-}
 
 const noStack = (s: string) => assert.not.ok(/\n\s+at /.test(s), `stack trace printed:\n${s}`)
 

@@ -1,48 +1,14 @@
 // `init` writes what its help says: a key and a complete, commented config with fixed ports, so that
 // `cityledger status --home` finds the node started from that home.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DEFAULT_CONFIG, loadConfig } from '../src/config/index.ts'
+import { cli, freePort, MAIN, withDir as withTempDir } from './cliHarness.ts'
 
-const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
-
-function withDir(fn: (dir: string) => Promise<void>) {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cityledger-cli-init-'))
-    try {
-      await fn(dir)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-}
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (b: Buffer) => (out += b))
-    p.stderr.on('data', (b: Buffer) => (err += b))
-    p.on('exit', (code) => done({ code, out, err }))
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer()
-    s.on('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => done(port))
-    })
-  })
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir('cityledger-cli-init-', fn)
 
 /** Every key path of a JSON value's objects (arrays are leaves), `$comment` left out. */
 function keyPaths(v: unknown, prefix = ''): string[] {

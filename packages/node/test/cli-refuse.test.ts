@@ -1,35 +1,12 @@
 // The CLI never silently overwrites what an operator has: a validator key, a testnet folder. And a
 // testnet the node would refuse to start (a bad chain id) is refused before anything is written.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { cli, withDir as withTempDir } from './cliHarness.ts'
 
-const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
-
-function withDir(fn: (dir: string) => Promise<void>) {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cityledger-cli-refuse-'))
-    try {
-      await fn(dir)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-}
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (b: Buffer) => (out += b))
-    p.stderr.on('data', (b: Buffer) => (err += b))
-    p.on('exit', (code) => done({ code, out, err }))
-  })
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir('cityledger-cli-refuse-', fn)
 
 test(
   'keys new refuses a home that has a key.json unless --force',
