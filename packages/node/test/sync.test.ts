@@ -50,16 +50,14 @@ function movingPeer(start: number, step: number, moves: number, perResponse: num
   }
 }
 
-test('a node within a few blocks of a chain that keeps moving stops reporting catching up, before its sync run ends', async () => {
+/** A Syncer at height 0 over `net`, recording each height it applies and the flag at that moment. */
+function syncerOver(net: ReturnType<typeof movingPeer>) {
   const head = { height: 0 }
-  const ledger = { head } as unknown as Ledger
-  // 40 blocks behind, then the peer commits 2 blocks each time it is asked, 30 times: the run chases it.
-  const net = movingPeer(40, 2, 30, 4)
   const seen: { height: number; catchingUp: boolean }[] = []
   const syncer: Syncer = new Syncer({
     chainId,
     validators,
-    ledger,
+    ledger: { head } as unknown as Ledger,
     net,
     verify: () => true,
     logger: createLogger({ level: 'silent' }),
@@ -68,6 +66,13 @@ test('a node within a few blocks of a chain that keeps moving stops reporting ca
       head.height = height
     },
   })
+  return { syncer, seen }
+}
+
+test('a node within a few blocks of a chain that keeps moving stops reporting catching up, before its sync run ends', async () => {
+  // 40 blocks behind, then the peer commits 2 blocks each time it is asked, 30 times: the run chases it.
+  const net = movingPeer(40, 2, 30, 4)
+  const { syncer, seen } = syncerOver(net)
   const reached = await syncer.sync()
   assert.is(reached, net.height(), 'the run ends at the peer height once the peer stops moving')
   assert.is(reached, 100)
@@ -84,22 +89,8 @@ test('a node within a few blocks of a chain that keeps moving stops reporting ca
 })
 
 test('a peer far ahead keeps the node catching up until it is within the lag', async () => {
-  const head = { height: 0 }
-  const ledger = { head } as unknown as Ledger
   const net = movingPeer(64, 0, 0, 8)
-  const seen: { height: number; catchingUp: boolean }[] = []
-  const syncer: Syncer = new Syncer({
-    chainId,
-    validators,
-    ledger,
-    net,
-    verify: () => true,
-    logger: createLogger({ level: 'silent' }),
-    apply: async (height) => {
-      seen.push({ height, catchingUp: syncer.catchingUp })
-      head.height = height
-    },
-  })
+  const { syncer, seen } = syncerOver(net)
   assert.is(await syncer.sync(), 64)
   // The flag follows each response: blocks fetched while the head was more than the lag behind say so.
   for (const s of seen) {
