@@ -1,6 +1,6 @@
 // Storage faults: a disk that fills up, twice through the JS wrapper (every store write fails with
 // ENOSPC) and once for real (the node's data folder is on an 8 MiB tmpfs that the harness fills, so
-// LevelDB itself gets ENOSPC): the node stops with exit code 2 and says the disk is full, loses
+// LevelDB itself gets ENOSPC): the node stops with exit code 5 and says the disk is full, loses
 // nothing, and resumes once there is room. Then a truncated or garbled journal entry, a truncated
 // LevelDB table and a table with flipped bytes (tables made to exist first): the node refuses to
 // start and says why; the harness then restores the folder and the node catches up.

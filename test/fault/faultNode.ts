@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KvStore } from '@cityledger/core'
-import { createNode, dataPath, loadConfig, loadGenesis, loadKey } from '@cityledger/node'
+import { EXIT, createNode, dataPath, loadConfig, loadGenesis, loadKey } from '@cityledger/node'
 import { type ByzantineKind, byzantineHooks } from './byzantine.ts'
 
 /** What CITYLEDGER_FAULT may hold. */
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     'cityledger:fatal' as never,
     ((err: Error) => {
       process.stderr.write(`fatal: ${err?.message ?? err}\n`)
-      void shutdown(2)
+      void shutdown(EXIT.FATAL)
     }) as never,
   )
   process.stdout.write(`${JSON.stringify({ msg: 'ready', rpc: node.rpcUrl(), p2p: node.p2pAddrs() })}\n`)

@@ -210,7 +210,7 @@ export async function inject(
   }
 }
 
-/** A full disk: the node must stop with exit code 2 and say so, then resume from where it was. */
+/** A full disk: the node must stop with exit code 5 (EXIT.FATAL) and say so, then resume from where it was. */
 async function diskFull(
   cluster: Cluster,
   f: { kind: 'diskFull' | 'fillDisk'; node: number; ms: number },
