@@ -55,10 +55,14 @@ test('submit, status, commit, block: the happy path', async () => {
     assert.equal(Object.keys(st.body).sort(), [
       'catchingUp',
       'chainId',
+      'genesisHash',
       'height',
+      'latestBlockHash',
+      'latestBlockTime',
       'nodeId',
       'peers',
       'stateRoot',
+      'version',
       'view',
     ])
     assert.is(st.body.height, 1)

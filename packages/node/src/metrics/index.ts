@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export {
@@ -9,6 +8,7 @@ export {
   observeBlock,
   timedKv,
 } from './instrument.ts'
+import { NODE_VERSION } from '../version.ts'
 
 /** Seconds. Blocks commit every ~0.1-3 s (blockIntervalMs, view changes at the top end). */
 const BLOCK_SECONDS = [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30]
@@ -26,16 +26,6 @@ const NOT_COUNTERS = [
   'nodejs_active_requests_total',
   'nodejs_active_resources_total',
 ]
-
-const VERSION: string = (() => {
-  try {
-    return (
-      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-    ).version
-  } catch {
-    return 'unknown'
-  }
-})()
 
 /** What the RPC server reports once a request is answered (see `Metrics.rpcRequestDone`). */
 export interface RpcRequestDone {
@@ -228,7 +218,7 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       rpcDuration.observe({ route: r.route }, r.seconds)
     },
   }
-  m.buildInfo.set({ version: VERSION, nodejs: process.versions.node }, 1)
+  m.buildInfo.set({ version: NODE_VERSION, nodejs: process.versions.node }, 1)
   return m
 }
 

@@ -14,9 +14,10 @@ import {
 import { quorumSize } from '@cityledger/consensus'
 import { valueToRpcJson } from '../config/json.ts'
 import type { Ledger } from '../chain/ledger.ts'
-import type { Genesis } from '../config/genesis.ts'
+import { type Genesis, genesisHash } from '../config/genesis.ts'
 import type { Metrics } from '../metrics/index.ts'
 import type { NodeStatus, RpcBackend, RpcEvent, TxStatus } from '../rpc/index.ts'
+import { NODE_VERSION } from '../version.ts'
 import { blockView, eventView } from './views.ts'
 
 export interface BackendOptions {
@@ -51,8 +52,11 @@ export class NodeRpcBackend implements RpcBackend {
   /** Emissions in commit order: each waits for the one before (they read the certificate first). */
   private emitting: Promise<void> = Promise.resolve()
 
+  private readonly genesisHashHex: string
+
   constructor(o: BackendOptions) {
     this.o = o
+    this.genesisHashHex = toHex(genesisHash(o.genesis))
   }
 
   /**
@@ -173,6 +177,10 @@ export class NodeRpcBackend implements RpcBackend {
       stateRoot: toHex(head.stateRoot),
       catchingUp: this.o.catchingUp(),
       peers: this.o.peers(),
+      version: NODE_VERSION,
+      genesisHash: this.genesisHashHex,
+      latestBlockHash: toHex(head.hash),
+      latestBlockTime: head.time,
     }
   }
 

@@ -46,6 +46,14 @@ export interface NodeStatus {
   catchingUp: boolean
   /** Connected peers. */
   peers: number
+  /** The @cityledger/node version the node runs. */
+  version: string
+  /** The genesis hash (the parent of block 1), hex: two nodes of one chain have the same. */
+  genesisHash: string
+  /** Hash of block `height`, hex (at height 0, the genesis hash). */
+  latestBlockHash: string
+  /** Block time of block `height`, ms since the epoch (at height 0, the genesis time). */
+  latestBlockTime: number
 }
 
 /** Block header in JSON form (see `BlockHeader` in @cityledger/core; bytes as hex). */

@@ -157,6 +157,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         stateRoot: toHex(sha256(utf8.encode(`state-${blocks.length}`))),
         catchingUp: !ready,
         peers: 3,
+        version: '0.0.0-fake',
+        genesisHash: toHex(sha256(utf8.encode('fake-genesis'))),
+        latestBlockHash: tip ? tip.hash : toHex(sha256(utf8.encode('fake-genesis'))),
+        latestBlockTime: tip?.header.time ?? 0,
       }
     },
     async block(height) {

@@ -247,7 +247,19 @@ export const openApiDocument = {
       },
       NodeStatus: {
         type: 'object',
-        required: ['chainId', 'nodeId', 'height', 'view', 'stateRoot', 'catchingUp', 'peers'],
+        required: [
+          'chainId',
+          'nodeId',
+          'height',
+          'view',
+          'stateRoot',
+          'catchingUp',
+          'peers',
+          'version',
+          'genesisHash',
+          'latestBlockHash',
+          'latestBlockTime',
+        ],
         properties: {
           chainId: { type: 'string' },
           nodeId: hex,
@@ -256,6 +268,10 @@ export const openApiDocument = {
           stateRoot: hash,
           catchingUp: { type: 'boolean' },
           peers: uint,
+          version: { type: 'string', description: 'the @cityledger/node version the node runs' },
+          genesisHash: hash,
+          latestBlockHash: { ...hash, description: 'hash of block height (the genesis hash at height 0)' },
+          latestBlockTime: { ...uint, description: 'block time of block height, ms (the genesis time at 0)' },
         },
       },
       Block: {
