@@ -24,6 +24,15 @@ test('4 validators commit submitted txs; every node has the same blocks and stat
     const obs = net.observers[0]!
     await waitHeight(obs, top)
     assert.equal(await chainOf(obs, top), chains[0])
+
+    // GET /v1/peers names who a node is connected to, and as what.
+    const validatorKeys = net.layout.genesis.validators.map((v) => v.publicKey.toLowerCase())
+    const { peers } = (await (await fetch(`${net.nodes[0]!.rpc}/v1/peers`)).json()) as {
+      peers: { publicKey: string; role: string; addrs: string[] }[]
+    }
+    const others = peers.filter((p) => p.role === 'validator').map((p) => p.publicKey)
+    assert.equal(others.sort(), validatorKeys.slice(1).sort(), 'node 0 lists the three other validators')
+    assert.ok(peers.every((p) => p.addrs.length > 0))
   } catch (err) {
     console.error(net.log(0))
     throw err

@@ -43,6 +43,9 @@ test('status names the version, the genesis hash and the latest block, which mov
   assert.is(after.latestBlockHash, latest.hash)
   assert.is(after.latestBlockTime, latest.header.time)
   assert.is(after.genesisHash, first.genesisHash)
+  // A validator set of one: nobody to connect to.
+  const peers = (await (await fetch(`${local.url}/v1/peers`)).json()) as { peers: unknown[] }
+  assert.equal(peers.peers, [])
 })
 
 test.run()

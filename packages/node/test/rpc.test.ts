@@ -68,6 +68,12 @@ test('submit, status, commit, block: the happy path', async () => {
     assert.is(st.body.height, 1)
     assert.is(st.body.chainId, 'test-chain')
 
+    const peers = await call(`${url}/v1/peers`)
+    assert.is(peers.status, 200)
+    assert.is(peers.body.peers.length, 3)
+    assert.equal(Object.keys(peers.body.peers[0]).sort(), ['addrs', 'publicKey', 'role'])
+    assert.match(peers.body.peers[0].publicKey, /^[0-9a-f]{64}$/)
+
     const v = await call(`${url}/v1/validators`)
     assert.is(v.body.validators.length, 4)
     assert.match(v.body.validators[0].publicKey, /^[0-9a-f]{64}$/)

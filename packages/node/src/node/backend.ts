@@ -16,12 +16,14 @@ import { valueToRpcJson } from '../config/json.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import { type Genesis, genesisHash } from '../config/genesis.ts'
 import type { Metrics } from '../metrics/index.ts'
-import type { NodeStatus, RpcBackend, RpcEvent, TxStatus } from '../rpc/index.ts'
+import type { NodeStatus, PeerView, RpcBackend, RpcEvent, TxStatus } from '../rpc/index.ts'
 import { NODE_VERSION } from '../version.ts'
 import { blockView, eventView } from './views.ts'
 
 export interface BackendOptions {
   genesis: Genesis
+  /** The peers connected now (`GET /v1/peers`); none when omitted. */
+  peerList?: () => PeerView[]
   nodeId: string
   store: ChainStore
   ledger: Ledger
@@ -195,6 +197,10 @@ export class NodeRpcBackend implements RpcBackend {
     const block = await this.o.store.getBlockByHash(hash)
     if (!block) return undefined
     return blockView(block, await this.o.store.getCertificate(block.header.height))
+  }
+
+  async peers() {
+    return this.o.peerList?.() ?? []
   }
 
   async validators() {

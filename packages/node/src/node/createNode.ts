@@ -362,6 +362,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     view: () => driver.view,
     peers: () => p2p.peers().length,
     validatorPeers: () => p2p.peers().filter((p) => validatorsHex.includes(p.publicKey)).length,
+    peerList: () => p2p.peers().map((p) => ({ publicKey: p.publicKey, role: p.role, addrs: p.addrs })),
     catchingUp: () => syncer.catchingUp,
     started: () => started,
     submit: async (bytes) => {

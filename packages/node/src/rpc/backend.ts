@@ -89,6 +89,16 @@ export interface BlockView {
 }
 
 /** One member of the validator set. */
+/** `GET /v1/peers`: a connected peer, as its key names it. */
+export interface PeerView {
+  /** Ed25519 public key, hex. */
+  publicKey: string
+  /** `validator` (every protocol) or `observer` (sync and tx gossip only). */
+  role: string
+  /** Remote addresses of its open connection (multiaddrs). */
+  addrs: string[]
+}
+
 export interface ValidatorView {
   /** Ed25519 public key, hex. */
   publicKey: string
@@ -166,6 +176,8 @@ export interface RpcBackend {
   block(height: number | 'latest'): Promise<BlockView | undefined>
   blockByHash(hash: Uint8Array): Promise<BlockView | undefined>
   validators(): Promise<ValidatorView[]>
+  /** The peers connected now. */
+  peers(): Promise<PeerView[]>
   /** Throws UNKNOWN_SERVICE / UNKNOWN_QUERY (404), or the service's own code for bad args (400). */
   query(service: string, query: string, args: Record<string, string>): Promise<QueryResult>
   health(): Promise<HealthReport>

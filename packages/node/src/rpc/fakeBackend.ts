@@ -171,6 +171,14 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
       maybeFail('blockByHash')
       return byHash.get(toHex(hash))
     },
+    async peers() {
+      maybeFail('peers')
+      return [1, 2, 3].map((i) => ({
+        publicKey: toHex(sha256(utf8.encode(`validator-${i}`))),
+        role: 'validator',
+        addrs: [`/ip4/127.0.0.1/tcp/${26656 + i}`],
+      }))
+    },
     async validators() {
       maybeFail('validators')
       return [0, 1, 2, 3].map((i) => ({

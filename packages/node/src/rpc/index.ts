@@ -13,6 +13,7 @@ export type {
   RpcEvent,
   TxEventView,
   TxStatus,
+  PeerView,
   ValidatorView,
 } from './backend.ts'
 export { RPC_ERROR_STATUS, errorBody, mapError } from './errors.ts'

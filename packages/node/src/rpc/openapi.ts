@@ -113,6 +113,17 @@ export const openApiDocument = {
         responses: { 200: ok('block', ref('Block')), 400: err('BAD_HEX'), 404: err('NOT_FOUND') },
       },
     },
+    '/v1/peers': {
+      get: {
+        summary: 'Peers connected now',
+        responses: {
+          200: ok('peers', {
+            type: 'object',
+            properties: { peers: { type: 'array', items: ref('Peer') } },
+          }),
+        },
+      },
+    },
     '/v1/validators': {
       get: {
         summary: 'Current validator set',
@@ -306,6 +317,15 @@ export const openApiDocument = {
               },
             },
           },
+        },
+      },
+      Peer: {
+        type: 'object',
+        required: ['publicKey', 'role', 'addrs'],
+        properties: {
+          publicKey: hex,
+          role: { type: 'string', enum: ['validator', 'observer'] },
+          addrs: { type: 'array', items: { type: 'string' } },
         },
       },
       Validator: {

@@ -339,6 +339,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
 
   app.get('/v1/validators', async () => ({ validators: jsonForm(await backend.validators()) }))
 
+  app.get('/v1/peers', async () => ({ peers: jsonForm(await backend.peers()) }))
+
   app.get('/v1/services/:service/:query', async (request) => {
     const p = request.params as { service: string; query: string }
     const { service, query } = parseServiceQuery(p.service, p.query)
