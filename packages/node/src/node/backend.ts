@@ -54,11 +54,11 @@ export class NodeRpcBackend implements RpcBackend {
   /** Emissions in commit order: each waits for the one before (they read the certificate first). */
   private emitting: Promise<void> = Promise.resolve()
 
-  private readonly genesisHashHex: string
+  /** Hashed on the first status call, then kept (the genesis never changes). */
+  private genesisHashHex: string | undefined
 
   constructor(o: BackendOptions) {
     this.o = o
-    this.genesisHashHex = toHex(genesisHash(o.genesis))
   }
 
   /**
@@ -180,7 +180,7 @@ export class NodeRpcBackend implements RpcBackend {
       catchingUp: this.o.catchingUp(),
       peers: this.o.peers(),
       version: NODE_VERSION,
-      genesisHash: this.genesisHashHex,
+      genesisHash: (this.genesisHashHex ??= toHex(genesisHash(this.o.genesis))),
       latestBlockHash: toHex(head.hash),
       latestBlockTime: head.time,
     }
