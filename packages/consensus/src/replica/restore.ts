@@ -24,6 +24,10 @@ export function onStart(r: ReplicaState, input: Extract<Input, { type: 'start' }
   r.started = true
   r.lastCommitted = r.executed = input.committedHeight ?? 0
   r.nextProposal = r.lastCommitted + 1
+  // Without it a restarted replica's STATUS proves nothing, and peers one block behind never fetch the
+  // blocks it has (sweep n=4, seeds 2345 and 3264: with one validator down for good, nothing committed).
+  if (input.certificate?.height === r.lastCommitted && r.lastCommitted > 0)
+    r.lastCertificate = input.certificate
   if (input.journal?.length) restore(r, input.journal)
   if (r.changing) {
     const own = ownViewChange(r)

@@ -19,7 +19,16 @@ export type TimerId = 'progress' | 'viewChange' | 'retransmit'
  * - `syncBlock`: a committed block fetched by block sync (after `requestSync`), with its certificate.
  */
 export type Input =
-  | { type: 'start'; committedHeight?: number; journal?: readonly JournalEntry[] }
+  | {
+      type: 'start'
+      committedHeight?: number
+      journal?: readonly JournalEntry[]
+      /**
+       * The commit certificate of `committedHeight` from the node's store: a restarted replica's STATUS
+       * carries it, so peers that lag can prove the height and fetch the blocks by sync.
+       */
+      certificate?: CommitCertificate
+    }
   | { type: 'message'; bytes: Uint8Array; from?: string }
   | { type: 'timeout'; timer: TimerId; token: number }
   | { type: 'proposal'; height: number; view: number; block: Uint8Array; digest: Uint8Array }

@@ -344,6 +344,7 @@ class Simulation {
         type: 'start',
         committedHeight: node.store.length,
         ...(journal ? { journal } : {}),
+        ...(node.store.length ? { certificate: node.store.at(-1)!.certificate } : {}),
       }),
     )
   }

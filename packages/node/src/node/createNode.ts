@@ -12,6 +12,7 @@ import {
   createNativeVerifier,
   createPureVerifier,
   createRuntime,
+  decodeCertificate,
   createVerifier,
   blockHashFromBytes,
   openLevelKv,
@@ -430,7 +431,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       )
       // Catch up before admitting txs (peers may not be up yet: then consensus retransmissions and
       // the periodic check below take over).
-      driver.push({ type: 'start', committedHeight: ledger.head.height, journal: journal.all() })
+      // The certificate of the head from the store: the replica's STATUS proves its height with it.
+      const headCert = ledger.head.height > 0 ? await store.getCertificate(ledger.head.height) : undefined
+      driver.push({
+        type: 'start',
+        committedHeight: ledger.head.height,
+        journal: journal.all(),
+        ...(headCert ? { certificate: decodeCertificate(headCert) } : {}),
+      })
       await syncer.sync().catch((err) => log('sync').warn({ err: String(err) }, 'initial sync failed'))
       started = true
       // A node that fell behind without noticing (e.g. paused) asks peers every few seconds.
