@@ -7,13 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
-import { allServices } from '@cityledger/apps'
 import { pino } from 'pino'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createTestnet } from '../src/cli/testnet.ts'
-import { loadConfig, loadGenesis, loadKey } from '../src/config/index.ts'
-import { createNode } from '../src/node/index.ts'
+import { startLocalNode } from './nodeHarness.ts'
 
 /** Duplicate keys of any object in one JSON text, as `path.key` (empty when there are none). */
 function duplicateKeys(text: string): string[] {
@@ -73,7 +71,6 @@ test('duplicateKeys finds repeated keys at any depth', () => {
 })
 
 test('no log line of a running node repeats a key (rpc and p2p included)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cityledger-logs-'))
   const lines: string[] = []
   let pending = ''
   const sink = new Writable({
@@ -85,34 +82,14 @@ test('no log line of a running node repeats a key (rpc and p2p included)', async
       done()
     },
   })
+  // Trace: the RPC server logs every request at trace level, so its lines are in the sample.
+  const logger = pino({ level: 'trace', base: { node: 'n0' } }, sink)
+  const local = await startLocalNode((config) => (config.log.level = 'trace'), { logger })
   try {
-    const layout = createTestnet({
-      validators: 1,
-      out: dir,
-      chainId: 'logs-test',
-      ports: [{ p2p: 0, rpc: 0 }],
-      store: 'memory',
-      consensus: { blockIntervalMs: 20, viewChangeTimeoutMs: 1000 },
-    })
-    const home = layout.homes[0]!
-    const config = loadConfig(home)
-    config.verifier.kind = 'native'
-    // Trace: the RPC server logs every request at trace level, so its lines are in the sample.
-    const logger = pino({ level: 'trace', base: { node: 'n0' } }, sink)
-    const node = await createNode({
-      config,
-      genesis: loadGenesis(join(home, 'genesis.json')),
-      key: loadKey(home),
-      dataDir: join(home, 'data'),
-      logger,
-      services: allServices,
-    })
-    await node.start()
-    await (await fetch(`${node.rpcUrl()}/v1/status`)).text()
-    await node.stop()
-    logger.flush()
+    await (await fetch(`${local.url}/v1/status`)).text()
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    await local.close()
+    logger.flush()
   }
   const modules = new Set(lines.map((l) => (JSON.parse(l) as { module?: string }).module))
   for (const m of ['rpc', 'p2p', 'node']) assert.ok(modules.has(m), `a ${m} line was logged`)

@@ -8,7 +8,7 @@ import { allServices } from '@cityledger/apps'
 import { type KeyPair, type TxBody, sha256, signTx, utf8 } from '@cityledger/core'
 import { createTestnet } from '../src/cli/testnet.ts'
 import { type NodeConfig, loadConfig, loadGenesis, loadKey } from '../src/config/index.ts'
-import { createLogger } from '../src/log/index.ts'
+import { type Logger, createLogger } from '../src/log/index.ts'
 import { type CityNode, createNode } from '../src/node/index.ts'
 
 export interface LocalNode {
@@ -19,15 +19,22 @@ export interface LocalNode {
   close(): Promise<void>
 }
 
-/** Starts a one-validator chain; `edit` may change the config before the node reads it. */
-export async function startLocalNode(edit: (cfg: NodeConfig) => void = () => {}): Promise<LocalNode> {
+/**
+ * Starts validator 0 of a chain (one validator unless `o.validators` says more: the others are not
+ * started); `edit` may change the config before the node reads it, `o.logger` receives its logs.
+ */
+export async function startLocalNode(
+  edit: (cfg: NodeConfig) => void = () => {},
+  o: { validators?: number; logger?: Logger } = {},
+): Promise<LocalNode> {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-node-test-'))
   try {
+    const validators = o.validators ?? 1
     const layout = createTestnet({
-      validators: 1,
+      validators,
       out: dir,
       chainId: 'node-test',
-      ports: [{ p2p: 0, rpc: 0 }],
+      ports: Array.from({ length: validators }, () => ({ p2p: 0, rpc: 0 })),
       store: 'memory',
       consensus: { blockIntervalMs: 20, viewChangeTimeoutMs: 1000 },
     })
@@ -41,7 +48,7 @@ export async function startLocalNode(edit: (cfg: NodeConfig) => void = () => {})
       genesis: loadGenesis(join(home, 'genesis.json')),
       key: loadKey(home),
       dataDir: join(home, 'data'),
-      logger: createLogger({ level: 'silent' }),
+      logger: o.logger ?? createLogger({ level: 'silent' }),
       // The modules as they are (what is under test here is the RPC, not the service sandbox).
       services: allServices,
     })

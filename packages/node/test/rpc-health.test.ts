@@ -1,15 +1,7 @@
 // /v1/health of a validator node: not ok without the peers a quorum needs (issue 15, defect 12).
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { allServices } from '@cityledger/apps'
-import { createTestnet } from '../src/cli/testnet.ts'
-import { loadConfig, loadGenesis, loadKey } from '../src/config/index.ts'
-import { createLogger } from '../src/log/index.ts'
 import { NodeRpcBackend } from '../src/node/backend.ts'
-import { createNode } from '../src/node/index.ts'
 import { startLocalNode } from './nodeHarness.ts'
 
 const key = (i: number) => i.toString(16).padStart(64, '0')
@@ -52,36 +44,17 @@ test('a validator is healthy only with quorum - 1 validator peers; a set of one 
 })
 
 test('GET /v1/health: 503 with a reason for a validator of four alone; 200 for a single-node devnet', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cityledger-health-test-'))
-  let node: Awaited<ReturnType<typeof createNode>> | undefined
+  // Validator 0 of four, the other three never started.
+  const local = await startLocalNode(() => {}, { validators: 4 })
   try {
-    const layout = createTestnet({
-      validators: 4,
-      out: dir,
-      chainId: 'health-test',
-      ports: Array.from({ length: 4 }, () => ({ p2p: 0, rpc: 0 })),
-      store: 'memory',
-    })
-    const home = layout.homes[0]!
-    const config = loadConfig(home)
-    config.log.level = 'silent'
-    node = await createNode({
-      config,
-      genesis: loadGenesis(join(home, 'genesis.json')),
-      key: loadKey(home),
-      dataDir: join(home, 'data'),
-      logger: createLogger({ level: 'silent' }),
-      services: allServices,
-    })
-    await node.start()
+    const node = local.node
     const res = await fetch(`${node.rpcUrl()}/v1/health`)
     const body = (await res.json()) as { ok: boolean; reasons?: string[] }
     assert.is(res.status, 503)
     assert.is(body.ok, false)
     assert.match(body.reasons!.join(';'), /0 validator peer\(s\) connected, a quorum of 3 of 4 needs 2/)
   } finally {
-    await node?.stop()
-    rmSync(dir, { recursive: true, force: true })
+    await local.close()
   }
   const one = await startLocalNode()
   try {
