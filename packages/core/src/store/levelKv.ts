@@ -1,6 +1,6 @@
-import { readdirSync } from 'node:fs'
 import { Level } from 'level'
 import { StoreError, corrupt } from './errors.ts'
+import { ManifestDamage, liveTables } from './levelManifest.ts'
 import { TableDamage, checkTables } from './levelTables.ts'
 import { checkOps, checkRange } from './checkOps.ts'
 import type { KvOp, KvRange, KvStore, KvWriteOptions } from './kv.ts'
@@ -56,13 +56,20 @@ export interface LevelKvOptions {
 export async function openLevelKv(path: string, options: LevelKvOptions = {}): Promise<KvStore> {
   if (typeof path !== 'string' || path === '')
     throw new StoreError('STORE_BAD_INPUT', 'path: expected a folder path')
-  // Listed before LevelDB opens: it deletes files a crash left behind (not live, maybe partial) while
-  // opening, and tables its compactions start writing afterwards are not in this list.
-  let tables: string[] = []
-  try {
-    tables = readdirSync(path).filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
-  } catch {
-    // A folder that does not exist yet: LevelDB creates it.
+  // Checked before LevelDB opens the folder: its start-up compaction reads tables, and a damaged one
+  // can abort the process (classic-level's LevelDB keeps its assertions). A refused folder is left as
+  // it was. Only the tables the manifest lists are checked: others are a crash's leftovers (maybe
+  // partial), which LevelDB deletes when it opens.
+  if (options.checkTables !== false) {
+    try {
+      const tables = liveTables(path)
+      if (tables) await checkTables(path, tables)
+    } catch (err) {
+      const advice = 'restore the data folder from a backup or resync the node'
+      if (err instanceof TableDamage) throw corrupt(`LevelDB table ${err.message}`, advice, { path })
+      if (err instanceof ManifestDamage) throw corrupt(`LevelDB manifest ${err.message}`, advice, { path })
+      throw wrap(err, `checking the tables of ${path}`)
+    }
   }
   const db: Db = new Level<Uint8Array, Uint8Array>(path, {
     keyEncoding: 'view',
@@ -75,22 +82,6 @@ export async function openLevelKv(path: string, options: LevelKvOptions = {}): P
     await db.open()
   } catch (err) {
     throw wrap(err, `opening ${path}`)
-  }
-  if (options.checkTables !== false) {
-    try {
-      await checkTables(path, tables)
-    } catch (err) {
-      await db.close().catch(() => {})
-      if (err instanceof TableDamage)
-        throw corrupt(
-          `LevelDB table ${err.message}`,
-          'restore the data folder from a backup or resync the node',
-          {
-            path,
-          },
-        )
-      throw wrap(err, `checking the tables of ${path}`)
-    }
   }
   let closed = false
   const live = (): void => {

@@ -50,6 +50,9 @@ export function crc32c(bytes: Uint8Array, from = 0, to = bytes.length): number {
   return (c ^ 0xffffffff) >>> 0
 }
 
+/** LevelDB's masked form of a stored CRC (so that a CRC of data holding CRCs is not degenerate). */
+export const maskCrc = (crc: number): number => ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0
+
 interface Cursor {
   buf: Uint8Array
   pos: number
@@ -136,8 +139,7 @@ function readBlock(file: Uint8Array, h: Handle, limit: number, what: string, dec
   const stored =
     (file[end + 1]! | (file[end + 2]! << 8) | (file[end + 3]! << 16) | (file[end + 4]! << 24)) >>> 0
   const crc = crc32c(file, h.offset, end + 1)
-  const masked = ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0
-  if (masked !== stored) throw new TableDamage(`${what} at offset ${h.offset} fails its checksum`)
+  if (maskCrc(crc) !== stored) throw new TableDamage(`${what} at offset ${h.offset} fails its checksum`)
   const contents = file.subarray(h.offset, end)
   if (type !== 0 && type !== 1)
     throw new TableDamage(`${what} at offset ${h.offset} has unknown compression ${type}`)
@@ -207,14 +209,15 @@ export function checkTable(input: Uint8Array): void {
   if (at !== footerAt) throw new TableDamage(`bytes ${at}..${footerAt} belong to no block`)
 }
 
-/** Checks the named table files of the LevelDB folder `dir`; files that vanished meanwhile are skipped. */
+/** Checks the named table files of the LevelDB folder `dir` (the live ones: a missing one is damage). */
 export async function checkTables(dir: string, names: readonly string[]): Promise<void> {
   for (const name of names) {
     let bytes: Uint8Array
     try {
       bytes = await readFile(join(dir, name))
     } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') continue // compacted away since it was listed
+      if ((err as { code?: string }).code === 'ENOENT')
+        throw new TableDamage(`${name}: missing, though the manifest lists it`)
       throw err
     }
     try {
