@@ -130,8 +130,10 @@ export async function runScenario(
       if (tmpfsNodes.has(i)) moveDataToTmpfs(cluster, i, state)
       await cluster.start(i)
     }
+    log(`  cluster up at ${Date.now() - t0} ms`)
     const setup = await setupLoad(cluster, { accounts: sc.accounts ?? 8 })
     setupAcks = setup.acks
+    log(`  accounts set up at ${Date.now() - t0} ms`)
     load = new Load(cluster, setup.world, rng.fork(), {
       rate: sc.rate,
       large: sc.largeTxs !== undefined,
@@ -161,6 +163,7 @@ export async function runScenario(
     }
     const left = loadStart + sc.loadMs - Date.now()
     if (left > 0) await delay(left)
+    log(`  load ended at ${Date.now() - t0} ms`)
     const probe = new Load(cluster, setup.world, rng.fork(), { rate: 0 })
     const final = await measureRecovery(
       () => probe.drive(probeTx(cluster), 'probe'),
@@ -200,6 +203,7 @@ export async function runScenario(
       violations.push(
         `${stats.unresolved + probe.stats.unresolved} txs left unresolved (no node acknowledged them within 30 s of the end)`,
       )
+    log(`  probe and catch-ups done at ${Date.now() - t0} ms`)
     const acks = [...setupAcks, ...load.acks.values(), ...probe.acks.values()]
     const chains = await checkChains(checked, acks)
     violations.push(...chains.violations)
