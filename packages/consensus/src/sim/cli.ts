@@ -5,8 +5,11 @@
 // (faulty period, default 1500), --max-steps <n> (default 300000), --jobs <j> (parallel processes per n,
 // each a contiguous part of the seed range), --json <file> (write the summaries), --progress <s> (a
 // progress line every s seconds, default 30), --partial <file> (with one job: the summary so far, written
-// at every progress line), --print <file> (print the tables of a --partial file).
+// at every progress line), --print <file> (print the tables of a --partial file), --digests <file> (with one
+// job: one JSON line per seed with a hash of its whole result, commit logs and event trace, to show that
+// two builds of the simulator give the same outcomes: `diff` the files).
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -41,7 +44,14 @@ const profile = (opt('profile') ?? 'sim') as ProfileName
 if (profile !== 'sim' && profile !== 'node') fail('--profile: sim or node')
 const maxSteps = num('max-steps', 300_000)
 const faultPhaseMs = num('fault-ms', 1500)
-const common = { maxSteps, faultPhaseMs, profile, ...(faults ? { faults } : {}) }
+const digestsOut = opt('digests')
+const common = {
+  maxSteps,
+  faultPhaseMs,
+  profile,
+  ...(faults ? { faults } : {}),
+  ...(digestsOut ? { traceEvents: true } : {}),
+}
 /** What a summary was run with (written into --partial files, printed with the tables). */
 const meta = {
   profile,
@@ -63,6 +73,7 @@ if (opt('seed') !== undefined) {
 const seeds = num('seeds', 1000)
 const first = num('first', 1)
 const jobs = Math.max(1, num('jobs', 1))
+if (digestsOut && (jobs > 1 || ns.length > 1)) fail('--digests: one n and one job only')
 const progressMs = num('progress', 30) * 1000
 const started = Date.now()
 
@@ -75,9 +86,11 @@ function runRange(n: number, from: number, count: number): SweepSummary {
   let lastPrint = t0
   const s = emptySummary(n, faults ?? 'all')
   const partial = opt('partial')
+  const digests: string[] = []
   for (let i = 0; i < count; i++) {
     const r = runSimulation({ seed: from + i, n, ...common })
     addRun(s, r)
+    if (digestsOut) digests.push(seedDigest(r))
     for (const v of r.violations)
       console.log(`VIOLATION ${v.kind} (replay: ${replayArgs(r.seed, n)}): ${v.message}`)
     const now = Date.now()
@@ -101,7 +114,22 @@ function runRange(n: number, from: number, count: number): SweepSummary {
         )
     }
   }
+  if (digestsOut) writeFileSync(digestsOut, `${digests.join('\n')}\n`)
   return s
+}
+
+/** One line per seed: everything the run reports, hashed, plus the parts worth reading in a diff. */
+function seedDigest(r: ReturnType<typeof runSimulation>): string {
+  const all = createHash('sha256').update(JSON.stringify(r)).digest('hex')
+  return JSON.stringify({
+    seed: r.seed,
+    result: all,
+    events: r.eventDigest,
+    steps: r.steps,
+    heights: r.committedHeights,
+    violations: r.violations.map((v) => v.kind),
+    commitLogs: r.commitLogs.map((c) => c.slice(0, 16)),
+  })
 }
 
 if (opt('child-out')) {

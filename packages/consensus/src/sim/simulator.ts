@@ -1,4 +1,4 @@
-import { type SignatureCheck, sha256 } from '@cityledger/core'
+import { type SignatureCheck, sha256, toHex } from '@cityledger/core'
 import { Rng } from '@cityledger/core/testing'
 import { type ReplicaConfig, maxFaulty } from '../config.ts'
 import { type JournalEntry, compactJournal } from '../journal.ts'
@@ -135,6 +135,8 @@ class Simulation {
   private maxJournal = 0
   private maxMessage = 0
   private nonce = 0
+  /** FNV-1a over the handled events, with `traceEvents` (0x811c9dc5 is the FNV offset basis). */
+  private eventHash = 0x811c9dc5
   /** Highest height any replica committed: the highest height a certificate proves. */
   private maxCommitted = 0
   private readonly livenessBoundMs: number
@@ -361,6 +363,7 @@ class Simulation {
       }
       this.now = e.time
       if (++this.steps > this.o.maxSteps) break
+      if (this.o.traceEvents) this.traceEvent(e.item)
       try {
         this.handle(e.item)
       } catch (err) {
@@ -394,6 +397,8 @@ class Simulation {
       rejects: { ...this.rejects },
       maxJournal: this.maxJournal,
       maxMessageBytes: this.maxMessage,
+      commitLogs: this.nodes.map((x) => toHex(x.stateDigest)),
+      ...(this.o.traceEvents ? { eventDigest: this.eventHash.toString(16).padStart(8, '0') } : {}),
       finalStatus: this.nodes.map((x) => ({
         node: x.id,
         honest: x.honest,
@@ -402,6 +407,18 @@ class Simulation {
         ...(x.replica?.status() ?? {}),
       })),
     }
+  }
+
+  private traceEvent(e: Event): void {
+    const node = e.k === 'deliver' ? e.to : 'node' in e ? e.node : -1
+    const len = e.k === 'deliver' ? e.bytes.length : e.k === 'input' ? e.input.type.length : 0
+    const fields = [this.now, e.k.length * 31 + e.k.charCodeAt(0), node, len]
+    // A sample of the message bytes (both ends), cheap even for megabyte blocks.
+    if (e.k === 'deliver')
+      for (let i = 0; i < 8 && i < len; i++) fields.push(e.bytes[i]!, e.bytes[len - 1 - i]!)
+    let h = this.eventHash
+    for (const x of fields) h = Math.imul(h ^ (x & 0xffffffff), 16777619) >>> 0
+    this.eventHash = h
   }
 
   private violation(kind: ViolationKind, message: string): void {

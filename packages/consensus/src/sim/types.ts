@@ -111,6 +111,11 @@ export interface SimOptions {
   crashes?: number
   /** Stop at the first violation (default true). */
   stopOnViolation?: boolean
+  /**
+   * Fold every handled event (time, kind, node, message length) into `SimResult.eventDigest`, so two
+   * builds of the simulator can be shown to replay a seed event for event (`cli.ts --digests`).
+   */
+  traceEvents?: boolean
 }
 
 /**
@@ -174,6 +179,10 @@ export interface SimResult {
   maxJournal: number
   /** Largest message sent by an honest replica, bytes. */
   maxMessageBytes: number
+  /** Per node (node order): hex SHA-256 chain over the digests it stored, in height order. */
+  commitLogs: string[]
+  /** With `traceEvents`: a 32-bit FNV-1a fold of the handled events (hex). */
+  eventDigest?: string
   /** Each node's replica at the end (node order; Twins adds one node). */
   finalStatus: ({ node: number; honest: boolean; up: boolean; stored: number } & Partial<
     ReturnType<Replica['status']>
