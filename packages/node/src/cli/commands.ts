@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { type Command, InvalidArgumentError } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log/index.ts'
 import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
 import {
@@ -120,12 +121,25 @@ export function registerCommands(program: Command): void {
       'allow store.backend "memory" (commits are lost on exit; for tests only)',
       false,
     )
-    .action(async (o: { home: string; unsafeMemoryStore: boolean }) => {
-      // Before any service loads: a rejection a service drops is logged, not the end of the node.
-      installRejectionGuard()
-      const { runNode } = await import('../node/run.ts')
-      await runNode(resolve(o.home), { allowUnsafeMemory: o.unsafeMemoryStore })
-    })
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'json (log stores) or pretty (humans); default: config log.format',
+      ).choices(['json', 'pretty']),
+    )
+    .addOption(new Option('--log-level <level>', 'default: config log.level').choices([...LOG_LEVELS]))
+    .action(
+      async (o: { home: string; unsafeMemoryStore: boolean; logFormat?: LogFormat; logLevel?: LogLevel }) => {
+        // Before any service loads: a rejection a service drops is logged, not the end of the node.
+        installRejectionGuard()
+        const { runNode } = await import('../node/run.ts')
+        await runNode(resolve(o.home), {
+          allowUnsafeMemory: o.unsafeMemoryStore,
+          ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+          ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+        })
+      },
+    )
 
   program
     .command('devnet')

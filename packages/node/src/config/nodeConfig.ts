@@ -10,6 +10,7 @@ import {
   toHex,
 } from '@cityledger/core'
 import { multiaddr } from '@multiformats/multiaddr'
+import { LOG_LEVELS, LOG_MODULES, type LogFormat, type LogLevel, type LogModule } from '../log/index.ts'
 import {
   type ConfigProblem,
   HEX32,
@@ -99,7 +100,11 @@ export interface NodeConfig {
     maxPerSigner: number
   }
   log: {
-    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'
+    level: LogLevel
+    /** `json` (one object a line, for log stores) or `pretty` (for humans). */
+    format: LogFormat
+    /** A level per module (`consensus`, `p2p`, ...); modules not named log at `level`. */
+    modules: Partial<Record<LogModule, LogLevel>>
   }
   metrics: {
     enabled: boolean
@@ -130,7 +135,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
   verifier: { kind: 'pool', workers: 0, nodesOnMachine: 1 },
   mempool: { maxTxs: 100_000, maxBytes: 256 * 1024 * 1024, maxPerSigner: 64 },
-  log: { level: 'info' },
+  log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
 }
 
@@ -248,10 +253,18 @@ export const CONFIG_SCHEMA: JsonSchema = {
       maxPerSigner: integer('pending txs per signer (nonce window)', 1, undefined, d.mempool.maxPerSigner),
     }),
     log: object('logging', {
-      level: {
-        description: 'pino level',
-        enum: ['trace', 'debug', 'info', 'warn', 'error', 'silent'],
-        default: d.log.level,
+      level: { description: 'pino level', enum: [...LOG_LEVELS], default: d.log.level },
+      format: {
+        description: 'json: one JSON object a line (log stores); pretty: for humans',
+        enum: ['json', 'pretty'],
+        default: d.log.format,
+      },
+      modules: {
+        description: `a level per module (${LOG_MODULES.join(', ')}); the others log at level`,
+        type: 'object',
+        propertyNames: { enum: [...LOG_MODULES] },
+        additionalProperties: { enum: [...LOG_LEVELS] },
+        default: d.log.modules,
       },
     }),
     metrics: object('Prometheus metrics at GET /metrics', {

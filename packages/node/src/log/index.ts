@@ -1,21 +1,72 @@
-import { pino } from 'pino'
+import { isatty } from 'node:tty'
+import { type Logger, pino } from 'pino'
+import pretty from 'pino-pretty'
 
 export type { Logger } from 'pino'
 
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent']
+export type LogFormat = 'json' | 'pretty'
+/** The `module` values a node's lines carry, each of which may have its own level (`log.modules`). */
+export const LOG_MODULES = ['node', 'consensus', 'sync', 'gossip', 'p2p', 'rpc', 'runtime', 'store'] as const
+export type LogModule = (typeof LOG_MODULES)[number]
+
+export interface LoggerOptions {
+  level?: string
+  name?: string
+  stream?: 'stdout' | 'stderr'
+  /** `json` (default): one JSON object a line, for log stores. `pretty`: for humans (pino-pretty). */
+  format?: LogFormat
+  /** Where the lines go instead of stdout/stderr (tests). */
+  destination?: NodeJS.WritableStream
+}
+
 /**
  * Structured JSON logs (pino) to stdout, or to stderr when stdout carries a command's output.
- * Each module takes `logger.child({ module: 'consensus' })`; a component that names itself that way
- * (p2p, rpc) is given the parent logger, so no line carries a key twice.
+ * Each module takes `moduleLogger(logger, 'consensus', levels)`; a component that names itself that way
+ * (p2p, rpc) is given `levelledLogger(...)`, so no line carries the `module` key twice.
  */
-export function createLogger(opts: { level?: string; name?: string; stream?: 'stdout' | 'stderr' } = {}) {
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const fd = opts.stream === 'stderr' ? 2 : 1
+  const destination =
+    opts.format === 'pretty'
+      ? pretty({
+          destination: opts.destination ?? fd,
+          colorize: opts.destination ? false : isatty(fd),
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname',
+          sync: true,
+        })
+      : (opts.destination ?? pino.destination({ fd, sync: false }))
   return pino(
     {
+      // The root logs at the most verbose level any module asks for; each child filters to its own.
       level: opts.level ?? 'info',
       base: opts.name ? { node: opts.name } : {},
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ fd: opts.stream === 'stderr' ? 2 : 1, sync: false }),
+    destination,
   )
+}
+
+/** The logger of one module: its lines carry `module`, at the level `levels` gives it (else the parent's). */
+export function moduleLogger(
+  logger: Logger,
+  module: LogModule,
+  levels: Partial<Record<string, LogLevel>> = {},
+): Logger {
+  const level = levels[module]
+  return level ? logger.child({ module }, { level }) : logger.child({ module })
+}
+
+/** For a component that adds `{ module }` itself (p2p, rpc): the parent at that module's level. */
+export function levelledLogger(
+  logger: Logger,
+  module: LogModule,
+  levels: Partial<Record<string, LogLevel>> = {},
+): Logger {
+  const level = levels[module]
+  return level ? logger.child({}, { level }) : logger
 }
 
 /**

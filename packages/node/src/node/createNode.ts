@@ -39,7 +39,7 @@ import {
   serviceGenesis,
   validatorKeys,
 } from '../config/index.ts'
-import { type Logger, createLogger } from '../log/index.ts'
+import { type LogModule, type Logger, createLogger, levelledLogger, moduleLogger } from '../log/index.ts'
 import {
   type Metrics,
   createMetrics,
@@ -114,9 +114,9 @@ export interface CityNode {
 export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const { config, genesis, key } = opts
   const logger = opts.logger ?? createLogger({ level: config.log.level, name: config.moniker })
-  const log = (module: string) => logger.child({ module })
-  // p2p and rpc take a child `{ module }` themselves: they get the parent, or each line would carry
-  // the key twice (log stores such as Elasticsearch refuse such lines).
+  const log = (module: LogModule) => moduleLogger(logger, module, config.log.modules)
+  // p2p and rpc take a child `{ module }` themselves: they get the parent (at their level), or each
+  // line would carry the key twice (log stores such as Elasticsearch refuse such lines).
   const clock = opts.clock ?? systemClock
   const wallClock = opts.wallClock ?? Date.now
   const metrics: Metrics | undefined = config.metrics.enabled ? createMetrics() : undefined
@@ -224,7 +224,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     observers: config.p2p.observers.map((k) => k.toLowerCase()).filter((k) => !validatorsHex.includes(k)),
     limits: protocolLimits({ consensusFrameBytes }),
     observerLimits: observerProtocolLimits({ consensusFrameBytes }),
-    logger,
+    logger: levelledLogger(logger, 'p2p', config.log.modules),
     clock,
   })
   p2p.events.on(
@@ -375,7 +375,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   backendRef = backend
   const rpc: RpcServer = createRpcServer({
     backend,
-    logger,
+    logger: levelledLogger(logger, 'rpc', config.log.modules),
     limits: {
       maxBodyBytes: config.rpc.maxBodyBytes,
       maxWaitMs: config.rpc.maxWaitMs,

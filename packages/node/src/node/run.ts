@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { CityError } from '@cityledger/core'
 import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
-import { createLogger, readyLine } from '../log/index.ts'
+import { type LogFormat, type LogLevel, createLogger, readyLine } from '../log/index.ts'
 import { type NodeOptions, createNode } from './createNode.ts'
 import { EXIT } from '../cli/exitCodes.ts'
 
@@ -15,6 +15,9 @@ export interface RunOptions {
   services?: NodeOptions['services']
   /** A shutdown that has not finished after this many ms exits anyway. Default 5000. */
   exitDeadlineMs?: number
+  /** `--log-format` / `--log-level`: override config.json's `log.format` / `log.level`. */
+  logFormat?: LogFormat
+  logLevel?: LogLevel
 }
 
 /**
@@ -25,7 +28,15 @@ export interface RunOptions {
  * printed and exits 1.
  */
 export async function runNode(home: string, opts: RunOptions = {}): Promise<void> {
-  const config = loadConfig(home)
+  const loaded = loadConfig(home)
+  const config = {
+    ...loaded,
+    log: {
+      ...loaded.log,
+      format: opts.logFormat ?? loaded.log.format,
+      level: opts.logLevel ?? loaded.log.level,
+    },
+  }
   if (config.store.backend === 'memory' && !config.store.allowUnsafeMemory && !opts.allowUnsafeMemory)
     throw new CityError(
       'UNSAFE_CONFIG',
@@ -33,7 +44,7 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
     )
   const genesis = loadGenesis(join(home, 'genesis.json'))
   const key = loadKey(home)
-  const logger = createLogger({ level: config.log.level, name: config.moniker })
+  const logger = createLogger({ level: config.log.level, name: config.moniker, format: config.log.format })
   let node: Awaited<ReturnType<typeof createNode>>
   try {
     node = await createNode({
