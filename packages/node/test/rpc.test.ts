@@ -351,6 +351,7 @@ test('health is 200 or 503 with reasons; metrics and OpenAPI are served', async 
     for (const p of [
       '/v1/txs',
       '/v1/txs/json',
+      '/v1/txs/batch',
       '/v1/txs/{hash}',
       '/v1/status',
       '/v1/blocks/latest',

@@ -1,4 +1,4 @@
-import { type TxBody, fromHex, isHex, signTx, toHex } from '@cityledger/core'
+import { type TxBody, encode, fromHex, isHex, signTx, toHex } from '@cityledger/core'
 import type {
   BlockView,
   HealthReport,
@@ -34,6 +34,12 @@ export interface SubmitOptions extends WaitOptions {
   /** Resolve once the tx is committed or failed (or `timeoutMs` passed), not when it is admitted. */
   wait?: 'commit'
 }
+
+/**
+ * One envelope's outcome in `submitBatch`: admitted (its hash) or refused with the code and message a
+ * single `submit` would have thrown.
+ */
+export type BatchOutcome = { ok: true; hash: string } | { ok: false; code: string; message: string }
 
 /**
  * Checks a query answer against a state root: `root` and `key` come from the answer's proof, `value`
@@ -101,6 +107,12 @@ export interface QueryOptions {
 export interface CityledgerClient {
   /** Submits envelope bytes. Without `wait` resolves `{ hash, status: 'pending' }` once admitted. */
   submit(txBytes: Uint8Array, opts?: SubmitOptions): Promise<TxStatus>
+  /**
+   * Submits many envelopes in one request (`POST /v1/txs/batch`); resolves one outcome per envelope, in
+   * order. A refused envelope is an outcome, not a throw; the call throws only when the request as a
+   * whole is refused (too many or too large for the server's limits, NOT_READY, RATE_LIMITED).
+   */
+  submitBatch(txs: readonly Uint8Array[], opts?: { signal?: AbortSignal }): Promise<BatchOutcome[]>
   /** Builds and signs `body` with `secretKey` (core's `signTx`), then `submit`s it. */
   submitTx(body: TxBody, secretKey: Uint8Array, opts?: SubmitOptions): Promise<TxStatus>
   tx(hash: HashLike, opts?: { signal?: AbortSignal }): Promise<TxStatus>
@@ -199,6 +211,29 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     return left > 0 ? waitForTx(s.hash, { timeoutMs: left, signal: o.signal }) : s
   }
 
+  const submitBatch: CityledgerClient['submitBatch'] = async (txs, o = {}) => {
+    if (!Array.isArray(txs) || !txs.every((t) => t instanceof Uint8Array))
+      throw new TypeError('txs: expected an array of Uint8Arrays')
+    if (txs.length === 0) return []
+    const { body } = await http.json('/v1/txs/batch', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: encode(txs) as Uint8Array<ArrayBuffer>,
+      signal: o.signal,
+    })
+    const results = object<{ results?: unknown }>(body, 'submitBatch').results
+    if (!Array.isArray(results) || results.length !== txs.length)
+      throw clientError('BAD_RESPONSE', `submitBatch: expected ${txs.length} results`)
+    return results.map((r, i): BatchOutcome => {
+      const x = r as { hash?: unknown; error?: { code?: unknown; message?: unknown } } | null
+      if (isHex(x?.hash, 32)) return { ok: true, hash: x.hash }
+      const code = x?.error?.code
+      if (typeof code !== 'string' || code === '')
+        throw clientError('BAD_RESPONSE', `submitBatch: result ${i} has neither a hash nor an error code`)
+      return { ok: false, code, message: typeof x?.error?.message === 'string' ? x.error.message : code }
+    })
+  }
+
   const maybeBlock = async (path: string): Promise<BlockView | undefined> => {
     const { status, body } = await http.json(path, { okStatuses: [404] })
     if (status === 404) {
@@ -270,6 +305,7 @@ export function createClient(opts: ClientOptions): CityledgerClient {
 
   return {
     submit,
+    submitBatch,
     async submitTx(body, secretKey, o) {
       const tx = signTx(body, secretKey)
       const s = await submit(tx.bytes, o)

@@ -1,6 +1,7 @@
 /** Typed client of a node's RPC v1 (the server is in ../rpc). */
 export { createClient } from './client.ts'
 export type {
+  BatchOutcome,
   CityledgerClient,
   ClientOptions,
   EventsOptions,

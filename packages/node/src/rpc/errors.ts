@@ -8,6 +8,7 @@ export type RpcErrorCode =
   | 'NOT_FOUND'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'TX_TOO_LARGE'
+  | 'TOO_LARGE'
   | 'RATE_LIMITED'
   | 'TOO_MANY_SUBSCRIBERS'
   | 'RESUME_TOO_OLD'

@@ -27,6 +27,8 @@ export interface FakeBackend extends RpcBackend {
   /** The next call of `method` throws `err` (once). */
   failNext(method: keyof RpcBackend, err: unknown): void
   setReady(ready: boolean): void
+  /** Admitted txs not yet committed, in admission order. */
+  pending(): Tx[]
   setHealth(health: HealthReport): void
   /** Registers a read-only query. */
   addQuery(service: string, query: string, answer: (args: Record<string, string>) => QueryResult): void
@@ -287,6 +289,7 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     failNext(method, err) {
       failures.set(method, err)
     },
+    pending: () => [...pending],
     setReady(r) {
       ready = r
     },

@@ -19,3 +19,5 @@ export type {
 export { RPC_ERROR_STATUS, errorBody, mapError } from './errors.ts'
 export type { ErrorContext, MappedError, RpcErrorBody, RpcErrorCode } from './errors.ts'
 export { openApiDocument } from './openapi.ts'
+export { BATCH_LIMIT_DEFAULTS } from './batch.ts'
+export type { BatchResult } from './batch.ts'

@@ -85,6 +85,36 @@ export const openApiDocument = {
         responses: submitResponses,
       },
     },
+    '/v1/txs/batch': {
+      post: {
+        summary: 'Submit many signed envelopes at once; one result per envelope, in order',
+        description:
+          'Each envelope gets exactly the admission of POST /v1/txs (same codes and messages); one refused ' +
+          'envelope never fails the others. At most maxBatchTxs envelopes (default 512) and maxBatchBytes ' +
+          'bytes (default 4 MiB binary; the JSON form may be twice that plus quoting). No wait=commit.',
+        requestBody: {
+          required: true,
+          content: {
+            ...json({ type: 'array', items: hex, minItems: 1, description: 'hex envelopes' }),
+            'application/octet-stream': {
+              schema: {
+                type: 'string',
+                format: 'binary',
+                description: 'canonical msgpack array of envelope byte strings (the gossip batch form)',
+              },
+            },
+          },
+        },
+        responses: {
+          200: ok('one result per envelope, in request order', ref('BatchResults')),
+          400: err('BAD_REQUEST: not an array, empty, or an element of the wrong type'),
+          413: err('TOO_LARGE: more envelopes or bytes than the limits'),
+          415: err('UNSUPPORTED_MEDIA_TYPE'),
+          429: err('RATE_LIMITED (a batch is one request)'),
+          503: err('NOT_READY: the node is starting or catching up'),
+        },
+      },
+    },
     '/v1/txs/{hash}': {
       get: {
         summary: 'Status and result of a transaction (long-polls with wait=commit)',
@@ -240,6 +270,17 @@ export const openApiDocument = {
         },
       },
       Submitted: { type: 'object', required: ['hash'], properties: { hash } },
+      BatchResults: {
+        type: 'object',
+        required: ['results'],
+        properties: {
+          results: {
+            type: 'array',
+            items: { oneOf: [ref('Submitted'), ref('Error')] },
+            description: 'admitted: { hash }; refused: { error: { code, message } } as POST /v1/txs gives',
+          },
+        },
+      },
       TxStatus: {
         type: 'object',
         required: ['hash', 'status'],

@@ -4,6 +4,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { toHex } from '@cityledger/core'
 import type { RpcBackend, RpcEvent, TxStatus } from './backend.ts'
+import { BATCH_LIMIT_DEFAULTS, registerBatchRoute } from './batch.ts'
 import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
 import { openApiDocument } from './openapi.ts'
@@ -57,6 +58,10 @@ export interface RpcLimits {
   maxEventReplayBlocks?: number
   /** On stop, how long requests in progress may finish before every connection is closed, ms. */
   shutdownGraceMs?: number
+  /** Most envelopes in one `POST /v1/txs/batch`; more is 413 TOO_LARGE (default 512). */
+  maxBatchTxs?: number
+  /** Largest binary `POST /v1/txs/batch` body, bytes (the JSON form may be twice that); default 4 MiB. */
+  maxBatchBytes?: number
 }
 
 /** The values `createRpcServer` uses for limits left unset. */
@@ -70,6 +75,7 @@ export const RPC_LIMIT_DEFAULTS = Object.freeze({
   maxEventBacklogBytes: 1024 * 1024,
   maxEventReplayBlocks: 1000,
   shutdownGraceMs: 1_000,
+  ...BATCH_LIMIT_DEFAULTS,
 })
 
 /** Options of `createRpcServer`. */
@@ -138,6 +144,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   for (const k of Object.keys(RPC_LIMIT_DEFAULTS) as (keyof typeof RPC_LIMIT_DEFAULTS)[])
     if (!Number.isSafeInteger(lim[k]) || lim[k] < 0)
       throw new RangeError(`limits.${k} must be a non-negative integer`)
+  if (lim.maxBatchTxs < 1 || lim.maxBatchBytes < 1)
+    throw new RangeError('limits.maxBatchTxs and limits.maxBatchBytes must be positive')
   if (lim.headersTimeoutMs > lim.requestTimeoutMs && lim.requestTimeoutMs > 0)
     throw new RangeError('limits.headersTimeoutMs must be at most limits.requestTimeoutMs')
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'rpc' })
@@ -308,6 +316,17 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       if (k !== 'envelope')
         throw rpcError('BAD_REQUEST', `body: unknown field ${JSON.stringify(k.slice(0, 64))}`)
     await submit(request, reply, parseHexBytes(body.envelope, 'envelope', limits.maxBodyBytes))
+  })
+
+  registerBatchRoute(app, {
+    backend,
+    logger,
+    sendError,
+    limits: {
+      maxBatchTxs: lim.maxBatchTxs,
+      maxBatchBytes: lim.maxBatchBytes,
+      maxTxBytes: limits.maxBodyBytes,
+    },
   })
 
   app.get('/v1/txs/:hash', async (request, reply) => {
@@ -484,7 +503,11 @@ function notFound(request: FastifyRequest): Error {
 /** Which side of the error table applies to a request (see `ErrorContext`). */
 function errorContext(request: FastifyRequest): ErrorContext {
   const route = request.routeOptions?.url
-  if (request.method === 'POST' && (route === '/v1/txs' || route === '/v1/txs/json')) return 'tx'
+  if (
+    request.method === 'POST' &&
+    (route === '/v1/txs' || route === '/v1/txs/json' || route === '/v1/txs/batch')
+  )
+    return 'tx'
   if (route === '/v1/services/:service/:query') return 'query'
   return 'read'
 }
