@@ -36,8 +36,9 @@ const packr = new Packr({
 
 /** Canonical msgpack bytes of `value` (a fresh plain Uint8Array). */
 export function encode(value: unknown): Uint8Array {
-  const buf = packr.pack(value)
-  return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
+  // A copy, so the result does not keep msgpackr's shared output buffer alive. Copied by the typed-array
+  // constructor rather than ArrayBuffer.prototype.slice, which the SES shims replace with a slower one.
+  return new Uint8Array(packr.pack(value))
 }
 
 /**
