@@ -1,4 +1,3 @@
-import { Agent, request } from 'node:http'
 import { type Tx, createVerifierPool, defaultPoolSize, toHex, txSignatureCheck } from '@cityledger/core'
 import { DEFAULT_CONSENSUS, createClient } from '@cityledger/node'
 import {
@@ -15,6 +14,7 @@ import {
   targetCheck,
 } from './harness.ts'
 import { keyFromSeed } from './signer.ts'
+import { BATCH_TXS, LANES_PER_NODE, Submitter } from './submitter.ts'
 import { type BenchNetwork, procSample, startNetwork } from './testnet.ts'
 import { type Mix, Workload } from './workload.ts'
 
@@ -72,110 +72,13 @@ interface StageResult {
   nodes: { cpuPercent: number; rssMiB: number; peakRssMiB: number }[]
   /** CPU of this process (signing is done before; this is HTTP submission and the event stream). */
   loadGeneratorCpuPercent: number
+  /** `POST /v1/txs/batch` requests of the stage and their mean size (envelopes per request). */
+  batches: { requests: number; meanTxs: number }
 }
 
 /** Which node a tx is submitted to: by signer over every node, or everything to node 0 (the first primary). */
 let submitToPrimary = false
 const nodeOf = (tx: Tx, n: number) => (submitToPrimary ? 0 : tx.body.signer[0]! % n)
-
-/** Concurrent HTTP requests per node: what a real client pool would keep open. */
-const CONNECTIONS_PER_NODE = 32
-
-/**
- * Posts envelopes over keep-alive connections (at most CONNECTIONS_PER_NODE per node; more wait in the
- * agent's queue, which counts in the latency). A signer's txs go one after another to one node, so its
- * nonces arrive in order. `abort()` drops whatever has not been answered.
- */
-class Submitter {
-  private readonly chains = new Map<string, Promise<void>>()
-  readonly rejected: Record<string, number> = {}
-  accepted = 0
-  inFlight = 0
-  /** Offered but dropped by `abort()` before an answer. */
-  abandoned = 0
-  private aborted = false
-  private readonly targets: { host: string; port: number; agent: Agent }[]
-  constructor(rpc: string[]) {
-    this.targets = rpc.map((u) => {
-      const url = new URL(u)
-      return {
-        host: url.hostname,
-        port: Number(url.port),
-        agent: new Agent({ keepAlive: true, maxSockets: CONNECTIONS_PER_NODE }),
-      }
-    })
-  }
-  private post(tx: Tx): Promise<{ status: number; body: string }> {
-    const t = this.targets[nodeOf(tx, this.targets.length)]!
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: t.host,
-          port: t.port,
-          agent: t.agent,
-          method: 'POST',
-          path: '/v1/txs',
-          headers: { 'content-type': 'application/octet-stream', 'content-length': tx.bytes.length },
-        },
-        (res) => {
-          let body = ''
-          res.setEncoding('utf8')
-          res.on('data', (c: string) => (body += c))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-          res.on('error', reject)
-        },
-      )
-      req.on('error', reject)
-      req.end(tx.bytes)
-    })
-  }
-  submit(tx: Tx, onAccepted: (at: number) => void): void {
-    const key = toHex(tx.body.signer)
-    const prev = this.chains.get(key) ?? Promise.resolve()
-    this.inFlight++
-    const next = prev.then(async () => {
-      if (this.aborted) {
-        this.abandoned++
-        this.inFlight--
-        return
-      }
-      try {
-        const { status, body } = await this.post(tx)
-        if (status === 202) {
-          this.accepted++
-          onAccepted(performance.now())
-        } else {
-          let code = `HTTP_${status}`
-          try {
-            code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? code
-          } catch {}
-          this.rejected[code] = (this.rejected[code] ?? 0) + 1
-        }
-      } catch (err) {
-        const code = this.aborted ? 'ABANDONED' : ((err as { code?: string }).code ?? 'REQUEST_FAILED')
-        this.rejected[code] = (this.rejected[code] ?? 0) + 1
-      } finally {
-        this.inFlight--
-      }
-    })
-    this.chains.set(key, next)
-    void next.then(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key)
-    })
-  }
-  async idle(): Promise<void> {
-    while (this.chains.size) await Promise.all([...this.chains.values()])
-  }
-  /** Stops sending: queued txs are dropped, open requests are cut. */
-  async abort(): Promise<void> {
-    this.aborted = true
-    for (const t of this.targets) t.agent.destroy()
-    await this.idle()
-  }
-  close(): void {
-    for (const t of this.targets) t.agent.destroy()
-  }
-}
 
 /** Watches committed blocks on one node's event stream: commit time of every tx hash. */
 function watchCommits(rpc: string) {
@@ -238,7 +141,7 @@ async function runSetup(net: BenchNetwork, waves: Tx[][], rpc: string[]): Promis
       const part = [...bySigner.values()].flatMap((txs) => txs.slice(start, start + SETUP_CHUNK))
       if (part.length === 0) break
       progress(`network setup: wave ${w + 1}, ${part.length} txs`)
-      const sub = new Submitter(rpc)
+      const sub = new Submitter(rpc, nodeOf)
       for (const tx of part) sub.submit(tx, () => {})
       await sub.idle()
       sub.close()
@@ -311,7 +214,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
       const txs = load.slice(offset, offset + Math.ceil(rate * opts.seconds))
       offset += txs.length
       progress(`network: ${txs.length} txs at ${rate} tx/s for ${opts.seconds} s`)
-      const sub = new Submitter(rpc)
+      const sub = new Submitter(rpc, nodeOf)
       // Latency counts from the moment the schedule offered the tx (no coordinated omission).
       const submittedAt = new Map<string, number>()
       const acceptedAt = new Map<string, number>()
@@ -397,6 +300,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         ),
         minPeersAtEnd: m1.minPeers,
         loadGeneratorCpuPercent: round3(((gen.user + gen.system) / 1e6 / seconds) * 100),
+        batches: { requests: sub.requests, meanTxs: round3(sub.envelopes / Math.max(1, sub.requests)) },
         nodes: pids.map((_, i) => ({
           cpuPercent: round3(
             cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN,
@@ -432,7 +336,13 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
     command,
     date: new Date().toISOString(),
     machine: machine(),
-    params: { ...opts, consensus, mix: NETWORK_MIX, bestStage: `rate-${best.offeredRate}` },
+    params: {
+      ...opts,
+      consensus,
+      mix: NETWORK_MIX,
+      bestStage: `rate-${best.offeredRate}`,
+      submit: { endpoint: '/v1/txs/batch', maxBatchTxs: BATCH_TXS, lanesPerNode: LANES_PER_NODE },
+    },
     variants,
     ratios,
     targets:

@@ -1,0 +1,195 @@
+import { Agent, request } from 'node:http'
+import { type Tx, encode } from '@cityledger/core'
+
+/** Envelopes per `POST /v1/txs/batch` request, at most (the node takes up to 512). */
+export const BATCH_TXS = 256
+/** Bytes of envelopes per request, at most (the node takes up to 4 MiB). */
+export const BATCH_BYTES = 1024 * 1024
+/**
+ * Batches in flight per node at once. Each signer's txs always take the same lane, and a lane sends
+ * its next batch only after the previous one was answered, so a signer's nonces arrive in order.
+ */
+export const LANES_PER_NODE = 8
+
+/** Which node gets a tx: by signer over every node, or everything to node 0 (the first primary). */
+export type NodeOf = (tx: Tx, nodes: number) => number
+
+interface Queued {
+  tx: Tx
+  onAccepted: (at: number) => void
+}
+
+interface Lane {
+  node: number
+  queue: Queued[]
+  busy: boolean
+  scheduled: boolean
+}
+
+/**
+ * Posts envelopes in batches (`POST /v1/txs/batch`, the binary form) over keep-alive connections: per
+ * node `LANES_PER_NODE` lanes, one batch in flight per lane; whatever is submitted while a lane's batch
+ * is in flight goes into its next batch (so batches grow with the load, and the wait counts in the
+ * latency). `abort()` drops whatever has not been answered.
+ */
+export class Submitter {
+  readonly rejected: Record<string, number> = {}
+  accepted = 0
+  /** Submitted and not answered yet (queued or in a request). */
+  inFlight = 0
+  /** Offered but dropped by `abort()` before it was sent. */
+  abandoned = 0
+  /** Batch requests sent, and the envelopes they carried (mean batch size = envelopes / requests). */
+  requests = 0
+  envelopes = 0
+  private aborted = false
+  private readonly targets: { host: string; port: number; agent: Agent }[]
+  private readonly lanes: Lane[][]
+  private idleWaiters: (() => void)[] = []
+  private readonly nodeOf: NodeOf
+
+  constructor(rpc: string[], nodeOf: NodeOf) {
+    this.nodeOf = nodeOf
+    this.targets = rpc.map((u) => {
+      const url = new URL(u)
+      return {
+        host: url.hostname,
+        port: Number(url.port),
+        agent: new Agent({ keepAlive: true, maxSockets: LANES_PER_NODE }),
+      }
+    })
+    this.lanes = rpc.map((_, node) =>
+      Array.from({ length: LANES_PER_NODE }, () => ({ node, queue: [], busy: false, scheduled: false })),
+    )
+  }
+
+  submit(tx: Tx, onAccepted: (at: number) => void): void {
+    if (this.aborted) {
+      this.abandoned++
+      return
+    }
+    const node = this.nodeOf(tx, this.targets.length)
+    const lane = this.lanes[node]![(tx.body.signer[1] ?? 0) % LANES_PER_NODE]!
+    this.inFlight++
+    lane.queue.push({ tx, onAccepted })
+    // After this tick: everything the schedule submits in one tick shares a batch.
+    if (!lane.busy && !lane.scheduled) {
+      lane.scheduled = true
+      setImmediate(() => {
+        lane.scheduled = false
+        void this.send(lane)
+      })
+    }
+  }
+
+  private async send(lane: Lane): Promise<void> {
+    if (lane.busy || lane.queue.length === 0) return
+    if (this.aborted) {
+      this.drop(lane)
+      return
+    }
+    lane.busy = true
+    let bytes = 0
+    let take = 0
+    while (take < lane.queue.length && take < BATCH_TXS) {
+      const size = lane.queue[take]!.tx.bytes.length
+      if (take > 0 && bytes + size > BATCH_BYTES) break
+      bytes += size
+      take++
+    }
+    const batch = lane.queue.splice(0, take)
+    this.requests++
+    this.envelopes += batch.length
+    try {
+      const { status, body } = await this.post(lane.node, encode(batch.map((q) => q.tx.bytes)))
+      const at = performance.now()
+      if (status === 200) {
+        const results = (JSON.parse(body) as { results?: { hash?: string; error?: { code?: string } }[] })
+          .results
+        batch.forEach((q, i) => {
+          const r = results?.[i]
+          if (typeof r?.hash === 'string') {
+            this.accepted++
+            q.onAccepted(at)
+          } else this.reject(r?.error?.code ?? 'BAD_RESPONSE', 1)
+        })
+      } else {
+        let code = `HTTP_${status}`
+        try {
+          code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? code
+        } catch {}
+        this.reject(code, batch.length)
+      }
+    } catch (err) {
+      const code = this.aborted ? 'ABANDONED' : ((err as { code?: string }).code ?? 'REQUEST_FAILED')
+      this.reject(code, batch.length)
+    } finally {
+      this.settled(batch.length)
+      lane.busy = false
+    }
+    if (lane.queue.length > 0) await this.send(lane)
+  }
+
+  private reject(code: string, n: number): void {
+    this.rejected[code] = (this.rejected[code] ?? 0) + n
+  }
+
+  private drop(lane: Lane): void {
+    const n = lane.queue.length
+    lane.queue = []
+    this.abandoned += n
+    this.settled(n)
+  }
+
+  private settled(n: number): void {
+    this.inFlight -= n
+    if (this.inFlight === 0) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  private post(node: number, payload: Uint8Array): Promise<{ status: number; body: string }> {
+    const t = this.targets[node]!
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: t.host,
+          port: t.port,
+          agent: t.agent,
+          method: 'POST',
+          path: '/v1/txs/batch',
+          headers: { 'content-type': 'application/octet-stream', 'content-length': payload.length },
+        },
+        (res) => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (body += c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+          res.on('error', reject)
+        },
+      )
+      req.on('error', reject)
+      req.end(payload)
+    })
+  }
+
+  /** Resolves once every submitted tx was answered (or dropped). */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve()
+    return new Promise((r) => this.idleWaiters.push(r))
+  }
+
+  /** Stops sending: queued txs are dropped, open requests are cut. */
+  async abort(): Promise<void> {
+    this.aborted = true
+    for (const node of this.lanes) for (const lane of node) if (!lane.busy) this.drop(lane)
+    for (const t of this.targets) t.agent.destroy()
+    await this.idle()
+  }
+
+  close(): void {
+    for (const t of this.targets) t.agent.destroy()
+  }
+}
