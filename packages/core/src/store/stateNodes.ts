@@ -32,10 +32,13 @@ export class Inner {
 
 export type TreeNode = Leaf | Inner
 
-/** Writes sorted by path, distinct paths; `null` deletes. */
+/**
+ * Writes sorted by path, distinct paths: `leaves[i]` is the new leaf for `paths[i]` (its path), or
+ * `null` to delete. Passing leaves rather than values lets the tree keep a leaf it already hashed.
+ */
 export interface SortedWrites {
   paths: readonly Hash32[]
-  values: readonly (Uint8Array | null)[]
+  leaves: readonly (Leaf | null)[]
 }
 
 /** First index in [lo, hi) whose path has bit `depth` set (the paths are sorted and share the prefix). */
@@ -53,13 +56,15 @@ function build(depth: number, w: SortedWrites, lo: number, hi: number): TreeNode
   let count = 0
   let only = -1
   for (let i = lo; i < hi && count < 2; i++) {
-    if (w.values[i] !== null) {
+    if (w.leaves[i] !== null) {
       count++
       only = i
     }
   }
   if (count === 0) return null
-  if (count === 1) return new Leaf(w.paths[only]!, w.values[only]!)
+  // A leaf's hash does not depend on its depth, so a leaf that moves (an old one pushed down by a new
+  // neighbour) is reused as it is, hash included.
+  if (count === 1) return w.leaves[only]!
   const mid = splitIndex(w.paths, depth, lo, hi)
   return join(build(depth + 1, w, lo, mid), build(depth + 1, w, mid, hi))
 }
@@ -71,15 +76,15 @@ function join(left: TreeNode | null, right: TreeNode | null): TreeNode | null {
   return new Inner(left, right)
 }
 
+/** `next` unless it only rewrites `leaf`'s value with the same bytes: then the hashed `leaf`. */
+function unlessSame(leaf: Leaf, next: Leaf | null): Leaf | null {
+  return next !== null && Buffer.compare(next.value, leaf.value) === 0 ? leaf : next
+}
+
 function mergeIntoLeaf(leaf: Leaf, depth: number, w: SortedWrites, lo: number, hi: number): TreeNode | null {
-  if (hi - lo === 1 && w.paths[lo] === leaf.path) {
-    const v = w.values[lo]!
-    if (v === null) return null
-    if (Buffer.compare(v, leaf.value) === 0) return leaf
-    return new Leaf(leaf.path, v)
-  }
+  if (hi - lo === 1 && w.paths[lo] === leaf.path) return unlessSame(leaf, w.leaves[lo]!)
   const paths: Hash32[] = []
-  const values: (Uint8Array | null)[] = []
+  const leaves: (Leaf | null)[] = []
   let placed = false
   for (let i = lo; i < hi; i++) {
     const p = w.paths[i]!
@@ -88,17 +93,21 @@ function mergeIntoLeaf(leaf: Leaf, depth: number, w: SortedWrites, lo: number, h
       // A write to the leaf's own path replaces (or deletes) it.
       if (leaf.path !== p) {
         paths.push(leaf.path)
-        values.push(leaf.value)
+        leaves.push(leaf)
+      } else {
+        paths.push(p)
+        leaves.push(unlessSame(leaf, w.leaves[i]!))
+        continue
       }
     }
     paths.push(p)
-    values.push(w.values[i]!)
+    leaves.push(w.leaves[i]!)
   }
   if (!placed) {
     paths.push(leaf.path)
-    values.push(leaf.value)
+    leaves.push(leaf)
   }
-  return build(depth, { paths, values }, 0, paths.length)
+  return build(depth, { paths, leaves }, 0, paths.length)
 }
 
 /**

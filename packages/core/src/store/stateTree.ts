@@ -37,13 +37,10 @@ const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
-function sortByPath(
-  paths: Hash32[],
-  values: (Uint8Array | null)[],
-): { paths: Hash32[]; values: (Uint8Array | null)[] } {
+function sortByPath(paths: Hash32[], leaves: (Leaf | null)[]): { paths: Hash32[]; leaves: (Leaf | null)[] } {
   const order = Array.from(paths, (_, i) => i)
   order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1))
-  return { paths: order.map((i) => paths[i]!), values: order.map((i) => values[i]!) }
+  return { paths: order.map((i) => paths[i]!), leaves: order.map((i) => leaves[i]!) }
 }
 
 /** `sorted` without keys no longer in `live` (when given), with `added` merged in order. */
@@ -115,12 +112,16 @@ export interface CommittedState {
 export class StateTree implements CommittedState {
   readonly #kv: KvStore
   #root: TreeNode | null
-  #values: Map<string, Uint8Array>
+  /**
+   * Latest entries by key (hex), as leaves: the value, and the key's path, so a write to an existing
+   * key needs no SHA-256 of the key. (Mostly the very leaves of the tree, so this costs no memory.)
+   */
+  #values: Map<string, Leaf>
   #version: number
   /** Keys (hex) in order, for `range`: built on first use, then kept in step by `commit`. */
   #sorted: string[] | undefined
 
-  private constructor(kv: KvStore, root: TreeNode | null, values: Map<string, Uint8Array>, version: number) {
+  private constructor(kv: KvStore, root: TreeNode | null, values: Map<string, Leaf>, version: number) {
     this.#kv = kv
     this.#root = root
     this.#values = values
@@ -148,21 +149,21 @@ export class StateTree implements CommittedState {
     if (expectVersion !== undefined && version !== expectVersion) {
       throw corrupt('state', `latest state root is for height ${version}, chain height is ${expectVersion}`)
     }
-    const values = new Map<string, Uint8Array>()
+    const values = new Map<string, Leaf>()
     const paths: Hash32[] = []
-    const vals: Uint8Array[] = []
+    const leaves: Leaf[] = []
     for await (const [k, v] of kv.iterate(namespace(STORE_PREFIX.stateValue))) {
       const key = k.subarray(1)
-      const value = own(v)
-      values.set(hexOf(key), value)
-      paths.push(sha256Str(key))
-      vals.push(value)
+      const leaf = new Leaf(sha256Str(key), own(v))
+      values.set(hexOf(key), leaf)
+      paths.push(leaf.path)
+      leaves.push(leaf)
     }
     if (version < 0) {
       if (values.size > 0) throw corrupt('state', `${values.size} values stored but no state root`)
       return new StateTree(kv, null, values, -1)
     }
-    const sorted = sortByPath(paths, vals)
+    const sorted = sortByPath(paths, leaves)
     const root = updateTree(null, 0, sorted, 0, paths.length)
     const rebuilt = sealTree(root, 0, null)
     if (rebuilt !== storedRoot) {
@@ -192,12 +193,12 @@ export class StateTree implements CommittedState {
   /** Latest value of `key` (a copy), synchronously. */
   get(key: Uint8Array): Uint8Array | undefined {
     if (!(key instanceof Uint8Array)) throw new StoreError('STORE_BAD_INPUT', 'key: expected bytes')
-    return this.#values.get(hexOf(key))?.slice()
+    return this.#values.get(hexOf(key))?.value.slice()
   }
 
   /** Every latest entry as [key, value] (copies), in no particular order. */
   *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
-    for (const [k, v] of this.#values) yield [Uint8Array.from(Buffer.from(k, 'hex')), v.slice()]
+    for (const [k, v] of this.#values) yield [Uint8Array.from(Buffer.from(k, 'hex')), v.value.slice()]
   }
 
   /** Latest entries under `prefix` after `after`, in byte order (lowercase hex sorts like the bytes). */
@@ -220,7 +221,7 @@ export class StateTree implements CommittedState {
     for (let i = lo; i < keys.length && out.length < limit; i++) {
       const k = keys[i]!
       if (!k.startsWith(p)) break
-      out.push([Uint8Array.from(Buffer.from(k, 'hex')), this.#values.get(k)!.slice()])
+      out.push([Uint8Array.from(Buffer.from(k, 'hex')), this.#values.get(k)!.value.slice()])
     }
     return out
   }
@@ -246,6 +247,7 @@ export class StateTree implements CommittedState {
     const n = writes.size
     const hexes: string[] = new Array(n)
     const vals: (Uint8Array | null)[] = new Array(n)
+    const known: (Leaf | undefined)[] = new Array(n)
     let keyBytes = 0
     let i = 0
     for (const [hex, value] of writes) {
@@ -260,23 +262,27 @@ export class StateTree implements CommittedState {
       }
       hexes[i] = hex
       vals[i] = value === null ? null : own(value)
+      known[i] = this.#values.get(hex)
       keyBytes += 1 + hex.length / 2
       i++
     }
-    // Keys of the value namespace in one allocation: the paths are hashed straight from it.
+    // Keys of the value namespace in one allocation: new keys' paths are hashed straight from it.
     const keySlab = Buffer.allocUnsafeSlow(keyBytes)
     const valueKeys: Uint8Array[] = new Array(n)
     const paths: Hash32[] = new Array(n)
+    const leaves: (Leaf | null)[] = new Array(n)
     let at = 0
     for (let j = 0; j < n; j++) {
       const len = hexes[j]!.length / 2
       keySlab[at] = STORE_PREFIX.stateValue
       keySlab.write(hexes[j]!, at + 1, len, 'hex')
       valueKeys[j] = new Uint8Array(keySlab.buffer, keySlab.byteOffset + at, 1 + len)
-      paths[j] = sha256Str(valueKeys[j]!.subarray(1))
+      const path = known[j]?.path ?? sha256Str(keySlab.subarray(at + 1, at + 1 + len))
+      paths[j] = path
+      leaves[j] = vals[j] === null ? null : new Leaf(path, vals[j]!)
       at += 1 + len
     }
-    const sorted = sortByPath(paths, vals)
+    const sorted = sortByPath(paths, leaves)
     const base = this.#root
     const baseVersion = this.#version
     const next = updateTree(base, 0, sorted, 0, n)
@@ -330,11 +336,11 @@ export class StateTree implements CommittedState {
         const added: string[] = []
         let removed = false
         for (let j = 0; j < n; j++) {
-          const value = vals[j]!
-          if (value === null) removed = this.#values.delete(hexes[j]!) || removed
+          const leaf = leaves[j]!
+          if (leaf === null) removed = this.#values.delete(hexes[j]!) || removed
           else {
-            if (this.#sorted && !this.#values.has(hexes[j]!)) added.push(hexes[j]!)
-            this.#values.set(hexes[j]!, value)
+            if (this.#sorted && known[j] === undefined) added.push(hexes[j]!)
+            this.#values.set(hexes[j]!, leaf)
           }
         }
         if (this.#sorted) this.#sorted = mergeKeys(this.#sorted, added, removed ? this.#values : undefined)
