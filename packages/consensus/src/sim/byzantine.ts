@@ -1,10 +1,14 @@
 import { type Vote, VoteKind, encode, toHex, voteSigningMessage } from '@cityledger/core'
 import type { Rng } from '@cityledger/core/testing'
-import { decodeMessage, encodeMessage } from '../messages/codec.ts'
+import { encodeMessage } from '../messages/codec.ts'
 import type { MessageKind } from '../messages/types.ts'
 import { decodeSimBlock, encodeSimBlock, simBlockDigest } from './blocks.ts'
 import type { SimKey } from './crypto.ts'
+import { decodeShared } from './decodeCache.ts'
 import { LieMemory, newViewVariant, viewChangeVariant } from './lies.ts'
+
+/** The size limit Byzantine replicas read messages with: anything the network could carry. */
+const BIG = 64 * 1024 * 1024
 
 export type ByzantineBehavior =
   | 'equivocate'
@@ -69,27 +73,26 @@ export class Byzantine {
   /** Remembers the digests proposed by others, to vote for them too, and what lies can be made of. */
   observe(bytes: Uint8Array): void {
     if (bytes.length > 64 * 1024 * 1024) return
+    const m = decodeShared(bytes, BIG)
+    if (!m) return
     try {
-      const m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 })
       if (m.type === 'prePrepare' || m.type === 'prepare') this.see(m.vote.view, m.vote.height, m.vote.digest)
       this.memory.observe(m, bytes, false)
     } catch {}
   }
 
   private heightOf(bytes: Uint8Array): number {
-    try {
-      const m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 })
-      return m.type === 'prePrepare' ? m.vote.height : -1
-    } catch {
-      return -1
-    }
+    const m = decodeShared(bytes, BIG)
+    return m?.type === 'prePrepare' ? m.vote.height : -1
   }
 
   /** Remembers its own messages (before `transform`), to replay them later. */
   sent(kind: MessageKind, bytes: Uint8Array): void {
     if (kind !== 'viewChange' && kind !== 'newView' && kind !== 'status') return
+    const m = decodeShared(bytes, BIG)
+    if (!m) return
     try {
-      this.memory.observe(decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 }), bytes, true)
+      this.memory.observe(m, bytes, true)
     } catch {}
   }
 
@@ -145,12 +148,8 @@ export class Byzantine {
     }
     if (kind !== 'prePrepare' && kind !== 'prepare' && kind !== 'commit' && kind !== 'checkpoint')
       return [bytes]
-    let m: ReturnType<typeof decodeMessage>
-    try {
-      m = decodeMessage(bytes)
-    } catch {
-      return [bytes]
-    }
+    const m = decodeShared(bytes)
+    if (!m) return [bytes]
     if (m.type === 'prePrepare' && this.behaviors.has('equivocate')) {
       const v = m.vote
       const k = `${v.view}/${v.height}`

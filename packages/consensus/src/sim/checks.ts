@@ -1,8 +1,8 @@
 import { type SignatureCheck, equalBytes, toHex } from '@cityledger/core'
 import { verifyCommitCertificate } from '../certificate.ts'
-import { decodeMessage } from '../messages/codec.ts'
 import type { Output } from '../replica/types.ts'
 import { simBlockDigest, simValidate } from './blocks.ts'
+import { decodeShared } from './decodeCache.ts'
 import type { ViolationKind } from './types.ts'
 
 /** What the checks need to know of a simulated node. */
@@ -119,13 +119,8 @@ export class OutputChecks {
       return
     }
     if (bytes.length > 512) return
-    let m: ReturnType<typeof decodeMessage>
-    try {
-      m = decodeMessage(bytes)
-    } catch {
-      return
-    }
-    if (m.type !== 'status') return
+    const m = decodeShared(bytes)
+    if (m?.type !== 'status') return
     const who = this.o.validators.findIndex((k) => equalBytes(k, m.body.validator))
     const key = `${node.id}/${who}`
     const times = (this.statusAnswers.get(key) ?? []).filter((t) => t > now - this.o.retransmitMs)

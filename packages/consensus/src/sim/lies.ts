@@ -17,6 +17,7 @@ import {
   type ViewChangeBody,
 } from '../messages/types.ts'
 import type { SimKey } from './crypto.ts'
+import { decodeShared } from './decodeCache.ts'
 
 type Decoded<K extends ConsensusMessage['type']> = Extract<ConsensusMessage, { type: K }>
 
@@ -122,11 +123,7 @@ export class LieMemory {
 
 function decodeStatus(bytes: Uint8Array | undefined): Decoded<'status'> | undefined {
   if (!bytes) return undefined
-  try {
-    return decodeMessage(bytes) as Decoded<'status'>
-  } catch {
-    return undefined
-  }
+  return decodeShared(bytes) as Decoded<'status'> | undefined
 }
 
 let junk = new Uint8Array(0)
@@ -154,12 +151,8 @@ function forgedViewChange(mem: LieMemory, rng: Rng): Uint8Array | undefined {
 
 /** What a lying replica sends instead of its own VIEW-CHANGE `bytes` to one destination. */
 export function viewChangeVariant(mem: LieMemory, rng: Rng, bytes: Uint8Array): Uint8Array[] | undefined {
-  let m: Decoded<'viewChange'>
-  try {
-    m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 }) as Decoded<'viewChange'>
-  } catch {
-    return undefined
-  }
+  const m = decodeShared(bytes, 64 * 1024 * 1024) as Decoded<'viewChange'> | undefined
+  if (!m) return undefined
   switch (rng.int(4)) {
     case 0:
       return [mem.viewChange(m.body.view)]
@@ -178,12 +171,8 @@ export function viewChangeVariant(mem: LieMemory, rng: Rng, bytes: Uint8Array): 
 
 /** What a lying primary sends instead of its NEW-VIEW `bytes` to one destination. */
 export function newViewVariant(mem: LieMemory, rng: Rng, bytes: Uint8Array): Uint8Array[] | undefined {
-  let m: Decoded<'newView'>
-  try {
-    m = decodeMessage(bytes, { maxBytes: 64 * 1024 * 1024 }) as Decoded<'newView'>
-  } catch {
-    return undefined
-  }
+  const m = decodeShared(bytes, 64 * 1024 * 1024) as Decoded<'newView'> | undefined
+  if (!m) return undefined
   switch (rng.int(3)) {
     case 0:
       return []

@@ -105,6 +105,7 @@ class Simulation {
       | 'maxInFlight'
       | 'maxBackoffExponent'
       | 'profile'
+      | 'traceEvents'
     >
   > &
     SimOptions
