@@ -74,6 +74,8 @@ interface StageResult {
   loadGeneratorCpuPercent: number
   /** `POST /v1/txs/batch` requests of the stage and their mean size (envelopes per request). */
   batches: { requests: number; meanTxs: number }
+  /** Txs sent again after a back-pressure refusal (MEMPOOL_FULL, RATE_LIMITED, ...), by code. */
+  retried: Record<string, number>
 }
 
 /** Which node a tx is submitted to: by signer over every node, or everything to node 0 (the first primary). */
@@ -301,6 +303,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         minPeersAtEnd: m1.minPeers,
         loadGeneratorCpuPercent: round3(((gen.user + gen.system) / 1e6 / seconds) * 100),
         batches: { requests: sub.requests, meanTxs: round3(sub.envelopes / Math.max(1, sub.requests)) },
+        retried: sub.retried,
         nodes: pids.map((_, i) => ({
           cpuPercent: round3(
             cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN,

@@ -11,6 +11,16 @@ export const BATCH_BYTES = 1024 * 1024
  */
 export const LANES_PER_NODE = 8
 
+/**
+ * Refusals that say "later", not "never" (the mempool's back-pressure, the rate limit, a node still
+ * starting): the txs are sent again, in order. A load generator with pre-signed nonces must: a nonce
+ * it drops leaves every later nonce of its signer behind a gap for good (they wait, are refused
+ * NONCE_GAP beyond the signer's window, and leave the pool after maxGapWaitBlocks).
+ */
+export const RETRYABLE = new Set(['MEMPOOL_FULL', 'RATE_LIMITED', 'OVERLOADED', 'NOT_READY'])
+/** Pause of a lane before it sends refused-for-now txs again, ms. */
+export const RETRY_MS = 200
+
 /** Which node gets a tx: by signer over every node, or everything to node 0 (the first primary). */
 export type NodeOf = (tx: Tx, nodes: number) => number
 
@@ -39,6 +49,8 @@ export class Submitter {
   inFlight = 0
   /** Offered but dropped by `abort()` before it was sent. */
   abandoned = 0
+  /** Sends again after a retryable refusal, by code (one tx sent three times counts twice). */
+  readonly retried: Record<string, number> = {}
   /** Batch requests sent, and the envelopes they carried (mean batch size = envelopes / requests). */
   requests = 0
   envelopes = 0
@@ -47,9 +59,11 @@ export class Submitter {
   private readonly lanes: Lane[][]
   private idleWaiters: (() => void)[] = []
   private readonly nodeOf: NodeOf
+  private readonly retryMs: number
 
-  constructor(rpc: string[], nodeOf: NodeOf) {
+  constructor(rpc: string[], nodeOf: NodeOf, opts: { retryMs?: number } = {}) {
     this.nodeOf = nodeOf
+    this.retryMs = opts.retryMs ?? RETRY_MS
     this.targets = rpc.map((u) => {
       const url = new URL(u)
       return {
@@ -100,6 +114,12 @@ export class Submitter {
     const batch = lane.queue.splice(0, take)
     this.requests++
     this.envelopes += batch.length
+    // Refused for now, in batch order: they go back to the front of the lane.
+    const again: Queued[] = []
+    const later = (q: Queued, code: string) => {
+      this.retried[code] = (this.retried[code] ?? 0) + 1
+      again.push(q)
+    }
     try {
       const { status, body } = await this.post(lane.node, encode(batch.map((q) => q.tx.bytes)))
       const at = performance.now()
@@ -108,25 +128,33 @@ export class Submitter {
           .results
         batch.forEach((q, i) => {
           const r = results?.[i]
+          const code = r?.error?.code ?? 'BAD_RESPONSE'
           if (typeof r?.hash === 'string') {
             this.accepted++
             q.onAccepted(at)
-          } else this.reject(r?.error?.code ?? 'BAD_RESPONSE', 1)
+          } else if (RETRYABLE.has(code)) later(q, code)
+          else this.reject(code, 1)
         })
       } else {
         let code = `HTTP_${status}`
         try {
           code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? code
         } catch {}
-        this.reject(code, batch.length)
+        if (RETRYABLE.has(code)) for (const q of batch) later(q, code)
+        else this.reject(code, batch.length)
       }
     } catch (err) {
       const code = this.aborted ? 'ABANDONED' : ((err as { code?: string }).code ?? 'REQUEST_FAILED')
       this.reject(code, batch.length)
     } finally {
-      this.settled(batch.length)
-      lane.busy = false
+      this.settled(batch.length - again.length)
     }
+    if (again.length > 0) {
+      // The lane pauses (it stays busy), so no later nonce of these signers overtakes them.
+      lane.queue.unshift(...again)
+      await new Promise((r) => setTimeout(r, this.retryMs))
+    }
+    lane.busy = false
     if (lane.queue.length > 0) await this.send(lane)
   }
 

@@ -21,16 +21,24 @@ interface FakeNode {
   hold?: Promise<void>
   /** Called when a request's body has arrived. */
   onRequest?: () => void
+  /** Back-pressure: the first time a signer's nonce `fullAt` arrives, it and its later ones in that request are MEMPOOL_FULL. */
+  fullAt?: number
+  /** Whole requests to refuse with 429 RATE_LIMITED before answering normally. */
+  rateLimited?: number
+  /** Envelopes in the requests refused RATE_LIMITED. */
+  rateLimitedTxs: number
 }
 
 async function startFakeNode(): Promise<FakeNode> {
   let open = 0
+  const full = new Set<string>()
   const node: FakeNode = {
     url: '',
     server: undefined as unknown as Server,
     arrivals: new Map(),
     batchSizes: [],
     maxConcurrent: 0,
+    rateLimitedTxs: 0,
   }
   node.server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -43,9 +51,25 @@ async function startFakeNode(): Promise<FakeNode> {
       assert.ok(Array.isArray(list))
       node.batchSizes.push(list.length)
       node.onRequest?.()
+      if (node.rateLimited && node.rateLimited-- > 0) {
+        open--
+        node.rateLimitedTxs += list.length
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
+        res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'test' } }))
+        return
+      }
+      const fullNow = new Set<string>()
       const results = (list as Uint8Array[]).map((bytes) => {
         const tx = decodeTx(bytes, 1 << 16)
         const k = toHex(tx.body.signer)
+        if (
+          node.fullAt !== undefined &&
+          (fullNow.has(k) || (tx.body.nonce === node.fullAt && !full.has(k)))
+        ) {
+          full.add(k)
+          fullNow.add(k)
+          return { error: { code: 'MEMPOOL_FULL', message: 'test' } }
+        }
         node.arrivals.set(k, [...(node.arrivals.get(k) ?? []), tx.body.nonce])
         // Every 5th nonce is refused, as a node would refuse one envelope of a batch.
         return tx.body.nonce % 5 === 0
@@ -125,11 +149,11 @@ test('batches: every tx answered once, a signer’s nonces in order at one node,
 test('a refused request counts each of its txs under the code; abort drops what is not answered', async () => {
   const node = await startFakeNode()
   try {
-    node.refuseWith = { status: 429, code: 'RATE_LIMITED' }
+    node.refuseWith = { status: 400, code: 'BAD_REQUEST' }
     const sub = new Submitter([node.url], () => 0)
     for (const tx of load(3, 2)) sub.submit(tx, () => {})
     await sub.idle()
-    assert.equal(sub.rejected, { RATE_LIMITED: 6 })
+    assert.equal(sub.rejected, { BAD_REQUEST: 6 })
     assert.is(sub.accepted, 0)
 
     node.refuseWith = undefined
@@ -149,6 +173,27 @@ test('a refused request counts each of its txs under the code; abort drops what 
     cut.submit(load(1, 1)[0]!, () => {})
     assert.is(cut.abandoned, 4, 'after abort nothing is sent')
     sub.close()
+  } finally {
+    await stop(node)
+  }
+})
+
+test('back-pressure (MEMPOOL_FULL, 429) is sent again, in order, so a signer’s later nonces are not stranded', async () => {
+  const node = await startFakeNode()
+  try {
+    node.fullAt = 3
+    node.rateLimited = 1
+    const sub = new Submitter([node.url], () => 0, { retryMs: 1 })
+    const txs = load(6, 6)
+    for (const tx of txs) sub.submit(tx, () => {})
+    await sub.idle()
+    sub.close()
+    assert.is(sub.accepted, 30, 'every nonce but the 5ths')
+    assert.equal(sub.rejected, { NONCE_GAP: 6 })
+    assert.ok(node.rateLimitedTxs > 0)
+    assert.is(sub.retried.RATE_LIMITED, node.rateLimitedTxs, 'the whole first request')
+    assert.is(sub.retried.MEMPOOL_FULL, 6 * 4, 'nonces 3..6 of each signer, once')
+    for (const nonces of node.arrivals.values()) assert.equal(nonces, [1, 2, 3, 4, 5, 6])
   } finally {
     await stop(node)
   }

@@ -155,4 +155,26 @@ test('a gap that fills before the wait is over: nothing is dropped', async () =>
   )
 })
 
+test('a refused nonce that is never sent again leaves the signer’s later nonces behind a gap', async () => {
+  // What a load generator with pre-signed nonces meets (issue #14): the signer's window is full, its
+  // next nonce is refused (back-pressure), the sender goes on with the nonces after it.
+  const h = setup({ maxPerSigner: 4, maxGapWaitBlocks: 2 })
+  for (const n of [1, 2, 3, 4]) assert.is(await codeOf(h.pool.add(txOf(alice, n).bytes)), 'OK')
+  assert.is(await codeOf(h.pool.add(txOf(alice, 5).bytes)), 'MEMPOOL_FULL', 'window full')
+  h.commit(h.pool.reap({ maxTxs: 2, maxBytes: 1 << 20 }))
+  // Committed 2: nonce 6 is inside the window and waits behind the missing 5; 7 is beyond it.
+  assert.is(await codeOf(h.pool.add(txOf(alice, 6).bytes)), 'OK')
+  assert.is(await codeOf(h.pool.add(txOf(alice, 7).bytes)), 'NONCE_GAP')
+  h.commit(h.reapAll())
+  assert.equal(h.reapAll(), [], 'nonce 6 can never be included without 5')
+  h.commit([])
+  assert.is(h.commit([]).removed.gap, 1, 'and leaves after maxGapWaitBlocks')
+  // Sending the refused nonce again is all it takes.
+  for (const n of [5, 6, 7]) assert.is(await codeOf(h.pool.add(txOf(alice, n).bytes)), 'OK')
+  assert.equal(
+    h.reapAll().map((t) => t.body.nonce),
+    [5, 6, 7],
+  )
+})
+
 test.run()
