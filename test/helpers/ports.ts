@@ -17,3 +17,18 @@ export async function freePorts(count: number): Promise<number[]> {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
   return ports
 }
+
+const free = (port: number) =>
+  new Promise<boolean>((done) => {
+    const s = createServer()
+    s.once('error', () => done(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => done(true)))
+  })
+
+/** A free port p below 65,000 with p + 1 free too (a devnet's validator 0: p2p = base, RPC = base + 1). */
+export async function freePortPair(): Promise<number> {
+  for (;;) {
+    const [p] = await freePorts(1)
+    if (p! < 65_000 && (await free(p! + 1))) return p!
+  }
+}

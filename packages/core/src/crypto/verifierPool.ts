@@ -133,7 +133,10 @@ export async function createVerifierPool(opts: VerifierPoolOptions = {}): Promis
   const chunkSize = positiveInt('chunkSize', opts.chunkSize, DEFAULT_CHUNK_SIZE)
   const backend = await loadNativeBackend(opts.backend ?? 'auto')
   const verifyInline = await nativeVerifyFunction(backend)
-  const workerUrl = opts.workerUrl ?? new URL('./verifyWorker.ts', import.meta.url)
+  // `.ts` when run from source (Node strips the types), `.js` in the built package.
+  const workerUrl =
+    opts.workerUrl ??
+    new URL(import.meta.url.endsWith('.ts') ? './verifyWorker.ts' : './verifyWorker.js', import.meta.url)
 
   let closed = false
   let broken: VerifierError | undefined

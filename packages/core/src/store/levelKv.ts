@@ -1,4 +1,4 @@
-import { Level } from 'level'
+import type { Level } from 'level'
 import { StoreError, corrupt } from './errors.ts'
 import { ManifestDamage, liveTables } from './levelManifest.ts'
 import { TableDamage, checkTables } from './levelTables.ts'
@@ -71,6 +71,9 @@ export async function openLevelKv(path: string, options: LevelKvOptions = {}): P
       throw wrap(err, `checking the tables of ${path}`)
     }
   }
+  // Loaded here, not at import: programs that only build and sign txs (the light client) never load
+  // LevelDB's native library.
+  const { Level } = await import('level')
   const db: Db = new Level<Uint8Array, Uint8Array>(path, {
     keyEncoding: 'view',
     valueEncoding: 'view',

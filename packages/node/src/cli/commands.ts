@@ -326,6 +326,11 @@ export function registerCommands(program: Command): void {
     .action(async () => {
       // The harness lives in bench/ (it drives nodes, so it cannot be a dependency of the node package).
       const cli = join(import.meta.dirname, '..', '..', '..', '..', 'bench', 'src', 'cli.ts')
+      if (!existsSync(cli))
+        throw new CityError(
+          'BAD_INPUT',
+          'the benchmarks run from a checkout of the cityledger repository (bench/), not from an installed package',
+        )
       const i = process.argv.indexOf('bench')
       const child = spawn(process.execPath, [cli, ...process.argv.slice(i + 1)], { stdio: 'inherit' })
       process.exitCode = await new Promise<number>((done) => child.on('exit', (code) => done(code ?? 1)))

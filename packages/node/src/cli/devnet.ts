@@ -10,7 +10,8 @@ export interface DevnetOptions {
   reset: boolean
 }
 
-const MAIN = join(import.meta.dirname, 'main.ts')
+// `.ts` when run from source (Node strips the types), `.js` in the built package.
+const MAIN = join(import.meta.dirname, import.meta.filename.endsWith('.ts') ? 'main.ts' : 'main.js')
 
 /**
  * Runs N validators as child processes of this one, on loopback, from `home` (created on first use,

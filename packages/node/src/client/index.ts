@@ -30,3 +30,5 @@ export type {
   TxStatus,
   ValidatorView,
 } from '../rpc/backend.ts'
+export { createSigner } from './signer.ts'
+export type { Call, TxSigner } from './signer.ts'

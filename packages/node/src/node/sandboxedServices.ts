@@ -1,4 +1,5 @@
-import { dirname } from 'node:path'
+import { existsSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CityError, type ServiceDefinition, loadServiceFolder } from '@cityledger/core'
 import { allServices } from '@cityledger/apps'
@@ -10,7 +11,15 @@ import { allServices } from '@cityledger/apps'
  * the sandbox always runs exactly the services the package ships.
  */
 export function sandboxedAppServices(): ServiceDefinition[] {
-  const src = dirname(fileURLToPath(import.meta.resolve('@cityledger/apps')))
+  // From the workspace the package resolves to its src/; installed, to dist/ (compiled), and the
+  // sources the sandbox runs ship beside it in src/.
+  const entry = dirname(fileURLToPath(import.meta.resolve('@cityledger/apps')))
+  const src = basename(entry) === 'dist' ? join(dirname(entry), 'src') : entry
+  if (!existsSync(src))
+    throw new CityError(
+      'SERVICE_LOAD_FAILED',
+      `the sandbox needs the service sources of @cityledger/apps in ${src}`,
+    )
   const loaded = loadServiceFolder(src, { exclude: ['index.ts', 'all.ts'] })
   const want = allServices.map((s) => `${s.name}@${s.version}`).sort()
   const got = loaded.map((s) => `${s.name}@${s.version}`).sort()
