@@ -29,6 +29,7 @@ import {
   encodeTxResult,
 } from './results.ts'
 import { sha256 } from '../crypto/hash.ts'
+import { type Hash32, hashBytes, hashHex, sha256Str } from './stateHash.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 
 /** What `ChainStore.open` may check. */
@@ -67,6 +68,11 @@ const META = {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+/** Whether 32 bytes hold the hash `h` (a compare in JS: cheaper than turning either side around). */
+function holdsHash(b: Uint8Array, h: Hash32): boolean {
+  for (let i = 0; i < 32; i++) if (b[i] !== h.charCodeAt(i)) return false
+  return true
+}
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
 const isBytes = (x: unknown, len?: number): x is Uint8Array =>
   x instanceof Uint8Array && (len === undefined || x.length === len)
@@ -301,8 +307,12 @@ export class ChainStore {
       const eventBytes = checkBlockEvents(blockEvents)
       // The tx index is written once per tx, ever: a tx committed before may not be committed again.
       const absent = this.#absent?.height === this.#height ? this.#absent.keys : undefined
+      const indexKeys = txHashes.map((h) => bytesKey(STORE_PREFIX.txIndex, h))
       const unsure = absent ? txHashes.filter((h) => !absent.has(hex(h))) : txHashes
-      const indexed = await this.hasTxs(unsure)
+      const indexed = await this.#lookUp(
+        unsure,
+        absent ? unsure.map((h) => bytesKey(STORE_PREFIX.txIndex, h)) : indexKeys,
+      )
       const found = indexed.indexOf(true)
       const again = found < 0 ? -1 : txHashes.indexOf(unsure[found]!)
       if (again >= 0) {
@@ -323,7 +333,7 @@ export class ChainStore {
         const at = new Uint8Array(12)
         writeU64(at, 0, height)
         writeU32(at, 8, i)
-        ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.txIndex, txHashes[i]!), value: at })
+        ops.push({ type: 'put', key: indexKeys[i]!, value: at })
         ops.push({ type: 'put', key: resultKey(height, i), value: encoded[i]! })
       }
       if (eventBytes !== undefined)
@@ -403,6 +413,12 @@ export class ChainStore {
       if (!isBytes(h, 32)) throw new StoreError('STORE_BAD_INPUT', `hashes[${i}]: expected 32 bytes`)
       return bytesKey(STORE_PREFIX.txIndex, h)
     })
+    return this.#lookUp(hashes, keys)
+  }
+
+  /** `hasTxs` for checked hashes and their tx index keys (`commitBlock` builds those once for both uses). */
+  async #lookUp(hashes: readonly Uint8Array[], keys: Uint8Array[]): Promise<boolean[]> {
+    if (hashes.length === 0) return []
     // Read before the lookup: a commit that lands meanwhile moves the height, so nothing is cached.
     const height = this.#height
     const found = (await this.#kv.getMany(keys)).map((v) => v !== undefined)
@@ -536,14 +552,15 @@ function checkResults(
   }
   const hashes: Uint8Array[] = new Array(results.length)
   const encoded: Uint8Array[] = new Array(results.length)
-  const seen = new Set<string>()
+  // Tx hashes as latin1 strings (one-shot SHA-256, no Buffer per hash), which also key the duplicate check.
+  const seen = new Set<Hash32>()
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!
-    const txHash = sha256(block.txs[i]!)
-    const key = hex(txHash)
-    if (seen.has(key)) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}] repeats an earlier tx ${key}`)
-    seen.add(key)
-    if (r === null || typeof r !== 'object' || !isBytes(r.hash, 32) || !same(r.hash, txHash)) {
+    const txHash = sha256Str(block.txs[i]!)
+    if (seen.has(txHash))
+      throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}] repeats an earlier tx ${hashHex(txHash)}`)
+    seen.add(txHash)
+    if (r === null || typeof r !== 'object' || !isBytes(r.hash, 32) || !holdsHash(r.hash, txHash)) {
       throw new StoreError('STORE_BAD_RESULTS', `results[${i}].hash is not the hash of block.txs[${i}]`)
     }
     if (r.code !== null && (typeof r.code !== 'string' || r.code === '')) {
@@ -572,7 +589,7 @@ function checkResults(
     } catch (err) {
       throw new StoreError('STORE_BAD_RESULTS', `results[${i}]: ${(err as Error).message}`)
     }
-    hashes[i] = txHash
+    hashes[i] = hashBytes(txHash)
     encoded[i] = bytes
   }
   return { txHashes: hashes, encoded }
