@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { registerCommands } from './commands.ts'
+import { registerGenesisCommands } from './genesisCommands.ts'
 import { exitCodeOf } from './exitCodes.ts'
 
 const { version } = JSON.parse(
@@ -24,6 +25,7 @@ program
   // Subcommands inherit this; commander has already printed its message for them.
   .exitOverride()
 registerCommands(program)
+registerGenesisCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = exitCodeOf(err)
