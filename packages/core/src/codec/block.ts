@@ -101,10 +101,10 @@ export function decodeHeader(bytes: Uint8Array): BlockHeader {
     height: expectUint(f[2], 'header.height'),
     view: expectUint(f[3], 'header.view'),
     time: expectUint(f[4], 'header.time'),
-    parentHash: Uint8Array.from(expectBytes(f[5], 'header.parentHash', 32)),
-    txRoot: Uint8Array.from(expectBytes(f[6], 'header.txRoot', 32)),
-    prevStateRoot: Uint8Array.from(expectBytes(f[7], 'header.prevStateRoot', 32)),
-    proposer: Uint8Array.from(expectBytes(f[8], 'header.proposer', 32)),
+    parentHash: new Uint8Array(expectBytes(f[5], 'header.parentHash', 32)),
+    txRoot: new Uint8Array(expectBytes(f[6], 'header.txRoot', 32)),
+    prevStateRoot: new Uint8Array(expectBytes(f[7], 'header.prevStateRoot', 32)),
+    proposer: new Uint8Array(expectBytes(f[8], 'header.proposer', 32)),
   }
 }
 
@@ -118,25 +118,28 @@ export function makeBlock(header: BlockHeader, txs: Uint8Array[]): Block {
   return { header, headerBytes, hash: blockHash(headerBytes), txs, bytes: encode([headerBytes, txs]) }
 }
 
-/** Strict decode of a block; limits on bytes and tx count come before anything else. */
+/**
+ * Strict decode of a block; limits on bytes and tx count come before anything else. Every byte array
+ * of the result is its own copy (`new Uint8Array(view)`: a memcpy, where `Uint8Array.from` iterated).
+ */
 export function decodeBlock(bytes: Uint8Array, maxBytes: number = LIMITS.maxBlockBytes): Block {
   const f = expectArray(decodeStrict(bytes, { maxBytes, maxDepth: 2 }), 2, 'block')
-  const headerBytes = Uint8Array.from(expectBytes(f[0], 'block.header', undefined, 1024))
+  const headerBytes = new Uint8Array(expectBytes(f[0], 'block.header', undefined, 1024))
   const list = f[1]
   if (!Array.isArray(list))
     throw new CodecError('BAD_FIELD', 'block.txs: expected an array', { field: 'txs' })
   if (list.length > LIMITS.maxBlockTxs) {
     throw new CodecError('TOO_LARGE', `block has ${list.length} txs, limit ${LIMITS.maxBlockTxs}`)
   }
-  const txs = list.map((t, i) =>
-    Uint8Array.from(expectBytes(t, `block.txs[${i}]`, undefined, LIMITS.maxTxBytes)),
+  const txs = list.map(
+    (t, i) => new Uint8Array(expectBytes(t, `block.txs[${i}]`, undefined, LIMITS.maxTxBytes)),
   )
   return {
     header: decodeHeader(headerBytes),
     headerBytes,
     hash: blockHash(headerBytes),
     txs,
-    bytes: Uint8Array.from(bytes),
+    bytes: new Uint8Array(bytes),
   }
 }
 

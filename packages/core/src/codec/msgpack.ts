@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr'
 import { CityError } from '../errors/index.ts'
+import { NOT_FAST, decodeCanonical } from './canonical.ts'
 
 /**
  * The values that may travel: msgpack nil, bool, safe integers, UTF-8 strings, byte strings, arrays and
@@ -55,6 +56,30 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): Value {
     })
   }
   if (bytes.length === 0) throw new CodecError('MALFORMED', 'empty input')
+  // Canonical input (all that honest nodes and clients send) decodes in one pass; anything else takes
+  // the full path below, which decides whether and why to refuse it.
+  const fast = decodeCanonical(bytes, limits.maxDepth ?? 16, exactString)
+  if (fast !== NOT_FAST) return fast
+  return decodeFull(bytes, limits)
+}
+
+/**
+ * A non-ASCII string, given its whole encoding: decoded and re-encoded by msgpackr, exactly as the
+ * full path treats it inside a larger value (undefined when the re-encoding differs).
+ */
+function exactString(enc: Uint8Array): string | undefined {
+  const buf = Buffer.from(enc.buffer, enc.byteOffset, enc.byteLength)
+  let s: unknown
+  try {
+    s = packr.unpack(buf)
+  } catch {
+    return undefined
+  }
+  return typeof s === 'string' && packr.pack(s).equals(buf) ? s : undefined
+}
+
+/** Decode, check every value, re-encode and compare: the definition of strict decoding. */
+function decodeFull(bytes: Uint8Array, limits: DecodeLimits): Value {
   let raw: unknown
   try {
     raw = packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))

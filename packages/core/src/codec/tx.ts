@@ -79,7 +79,7 @@ export function decodeTx(bytes: Uint8Array, maxBytes: number = LIMITS.maxTxBytes
     })
   }
   // Decode from our own copy, so nothing in the result keeps the caller's (possibly large) buffer alive.
-  const own = bytes instanceof Uint8Array ? Uint8Array.from(bytes) : bytes
+  const own = bytes instanceof Uint8Array ? new Uint8Array(bytes) : bytes
   const bodyView = envelopeBody(own, maxBytes)
   const bodyEnd = own.length - 66
   return {

@@ -48,8 +48,8 @@ export function decodeVote(bytes: Uint8Array): Vote {
     kind: kind as VoteKind,
     view: expectUint(f[3], 'vote.view'),
     height: expectUint(f[4], 'vote.height'),
-    digest: Uint8Array.from(expectBytes(f[5], 'vote.digest', 32)),
-    validator: Uint8Array.from(expectBytes(f[6], 'vote.validator', 32)),
+    digest: new Uint8Array(expectBytes(f[5], 'vote.digest', 32)),
+    validator: new Uint8Array(expectBytes(f[6], 'vote.validator', 32)),
   }
 }
 
@@ -105,12 +105,12 @@ export function decodeCertificate(bytes: Uint8Array, maxSigners = 1024): CommitC
     chainId: expectString(f[1], 'certificate.chainId', CHAIN_ID_RE),
     view: expectUint(f[2], 'certificate.view'),
     height: expectUint(f[3], 'certificate.height'),
-    blockHash: Uint8Array.from(expectBytes(f[4], 'certificate.blockHash', 32)),
+    blockHash: new Uint8Array(expectBytes(f[4], 'certificate.blockHash', 32)),
     signatures: list.map((e, i) => {
       const p = expectArray(e, 2, `certificate.signatures[${i}]`)
       return {
-        validator: Uint8Array.from(expectBytes(p[0], 'certificate.validator', 32)),
-        signature: Uint8Array.from(expectBytes(p[1], 'certificate.signature', 64)),
+        validator: new Uint8Array(expectBytes(p[0], 'certificate.validator', 32)),
+        signature: new Uint8Array(expectBytes(p[1], 'certificate.signature', 64)),
       }
     }),
   }
