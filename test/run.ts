@@ -1,11 +1,11 @@
 // Runs every test file in its own process and prints one summary line: "N passed, N failed".
 //   node test/run.ts                 all tests (package unit tests, then the root end-to-end tests)
-//   node test/run.ts --unit          package tests only
+//   node test/run.ts --unit          package tests only (no root test, wherever it runs)
 //   node test/run.ts --dir packages/core   tests under one folder
 //   node test/run.ts --grep mempool  files whose path contains the word
 // Env: TEST_JOBS (parallel files, default 2), TEST_FILE_TIMEOUT (seconds per file, default 600).
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 
 const root = resolve(import.meta.dirname, '..')
@@ -34,10 +34,19 @@ const all = find(dir)
   .map((p) => relative(root, p))
   .filter((p) => !grep || p.includes(grep))
   .sort()
-// Root tests start real processes: run them one at a time, after the package tests.
+// Root tests start real processes: run them one at a time, after the package tests, since their
+// timing bounds hold on a machine they do not share. A root test that has no such bound and says so
+// with the line `// test lane: beside the package tests` runs in the package tests' pool instead (the
+// pack test: most of it is a build and an install).
+const BESIDE = '// test lane: beside the package tests'
 const isSystem = (p: string) => p.startsWith('test/')
-const unit = all.filter((p) => !isSystem(p))
-const system = unitOnly ? [] : all.filter(isSystem)
+const beside = (p: string) => readFileSync(join(root, p), 'utf8').split('\n').includes(BESIDE)
+// Those first: the longest files start early instead of ending the pool last.
+const unit = [
+  ...(unitOnly ? [] : all.filter((p) => isSystem(p) && beside(p))),
+  ...all.filter((p) => !isSystem(p)),
+]
+const system = unitOnly ? [] : all.filter((p) => isSystem(p) && !beside(p))
 
 let passed = 0
 let failed = 0

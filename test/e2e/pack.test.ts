@@ -4,6 +4,7 @@
 // the `cityledger` bin brings up a one-validator devnet, README's client example commits a tx against
 // it, a TypeScript consumer type-checks (and a wrong type is an error), and the light client entry
 // loads none of libp2p, fastify, pino or LevelDB.
+// test lane: beside the package tests
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
