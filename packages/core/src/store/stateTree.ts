@@ -286,21 +286,21 @@ export class StateTree implements CommittedState {
     const base = this.#root
     const baseVersion = this.#version
     const next = updateTree(base, 0, sorted, 0, n)
-    const pages: TreeNode[] = []
-    const rootHash = sealTree(next, 0, (node: Inner) => pages.push(node))
-    // A lone leaf as the whole tree has no page of its own yet (leaves live inside their parent's page).
-    if (next instanceof Leaf) pages.push(next)
-    const version = baseVersion + 1
-
-    // Pages and the root, written into one buffer; the ops are views into it.
-    const out = new PageWriter(pages.length * 384 + 64)
+    // Each page is encoded as soon as its top node is hashed (post-order), while its nodes are still in
+    // cache, into one buffer for the whole update (~350 bytes of pages per write); the ops are views into it.
+    const out = new PageWriter(n * 512 + 1024)
     const spans: number[] = []
-    for (const node of pages) {
+    const writePage = (node: TreeNode): void => {
       spans.push(out.at)
       out.byte(STORE_PREFIX.stateNode)
       out.hash(hashOf(node))
       out.page(node)
     }
+    const rootHash = sealTree(next, 0, writePage)
+    // A lone leaf as the whole tree has no page of its own yet (leaves live inside their parent's page).
+    if (next instanceof Leaf) writePage(next)
+    const version = baseVersion + 1
+
     const rootAt = out.at
     out.bytes(heightKey(STORE_PREFIX.stateRoot, version))
     out.hash(rootHash)
