@@ -11,7 +11,7 @@ import {
   DEFAULT_WORK_LIMITS,
 } from './layer.ts'
 import { runEndBlock as runHooks, type HookCounters, hookStatus, newHookCounters } from './hooks.ts'
-import { snapshot, thaw } from './layer.ts'
+import { privateCopy, snapshot, thaw } from './layer.ts'
 import { cityError, dependencyOrder, failureText, guardDeterminism, synchronous } from './guards.ts'
 import { parseTextArgs } from './schema.ts'
 import type {
@@ -231,7 +231,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         exp(txContext(inner, target, from.name), args === undefined ? args : snapshot(args).value),
         `${target}.${fn}`,
       )
-      const result = out === undefined ? undefined : thaw(snapshot(out).value)
+      // The caller's own copy (checked as a snapshot is, never frozen: it is the caller's to edit).
+      const result = out === undefined ? undefined : privateCopy(out).value
       inner.layer.commit()
       f.events.push(...inner.events)
       return result
