@@ -6,15 +6,18 @@ import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log/index.ts'
 import { CHAIN_ID_RE, CityError, generateKeyPair, toHex } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
 import {
+  PASSPHRASE_FILE_ENV,
   loadConfig,
   loadGenesis,
   problemsText,
   readKeyFile,
+  readPassphraseFile,
   validateConfigFile,
   validateGenesisFile,
   validatorKeys,
   valueFromJson,
   writeKey,
+  writeKeyFile,
 } from '../config/index.ts'
 import { EXIT, TxRejected, isRefusal } from './exitCodes.ts'
 import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
@@ -56,6 +59,10 @@ function rpcUrl(o: { rpc?: string; home?: string }): string {
 
 const RPC_HELP = `node RPC address (default: from --home's config.json, else ${DEFAULT_RPC})`
 const HOME_HELP = "node home folder: its config.json's rpc.host and rpc.port give the address"
+
+const PASSPHRASE_HELP = `file holding the key's passphrase (mode 600; or set ${PASSPHRASE_FILE_ENV})`
+const passphrase = (o: { passphraseFile?: string }) =>
+  o.passphraseFile === undefined ? {} : { passphrase: readPassphraseFile(o.passphraseFile) }
 
 const print = (v: unknown): void => {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`)
@@ -128,8 +135,15 @@ export function registerCommands(program: Command): void {
       ).choices(['json', 'pretty']),
     )
     .addOption(new Option('--log-level <level>', 'default: config log.level').choices([...LOG_LEVELS]))
+    .option('--passphrase-file <file>', `for an encrypted key.json: ${PASSPHRASE_HELP}`)
     .action(
-      async (o: { home: string; unsafeMemoryStore: boolean; logFormat?: LogFormat; logLevel?: LogLevel }) => {
+      async (o: {
+        home: string
+        unsafeMemoryStore: boolean
+        logFormat?: LogFormat
+        logLevel?: LogLevel
+        passphraseFile?: string
+      }) => {
         // Before any service loads: a rejection a service drops is logged, not the end of the node.
         installRejectionGuard()
         const { runNode } = await import('../node/run.ts')
@@ -137,6 +151,7 @@ export function registerCommands(program: Command): void {
           allowUnsafeMemory: o.unsafeMemoryStore,
           ...(o.logFormat ? { logFormat: o.logFormat } : {}),
           ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+          ...passphrase(o),
         })
       },
     )
@@ -165,20 +180,37 @@ export function registerCommands(program: Command): void {
     .description('write a new key.json into a folder (refuses to replace one unless --force)')
     .requiredOption('--home <dir>', 'folder')
     .option('--force', 'replace an existing key.json (the old key is lost)', false)
-    .action((o: { home: string; force: boolean }) => {
+    .option('--passphrase-file <file>', `encrypt the key with this passphrase: ${PASSPHRASE_HELP}`)
+    .action((o: { home: string; force: boolean; passphraseFile?: string }) => {
       if (!o.force && existsSync(join(o.home, 'key.json')))
         throw new CityError(
           'EXISTS',
           `${join(resolve(o.home), 'key.json')}: the folder already has a key.json; a new key would lose it (pass --force to replace it)`,
         )
       mkdirSync(o.home, { recursive: true })
-      print({ publicKey: toHex(writeKey(resolve(o.home), generateKeyPair()).publicKey) })
+      print({ publicKey: toHex(writeKey(resolve(o.home), generateKeyPair(), passphrase(o)).publicKey) })
+    })
+  keys
+    .command('encrypt')
+    .description(
+      'encrypt a key file in place with a passphrase (scrypt + AES-256-GCM); the key stays the same',
+    )
+    .requiredOption('--key <file>', 'key file')
+    .requiredOption('--passphrase-file <file>', PASSPHRASE_HELP)
+    .action((o: { key: string; passphraseFile: string }) => {
+      const { passphrase: p } = passphrase(o)
+      const key = readKeyFile(o.key, { passphrase: p })
+      writeKeyFile(o.key, key, { passphrase: p })
+      print({ publicKey: toHex(key.publicKey), encrypted: true })
     })
   keys
     .command('show')
     .description('print the public key of a key file')
     .requiredOption('--key <file>', 'key file')
-    .action((o: { key: string }) => print({ publicKey: toHex(readKeyFile(o.key).publicKey) }))
+    .option('--passphrase-file <file>', `for an encrypted key: ${PASSPHRASE_HELP}`)
+    .action((o: { key: string; passphraseFile?: string }) =>
+      print({ publicKey: toHex(readKeyFile(o.key, passphrase(o)).publicKey) }),
+    )
 
   program
     .command('tx <service> <method> [args]')
@@ -187,12 +219,13 @@ export function registerCommands(program: Command): void {
     .option('--rpc <url>', RPC_HELP)
     .option('--home <dir>', HOME_HELP)
     .option('--no-wait', 'return once admitted instead of waiting for the commit')
+    .option('--passphrase-file <file>', `for an encrypted key: ${PASSPHRASE_HELP}`)
     .action(
       async (
         service: string,
         method: string,
         argsText: string | undefined,
-        o: { key: string; rpc?: string; home?: string; wait: boolean },
+        o: { key: string; rpc?: string; home?: string; wait: boolean; passphraseFile?: string },
       ) => {
         let args: unknown
         try {
@@ -200,7 +233,7 @@ export function registerCommands(program: Command): void {
         } catch (err) {
           throw new InvalidArgumentError(`args is not JSON: ${(err as Error).message}`)
         }
-        const key = readKeyFile(o.key)
+        const key = readKeyFile(o.key, passphrase(o))
         const client = createClient({ url: rpcUrl(o) })
         const status = await client.status()
         const nonce = await client.query('_sys', 'nonce', { signer: toHex(key.publicKey) })

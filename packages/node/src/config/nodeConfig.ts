@@ -1,14 +1,6 @@
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import {
-  CityError,
-  type KeyPair,
-  fromHex,
-  generateKeyPair,
-  isHex,
-  publicKeyOf,
-  toHex,
-} from '@cityledger/core'
+import { CityError } from '@cityledger/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS, LOG_MODULES, type LogFormat, type LogLevel, type LogModule } from '../log/index.ts'
 import {
@@ -347,62 +339,6 @@ export function loadConfig(home: string): NodeConfig {
 
 export function writeConfig(home: string, cfg: NodeConfig): void {
   writeFileSync(join(home, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`)
-}
-
-/** `<home>/key.json`: the validator's Ed25519 key, hex, readable by the owner only. */
-export function loadKey(home: string): KeyPair {
-  return readKeyFile(join(home, 'key.json'))
-}
-
-/**
- * Reads a key file (`{ secretKey, publicKey? }`, hex). Refused, as ssh refuses a private key, when
- * group or others may read it (UNSAFE_KEY_FILE); malformed files are BAD_KEY. No message ever
- * quotes the file's contents: JSON.parse's own message would echo the first characters of the key.
- */
-export function readKeyFile(path: string): KeyPair {
-  let text: string
-  try {
-    if (process.platform !== 'win32') {
-      const mode = statSync(path).mode & 0o777
-      if (mode & 0o077)
-        throw new CityError(
-          'UNSAFE_KEY_FILE',
-          `${path} may be read by group or others (mode ${mode.toString(8).padStart(4, '0')}); a secret key must be private: chmod 600 ${path}`,
-          { path, mode },
-        )
-    }
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    if (err instanceof CityError) throw err
-    throw new CityError('BAD_KEY', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    throw new CityError(
-      'BAD_KEY',
-      `${path}: not valid JSON (contents not shown: the file holds a secret key)`,
-    )
-  }
-  const { secretKey: sk, publicKey: pk } = (json ?? {}) as { secretKey?: unknown; publicKey?: unknown }
-  if (!isHex(sk, 32)) throw new CityError('BAD_KEY', `${path}: secretKey must be 64 hex characters`)
-  const secretKey = fromHex(sk)
-  const publicKey = publicKeyOf(secretKey)
-  if (pk !== undefined && (typeof pk !== 'string' || pk.toLowerCase() !== toHex(publicKey)))
-    throw new CityError('BAD_KEY', `${path}: publicKey does not match secretKey`)
-  return { secretKey, publicKey }
-}
-
-export function writeKey(home: string, key: KeyPair = generateKeyPair()): KeyPair {
-  const path = join(home, 'key.json')
-  writeFileSync(
-    path,
-    `${JSON.stringify({ publicKey: toHex(key.publicKey), secretKey: toHex(key.secretKey) }, null, 2)}\n`,
-    { mode: 0o600 },
-  )
-  chmodSync(path, 0o600)
-  return key
 }
 
 export function dataPath(home: string, cfg: NodeConfig): string {

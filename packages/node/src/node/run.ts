@@ -18,6 +18,8 @@ export interface RunOptions {
   /** `--log-format` / `--log-level`: override config.json's `log.format` / `log.level`. */
   logFormat?: LogFormat
   logLevel?: LogLevel
+  /** `--passphrase-file`'s contents, for an encrypted key.json (else the env variable's file is read). */
+  passphrase?: string
 }
 
 /**
@@ -43,7 +45,7 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
       `${join(home, 'config.json')}: store.backend "memory" keeps the chain in memory only: blocks this node acknowledged are lost when it exits. Use "level", or for a test pass --unsafe-memory-store (or set store.allowUnsafeMemory)`,
     )
   const genesis = loadGenesis(join(home, 'genesis.json'))
-  const key = loadKey(home)
+  const key = loadKey(home, opts.passphrase === undefined ? {} : { passphrase: opts.passphrase })
   const logger = createLogger({ level: config.log.level, name: config.moniker, format: config.log.format })
   let node: Awaited<ReturnType<typeof createNode>>
   try {
