@@ -39,4 +39,23 @@ test('out-of-order nonces in a batch and across batches are admitted and commit 
   }
 })
 
+test('config rpc.maxBatchTxs bounds a batch on a running node (413 TOO_LARGE, nothing admitted)', async () => {
+  const n = await startLocalNode((config) => (config.rpc.maxBatchTxs = 2))
+  try {
+    const client = createClient({ url: n.url })
+    const key = generateKeyPair(seedFor('batch-node-limit'))
+    const txs = [1, 2, 3].map((nonce) => subjectTx(n.chainId, key, nonce, 'batch-limit'))
+    const err = await client.submitBatch(txs.map((t) => t.bytes)).catch((e) => e)
+    assert.is(err.code, 'TOO_LARGE', String(err))
+    assert.is((await client.tx(txs[0]!.hash)).status, 'unknown', 'nothing admitted')
+    const ok = await client.submitBatch(txs.slice(0, 2).map((t) => t.bytes))
+    assert.equal(
+      ok.map((r) => r.ok),
+      [true, true],
+    )
+  } finally {
+    await n.close()
+  }
+})
+
 test.run()

@@ -63,6 +63,10 @@ export interface NodeConfig {
     maxEventBacklogBytes: number
     /** Blocks back a `GET /v1/events` client may resume from (Last-Event-ID, ?fromHeight=); older: 410. */
     maxEventReplayBlocks: number
+    /** Most envelopes in one `POST /v1/txs/batch`; more is 413 TOO_LARGE, nothing admitted. */
+    maxBatchTxs: number
+    /** Largest `POST /v1/txs/batch` body, bytes. */
+    maxBatchBytes: number
     /** At shutdown, time requests in progress get before every connection is closed, ms. */
     shutdownGraceMs: number
   }
@@ -122,6 +126,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxEventSubscribers: 256,
     maxEventBacklogBytes: 1024 * 1024,
     maxEventReplayBlocks: 1000,
+    maxBatchTxs: 512,
+    maxBatchBytes: 4 * 1024 * 1024,
     shutdownGraceMs: 1_000,
   },
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
@@ -207,6 +213,8 @@ export const CONFIG_SCHEMA: JsonSchema = {
         'maxEventReplayBlocks',
         'blocks back a GET /v1/events client may resume from (Last-Event-ID or ?fromHeight=); older gets 410',
       ),
+      maxBatchTxs: rpcInt('maxBatchTxs', 'most envelopes in one POST /v1/txs/batch (more: 413)', 1),
+      maxBatchBytes: rpcInt('maxBatchBytes', 'largest POST /v1/txs/batch body, bytes', 1),
       shutdownGraceMs: rpcInt(
         'shutdownGraceMs',
         'at shutdown, time requests in progress get before every connection is closed, ms',

@@ -390,6 +390,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       maxEventSubscribers: config.rpc.maxEventSubscribers,
       maxEventBacklogBytes: config.rpc.maxEventBacklogBytes,
       maxEventReplayBlocks: config.rpc.maxEventReplayBlocks,
+      maxBatchTxs: config.rpc.maxBatchTxs,
+      maxBatchBytes: config.rpc.maxBatchBytes,
       shutdownGraceMs: config.rpc.shutdownGraceMs,
     },
     host: config.rpc.host,
