@@ -1,5 +1,14 @@
 import { corrupt } from './errors.ts'
-import { EMPTY, type Hash32, hashFromBytes, hashHex, leafHash, nodeHash, sha256Str } from './stateHash.ts'
+import {
+  EMPTY,
+  type Hash32,
+  hashFromBytes,
+  hashHex,
+  leafHash,
+  nodeHash,
+  putHash,
+  sha256Str,
+} from './stateHash.ts'
 import { Leaf, type TreeNode, hashOf } from './stateNodes.ts'
 
 /**
@@ -20,12 +29,8 @@ const INNER_TAG = 1
 const LEAF_TAG = 2
 const REF_TAG = 3
 
-export function writeHash(out: Uint8Array, at: number, h: Hash32): void {
-  for (let i = 0; i < 32; i++) out[at + i] = h.charCodeAt(i)
-}
-
 /** Writes one page node at `at`; returns the end. Past the end of `out` it writes nothing or throws RangeError. */
-function writeNode(out: Uint8Array, at: number, node: TreeNode | null, rel: number): number {
+function writeNode(out: Buffer, at: number, node: TreeNode | null, rel: number): number {
   if (node === null) {
     out[at] = EMPTY_TAG
     return at + 1
@@ -34,7 +39,7 @@ function writeNode(out: Uint8Array, at: number, node: TreeNode | null, rel: numb
     const v = node.value
     const n = v.length
     out[at] = LEAF_TAG
-    writeHash(out, at + 1, node.path)
+    putHash(out, at + 1, node.path)
     out[at + 33] = n >>> 24
     out[at + 34] = (n >>> 16) & 0xff
     out[at + 35] = (n >>> 8) & 0xff
@@ -47,7 +52,7 @@ function writeNode(out: Uint8Array, at: number, node: TreeNode | null, rel: numb
   }
   if (rel === PAGE_LEVELS) {
     out[at] = REF_TAG
-    writeHash(out, at + 1, hashOf(node))
+    putHash(out, at + 1, hashOf(node))
     return at + 33
   }
   out[at] = INNER_TAG
@@ -60,16 +65,17 @@ function writeNode(out: Uint8Array, at: number, node: TreeNode | null, rel: numb
  * returns the bytes written, which the caller slices into keys and values.
  */
 export class PageWriter {
-  buf: Uint8Array
+  // A Buffer for `putHash`; not from Buffer's shared pool, and every byte is written before it is read.
+  buf: Buffer
   at = 0
 
   constructor(capacity: number) {
-    this.buf = new Uint8Array(Math.max(64, capacity))
+    this.buf = Buffer.allocUnsafeSlow(Math.max(64, capacity))
   }
 
   reserve(n: number): void {
     if (this.at + n <= this.buf.length) return
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n))
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.at + n))
     next.set(this.buf.subarray(0, this.at))
     this.buf = next
   }
@@ -81,7 +87,7 @@ export class PageWriter {
 
   hash(h: Hash32): void {
     this.reserve(32)
-    writeHash(this.buf, this.at, h)
+    putHash(this.buf, this.at, h)
     this.at += 32
   }
 
@@ -109,9 +115,9 @@ export class PageWriter {
     }
   }
 
-  /** The bytes written so far (a view of the internal buffer: write nothing more afterwards). */
+  /** The bytes written so far (a plain Uint8Array view of the internal buffer: write nothing more afterwards). */
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.at)
+    return new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.at)
   }
 }
 
