@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { registerCommands } from './commands.ts'
 import { registerGenesisCommands } from './genesisCommands.ts'
+import { registerResetCommand } from './resetCommand.ts'
 import { exitCodeOf } from './exitCodes.ts'
 
 const { version } = JSON.parse(
@@ -26,6 +27,7 @@ program
   .exitOverride()
 registerCommands(program)
 registerGenesisCommands(program)
+registerResetCommand(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = exitCodeOf(err)
