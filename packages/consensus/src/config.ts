@@ -1,5 +1,7 @@
 import type { SignatureCheck } from '@cityledger/core'
 import { ZERO_HASH, consensusMessageLimit, sha256 } from '@cityledger/core'
+import { decodeMessage } from './messages/codec.ts'
+import type { ConsensusMessage } from './messages/types.ts'
 
 /**
  * Everything a replica is handed. It never reaches for a network, a disk or a clock: signing and
@@ -36,6 +38,13 @@ export interface ReplicaConfig {
   maxMessageBytes?: number
   /** State digest of the genesis checkpoint (height 0). Default 32 zero bytes. */
   genesisDigest?: Uint8Array
+  /**
+   * How received bytes become a message. Default: the codec's strict `decodeMessage`. The simulator
+   * passes a memoised one (one decode per bytes object, shared by its replicas); a replacement must give
+   * exactly what `decodeMessage(bytes, { maxBytes })` gives, errors included, and a result the replica
+   * does not modify.
+   */
+  decodeMessage?: (bytes: Uint8Array, maxBytes: number) => ConsensusMessage
   /**
    * Deliberate bugs, for tests that prove the simulator finds safety violations. Never set in production.
    * - quorumDelta: added to every quorum size (-1 makes quorums one vote too small);
@@ -102,6 +111,7 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     retransmitMs: c.retransmitMs ?? Math.max(1, Math.floor(timeout / 4)),
     maxMessageBytes: c.maxMessageBytes ?? consensusMessageLimit(),
     genesisDigest: c.genesisDigest ?? NULL_DIGEST,
+    decodeMessage: c.decodeMessage ?? ((bytes, maxBytes) => decodeMessage(bytes, { maxBytes })),
     faultInjection: bug,
     n,
     f: maxFaulty(n),

@@ -1,6 +1,5 @@
 import type { ReplicaConfig, ResolvedConfig } from '../config.ts'
 import { ConsensusError } from '../errors.ts'
-import { decodeMessage } from '../messages/codec.ts'
 import type { MessageKind } from '../messages/types.ts'
 import { onBlock, onBlockRequest } from './blocks.ts'
 import { onCheckpoint, onExecuted } from './checkpoints.ts'
@@ -141,7 +140,7 @@ export class Replica {
 
   private onMessage(bytes: Uint8Array): void {
     const r = this.r
-    const m = decodeMessage(bytes, { maxBytes: r.config.maxMessageBytes })
+    const m = r.config.decodeMessage(bytes, r.config.maxMessageBytes)
     switch (m.type) {
       case 'prePrepare':
         return onPrePrepare(r, m)

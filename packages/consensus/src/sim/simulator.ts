@@ -6,6 +6,7 @@ import { Replica } from '../replica/replica.ts'
 import type { Input, Output } from '../replica/types.ts'
 import { type SimBlock, encodeSimBlock, simBlockDigest, simValidate } from './blocks.ts'
 import { Byzantine, type ByzantineBehavior, garbageFrom } from './byzantine.ts'
+import { decodeForReplica } from './decodeCache.ts'
 import { type SimKey, simCrypto } from './crypto.ts'
 import { makeLie } from './lies.ts'
 import { type FaultCast, castFaults, describeScenario, drawLinks } from './plan.ts'
@@ -320,6 +321,7 @@ class Simulation {
       sign: key.sign,
       verify: this.verify,
       blockDigest: simBlockDigest,
+      decodeMessage: decodeForReplica,
       maxMessageBytes: o.frameBytes,
       checkpointInterval: o.checkpointInterval,
       windowSize: o.windowSize,
