@@ -1,6 +1,8 @@
 import { type TxBody, encode, fromHex, isHex, signTx, toHex } from '@cityledger/core'
 import type {
+  BlockRange,
   BlockView,
+  GenesisView,
   HealthReport,
   NodeStatus,
   QueryResult,
@@ -115,6 +117,7 @@ export interface CityledgerClient {
   submitBatch(txs: readonly Uint8Array[], opts?: { signal?: AbortSignal }): Promise<BatchOutcome[]>
   /** Builds and signs `body` with `secretKey` (core's `signTx`), then `submit`s it. */
   submitTx(body: TxBody, secretKey: Uint8Array, opts?: SubmitOptions): Promise<TxStatus>
+  /** Status of a tx; `tx` is its decoded body once the node has it (pending, committed or failed). */
   tx(hash: HashLike, opts?: { signal?: AbortSignal }): Promise<TxStatus>
   /** Long-polls the server until the tx is committed or failed, or the time is up (then the last status). */
   waitForTx(hash: HashLike, opts?: WaitOptions): Promise<TxStatus>
@@ -122,6 +125,14 @@ export interface CityledgerClient {
   /** `undefined` when there is no such block (yet). */
   block(height: number | 'latest'): Promise<BlockView | undefined>
   blockByHash(hash: HashLike): Promise<BlockView | undefined>
+  /**
+   * Committed blocks `from`..`to` (default: as many as one answer carries, capped at the head). An
+   * answer may stop early (block and byte bounds); `next` then says where to go on. A `from` above
+   * the head is `{ blocks: [] }`.
+   */
+  blocks(from: number, to?: number, opts?: { signal?: AbortSignal }): Promise<BlockRange>
+  /** The genesis the node runs (file form) and its hash, as `GET /v1/genesis` gives them. */
+  genesis(): Promise<GenesisView>
   validators(): Promise<ValidatorView[]>
   /** Runs a read-only service query; with `verifyProof` the answer must carry a proof that passes. */
   query(
@@ -327,6 +338,29 @@ export function createClient(opts: ClientOptions): CityledgerClient {
     },
     async blockByHash(hash) {
       return maybeBlock(`/v1/blocks/hash/${hashHex(hash)}`)
+    },
+    async blocks(from, to, o = {}) {
+      if (!Number.isSafeInteger(from) || from < 1) throw new RangeError('from: expected an integer >= 1')
+      if (to !== undefined && (!Number.isSafeInteger(to) || to < from))
+        throw new RangeError('to: expected an integer >= from')
+      const qs = `from=${from}${to === undefined ? '' : `&to=${to}`}`
+      const { status, body } = await http.json(`/v1/blocks?${qs}`, { signal: o.signal, okStatuses: [404] })
+      if (status === 404) {
+        const code = (body as { error?: { code?: unknown } } | null)?.error?.code
+        if (code === 'NOT_FOUND') return { blocks: [] }
+        throw clientError('BAD_RESPONSE', `404 with code ${String(code)}`)
+      }
+      const r = object<BlockRange>(body, 'blocks')
+      if (!Array.isArray(r.blocks)) throw clientError('BAD_RESPONSE', 'blocks: not a list')
+      if (r.next !== undefined && !(Number.isSafeInteger(r.next) && r.next > from))
+        throw clientError('BAD_RESPONSE', 'blocks: next is not a height after from')
+      return r
+    },
+    async genesis() {
+      const g = object<GenesisView>((await http.json('/v1/genesis')).body, 'genesis')
+      if (!isHex(g.genesisHash, 32) || typeof g.genesis !== 'object' || g.genesis === null)
+        throw clientError('BAD_RESPONSE', 'genesis: expected { genesisHash, genesis }')
+      return g
     },
     async validators() {
       const v = object<{ validators?: unknown }>(

@@ -6,6 +6,7 @@ import {
   type Tx,
   type TxResult,
   type ServiceEvent,
+  decodeTx,
   encodeStateProof,
   fromHex,
   isHex,
@@ -16,7 +17,17 @@ import { valueToRpcJson } from '../config/json.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import { type Genesis, genesisHash } from '../config/genesis.ts'
 import type { Metrics } from '../metrics/index.ts'
-import type { NodeStatus, PeerView, RpcBackend, RpcEvent, TxStatus } from '../rpc/index.ts'
+import type {
+  BlockRange,
+  BlockView,
+  GenesisView,
+  NodeStatus,
+  PeerView,
+  RpcBackend,
+  RpcEvent,
+  TxBodyView,
+  TxStatus,
+} from '../rpc/index.ts'
 import { NODE_VERSION } from '../version.ts'
 import { blockView, eventView } from './views.ts'
 
@@ -81,7 +92,7 @@ export class NodeRpcBackend implements RpcBackend {
       const set = this.waiters.get(hex)
       if (set) {
         this.waiters.delete(hex)
-        const status = this.statusOf(hex, height, index, r)
+        const status = this.statusOf(hex, height, index, r, c.txs[index])
         for (const w of set) w(status)
       }
     })
@@ -120,10 +131,36 @@ export class NodeRpcBackend implements RpcBackend {
     }
   }
 
-  private statusOf(hash: string, height: number, index: number, r: TxResult): TxStatus {
+  private statusOf(hash: string, height: number, index: number, r: TxResult, tx?: Tx): TxStatus {
+    const body = tx ? { tx: txBodyView(tx) } : {}
     return r.code === null
-      ? { hash, status: 'committed', height, index, events: r.events.map(eventView) }
-      : { hash, status: 'failed', height, index, code: r.code, ...(r.message ? { message: r.message } : {}) }
+      ? { hash, status: 'committed', height, index, events: r.events.map(eventView), ...body }
+      : {
+          hash,
+          status: 'failed',
+          height,
+          index,
+          code: r.code,
+          ...(r.message ? { message: r.message } : {}),
+          ...body,
+        }
+  }
+
+  /**
+   * The committed envelope at `height`/`index`, decoded strictly. One block read (bounded by the
+   * chain's maxBlockBytes); the store keeps no envelope by tx hash.
+   */
+  private async committedTx(hash: Uint8Array, height: number, index: number): Promise<Tx> {
+    const block = await this.o.store.getBlock(height)
+    const bytes = block?.txs[index]
+    if (!bytes)
+      throw new Error(
+        `invariant broken: tx index points at height ${height} index ${index}, not in the store`,
+      )
+    const tx = decodeTx(bytes, bytes.length)
+    if (toHex(tx.hash) !== toHex(hash))
+      throw new Error(`invariant broken: tx at height ${height} index ${index} is not ${toHex(hash)}`)
+    return tx
   }
 
   ready(): boolean {
@@ -143,8 +180,16 @@ export class NodeRpcBackend implements RpcBackend {
   async txStatus(hash: Uint8Array): Promise<TxStatus> {
     const hex = toHex(hash)
     const stored = await this.o.store.getTx(hash)
-    if (stored) return this.statusOf(hex, stored.height, stored.index, stored.result)
-    if (this.o.mempool.has(hash)) return { hash: hex, status: 'pending' }
+    if (stored)
+      return this.statusOf(
+        hex,
+        stored.height,
+        stored.index,
+        stored.result,
+        await this.committedTx(hash, stored.height, stored.index),
+      )
+    const pending = this.o.mempool.get(hash)
+    if (pending) return { hash: hex, status: 'pending', tx: txBodyView(pending) }
     return { hash: hex, status: 'unknown' }
   }
 
@@ -191,6 +236,34 @@ export class NodeRpcBackend implements RpcBackend {
     if (h < 1) return undefined
     const [block, cert] = await Promise.all([this.o.store.getBlock(h), this.o.store.getCertificate(h)])
     return block ? blockView(block, cert) : undefined
+  }
+
+  async blockRange(from: number, to: number, maxBytes: number): Promise<BlockRange> {
+    const blocks: BlockView[] = []
+    let bytes = 0
+    // One block at a time: a block's size is known only once read, and the budget bounds what is read.
+    for (let h = from; h <= to; h++) {
+      const [block, cert] = await Promise.all([this.o.store.getBlock(h), this.o.store.getCertificate(h)])
+      if (!block) throw new Error(`invariant broken: block ${h} at or below the head is not in the store`)
+      bytes += block.bytes.length
+      if (blocks.length > 0 && bytes > maxBytes) return { blocks, next: h }
+      blocks.push(blockView(block, cert))
+    }
+    return { blocks }
+  }
+
+  async genesis(): Promise<GenesisView> {
+    const g = this.o.genesis
+    return {
+      genesisHash: (this.genesisHashHex ??= toHex(genesisHash(g))),
+      genesis: {
+        chainId: g.chainId,
+        genesisTime: g.genesisTime,
+        validators: g.validators.map((v) => ({ name: v.name, publicKey: v.publicKey })),
+        consensus: { ...g.consensus },
+        services: g.services,
+      },
+    }
   }
 
   async blockByHash(hash: Uint8Array) {
@@ -269,6 +342,20 @@ export class NodeRpcBackend implements RpcBackend {
     m.mempoolBytes.set(this.o.mempool.bytes())
     m.peers.set(this.o.peers())
     return { contentType: reg.contentType, body: await reg.metrics() }
+  }
+}
+
+/** A tx body in RPC JSON form (bytes as plain hex, in the args too). */
+function txBodyView(tx: Tx): TxBodyView {
+  const b = tx.body
+  return {
+    chainId: b.chainId,
+    service: b.service,
+    method: b.method,
+    args: valueToRpcJson(b.args),
+    signer: toHex(b.signer),
+    nonce: b.nonce,
+    expiry: b.expiry,
   }
 }
 

@@ -21,6 +21,40 @@ export interface TxStatus {
   message?: string
   /** Events the tx emitted (committed txs only), in emission order. */
   events?: TxEventView[]
+  /** The signed body, decoded (committed, failed and pending txs; absent for unknown ones). */
+  tx?: TxBodyView
+}
+
+/** A tx body in JSON form (see `TxBody` in @cityledger/core; bytes as hex, in `args` too). */
+export interface TxBodyView {
+  chainId: string
+  service: string
+  method: string
+  /** JSON form of the call's arguments. */
+  args: unknown
+  /** Ed25519 public key of the signer, hex. */
+  signer: string
+  nonce: number
+  /** Last height the tx may be included at; 0 means none. */
+  expiry: number
+}
+
+/** `GET /v1/genesis`: the genesis the node runs and its hash. */
+export interface GenesisView {
+  /** The same hex `GET /v1/status` reports. */
+  genesisHash: string
+  /**
+   * The genesis in the form of a genesis.json file (service configs with bytes as "0x" hex, as the
+   * file has them), defaults filled in: saved as a file it hashes to `genesisHash`.
+   */
+  genesis: unknown
+}
+
+/** `GET /v1/blocks?from=&to=`: consecutive blocks from `from`, and where to go on when cut short. */
+export interface BlockRange {
+  blocks: BlockView[]
+  /** Set when the answer stopped before the requested `to` (block or byte bound): ask again from here. */
+  next?: number
 }
 
 /** One service event, as recorded in a tx result and streamed on `GET /v1/events`. */
@@ -175,6 +209,14 @@ export interface RpcBackend {
   /** `undefined` when no block is committed at that height (or none at all for 'latest'). */
   block(height: number | 'latest'): Promise<BlockView | undefined>
   blockByHash(hash: Uint8Array): Promise<BlockView | undefined>
+  /**
+   * Committed blocks `from`..`to` (both committed, `from <= to`), in order. Stops early, after at
+   * least one block, before the block that would take the blocks' encoded bytes past `maxBytes`;
+   * `next` then names the first block left out.
+   */
+  blockRange(from: number, to: number, maxBytes: number): Promise<BlockRange>
+  /** The genesis the node was started with (see `GenesisView`). */
+  genesis(): Promise<GenesisView>
   validators(): Promise<ValidatorView[]>
   /** The peers connected now. */
   peers(): Promise<PeerView[]>

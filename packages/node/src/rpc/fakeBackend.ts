@@ -1,10 +1,13 @@
 import { CityError, LIMITS, type Tx, decodeTx, sha256, toHex, utf8 } from '@cityledger/core'
+import { jsonForm } from './params.ts'
 import type {
   BlockView,
+  GenesisView,
   HealthReport,
   QueryResult,
   RpcBackend,
   RpcEvent,
+  TxBodyView,
   TxEventView,
   TxStatus,
 } from './backend.ts'
@@ -13,7 +16,8 @@ import type {
  * An in-memory `RpcBackend` for tests of the RPC server, the client and tools built on them. It
  * decodes envelopes strictly (core's `decodeTx`) and enforces chain id, known services, duplicates and
  * per-signer nonces, but checks no signatures and runs no consensus: the test commits what is pending
- * by calling `commit()`, so nothing ever waits on the clock.
+ * by calling `commit()`, so nothing ever waits on the clock. `blockRange` counts a block's bytes as
+ * the length of its JSON form (the fake has no encoded blocks); `genesis()` is `FAKE_GENESIS`.
  */
 export interface FakeBackend extends RpcBackend {
   readonly chainId: string
@@ -46,7 +50,27 @@ export interface FakeBackendOptions {
   chainId?: string
   /** Services whose txs are admitted; others are UNKNOWN_SERVICE. Default: token, identity. */
   services?: string[]
+  /**
+   * Whether tx statuses carry the decoded body (`tx`), as the node's do. Off by default so that tests
+   * comparing whole statuses from before bodies existed keep their meaning (client.test.ts).
+   */
+  txBodies?: boolean
 }
+
+/** The genesis the fake reports; `status().genesisHash` is `genesisHash` here. */
+export const FAKE_GENESIS: GenesisView = Object.freeze({
+  genesisHash: toHex(sha256(utf8.encode('fake-genesis'))),
+  genesis: {
+    chainId: 'test-chain',
+    genesisTime: 1_700_000_000_000,
+    validators: [0, 1, 2, 3].map((i) => ({
+      name: `agency-${i}`,
+      publicKey: toHex(sha256(utf8.encode(`validator-${i}`))),
+    })),
+    consensus: { checkpointInterval: 16, watermarkWindow: 64 },
+    services: { token: { admin: `0x${'ab'.repeat(32)}` } },
+  },
+})
 
 interface Waiter {
   hash: string
@@ -57,6 +81,7 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   const chainId = opts.chainId ?? 'test-chain'
   const services = new Set(opts.services ?? ['token', 'identity'])
   const txs = new Map<string, TxStatus>()
+  const bodies = new Map<string, TxBodyView>()
   const pending: Tx[] = []
   const nonces = new Map<string, number>()
   const blocks: BlockView[] = []
@@ -91,6 +116,8 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     failures.delete(method)
     throw err
   }
+  const withBody = (hash: string): { tx?: TxBodyView } =>
+    opts.txBodies && bodies.has(hash) ? { tx: bodies.get(hash)! } : {}
   const statusOf = (hash: string): TxStatus => txs.get(hash) ?? { hash, status: 'unknown' }
   const emit = (event: RpcEvent): void => {
     for (const l of [...listeners]) l(event)
@@ -117,7 +144,8 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
       const last = nonces.get(signer) ?? 0
       if (tx.body.nonce <= last) throw new CityError('NONCE_TOO_LOW', `nonce ${tx.body.nonce} <= ${last}`)
       nonces.set(signer, tx.body.nonce)
-      txs.set(hash, { hash, status: 'pending' })
+      bodies.set(hash, jsonForm(tx.body) as TxBodyView)
+      txs.set(hash, { hash, status: 'pending', ...withBody(hash) })
       pending.push(tx)
       return { hash: tx.hash }
     },
@@ -160,14 +188,31 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         catchingUp: !ready,
         peers: 3,
         version: '0.0.0-fake',
-        genesisHash: toHex(sha256(utf8.encode('fake-genesis'))),
-        latestBlockHash: tip ? tip.hash : toHex(sha256(utf8.encode('fake-genesis'))),
+        genesisHash: FAKE_GENESIS.genesisHash,
+        latestBlockHash: tip ? tip.hash : FAKE_GENESIS.genesisHash,
         latestBlockTime: tip?.header.time ?? 0,
       }
     },
     async block(height) {
       maybeFail('block')
       return height === 'latest' ? blocks.at(-1) : blocks[height - 1]
+    },
+    async blockRange(from, to, maxBytes) {
+      maybeFail('blockRange')
+      if (!(from >= 1 && from <= to && to <= blocks.length))
+        throw new Error(`invariant broken: blockRange(${from}, ${to}) outside 1..${blocks.length}`)
+      const out: BlockView[] = []
+      let bytes = 0
+      for (let h = from; h <= to; h++) {
+        bytes += JSON.stringify(blocks[h - 1]).length
+        if (out.length > 0 && bytes > maxBytes) return { blocks: out, next: h }
+        out.push(blocks[h - 1]!)
+      }
+      return { blocks: out }
+    },
+    async genesis() {
+      maybeFail('genesis')
+      return structuredClone(FAKE_GENESIS)
     },
     async blockByHash(hash) {
       maybeFail('blockByHash')
@@ -263,8 +308,8 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
               },
             ]
         const s: TxStatus = code
-          ? { hash: h, status: 'failed', height, index, code }
-          : { hash: h, status: 'committed', height, index, events }
+          ? { hash: h, status: 'failed', height, index, code, ...withBody(h) }
+          : { hash: h, status: 'committed', height, index, events, ...withBody(h) }
         txs.set(h, s)
         return s
       })

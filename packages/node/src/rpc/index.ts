@@ -3,14 +3,17 @@ export { RPC_LIMIT_DEFAULTS, createRpcServer } from './server.ts'
 export type { RpcAddress, RpcLimits, RpcServer, RpcServerOptions } from './server.ts'
 export type {
   BlockHeaderView,
+  BlockRange,
   BlockView,
   CertificateView,
+  GenesisView,
   HealthReport,
   MetricsText,
   NodeStatus,
   QueryResult,
   RpcBackend,
   RpcEvent,
+  TxBodyView,
   TxEventView,
   TxStatus,
   PeerView,

@@ -2,8 +2,8 @@ import { RPC_ERROR_STATUS } from './errors.ts'
 
 /**
  * The OpenAPI 3.1 description of RPC v1, served at `GET /v1/openapi.json`. Written by hand (no
- * schema-generation plugin) and kept next to the routes it describes; rpc.test.ts checks that every
- * route the server registers appears here.
+ * schema-generation plugin) and kept next to the routes it describes; rpc-openapi.test.ts checks that
+ * every route the server registers appears here, each operation with a unique operationId.
  */
 
 const hex = { type: 'string', pattern: '^[0-9a-f]*$', description: 'lowercase hex' }
@@ -60,6 +60,7 @@ export const openApiDocument = {
   paths: {
     '/v1/txs': {
       post: {
+        operationId: 'submitTx',
         summary: 'Submit a signed transaction envelope',
         parameters: waitParams,
         requestBody: {
@@ -71,6 +72,7 @@ export const openApiDocument = {
     },
     '/v1/txs/json': {
       post: {
+        operationId: 'submitTxJson',
         summary: 'Submit a signed transaction envelope given as hex in JSON',
         parameters: waitParams,
         requestBody: {
@@ -87,6 +89,7 @@ export const openApiDocument = {
     },
     '/v1/txs/batch': {
       post: {
+        operationId: 'submitTxBatch',
         summary: 'Submit many signed envelopes at once; one result per envelope, in order',
         description:
           'Each envelope gets exactly the admission of POST /v1/txs (same codes and messages); one refused ' +
@@ -117,20 +120,59 @@ export const openApiDocument = {
     },
     '/v1/txs/{hash}': {
       get: {
+        operationId: 'getTx',
         summary: 'Status and result of a transaction (long-polls with wait=commit)',
         parameters: [hashParam, ...waitParams],
         responses: { 200: ok('status', ref('TxStatus')), 400: err('BAD_HEX') },
       },
     },
-    '/v1/status': { get: { summary: 'Node status', responses: { 200: ok('status', ref('NodeStatus')) } } },
+    '/v1/status': {
+      get: {
+        operationId: 'getStatus',
+        summary: 'Node status',
+        responses: { 200: ok('status', ref('NodeStatus')) },
+      },
+    },
+    '/v1/genesis': {
+      get: {
+        operationId: 'getGenesis',
+        summary: 'The genesis the node runs, as a genesis.json file has it, and its hash',
+        description:
+          'genesis is the file form: service configs keep their "0x" hex byte strings, consensus defaults are ' +
+          'filled in, notes such as $comment are dropped. Saved as genesis.json it hashes to genesisHash, the ' +
+          'hash GET /v1/status reports.',
+        responses: { 200: ok('genesis', ref('Genesis')) },
+      },
+    },
+    '/v1/blocks': {
+      get: {
+        operationId: 'listBlocks',
+        summary: 'Committed blocks from..to in height order (at most maxRangeBlocks, default 100)',
+        description:
+          'to defaults to from + maxRangeBlocks - 1 and is capped at the head. An answer also stops, after ' +
+          'its first block, once the blocks read pass maxRangeBytes of encoded blocks (default 8 MiB); when it ' +
+          'stops before the requested (capped) to, next is the height to ask for next.',
+        parameters: [
+          { name: 'from', in: 'query', required: true, schema: { ...uint, minimum: 1 } },
+          { name: 'to', in: 'query', required: false, schema: { ...uint, minimum: 1 } },
+        ],
+        responses: {
+          200: ok('blocks', ref('BlockRange')),
+          400: err('BAD_REQUEST: from missing or not a height, to below from, or an unknown parameter'),
+          404: err('NOT_FOUND: from is above the head'),
+        },
+      },
+    },
     '/v1/blocks/latest': {
       get: {
+        operationId: 'getLatestBlock',
         summary: 'Latest committed block',
         responses: { 200: ok('block', ref('Block')), 404: err('NOT_FOUND: no block yet') },
       },
     },
     '/v1/blocks/{height}': {
       get: {
+        operationId: 'getBlock',
         summary: 'Committed block at a height',
         parameters: [{ name: 'height', in: 'path', required: true, schema: uint }],
         responses: { 200: ok('block', ref('Block')), 400: err('BAD_REQUEST'), 404: err('NOT_FOUND') },
@@ -138,6 +180,7 @@ export const openApiDocument = {
     },
     '/v1/blocks/hash/{hash}': {
       get: {
+        operationId: 'getBlockByHash',
         summary: 'Committed block by hash',
         parameters: [hashParam],
         responses: { 200: ok('block', ref('Block')), 400: err('BAD_HEX'), 404: err('NOT_FOUND') },
@@ -145,6 +188,7 @@ export const openApiDocument = {
     },
     '/v1/peers': {
       get: {
+        operationId: 'listPeers',
         summary: 'Peers connected now',
         responses: {
           200: ok('peers', {
@@ -156,6 +200,7 @@ export const openApiDocument = {
     },
     '/v1/validators': {
       get: {
+        operationId: 'listValidators',
         summary: 'Current validator set',
         responses: {
           200: ok('validators', {
@@ -167,6 +212,7 @@ export const openApiDocument = {
     },
     '/v1/services/{service}/{query}': {
       get: {
+        operationId: 'queryService',
         summary: 'Read-only service query; query-string parameters are the arguments (strings)',
         parameters: [
           { name: 'service', in: 'path', required: true, schema: { type: 'string' } },
@@ -181,6 +227,7 @@ export const openApiDocument = {
     },
     '/v1/events': {
       get: {
+        operationId: 'streamEvents',
         summary:
           'Server-Sent Events in commit order: per block `event: block` (Block, certificate included) with ' +
           '`id: <height>`, then `event: event` (service event with height, and tx and index for tx events) with ' +
@@ -238,6 +285,7 @@ export const openApiDocument = {
     },
     '/v1/health': {
       get: {
+        operationId: 'getHealth',
         summary:
           'Health: 503 with reasons while starting or catching up, for a validator with fewer validator peers ' +
           'than a quorum needs besides itself (none for a set of one), and for an observer without peers',
@@ -245,10 +293,15 @@ export const openApiDocument = {
       },
     },
     '/v1/openapi.json': {
-      get: { summary: 'This document', responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) } },
+      get: {
+        operationId: 'getOpenApi',
+        summary: 'This document',
+        responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) },
+      },
     },
     '/metrics': {
       get: {
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         responses: {
           200: { description: 'exposition text', content: { 'text/plain': { schema: { type: 'string' } } } },
@@ -290,7 +343,56 @@ export const openApiDocument = {
           height: uint,
           index: uint,
           code: { type: 'string' },
+          message: { type: 'string' },
           events: { type: 'array', items: ref('Event') },
+          tx: ref('TxBody'),
+        },
+      },
+      TxBody: {
+        type: 'object',
+        description: 'the signed tx body, decoded (committed, failed and pending txs)',
+        required: ['chainId', 'service', 'method', 'args', 'signer', 'nonce', 'expiry'],
+        properties: {
+          chainId: { type: 'string' },
+          service: { type: 'string' },
+          method: { type: 'string' },
+          args: { description: 'the arguments in JSON form, byte strings as lowercase hex' },
+          signer: hex,
+          nonce: uint,
+          expiry: { ...uint, description: 'last height the tx may be included at; 0 = none' },
+        },
+      },
+      BlockRange: {
+        type: 'object',
+        required: ['blocks'],
+        properties: {
+          blocks: { type: 'array', items: ref('Block') },
+          next: { ...uint, description: 'present when cut short: the first height left out' },
+        },
+      },
+      Genesis: {
+        type: 'object',
+        required: ['genesisHash', 'genesis'],
+        properties: {
+          genesisHash: hash,
+          genesis: {
+            type: 'object',
+            required: ['chainId', 'genesisTime', 'validators', 'consensus', 'services'],
+            properties: {
+              chainId: { type: 'string' },
+              genesisTime: uint,
+              validators: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'publicKey'],
+                  properties: { name: { type: 'string' }, publicKey: hex },
+                },
+              },
+              consensus: { type: 'object' },
+              services: { type: 'object', description: 'service genesis configs; byte strings as "0x" hex' },
+            },
+          },
         },
       },
       Event: {

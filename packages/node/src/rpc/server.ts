@@ -5,13 +5,14 @@ import { pino, type Logger } from 'pino'
 import { toHex } from '@cityledger/core'
 import type { RpcBackend, RpcEvent, TxStatus } from './backend.ts'
 import { BATCH_LIMIT_DEFAULTS, registerBatchRoute } from './batch.ts'
+import { BLOCK_RANGE_DEFAULTS, registerChainRoutes } from './chainRoutes.ts'
+import { type CorsOptions, registerCors } from './cors.ts'
 import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
 import { openApiDocument } from './openapi.ts'
 import {
   jsonForm,
   parseHash,
-  parseHeight,
   parseHexBytes,
   parseQueryArgs,
   parseServiceQuery,
@@ -62,6 +63,10 @@ export interface RpcLimits {
   maxBatchTxs?: number
   /** Largest binary `POST /v1/txs/batch` body, bytes (the JSON form may be twice that); default 4 MiB. */
   maxBatchBytes?: number
+  /** Most blocks in one `GET /v1/blocks?from=&to=` answer (default 100). */
+  maxRangeBlocks?: number
+  /** Most encoded block bytes one range answer reads (default 8 MiB; the first block always goes). */
+  maxRangeBytes?: number
 }
 
 /** The values `createRpcServer` uses for limits left unset. */
@@ -76,6 +81,7 @@ export const RPC_LIMIT_DEFAULTS = Object.freeze({
   maxEventReplayBlocks: 1000,
   shutdownGraceMs: 1_000,
   ...BATCH_LIMIT_DEFAULTS,
+  ...BLOCK_RANGE_DEFAULTS,
 })
 
 /** Options of `createRpcServer`. */
@@ -87,6 +93,8 @@ export interface RpcServerOptions {
   host: string
   /** 0 picks a free port (tests). */
   port: number
+  /** Cross-origin access for browsers; off (no CORS headers at all) when omitted or with no origins. */
+  cors?: CorsOptions
   /** Clock for the rate limiter, ms. Defaults to `performance.now`. */
   now?: () => number
   /** SSE heartbeat comment interval, ms; 0 disables it. Default 15000. */
@@ -120,6 +128,8 @@ export interface RpcServer {
   eventBufferedBytes(): number
   /** Open TCP connections. */
   connections(): number
+  /** Registered routes as `METHOD /path` with `{param}` placeholders, HEAD left out (the OpenAPI form). */
+  routes(): string[]
 }
 
 /** Routes that are never rate limited: monitoring must work when a client floods the node. */
@@ -146,6 +156,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       throw new RangeError(`limits.${k} must be a non-negative integer`)
   if (lim.maxBatchTxs < 1 || lim.maxBatchBytes < 1)
     throw new RangeError('limits.maxBatchTxs and limits.maxBatchBytes must be positive')
+  if (lim.maxRangeBlocks < 1 || lim.maxRangeBytes < 1)
+    throw new RangeError('limits.maxRangeBlocks and limits.maxRangeBytes must be positive')
   if (lim.headersTimeoutMs > lim.requestTimeoutMs && lim.requestTimeoutMs > 0)
     throw new RangeError('limits.headersTimeoutMs must be at most limits.requestTimeoutMs')
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'rpc' })
@@ -207,6 +219,12 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     frameworkErrors: (err, request, reply) => sendMapped(request, reply, err, mapError(err)),
   })
 
+  const routes: string[] = []
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat())
+      if (m !== 'HEAD') routes.push(`${m} ${r.url.replace(/:([A-Za-z]+)/g, '{$1}')}`)
+  })
+
   // Only the two body types RPC v1 accepts; anything else is 415 before a handler runs.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(
@@ -247,6 +265,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
         })
     })
   }
+  registerCors(app, opts.cors)
   app.addHook('onResponse', async (request, reply) => {
     logger.trace({ method: request.method, url: request.url, status: reply.statusCode }, 'rpc request')
     opts.onRequestDone?.({
@@ -338,27 +357,10 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     sendStatus(reply, status, 200)
   })
 
-  app.get('/v1/status', async () => jsonForm(await backend.status()))
-
-  const sendBlock = (reply: FastifyReply, block: unknown, what: string): void => {
-    if (block === undefined) throw rpcError('NOT_FOUND', `no block ${what}`)
-    void reply.send(jsonForm(block))
-  }
-  app.get('/v1/blocks/latest', async (_request, reply) =>
-    sendBlock(reply, await backend.block('latest'), 'committed yet'),
-  )
-  app.get('/v1/blocks/:height', async (request, reply) => {
-    const height = parseHeight((request.params as { height: string }).height)
-    sendBlock(reply, await backend.block(height), `at height ${height}`)
+  registerChainRoutes(app, {
+    backend,
+    limits: { maxRangeBlocks: lim.maxRangeBlocks, maxRangeBytes: lim.maxRangeBytes },
   })
-  app.get('/v1/blocks/hash/:hash', async (request, reply) => {
-    const hash = parseHash((request.params as { hash: string }).hash, 'hash')
-    sendBlock(reply, await backend.blockByHash(hash), `with hash ${toHex(hash)}`)
-  })
-
-  app.get('/v1/validators', async () => ({ validators: jsonForm(await backend.validators()) }))
-
-  app.get('/v1/peers', async () => ({ peers: jsonForm(await backend.peers()) }))
 
   app.get('/v1/services/:service/:query', async (request) => {
     const p = request.params as { service: string; query: string }
@@ -483,6 +485,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     eventSubscribers: () => hub.size(),
     eventBufferedBytes: () => hub.bufferedBytes(),
     connections: () => openConnections(),
+    routes: () => [...routes],
   }
 }
 
