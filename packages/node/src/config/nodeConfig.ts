@@ -69,6 +69,8 @@ export interface NodeConfig {
     maxBatchBytes: number
     /** At shutdown, time requests in progress get before every connection is closed, ms. */
     shutdownGraceMs: number
+    /** Browser access: origins allowed to call the RPC (`*` for any); none (the default) turns CORS off. */
+    cors: { origins: string[] }
   }
   store: {
     /** 'level' (LevelDB on disk, the default) or 'memory' (tests; loses everything on exit). */
@@ -129,6 +131,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxBatchTxs: 512,
     maxBatchBytes: 4 * 1024 * 1024,
     shutdownGraceMs: 1_000,
+    cors: { origins: [] },
   },
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
   verifier: { kind: 'pool', workers: 0, nodesOnMachine: 1 },
@@ -219,6 +222,13 @@ export const CONFIG_SCHEMA: JsonSchema = {
         'shutdownGraceMs',
         'at shutdown, time requests in progress get before every connection is closed, ms',
       ),
+      cors: object('cross-origin access for browser apps (CORS); off while origins is empty', {
+        origins: list(
+          'origins allowed to call the RPC, exactly as browsers send them (scheme://host[:port]), or "*" for any',
+          text('an origin such as https://app.example.org, or *', { pattern: '^(\\*|https?://[^/\\s]+)$' }),
+          { default: d.rpc.cors.origins },
+        ),
+      }),
     }),
     store: object('block and state store', {
       backend: {

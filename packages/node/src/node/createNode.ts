@@ -396,6 +396,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     },
     host: config.rpc.host,
     port: config.rpc.port,
+    cors: config.rpc.cors,
     ...(metrics ? { onRequestDone: (r) => metrics.rpcRequestDone(r) } : {}),
   })
   let rpcUrl = ''
