@@ -51,9 +51,13 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length
 }
 
+// One of each: neither keeps state between calls (no `stream: true`), and building them is not free.
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
+
 export const utf8 = {
-  encode: (s: string): Uint8Array => new TextEncoder().encode(s),
-  decode: (b: Uint8Array): string => new TextDecoder('utf-8', { fatal: true }).decode(b),
+  encode: (s: string): Uint8Array => utf8Encoder.encode(s),
+  decode: (b: Uint8Array): string => utf8Decoder.decode(b),
 }
 
 /** A plain Uint8Array view (never a Node Buffer) so equality and encoding behave the same everywhere. */
