@@ -14,10 +14,12 @@ const OTHER = 'https://evil.example.net'
 async function withServer(
   cors: RpcServerOptions['cors'],
   fn: (url: string, routes: string[]) => Promise<void>,
+  limits: Partial<RpcServerOptions['limits']> = {},
 ): Promise<void> {
   const server = createRpcServer({
     backend: createFakeBackend(),
-    limits: { maxBodyBytes: 4096, maxWaitMs: 1000 },
+    limits: { maxBodyBytes: 4096, maxWaitMs: 1000, ...limits },
+    now: () => 0,
     host: '127.0.0.1',
     port: 0,
     heartbeatMs: 0,
@@ -84,6 +86,20 @@ test('an allowed origin gets the preflight and the headers; another origin gets 
       assert.is(s.headers.get('access-control-allow-origin'), null, origin)
     }
   })
+})
+
+test('preflights count against the rate limit; a refused answer carries no CORS header', async () => {
+  await withServer(
+    { origins: [APP] },
+    async (url) => {
+      assert.is((await preflight(url, APP)).status, 204)
+      assert.is((await preflight(url, APP)).status, 204)
+      const p = await preflight(url, APP)
+      assert.is(p.status, 429, 'the third request within the burst of 2 (the clock stands still)')
+      assert.is(p.headers.get('access-control-allow-origin'), null)
+    },
+    { rateLimitPerSecond: 1, rateLimitBurst: 2 },
+  )
 })
 
 test('"*" allows any origin; a malformed origin is refused at start', async () => {
