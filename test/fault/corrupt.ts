@@ -2,7 +2,7 @@
 // consensus journal entry, a truncated or bit-flipped LevelDB file. Each returns what it did.
 import { readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { STORE_PREFIX, openLevelKv, subKv } from '@cityledger/core'
+import { STORE_PREFIX, liveTables, openLevelKv, subKv } from '@cityledger/core'
 import type { Rng } from '@cityledger/core/testing'
 
 /** Truncates an existing journal entry (or writes a garbage one when the journal is empty). */
@@ -27,8 +27,9 @@ export async function corruptJournal(dataDir: string, rng: Rng): Promise<string>
   }
 }
 
-const tableFiles = (dataDir: string) =>
-  readdirSync(dataDir).filter((f) => f.endsWith('.ldb') || f.endsWith('.sst'))
+// The live tables (from the manifest): a table file it does not list is a flush a close cut short,
+// which LevelDB deletes or writes over when it opens, so damaging it proves nothing.
+const tableFiles = (dataDir: string) => liveTables(dataDir) ?? []
 
 /**
  * Makes sure a stopped node's store has LevelDB table files (with a 32 MiB write buffer a short run
