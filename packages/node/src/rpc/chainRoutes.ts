@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { toHex } from '@cityledger/core'
 import type { RpcBackend } from './backend.ts'
 import { rpcError } from './errors.ts'
-import { jsonForm, parseHash, parseHeight } from './params.ts'
+import { openApiDocument } from './openapi.ts'
+import { jsonForm, parseHash, parseHeight, parseQueryArgs, parseServiceQuery } from './params.ts'
 
 /** Bounds of one `GET /v1/blocks?from=&to=` answer. */
 export const BLOCK_RANGE_DEFAULTS = Object.freeze({
@@ -24,7 +25,7 @@ const RANGE_PARAMS = new Set(['from', 'to'])
 
 /**
  * Read-only routes over the committed chain: status, genesis, blocks (one, by hash, a range),
- * validators and peers. Every answer is the backend's value in JSON form; a block that is not there
+ * validators, peers, service queries, and the OpenAPI document. Every answer is the backend's value in JSON form; a block that is not there
  * is 404 NOT_FOUND.
  */
 export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptions): void {
@@ -76,4 +77,13 @@ export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptio
   app.get('/v1/validators', async () => ({ validators: jsonForm(await backend.validators()) }))
 
   app.get('/v1/peers', async () => ({ peers: jsonForm(await backend.peers()) }))
+
+  app.get('/v1/services/:service/:query', async (request) => {
+    const p = request.params as { service: string; query: string }
+    const { service, query } = parseServiceQuery(p.service, p.query)
+    const args = parseQueryArgs(request.query)
+    return jsonForm(await backend.query(service, query, args))
+  })
+
+  app.get('/v1/openapi.json', async () => openApiDocument)
 }

@@ -9,16 +9,7 @@ import { BLOCK_RANGE_DEFAULTS, registerChainRoutes } from './chainRoutes.ts'
 import { type CorsOptions, registerCors } from './cors.ts'
 import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
-import { openApiDocument } from './openapi.ts'
-import {
-  jsonForm,
-  parseHash,
-  parseHexBytes,
-  parseQueryArgs,
-  parseServiceQuery,
-  parseTimeout,
-  parseWait,
-} from './params.ts'
+import { jsonForm, parseHash, parseHexBytes, parseTimeout, parseWait } from './params.ts'
 import { createRateLimiter } from './rateLimit.ts'
 import { firstReplayHeight, parseEventsRequest } from './eventParams.ts'
 import { createEventHub } from './sse.ts'
@@ -362,13 +353,6 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     limits: { maxRangeBlocks: lim.maxRangeBlocks, maxRangeBytes: lim.maxRangeBytes },
   })
 
-  app.get('/v1/services/:service/:query', async (request) => {
-    const p = request.params as { service: string; query: string }
-    const { service, query } = parseServiceQuery(p.service, p.query)
-    const args = parseQueryArgs(request.query)
-    return jsonForm(await backend.query(service, query, args))
-  })
-
   app.get('/v1/health', async (_request, reply) => {
     const h = await backend.health()
     void reply.code(h.ok ? 200 : 503).send(jsonForm(h))
@@ -378,8 +362,6 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     const m = await backend.metrics()
     void reply.type(m.contentType).send(m.body)
   })
-
-  app.get('/v1/openapi.json', async () => openApiDocument)
 
   const refuseIfFull = (reply: FastifyReply): void => {
     if (!hub.full()) return
