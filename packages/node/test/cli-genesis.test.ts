@@ -1,25 +1,14 @@
 // `cityledger genesis validate|hash <file>` and `cityledger version` (issue #13's CLI): agencies check a
 // genesis file and compare its hash before they start, without starting a node.
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createClient } from '../src/client/index.ts'
+import { cli as runCli } from './cliHarness.ts'
 import { startLocalNode } from './nodeHarness.ts'
 
-const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (b) => (out += b))
-    child.stderr.on('data', (b) => (err += b))
-    child.on('exit', (code) => done({ code, out, err }))
-  })
-}
+const cli = runCli
 
 /** Every object of a JSON value with its keys in reverse order (what `jq -S` or an editor may do). */
 const reversed = (v: unknown): unknown =>

@@ -1,17 +1,15 @@
 // Key files encrypted at rest (issue #15): scrypt + AES-256-GCM with a passphrase from a private file
 // (`--passphrase-file`, or CITYLEDGER_KEY_PASSPHRASE_FILE for a supervisor); without the passphrase,
 // or with a wrong one, or after any edit of the file, the key is refused with a clear error.
-import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { generateKeyPair, isCityError, toHex } from '@cityledger/core'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createTestnet } from '../src/cli/testnet.ts'
 import { PASSPHRASE_FILE_ENV, readKeyFile, readPassphraseFile, writeKeyFile } from '../src/config/index.ts'
+import { cli, oneValidatorHome, startCli } from './cliHarness.ts'
 
-const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts')
 const PASS = 'correct horse battery staple'
 
 const codeOf = (f: () => unknown): string => {
@@ -21,20 +19,6 @@ const codeOf = (f: () => unknown): string => {
   } catch (err) {
     return isCityError(err) ? err.code : String(err)
   }
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number | null; out: string; err: string }>((done) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (b) => (out += b))
-    child.stderr.on('data', (b) => (err += b))
-    child.on('exit', (code) => done({ code, out, err }))
-  })
 }
 
 test('an encrypted key file reads back only with its passphrase, and refuses any edit', () => {
@@ -126,14 +110,7 @@ test('passphrase files: private, at least 8 characters, final newline dropped; t
 test('keys encrypt, keys show and start with an encrypted key: locked without the passphrase', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-keys-cli-'))
   try {
-    const layout = createTestnet({
-      validators: 1,
-      out: dir,
-      chainId: 'keys-test',
-      ports: [{ p2p: 0, rpc: 0 }],
-      consensus: { blockIntervalMs: 20, viewChangeTimeoutMs: 1000 },
-    })
-    const home = layout.homes[0]!
+    const home = oneValidatorHome(dir, 'keys-test')
     const keyPath = join(home, 'key.json')
     const publicKey = JSON.parse(readFileSync(keyPath, 'utf8')).publicKey as string
     const pass = join(dir, 'pass')
@@ -152,22 +129,9 @@ test('keys encrypt, keys show and start with an encrypted key: locked without th
     assert.match(refused.out + refused.err, /KEY_LOCKED|is encrypted/)
 
     // A supervisor gives the passphrase as a file named by the env variable.
-    const proc = spawn(process.execPath, [MAIN, 'start', '--home', home], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, [PASSPHRASE_FILE_ENV]: pass },
-    })
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
-    let out = ''
-    proc.stderr!.on('data', (b: Buffer) => (out += b))
-    await new Promise<void>((ready, fail) => {
-      proc.stdout!.on('data', (b: Buffer) => {
-        out += b
-        if (out.includes('"msg":"ready"')) ready()
-      })
-      proc.once('exit', (code) => fail(new Error(`node exited with ${code} before ready:\n${out}`)))
-    })
-    proc.kill('SIGTERM')
-    assert.is(await exited, 0)
+    const node = await startCli(home, [], { [PASSPHRASE_FILE_ENV]: pass })
+    node.proc.kill('SIGTERM')
+    assert.is(await node.exited, 0)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -1,16 +1,15 @@
 // Log levels per module (config `log.modules`) and the `pretty` format for humans (issue #15): an
 // operator turns one module up (p2p to debug) without drowning in the others, and reads logs in a
 // terminal without a JSON viewer.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createTestnet } from '../src/cli/testnet.ts'
 import { configProblems } from '../src/config/index.ts'
 import { createLogger, moduleLogger } from '../src/log/index.ts'
+import { cli as runCli, oneValidatorHome, startCli } from './cliHarness.ts'
 import { startLocalNode } from './nodeHarness.ts'
 
 function sink() {
@@ -88,33 +87,10 @@ test('config refuses an unknown module or level, naming the field', () => {
 test('`cityledger start --log-format pretty` writes human lines; the ready line stays JSON', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-pretty-'))
   try {
-    const layout = createTestnet({
-      validators: 1,
-      out: dir,
-      chainId: 'pretty-test',
-      ports: [{ p2p: 0, rpc: 0 }],
-      consensus: { blockIntervalMs: 20, viewChangeTimeoutMs: 1000 },
-    })
-    const main = resolve(import.meta.dirname, '../src/cli/main.ts')
-    const proc = spawn(
-      process.execPath,
-      [main, 'start', '--home', layout.homes[0]!, '--log-format', 'pretty'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
-    let out = ''
-    proc.stderr!.on('data', (b: Buffer) => (out += b))
-    await new Promise<void>((ready, fail) => {
-      proc.stdout!.on('data', (b: Buffer) => {
-        out += b
-        if (/^\{"msg":"ready".*\n/m.test(out)) ready()
-      })
-      proc.once('exit', (code) => fail(new Error(`node exited with ${code} before ready:\n${out}`)))
-    })
-    proc.kill('SIGTERM')
-    assert.is(await exited, 0)
+    const node = await startCli(oneValidatorHome(dir, 'pretty-test'), ['--log-format', 'pretty'])
+    node.proc.kill('SIGTERM')
+    assert.is(await node.exited, 0)
+    const out = node.output()
     const lines = out.split('\n').filter((l) => l.length > 0)
     // pino-pretty: `[HH:MM:ss.mmm] INFO (n0): message`, then indented fields.
     const human = lines.filter((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|DEBUG|ERROR)/.test(l))
@@ -132,16 +108,10 @@ test('`cityledger start --log-format pretty` writes human lines; the ready line 
 })
 
 test('`cityledger start` refuses an unknown --log-format with exit code 2 (usage)', async () => {
-  const main = resolve(import.meta.dirname, '../src/cli/main.ts')
-  const proc = spawn(process.execPath, [main, 'start', '--home', tmpdir(), '--log-format', 'xml'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let err = ''
-  proc.stderr!.on('data', (b: Buffer) => (err += b))
-  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)))
-  assert.match(err, /--log-format/)
-  assert.match(err, /json, pretty/)
-  assert.is(code, 2)
+  const r = await runCli(['start', '--home', tmpdir(), '--log-format', 'xml'])
+  assert.match(r.err, /--log-format/)
+  assert.match(r.err, /json, pretty/)
+  assert.is(r.code, 2)
 })
 
 test.run()
