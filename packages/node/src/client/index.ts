@@ -20,12 +20,15 @@ export { parseSse } from './sse.ts'
 export type { SseMessage } from './sse.ts'
 export type {
   BlockHeaderView,
+  BlockRange,
   BlockView,
   CertificateView,
+  GenesisView,
   HealthReport,
   NodeStatus,
   QueryResult,
   RpcEvent,
+  TxBodyView,
   TxEventView,
   TxStatus,
   ValidatorView,
