@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import {
   type CityledgerClient,
   type TestnetLayout,
@@ -101,6 +101,10 @@ export interface Cluster {
   describe(i: number): Promise<string>
 }
 
+/** A relative `diskFullFlag` names a file in the cluster's folder (known only once it exists). */
+const inDir = (f: FaultNodeOptions | undefined, dir: string): FaultNodeOptions | undefined =>
+  f?.diskFullFlag && !isAbsolute(f.diskFullFlag) ? { ...f, diskFullFlag: join(dir, f.diskFullFlag) } : f
+
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const n = opts.validators
   const ports = await freePorts(2 * n)
@@ -157,7 +161,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     client: createClient({ url: layout.rpc[i]!, fetch: timedFetch }),
     process: undefined,
     exited: undefined,
-    fault: opts.faults?.[i],
+    fault: inDir(opts.faults?.[i], dir),
     paused: false,
     byzantine: opts.faults?.[i]?.byzantine !== undefined,
   }))

@@ -232,7 +232,11 @@ async function diskFull(
       `  filled the tmpfs with ${(filled / 2 ** 20).toFixed(1)} MiB (data ${(used / 2 ** 20).toFixed(1)} MiB)`,
     )
   } else writeFileSync(flag!, '')
-  const code = await Promise.race([node.exited, delay(30_000).then(() => 'timeout' as const)])
+  // An unref'd timer: a ref'd one kept the test process alive for up to 30 s after its last fault.
+  const code = await Promise.race([
+    node.exited,
+    new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref()),
+  ])
   if (f.kind === 'fillDisk') makeRoom(filler)
   else rmSync(flag!, { force: true })
   if (code === 'timeout') {

@@ -16,10 +16,10 @@ test(`a node whose disk fills up under consensus traffic stops within 30 s, ever
       seed,
       validators: 4,
       rate: 40,
-      loadMs: 20_000,
+      loadMs: 14_000,
       // The flood keeps the victim's consensus queue busy when its journal write fails.
       byzantine: { 3: 'flood' },
-      schedule: Array.from({ length: 6 }, (_, k) => ({
+      schedule: Array.from({ length: 4 }, (_, k) => ({
         at: 500 + k * 3000,
         fault: { kind: 'diskFull' as const, node: 1 + (k % 2), ms: 200 },
       })),

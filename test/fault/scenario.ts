@@ -1,6 +1,5 @@
 // A scenario: validators, load, and a schedule of faults. `runScenario` starts the cluster, drives the
 // load, injects and heals each fault, then runs every end check and returns the figures.
-import { join } from 'node:path'
 import { generateKeyPair, sha256, signTx, utf8 } from '@cityledger/core'
 import { Rng } from '@cityledger/core/testing'
 import type { ByzantineKind } from './byzantine.ts'
@@ -100,6 +99,9 @@ export async function runScenario(
   const tmpfsNodes = nodesOf('fillDisk')
   const proxied = sc.schedule.some((s) => ['partition', 'delay', 'link'].includes(s.fault.kind))
   const state: FaultState = { stopped: new Set(), tmpfs: new Map() }
+  // Nodes whose disk fills run under the full-disk wrapper from the start (its flag file in the
+  // cluster's folder); nodes on a tmpfs are moved there after the cluster is up.
+  for (const i of diskNodes) faults[i] = { ...faults[i], diskFullFlag: `disk-full-${i}` }
   const cluster = await startCluster({ validators: n, proxied, faults, consensus: sc.consensus })
   // The end checks leave out nodes stopped for good, and nodes that died on their own (reported).
   const dead = new Set<number>()
@@ -119,15 +121,10 @@ export async function runScenario(
   let monitor: { stop(): Map<number, number> } | undefined
   const byzantineStats: Record<number, Record<string, unknown>> = {}
   try {
-    for (const i of new Set([...diskNodes, ...tmpfsNodes])) {
-      // The node must be restarted to pick up the wrapper or the new data folder.
+    for (const i of tmpfsNodes) {
+      // The node must be restarted to use the new data folder.
       await cluster.kill(i, 'SIGTERM')
-      if (diskNodes.has(i))
-        cluster.nodes[i]!.fault = {
-          ...cluster.nodes[i]!.fault,
-          diskFullFlag: join(cluster.dir, `disk-full-${i}`),
-        }
-      if (tmpfsNodes.has(i)) moveDataToTmpfs(cluster, i, state)
+      moveDataToTmpfs(cluster, i, state)
       await cluster.start(i)
     }
     log(`  cluster up at ${Date.now() - t0} ms`)
