@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { RpcBackend } from './backend.ts'
 import { mapError, rpcError } from './errors.ts'
 import { parseHexBytes } from './params.ts'
+import type { RateLimiter } from './rateLimit.ts'
 
 /**
  * `POST /v1/txs/batch`: many envelopes in one request, one answer per envelope in the same order.
@@ -84,6 +85,26 @@ export function parseBatch(body: unknown, l: BatchLimits): (Uint8Array | CityErr
   })
 }
 
+/** Throws RATE_LIMITED unless the client can pay for `envelopes` submits (see `registerBatchRoute`). */
+function charge(
+  o: { limiter?: RateLimiter; exempt?: ReadonlySet<string> },
+  ip: string,
+  envelopes: number,
+): void {
+  if (!o.limiter || envelopes <= 1 || o.exempt?.has(ip)) return
+  if (envelopes > o.limiter.burst)
+    throw rpcError(
+      'RATE_LIMITED',
+      `a batch of ${envelopes} envelopes costs ${envelopes} requests, more than this address's burst of ${o.limiter.burst}: send smaller batches`,
+      { retryAfterSeconds: 1 },
+    )
+  const waitMs = o.limiter.take(ip, envelopes - 1)
+  if (waitMs > 0)
+    throw rpcError('RATE_LIMITED', 'too many requests from this address; slow down', {
+      retryAfterSeconds: Math.ceil(waitMs / 1000),
+    })
+}
+
 function tooLarge(message: string, l: BatchLimits): CityError {
   return rpcError('TOO_LARGE', message, { maxBatchTxs: l.maxBatchTxs, maxBatchBytes: l.maxBatchBytes })
 }
@@ -121,6 +142,12 @@ export function registerBatchRoute(
     limits: BatchLimits
     logger: Logger
     sendError: (request: FastifyRequest, reply: FastifyReply, err: unknown) => void
+    /**
+     * The server's rate limiter: a batch costs a client what as many single submits cost (the request
+     * took one token, the envelopes past the first take the rest); `exempt` addresses pay nothing.
+     */
+    limiter?: RateLimiter
+    exempt?: ReadonlySet<string>
   },
 ): void {
   const { backend, limits, logger } = o
@@ -151,6 +178,7 @@ export function registerBatchRoute(
           'wait: not supported on /v1/txs/batch; wait per tx with GET /v1/txs/:hash?wait=commit',
         )
       const items = parseBatch(request.body, limits)
+      charge(o, request.ip, items.length)
       if (!backend.ready()) throw rpcError('NOT_READY', 'node is starting or catching up; retry later')
       void reply.code(200).send({ results: await submitBatch(backend, items, logger) })
     },

@@ -5,8 +5,13 @@
  * again with a full bucket, which errs on the side of serving).
  */
 export interface RateLimiter {
-  /** 0 when the request may proceed (a token was taken), else the ms until a token is there. */
-  take(client: string): number
+  /**
+   * 0 when the request may proceed (`cost` tokens, default 1, were taken), else the ms until that
+   * many are there (nothing is taken). A cost above the burst can never pass: Infinity.
+   */
+  take(client: string, cost?: number): number
+  /** The most tokens a client can hold. */
+  readonly burst: number
 }
 
 export function createRateLimiter(opts: {
@@ -25,7 +30,8 @@ export function createRateLimiter(opts: {
   // Insertion order doubles as the eviction order: a touched bucket is moved to the end.
   const buckets = new Map<string, { tokens: number; at: number }>()
   return {
-    take(client) {
+    burst,
+    take(client, cost = 1) {
       const now = opts.now()
       let b = buckets.get(client)
       if (b) {
@@ -37,8 +43,9 @@ export function createRateLimiter(opts: {
         if (buckets.size >= maxClients) buckets.delete(buckets.keys().next().value!)
       }
       buckets.set(client, b)
-      if (b.tokens < 1) return Math.max(1, Math.ceil(((1 - b.tokens) * 1000) / rate))
-      b.tokens -= 1
+      if (cost > burst) return Number.POSITIVE_INFINITY
+      if (b.tokens < cost) return Math.max(1, Math.ceil(((cost - b.tokens) * 1000) / rate))
+      b.tokens -= cost
       return 0
     },
   }

@@ -332,6 +332,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     backend,
     logger,
     sendError,
+    ...(limiter ? { limiter, exempt } : {}),
     limits: {
       maxBatchTxs: lim.maxBatchTxs,
       maxBatchBytes: lim.maxBatchBytes,
