@@ -3,66 +3,17 @@
 // reapable, in nonce order, once the gap fills; txs left behind a gap that never fills leave cleanly.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  CityError,
-  type KeyPair,
-  type Mempool,
-  type MempoolOptions,
-  type Tx,
-  createMempool,
-  createPureVerifier,
-  generateKeyPair,
-  signTx,
-  toHex,
-} from '@cityledger/core'
+import { type KeyPair, type MempoolOptions, generateKeyPair } from '@cityledger/core'
 import { seedFor } from '@cityledger/core/testing'
+import { codeOf, poolHarness, transferTx } from './helpers/mempoolHarness.ts'
 
 const CHAIN = 'gap-pool'
 const keys = Array.from({ length: 8 }, (_, i) => generateKeyPair(seedFor(`gap-signer-${i}`)))
 const alice = keys[0]!
 
-const txOf = (key: KeyPair, nonce: number): Tx =>
-  signTx(
-    {
-      chainId: CHAIN,
-      service: 'token',
-      method: 'transfer',
-      args: { n: nonce },
-      signer: key.publicKey,
-      nonce,
-      expiry: 0,
-    },
-    key.secretKey,
-  )
+const txOf = (key: KeyPair, nonce: number) => transferTx(CHAIN, key, nonce)
 
-function setup(limits: Partial<MempoolOptions['limits']> = {}) {
-  const nonces = new Map<string, number>()
-  const chain = { height: 0 }
-  const pool: Mempool = createMempool({
-    chainId: CHAIN,
-    verifier: createPureVerifier(),
-    committedNonce: (signer) => nonces.get(toHex(signer)) ?? 0,
-    height: () => chain.height,
-    limits: { maxTxs: 1000, maxBytes: 1 << 20, maxTxBytes: 4096, maxPerSigner: 8, ...limits },
-  })
-  const commit = (txs: Tx[]) => {
-    for (const t of txs) nonces.set(toHex(t.body.signer), t.body.nonce)
-    chain.height++
-    return pool.update({ committed: txs, height: chain.height })
-  }
-  const reapAll = () => pool.reap({ maxTxs: 10_000, maxBytes: 1 << 30 })
-  return { pool, commit, reapAll }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'OK'
-  } catch (err) {
-    if (err instanceof CityError) return err.code
-    throw err
-  }
-}
+const setup = (limits: Partial<MempoolOptions['limits']> = {}) => poolHarness(CHAIN, limits)
 
 test('nonces n+2, n+1, n submitted in that order are all admitted and reaped in order', async () => {
   const h = setup()

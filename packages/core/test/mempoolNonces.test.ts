@@ -4,76 +4,23 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  CityError,
+  type CityError,
   type KeyPair,
-  type Mempool,
   type MempoolOptions,
   type Tx,
-  createMempool,
-  createPureVerifier,
   generateKeyPair,
-  signTx,
   toHex,
 } from '@cityledger/core'
 import { seedFor } from '@cityledger/core/testing'
+import { codeOf, poolHarness, transferTx } from './helpers/mempoolHarness.ts'
 
 const CHAIN = 'nonce-pool'
 const alice = generateKeyPair(seedFor('pool-alice'))
 const bob = generateKeyPair(seedFor('pool-bob'))
 
-const txOf = (key: KeyPair, nonce: number): Tx =>
-  signTx(
-    {
-      chainId: CHAIN,
-      service: 'token',
-      method: 'transfer',
-      args: { n: nonce },
-      signer: key.publicKey,
-      nonce,
-      expiry: 0,
-    },
-    key.secretKey,
-  )
+const txOf = (key: KeyPair, nonce: number) => transferTx(CHAIN, key, nonce)
 
-interface Harness {
-  pool: Mempool
-  nonces: Map<string, number>
-  chain: { height: number }
-  /** Commits `txs` as the next block: nonces advance, the pool is updated. */
-  commit(txs: Tx[]): ReturnType<Mempool['update']>
-}
-
-function setup(limits: Partial<MempoolOptions['limits']> = {}): Harness {
-  const nonces = new Map<string, number>()
-  const chain = { height: 0 }
-  const pool = createMempool({
-    chainId: CHAIN,
-    verifier: createPureVerifier(),
-    committedNonce: (signer) => nonces.get(toHex(signer)) ?? 0,
-    height: () => chain.height,
-    limits: { maxTxs: 1000, maxBytes: 1 << 20, maxTxBytes: 4096, maxPerSigner: 8, ...limits },
-  })
-  return {
-    pool,
-    nonces,
-    chain,
-    commit(txs) {
-      for (const t of txs) nonces.set(toHex(t.body.signer), t.body.nonce)
-      chain.height++
-      return pool.update({ committed: txs, height: chain.height })
-    },
-  }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-    return 'OK'
-  } catch (err) {
-    if (err instanceof CityError) return err.code
-    throw err
-  }
-}
+const setup = (limits: Partial<MempoolOptions['limits']> = {}) => poolHarness(CHAIN, limits)
 
 const noncesOf = (txs: Tx[]) =>
   txs.map((t) => `${toHex(t.body.signer) === toHex(alice.publicKey) ? 'a' : 'b'}${t.body.nonce}`)

@@ -40,16 +40,20 @@ export interface KeyFileOptions {
 
 /** A passphrase file's contents without its final newline; refused when group or others may read it. */
 export function readPassphraseFile(path: string): string {
-  checkPrivate(path, 'passphrase file')
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new CityError('BAD_KEY', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
+  const text = readPrivate(path, 'passphrase file')
   const passphrase = text.replace(/\r?\n$/, '')
   if (passphrase.length < 8) throw new CityError('BAD_KEY', `${path}: a passphrase has at least 8 characters`)
   return passphrase
+}
+
+/** The text of a file only its owner may read (UNSAFE_KEY_FILE otherwise, BAD_KEY if unreadable). */
+function readPrivate(path: string, what: string): string {
+  checkPrivate(path, what)
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new CityError('BAD_KEY', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
 }
 
 function checkPrivate(path: string, what: string): void {
@@ -132,13 +136,7 @@ function decrypt(path: string, e: Partial<Encrypted>, publicKeyHex: string, pass
  * first characters of the key.
  */
 export function readKeyFile(path: string, opts: KeyFileOptions = {}): KeyPair {
-  checkPrivate(path, 'secret key')
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new CityError('BAD_KEY', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-  }
+  const text = readPrivate(path, 'secret key')
   let json: unknown
   try {
     json = JSON.parse(text)
