@@ -6,12 +6,11 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createTestnet } from '../src/cli/testnet.ts'
-import { startLocalNode } from './nodeHarness.ts'
+import { lineSink, startLocalNode } from './nodeHarness.ts'
 
 /** Duplicate keys of any object in one JSON text, as `path.key` (empty when there are none). */
 function duplicateKeys(text: string): string[] {
@@ -71,17 +70,7 @@ test('duplicateKeys finds repeated keys at any depth', () => {
 })
 
 test('no log line of a running node repeats a key (rpc and p2p included)', async () => {
-  const lines: string[] = []
-  let pending = ''
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      pending += chunk.toString()
-      const parts = pending.split('\n')
-      pending = parts.pop()!
-      lines.push(...parts.filter((l) => l.length > 0))
-      done()
-    },
-  })
+  const { lines, stream: sink } = lineSink()
   // Trace: the RPC server logs every request at trace level, so its lines are in the sample.
   const logger = pino({ level: 'trace', base: { node: 'n0' } }, sink)
   const local = await startLocalNode((config) => (config.log.level = 'trace'), { logger })

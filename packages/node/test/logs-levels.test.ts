@@ -4,28 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { configProblems } from '../src/config/index.ts'
 import { createLogger, moduleLogger } from '../src/log/index.ts'
 import { cli as runCli, oneValidatorHome, startCli } from './cliHarness.ts'
-import { startLocalNode } from './nodeHarness.ts'
-
-function sink() {
-  const lines: string[] = []
-  let pending = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      pending += chunk.toString()
-      const parts = pending.split('\n')
-      pending = parts.pop()!
-      lines.push(...parts.filter((l) => l.length > 0))
-      done()
-    },
-  })
-  return { lines, stream }
-}
+import { lineSink as sink, startLocalNode } from './nodeHarness.ts'
 
 test('a module set more verbose than the root logs below the root level; the others stay at it', () => {
   const { lines, stream } = sink()

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { allServices } from '@cityledger/apps'
 import { type KeyPair, type TxBody, sha256, signTx, utf8 } from '@cityledger/core'
 import { createTestnet } from '../src/cli/testnet.ts'
@@ -118,4 +119,20 @@ export function callFrom(
     req.on('error', reject)
     req.end(init.body)
   })
+}
+
+/** A stream that collects the non-empty lines written to it (log lines), and those lines. */
+export function lineSink(): { lines: string[]; stream: Writable } {
+  const lines: string[] = []
+  let pending = ''
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      pending += chunk.toString()
+      const parts = pending.split('\n')
+      pending = parts.pop()!
+      lines.push(...parts.filter((l) => l.length > 0))
+      done()
+    },
+  })
+  return { lines, stream }
 }
