@@ -45,8 +45,11 @@ export class OutputChecks {
 
   /** The identity of what the node stores at a height: the block, or the null filler it builds. */
   private storedIdentity(c: Commit): string {
-    // packages/node/src/node/nullBlock.ts: the node's null block records the view of the commit.
-    return c.isNull ? `null filler of view ${c.view}` : toHex(c.digest)
+    // packages/node/src/node/nullBlock.ts: the node stores one canonical null block per height (view 0,
+    // the parent's time + 1), whatever the view of the certificate that committed it, so two honest
+    // nodes holding null certificates of different views for a height store the same block (counted
+    // as `nullFillerViewsDiffer`). Both certify the null digest.
+    return c.isNull ? 'null filler' : toHex(c.digest)
   }
 
   /** Returns false when the commit is out of order (the node must not store it). */
