@@ -1,15 +1,15 @@
 import { utf8 } from '../bytes/index.ts'
-import { type Block, ZERO_HASH, decodeBlock, encodeHeader } from '../codec/block.ts'
-import { CHAIN_ID_RE, LIMITS } from '../codec/limits.ts'
-import { assertValue, encode } from '../codec/msgpack.ts'
-import { decodeCertificate } from '../codec/vote.ts'
+import { type Block, ZERO_HASH } from '../codec/block.ts'
+import { CHAIN_ID_RE } from '../codec/limits.ts'
+import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
+import { checkBlock, checkBlockEvents, checkCertificate, checkResults } from './commitChecks.ts'
 import { StoreError, corrupt } from './errors.ts'
 import {
+  META_KEYS,
+  STORE_FORMAT,
   STORE_PREFIX,
   bytesKey,
   heightKey,
-  metaKey,
-  namespace,
   readU32,
   readU64,
   resultKey,
@@ -18,19 +18,12 @@ import {
   writeU64,
 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
-import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
-import {
-  MAX_EVENT_DATA_DEPTH,
-  MAX_RESULT_BYTES,
-  type StoredTx,
-  decodeBlockEvents,
-  decodeTxResult,
-  encodeBlockEvents,
-  encodeTxResult,
-} from './results.ts'
-import { sha256 } from '../crypto/hash.ts'
-import { type Hash32, hashBytes, hashHex, sha256Str } from './stateHash.ts'
+import { checkRecent, readChainMeta } from './openChecks.ts'
+import { type StoredTx, decodeBlockEvents } from './results.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
+import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
+
+export { CHECKED_AT_OPEN } from './openChecks.ts'
 
 /** What `ChainStore.open` may check. */
 export interface ChainStoreOptions {
@@ -58,24 +51,6 @@ export interface CommitInput {
   /** Events of the end-of-block hooks (none when omitted). */
   blockEvents?: readonly ServiceEvent[]
 }
-
-const FORMAT = 1
-const META = {
-  format: metaKey('format'),
-  chainId: metaKey('chainId'),
-  genesisHash: metaKey('genesisHash'),
-  height: metaKey('height'),
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
-/** Whether 32 bytes hold the hash `h` (a compare in JS: cheaper than turning either side around). */
-function holdsHash(b: Uint8Array, h: Hash32): boolean {
-  for (let i = 0; i < 32; i++) if (b[i] !== h.charCodeAt(i)) return false
-  return true
-}
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
-const isBytes = (x: unknown, len?: number): x is Uint8Array =>
-  x instanceof Uint8Array && (len === undefined || x.length === len)
 
 /**
  * Blocks, certificates, transaction index, results and the authenticated state of one chain, over a
@@ -133,63 +108,14 @@ export class ChainStore {
    * (Damaged LevelDB table files are found by `openLevelKv` before this.)
    */
   static async open(kv: KvStore, options: ChainStoreOptions = {}): Promise<ChainStore> {
-    const [format, chainIdRaw, genesisHash, heightRaw] = await kv.getMany([
-      META.format,
-      META.chainId,
-      META.genesisHash,
-      META.height,
-    ])
-    if (
-      format === undefined &&
-      chainIdRaw === undefined &&
-      genesisHash === undefined &&
-      heightRaw === undefined
-    ) {
-      for (const prefix of [STORE_PREFIX.block, STORE_PREFIX.stateRoot, STORE_PREFIX.stateValue]) {
-        for await (const _ of kv.iterate({ ...namespace(prefix), limit: 1 })) {
-          throw corrupt(
-            'metadata',
-            `missing, but the store holds data (namespace ${String.fromCharCode(prefix)})`,
-          )
-        }
-      }
+    const meta = await readChainMeta(kv, options.chainId)
+    if (meta === undefined) {
       const empty = new ChainStore(kv, await StateTree.open(kv, -1), undefined, undefined, -1, ZERO_HASH)
       empty.#expectChainId = options.chainId
       return empty
     }
-    if (format === undefined) throw corrupt('metadata format', 'missing')
-    if (format.length !== 1 || format[0] !== FORMAT)
-      throw corrupt('metadata format', `unknown format ${hex(format)}`)
-    if (chainIdRaw === undefined) throw corrupt('metadata chainId', 'missing')
-    let chainId: string
-    try {
-      chainId = utf8.decode(chainIdRaw)
-    } catch {
-      throw corrupt('metadata chainId', 'not UTF-8')
-    }
-    if (!CHAIN_ID_RE.test(chainId))
-      throw corrupt('metadata chainId', `invalid chain id ${JSON.stringify(chainId)}`)
-    if (options.chainId !== undefined && options.chainId !== chainId) {
-      throw new StoreError('STORE_WRONG_CHAIN', `store belongs to chain ${chainId}, not ${options.chainId}`, {
-        stored: chainId,
-        expected: options.chainId,
-      })
-    }
-    if (genesisHash === undefined) throw corrupt('metadata genesisHash', 'missing')
-    if (genesisHash.length !== 32)
-      throw corrupt('metadata genesisHash', `${genesisHash.length} bytes instead of 32`)
-    if (heightRaw === undefined) throw corrupt('metadata height', 'missing')
-    if (heightRaw.length !== 8) throw corrupt('metadata height', `${heightRaw.length} bytes instead of 8`)
-    const height = readU64(heightRaw, 0)
-
-    let tipHash = genesisHash
-    for await (const [k] of kv.iterate({ ...namespace(STORE_PREFIX.block), reverse: true, limit: 1 })) {
-      const last = k.length === 9 ? readU64(k, 1) : -1
-      if (last !== height)
-        throw corrupt('block index', `last stored block is ${last}, metadata height is ${height}`)
-    }
-    if (height > 0) tipHash = await checkRecent(kv, chainId, height, genesisHash)
-
+    const { chainId, genesisHash, height } = meta
+    const tipHash = height > 0 ? await checkRecent(kv, chainId, height, genesisHash) : genesisHash
     const state = await StateTree.open(kv, height)
     return new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
   }
@@ -242,10 +168,10 @@ export class ChainStore {
       const staged = this.#state.stage(stateWrites)
       if (staged.version !== 0) throw corrupt('state', `holds version ${staged.version - 1} before genesis`)
       const ops: KvOp[] = [
-        { type: 'put', key: META.format, value: Uint8Array.of(FORMAT) },
-        { type: 'put', key: META.chainId, value: utf8.encode(chainId) },
-        { type: 'put', key: META.genesisHash, value: Uint8Array.from(genesisHash) },
-        { type: 'put', key: META.height, value: u64(0) },
+        { type: 'put', key: META_KEYS.format, value: Uint8Array.of(STORE_FORMAT) },
+        { type: 'put', key: META_KEYS.chainId, value: utf8.encode(chainId) },
+        { type: 'put', key: META_KEYS.genesisHash, value: Uint8Array.from(genesisHash) },
+        { type: 'put', key: META_KEYS.height, value: u64(0) },
         ...staged.ops,
       ]
       await this.#kv.write(ops, { sync: true })
@@ -339,7 +265,7 @@ export class ChainStore {
       if (eventBytes !== undefined)
         ops.push({ type: 'put', key: heightKey(STORE_PREFIX.blockEvents, height), value: eventBytes })
       for (const op of staged.ops) ops.push(op)
-      ops.push({ type: 'put', key: META.height, value: u64(height) })
+      ops.push({ type: 'put', key: META_KEYS.height, value: u64(height) })
       await this.#kv.write(ops, { sync: true })
       staged.commit()
       this.#height = height
@@ -463,247 +389,5 @@ export class ChainStore {
     const run = this.#queue.then(fn, fn)
     this.#queue = run.catch(() => {})
     return run
-  }
-}
-
-function checkBlock(block: Block): void {
-  if (
-    block === null ||
-    typeof block !== 'object' ||
-    block.header === null ||
-    typeof block.header !== 'object'
-  ) {
-    throw new StoreError('STORE_BAD_BLOCK', 'block: expected a Block')
-  }
-  if (
-    !isBytes(block.headerBytes) ||
-    !isBytes(block.hash, 32) ||
-    !isBytes(block.bytes) ||
-    !Array.isArray(block.txs)
-  ) {
-    throw new StoreError('STORE_BAD_BLOCK', 'block: headerBytes, hash, bytes and txs are required')
-  }
-  const h = block.header
-  if (!isBytes(h.parentHash, 32) || !isBytes(h.prevStateRoot, 32) || !Number.isSafeInteger(h.height)) {
-    throw new StoreError('STORE_BAD_BLOCK', 'block.header: malformed')
-  }
-  let headerBytes: Uint8Array
-  try {
-    headerBytes = encodeHeader(h)
-  } catch (err) {
-    throw new StoreError('STORE_BAD_BLOCK', `block.header: ${(err as Error).message}`)
-  }
-  if (!same(headerBytes, block.headerBytes))
-    throw new StoreError('STORE_BAD_BLOCK', 'block.headerBytes do not encode block.header')
-  if (!same(sha256(block.headerBytes), block.hash))
-    throw new StoreError('STORE_BAD_BLOCK', 'block.hash is not the hash of its header')
-  // What `decodeBlock` refuses on the way back in must be refused here, or the store would not reopen.
-  if (block.txs.length > LIMITS.maxBlockTxs)
-    throw new StoreError('STORE_BAD_BLOCK', `block has ${block.txs.length} txs, limit ${LIMITS.maxBlockTxs}`)
-  for (let i = 0; i < block.txs.length; i++) {
-    if (!isBytes(block.txs[i])) throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: expected bytes`)
-    if (block.txs[i]!.length > LIMITS.maxTxBytes)
-      throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}]: longer than ${LIMITS.maxTxBytes} bytes`)
-  }
-  if (block.bytes.length > LIMITS.maxBlockBytes)
-    throw new StoreError(
-      'STORE_BAD_BLOCK',
-      `block is ${block.bytes.length} bytes, limit ${LIMITS.maxBlockBytes}`,
-    )
-  if (!same(encode([block.headerBytes, block.txs]), block.bytes)) {
-    throw new StoreError('STORE_BAD_BLOCK', 'block.bytes do not encode its header and txs')
-  }
-}
-
-function checkCertificate(certificate: Uint8Array, block: Block): void {
-  if (!isBytes(certificate)) throw new StoreError('STORE_BAD_CERTIFICATE', 'certificate: expected bytes')
-  let cert: ReturnType<typeof decodeCertificate>
-  try {
-    cert = decodeCertificate(certificate)
-  } catch (err) {
-    throw new StoreError('STORE_BAD_CERTIFICATE', `certificate: ${(err as Error).message}`)
-  }
-  // A height that a NEW-VIEW filled with a null request is stored as an empty block with a zero
-  // proposer; its certificate certifies the null digest (32 zero bytes), not that block's hash.
-  const nullFill =
-    same(cert.blockHash, ZERO_HASH) && block.txs.length === 0 && same(block.header.proposer, ZERO_HASH)
-  if (
-    cert.height !== block.header.height ||
-    (!same(cert.blockHash, block.hash) && !nullFill) ||
-    cert.chainId !== block.header.chainId
-  ) {
-    throw new StoreError(
-      'STORE_BAD_CERTIFICATE',
-      `certificate is for block ${cert.height} ${hex(cert.blockHash)}, not ${block.header.height} ${hex(block.hash)}`,
-    )
-  }
-}
-
-/** Checks one result per tx, matching the tx hashes, and that each result reads back. */
-function checkResults(
-  results: readonly TxResult[],
-  block: Block,
-): { txHashes: Uint8Array[]; encoded: Uint8Array[] } {
-  if (!Array.isArray(results) || results.length !== block.txs.length) {
-    throw new StoreError(
-      'STORE_BAD_RESULTS',
-      `expected ${block.txs.length} results, got ${Array.isArray(results) ? results.length : 'none'}`,
-    )
-  }
-  const hashes: Uint8Array[] = new Array(results.length)
-  const encoded: Uint8Array[] = new Array(results.length)
-  // Tx hashes as latin1 strings (one-shot SHA-256, no Buffer per hash), which also key the duplicate check.
-  const seen = new Set<Hash32>()
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i]!
-    const txHash = sha256Str(block.txs[i]!)
-    if (seen.has(txHash))
-      throw new StoreError('STORE_BAD_BLOCK', `block.txs[${i}] repeats an earlier tx ${hashHex(txHash)}`)
-    seen.add(txHash)
-    if (r === null || typeof r !== 'object' || !isBytes(r.hash, 32) || !holdsHash(r.hash, txHash)) {
-      throw new StoreError('STORE_BAD_RESULTS', `results[${i}].hash is not the hash of block.txs[${i}]`)
-    }
-    if (r.code !== null && (typeof r.code !== 'string' || r.code === '')) {
-      throw new StoreError('STORE_BAD_RESULTS', `results[${i}].code: expected null or a non-empty string`)
-    }
-    if (r.message !== undefined && typeof r.message !== 'string') {
-      throw new StoreError('STORE_BAD_RESULTS', `results[${i}].message: expected a string`)
-    }
-    if (!Array.isArray(r.events))
-      throw new StoreError('STORE_BAD_RESULTS', `results[${i}].events: expected an array`)
-    for (const [j, e] of r.events.entries()) {
-      if (typeof e?.service !== 'string' || typeof e.name !== 'string')
-        throw new StoreError(
-          'STORE_BAD_RESULTS',
-          `results[${i}].events[${j}]: expected service and name strings`,
-        )
-    }
-    let bytes: Uint8Array
-    try {
-      // Encoded once (no decode-back on the hot path: a 5,000-tx block spent a quarter of its commit
-      // there); the size cap that reads enforce is checked here instead.
-      for (const e of r.events) assertValue(e?.data, MAX_EVENT_DATA_DEPTH, `events.${e?.name}`)
-      bytes = encodeTxResult(r)
-      if (bytes.length > MAX_RESULT_BYTES)
-        throw new Error(`encoded result is ${bytes.length} bytes, limit ${MAX_RESULT_BYTES}`)
-    } catch (err) {
-      throw new StoreError('STORE_BAD_RESULTS', `results[${i}]: ${(err as Error).message}`)
-    }
-    hashes[i] = hashBytes(txHash)
-    encoded[i] = bytes
-  }
-  return { txHashes: hashes, encoded }
-}
-
-function checkBlockEvents(events: readonly ServiceEvent[]): Uint8Array | undefined {
-  if (!Array.isArray(events)) throw new StoreError('STORE_BAD_RESULTS', 'blockEvents: expected an array')
-  if (events.length === 0) return undefined
-  try {
-    const bytes = encodeBlockEvents(events)
-    decodeBlockEvents(bytes)
-    return bytes
-  } catch (err) {
-    throw new StoreError('STORE_BAD_RESULTS', `blockEvents: ${(err as Error).message}`)
-  }
-}
-
-/** How many of the latest blocks `open` checks in full (block, links, certificate, results, tx index). */
-export const CHECKED_AT_OPEN = 16
-
-/**
- * Checks the last `CHECKED_AT_OPEN` blocks against what is stored about them: each decodes and names
- * its predecessor's hash (the genesis hash below height 1), its hash index, its certificate (decodes,
- * and certifies it or its null fill), its first and last result (decode, with that tx's hash) and
- * tx index entries, and no result past the last. Returns the tip's hash.
- */
-async function checkRecent(
-  kv: KvStore,
-  chainId: string,
-  height: number,
-  genesisHash: Uint8Array,
-): Promise<Uint8Array> {
-  const from = Math.max(1, height - CHECKED_AT_OPEN + 1)
-  let child: Block | undefined
-  let tipHash = genesisHash
-  for (let h = height; h >= from - 1 && h >= 1; h--) {
-    const block = await checkStoredBlock(kv, chainId, h, h >= from)
-    if (h === height) tipHash = block.hash
-    if (child && !same(child.header.parentHash, block.hash))
-      throw corrupt(
-        `block at height ${h + 1}`,
-        `names parent ${hex(child.header.parentHash)}, block ${h} is ${hex(block.hash)}`,
-      )
-    child = block
-  }
-  if (child && child.header.height === 1 && !same(child.header.parentHash, genesisHash))
-    throw corrupt('block at height 1', 'does not name the genesis hash as its parent')
-  return tipHash
-}
-
-/** One stored block and (when `full`) what is stored with it; see `checkRecent`. */
-async function checkStoredBlock(kv: KvStore, chainId: string, height: number, full: boolean): Promise<Block> {
-  const [bytes, cert] = await kv.getMany([
-    heightKey(STORE_PREFIX.block, height),
-    heightKey(STORE_PREFIX.certificate, height),
-  ])
-  if (bytes === undefined)
-    throw corrupt(`block at height ${height}`, 'missing (metadata height points past the stored blocks)')
-  const block = decodeStored(bytes, `block at height ${height}`, height)
-  if (!full) return block
-  if (block.header.chainId !== chainId)
-    throw corrupt(`block at height ${height}`, `belongs to chain ${block.header.chainId}`)
-  if (cert === undefined || cert.length === 0) throw corrupt(`certificate at height ${height}`, 'missing')
-  try {
-    checkCertificate(cert, block)
-  } catch (err) {
-    throw corrupt(`certificate at height ${height}`, (err as Error).message)
-  }
-  // Constant work per block (a full read of 16 blocks of 5,000 txs took 14 s on the test machine):
-  // the first and last result and tx index entry, and nothing after the last result. The bytes
-  // themselves are covered by the table checksums (`openLevelKv`).
-  const n = block.txs.length
-  const ends = n === 0 ? [] : n === 1 ? [0] : [0, n - 1]
-  const hashes = ends.map((i) => sha256(block.txs[i]!))
-  const got = await kv.getMany([
-    bytesKey(STORE_PREFIX.blockHash, block.hash),
-    resultKey(height, n),
-    ...ends.map((i) => resultKey(height, i)),
-    ...hashes.map((h) => bytesKey(STORE_PREFIX.txIndex, h)),
-  ])
-  const at = got[0]
-  if (at === undefined || at.length !== 8 || readU64(at, 0) !== height)
-    throw corrupt(`hash index of block ${height}`, 'missing or wrong')
-  if (got[1] !== undefined)
-    throw corrupt(`results of block ${height}`, `extra result ${n} (the block has ${n} txs)`)
-  for (const [j, i] of ends.entries()) {
-    const bytes = got[2 + j]
-    if (bytes === undefined) throw corrupt(`results of block ${height}`, `result ${i} missing`)
-    if (!same(decodeResult(bytes, height, i).hash, hashes[j]!))
-      throw corrupt(`result ${i} of block ${height}`, 'belongs to another tx')
-    const v = got[2 + ends.length + j]
-    // A later height: the tx was committed again by code older than STORE_TX_COMMITTED (not damage).
-    if (v?.length === 12 && readU64(v, 0) > height) continue
-    if (v === undefined || v.length !== 12 || readU64(v, 0) !== height || readU32(v, 8) !== i)
-      throw corrupt(`tx index of block ${height}`, `tx ${i} is missing or points elsewhere`)
-  }
-  return block
-}
-
-function decodeStored(bytes: Uint8Array, what: string, height: number): Block {
-  let block: Block
-  try {
-    block = decodeBlock(bytes)
-  } catch (err) {
-    throw corrupt(what, `does not decode (${(err as Error).message})`)
-  }
-  if (block.header.height !== height) throw corrupt(what, `holds block ${block.header.height}`)
-  return block
-}
-
-function decodeResult(bytes: Uint8Array, height: number, index: number): TxResult {
-  try {
-    return decodeTxResult(bytes)
-  } catch (err) {
-    throw corrupt(`result ${index} of block ${height}`, `does not decode (${(err as Error).message})`)
   }
 }

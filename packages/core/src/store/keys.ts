@@ -93,6 +93,16 @@ export function metaKey(name: string): Uint8Array {
   return k
 }
 
+/** The format byte stored under `META_KEYS.format`; a store of another format is refused at open. */
+export const STORE_FORMAT = 1
+/** The chain store's metadata entries (format 1 byte, chain id UTF-8, genesis hash 32, height u64). */
+export const META_KEYS = {
+  format: metaKey('format'),
+  chainId: metaKey('chainId'),
+  genesisHash: metaKey('genesisHash'),
+  height: metaKey('height'),
+}
+
 /** The whole namespace of `prefix` as a range. */
 export function namespace(prefix: number): { gte: Uint8Array; lt: Uint8Array } {
   return { gte: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) }
