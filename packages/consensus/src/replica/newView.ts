@@ -256,7 +256,7 @@ export function enterView(
     r.recordVote(s.prepares, view, primary, e.digest, e.signature)
     if (asPrimary) {
       r.journal({ type: 'proposal', view, height: e.height, digest: e.digest, block: e.block })
-      s.sentPrepare.set(view, hex)
+      r.markPrepareSent(s, view, hex)
     }
   }
   if (asPrimary) r.send('newView', newViewBytes)

@@ -87,7 +87,7 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
     })
     r.keepBlock(s, e.digest, e.block)
     r.recordVote(s.prepares, e.view, me, e.digest, signature)
-    s.sentPrepare.set(e.view, toHex(e.digest))
+    r.markPrepareSent(s, e.view, toHex(e.digest))
     // A re-proposal whose block this primary lacked was journalled without it (empty): nothing to resend.
     if (!equalBytes(e.digest, NULL_DIGEST) && e.block.length > 0)
       r.remember(
@@ -114,7 +114,7 @@ export function restore(r: ReplicaState, entries: readonly JournalEntry[]): void
     r.recordVote(s.prepares, e.view, primary, e.digest, e.primarySignature)
     const { vote, signature } = r.vote(VoteKind.prepare, e.view, e.height, e.digest)
     r.recordVote(s.prepares, e.view, me, e.digest, signature)
-    s.sentPrepare.set(e.view, toHex(e.digest))
+    r.markPrepareSent(s, e.view, toHex(e.digest))
     r.remember(s, e.view, 'prepare', encodeMessage({ type: 'prepare', vote, signature }))
   }
   for (const e of res.commits) {

@@ -39,6 +39,14 @@ export interface Proposal {
 }
 
 /** Everything known about one height inside the watermark window. */
+/**
+ * Voted-for blocks a replica keeps per height beyond the views it still tracks. Every prepared
+ * certificate has at least f+1 honest signers; one of them drops the block only after voting for this
+ * many later proposals at the same height, each from a NEW-VIEW that found no prepared certificate
+ * above it. Memory: at most this many extra blocks per height of the window.
+ */
+export const VOTED_BLOCKS_PER_HEIGHT = 4
+
 export interface Slot {
   height: number
   /** At most one accepted pre-prepare per view. */
@@ -46,6 +54,13 @@ export interface Slot {
   prepares: Map<number, Map<number, VoteRecord>>
   commits: Map<number, Map<number, VoteRecord>>
   sentPrepare: Map<number, string>
+  /**
+   * Blocks this replica voted PREPARE for (or proposed) at this height: hex -> highest such view. Kept
+   * across view pruning (at most VOTED_BLOCKS_PER_HEIGHT, the newest views), because a prepared
+   * certificate naming one of them may be re-proposed by digest later and its 2f+1 signers are the
+   * only replicas known to hold it (sweep n=4 seed 13956).
+   */
+  voted: Map<string, number>
   sentCommit: Map<number, string>
   /** Own messages of a view, resent when the height stalls. */
   ownMessages: Map<number, { kind: MessageKind; bytes: Uint8Array }[]>
@@ -229,6 +244,7 @@ export class ReplicaState {
         prepares: new Map(),
         commits: new Map(),
         sentPrepare: new Map(),
+        voted: new Map(),
         sentCommit: new Map(),
         ownMessages: new Map(),
         blocks: new Map(),
@@ -269,6 +285,20 @@ export class ReplicaState {
 
   spendAnswer(kind: string, who: number): void {
     this.answered.set(`${kind}:${who}`, this.tick)
+  }
+
+  /**
+   * Records that this replica sent its PREPARE (or, as primary, its pre-prepare) for `hex` in `view`:
+   * the vote itself, and the block's place among the voted blocks pruning keeps.
+   */
+  markPrepareSent(s: Slot, view: number, hex: string): void {
+    s.sentPrepare.set(view, hex)
+    if ((s.voted.get(hex) ?? -1) < view) s.voted.set(hex, view)
+    while (s.voted.size > VOTED_BLOCKS_PER_HEIGHT) {
+      let oldest: string | undefined
+      for (const [h, v] of s.voted) if (oldest === undefined || v < s.voted.get(oldest)!) oldest = h
+      s.voted.delete(oldest!)
+    }
   }
 
   /** Keeps a block for (slot, digest) unless it is unknown (empty bytes for a non-null digest). */

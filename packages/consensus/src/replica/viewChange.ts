@@ -99,7 +99,8 @@ export function viewChangesFor(r: ReplicaState, view: number): ParsedViewChange[
 
 /**
  * Drops per-view state that can no longer matter: votes and proposals of views below current - 1 (prepared
- * certificates stay), VIEW-CHANGEs for views below the current one.
+ * certificates stay), VIEW-CHANGEs for views below the current one. Blocks stay while a proposal, a
+ * prepared certificate, a commit or this replica's own PREPARE (`Slot.voted`) names them.
  */
 export function pruneViews(r: ReplicaState): void {
   const keep = r.view - 1
@@ -112,6 +113,7 @@ export function pruneViews(r: ReplicaState): void {
     }
     const live = new Set<string>()
     for (const p of s.proposals.values()) live.add(p.hex)
+    for (const hex of s.voted.keys()) live.add(hex)
     if (s.prepared) live.add(s.prepared.hex)
     if (s.committed) live.add(toHex(s.committed.digest))
     for (const m of s.commits.values()) for (const res of m.values()) live.add(res.hex)

@@ -3,6 +3,7 @@ import { Rng } from '@cityledger/core/testing'
 import { type ReplicaConfig, maxFaulty } from '../config.ts'
 import { type JournalEntry, compactJournal } from '../journal.ts'
 import { Replica } from '../replica/replica.ts'
+import { VOTED_BLOCKS_PER_HEIGHT } from '../replica/state.ts'
 import type { Input, Output } from '../replica/types.ts'
 import { type SimBlock, encodeSimBlock, simBlockDigest, simValidate } from './blocks.ts'
 import { Byzantine, type ByzantineBehavior, garbageFrom } from './byzantine.ts'
@@ -835,6 +836,9 @@ class Simulation {
         (fp.viewChangeEntries ?? 0) > 4 * n ||
         (fp.missingBlocks ?? 0) > L ||
         fp.checkpointVoteHeights > 4 * n + 1 ||
+        // Per height: proposals of two views, the prepared and committed blocks, blocks named by commits
+        // of two views (one per voter), and the voted-for blocks (VOTED_BLOCKS_PER_HEIGHT).
+        fp.blocks > L * (2 + 2 + 2 * n + VOTED_BLOCKS_PER_HEIGHT) ||
         fp.votes > 2 * L * 3 * n
       ) {
         this.violation('memory', `node ${node.id}: ${JSON.stringify(fp)}`)
