@@ -1,6 +1,7 @@
 import type { ServiceDefinition } from '@cityledger/core'
 import { agreement } from './agreement.ts'
 import { consent } from './consent.ts'
+import { governanceService } from './governance.ts'
 import { identity } from './identity.ts'
 import { registry } from './registry.ts'
 import { token } from './token.ts'
@@ -15,6 +16,30 @@ import { token } from './token.ts'
 export const baseServices: ServiceDefinition[] = [identity, token, registry, consent, agreement]
 
 export { agreement, consent, identity, registry, token }
+
+/**
+ * The governance service (k-of-n members over validator-set changes, upgrades, parameters and their own
+ * membership). Not in `baseServices` yet: adding it changes what every chain runs (see the README's
+ * Governance section); a chain that wants it lists it: `[...baseServices, governance]`.
+ */
+export const governance: ServiceDefinition = governanceService()
+export { governanceService, parameterAt } from './governance.ts'
+export type {
+  GovernanceErrorCode,
+  GovernanceGenesis,
+  ProposalRecord,
+  ProposalStatus,
+  UpgradeRecord,
+} from './governance.ts'
+export {
+  MAX_MEMBERS,
+  MAX_OPEN_PROPOSALS,
+  MAX_VALIDATORS,
+  MAX_VALIDATOR_CHANGES,
+  MIN_VALIDATORS,
+  PARAMETERS,
+} from './governance/rules.ts'
+export type { ParameterSpec, ProposalKind, ValidatorChange } from './governance/rules.ts'
 export type {
   AgreementErrorCode,
   AgreementRecord,
