@@ -24,6 +24,7 @@ import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
 import { installRejectionGuard } from './rejectionGuard.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
+import { SIGNER_ENV } from '../signer/index.ts'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
   const n = Number(v)
@@ -136,6 +137,14 @@ export function registerCommands(program: Command): void {
     )
     .addOption(new Option('--log-level <level>', 'default: config log.level').choices([...LOG_LEVELS]))
     .option('--passphrase-file <file>', `for an encrypted key.json: ${PASSPHRASE_HELP}`)
+    .option(
+      '--signer-module <path>',
+      `sign votes with the createSigner(options) of this ES module (an HSM binding; or set ${SIGNER_ENV.module}); its key must be the validator key of key.json; double-sign guard in <home>/signer-state.json`,
+    )
+    .option(
+      '--signer-options <file>',
+      `JSON file handed to the signer module's createSigner (or set ${SIGNER_ENV.options})`,
+    )
     .action(
       async (o: {
         home: string
@@ -143,7 +152,16 @@ export function registerCommands(program: Command): void {
         logFormat?: LogFormat
         logLevel?: LogLevel
         passphraseFile?: string
+        signerModule?: string
+        signerOptions?: string
       }) => {
+        if (o.signerOptions !== undefined && o.signerModule === undefined)
+          throw new InvalidArgumentError('--signer-options needs --signer-module')
+        // Handed to createNode through the env until config.json has a `signer` section.
+        if (o.signerModule !== undefined) process.env[SIGNER_ENV.module] = resolve(o.signerModule)
+        if (o.signerOptions !== undefined) process.env[SIGNER_ENV.options] = resolve(o.signerOptions)
+        if (process.env[SIGNER_ENV.module] && !process.env[SIGNER_ENV.state])
+          process.env[SIGNER_ENV.state] = join(resolve(o.home), 'signer-state.json')
         // Before any service loads: a rejection a service drops is logged, not the end of the node.
         installRejectionGuard()
         const { runNode } = await import('../node/run.ts')

@@ -17,7 +17,6 @@ import {
   blockHashFromBytes,
   openLevelKv,
   openMemoryKv,
-  sign,
   subKv,
   toHex,
   type KvStore,
@@ -57,11 +56,19 @@ import { Journal } from './journal.ts'
 import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
 import { REBROADCAST, TxGossip } from './gossip.ts'
+import { type SignerSettings, failStop, openValidatorSigner, signerSettingsFromEnv } from '../signer/index.ts'
 
 export interface NodeOptions {
   config: NodeConfig
   genesis: Genesis
+  /** The node's key (key.json): its p2p identity, and its validator key unless `signer` is given. */
   key: KeyPair
+  /**
+   * An external validator signer (an operator's module, e.g. an HSM binding), checked at start and
+   * put behind the double-sign guard. Default: the `CITYLEDGER_SIGNER_*` env variables (`start
+   * --signer-module`), else `key` signs.
+   */
+  signer?: SignerSettings
   /** Folder of the LevelDB store (ignored for the memory backend). */
   dataDir: string
   /**
@@ -124,15 +131,39 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const validatorsHex = validators.map(toHex)
   const publicKey = toHex(key.publicKey)
   const isValidator = validatorsHex.includes(publicKey)
+  const signerSettings = opts.signer ?? signerSettingsFromEnv(process.env, opts.dataDir)
+  if (signerSettings && !isValidator)
+    throw new CityError(
+      'SIGNER_KEY_MISMATCH',
+      `a signer module is set (${signerSettings.module}) but this node's key ${publicKey} is not a validator of the genesis`,
+    )
+  // Before the store opens: a signer refused here leaves nothing to close but itself.
+  const validatorSigner = await openValidatorSigner({
+    key,
+    validators,
+    chainId: genesis.chainId,
+    watermarkWindow: genesis.consensus.watermarkWindow,
+    ...(signerSettings ? { settings: signerSettings } : {}),
+  })
+  const closeSigner = async () => {
+    await validatorSigner.signer.close?.().catch(() => {})
+  }
 
   // Storage: one KvStore for the chain and the consensus journal.
-  const rawKv: KvStore = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
+  let rawKv: KvStore
+  try {
+    rawKv = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
+  } catch (err) {
+    await closeSigner()
+    throw err
+  }
   const kv: KvStore = opts.testHooks?.wrapKv ? opts.testHooks.wrapKv(rawKv) : rawKv
   let store: ChainStore
   try {
     store = await ChainStore.open(timedKv(kv, metrics, 'chain'), { chainId: genesis.chainId })
   } catch (err) {
     await kv.close()
+    await closeSigner()
     throw err
   }
   const runtime = createRuntime({
@@ -150,6 +181,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     log('store').info({ chainId: genesis.chainId, stateRoot: toHex(store.state.root()) }, 'genesis written')
   } else if (store.genesisHash && toHex(store.genesisHash) !== toHex(gHash)) {
     await kv.close()
+    await closeSigner()
     // Genesis hashes changed to a canonical encoding (key order no longer counts): a store made by an
     // earlier version from this same file has the old hash.
     const legacy = toHex(store.genesisHash) === toHex(legacyGenesisHash(genesis))
@@ -248,7 +280,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         chainId: genesis.chainId,
         validators,
         publicKey: key.publicKey,
-        sign: (m) => sign(key.secretKey, m),
+        // A signer that fails stops the node (fatal) instead of leaving a round half done.
+        sign: failStop(validatorSigner, (err) => fatal?.(err)),
         verify: (c) => inline.verify(c),
         blockDigest: (b) => blockHashFromBytes(b),
         checkpointInterval: genesis.consensus.checkpointInterval,
@@ -471,13 +504,24 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         await inline.close().catch(() => {})
         await store.close().catch(() => {})
         await kv.close().catch(() => {})
+        await closeSigner()
         log('node').info({ height: ledger.head.height }, 'node stopped')
       })()
       return stopping
     },
   }
+  let fatalSeen = false
   fatal = (err) => {
-    log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
+    // The first cause is the one to read: a signer failure also fails the consensus step it was in.
+    if (fatalSeen) return
+    fatalSeen = true
+    const code = (err as { code?: string }).code
+    if (code === 'SIGNER_FAILED' || code === 'DOUBLE_SIGN' || code === 'SIGNER_STATE')
+      log('node').fatal(
+        { code, signer: validatorSigner.name, err: err.message },
+        'validator signer failed: stopping the node (no vote was signed)',
+      )
+    else log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
     // The process hears of it at once (not once stopped): its handler (run.ts) bounds how long the
     // stop may take, so a stop that hangs cannot keep a broken node running.
     const stopped = node.stop()
