@@ -13,6 +13,7 @@ import type { Input, Output } from '@cityledger/consensus'
 import type { Ledger } from '../chain/ledger.ts'
 import type { Logger } from '../log/index.ts'
 import type { Metrics } from '../metrics/index.ts'
+import { BlockBudget } from './blockBudget.ts'
 import type { Journal } from './journal.ts'
 import { nullBlock } from './nullBlock.ts'
 
@@ -50,6 +51,11 @@ export interface DriverOptions {
   wallClock: () => number
   maxBlockTxs: number
   maxBlockBytes: number
+  /**
+   * With it, the txs per proposed block follow this node's measured rounds so that a round stays under
+   * this many ms (see blockBudget.ts); without it every block may hold `maxBlockTxs`.
+   */
+  targetRoundMs?: number
   /** Wait this long after the last commit before proposing a block with txs (batching). */
   blockIntervalMs: number
   /** Propose an empty block after this long without txs (keeps liveness checks meaningful). */
@@ -104,6 +110,9 @@ export class ConsensusDriver {
   private committing: Promise<void> = Promise.resolve()
   private lastCommitAt: number
   private readonly proposedAt = new Map<string, number>()
+  /** When this node proposed, or was asked to validate, a block (by hex digest), and in which view. */
+  private readonly roundStart = new Map<string, { at: number; view: number }>()
+  private readonly budget?: BlockBudget
   /** Blocks already validated (or built here), by hex digest: a commit does not decode them again. */
   private readonly checked = new Map<string, { block: Block; txs: Tx[] }>()
   view = 0
@@ -112,6 +121,13 @@ export class ConsensusDriver {
     this.o = opts
     this.lastCommitAt = opts.clock.now()
     this.maxQueuedPerPeer = opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER
+    if (opts.targetRoundMs !== undefined)
+      this.budget = new BlockBudget({ maxTxs: opts.maxBlockTxs, targetRoundMs: opts.targetRoundMs })
+  }
+
+  /** Txs the next block this node proposes may hold (the genesis limit, or less while rounds are slow). */
+  blockTxsCap(): number {
+    return this.budget?.maxTxs ?? this.o.maxBlockTxs
   }
 
   /**
@@ -231,6 +247,7 @@ export class ConsensusDriver {
           this.schedulePropose()
           break
         case 'validate':
+          this.startRound(out.digest, out.view)
           this.validations.push(out)
           void this.runValidations()
           break
@@ -292,9 +309,10 @@ export class ConsensusDriver {
       return
     }
     this.proposalsWanted.delete(want.height)
-    const txs = this.o.mempool.reap({ maxTxs: this.o.maxBlockTxs, maxBytes: this.o.maxBlockBytes })
+    const txs = this.o.mempool.reap({ maxTxs: this.blockTxsCap(), maxBytes: this.o.maxBlockBytes })
     const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
     this.proposedAt.set(toHex(block.hash), this.o.clock.now())
+    this.startRound(block.hash, want.view)
     this.remember(block, txs)
     this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
     this.push({
@@ -353,6 +371,13 @@ export class ConsensusDriver {
       this.commits.delete(c.height)
       await this.applyCommit(c)
     }
+  }
+
+  private startRound(digest: Uint8Array, view: number): void {
+    const hex = toHex(digest)
+    if (!this.roundStart.has(hex)) this.roundStart.set(hex, { at: this.o.clock.now(), view })
+    // Rounds that never commit (refused or superseded proposals) must not pile up.
+    while (this.roundStart.size > 64) this.roundStart.delete(this.roundStart.keys().next().value!)
   }
 
   private remember(block: Block, txs: Tx[]): void {
@@ -434,8 +459,14 @@ export class ConsensusDriver {
       if (failed) m.txsCommitted.inc({ outcome: 'failed' }, failed)
       if (started !== undefined) m.commitLatency.observe((this.lastCommitAt - started) / 1000)
     }
-    this.proposedAt.delete(toHex(certificate.blockHash))
-    this.checked.delete(toHex(certificate.blockHash))
+    const hex = toHex(certificate.blockHash)
+    const round = this.roundStart.get(hex)
+    // A round that spanned a view change measures the fault, not the block: not counted.
+    if (round && round.view === certificate.view)
+      this.budget?.observe(txs.length, this.lastCommitAt - round.at)
+    this.roundStart.delete(hex)
+    this.proposedAt.delete(hex)
+    this.checked.delete(hex)
     if (this.proposedAt.size > 1000) this.proposedAt.clear()
     this.o.mempool.update({ committed: txs, height: block.header.height })
     this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })
