@@ -319,6 +319,12 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     maxBlockTxs: genesis.consensus.maxBlockTxs,
     maxBlockBytes: genesis.consensus.maxBlockBytes,
     blockIntervalMs: genesis.consensus.blockIntervalMs,
+    // A round (proposal to commit) within half the view-change timeout, after the batching wait: a
+    // slow machine proposes smaller blocks instead of changing view on every full one (blockBudget.ts).
+    targetRoundMs: Math.max(
+      100,
+      Math.floor(genesis.consensus.viewChangeTimeoutMs / 2) - genesis.consensus.blockIntervalMs,
+    ),
     emptyBlockIntervalMs: Math.max(
       genesis.consensus.blockIntervalMs,
       Math.floor(genesis.consensus.viewChangeTimeoutMs / 3),
