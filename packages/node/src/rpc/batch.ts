@@ -5,6 +5,7 @@ import type { RpcBackend } from './backend.ts'
 import { mapError, rpcError } from './errors.ts'
 import { parseHexBytes } from './params.ts'
 import type { RateLimiter } from './rateLimit.ts'
+import { ROUTE_SCHEMAS } from './schemas.ts'
 
 /**
  * `POST /v1/txs/batch`: many envelopes in one request, one answer per envelope in the same order.
@@ -155,6 +156,7 @@ export function registerBatchRoute(
   app.post(
     '/v1/txs/batch',
     {
+      schema: ROUTE_SCHEMAS.submitTxBatch,
       bodyLimit,
       errorHandler: (err, request, reply) => {
         const code = (err as { code?: unknown }).code

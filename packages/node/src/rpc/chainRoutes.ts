@@ -2,8 +2,15 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { toHex } from '@cityledger/core'
 import type { RpcBackend } from './backend.ts'
 import { rpcError } from './errors.ts'
-import { openApiDocument } from './openapi.ts'
-import { jsonForm, parseHash, parseHeight, parseQueryArgs, parseServiceQuery } from './params.ts'
+import {
+  PARAM_ERRORS,
+  jsonForm,
+  parseHash,
+  parseHeight,
+  parseQueryArgs,
+  parseServiceQuery,
+} from './params.ts'
+import { err, hashParams, ok, ref, uint } from './schemas.ts'
 
 /** Bounds of one `GET /v1/blocks?from=&to=` answer. */
 export const BLOCK_RANGE_DEFAULTS = Object.freeze({
@@ -23,6 +30,110 @@ export interface ChainRoutesOptions {
 
 const RANGE_PARAMS = new Set(['from', 'to'])
 
+const height = { ...uint, minimum: 1 }
+// Every route but health and metrics counts against a client's rate.
+const limited = err('RATE_LIMITED: too many requests from this address (see Retry-After)')
+const list = (key: string, item: string) => ({
+  type: 'object',
+  properties: { [key]: { type: 'array', items: ref(item) } },
+})
+
+/** The route schemas (see schemas.ts): the OpenAPI document is generated from them. */
+const SCHEMAS = {
+  status: {
+    operationId: 'getStatus',
+    tags: ['chain'],
+    summary: 'Node status',
+    response: { 200: ok('status', ref('NodeStatus')), 429: limited },
+  },
+  genesis: {
+    operationId: 'getGenesis',
+    tags: ['chain'],
+    summary: 'The genesis the node runs, as a genesis.json file has it, and its hash',
+    description:
+      'genesis is the file form: service configs keep their "0x" hex byte strings, consensus defaults are ' +
+      'filled in, notes such as $comment are dropped. Saved as genesis.json it hashes to genesisHash, the ' +
+      'hash GET /v1/status reports.',
+    response: { 200: ok('genesis', ref('Genesis')), 429: limited },
+  },
+  blocks: {
+    operationId: 'listBlocks',
+    tags: ['chain'],
+    summary: 'Committed blocks from..to in height order (at most maxRangeBlocks, default 100)',
+    description:
+      'to defaults to from + maxRangeBlocks - 1 and is capped at the head. An answer also stops, after ' +
+      'its first block, once the blocks read pass maxRangeBytes of encoded blocks (default 8 MiB); when it ' +
+      'stops before the requested (capped) to, next is the height to ask for next. Both bounds are ' +
+      'rpc.maxRangeBlocks and rpc.maxRangeBytes in config.json.',
+    querystring: {
+      type: 'object',
+      required: ['from'],
+      properties: {
+        from: { ...height, description: 'first height' },
+        to: { ...height, description: 'last height' },
+      },
+    },
+    response: {
+      200: ok('blocks', ref('BlockRange')),
+      400: err('BAD_REQUEST: from missing or not a height, to below from, or an unknown parameter'),
+      404: err('NOT_FOUND: from is above the head'),
+    },
+  },
+  latest: {
+    operationId: 'getLatestBlock',
+    tags: ['chain'],
+    summary: 'Latest committed block',
+    response: { 200: ok('block', ref('Block')), 404: err('NOT_FOUND: no block yet') },
+  },
+  block: {
+    operationId: 'getBlock',
+    tags: ['chain'],
+    summary: 'Committed block at a height',
+    params: { type: 'object', required: ['height'], properties: { height: uint } },
+    response: { 200: ok('block', ref('Block')), 400: err('BAD_REQUEST'), 404: err('NOT_FOUND') },
+  },
+  blockByHash: {
+    operationId: 'getBlockByHash',
+    tags: ['chain'],
+    summary: 'Committed block by hash',
+    params: hashParams,
+    response: { 200: ok('block', ref('Block')), 400: err('BAD_HEX'), 404: err('NOT_FOUND') },
+  },
+  validators: {
+    operationId: 'listValidators',
+    tags: ['chain'],
+    summary: 'Current validator set',
+    response: { 200: ok('validators', list('validators', 'Validator')), 429: limited },
+  },
+  peers: {
+    operationId: 'listPeers',
+    tags: ['chain'],
+    summary: 'Peers connected now',
+    response: { 200: ok('peers', list('peers', 'Peer')), 429: limited },
+  },
+  query: {
+    operationId: 'queryService',
+    tags: ['chain'],
+    summary: 'Read-only service query; query-string parameters are the arguments (strings)',
+    params: {
+      type: 'object',
+      required: ['service', 'query'],
+      properties: { service: { type: 'string' }, query: { type: 'string' } },
+    },
+    response: {
+      200: ok('answer', ref('QueryResult')),
+      400: err('bad arguments'),
+      404: err('UNKNOWN_SERVICE, UNKNOWN_QUERY'),
+    },
+  },
+  openapi: {
+    operationId: 'getOpenApi',
+    tags: ['operations'],
+    summary: 'This document',
+    response: { 200: ok('OpenAPI 3.1', { type: 'object' }), 429: limited },
+  },
+}
+
 /**
  * Read-only routes over the committed chain: status, genesis, blocks (one, by hash, a range),
  * validators, peers, service queries, and the OpenAPI document. Every answer is the backend's value in JSON form; a block that is not there
@@ -31,36 +142,36 @@ const RANGE_PARAMS = new Set(['from', 'to'])
 export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptions): void {
   const { backend, limits } = opts
 
-  app.get('/v1/status', async () => jsonForm(await backend.status()))
+  app.get('/v1/status', { schema: SCHEMAS.status }, async () => jsonForm(await backend.status()))
 
   // The genesis object is passed through as the file has it ("0x" hex in service configs), not
   // through jsonForm's bytes-to-hex: saved as genesis.json it must hash to genesisHash.
-  app.get('/v1/genesis', async () => await backend.genesis())
+  app.get('/v1/genesis', { schema: SCHEMAS.genesis }, async () => await backend.genesis())
 
   const sendBlock = (reply: FastifyReply, block: unknown, what: string): void => {
     if (block === undefined) throw rpcError('NOT_FOUND', `no block ${what}`)
     void reply.send(jsonForm(block))
   }
-  app.get('/v1/blocks/latest', async (_request, reply) =>
+  app.get('/v1/blocks/latest', { schema: SCHEMAS.latest }, async (_request, reply) =>
     sendBlock(reply, await backend.block('latest'), 'committed yet'),
   )
-  app.get('/v1/blocks/:height', async (request, reply) => {
+  app.get('/v1/blocks/:height', { schema: SCHEMAS.block }, async (request, reply) => {
     const height = parseHeight((request.params as { height: string }).height)
     sendBlock(reply, await backend.block(height), `at height ${height}`)
   })
-  app.get('/v1/blocks/hash/:hash', async (request, reply) => {
+  app.get('/v1/blocks/hash/:hash', { schema: SCHEMAS.blockByHash }, async (request, reply) => {
     const hash = parseHash((request.params as { hash: string }).hash, 'hash')
     sendBlock(reply, await backend.blockByHash(hash), `with hash ${toHex(hash)}`)
   })
 
-  app.get('/v1/blocks', async (request) => {
+  app.get('/v1/blocks', { schema: SCHEMAS.blocks }, async (request) => {
     const q = (request.query ?? {}) as Record<string, unknown>
     for (const k of Object.keys(q))
       if (!RANGE_PARAMS.has(k))
         throw rpcError('BAD_REQUEST', `unknown query parameter ${JSON.stringify(k.slice(0, 64))} (from, to)`)
-    if (q.from === undefined) throw rpcError('BAD_REQUEST', 'from: required (first height of the range)')
+    if (q.from === undefined) throw rpcError('BAD_REQUEST', `from: ${PARAM_ERRORS.fromRequired}`)
     const from = parseHeight(q.from, 'from')
-    if (from < 1) throw rpcError('BAD_REQUEST', 'from: heights start at 1')
+    if (from < 1) throw rpcError('BAD_REQUEST', `from: ${PARAM_ERRORS.fromBelowOne}`)
     const to = q.to === undefined ? undefined : parseHeight(q.to, 'to')
     if (to !== undefined && to < from)
       throw rpcError('BAD_REQUEST', `to (${to}) is below from (${from}): the range is inverted`)
@@ -74,16 +185,19 @@ export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptio
     return jsonForm(next === undefined ? { blocks: r.blocks } : { blocks: r.blocks, next })
   })
 
-  app.get('/v1/validators', async () => ({ validators: jsonForm(await backend.validators()) }))
+  app.get('/v1/validators', { schema: SCHEMAS.validators }, async () => ({
+    validators: jsonForm(await backend.validators()),
+  }))
 
-  app.get('/v1/peers', async () => ({ peers: jsonForm(await backend.peers()) }))
+  app.get('/v1/peers', { schema: SCHEMAS.peers }, async () => ({ peers: jsonForm(await backend.peers()) }))
 
-  app.get('/v1/services/:service/:query', async (request) => {
+  app.get('/v1/services/:service/:query', { schema: SCHEMAS.query }, async (request) => {
     const p = request.params as { service: string; query: string }
     const { service, query } = parseServiceQuery(p.service, p.query)
     const args = parseQueryArgs(request.query)
     return jsonForm(await backend.query(service, query, args))
   })
 
-  app.get('/v1/openapi.json', async () => openApiDocument)
+  // Generated from the route schemas once every route is in (the first request comes after start).
+  app.get('/v1/openapi.json', { schema: SCHEMAS.openapi }, async () => app.swagger())
 }

@@ -1,6 +1,6 @@
 import { SERVICE_RE } from '@cityledger/core'
 import { rpcError } from './errors.ts'
-import { parseHeight } from './params.ts'
+import { PARAM_ERRORS, parseHeight } from './params.ts'
 import type { EventFilter, EventPosition } from './sse.ts'
 
 /** What a `GET /v1/events` request asks for: where to resume and which messages to send. */
@@ -34,7 +34,7 @@ export function parseEventsRequest(query: unknown, lastEventId: unknown): Events
 
   if (lastEventId !== undefined && lastEventId !== '') {
     const m = typeof lastEventId === 'string' ? ID_RE.exec(lastEventId) : null
-    if (!m) throw rpcError('BAD_REQUEST', 'Last-Event-ID: expected <height> or <height>/<index>')
+    if (!m) throw rpcError('BAD_REQUEST', `Last-Event-ID: ${PARAM_ERRORS.lastEventId}`)
     const height = Number(m[1])
     if (!Number.isSafeInteger(height)) throw rpcError('BAD_REQUEST', 'Last-Event-ID: height out of range')
     return { after: { height, index: m[2] === undefined ? -1 : Number(m[2]) }, filter }

@@ -21,6 +21,5 @@ export type {
 } from './backend.ts'
 export { RPC_ERROR_STATUS, errorBody, mapError } from './errors.ts'
 export type { ErrorContext, MappedError, RpcErrorBody, RpcErrorCode } from './errors.ts'
-export { openApiDocument } from './openapi.ts'
 export { BATCH_LIMIT_DEFAULTS } from './batch.ts'
 export type { BatchResult } from './batch.ts'

@@ -1,9 +1,22 @@
 import { METHOD_RE, SERVICE_RE, fromHex, isHex, toHex } from '@cityledger/core'
 import { rpcError } from './errors.ts'
 
+/**
+ * The words of the parameter refusals, shared by the parsers below and the schema check of
+ * openapi.ts, so that a value refused by a route schema gets the answer the parser would give.
+ */
+export const PARAM_ERRORS = {
+  decimal: 'expected a decimal integer',
+  hash: 'expected 64 hex characters',
+  wait: 'the only supported value is "commit"',
+  fromRequired: 'required (first height of the range)',
+  fromBelowOne: 'heights start at 1',
+  lastEventId: 'expected <height> or <height>/<index>',
+} as const
+
 /** A 32-byte hash from its hex form (either case), or BAD_HEX naming the field. */
 export function parseHash(value: unknown, field: string): Uint8Array {
-  if (!isHex(value, 32)) throw rpcError('BAD_HEX', `${field}: expected 64 hex characters`)
+  if (!isHex(value, 32)) throw rpcError('BAD_HEX', `${field}: ${PARAM_ERRORS.hash}`)
   return fromHex(value, field)
 }
 
@@ -21,7 +34,7 @@ const DECIMAL_RE = /^(?:0|[1-9][0-9]{0,15})$/
 /** A block height: decimal digits, no sign, no exponent, a safe integer. */
 export function parseHeight(value: unknown, field = 'height'): number {
   if (typeof value !== 'string' || !DECIMAL_RE.test(value))
-    throw rpcError('BAD_REQUEST', `${field}: expected a decimal integer`)
+    throw rpcError('BAD_REQUEST', `${field}: ${PARAM_ERRORS.decimal}`)
   const n = Number(value)
   if (!Number.isSafeInteger(n)) throw rpcError('BAD_REQUEST', `${field}: out of range`)
   return n
@@ -37,7 +50,7 @@ export function parseTimeout(value: unknown, max: number): number {
 export function parseWait(value: unknown): boolean {
   if (value === undefined) return false
   if (value === 'commit') return true
-  throw rpcError('BAD_REQUEST', 'wait: the only supported value is "commit"')
+  throw rpcError('BAD_REQUEST', `wait: ${PARAM_ERRORS.wait}`)
 }
 
 /** Query arguments: at most this many, each name and value bounded. */

@@ -13,6 +13,8 @@ import { jsonForm, parseHash, parseHexBytes, parseTimeout, parseWait } from './p
 import { createRateLimiter } from './rateLimit.ts'
 import { firstReplayHeight, parseEventsRequest } from './eventParams.ts'
 import { createEventHub } from './sse.ts'
+import { registerOpenApi } from './openapi.ts'
+import { ROUTE_SCHEMAS } from './schemas.ts'
 
 /** Limits the RPC server enforces on every client. Optional fields default to `RPC_LIMIT_DEFAULTS`. */
 export interface RpcLimits {
@@ -215,6 +217,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     for (const m of [r.method].flat())
       if (m !== 'HEAD') routes.push(`${m} ${r.url.replace(/:([A-Za-z]+)/g, '{$1}')}`)
   })
+  registerOpenApi(app)
 
   // Only the two body types RPC v1 accepts; anything else is 415 before a handler runs.
   app.removeAllContentTypeParsers()
@@ -304,91 +307,95 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     sendStatus(reply, await waitForCommit(reply, hash, timeoutMs), 202)
   }
 
-  app.post('/v1/txs', async (request, reply) => {
-    const body = request.body
-    if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
-      throw rpcError('BAD_REQUEST', 'empty body: expected the envelope bytes')
-    }
-    if (!Buffer.isBuffer(body))
-      throw rpcError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        'POST /v1/txs takes application/octet-stream; use /v1/txs/json for JSON',
-      )
-    // A copy: fastify may hand out a slice of a shared pool buffer.
-    await submit(request, reply, new Uint8Array(body))
-  })
-
-  app.post('/v1/txs/json', async (request, reply) => {
-    if (Buffer.isBuffer(request.body))
-      throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs/json takes application/json')
-    const body = expectObject(request.body, 'body')
-    for (const k of Object.keys(body))
-      if (k !== 'envelope')
-        throw rpcError('BAD_REQUEST', `body: unknown field ${JSON.stringify(k.slice(0, 64))}`)
-    await submit(request, reply, parseHexBytes(body.envelope, 'envelope', limits.maxBodyBytes))
-  })
-
-  registerBatchRoute(app, {
-    backend,
-    logger,
-    sendError,
-    ...(limiter ? { limiter, exempt } : {}),
-    limits: {
-      maxBatchTxs: lim.maxBatchTxs,
-      maxBatchBytes: lim.maxBatchBytes,
-      maxTxBytes: limits.maxBodyBytes,
-    },
-  })
-
-  app.get('/v1/txs/:hash', async (request, reply) => {
-    const hash = parseHash((request.params as { hash: string }).hash, 'hash')
-    const q = (request.query ?? {}) as Record<string, unknown>
-    const wait = parseWait(q.wait)
-    const timeoutMs = parseTimeout(q.timeoutMs, limits.maxWaitMs)
-    const status = wait ? await waitForCommit(reply, hash, timeoutMs) : await backend.txStatus(hash)
-    sendStatus(reply, status, 200)
-  })
-
-  registerChainRoutes(app, {
-    backend,
-    limits: { maxRangeBlocks: lim.maxRangeBlocks, maxRangeBytes: lim.maxRangeBytes },
-  })
-
-  app.get('/v1/health', async (_request, reply) => {
-    const h = await backend.health()
-    void reply.code(h.ok ? 200 : 503).send(jsonForm(h))
-  })
-
-  app.get('/metrics', async (_request, reply) => {
-    const m = await backend.metrics()
-    void reply.type(m.contentType).send(m.body)
-  })
-
-  const refuseIfFull = (reply: FastifyReply): void => {
-    if (!hub.full()) return
-    // The connection goes too: a refused subscriber must not keep a connection slot.
-    void reply.header('connection', 'close')
-    throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
-      limit: lim.maxEventSubscribers,
-    })
-  }
-  app.get('/v1/events', async (request, reply) => {
-    refuseIfFull(reply)
-    const req = parseEventsRequest(request.query, request.headers['last-event-id'])
-    if (req.after) {
-      const first = firstReplayHeight(req.after)
-      const tip = (await backend.status()).height
-      const oldest = Math.max(1, tip - lim.maxEventReplayBlocks + 1)
-      if (first < oldest)
+  // The routes go in a plugin so that they are added after the swagger generator has loaded (it
+  // collects routes as they are added); hooks, parsers and handlers above are the root's and apply.
+  void app.register(async (app) => {
+    app.post('/v1/txs', { schema: ROUTE_SCHEMAS.submitTx }, async (request, reply) => {
+      const body = request.body
+      if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
+        throw rpcError('BAD_REQUEST', 'empty body: expected the envelope bytes')
+      }
+      if (!Buffer.isBuffer(body))
         throw rpcError(
-          'RESUME_TOO_OLD',
-          `cannot resume from height ${first}: streams replay at most ${lim.maxEventReplayBlocks} blocks (from ${oldest}); read older blocks with GET /v1/blocks/:height`,
-          { oldest },
+          'UNSUPPORTED_MEDIA_TYPE',
+          'POST /v1/txs takes application/octet-stream; use /v1/txs/json for JSON',
         )
-      refuseIfFull(reply)
+      // A copy: fastify may hand out a slice of a shared pool buffer.
+      await submit(request, reply, new Uint8Array(body))
+    })
+
+    app.post('/v1/txs/json', { schema: ROUTE_SCHEMAS.submitTxJson }, async (request, reply) => {
+      if (Buffer.isBuffer(request.body))
+        throw rpcError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/txs/json takes application/json')
+      const body = expectObject(request.body, 'body')
+      for (const k of Object.keys(body))
+        if (k !== 'envelope')
+          throw rpcError('BAD_REQUEST', `body: unknown field ${JSON.stringify(k.slice(0, 64))}`)
+      await submit(request, reply, parseHexBytes(body.envelope, 'envelope', limits.maxBodyBytes))
+    })
+
+    registerBatchRoute(app, {
+      backend,
+      logger,
+      sendError,
+      ...(limiter ? { limiter, exempt } : {}),
+      limits: {
+        maxBatchTxs: lim.maxBatchTxs,
+        maxBatchBytes: lim.maxBatchBytes,
+        maxTxBytes: limits.maxBodyBytes,
+      },
+    })
+
+    app.get('/v1/txs/:hash', { schema: ROUTE_SCHEMAS.getTx }, async (request, reply) => {
+      const hash = parseHash((request.params as { hash: string }).hash, 'hash')
+      const q = (request.query ?? {}) as Record<string, unknown>
+      const wait = parseWait(q.wait)
+      const timeoutMs = parseTimeout(q.timeoutMs, limits.maxWaitMs)
+      const status = wait ? await waitForCommit(reply, hash, timeoutMs) : await backend.txStatus(hash)
+      sendStatus(reply, status, 200)
+    })
+
+    registerChainRoutes(app, {
+      backend,
+      limits: { maxRangeBlocks: lim.maxRangeBlocks, maxRangeBytes: lim.maxRangeBytes },
+    })
+
+    app.get('/v1/health', { schema: ROUTE_SCHEMAS.getHealth }, async (_request, reply) => {
+      const h = await backend.health()
+      void reply.code(h.ok ? 200 : 503).send(jsonForm(h))
+    })
+
+    app.get('/metrics', { schema: ROUTE_SCHEMAS.getMetrics }, async (_request, reply) => {
+      const m = await backend.metrics()
+      void reply.type(m.contentType).send(m.body)
+    })
+
+    const refuseIfFull = (reply: FastifyReply): void => {
+      if (!hub.full()) return
+      // The connection goes too: a refused subscriber must not keep a connection slot.
+      void reply.header('connection', 'close')
+      throw rpcError('TOO_MANY_SUBSCRIBERS', 'too many open event streams; retry later', {
+        limit: lim.maxEventSubscribers,
+      })
     }
-    reply.hijack()
-    hub.open(reply.raw, req)
+    app.get('/v1/events', { schema: ROUTE_SCHEMAS.streamEvents }, async (request, reply) => {
+      refuseIfFull(reply)
+      const req = parseEventsRequest(request.query, request.headers['last-event-id'])
+      if (req.after) {
+        const first = firstReplayHeight(req.after)
+        const tip = (await backend.status()).height
+        const oldest = Math.max(1, tip - lim.maxEventReplayBlocks + 1)
+        if (first < oldest)
+          throw rpcError(
+            'RESUME_TOO_OLD',
+            `cannot resume from height ${first}: streams replay at most ${lim.maxEventReplayBlocks} blocks (from ${oldest}); read older blocks with GET /v1/blocks/:height`,
+            { oldest },
+          )
+        refuseIfFull(reply)
+      }
+      reply.hijack()
+      hub.open(reply.raw, req)
+    })
   })
 
   // Connections that never carried a request (clients open spares, e.g. undici after an abort).
