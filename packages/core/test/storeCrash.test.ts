@@ -10,6 +10,8 @@ import {
   decodeCertificate,
   openLevelKv,
   openMemoryKv,
+  STORE_PREFIX,
+  prefixEnd,
   sha256,
   toHex,
 } from '@cityledger/core'
@@ -78,9 +80,20 @@ function runAndKill(
 
 /** Opens the store the child left behind and checks it against a replay of the same chain in memory. */
 async function verify(db: string, reported: number): Promise<number> {
-  const store = await ChainStore.open(await openLevelKv(db), { chainId: CHAIN_ID })
+  const kv = await openLevelKv(db)
+  const store = await ChainStore.open(kv, { chainId: CHAIN_ID })
   try {
     const height = store.height()
+    // The search index rides in the block's batch: no entry of a block that is not there.
+    const x = Uint8Array.of(STORE_PREFIX.search)
+    for await (const [k] of kv.iterate({ gte: x, lt: prefixEnd(x)! })) {
+      // Height: the u64 before the 4-byte index at the end of the key (heights stay below 2^48).
+      const h = Buffer.from(k).readUIntBE(k.length - 10, 6)
+      assert.ok(
+        h <= height,
+        `search index entry of height ${h} above the stored height ${height} (seed ${SEED})`,
+      )
+    }
     assert.ok(height >= reported, `store at height ${height}, child had reported ${reported} (seed ${SEED})`)
     const replay = await ChainStore.open(openMemoryKv())
     await replay.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
@@ -98,6 +111,18 @@ async function verify(db: string, reported: number): Promise<number> {
       assert.ok(cert, `certificate ${h} missing`)
       assert.equal(hex(decodeCertificate(cert).blockHash), hex(block.hash))
       assert.equal(await store.getResults(h), input.results, `results of ${h}`)
+      // The fixture's txs are not envelopes: they are indexed by their events (successful txs only).
+      const page = await store.searchTxs({
+        event: { service: 'token', name: 'transfer' },
+        fromHeight: h,
+        toHeight: h,
+        limit: 100,
+      })
+      assert.equal(
+        page.txs.map((t) => `${t.index} ${hex(t.hash)}`),
+        input.results.flatMap((r, i) => (r.code === null ? [`${i} ${hex(r.hash)}`] : [])),
+        `search index of block ${h} (seed ${SEED})`,
+      )
       for (const [index, tx] of block.txs.entries()) {
         const stored = await store.getTx(sha256(tx))
         assert.equal(

@@ -22,6 +22,13 @@ import { checkRecent, readChainMeta } from './openChecks.ts'
 import { type StoredTx, decodeBlockEvents } from './results.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
+import {
+  type TxSearchPage,
+  type TxSearchQuery,
+  checkSearchQuery,
+  pushSearchOps,
+  runSearch,
+} from './txSearch.ts'
 
 export { CHECKED_AT_OPEN } from './openChecks.ts'
 
@@ -83,6 +90,8 @@ export class ChainStore {
    * same (no commit since), `commitBlock` need not look them up again (validation, then commit).
    */
   #absent: { height: number; keys: Set<string> } | undefined
+  /** First height the tx search index covers; undefined until a store older than the index commits. */
+  #searchFrom: number | undefined
 
   private constructor(
     kv: KvStore,
@@ -117,7 +126,9 @@ export class ChainStore {
     const { chainId, genesisHash, height } = meta
     const tipHash = height > 0 ? await checkRecent(kv, chainId, height, genesisHash) : genesisHash
     const state = await StateTree.open(kv, height)
-    return new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
+    const store = new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
+    store.#searchFrom = meta.searchFrom
+    return store
   }
 
   /** Last committed height: 0 = genesis only, -1 = not initialised yet. */
@@ -172,6 +183,7 @@ export class ChainStore {
         { type: 'put', key: META_KEYS.chainId, value: utf8.encode(chainId) },
         { type: 'put', key: META_KEYS.genesisHash, value: Uint8Array.from(genesisHash) },
         { type: 'put', key: META_KEYS.height, value: u64(0) },
+        { type: 'put', key: META_KEYS.searchFrom, value: u64(1) },
         ...staged.ops,
       ]
       await this.#kv.write(ops, { sync: true })
@@ -180,6 +192,7 @@ export class ChainStore {
       this.#genesisHash = Uint8Array.from(genesisHash)
       this.#tipHash = this.#genesisHash
       this.#height = 0
+      this.#searchFrom = 1
       return staged.root
     })
   }
@@ -264,10 +277,16 @@ export class ChainStore {
       }
       if (eventBytes !== undefined)
         ops.push({ type: 'put', key: heightKey(STORE_PREFIX.blockEvents, height), value: eventBytes })
+      // The search index of the block rides in the same batch: it exists exactly when the block does.
+      pushSearchOps(ops, height, block.txs, txHashes, results)
+      // A store written before the index starts it at this block (see `searchTxs`).
+      const startsIndex = this.#searchFrom === undefined
+      if (startsIndex) ops.push({ type: 'put', key: META_KEYS.searchFrom, value: u64(height) })
       for (const op of staged.ops) ops.push(op)
       ops.push({ type: 'put', key: META_KEYS.height, value: u64(height) })
       await this.#kv.write(ops, { sync: true })
       staged.commit()
+      if (startsIndex) this.#searchFrom = height
       this.#height = height
       this.#tipHash = Uint8Array.from(block.hash)
       return staged.root
@@ -370,6 +389,33 @@ export class ChainStore {
     if (!same(result.hash, hash))
       throw corrupt(`result of tx ${hex(hash)}`, `belongs to another tx at height ${height} index ${index}`)
     return { height, index, result }
+  }
+
+  /**
+   * Committed txs by signer, service, service + method and event type, combined (all given filters
+   * must match), in height order (`asc`, the default, or `desc`), at most `limit` (1..100, default 20)
+   * per page. One call reads at most `SEARCH_LIMITS.maxKeysRead` index keys: when it stops before the
+   * end of the range, `next` is the cursor to continue with (a page may then hold fewer than `limit`
+   * txs, or none). Bad input is `STORE_BAD_INPUT` naming the field (`details.field`).
+   *
+   * The index covers heights from `indexedFrom` on: 1 for a store created with it, and for a store
+   * written before it the first block it commits after the upgrade (heights below are not searched,
+   * whatever `fromHeight` says; until that commit `indexedFrom` is `height() + 1`).
+   *
+   * @example
+   * let page = await store.searchTxs({ service: 'token', method: 'transfer', order: 'desc', limit: 50 })
+   * while (page.next) page = await store.searchTxs({ service: 'token', method: 'transfer', order: 'desc', limit: 50, cursor: page.next })
+   */
+  async searchTxs(query: TxSearchQuery): Promise<TxSearchPage> {
+    this.#live()
+    const checked = checkSearchQuery(query)
+    // Read once: a commit landing during the scan adds heights above `hi`, which this page ignores.
+    const height = this.#height
+    const indexedFrom = this.#searchFrom ?? Math.max(1, height + 1)
+    const lo = Math.max(checked.fromHeight, indexedFrom, 1)
+    const hi = Math.min(checked.toHeight ?? height, height)
+    const page = await runSearch(this.#kv, checked, lo, hi)
+    return page.next === undefined ? { txs: page.txs, indexedFrom } : { ...page, indexedFrom }
   }
 
   /** Waits for a commit in progress, then closes the KvStore (which this store owns). */

@@ -26,4 +26,10 @@ export {
   decodeBlockEvents,
   MAX_RESULT_BYTES,
 } from './results.ts'
+export {
+  SEARCH_LIMITS,
+  type TxSearchHit,
+  type TxSearchPage,
+  type TxSearchQuery,
+} from './txSearch.ts'
 export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'

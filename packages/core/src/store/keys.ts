@@ -13,6 +13,7 @@
  * | `N`    | node hash (32)                | state tree page (see stateTree)              |
  * | `V`    | state key                     | latest state value                           |
  * | `S`    | height                        | state root after that height (32)            |
+ * | `X`    | kind + term + height + index  | tx hash (32): the tx search index (see txSearch) |
  * | `J`    | (consensus journal, owned by its user)                                       |
  * | `M`    | name (ASCII)                  | metadata: chain id, height, genesis hash...  |
  */
@@ -23,6 +24,7 @@ export const STORE_PREFIX = {
   txIndex: 0x54, // T
   result: 0x52, // R
   blockEvents: 0x45, // E
+  search: 0x58, // X
   stateNode: 0x4e, // N
   stateValue: 0x56, // V
   stateRoot: 0x53, // S
@@ -95,12 +97,16 @@ export function metaKey(name: string): Uint8Array {
 
 /** The format byte stored under `META_KEYS.format`; a store of another format is refused at open. */
 export const STORE_FORMAT = 1
-/** The chain store's metadata entries (format 1 byte, chain id UTF-8, genesis hash 32, height u64). */
+/**
+ * The chain store's metadata entries (format 1 byte, chain id UTF-8, genesis hash 32, height u64, and
+ * `searchFrom` u64: the first height the tx search index covers, absent in a store written before it).
+ */
 export const META_KEYS = {
   format: metaKey('format'),
   chainId: metaKey('chainId'),
   genesisHash: metaKey('genesisHash'),
   height: metaKey('height'),
+  searchFrom: metaKey('searchFrom'),
 }
 
 /** The whole namespace of `prefix` as a range. */

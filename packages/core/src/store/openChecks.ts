@@ -22,18 +22,21 @@ import { decodeResult, decodeStored, hex, same } from './storedValues.ts'
 
 /**
  * Reads and checks the metadata (format, chain id, genesis hash, height) and that the last stored block
- * is at the recorded height. `undefined` for an empty store (no metadata and no data);
+ * is at the recorded height (`searchFrom` undefined: a store written before the tx search index). `undefined` for an empty store (no metadata and no data);
  * `STORE_WRONG_CHAIN` when `expectChainId` is given and differs; `STORE_CORRUPT` naming what is wrong.
  */
 export async function readChainMeta(
   kv: KvStore,
   expectChainId: string | undefined,
-): Promise<{ chainId: string; genesisHash: Uint8Array; height: number } | undefined> {
-  const [format, chainIdRaw, genesisHash, heightRaw] = await kv.getMany([
+): Promise<
+  { chainId: string; genesisHash: Uint8Array; height: number; searchFrom: number | undefined } | undefined
+> {
+  const [format, chainIdRaw, genesisHash, heightRaw, searchFromRaw] = await kv.getMany([
     META_KEYS.format,
     META_KEYS.chainId,
     META_KEYS.genesisHash,
     META_KEYS.height,
+    META_KEYS.searchFrom,
   ])
   if (
     format === undefined &&
@@ -80,7 +83,15 @@ export async function readChainMeta(
     if (last !== height)
       throw corrupt('block index', `last stored block is ${last}, metadata height is ${height}`)
   }
-  return { chainId, genesisHash, height }
+  let searchFrom: number | undefined
+  if (searchFromRaw !== undefined) {
+    if (searchFromRaw.length !== 8)
+      throw corrupt('metadata searchFrom', `${searchFromRaw.length} bytes instead of 8`)
+    searchFrom = readU64(searchFromRaw, 0)
+    if (searchFrom < 1 || searchFrom > height + 1)
+      throw corrupt('metadata searchFrom', `${searchFrom} is not a height from 1 to ${height + 1}`)
+  }
+  return { chainId, genesisHash, height, searchFrom }
 }
 
 /** How many of the latest blocks `open` checks in full (block, links, certificate, results, tx index). */
