@@ -482,6 +482,12 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         ...(headCert ? { certificate: decodeCertificate(headCert) } : {}),
       })
       await syncer.sync().catch((err) => log('sync').warn({ err: String(err) }, 'initial sync failed'))
+      // A fatal stop during start (e.g. the signer refused the first vote) fails the start: nobody
+      // listens for the process event yet, and a start that resolved would print the ready line.
+      if (fatalError) {
+        await node.stop()
+        throw fatalError
+      }
       started = true
       // A node that fell behind without noticing (e.g. paused) asks peers every few seconds.
       let lastHeight = ledger.head.height
@@ -516,11 +522,11 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       return stopping
     },
   }
-  let fatalSeen = false
+  let fatalError: Error | undefined
   fatal = (err) => {
     // The first cause is the one to read: a signer failure also fails the consensus step it was in.
-    if (fatalSeen) return
-    fatalSeen = true
+    if (fatalError) return
+    fatalError = err
     const code = (err as { code?: string }).code
     if (code === 'SIGNER_FAILED' || code === 'DOUBLE_SIGN' || code === 'SIGNER_STATE')
       log('node').fatal(
