@@ -1,5 +1,6 @@
 // CORS (issue 15): off by default; with rpc.cors.origins an allowed origin's preflight and requests get
-// the CORS headers, any other origin's get none (its preflight is 404, so the browser refuses).
+// the CORS headers, error answers (429 and 413 included) and event streams too; any other origin's get none
+// (its preflight is 404, so the browser refuses).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../src/config/index.ts'
@@ -88,7 +89,7 @@ test('an allowed origin gets the preflight and the headers; another origin gets 
   })
 })
 
-test('preflights count against the rate limit; a refused answer carries no CORS header', async () => {
+test('preflights count against the rate limit; the 429 carries the CORS headers so the page can read it', async () => {
   await withServer(
     { origins: [APP] },
     async (url) => {
@@ -96,10 +97,87 @@ test('preflights count against the rate limit; a refused answer carries no CORS 
       assert.is((await preflight(url, APP)).status, 204)
       const p = await preflight(url, APP)
       assert.is(p.status, 429, 'the third request within the burst of 2 (the clock stands still)')
-      assert.is(p.headers.get('access-control-allow-origin'), null)
+      assert.is(p.headers.get('access-control-allow-origin'), APP)
+      assert.is(p.headers.get('access-control-expose-headers'), 'retry-after')
+      const r = await fetch(`${url}/v1/status`, { headers: { origin: APP } })
+      assert.is(r.status, 429)
+      assert.is(r.headers.get('access-control-allow-origin'), APP, 'a rate-limited request')
+      assert.ok(r.headers.get('retry-after'))
+      const o = await fetch(`${url}/v1/status`, { headers: { origin: OTHER } })
+      assert.is(o.status, 429)
+      assert.is(o.headers.get('access-control-allow-origin'), null, 'not for another origin')
     },
     { rateLimitPerSecond: 1, rateLimitBurst: 2 },
   )
+})
+
+test('error answers (400, 404, 413, 415, 500, 503) carry the CORS headers for an allowed origin, none for another', async () => {
+  await withServer(
+    { origins: [APP] },
+    async (url) => {
+      const post = (path: string, type: string, body: string | Uint8Array<ArrayBuffer>, origin = APP) =>
+        fetch(`${url}${path}`, { method: 'POST', headers: { origin, 'content-type': type }, body })
+      const cases: [string, () => Promise<Response>, number][] = [
+        ['bad param', () => fetch(`${url}/v1/blocks/x`, { headers: { origin: APP } }), 400],
+        ['no route', () => fetch(`${url}/v1/nothing`, { headers: { origin: APP } }), 404],
+        ['bad percent-encoding', () => fetch(`${url}/v1/txs/%zz`, { headers: { origin: APP } }), 400],
+        [
+          'overlong parameter',
+          () => fetch(`${url}/v1/txs/${'0'.repeat(600)}`, { headers: { origin: APP } }),
+          400,
+        ],
+        ['no block', () => fetch(`${url}/v1/blocks/latest`, { headers: { origin: APP } }), 404],
+        ['body too large', () => post('/v1/txs', 'application/octet-stream', new Uint8Array(5000)), 413],
+        ['bad media type', () => post('/v1/txs', 'text/plain', 'x'), 415],
+        ['bad JSON', () => post('/v1/txs/json', 'application/json', '{'), 400],
+        ['too many streams', () => fetch(`${url}/v1/events`, { headers: { origin: APP } }), 503],
+      ]
+      for (const [what, run, status] of cases) {
+        const r = await run()
+        await r.body?.cancel()
+        assert.is(r.status, status, what)
+        assert.is(r.headers.get('access-control-allow-origin'), APP, `${what}: allow-origin`)
+        assert.match(r.headers.get('vary') ?? '', /origin/i, `${what}: vary`)
+        assert.is(r.headers.get('access-control-expose-headers'), 'retry-after', `${what}: expose`)
+      }
+      const other = await post('/v1/txs', 'application/octet-stream', new Uint8Array(5000), OTHER)
+      assert.is(other.status, 413)
+      assert.is(other.headers.get('access-control-allow-origin'), null)
+    },
+    { maxEventSubscribers: 0 },
+  )
+})
+
+test('the event stream carries the CORS headers (an EventSource on another origin reads it)', async () => {
+  await withServer({ origins: [APP] }, async (url) => {
+    const ac = new AbortController()
+    const r = await fetch(`${url}/v1/events`, { headers: { origin: APP }, signal: ac.signal })
+    assert.is(r.status, 200)
+    assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/)
+    assert.is(r.headers.get('access-control-allow-origin'), APP)
+    ac.abort()
+  })
+})
+
+test('an internal error (500) carries the CORS headers too', async () => {
+  const backend = createFakeBackend()
+  backend.failNext('status', new Error('boom'))
+  const server = createRpcServer({
+    backend,
+    limits: { maxBodyBytes: 4096, maxWaitMs: 1000 },
+    host: '127.0.0.1',
+    port: 0,
+    heartbeatMs: 0,
+    cors: { origins: [APP] },
+  })
+  const { url } = await server.start()
+  try {
+    const r = await fetch(`${url}/v1/status`, { headers: { origin: APP } })
+    assert.is(r.status, 500)
+    assert.is(r.headers.get('access-control-allow-origin'), APP)
+  } finally {
+    await server.stop()
+  }
 })
 
 test('"*" allows any origin; a malformed origin is refused at start', async () => {

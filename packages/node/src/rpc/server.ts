@@ -6,7 +6,7 @@ import { toHex } from '@cityledger/core'
 import type { RpcBackend, RpcEvent, TxStatus } from './backend.ts'
 import { BATCH_LIMIT_DEFAULTS, registerBatchRoute } from './batch.ts'
 import { BLOCK_RANGE_DEFAULTS, registerChainRoutes } from './chainRoutes.ts'
-import { type CorsOptions, registerCors } from './cors.ts'
+import { type AddCorsHeaders, type CorsOptions, registerCors } from './cors.ts'
 import { type ErrorContext, type MappedError, errorBody, mapError, rpcError } from './errors.ts'
 import { expectObject, parseJsonBody } from './json.ts'
 import { jsonForm, parseHash, parseHexBytes, parseTimeout, parseWait } from './params.ts'
@@ -187,10 +187,13 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const sendMapped = (request: FastifyRequest, reply: FastifyReply, err: unknown, m: MappedError): void => {
     if (m.bug) logger.error({ err, method: request.method, url: request.url }, 'rpc request failed')
     else logger.debug({ code: m.code, method: request.method, url: request.url }, 'rpc request rejected')
+    addCors(request, reply)
     if (m.status === 429 || m.status === 503) void reply.header('retry-after', String(retryAfter(err)))
     void reply.code(m.status).send(errorBody(m.code, m.message))
   }
 
+  // Set once CORS is registered below; frameworkErrors answers need it (no hook sees them).
+  let addCors: AddCorsHeaders = () => {}
   const app = Fastify({
     logger: false,
     bodyLimit: jsonBodyLimit,
@@ -259,7 +262,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
         })
     })
   }
-  registerCors(app, opts.cors)
+  addCors = registerCors(app, opts.cors)
   app.addHook('onResponse', async (request, reply) => {
     logger.trace({ method: request.method, url: request.url, status: reply.statusCode }, 'rpc request')
     opts.onRequestDone?.({
@@ -393,6 +396,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
           )
         refuseIfFull(reply)
       }
+      // Headers set by hooks (CORS) go out with the stream, which writes its own head.
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) reply.raw.setHeader(k, v)
       reply.hijack()
       hub.open(reply.raw, req)
     })
