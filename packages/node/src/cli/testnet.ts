@@ -9,6 +9,7 @@ import {
   parseGenesis,
   writeConfig,
   writeKey,
+  writeKeyFile,
 } from '../config/index.ts'
 import { defaultServiceGenesis } from './devGenesis.ts'
 
@@ -90,11 +91,10 @@ export function createTestnet(opts: TestnetOptions): TestnetLayout {
   // before anything is written: a testnet its nodes would refuse is never left on disk.
   parseGenesis(genesis, 'testnet genesis')
   mkdirSync(out, { recursive: true })
-  writeFileSync(
-    join(out, 'city-key.json'),
-    `${JSON.stringify({ publicKey: toHex(cityKey.publicKey), secretKey: toHex(cityKey.secretKey) }, null, 2)}\n`,
-    { mode: 0o600 },
-  )
+  // The city operator's key stays beside the homes, never in one: no validator needs it, and a
+  // validator home copied to its machine must not carry the key that administers every service.
+  // Written as every key file is (mode 600, temp file and rename).
+  writeKeyFile(join(out, 'city-key.json'), cityKey)
   const nObs = opts.observers ?? 0
   const obsPorts =
     opts.observerPorts ??
