@@ -148,7 +148,11 @@ interface Running {
 
 /** What Docker's network does for the validators, on loopback: each container address and port a free port. */
 function mapToLoopback(ports: number[]): { rpc: string[] } {
-  const p2p = (address: string) => ports[2 * compose.findIndex((s) => s.address === address)]!
+  const p2p = (address: string) => {
+    const j = compose.findIndex((s) => s.address === address)
+    assert.ok(j >= 0, `peer address ${address} is no service's ipv4_address`)
+    return ports[2 * j]!
+  }
   const rpc: string[] = []
   for (const [i, home] of homes.entries()) {
     const file = join(home, 'config.json')
@@ -192,11 +196,17 @@ function startService(i: number): Running {
   return { service: compose[i]!, child, log: () => out, exit }
 }
 
-/** Resolves once `check` returns true; polls every 100 ms, fails with `describe()` after `ms`. */
-async function until(check: () => Promise<boolean>, ms: number, describe: () => string): Promise<void> {
+/** Resolves once `check` returns true; polls every 100 ms, fails with `describe()` after `ms` or once `gaveUp` says why. */
+async function until(
+  check: () => Promise<boolean>,
+  ms: number,
+  describe: () => string,
+  gaveUp: () => string | undefined,
+): Promise<void> {
   const end = Date.now() + ms
   while (!(await check().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms:\n${describe()}`)
+    const why = gaveUp() ?? (Date.now() > end ? `timed out after ${ms} ms` : undefined)
+    if (why) throw new Error(`${why}:\n${describe()}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
@@ -231,6 +241,7 @@ test('the compose commands run the four validators: they commit, pass the HEALTH
       60_000,
       () =>
         `last status: ${JSON.stringify(last.map((s: any) => (s.height === undefined ? s : { height: s.height, peers: s.peers, view: s.view })))}\n${logs()}`,
+      () => running.find((r) => r.child.exitCode !== null)?.service.name.concat(' exited'),
     )
     for (const url of rpc) {
       const hc = healthcheck(Number(new URL(url).port))
