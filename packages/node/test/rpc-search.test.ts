@@ -158,6 +158,14 @@ test('the answer keeps every field through the response schema; next only when t
   const last = await app.inject({ method: 'GET', url: '/v1/txs/search?service=token&limit=3&cursor=1.2' })
   assert.equal(last.json(), { txs: [{ hash: toHex(hashOf(3)), height: 2, index: 0 }], indexedFrom: 1 })
   await app.close()
+  // A backend that answers in JSON form (hex hashes) is sent as it is.
+  const hexApp = await appWith(async () => ({
+    txs: [{ hash: 'cd'.repeat(32), height: 7, index: 1 }],
+    indexedFrom: 5,
+  }))
+  const h = await hexApp.inject({ method: 'GET', url: '/v1/txs/search?signer=' + SIGNER })
+  assert.equal(h.json(), { txs: [{ hash: 'cd'.repeat(32), height: 7, index: 1 }], indexedFrom: 5 })
+  await hexApp.close()
 })
 
 test('paging with next covers every match once, both orders', async () => {

@@ -19,9 +19,12 @@ export interface TxSearchParams {
   cursor?: string
 }
 
-/** One page of matches; `indexedFrom` is the first height the node's index covers. */
+/**
+ * One page of matches; `indexedFrom` is the first height the node's index covers. A hash is bytes (as
+ * the store gives it) or already lowercase hex (the RPC backend's JSON form).
+ */
 export interface TxSearchAnswer {
-  txs: { hash: Uint8Array; height: number; index: number }[]
+  txs: { hash: Uint8Array | string; height: number; index: number }[]
   next?: string
   indexedFrom: number
 }
@@ -64,6 +67,7 @@ const height = { type: 'integer', minimum: 0 }
 /** The route schema: the OpenAPI entry, and (200) exactly the fields the handler sends. */
 export const SEARCH_SCHEMA = {
   operationId: 'searchTxs',
+  tags: ['txs'],
   summary: 'Committed txs by signer, service, method and event type (filters combine)',
   description:
     'At least one of signer, service, method (with service) or event. Matches come in height order ' +
@@ -233,7 +237,11 @@ export function registerSearchRoutes(app: FastifyInstance, opts: SearchRoutesOpt
       next?: string
       indexedFrom: number
     } = {
-      txs: page.txs.map((t) => ({ hash: toHex(t.hash), height: t.height, index: t.index })),
+      txs: page.txs.map((t) => ({
+        hash: typeof t.hash === 'string' ? t.hash : toHex(t.hash),
+        height: t.height,
+        index: t.index,
+      })),
       indexedFrom: page.indexedFrom,
     }
     if (page.next !== undefined) body.next = page.next
