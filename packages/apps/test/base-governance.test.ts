@@ -1,5 +1,5 @@
 // governance: the rules of test/../src/base/governance.ts, each refusal with its error code.
-import { type TxContext, type TxResult, type Value, toHex } from '@cityledger/core'
+import { type TxContext, type TxResult, type Value, createRuntime, signTx, toHex } from '@cityledger/core'
 import { createTestChain } from '@cityledger/core/testing'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -375,6 +375,104 @@ test('at most MAX_OPEN_PROPOSALS open at once', () => {
     propose(a, 'parameters', { changes: [{ name: 'voting.petitionDebate', value: 1 }] }),
     null,
     'room again',
+  )
+})
+
+test('upgrades of several services: upgradesAt by service name, pendingUpgrades earliest first', () => {
+  const { chain, a, propose } = setup({ threshold: 1 })
+  const up = (service: string, extra: Record<string, Value> = {}) =>
+    propose(a, 'upgrade', { service, version: '2.0.0', codeHash: h32(service) }, extra)
+  expectCode(up('voting', { expiresAt: 20, activationHeight: 40 }), null, 'voting at 40')
+  expectCode(up('token', { expiresAt: 20, activationHeight: 30 }), null, 'token at 30')
+  expectCode(up('agreement', { expiresAt: 20, activationHeight: 40 }), null, 'agreement at 40')
+  const services = (v: Value) => (v as { service: string }[]).map((u) => u.service)
+  assert.equal(services(chain.query('governance', 'upgradesAt', { height: 40 })), ['agreement', 'voting'])
+  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['token', 'agreement', 'voting'])
+  chain.advance(30 - chain.height)
+  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['agreement', 'voting'])
+})
+
+test('at most 64 services get upgrades (the upgrade queries read one timeline per service)', () => {
+  const { a, propose } = setup({ threshold: 1 })
+  const up = (i: number) => propose(a, 'upgrade', { service: `svc${i}`, version: '2.0.0', codeHash: h32(i) })
+  for (let i = 0; i < 64; i++) expectCode(up(i), null, `service ${i}`)
+  expectCode(up(64), 'TOO_MANY_SERVICES', '65th service')
+})
+
+test('runs on a state backend without prefix listings (no state.list: a reader with get only)', () => {
+  // The node's state tree can list a prefix, but not every reader can (the determinism harness's
+  // cannot); a hook that lists fails there on every block.
+  const runtime = createRuntime({ services: [...baseServices, governance] })
+  const probe = createTestChain({ services: [] })
+  const [a, b] = [probe.keys('ra'), probe.keys('rb')]
+  const state = new Map<string, Uint8Array>()
+  const reader = { get: (k: Uint8Array) => state.get(toHex(k))?.slice() }
+  const apply = (w: Map<string, Uint8Array | null>) => {
+    for (const [k, v] of w) v === null ? state.delete(k) : state.set(k, v)
+  }
+  const genesis = { governance: { members: [a.publicKey, b.publicKey], threshold: 2, validators: [] } }
+  apply(runtime.genesis(reader, genesis, 1000).writes)
+  const nonces = new Map<string, number>()
+  const tx = (key: typeof a, method: string, args: Value) => {
+    const n = (nonces.get(toHex(key.publicKey)) ?? 0) + 1
+    nonces.set(toHex(key.publicKey), n)
+    const body = {
+      chainId: 'c',
+      service: 'governance',
+      method,
+      args,
+      signer: key.publicKey,
+      nonce: n,
+      expiry: 0,
+    }
+    return signTx(body, key.secretKey)
+  }
+  const codes: (string | null)[] = []
+  const events: string[] = []
+  for (let height = 1; height <= 5; height++) {
+    const txs =
+      height === 1
+        ? [
+            tx(a, 'propose', {
+              kind: 'upgrade',
+              payload: { service: 'token', version: '2.0.0', codeHash: h32('t') },
+              expiresAt: 3,
+              activationHeight: 40,
+            }),
+            tx(a, 'propose', {
+              kind: 'upgrade',
+              payload: { service: 'voting', version: '2.0.0', codeHash: h32('v') },
+              expiresAt: 9,
+              activationHeight: 40,
+            }),
+            tx(b, 'propose', {
+              kind: 'governance',
+              payload: { members: [b.publicKey], threshold: 1 },
+              expiresAt: 9,
+            }),
+          ]
+        : height === 2
+          ? [tx(b, 'approve', { id: 1 })]
+          : height === 4
+            ? [tx(a, 'approve', { id: 2 })]
+            : []
+    const out = runtime.executeBlock(reader, { height, time: 1000 + height, chainId: 'c', txs })
+    apply(out.writes)
+    codes.push(...out.results.map((r) => r.code))
+    events.push(
+      ...out.results.flatMap((r) => r.events.map((e) => e.name)),
+      ...out.blockEvents.map((e) => e.name),
+    )
+  }
+  assert.equal(codes, [null, null, null, null, null])
+  assert.ok(events.includes('membershipChanged') && events.includes('expired'), events.join())
+  assert.not.ok(events.includes('endBlockFailed'), events.join())
+  const pending = runtime.query(reader, 5, 'governance', 'pendingUpgrades', {}).value as {
+    service: string
+  }[]
+  assert.equal(
+    pending.map((u) => u.service),
+    ['voting'],
   )
 })
 

@@ -61,14 +61,14 @@ import {
  *   the membership it was created under.
  * - A revoked key (identity) loses its governance powers too (KEY_REVOKED), like every other power.
  *
- * State layout:
- *   meta                    -> { epoch, members, threshold, nextId, open }
+ * State layout (no prefix listings: every read is one key, so any state backend serves it):
+ *   meta                    -> { epoch, members, threshold, nextId, open: [{ id, expiresAt }] }
  *   epoch/<epoch:8>         -> { members, threshold, since }      every membership, for audits
  *   prop/<id:12>            -> ProposalRecord
- *   exp/<expiresAt:16>/<id:12> -> true                           open proposals, by expiry (the hook's queue)
  *   vset/<seq:8>, vset/n    -> timeline of validator sets (value: the whole set), seq 0 = genesis
  *   param/<name>/<seq:8>, param/<name>/n -> timeline of one parameter (no entries: the table's default)
- *   upg/<activation:16>/<service> -> UpgradeRecord;  upglast/<service> -> activation height of its last
+ *   upg/<service>/<seq:8>, upg/<service>/n -> timeline of a service's upgrades (value: UpgradeRecord)
+ *   upgraded                -> the services with upgrades, in order of their first
  */
 
 /** Error codes of governance. */
@@ -96,6 +96,7 @@ export type GovernanceErrorCode =
   | 'PARAMETER_OUT_OF_RANGE'
   | 'DUPLICATE_PARAMETER'
   | 'UPGRADE_PENDING'
+  | 'TOO_MANY_SERVICES'
 
 export type ProposalStatus = 'open' | 'executed' | 'expired' | 'cancelled'
 
@@ -141,7 +142,8 @@ interface Meta {
   members: Uint8Array[]
   threshold: number
   nextId: number
-  open: number
+  /** The open proposals (at most MAX_OPEN_PROPOSALS), oldest first: the expiry hook's queue. */
+  open: { id: number; expiresAt: number }[]
 }
 
 type View = ReadonlyStateView | StateView
@@ -149,9 +151,11 @@ type Rec = Record<string, Value>
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0')
 const propKey = (id: number) => `prop/${pad(id, 12)}`
-const expKey = (p: { expiresAt: number; id: number }) => `exp/${pad(p.expiresAt, 16)}/${pad(p.id, 12)}`
 const VSET = 'vset/'
 const paramTimeline = (name: string) => `param/${name}/`
+const upgradeTimeline = (service: string) => `upg/${service}/`
+/** Most services with upgrades (bounds the reads of the upgrade queries). */
+const MAX_UPGRADED_SERVICES = 64
 /** At most this many proposals expire per block (the rest the next block: approvals check the height). */
 const EXPIRIES_PER_BLOCK = 32
 
@@ -177,7 +181,7 @@ function meta(state: View): Meta {
       members: [],
       threshold: 0,
       nextId: 0,
-      open: 0,
+      open: [],
     }
   )
 }
@@ -254,12 +258,18 @@ function checkProposal(
   }
   if (kind === 'upgrade') {
     const p = PAYLOADS.upgrade.parse(rawPayload, 'args.payload') as UpgradePayload
-    const last = ctx.state.get<number>(`upglast/${p.service}`)
+    const last = timelineLast(ctx.state, upgradeTimeline(p.service))?.activationHeight
     ensure(
       last === undefined || last <= ctx.height,
       'UPGRADE_PENDING',
       `${p.service} already has an upgrade scheduled at height ${last}`,
       { service: p.service, activationHeight: last },
+    )
+    const known = upgradedServices(ctx.state)
+    ensure(
+      known.includes(p.service) || known.length < MAX_UPGRADED_SERVICES,
+      'TOO_MANY_SERVICES',
+      `upgrades name at most ${MAX_UPGRADED_SERVICES} services`,
     )
     return p as unknown as Value
   }
@@ -286,8 +296,13 @@ function execute(ctx: TxContext, p: ProposalRecord, m: Meta): void {
   } else if (p.kind === 'upgrade') {
     const u = p.payload as unknown as UpgradePayload
     const rec: UpgradeRecord = { ...u, activationHeight: at, proposal: p.id }
-    ctx.state.set(`upg/${pad(at, 16)}/${u.service}`, rec as unknown as Rec)
-    ctx.state.set(`upglast/${u.service}`, at)
+    const known = upgradedServices(ctx.state)
+    if (!known.includes(u.service)) ctx.state.set('upgraded', [...known, u.service])
+    timelineAppend(ctx.state, upgradeTimeline(u.service), {
+      activationHeight: at,
+      value: rec as unknown as Rec,
+      proposal: p.id,
+    })
   } else if (p.kind === 'parameters') {
     for (const c of (p.payload as unknown as ParametersPayload).changes)
       timelineAppend(ctx.state, paramTimeline(c.name), {
@@ -304,11 +319,8 @@ function execute(ctx: TxContext, p: ProposalRecord, m: Meta): void {
 function changeMembership(ctx: TxContext, p: ProposalRecord, m: Meta): void {
   const next = p.payload as unknown as MembershipPayload
   const cancelled: number[] = []
-  // At most MAX_OPEN_PROPOSALS entries, so one page holds them all.
-  for (const e of ctx.state.list('exp/', { limit: MAX_OPEN_PROPOSALS }).entries) {
-    const id = Number(e.key.slice(e.key.lastIndexOf('/') + 1))
-    ctx.state.delete(e.key)
-    if (id === p.id) continue
+  // p itself has left `open` already.
+  for (const { id } of m.open) {
     const other = getProposal(ctx.state, id)
     ctx.state.set(propKey(id), { ...other, status: 'cancelled', closedAt: ctx.height } as unknown as Rec)
     cancelled.push(id)
@@ -316,7 +328,7 @@ function changeMembership(ctx: TxContext, p: ProposalRecord, m: Meta): void {
   m.epoch += 1
   m.members = next.members
   m.threshold = next.threshold
-  m.open = 0
+  m.open = []
   ctx.state.set(`epoch/${pad(m.epoch, 8)}`, {
     members: next.members,
     threshold: next.threshold,
@@ -332,7 +344,11 @@ function changeMembership(ctx: TxContext, p: ProposalRecord, m: Meta): void {
 
 function propose(ctx: TxContext, a: Infer<typeof args.propose>): Value {
   const m = meta(ctx.state)
-  ensure(m.open < MAX_OPEN_PROPOSALS, 'TOO_MANY_OPEN', `${MAX_OPEN_PROPOSALS} proposals are open already`)
+  ensure(
+    m.open.length < MAX_OPEN_PROPOSALS,
+    'TOO_MANY_OPEN',
+    `${MAX_OPEN_PROPOSALS} proposals are open already`,
+  )
   const lifetime = parameterAt(ctx.state, 'governance.maxProposalLifetime', ctx.height)
   ensure(
     a.expiresAt > ctx.height && a.expiresAt <= ctx.height + lifetime,
@@ -356,7 +372,7 @@ function propose(ctx: TxContext, a: Infer<typeof args.propose>): Value {
     closedAt: null,
   }
   m.nextId += 1
-  m.open += 1
+  m.open.push({ id: p.id, expiresAt: p.expiresAt })
   ctx.emit('created', {
     id: p.id,
     kind: p.kind,
@@ -364,7 +380,6 @@ function propose(ctx: TxContext, a: Infer<typeof args.propose>): Value {
     expiresAt: p.expiresAt,
     activationHeight: activation,
   })
-  ctx.state.set(expKey(p), true)
   approveAs(ctx, p, m)
   return p.id
 }
@@ -378,8 +393,7 @@ function approveAs(ctx: TxContext, p: ProposalRecord, m: Meta): void {
     checkProposal(ctx, p.kind, p.payload, p.expiresAt, p.activationHeight)
     p.status = 'executed'
     p.closedAt = ctx.height
-    m.open -= 1
-    ctx.state.delete(expKey(p))
+    m.open = m.open.filter((o) => o.id !== p.id)
     ctx.emit('executed', { id: p.id, kind: p.kind, activationHeight: p.activationHeight ?? ctx.height })
     execute(ctx, p, m)
   }
@@ -407,21 +421,48 @@ function approve(ctx: TxContext, id: number): void {
   approveAs(ctx, p, m)
 }
 
-/** Marks open proposals whose expiry has passed (at most EXPIRIES_PER_BLOCK a block, oldest first). */
+/**
+ * Marks open proposals whose expiry has passed, at most EXPIRIES_PER_BLOCK a block (the rest the next
+ * block; approvals check the height themselves). One read when nothing is due.
+ */
 function expire(ctx: BlockContext): void {
-  const page = ctx.state.list('exp/', { limit: EXPIRIES_PER_BLOCK })
-  for (const e of page.entries) {
-    if (Number(e.key.slice(4, 20)) > ctx.height) break
-    ctx.attempt(e.key, () => {
-      const id = Number(e.key.slice(21))
+  const due = meta(ctx.state)
+    .open.filter((o) => o.expiresAt <= ctx.height)
+    .slice(0, EXPIRIES_PER_BLOCK)
+  for (const { id } of due) {
+    ctx.attempt(`proposal ${id}`, () => {
       const p = getProposal(ctx.state, id)
       const m = meta(ctx.state)
-      ctx.state.delete(e.key)
       ctx.state.set(propKey(id), { ...p, status: 'expired', closedAt: ctx.height } as unknown as Rec)
-      ctx.state.set('meta', { ...m, open: m.open - 1 } as unknown as Rec)
+      ctx.state.set('meta', { ...m, open: m.open.filter((o) => o.id !== id) } as unknown as Rec)
       ctx.emit('expired', { id, expiresAt: p.expiresAt, approvals: p.approvals.length })
     })
   }
+}
+
+function upgradedServices(state: View): string[] {
+  return state.get<string[]>('upgraded') ?? []
+}
+
+/** The upgrades that activate at exactly `height`, by service name. */
+function upgradesAt(state: View, height: number): Value[] {
+  const out: Value[] = []
+  for (const svc of [...upgradedServices(state)].sort()) {
+    const e = timelineAt(state, upgradeTimeline(svc), height)
+    if (e && e.activationHeight === height) out.push(e.value)
+  }
+  return out
+}
+
+/** Executed upgrades that activate above `height`, earliest first (one per service at most). */
+function pendingUpgrades(state: View, height: number): Value[] {
+  const out: UpgradeRecord[] = []
+  for (const svc of upgradedServices(state)) {
+    const e = timelineLast(state, upgradeTimeline(svc))
+    if (e && e.activationHeight > height) out.push(e.value as unknown as UpgradeRecord)
+  }
+  out.sort((a, b) => a.activationHeight - b.activationHeight || (a.service < b.service ? -1 : 1))
+  return out as unknown as Value[]
 }
 
 interface ParsedGenesis {
@@ -528,7 +569,7 @@ export function governanceService(): ServiceDefinition {
           args: args.none,
           handler: (q: QueryContext) => {
             const m = meta(q.state)
-            return { epoch: m.epoch, members: m.members, threshold: m.threshold, open: m.open }
+            return { epoch: m.epoch, members: m.members, threshold: m.threshold, open: m.open.length }
           },
         },
         validatorSetAt: {
@@ -552,14 +593,12 @@ export function governanceService(): ServiceDefinition {
         upgradesAt: {
           doc: 'The upgrades that activate at exactly this height.',
           args: args.height,
-          handler: (q: QueryContext, a) =>
-            q.state.list(`upg/${pad(a.height, 16)}/`).entries.map((e) => e.value),
+          handler: (q: QueryContext, a) => upgradesAt(q.state, a.height),
         },
         pendingUpgrades: {
-          doc: 'Executed upgrades that activate above the queried height, earliest first (at most 256).',
+          doc: 'Executed upgrades that activate above the queried height, earliest first.',
           args: args.none,
-          handler: (q: QueryContext) =>
-            q.state.list('upg/', { after: `upg/${pad(q.height, 16)}/~` }).entries.map((e) => e.value),
+          handler: (q: QueryContext) => pendingUpgrades(q.state, q.height),
         },
         parameters: {
           doc: 'Every parameter of the table and its value at a height (default: the queried height).',
@@ -581,7 +620,7 @@ export function governanceService(): ServiceDefinition {
         // No section: governance is dormant (no members, so nobody can propose) and the set is empty.
         const g = parseGenesis(config)
         if (!g) return
-        const m: Meta = { epoch: 0, members: g.members, threshold: g.threshold, nextId: 0, open: 0 }
+        const m: Meta = { epoch: 0, members: g.members, threshold: g.threshold, nextId: 0, open: [] }
         ctx.state.set('meta', m as unknown as Rec)
         ctx.state.set(`epoch/${pad(0, 8)}`, { members: g.members, threshold: g.threshold, since: 0 })
         ctx.state.set(`${VSET}${pad(0, 8)}`, { activationHeight: 0, value: g.validators, proposal: null })
