@@ -234,6 +234,11 @@ test(`the answer says where the index starts, and a page of the default size is 
     // Heights past the tip, and a window above it, are empty and final.
     const above = await store.searchTxs({ service: 'token', fromHeight: store.height() + 1 })
     assert.equal(above, { txs: [], indexedFrom: 1 })
+    // Cursors past either end of the range: nothing more, and no next.
+    for (const order of ['asc', 'desc'] as const) {
+      const cursor = order === 'asc' ? `${store.height() + 5}.0` : '0.0'
+      assert.equal(await store.searchTxs({ service: 'token', order, cursor }), { txs: [], indexedFrom: 1 })
+    }
   } finally {
     await store.close()
   }
