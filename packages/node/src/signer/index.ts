@@ -12,6 +12,7 @@ export type { CreateSigner, SignerErrorCode, SignerSettings, ValidatorSigner } f
 export { fileSigner } from './fileSigner.ts'
 export { type GuardOptions, SIGNER_STATE_FORMAT, guardSigner } from './guard.ts'
 export { checkSigner, loadModuleSigner } from './moduleSigner.ts'
+export { libp2pKeyOfSigner } from './libp2pKey.ts'
 
 /** The env variables `start --signer-module/--signer-options` set (until config.json has `signer`). */
 export const SIGNER_ENV = {
