@@ -224,7 +224,7 @@ const healthcheck = (port: number) => {
   )
 }
 
-test('the compose commands run the four validators: they commit, pass the HEALTHCHECK, stop on SIGTERM', async () => {
+test('the compose commands run the four validators: they commit, pass the HEALTHCHECK (and fail it without a quorum), stop on SIGTERM', async () => {
   assert.is(homes.length, 4, 'needs the homes of the compose-homes test')
   const { rpc } = mapToLoopback(await freePorts(8))
   const running: Running[] = []
@@ -247,20 +247,33 @@ test('the compose commands run the four validators: they commit, pass the HEALTH
       const hc = healthcheck(Number(new URL(url).port))
       assert.is(hc.status, 0, `HEALTHCHECK failed against ${url}: ${hc.stderr}`)
     }
-    for (const r of running) r.child.kill('SIGTERM')
-    const exits = await Promise.all(
-      running.map((r) =>
-        Promise.race([r.exit, new Promise((r) => setTimeout(r, 15_000, { code: 'still running' }))]),
-      ),
+    // Three stop: node0 runs on without a quorum of peers, /v1/health says 503 and the HEALTHCHECK fails.
+    const stop = async (rs: Running[]) => {
+      for (const r of rs) r.child.kill('SIGTERM')
+      return Promise.all(
+        rs.map((r) =>
+          Promise.race([r.exit, new Promise((done) => setTimeout(done, 15_000, { code: 'still running' }))]),
+        ),
+      )
+    }
+    const exits = await stop(running.slice(1))
+    await until(
+      async () => (await fetch(`${rpc[0]}/v1/health`)).status === 503,
+      15_000,
+      logs,
+      () => (running[0]!.child.exitCode !== null ? 'node0 exited' : undefined),
     )
+    const unhealthy = healthcheck(Number(new URL(rpc[0]!).port))
+    assert.is(unhealthy.status, 1, `HEALTHCHECK passed against a node that reports 503: ${unhealthy.stderr}`)
+    exits.unshift(...(await stop(running.slice(0, 1))))
     for (const [i, r] of running.entries()) {
       assert.equal(exits[i], { code: 0, signal: null }, `${r.service.name}:\n${r.log().slice(-3000)}`)
       assert.match(r.log(), /"why":"SIGTERM","msg":"shutting down"/)
       assert.match(r.log(), /"msg":"node stopped"/)
       assert.not.match(r.log(), /shutdown did not finish in time/)
     }
-    // The same HEALTHCHECK fails once nothing answers.
-    assert.is.not(healthcheck(Number(new URL(rpc[0]!).port)).status, 0)
+    // And once nothing answers.
+    assert.is(healthcheck(Number(new URL(rpc[0]!).port)).status, 1)
   } finally {
     for (const r of running)
       if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL')
