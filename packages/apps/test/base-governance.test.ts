@@ -236,6 +236,50 @@ test('validator changes: at most MAX_VALIDATORS', () => {
   )
 })
 
+test('a genesis set below 4 may grow but not shrink', () => {
+  const { a, b, vk, propose, approve } = setup({ validators: 1 })
+  expectCode(
+    propose(a, 'validators', { changes: [{ op: 'remove', key: vk[0]! }] }),
+    'TOO_FEW_VALIDATORS',
+    '1 -> 0',
+  )
+  const { id } = idOf(propose(a, 'validators', { changes: [{ op: 'add', key: h32('second') }] }))
+  expectCode(approve(b, id), null, '1 -> 2')
+  expectCode(
+    propose(
+      a,
+      'validators',
+      { changes: [{ op: 'replace', key: vk[0]!, with: h32('third') }] },
+      { activationHeight: 200 },
+    ),
+    null,
+    'replace keeps the size',
+  )
+})
+
+test('the activation delay is checked again at execution (a larger delay that activated meanwhile applies)', () => {
+  const { chain, a, b, propose, approve } = setup()
+  const raise = idOf(
+    propose(a, 'parameters', { changes: [{ name: 'governance.minActivationDelay', value: 50 }] }),
+  )
+  expectCode(approve(b, raise.id), null, 'raise the delay')
+  const raisedAt = (chain.query('governance', 'proposal', { id: raise.id }) as { activationHeight: number })
+    .activationHeight
+  const add = idOf(
+    propose(
+      a,
+      'validators',
+      { changes: [{ op: 'add', key: h32('slow') }] },
+      {
+        expiresAt: raisedAt + 10,
+        activationHeight: raisedAt + 10 + DELAY,
+      },
+    ),
+  )
+  chain.advance(raisedAt - chain.height)
+  expectCode(approve(b, add.id), 'BAD_ACTIVATION', 'the new delay applies at execution')
+})
+
 test('a payload is checked again when the threshold is reached: a stale proposal cannot execute', () => {
   const { a, b, c, vk, propose, approve, proposal } = setup()
   const remove0 = idOf(propose(a, 'validators', { changes: [{ op: 'remove', key: vk[0]! }] })).id
