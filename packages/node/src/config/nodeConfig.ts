@@ -1,5 +1,7 @@
-import { existsSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { X509Certificate } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { createSecureContext } from 'node:tls'
 import { CityError } from '@cityledger/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS, LOG_MODULES, type LogFormat, type LogLevel, type LogModule } from '../log/index.ts'
@@ -67,10 +69,19 @@ export interface NodeConfig {
     maxBatchTxs: number
     /** Largest `POST /v1/txs/batch` body, bytes. */
     maxBatchBytes: number
+    /** Most blocks in one `GET /v1/blocks?from=&to=` answer. */
+    maxRangeBlocks: number
+    /** Most encoded block bytes one range answer reads (its first block always goes). */
+    maxRangeBytes: number
     /** At shutdown, time requests in progress get before every connection is closed, ms. */
     shutdownGraceMs: number
     /** Browser access: origins allowed to call the RPC (`*` for any); none (the default) turns CORS off. */
     cors: { origins: string[] }
+    /**
+     * HTTPS: PEM certificate (chain) and private key files, relative to the home (or absolute). Both
+     * or neither; empty (the default) serves plain HTTP. `loadConfig` resolves them to absolute paths.
+     */
+    tls: { certFile: string; keyFile: string }
   }
   store: {
     /** 'level' (LevelDB on disk, the default) or 'memory' (tests; loses everything on exit). */
@@ -130,8 +141,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxEventReplayBlocks: 1000,
     maxBatchTxs: 512,
     maxBatchBytes: 4 * 1024 * 1024,
+    maxRangeBlocks: 100,
+    maxRangeBytes: 8 * 1024 * 1024,
     shutdownGraceMs: 1_000,
     cors: { origins: [] },
+    tls: { certFile: '', keyFile: '' },
   },
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
   verifier: { kind: 'pool', workers: 0, nodesOnMachine: 1 },
@@ -218,6 +232,12 @@ export const CONFIG_SCHEMA: JsonSchema = {
       ),
       maxBatchTxs: rpcInt('maxBatchTxs', 'most envelopes in one POST /v1/txs/batch (more: 413)', 1),
       maxBatchBytes: rpcInt('maxBatchBytes', 'largest POST /v1/txs/batch body, bytes', 1),
+      maxRangeBlocks: rpcInt('maxRangeBlocks', 'most blocks in one GET /v1/blocks?from=&to= answer', 1),
+      maxRangeBytes: rpcInt(
+        'maxRangeBytes',
+        'most encoded block bytes one GET /v1/blocks range answer reads (its first block always goes)',
+        1,
+      ),
       shutdownGraceMs: rpcInt(
         'shutdownGraceMs',
         'at shutdown, time requests in progress get before every connection is closed, ms',
@@ -228,6 +248,14 @@ export const CONFIG_SCHEMA: JsonSchema = {
           text('an origin such as https://app.example.org, or *', { pattern: '^(\\*|https?://[^/\\s]+)$' }),
           { default: d.rpc.cors.origins },
         ),
+      }),
+      tls: object('HTTPS for the RPC; both files or neither (empty: plain HTTP)', {
+        certFile: text('PEM certificate (chain) file, relative to the home (or absolute)', {
+          default: d.rpc.tls.certFile,
+        }),
+        keyFile: text('PEM private key file, relative to the home (or absolute)', {
+          default: d.rpc.tls.keyFile,
+        }),
       }),
     }),
     store: object('block and state store', {
@@ -298,9 +326,10 @@ function merge<T>(base: T, over: unknown): T {
 
 /**
  * Every problem of a parsed config file: schema (unknown fields, types, ranges) and the rules
- * between fields. Empty when the file is good.
+ * between fields; with `home`, also files it names that cannot be used (the TLS pair). Empty when
+ * the file is good.
  */
-export function configProblems(json: unknown): ConfigProblem[] {
+export function configProblems(json: unknown, home?: string): ConfigProblem[] {
   const problems = schemaProblems(CONFIG_SCHEMA, json)
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return problems
   const { rpc, p2p } = merge(structuredClone(DEFAULT_CONFIG), json)
@@ -314,6 +343,15 @@ export function configProblems(json: unknown): ConfigProblem[] {
   if (num(rpc.maxEventSubscribers) && num(rpc.maxConnections))
     if (rpc.maxConnections > 0 && rpc.maxEventSubscribers >= rpc.maxConnections)
       add('rpc.maxEventSubscribers', `must be below rpc.maxConnections (${rpc.maxConnections})`)
+  if (rpc.tls && typeof rpc.tls.certFile === 'string' && typeof rpc.tls.keyFile === 'string') {
+    const { certFile, keyFile } = rpc.tls
+    if (certFile === '' && keyFile !== '')
+      add('rpc.tls.certFile', 'missing: rpc.tls.keyFile is set (both or neither)')
+    if (keyFile === '' && certFile !== '')
+      add('rpc.tls.keyFile', 'missing: rpc.tls.certFile is set (both or neither)')
+    if (home !== undefined && certFile !== '' && keyFile !== '')
+      for (const p of tlsProblems(resolve(home, certFile), resolve(home, keyFile))) add(p.field, p.message)
+  }
   // Multiaddrs are parsed here rather than by a pattern: the library knows every protocol's syntax.
   const addrs = (field: string, list: unknown) => {
     if (!Array.isArray(list)) return
@@ -338,7 +376,7 @@ export function configProblems(json: unknown): ConfigProblem[] {
  */
 export function validateConfigFile(path: string): ConfigProblem[] {
   const read = readJsonFile(path)
-  return 'problem' in read ? [read.problem] : configProblems(read.json)
+  return 'problem' in read ? [read.problem] : configProblems(read.json, dirname(path))
 }
 
 /**
@@ -349,10 +387,56 @@ export function loadConfig(home: string): NodeConfig {
   const path = join(home, 'config.json')
   if (!existsSync(path)) return structuredClone(DEFAULT_CONFIG)
   const read = readJsonFile(path)
-  const problems = 'problem' in read ? [read.problem] : configProblems(read.json)
+  const problems = 'problem' in read ? [read.problem] : configProblems(read.json, home)
   if (problems.length > 0 || !('json' in read))
     throw new CityError('BAD_CONFIG', problemsText(path, problems), { path, problems })
-  return merge(structuredClone(DEFAULT_CONFIG), read.json)
+  const cfg = merge(structuredClone(DEFAULT_CONFIG), read.json)
+  // Paths relative to the home, like store.path; the RPC server gets them ready to read.
+  if (cfg.rpc.tls.certFile !== '')
+    cfg.rpc.tls = {
+      certFile: resolve(home, cfg.rpc.tls.certFile),
+      keyFile: resolve(home, cfg.rpc.tls.keyFile),
+    }
+  return cfg
+}
+
+/**
+ * What is wrong with a TLS certificate and key pair: a file that cannot be read, is not PEM, or a
+ * key that does not belong to the certificate. Each problem names its config field.
+ */
+function tlsProblems(certPath: string, keyPath: string): ConfigProblem[] {
+  const read = (field: string, path: string): ConfigProblem | Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      return { field, message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` }
+    }
+  }
+  const cert = read('rpc.tls.certFile', certPath)
+  const key = read('rpc.tls.keyFile', keyPath)
+  const problems = [cert, key].filter((x): x is ConfigProblem => !Buffer.isBuffer(x))
+  if (problems.length > 0) return problems
+  try {
+    new X509Certificate(cert as Buffer)
+  } catch (err) {
+    return [
+      {
+        field: 'rpc.tls.certFile',
+        message: `${certPath}: not a PEM certificate (${(err as Error).message})`,
+      },
+    ]
+  }
+  try {
+    createSecureContext({ cert: cert as Buffer, key: key as Buffer })
+  } catch (err) {
+    return [
+      {
+        field: 'rpc.tls.keyFile',
+        message: `${keyPath}: not the PEM private key of rpc.tls.certFile (${(err as Error).message})`,
+      },
+    ]
+  }
+  return []
 }
 
 export function writeConfig(home: string, cfg: NodeConfig): void {

@@ -431,11 +431,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       maxEventReplayBlocks: config.rpc.maxEventReplayBlocks,
       maxBatchTxs: config.rpc.maxBatchTxs,
       maxBatchBytes: config.rpc.maxBatchBytes,
+      maxRangeBlocks: config.rpc.maxRangeBlocks,
+      maxRangeBytes: config.rpc.maxRangeBytes,
       shutdownGraceMs: config.rpc.shutdownGraceMs,
     },
     host: config.rpc.host,
     port: config.rpc.port,
     cors: config.rpc.cors,
+    tls: config.rpc.tls,
     ...(metrics ? { onRequestDone: (r) => metrics.rpcRequestDone(r) } : {}),
   })
   let rpcUrl = ''

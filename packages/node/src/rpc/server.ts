@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
-import { toHex } from '@cityledger/core'
+import { CityError, toHex } from '@cityledger/core'
 import type { RpcBackend, RpcEvent, TxStatus } from './backend.ts'
 import { BATCH_LIMIT_DEFAULTS, registerBatchRoute } from './batch.ts'
 import { BLOCK_RANGE_DEFAULTS, registerChainRoutes } from './chainRoutes.ts'
@@ -88,6 +89,11 @@ export interface RpcServerOptions {
   port: number
   /** Cross-origin access for browsers; off (no CORS headers at all) when omitted or with no origins. */
   cors?: CorsOptions
+  /**
+   * HTTPS with this PEM certificate (chain) and private key, files read once at creation; plain HTTP
+   * when omitted or both empty (config.json's `rpc.tls`, resolved against the home).
+   */
+  tls?: { certFile: string; keyFile: string }
   /** Clock for the rate limiter, ms. Defaults to `performance.now`. */
   now?: () => number
   /** SSE heartbeat comment interval, ms; 0 disables it. Default 15000. */
@@ -194,6 +200,13 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
 
   // Set once CORS is registered below; frameworkErrors answers need it (no hook sees them).
   let addCors: AddCorsHeaders = () => {}
+  const tls = readTlsFiles(opts.tls)
+  const serverOptions = {
+    headersTimeout: lim.headersTimeoutMs,
+    requestTimeout: lim.requestTimeoutMs,
+    keepAliveTimeout: lim.keepAliveTimeoutMs,
+    connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 1000,
+  }
   const app = Fastify({
     logger: false,
     bodyLimit: jsonBodyLimit,
@@ -205,12 +218,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     // these bound receiving the request, not sending the answer.
     requestTimeout: lim.requestTimeoutMs,
     keepAliveTimeout: lim.keepAliveTimeoutMs,
-    http: {
-      headersTimeout: lim.headersTimeoutMs,
-      requestTimeout: lim.requestTimeoutMs,
-      keepAliveTimeout: lim.keepAliveTimeoutMs,
-      connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 1000,
-    },
+    // Typed as plain HTTP either way: the routes never touch the server's type.
+    ...((tls ? { https: { ...serverOptions, ...tls } } : { http: serverOptions }) as { http: object }),
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: (err, request, reply) => sendMapped(request, reply, err, mapError(err)),
   })
@@ -434,12 +443,14 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
         else perClient.delete(addr)
       })
     }
-    fresh.add(socket)
     sockets.add(socket)
-    socket.once('close', () => {
-      fresh.delete(socket)
-      sockets.delete(socket)
-    })
+    socket.once('close', () => sockets.delete(socket))
+  })
+  // Under TLS a request's socket is the TLS socket, not the TCP one 'connection' gave.
+  app.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    if (socket.destroyed) return
+    fresh.add(socket)
+    socket.once('close', () => fresh.delete(socket))
   })
   app.server.on('request', (req: IncomingMessage) => fresh.delete(req.socket))
 
@@ -451,8 +462,8 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       await app.listen({ host: opts.host, port: opts.port })
       const addr = app.server.address() as AddressInfo
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-      logger.info({ host: addr.address, port: addr.port }, 'rpc listening')
-      return { host: addr.address, port: addr.port, url: `http://${host}:${addr.port}` }
+      logger.info({ host: addr.address, port: addr.port, tls: tls !== undefined }, 'rpc listening')
+      return { host: addr.address, port: addr.port, url: `${tls ? 'https' : 'http'}://${host}:${addr.port}` }
     },
     async stop() {
       stopping = true
@@ -482,6 +493,24 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     connections: () => openConnections(),
     routes: () => [...routes],
   }
+}
+
+/** The PEM pair of `RpcServerOptions.tls`, or undefined for plain HTTP; BAD_CONFIG naming the field. */
+function readTlsFiles(t: RpcServerOptions['tls']): { cert: Buffer; key: Buffer } | undefined {
+  if (!t || (t.certFile === '' && t.keyFile === '')) return undefined
+  const read = (field: 'certFile' | 'keyFile'): Buffer => {
+    if (t[field] === '')
+      throw new CityError('BAD_CONFIG', `rpc.tls.${field}: missing (both files or neither)`)
+    try {
+      return readFileSync(t[field])
+    } catch (err) {
+      throw new CityError(
+        'BAD_CONFIG',
+        `rpc.tls.${field}: cannot read ${t[field]}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      )
+    }
+  }
+  return { cert: read('certFile'), key: read('keyFile') }
 }
 
 /** Seconds a 429/503 tells the client to wait: the limiter's own figure when it gave one. */
