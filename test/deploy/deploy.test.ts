@@ -351,6 +351,26 @@ test('compose.yaml read by a YAML parser gives what the line reader above gives'
   assert.equal(Object.keys(doc.networks), ['cityledger'])
 })
 
+test('compose.yaml passes the Compose schema (`docker compose config`, or docker-compose 1.29)', () => {
+  const file = join(ROOT, 'deploy/compose.yaml')
+  const tools: [string, string[]][] = [
+    ['docker', ['compose', '-f', file, 'config', '-q']],
+    ['docker-compose', ['-f', file, 'config', '-q']],
+  ]
+  const usable = tools.find(
+    ([cmd, args]) => have(cmd, [...args.slice(0, args.indexOf('-f')), 'version']).status === 0,
+  )
+  if (!usable) {
+    console.log(
+      'skipped: neither `docker compose` nor docker-compose is installed (apt-get install docker-compose)',
+    )
+    return
+  }
+  // Needs no engine: it reads the file and checks it against the schema.
+  const r = have(usable[0], usable[1])
+  assert.is(r.status, 0, `${usable[0]} ${usable[1].join(' ')}:\n${r.stderr}`)
+})
+
 test('docker build: the image builds and its entry runs (only where a Docker engine answers)', () => {
   const info = have('docker', ['info', '--format', '{{.ServerVersion}}'])
   if (info.status !== 0) {
