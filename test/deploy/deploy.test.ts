@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path'
 import { createClient, validateConfigFile, validateGenesisFile } from '@cityledger/node'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { GATEWAY, P2P_PORT, RPC_PORT, SUBNET_PREFIX, addressOf } from '../../deploy/compose-homes.ts'
 import { freePorts } from '../helpers/ports.ts'
 import { type ComposeService, parseCompose, parseDockerfile, parseUnit, splitCommand } from './parse.ts'
 
@@ -85,8 +86,16 @@ test('compose: four validators, each with its own home, address and published RP
     assert.is(s.ports.length, 1)
     assert.match(s.ports[0]!, /^127\.0\.0\.1:\d+:26657$/)
   }
-  assert.is(new Set(compose.map((s) => s.address)).size, 4)
   assert.is(new Set(compose.map((s) => s.ports[0])).size, 4)
+  // The addresses and ports compose-homes.ts writes into the homes are the file's and the image's.
+  assert.equal(
+    compose.map((s) => s.address),
+    compose.map((_, i) => addressOf(i)),
+  )
+  const yaml = read('deploy/compose.yaml')
+  assert.match(yaml, `- subnet: ${SUBNET_PREFIX}0/24\n`)
+  assert.match(yaml, `  gateway: ${GATEWAY}\n`)
+  assert.equal(one('EXPOSE').split(/\s+/), [String(P2P_PORT), String(RPC_PORT)])
 })
 
 test('HEALTHCHECK runs GET /v1/health on the RPC port the image exposes', () => {
