@@ -4,7 +4,6 @@ import {
   type QueryContext,
   type ReadonlyStateView,
   type ServiceDefinition,
-  type StateView,
   type TxContext,
   type Value,
   ServiceError,
@@ -12,12 +11,11 @@ import {
   ensure,
   equalBytes,
   s,
-  toHex,
 } from '@cityledger/core'
-import { genesisKey, parse, refuseRevokedSigners } from './common.ts'
+import { parse, refuseRevokedSigners } from './common.ts'
+import { parseGenesis } from './governance/genesis.ts'
 import {
   MAX_OPEN_PROPOSALS,
-  MAX_VALIDATORS,
   PARAMETERS,
   PAYLOADS,
   type MembershipPayload,
@@ -27,14 +25,38 @@ import {
   type ValidatorChange,
   applyValidatorChanges,
   checkMembership,
-  checkParameter,
   checkParameters,
   timelineAppend,
-  timelineAt,
   timelineEntry,
   timelineLast,
   timelineLength,
 } from './governance/rules.ts'
+import {
+  MAX_UPGRADED_SERVICES,
+  type Meta,
+  type ProposalRecord,
+  type Rec,
+  type UpgradeRecord,
+  VSET,
+  getProposal,
+  isMember,
+  lastValidatorSet,
+  meta,
+  pad,
+  paramTimeline,
+  parameterAt,
+  pendingUpgrades,
+  propKey,
+  statusAt,
+  upgradeTimeline,
+  upgradedServices,
+  upgradesAt,
+  validatorSetAt,
+} from './governance/state.ts'
+
+export type { GovernanceGenesis } from './governance/genesis.ts'
+export type { ProposalRecord, ProposalStatus, UpgradeRecord } from './governance/state.ts'
+export { parameterAt } from './governance/state.ts'
 
 /**
  * governance: the governing agencies (members, by public key) decide, k of n, on validator-set changes,
@@ -98,64 +120,6 @@ export type GovernanceErrorCode =
   | 'UPGRADE_PENDING'
   | 'TOO_MANY_SERVICES'
 
-export type ProposalStatus = 'open' | 'executed' | 'expired' | 'cancelled'
-
-/** A stored proposal. `activationHeight` is null for a membership change (it applies when executed). */
-export interface ProposalRecord {
-  id: number
-  kind: ProposalKind
-  payload: Value
-  proposer: Uint8Array
-  /** The membership it was created under; approvals come from its members only. */
-  epoch: number
-  createdAt: number
-  expiresAt: number
-  activationHeight: number | null
-  /** Distinct member keys, in the order they approved. */
-  approvals: Uint8Array[]
-  status: ProposalStatus
-  /** Height it was executed, expired or cancelled at; null while open. */
-  closedAt: number | null
-}
-
-/** An executed service upgrade. */
-export interface UpgradeRecord {
-  service: string
-  version: string
-  codeHash: Uint8Array
-  activationHeight: number
-  proposal: number
-}
-
-/** Genesis section of governance. Keys may be bytes or hex (JSON genesis files). */
-export interface GovernanceGenesis {
-  members: (Uint8Array | string)[]
-  threshold: number
-  /** The genesis validator set (the same keys as the genesis file's `validators`). */
-  validators?: (Uint8Array | string)[]
-  /** Starting values of parameters of the table (others keep their defaults). */
-  parameters?: Record<string, number>
-}
-
-interface Meta {
-  epoch: number
-  members: Uint8Array[]
-  threshold: number
-  nextId: number
-  /** The open proposals (at most MAX_OPEN_PROPOSALS), oldest first: the expiry hook's queue. */
-  open: { id: number; expiresAt: number }[]
-}
-
-type View = ReadonlyStateView | StateView
-type Rec = Record<string, Value>
-
-const pad = (n: number, width: number) => String(n).padStart(width, '0')
-const propKey = (id: number) => `prop/${pad(id, 12)}`
-const VSET = 'vset/'
-const paramTimeline = (name: string) => `param/${name}/`
-const upgradeTimeline = (service: string) => `upg/${service}/`
-/** Most services with upgrades (bounds the reads of the upgrade queries). */
-const MAX_UPGRADED_SERVICES = 64
 /** At most this many proposals expire per block (the rest the next block: approvals check the height). */
 const EXPIRIES_PER_BLOCK = 32
 
@@ -172,48 +136,6 @@ const args = {
   optHeight: s.object({ height: s.optional(s.uint()) }),
   none: s.object({}),
   parameter: s.object({ name: s.string({ min: 1, max: 64 }) }),
-}
-
-function meta(state: View): Meta {
-  return (
-    (state.get<Rec>('meta') as unknown as Meta | undefined) ?? {
-      epoch: 0,
-      members: [],
-      threshold: 0,
-      nextId: 0,
-      open: [],
-    }
-  )
-}
-
-const isMember = (m: Meta, key: Uint8Array) => m.members.some((k) => equalBytes(k, key))
-
-function getProposal(state: View, id: number): ProposalRecord {
-  const p = state.get<Rec>(propKey(id)) as unknown as ProposalRecord | undefined
-  ensure(p, 'NO_SUCH_PROPOSAL', `no proposal ${id}`)
-  return p
-}
-
-/** The status a reader sees: an open proposal past its expiry is expired even before the hook ran. */
-function statusAt(p: ProposalRecord, height: number): ProposalStatus {
-  return p.status === 'open' && height > p.expiresAt ? 'expired' : p.status
-}
-
-/** A parameter's value in effect at `height`. */
-export function parameterAt(state: View, name: string, height: number): number {
-  const spec = PARAMETERS[name]
-  if (!spec) throw new ServiceError('UNKNOWN_PARAMETER', `no parameter ${name}`)
-  const e = timelineAt(state, paramTimeline(name), height)
-  return e ? (e.value as number) : spec.default
-}
-
-function validatorSetAt(state: View, height: number): Uint8Array[] {
-  return (timelineAt(state, VSET, height)?.value as Uint8Array[] | undefined) ?? []
-}
-
-/** The validator set after every executed change (what a new change applies to). */
-function lastValidatorSet(state: View): Uint8Array[] {
-  return (timelineLast(state, VSET)?.value as Uint8Array[] | undefined) ?? []
 }
 
 /**
@@ -438,80 +360,6 @@ function expire(ctx: BlockContext): void {
       ctx.emit('expired', { id, expiresAt: p.expiresAt, approvals: p.approvals.length })
     })
   }
-}
-
-function upgradedServices(state: View): string[] {
-  return state.get<string[]>('upgraded') ?? []
-}
-
-/** The upgrades that activate at exactly `height`, by service name. */
-function upgradesAt(state: View, height: number): Value[] {
-  const out: Value[] = []
-  for (const svc of [...upgradedServices(state)].sort()) {
-    const e = timelineAt(state, upgradeTimeline(svc), height)
-    if (e && e.activationHeight === height) out.push(e.value)
-  }
-  return out
-}
-
-/** Executed upgrades that activate above `height`, earliest first (one per service at most). */
-function pendingUpgrades(state: View, height: number): Value[] {
-  const out: UpgradeRecord[] = []
-  for (const svc of upgradedServices(state)) {
-    const e = timelineLast(state, upgradeTimeline(svc))
-    if (e && e.activationHeight > height) out.push(e.value as unknown as UpgradeRecord)
-  }
-  out.sort((a, b) => a.activationHeight - b.activationHeight || (a.service < b.service ? -1 : 1))
-  return out as unknown as Value[]
-}
-
-interface ParsedGenesis {
-  members: Uint8Array[]
-  threshold: number
-  validators: Uint8Array[]
-  parameters: [string, number][]
-}
-
-/** The genesis section, or null when there is none. Every refusal is BAD_GENESIS naming the rule broken. */
-function parseGenesis(config: Value | undefined): ParsedGenesis | null {
-  if (config === undefined || config === null) return null
-  try {
-    return parseGenesisSection(config)
-  } catch (err) {
-    if (!(err instanceof ServiceError) || err.code === 'BAD_GENESIS') throw err
-    throw new ServiceError('BAD_GENESIS', `governance genesis: ${err.code}: ${err.message}`)
-  }
-}
-
-function parseGenesisSection(config: Value): ParsedGenesis {
-  const bad = (msg: string) => new ServiceError('BAD_GENESIS', `governance genesis: ${msg}`)
-  if (typeof config !== 'object' || Array.isArray(config) || config instanceof Uint8Array)
-    throw bad('expected a map')
-  const cfg = config as Rec
-  for (const k of Object.keys(cfg))
-    if (!['members', 'threshold', 'validators', 'parameters'].includes(k)) throw bad(`unknown field ${k}`)
-  const keys = (x: Value | undefined, field: string): Uint8Array[] => {
-    if (x === undefined) return []
-    if (!Array.isArray(x)) throw bad(`${field}: expected a list of keys`)
-    return x.map((k, i) => genesisKey(k, `${field}[${i}]`))
-  }
-  const members = keys(cfg.members, 'members')
-  const threshold = cfg.threshold
-  if (typeof threshold !== 'number') throw bad('threshold: expected an integer k (1 <= k <= members)')
-  if (members.length === 0) throw bad('members: at least one member')
-  checkMembership(members, threshold, 'members', 'BAD_GENESIS')
-  const validators = keys(cfg.validators, 'validators')
-  if (validators.length > MAX_VALIDATORS) throw bad(`validators: at most ${MAX_VALIDATORS}`)
-  const seen = new Set(validators.map((v) => toHex(v)))
-  if (seen.size !== validators.length) throw bad('validators: a key is listed twice')
-  const params = cfg.parameters ?? {}
-  if (typeof params !== 'object' || Array.isArray(params) || params instanceof Uint8Array)
-    throw bad('parameters: expected a map of name to integer')
-  const parameters = Object.entries(params as Rec).map(([name, v]): [string, number] => [
-    name,
-    checkParameter(name, v as number, `parameters.${name}`),
-  ])
-  return { members, threshold, validators, parameters }
 }
 
 const memberAuth = (ctx: { signer: Uint8Array; state: ReadonlyStateView }) => {
