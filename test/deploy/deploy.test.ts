@@ -11,7 +11,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createClient, validateConfigFile, validateGenesisFile } from '@cityledger/node'
+import { createClient, createTestnet, validateConfigFile, validateGenesisFile } from '@cityledger/node'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { GATEWAY, P2P_PORT, RPC_PORT, SUBNET_PREFIX, addressOf } from '../../deploy/compose-homes.ts'
@@ -146,6 +146,40 @@ test('compose-homes.ts turns a `cityledger testnet` folder into the homes compos
     homes.map((h) => readFileSync(join(h, 'config.json'), 'utf8')),
     before,
   )
+})
+
+test('compose-homes.ts refuses a folder it cannot ready, naming why, and writes nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cityledger-deploy-bad-'))
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'deploy/compose-homes.ts'), ...args], { encoding: 'utf8' })
+  try {
+    assert.is(run().status, 2)
+    // Seven validators: node0..node3 have peers that are no compose service.
+    createTestnet({ validators: 7, out: join(dir, 'seven') })
+    const config = (i: number) => readFileSync(join(dir, 'seven', `node${i}`, 'config.json'), 'utf8')
+    const before = [0, 1, 2, 3].map(config)
+    const seven = run(join(dir, 'seven'))
+    assert.is(seven.status, 1)
+    assert.match(seven.stderr, /node0\/config\.json: peer [0-9a-f]{64} is none of node0\.\.node3/)
+    assert.equal([0, 1, 2, 3].map(config), before)
+    // A broken node3/config.json: node0..node2 are left as they were too.
+    createTestnet({ validators: 4, out: join(dir, 'broken') })
+    writeFileSync(join(dir, 'broken', 'node3', 'config.json'), '{')
+    const homeConfigs = () =>
+      [0, 1, 2].map((i) => readFileSync(join(dir, 'broken', `node${i}`, 'config.json'), 'utf8'))
+    const kept = homeConfigs()
+    const broken = run(join(dir, 'broken'))
+    assert.is(broken.status, 1)
+    assert.match(broken.stderr, /node3\/config\.json: .*JSON/)
+    assert.equal(homeConfigs(), kept)
+    // One validator: there is no node1.
+    createTestnet({ validators: 1, out: join(dir, 'one') })
+    const one = run(join(dir, 'one'))
+    assert.is(one.status, 1)
+    assert.match(one.stderr, /node1\/key\.json: ENOENT/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 interface Running {
