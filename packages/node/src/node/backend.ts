@@ -28,6 +28,7 @@ import type {
   TxBodyView,
   TxStatus,
 } from '../rpc/index.ts'
+import type { TxSearchAnswer, TxSearchParams } from '../rpc/searchRoutes.ts'
 import { NODE_VERSION } from '../version.ts'
 import { blockView, eventView } from './views.ts'
 
@@ -332,6 +333,16 @@ export class NodeRpcBackend implements RpcBackend {
   subscribe(listener: (e: RpcEvent) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /** The store's tx index (bounded there), hashes in JSON form. */
+  async searchTxs(params: TxSearchParams): Promise<TxSearchAnswer> {
+    const a = await this.o.store.searchTxs(params)
+    return {
+      txs: a.txs.map((t) => ({ hash: toHex(t.hash), height: t.height, index: t.index })),
+      ...(a.next !== undefined ? { next: a.next } : {}),
+      indexedFrom: a.indexedFrom,
+    }
   }
 
   async metrics() {

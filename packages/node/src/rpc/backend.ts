@@ -5,6 +5,8 @@
  * lowercase hex, integers as safe JavaScript numbers.
  */
 
+import type { TxSearchAnswer, TxSearchParams } from './searchRoutes.ts'
+
 /** Where a transaction stands, as `GET /v1/txs/:hash` reports it. */
 export interface TxStatus {
   /** Hex SHA-256 of the exact envelope bytes. */
@@ -234,6 +236,8 @@ export interface RpcBackend {
    */
   eventsAt(height: number): Promise<RpcEvent[] | undefined>
   metrics(): Promise<MetricsText>
+  /** Committed txs by signer, service, method or event type, paged (GET /v1/txs/search; bounds in the store). */
+  searchTxs(params: TxSearchParams): Promise<TxSearchAnswer>
   /** False while starting or catching up: tx submission then answers 503 NOT_READY. */
   ready(): boolean
 }

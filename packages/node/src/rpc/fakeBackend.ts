@@ -344,6 +344,10 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
     addQuery(service, query, answer) {
       queries.set(`${service}/${query}`, answer)
     },
+    async searchTxs() {
+      maybeFail('searchTxs')
+      return { txs: [], indexedFrom: 1 }
+    },
     async eventsAt(height) {
       maybeFail('eventsAt')
       return streamed[height - 1]

@@ -22,4 +22,6 @@ export type {
 export { RPC_ERROR_STATUS, errorBody, mapError } from './errors.ts'
 export type { ErrorContext, MappedError, RpcErrorBody, RpcErrorCode } from './errors.ts'
 export { BATCH_LIMIT_DEFAULTS } from './batch.ts'
+export { registerSearchRoutes } from './searchRoutes.ts'
+export type { SearchTxs, TxSearchAnswer, TxSearchParams } from './searchRoutes.ts'
 export type { BatchResult } from './batch.ts'

@@ -16,6 +16,7 @@ import { firstReplayHeight, parseEventsRequest } from './eventParams.ts'
 import { createEventHub } from './sse.ts'
 import { registerTxRoutes } from './txRoutes.ts'
 import { registerOpenApi } from './openapi.ts'
+import { registerSearchRoutes } from './searchRoutes.ts'
 import { ROUTE_SCHEMAS } from './schemas.ts'
 
 /** Limits the RPC server enforces on every client. Optional fields default to `RPC_LIMIT_DEFAULTS`. */
@@ -305,6 +306,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       backend,
       limits: { maxRangeBlocks: lim.maxRangeBlocks, maxRangeBytes: lim.maxRangeBytes },
     })
+    registerSearchRoutes(app, { searchTxs: (q) => backend.searchTxs(q), sendError })
 
     app.get('/v1/health', { schema: ROUTE_SCHEMAS.getHealth }, async (_request, reply) => {
       const h = await backend.health()
