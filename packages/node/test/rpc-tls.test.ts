@@ -164,6 +164,13 @@ tlsTest('a node with rpc.tls serves HTTPS', async () => {
     const r = await httpsGet(`${local.url}/v1/status`, readFileSync(pair.certFile))
     assert.is(r.status, 200)
     assert.is(r.body.chainId, local.chainId)
+    // `--home` finds the address in config.json: https when rpc.tls is set (it built http:// before).
+    const home = mkdtempSync(join(dir, 'home-'))
+    const port = Number(new URL(local.url).port)
+    writeFileSync(join(home, 'config.json'), JSON.stringify({ rpc: { host: '127.0.0.1', port, tls: pair } }))
+    const byHome = await cli(['status', '--home', home], { NODE_EXTRA_CA_CERTS: pair.certFile })
+    assert.is(byHome.code, 0, byHome.err)
+    assert.is(JSON.parse(byHome.out).chainId, local.chainId)
   } finally {
     await local.close()
   }

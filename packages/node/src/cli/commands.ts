@@ -45,17 +45,18 @@ const chainId = (v: string): string => {
 
 const DEFAULT_RPC = `http://127.0.0.1:${INIT_RPC_PORT}`
 
-/** The RPC address of a command: --rpc, else the host and port in `<--home>/config.json`, else the default. */
+/** The RPC address of a command: --rpc, else the host, port and TLS setting in `<--home>/config.json`, else the default. */
 function rpcUrl(o: { rpc?: string; home?: string }): string {
   if (o.rpc !== undefined) return o.rpc
   if (o.home === undefined) return DEFAULT_RPC
-  const { host, port } = loadConfig(resolve(o.home)).rpc
+  const { host, port, tls } = loadConfig(resolve(o.home)).rpc
   if (port === 0)
     throw new InvalidArgumentError(
       `${join(resolve(o.home), 'config.json')} has rpc.port 0 (a free port picked at start): pass --rpc with the address the node printed`,
     )
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  return `http://${h}:${port}`
+  // With rpc.tls the node serves HTTPS only (its CA for the CLI: NODE_EXTRA_CA_CERTS).
+  return `${tls?.certFile ? 'https' : 'http'}://${h}:${port}`
 }
 
 const RPC_HELP = `node RPC address (default: from --home's config.json, else ${DEFAULT_RPC})`
