@@ -20,6 +20,7 @@ import {
 import type { KvOp, KvStore } from './kv.ts'
 import { checkRecent, readChainMeta } from './openChecks.ts'
 import { type StoredTx, decodeBlockEvents } from './results.ts'
+import { pushUndoOps } from './rollback.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
 import {
@@ -282,6 +283,8 @@ export class ChainStore {
       // A store written before the index starts it at this block (see `searchTxs`).
       const startsIndex = this.#searchFrom === undefined
       if (startsIndex) ops.push({ type: 'put', key: META_KEYS.searchFrom, value: u64(height) })
+      // The keys this block deletes, so that `rollbackChain` can put them back (tree pages hold no keys).
+      pushUndoOps(ops, height, stateWrites, this.state)
       for (const op of staged.ops) ops.push(op)
       ops.push({ type: 'put', key: META_KEYS.height, value: u64(height) })
       await this.#kv.write(ops, { sync: true })

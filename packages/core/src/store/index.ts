@@ -33,3 +33,4 @@ export {
   type TxSearchQuery,
 } from './txSearch.ts'
 export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'
+export { rollbackChain, type RollbackResult, type RollbackErrorCode, UNDO_PREFIX } from './rollback.ts'

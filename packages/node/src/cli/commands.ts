@@ -24,6 +24,7 @@ import { INIT_P2P_PORT, INIT_RPC_PORT, initHome } from './initConfig.ts'
 import { installRejectionGuard } from './rejectionGuard.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
+import { registerRollbackCommand } from './rollbackCommand.ts'
 import { SIGNER_ENV } from '../signer/index.ts'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
@@ -398,4 +399,6 @@ export function registerCommands(program: Command): void {
       const { runDemo } = await import('../demo/run.ts')
       await runDemo(resolve(o.devnet))
     })
+
+  registerRollbackCommand(program)
 }
