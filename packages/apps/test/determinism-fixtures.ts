@@ -32,6 +32,8 @@ export const CHAIN_ID = 'determinism-test'
 export const GENESIS_TIME = 1_750_000_000_000
 const BLOCKS = 60
 const CERT_TYPES = ['family-relation', 'building-register', 'local-tax-payment'] as const
+/** governance.minActivationDelay in the generated genesis. */
+const GOV_DELAY = 2
 
 /** One block of signed transactions, as the generator made it. */
 export type GenBlock = Tx[]
@@ -84,6 +86,8 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
     bank: key('settlement-bank'),
   }
   const subs = Array.from({ length: 3 }, (_, i) => key(`subcontractor-${i}`))
+  const governors = Array.from({ length: 4 }, (_, i) => key(`governor-${i}`))
+  const validators = Array.from({ length: 5 }, (_, i) => key(`validator-${i}`))
 
   let height = 0
   const blocks: GenBlock[] = []
@@ -209,6 +213,50 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
     tx(agencies.treasury, 'token', 'setAllowlist', { asset: 'GIFT', key: c.publicKey, allowed: true })
     tx(agencies.treasury, 'token', 'mint', { asset: 'GIFT', to: c.publicKey, amount: 500 })
   }
+  // Governance: three governing agencies (k = 2, genesis below) over five validators; a fourth joins and
+  // leaves by membership changes. The generator predicts proposal ids (governance numbers them 0, 1, ...),
+  // so every propose by a member below is valid when it is made; outsiders' proposes take no id.
+  const gov = {
+    members: governors.slice(0, 3),
+    epoch: 0,
+    nextId: 0,
+    // Activation heights only grow, so validator and parameter timelines accept every new proposal.
+    activation: 0,
+    // The height from which a service may get a new upgrade (its last proposed one has activated).
+    upgradeFree: new Map<string, number>(),
+    upgrades: 0,
+  }
+  const proposals: { id: number; epoch: number; expiresAt: number; approvers: KeyPair[] }[] = []
+  const propose = (by: KeyPair, kind: string, payload: Value, expiresAt: number): number | undefined => {
+    const a: Record<string, Value> = { kind, payload, expiresAt }
+    if (kind !== 'governance') {
+      gov.activation = Math.max(gov.activation + 1, expiresAt + GOV_DELAY)
+      a.activationHeight = gov.activation
+    }
+    tx(by, 'governance', 'propose', a)
+    if (!gov.members.includes(by)) return undefined
+    proposals.push({ id: gov.nextId, epoch: gov.epoch, expiresAt, approvers: [by] })
+    return gov.nextId++
+  }
+  const approveBy = (by: KeyPair, id: number): void => {
+    tx(by, 'governance', 'approve', { id })
+    const p = proposals.find((x) => x.id === id)
+    if (p && gov.members.includes(by) && !p.approvers.includes(by)) p.approvers.push(by)
+  }
+  // Every seed: one parameter change that executes, one validator addition nobody approves (it expires).
+  const first = propose(
+    governors[0]!,
+    'parameters',
+    { changes: [{ name: 'voting.petitionDebate', value: 50 }] },
+    height + 2,
+  )
+  approveBy(governors[1]!, first!)
+  propose(
+    governors[1]!,
+    'validators',
+    { changes: [{ op: 'add', key: key('validator-new').publicKey }] },
+    height + 1,
+  )
   endBlock()
 
   const polls: { id: string; options: number; voters: KeyPair[] }[] = []
@@ -970,6 +1018,67 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
       },
     ],
   ]
+  ops.push([
+    3,
+    () => {
+      const step = rng.int(10)
+      const expiresAt = height + rng.range(1, 4)
+      if (step < 4) {
+        // A member (sometimes an outsider: NOT_MEMBER) proposes a parameter, validator-set or upgrade change.
+        const by = rng.chance(0.1) ? rng.pick(citizens) : rng.pick(gov.members)
+        const free = allServices.map((x) => x.name).filter((n) => (gov.upgradeFree.get(n) ?? 0) <= height)
+        const kind = rng.pick(
+          free.length ? ['parameters', 'validators', 'upgrade'] : ['parameters', 'validators'],
+        )
+        if (kind === 'parameters') {
+          const name = rng.pick([
+            'voting.petitionDebate',
+            'consensus.maxBlockTxs',
+            'consensus.blockIntervalMs',
+          ])
+          propose(by, kind, { changes: [{ name, value: rng.range(10, 5000) }] }, expiresAt)
+        } else if (kind === 'validators') {
+          // Valid against any set: a fresh key joins, and sometimes leaves again or is replaced.
+          const k = key(uid('validator')).publicKey
+          const more = rng.int(3)
+          const changes: Value[] = [{ op: 'add', key: k }]
+          if (more === 1) changes.push({ op: 'remove', key: k })
+          if (more === 2) changes.push({ op: 'replace', key: k, with: key(uid('validator')).publicKey })
+          propose(by, kind, { changes }, expiresAt)
+        } else {
+          const service = rng.pick(free)
+          const payload = { service, version: `1.${++gov.upgrades}.0`, codeHash: rng.bytes(32) }
+          if (propose(by, kind, payload, expiresAt) !== undefined)
+            gov.upgradeFree.set(service, gov.activation)
+        }
+      } else if (step < 9) {
+        // Approvals, mostly of open proposals by members who have not approved yet; some are refused
+        // (expired, executed, cancelled by a membership change, already approved, outsiders).
+        const recent = proposals.filter((p) => p.expiresAt >= height - 2)
+        if (!recent.length) return
+        const p = rng.pick(recent)
+        const fresh = gov.members.filter((m) => !p.approvers.includes(m))
+        approveBy(
+          fresh.length && rng.chance(0.85) ? rng.pick(fresh) : rng.pick([...gov.members, rng.pick(citizens)]),
+          p.id,
+        )
+      } else {
+        // A membership change, approved at once: the fourth agency joins or leaves; every other open
+        // proposal is cancelled.
+        const next = gov.members.length === 3 ? governors : governors.slice(0, 3)
+        const [a, b] = rng.shuffle([...gov.members])
+        const id = propose(
+          a!,
+          'governance',
+          { members: next.map((k) => k.publicKey), threshold: 2 },
+          expiresAt,
+        )
+        approveBy(b!, id!)
+        gov.members = next
+        gov.epoch++
+      }
+    },
+  ])
   const total = ops.reduce((a, [w]) => a + w, 0)
   const pickOp = (): (() => void) => {
     let r = rng.int(total)
@@ -985,7 +1094,15 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
     for (let i = 0; i < count; i++) pickOp()()
     endBlock()
   }
-  const genesis = { identity: { admins: [{ key: toHex(city.publicKey), scopes: ['*'] }] } }
+  const genesis = {
+    identity: { admins: [{ key: toHex(city.publicKey), scopes: ['*'] }] },
+    governance: {
+      members: governors.slice(0, 3).map((k) => toHex(k.publicKey)),
+      threshold: 2,
+      validators: validators.map((k) => toHex(k.publicKey)),
+      parameters: { 'governance.minActivationDelay': GOV_DELAY, 'governance.maxProposalLifetime': 20 },
+    },
+  }
   return { genesis, blocks }
 }
 

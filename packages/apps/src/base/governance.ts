@@ -371,112 +371,106 @@ const memberAuth = (ctx: { signer: Uint8Array; state: ReadonlyStateView }) => {
 const proposalView = (p: ProposalRecord, height: number): Value =>
   ({ ...p, status: statusAt(p, height) }) as unknown as Value
 
-/**
- * Builds the governance service. A factory rather than an exported service value while the service is not
- * in `baseServices`: the node's sandbox loads every service value exported under src/ and refuses a
- * set that differs from `allServices` (packages/node/src/node/sandboxedServices.ts).
- */
-export function governanceService(): ServiceDefinition {
-  return refuseRevokedSigners(
-    defineService({
-      name: 'governance',
-      version: '1.0.0',
-      dependencies: ['identity'],
-      methods: {
-        propose: {
-          doc: "Proposes a change (kind, payload, expiresAt, activationHeight); counts as the proposer's approval. Members only.",
-          args: args.propose,
-          auth: memberAuth,
-          handler: (ctx, a) => propose(ctx, a),
-        },
-        approve: {
-          doc: 'Approves an open proposal; the approval that reaches the threshold executes it. Members only.',
-          args: args.approve,
-          auth: memberAuth,
-          handler: (ctx, a) => approve(ctx, a.id),
+/** The governance service; one of `baseServices`, so every node runs it (dormant without a genesis section). */
+export const governance: ServiceDefinition = refuseRevokedSigners(
+  defineService({
+    name: 'governance',
+    version: '1.0.0',
+    dependencies: ['identity'],
+    methods: {
+      propose: {
+        doc: "Proposes a change (kind, payload, expiresAt, activationHeight); counts as the proposer's approval. Members only.",
+        args: args.propose,
+        auth: memberAuth,
+        handler: (ctx, a) => propose(ctx, a),
+      },
+      approve: {
+        doc: 'Approves an open proposal; the approval that reaches the threshold executes it. Members only.',
+        args: args.approve,
+        auth: memberAuth,
+        handler: (ctx, a) => approve(ctx, a.id),
+      },
+    },
+    exports: {
+      /** A parameter's value at this height (UNKNOWN_PARAMETER for a name outside the table). */
+      parameter(ctx: TxContext, raw: Value): Value {
+        return parameterAt(ctx.state, parse(args.parameter, raw).name, ctx.height)
+      },
+      /** The validator set in effect at a height. */
+      validatorSetAt(ctx: TxContext, raw: Value): Value {
+        return validatorSetAt(ctx.state, parse(args.height, raw).height)
+      },
+    },
+    queries: {
+      proposal: {
+        doc: 'A proposal with its status at the queried height (open, executed, expired, cancelled).',
+        args: args.id,
+        handler: (q: QueryContext, a) => proposalView(getProposal(q.state, a.id), q.height),
+      },
+      membership: {
+        doc: '{ epoch, members, threshold, open }: the current governing members and k.',
+        args: args.none,
+        handler: (q: QueryContext) => {
+          const m = meta(q.state)
+          return { epoch: m.epoch, members: m.members, threshold: m.threshold, open: m.open.length }
         },
       },
-      exports: {
-        /** A parameter's value at this height (UNKNOWN_PARAMETER for a name outside the table). */
-        parameter(ctx: TxContext, raw: Value): Value {
-          return parameterAt(ctx.state, parse(args.parameter, raw).name, ctx.height)
-        },
-        /** The validator set in effect at a height. */
-        validatorSetAt(ctx: TxContext, raw: Value): Value {
-          return validatorSetAt(ctx.state, parse(args.height, raw).height)
+      validatorSetAt: {
+        doc: 'The validator set in effect at a height: the genesis set plus the executed changes activated by then.',
+        args: args.height,
+        handler: (q: QueryContext, a) => validatorSetAt(q.state, a.height),
+      },
+      pendingValidatorChanges: {
+        doc: 'Executed validator-set changes not active yet: [{ activationHeight, set, proposal }].',
+        args: args.none,
+        handler: (q: QueryContext) => {
+          const out: Value[] = []
+          for (let i = timelineLength(q.state, VSET) - 1; i >= 0; i--) {
+            const e = timelineEntry(q.state, VSET, i)
+            if (e.activationHeight <= q.height) break
+            out.unshift({ activationHeight: e.activationHeight, set: e.value, proposal: e.proposal })
+          }
+          return out
         },
       },
-      queries: {
-        proposal: {
-          doc: 'A proposal with its status at the queried height (open, executed, expired, cancelled).',
-          args: args.id,
-          handler: (q: QueryContext, a) => proposalView(getProposal(q.state, a.id), q.height),
-        },
-        membership: {
-          doc: '{ epoch, members, threshold, open }: the current governing members and k.',
-          args: args.none,
-          handler: (q: QueryContext) => {
-            const m = meta(q.state)
-            return { epoch: m.epoch, members: m.members, threshold: m.threshold, open: m.open.length }
-          },
-        },
-        validatorSetAt: {
-          doc: 'The validator set in effect at a height: the genesis set plus the executed changes activated by then.',
-          args: args.height,
-          handler: (q: QueryContext, a) => validatorSetAt(q.state, a.height),
-        },
-        pendingValidatorChanges: {
-          doc: 'Executed validator-set changes not active yet: [{ activationHeight, set, proposal }].',
-          args: args.none,
-          handler: (q: QueryContext) => {
-            const out: Value[] = []
-            for (let i = timelineLength(q.state, VSET) - 1; i >= 0; i--) {
-              const e = timelineEntry(q.state, VSET, i)
-              if (e.activationHeight <= q.height) break
-              out.unshift({ activationHeight: e.activationHeight, set: e.value, proposal: e.proposal })
-            }
-            return out
-          },
-        },
-        upgradesAt: {
-          doc: 'The upgrades that activate at exactly this height.',
-          args: args.height,
-          handler: (q: QueryContext, a) => upgradesAt(q.state, a.height),
-        },
-        pendingUpgrades: {
-          doc: 'Executed upgrades that activate above the queried height, earliest first.',
-          args: args.none,
-          handler: (q: QueryContext) => pendingUpgrades(q.state, q.height),
-        },
-        parameters: {
-          doc: 'Every parameter of the table and its value at a height (default: the queried height).',
-          args: args.optHeight,
-          handler: (q: QueryContext, a) => {
-            const h = a.height ?? q.height
-            const out: Rec = {}
-            for (const name of Object.keys(PARAMETERS)) out[name] = parameterAt(q.state, name, h)
-            return out
-          },
-        },
-        parameterTable: {
-          doc: 'The settable parameters with their ranges and defaults.',
-          args: args.none,
-          handler: () => PARAMETERS as unknown as Value,
+      upgradesAt: {
+        doc: 'The upgrades that activate at exactly this height.',
+        args: args.height,
+        handler: (q: QueryContext, a) => upgradesAt(q.state, a.height),
+      },
+      pendingUpgrades: {
+        doc: 'Executed upgrades that activate above the queried height, earliest first.',
+        args: args.none,
+        handler: (q: QueryContext) => pendingUpgrades(q.state, q.height),
+      },
+      parameters: {
+        doc: 'Every parameter of the table and its value at a height (default: the queried height).',
+        args: args.optHeight,
+        handler: (q: QueryContext, a) => {
+          const h = a.height ?? q.height
+          const out: Rec = {}
+          for (const name of Object.keys(PARAMETERS)) out[name] = parameterAt(q.state, name, h)
+          return out
         },
       },
-      genesis(ctx: BlockContext, config: Value | undefined) {
-        // No section: governance is dormant (no members, so nobody can propose) and the set is empty.
-        const g = parseGenesis(config)
-        if (!g) return
-        const m: Meta = { epoch: 0, members: g.members, threshold: g.threshold, nextId: 0, open: [] }
-        ctx.state.set('meta', m as unknown as Rec)
-        ctx.state.set(`epoch/${pad(0, 8)}`, { members: g.members, threshold: g.threshold, since: 0 })
-        ctx.state.set(`${VSET}${pad(0, 8)}`, { activationHeight: 0, value: g.validators, proposal: null })
-        ctx.state.set(`${VSET}n`, 1)
-        for (const [name, value] of g.parameters)
-          timelineAppend(ctx.state, paramTimeline(name), { activationHeight: 0, value, proposal: null })
+      parameterTable: {
+        doc: 'The settable parameters with their ranges and defaults.',
+        args: args.none,
+        handler: () => PARAMETERS as unknown as Value,
       },
-      endBlock: expire,
-    }),
-  )
-}
+    },
+    genesis(ctx: BlockContext, config: Value | undefined) {
+      // No section: governance is dormant (no members, so nobody can propose) and the set is empty.
+      const g = parseGenesis(config)
+      if (!g) return
+      const m: Meta = { epoch: 0, members: g.members, threshold: g.threshold, nextId: 0, open: [] }
+      ctx.state.set('meta', m as unknown as Rec)
+      ctx.state.set(`epoch/${pad(0, 8)}`, { members: g.members, threshold: g.threshold, since: 0 })
+      ctx.state.set(`${VSET}${pad(0, 8)}`, { activationHeight: 0, value: g.validators, proposal: null })
+      ctx.state.set(`${VSET}n`, 1)
+      for (const [name, value] of g.parameters)
+        timelineAppend(ctx.state, paramTimeline(name), { activationHeight: 0, value, proposal: null })
+    },
+    endBlock: expire,
+  }),
+)

@@ -1,7 +1,7 @@
 import type { ServiceDefinition } from '@cityledger/core'
 import { agreement } from './agreement.ts'
 import { consent } from './consent.ts'
-import { governanceService } from './governance.ts'
+import { governance } from './governance.ts'
 import { identity } from './identity.ts'
 import { registry } from './registry.ts'
 import { token } from './token.ts'
@@ -13,17 +13,11 @@ import { token } from './token.ts'
  * @example
  * const chain = createTestChain({ services: [...baseServices, myService], genesis: { identity: { admins: [{ key, scopes: ['*'] }] } } })
  */
-export const baseServices: ServiceDefinition[] = [identity, token, registry, consent, agreement]
+export const baseServices: ServiceDefinition[] = [identity, token, registry, consent, agreement, governance]
 
-export { agreement, consent, identity, registry, token }
+export { agreement, consent, governance, identity, registry, token }
 
-/**
- * The governance service (k-of-n members over validator-set changes, upgrades, parameters and their own
- * membership). Not in `baseServices` yet: adding it changes what every chain runs (see the README's
- * Governance section); a chain that wants it lists it: `[...baseServices, governance]`.
- */
-export const governance: ServiceDefinition = governanceService()
-export { governanceService, parameterAt } from './governance.ts'
+export { parameterAt } from './governance.ts'
 export type {
   GovernanceErrorCode,
   GovernanceGenesis,
