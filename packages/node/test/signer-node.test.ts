@@ -137,6 +137,27 @@ test(
   }),
 )
 
+test(
+  "config.json's signer (module relative to the home, options inline) is the node's signer",
+  withDir('cityledger-signer-node-', async (dir) => {
+    const home = oneValidatorHome(dir, 'signer-node')
+    copyFileSync(FIXTURE, join(home, 'hsm.mjs'))
+    const keyFile = join(dir, 'hsm-key.json')
+    copyFileSync(join(home, 'key.json'), keyFile)
+    const config = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8'))
+    config.signer = { module: 'hsm.mjs', options: { keyFile, mode: 'zeros' } }
+    writeFileSync(join(home, 'config.json'), JSON.stringify(config))
+    // The module's checks run on it: its bad signatures refuse the start, naming it by its full path.
+    const r = await runToExit(home, [])
+    assert.is(r.code, 1, r.out)
+    assert.match(
+      r.out,
+      `cannot start: signer ${join(home, 'hsm.mjs')}: its signature of a test message does not verify`,
+    )
+    assert.not.match(r.out, '"msg":"ready"')
+  }),
+)
+
 test('--signer-options without --signer-module is a usage error', async () => {
   const r = await runToExit('/nonexistent', ['--signer-options', '/nonexistent/o.json'])
   assert.is(r.code, EXIT.USAGE)

@@ -118,6 +118,13 @@ export interface NodeConfig {
   metrics: {
     enabled: boolean
   }
+  /** External validator signer (an HSM binding); empty module: key.json signs. */
+  signer: {
+    /** ES module exporting `createSigner(options)`, relative to the home (or absolute). */
+    module: string
+    /** Handed to `createSigner` as given. */
+    options: Record<string, unknown>
+  }
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -152,6 +159,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   mempool: { maxTxs: 100_000, maxBytes: 256 * 1024 * 1024, maxPerSigner: 64 },
   log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
+  signer: { module: '', options: {} },
 }
 
 const HEX_KEY = text('Ed25519 public key, 64 hex characters', { pattern: HEX32 })
@@ -308,6 +316,19 @@ export const CONFIG_SCHEMA: JsonSchema = {
     metrics: object('Prometheus metrics at GET /metrics', {
       enabled: { description: 'serve /metrics', type: 'boolean', default: d.metrics.enabled },
     }),
+    signer: object(
+      'validator signer: an ES module exporting createSigner(options), e.g. an HSM binding (empty: key.json signs)',
+      {
+        module: text('path of the signer module, relative to the home (or absolute)', {
+          default: d.signer.module,
+        }),
+        options: {
+          description: 'handed to createSigner as given',
+          type: 'object',
+          default: d.signer.options,
+        },
+      },
+    ),
   }),
 }
 

@@ -1,4 +1,4 @@
-import { join } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { CityError } from '@cityledger/core'
 import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
 import { type LogFormat, type LogLevel, createLogger, readyLine } from '../log/index.ts'
@@ -57,6 +57,18 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
       logger,
       ...(opts.testHooks ? { testHooks: opts.testHooks } : {}),
       ...(opts.services ? { services: opts.services } : {}),
+      // config.json's signer; without it createNode reads `start --signer-module`'s env variables.
+      ...(config.signer.module
+        ? {
+            signer: {
+              module: isAbsolute(config.signer.module)
+                ? config.signer.module
+                : resolve(home, config.signer.module),
+              options: config.signer.options,
+              stateFile: join(home, 'signer-state.json'),
+            },
+          }
+        : {}),
     })
     await node.start()
   } catch (err) {
