@@ -6,8 +6,11 @@ import { toHex } from '@cityledger/core'
  * that services check by their own scope only (a '*' admin may grant them, but does not hold them):
  * token admin (creates the S-Coin and settlement assets) and scoin admin (programs, merchants).
  * The qualification service starts with its default predicates, usedcar with its default validities.
+ * Governance has the city key as its one member (k = 1 of 1, so a proposal executes at once) and the
+ * genesis validators as its validator set; the parameters keep their defaults. The validators' keys are
+ * not its members: a testnet may have up to 64 validators, governance at most 32 members.
  */
-export function defaultServiceGenesis(city: Uint8Array, _validators: Uint8Array[]): Record<string, unknown> {
+export function defaultServiceGenesis(city: Uint8Array, validators: Uint8Array[]): Record<string, unknown> {
   const key = `0x${toHex(city)}`
   return {
     identity: {
@@ -18,5 +21,6 @@ export function defaultServiceGenesis(city: Uint8Array, _validators: Uint8Array[
       ],
     },
     scoin: { asset: 'SCOIN' },
+    governance: { members: [key], threshold: 1, validators: validators.map((v) => `0x${toHex(v)}`) },
   }
 }
