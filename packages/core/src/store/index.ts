@@ -34,3 +34,13 @@ export {
 } from './txSearch.ts'
 export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'
 export { rollbackChain, type RollbackResult, type RollbackErrorCode, UNDO_PREFIX } from './rollback.ts'
+export {
+  exportSnapshot,
+  importSnapshot,
+  readSnapshotManifest,
+  type ExportOptions,
+  type SnapshotErrorCode,
+  type SnapshotManifest,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_META_KEY,
+} from './snapshot.ts'

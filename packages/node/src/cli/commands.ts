@@ -25,6 +25,7 @@ import { installRejectionGuard } from './rejectionGuard.ts'
 import { createTestnet, prepareTestnetOut } from './testnet.ts'
 import { runDevnet } from './devnet.ts'
 import { registerRollbackCommand } from './rollbackCommand.ts'
+import { registerSnapshotCommands } from './snapshotCommand.ts'
 import { SIGNER_ENV } from '../signer/index.ts'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
@@ -401,4 +402,5 @@ export function registerCommands(program: Command): void {
     })
 
   registerRollbackCommand(program)
+  registerSnapshotCommands(program)
 }
