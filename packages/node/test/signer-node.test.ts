@@ -158,6 +158,23 @@ test(
   }),
 )
 
+test(
+  'the secret only in the "HSM": key.json names the public key alone; the node runs with the module and refuses to start without it',
+  withDir('cityledger-signer-node-', async (dir) => {
+    const home = oneValidatorHome(dir, 'signer-node')
+    const args = hsm(dir, home)
+    const { publicKey } = JSON.parse(readFileSync(join(home, 'key.json'), 'utf8'))
+    writeFileSync(join(home, 'key.json'), JSON.stringify({ publicKey }), { mode: 0o600 })
+    const a = await startCli(home, args)
+    await untilHeight(rpcOf(a.output()), 3)
+    a.proc.kill('SIGTERM')
+    assert.is(await a.exited, 0)
+    const r = await runToExit(home, [])
+    assert.is(r.code, 1, r.out)
+    assert.match(r.out, 'secretKey must be 64 hex characters')
+  }),
+)
+
 test('--signer-options without --signer-module is a usage error', async () => {
   const r = await runToExit('/nonexistent', ['--signer-options', '/nonexistent/o.json'])
   assert.is(r.code, EXIT.USAGE)

@@ -197,6 +197,32 @@ export function loadKey(home: string, opts: KeyFileOptions = {}): KeyPair {
   return readKeyFile(join(home, 'key.json'), opts)
 }
 
+/** A validator key whose secret is held by a signer module (an HSM): `key.json` names the public key only. */
+export interface PublicOnlyKey {
+  publicKey: Uint8Array
+  secretKey?: undefined
+}
+
+/**
+ * `<home>/key.json` for a node whose validator signer is a module: the file may hold the public key
+ * alone (`{ "publicKey": "<64 hex>" }`, the secret stays in the HSM); a full key file works as before.
+ */
+export function loadNodeKey(home: string, opts: KeyFileOptions = {}): KeyPair | PublicOnlyKey {
+  const path = join(home, 'key.json')
+  let f: { publicKey?: unknown; secretKey?: unknown; encrypted?: unknown } | undefined
+  try {
+    f = JSON.parse(readPrivate(path, 'secret key'))
+  } catch {
+    return readKeyFile(path, opts) // the same errors as a plain key file
+  }
+  if (f && typeof f === 'object' && f.secretKey === undefined && f.encrypted === undefined) {
+    if (!isHex(f.publicKey, 32))
+      throw new CityError('BAD_KEY', `${path}: publicKey must be 64 hex characters`)
+    return { publicKey: fromHex(f.publicKey) }
+  }
+  return readKeyFile(path, opts)
+}
+
 export function writeKey(
   home: string,
   key: KeyPair = generateKeyPair(),

@@ -34,6 +34,7 @@ import {
   type Genesis,
   type NodeConfig,
   genesisHash,
+  type PublicOnlyKey,
   legacyGenesisHash,
   serviceGenesis,
   validatorKeys,
@@ -56,13 +57,22 @@ import { Journal } from './journal.ts'
 import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
 import { Syncer, serveSync } from './sync.ts'
 import { REBROADCAST, TxGossip } from './gossip.ts'
-import { type SignerSettings, failStop, openValidatorSigner, signerSettingsFromEnv } from '../signer/index.ts'
+import {
+  type SignerSettings,
+  failStop,
+  libp2pKeyOfSigner,
+  openValidatorSigner,
+  signerSettingsFromEnv,
+} from '../signer/index.ts'
 
 export interface NodeOptions {
   config: NodeConfig
   genesis: Genesis
-  /** The node's key (key.json): its p2p identity, and its validator key unless `signer` is given. */
-  key: KeyPair
+  /**
+   * The node's key (key.json): its p2p identity, and its validator key unless `signer` is given. With a
+   * signer, the public key alone (the secret stays in the HSM; p2p handshakes are signed by the signer).
+   */
+  key: KeyPair | PublicOnlyKey
   /**
    * An external validator signer (an operator's module, e.g. an HSM binding), checked at start and
    * put behind the double-sign guard. Default: the `CITYLEDGER_SIGNER_*` env variables (`start
@@ -248,7 +258,9 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
 
   const consensusFrameBytes = consensusMessageLimit(genesis.consensus.maxBlockBytes)
   const p2p: P2P = createP2P({
-    keyPair: key,
+    ...(key.secretKey
+      ? { keyPair: key as KeyPair }
+      : { identity: libp2pKeyOfSigner(validatorSigner.signer) }),
     listen: config.p2p.listen,
     bootstrap: config.p2p.peers,
     allowed: validatorsHex,

@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path'
 import { CityError } from '@cityledger/core'
-import { dataPath, loadConfig, loadGenesis, loadKey } from '../config/index.ts'
+import { dataPath, loadConfig, loadGenesis, loadKey, loadNodeKey } from '../config/index.ts'
+import { SIGNER_ENV } from '../signer/index.ts'
 import { type LogFormat, type LogLevel, createLogger, readyLine } from '../log/index.ts'
 import { type NodeOptions, createNode } from './createNode.ts'
 import { EXIT } from '../cli/exitCodes.ts'
@@ -45,7 +46,12 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
       `${join(home, 'config.json')}: store.backend "memory" keeps the chain in memory only: blocks this node acknowledged are lost when it exits. Use "level", or for a test pass --unsafe-memory-store (or set store.allowUnsafeMemory)`,
     )
   const genesis = loadGenesis(join(home, 'genesis.json'))
-  const key = loadKey(home, opts.passphrase === undefined ? {} : { passphrase: opts.passphrase })
+  const keyOpts = opts.passphrase === undefined ? {} : { passphrase: opts.passphrase }
+  // With a signer module key.json may name the public key alone (the secret is in the HSM).
+  const key =
+    config.signer.module || process.env[SIGNER_ENV.module]
+      ? loadNodeKey(home, keyOpts)
+      : loadKey(home, keyOpts)
   const logger = createLogger({ level: config.log.level, name: config.moniker, format: config.log.format })
   let node: Awaited<ReturnType<typeof createNode>>
   try {

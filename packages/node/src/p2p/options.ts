@@ -40,12 +40,14 @@ export interface CheckedOptions {
 export function checkOptions(options: P2POptions): CheckedOptions {
   if (options === null || typeof options !== 'object')
     throw p2pError('P2P_BAD_OPTIONS', 'options must be an object')
-  const privateKey = libp2pPrivateKey(options.keyPair)
-  const publicKey = normalizeValidatorKey(
-    Buffer.from(options.keyPair.publicKey).toString('hex'),
-    'keyPair.publicKey',
-  )
-  const peerId = peerIdFromValidatorKey(options.keyPair.publicKey).toString()
+  if ((options.keyPair === undefined) === (options.identity === undefined))
+    throw p2pError('P2P_BAD_OPTIONS', 'give exactly one of keyPair and identity')
+  if (options.identity !== undefined && options.identity.type !== 'Ed25519')
+    throw p2pError('P2P_BAD_OPTIONS', 'identity must be an Ed25519 key (the validator key)')
+  const privateKey = options.identity ?? libp2pPrivateKey(options.keyPair!)
+  const ownKey = options.identity ? options.identity.publicKey.raw : options.keyPair!.publicKey
+  const publicKey = normalizeValidatorKey(Buffer.from(ownKey).toString('hex'), 'keyPair.publicKey')
+  const peerId = peerIdFromValidatorKey(ownKey).toString()
   if (!Array.isArray(options.listen) || options.listen.some((a) => typeof a !== 'string')) {
     throw p2pError('P2P_BAD_OPTIONS', 'listen must be an array of multiaddr strings')
   }

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { KeyPair } from '@cityledger/core'
+import type { PrivateKey } from '@libp2p/interface'
 import type { BackoffPolicy } from './backoff.ts'
 import type { Clock } from './clock.ts'
 import type { Logger } from './logger.ts'
@@ -70,8 +71,13 @@ export interface PenaltyWeights {
  * })
  */
 export interface P2POptions {
-  /** The validator's Ed25519 key pair; it is also the libp2p identity. */
-  keyPair: KeyPair
+  /** The validator's Ed25519 key pair; it is also the libp2p identity. Give this or `identity`. */
+  keyPair?: KeyPair
+  /**
+   * The libp2p identity as a libp2p private key, for a validator key held by a signer (an HSM:
+   * `libp2pKeyOfSigner`). Its public key is the validator key. Give this or `keyPair`.
+   */
+  identity?: PrivateKey
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
   listen: string[]
   /** Peers to dial at start and to redial after a drop. They must be in `allowed` too. */

@@ -67,13 +67,21 @@ export interface OpenedSigner {
  * guard (a module's key may be reachable from more than this home: an HSM shared by mistake).
  */
 export async function openValidatorSigner(o: {
-  key: KeyPair
+  /** key.json; its public key alone when the secret is in the signer module (`loadNodeKey`). */
+  key: KeyPair | { publicKey: Uint8Array; secretKey?: undefined }
   validators: readonly Uint8Array[]
   chainId: string
   watermarkWindow: number
   settings?: SignerSettings
 }): Promise<OpenedSigner> {
-  if (!o.settings) return { signer: fileSigner(o.key), name: 'key file' }
+  if (!o.settings) {
+    if (!o.key.secretKey)
+      throw new CityError(
+        'SIGNER_LOAD',
+        'key.json holds only a public key: its secret must be in a signer module (signer.module in config.json, or start --signer-module)',
+      )
+    return { signer: fileSigner(o.key as KeyPair), name: 'key file' }
+  }
   const name = resolve(o.settings.module)
   const inner = await loadModuleSigner(o.settings.module, o.settings.options)
   try {
