@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import {
   ChainStore,
   type KvStore,
+  STORE_PREFIX,
   UNDO_PREFIX,
   isCityError,
   openMemoryKv,
@@ -132,6 +133,29 @@ test('rollback to genesis works, and at genesis it is refused', async () => {
   } catch (err) {
     assert.ok(isCityError(err, 'ROLLBACK_NOT_INITIALIZED'))
   }
+})
+
+test('the consensus journal (J) goes in the same batch only when asked', async () => {
+  const kv = openMemoryKv()
+  await buildChain(kv)
+  const journal = [1, 2, 3].map((n) => Uint8Array.of(STORE_PREFIX.journal, 0, 0, 0, 0, 0, 0, 0, n))
+  await kv.write(journal.map((key) => ({ type: 'put' as const, key, value: Uint8Array.of(9) })))
+  const count = async () => {
+    let n = 0
+    for await (const _ of kv.iterate({
+      gte: Uint8Array.of(STORE_PREFIX.journal),
+      lt: Uint8Array.of(STORE_PREFIX.journal + 1),
+    }))
+      n++
+    return n
+  }
+  assert.is((await rollbackChain(keep(kv))).forgotJournal, false)
+  assert.is(await count(), 3)
+  assert.is((await rollbackChain(keep(kv), { forgetJournal: true })).forgotJournal, true)
+  assert.is(await count(), 0)
+  const store = await ChainStore.open(keep(kv))
+  assert.is(store.height(), HEIGHT - 2)
+  await store.close()
 })
 
 test('a failed write leaves the store as it was (one batch)', async () => {
