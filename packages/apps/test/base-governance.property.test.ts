@@ -13,7 +13,7 @@ import { Rng, type TestCall, testSeed } from '@cityledger/core/testing'
 import { createTestChain } from '@cityledger/core/testing'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { baseServices, governance } from '../src/base/index.ts'
+import { baseServices } from '../src/base/index.ts'
 
 const SEED = testSeed(20261201)
 const RUNS = 8
@@ -49,7 +49,7 @@ const PARAM_NAMES = [
 
 function newChain() {
   return createTestChain({
-    services: [...baseServices, governance],
+    services: baseServices,
     genesis: {
       governance: {
         members: memberPool.slice(0, 3).map((k) => k.publicKey),

@@ -14,7 +14,7 @@ function setup(opts: { threshold?: number; validators?: number } = {}) {
   const members = ['a', 'b', 'c'].map((l) => probe.keys(`member-${l}`))
   const validators = Array.from({ length: opts.validators ?? 5 }, (_, i) => probe.keys(`validator-${i}`))
   const base = baseChain({
-    extra: [governance, exportCaller('reader', 'governance')],
+    extra: [exportCaller('reader', 'governance')],
     genesis: {
       governance: {
         members: members.map((m) => m.publicKey),
@@ -51,7 +51,7 @@ const names = (r: TxResult) => r.events.map((e) => e.name)
 test('genesis: members, k of n, validators and parameters are checked; no section leaves it dormant', () => {
   const k = (l: string) => createTestChain({ services: [] }).keys(l).publicKey
   const chainWith = (g: Value) =>
-    createTestChain({ services: [...baseServices, governance], genesis: { governance: g } })
+    createTestChain({ services: baseServices, genesis: { governance: g } })
   const refused = (g: Value, text: string) =>
     assert.throws(
       () => chainWith(g),
@@ -72,7 +72,7 @@ test('genesis: members, k of n, validators and parameters are checked; no sectio
   )
   refused({ members: [k('x')], threshold: 1, quorum: 2 }, 'unknown field quorum')
   // Without a section nobody is a member.
-  const dormant = createTestChain({ services: [...baseServices, governance] })
+  const dormant = createTestChain({ services: baseServices })
   assert.equal(dormant.query('governance', 'membership', {}), {
     epoch: 0,
     members: [],
@@ -446,7 +446,7 @@ test('at most 64 services get upgrades (the upgrade queries read one timeline pe
 test('runs on a state backend without prefix listings (no state.list: a reader with get only)', () => {
   // The node's state tree can list a prefix, but not every reader can (the determinism harness's
   // cannot); a hook that lists fails there on every block.
-  const runtime = createRuntime({ services: [...baseServices, governance] })
+  const runtime = createRuntime({ services: baseServices })
   const probe = createTestChain({ services: [] })
   const [a, b] = [probe.keys('ra'), probe.keys('rb')]
   const state = new Map<string, Uint8Array>()
