@@ -14,6 +14,7 @@
  * | `V`    | state key                     | latest state value                           |
  * | `S`    | height                        | state root after that height (32)            |
  * | `X`    | kind + term + height + index  | tx hash (32): the tx search index (see txSearch) |
+ * | `U`    | height                        | state keys that block deleted (u32 len + bytes each; see rollback) |
  * | `J`    | (consensus journal, owned by its user)                                       |
  * | `M`    | name (ASCII)                  | metadata: chain id, height, genesis hash...  |
  */
@@ -25,6 +26,7 @@ export const STORE_PREFIX = {
   result: 0x52, // R
   blockEvents: 0x45, // E
   search: 0x58, // X
+  undo: 0x55, // U
   stateNode: 0x4e, // N
   stateValue: 0x56, // V
   stateRoot: 0x53, // S

@@ -28,7 +28,7 @@ import { pushSearchOps } from './txSearch.ts'
  * (see `pushUndoOps`); blocks committed before it existed have none, and rolling back such a block that
  * deleted keys is refused (`ROLLBACK_KEYS_UNKNOWN`).
  */
-export const UNDO_PREFIX = 0x55 // U
+export const UNDO_PREFIX = STORE_PREFIX.undo
 
 /** Codes of `rollbackChain`'s refusals (store damage is `STORE_CORRUPT`). */
 export type RollbackErrorCode = 'ROLLBACK_AT_GENESIS' | 'ROLLBACK_KEYS_UNKNOWN' | 'ROLLBACK_NOT_INITIALIZED'
