@@ -114,6 +114,11 @@ export function createMetrics(opts: { defaults?: boolean } = {}) {
       buckets: [0, 1, 10, 100, 500, 1000, 2000, 5000, 10000],
       registers,
     }),
+    blockTxsCap: new Gauge({
+      name: 'cityledger_consensus_block_txs_cap',
+      help: 'Txs the next block this node proposes may hold (the genesis limit, lower while rounds are slow)',
+      registers,
+    }),
     blockBytes: new Histogram({
       name: 'cityledger_chain_block_bytes',
       help: 'Encoded size of committed blocks',

@@ -464,6 +464,7 @@ export class ConsensusDriver {
     // A round that spanned a view change measures the fault, not the block: not counted.
     if (round && round.view === certificate.view)
       this.budget?.observe(txs.length, this.lastCommitAt - round.at)
+    m?.blockTxsCap.set(this.blockTxsCap())
     this.roundStart.delete(hex)
     this.proposedAt.delete(hex)
     this.checked.delete(hex)
