@@ -1,6 +1,4 @@
 import {
-  ChainStore,
-  CityError,
   type KeyPair,
   LIMITS,
   consensusMessageLimit,
@@ -12,11 +10,8 @@ import {
   createNativeVerifier,
   createPureVerifier,
   createRuntime,
-  decodeCertificate,
   createVerifier,
   blockHashFromBytes,
-  openLevelKv,
-  openMemoryKv,
   subKv,
   toHex,
   type KvStore,
@@ -30,16 +25,8 @@ import { sandboxedAppServices } from './sandboxedServices.ts'
 import { registerRuntimeMetrics } from './runtimeMetrics.ts'
 import { Ledger } from '../chain/ledger.ts'
 import { ledgerStore } from '../chain/storeAdapter.ts'
-import {
-  type Genesis,
-  type NodeConfig,
-  genesisHash,
-  type PublicOnlyKey,
-  legacyGenesisHash,
-  serviceGenesis,
-  validatorKeys,
-} from '../config/index.ts'
-import { type LogModule, type Logger, createLogger, levelledLogger, moduleLogger } from '../log/index.ts'
+import { type Genesis, type NodeConfig, type PublicOnlyKey, validatorKeys } from '../config/index.ts'
+import { type LogModule, type Logger, createLogger, moduleLogger } from '../log/index.ts'
 import {
   type Metrics,
   createMetrics,
@@ -49,21 +36,18 @@ import {
   observeBlock,
   timedKv,
 } from '../metrics/index.ts'
-import { type Clock, DEFAULT_PENALTY_WEIGHTS, type P2P, createP2P, systemClock } from '../p2p/index.ts'
-import { type RpcServer, createRpcServer } from '../rpc/index.ts'
+import { type Clock, type P2P, systemClock } from '../p2p/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
-import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
-import { Syncer, serveSync } from './sync.ts'
-import { REBROADCAST, TxGossip } from './gossip.ts'
-import {
-  type SignerSettings,
-  failStop,
-  libp2pKeyOfSigner,
-  openValidatorSigner,
-  signerSettingsFromEnv,
-} from '../signer/index.ts'
+import { type NodeLifecycle, nodeLifecycle } from './lifecycle.ts'
+import { consensusNet, createNodeP2P, syncNet } from './network.ts'
+import { openSigner, openStore, writeOrCheckGenesis } from './openSignerAndStore.ts'
+import { createNodeRpcServer } from './rpcServer.ts'
+import { PROTOCOL } from './protocols.ts'
+import { Syncer } from './sync.ts'
+import { TxGossip } from './gossip.ts'
+import { type SignerSettings, failStop } from '../signer/index.ts'
 
 export interface NodeOptions {
   config: NodeConfig
@@ -141,41 +125,24 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const validatorsHex = validators.map(toHex)
   const publicKey = toHex(key.publicKey)
   const isValidator = validatorsHex.includes(publicKey)
-  const signerSettings = opts.signer ?? signerSettingsFromEnv(process.env, opts.dataDir)
-  if (signerSettings && !isValidator)
-    throw new CityError(
-      'SIGNER_KEY_MISMATCH',
-      `a signer module is set (${signerSettings.module}) but this node's key ${publicKey} is not a validator of the genesis`,
-    )
-  // Before the store opens: a signer refused here leaves nothing to close but itself.
-  const validatorSigner = await openValidatorSigner({
+  const signer = await openSigner({
     key,
+    genesis,
     validators,
-    chainId: genesis.chainId,
-    watermarkWindow: genesis.consensus.watermarkWindow,
-    ...(signerSettings ? { settings: signerSettings } : {}),
+    publicKey,
+    isValidator,
+    settings: opts.signer,
+    dataDir: opts.dataDir,
   })
-  const closeSigner = async () => {
-    await validatorSigner.signer.close?.().catch(() => {})
-  }
-
-  // Storage: one KvStore for the chain and the consensus journal.
-  let rawKv: KvStore
-  try {
-    rawKv = config.store.backend === 'memory' ? openMemoryKv() : await openLevelKv(opts.dataDir)
-  } catch (err) {
-    await closeSigner()
-    throw err
-  }
-  const kv: KvStore = opts.testHooks?.wrapKv ? opts.testHooks.wrapKv(rawKv) : rawKv
-  let store: ChainStore
-  try {
-    store = await ChainStore.open(timedKv(kv, metrics, 'chain'), { chainId: genesis.chainId })
-  } catch (err) {
-    await kv.close()
-    await closeSigner()
-    throw err
-  }
+  const { validatorSigner, closeSigner } = signer
+  const { kv, store } = await openStore({
+    config,
+    genesis,
+    dataDir: opts.dataDir,
+    metrics,
+    wrapKv: opts.testHooks?.wrapKv,
+    closeSigner,
+  })
   const runtime = createRuntime({
     services: opts.services ?? (opts.sandbox === false ? allServices : sandboxedAppServices()),
     // state.list reads the latest committed state in key order (the ledger's readers read the latest too).
@@ -184,25 +151,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       log('runtime').error({ service, method, err: String((error as Error)?.stack ?? error) }, 'service bug'),
   })
   if (metrics) registerRuntimeMetrics(metrics.registry, runtime)
-  const gHash = genesisHash(genesis)
-  if (store.height() < 0) {
-    const g = runtime.genesis({ get: () => undefined }, serviceGenesis(genesis), genesis.genesisTime)
-    await store.initGenesis({ chainId: genesis.chainId, genesisHash: gHash, stateWrites: g.writes })
-    log('store').info({ chainId: genesis.chainId, stateRoot: toHex(store.state.root()) }, 'genesis written')
-  } else if (store.genesisHash && toHex(store.genesisHash) !== toHex(gHash)) {
-    await kv.close()
-    await closeSigner()
-    // Genesis hashes changed to a canonical encoding (key order no longer counts): a store made by an
-    // earlier version from this same file has the old hash.
-    const legacy = toHex(store.genesisHash) === toHex(legacyGenesisHash(genesis))
-    throw new CityError(
-      'GENESIS_MISMATCH',
-      legacy
-        ? `the store in ${opts.dataDir} was made from this genesis file by an earlier version, which hashed genesis files by their key order (hash ${toHex(store.genesisHash)}); this version cannot open it: start a new chain or use the earlier version`
-        : `the store in ${opts.dataDir} was made from another genesis file (hash ${toHex(store.genesisHash)}, file ${toHex(gHash)})`,
-      { storeHash: toHex(store.genesisHash), fileHash: toHex(gHash), legacy },
-    )
-  }
+  await writeOrCheckGenesis({
+    genesis,
+    store,
+    kv,
+    runtime,
+    dataDir: opts.dataDir,
+    closeSigner,
+    log: log('store'),
+  })
 
   const nodes = Math.max(1, config.verifier.nodesOnMachine)
   // Both counted into the metrics: every signature the node checks goes through one of these two.
@@ -257,25 +214,16 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const journal = await Journal.open(subKv(timedKv(kv, metrics, 'journal'), STORE_PREFIX.journal))
 
   const consensusFrameBytes = consensusMessageLimit(genesis.consensus.maxBlockBytes)
-  const p2p: P2P = createP2P({
-    ...(key.secretKey
-      ? { keyPair: key as KeyPair }
-      : { identity: libp2pKeyOfSigner(validatorSigner.signer) }),
-    listen: config.p2p.listen,
-    bootstrap: config.p2p.peers,
-    allowed: validatorsHex,
-    // Observers may sync and gossip txs at lower limits; consensus is closed to them.
-    observers: config.p2p.observers.map((k) => k.toLowerCase()).filter((k) => !validatorsHex.includes(k)),
-    limits: protocolLimits({ consensusFrameBytes }),
-    observerLimits: observerProtocolLimits({ consensusFrameBytes }),
-    logger: levelledLogger(logger, 'p2p', config.log.modules),
+  const p2p: P2P = createNodeP2P({
+    config,
+    key,
+    validatorSigner,
+    validatorsHex,
+    consensusFrameBytes,
+    logger,
     clock,
+    metrics,
   })
-  p2p.events.on(
-    'peer:penalized' as never,
-    ((e: { reason: string }) =>
-      metrics?.penalties.inc({ reason: e.reason.split(':')[0] ?? 'other' })) as never,
-  )
 
   opts.testHooks?.onP2P?.(p2p)
   const wrapNet = (net: ConsensusNet): ConsensusNet =>
@@ -286,14 +234,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   let backendRef: NodeRpcBackend | undefined
   let lastBlock: { height: number; time: number } | undefined = ledger.head
   const submits = metrics ? createSubmitTracker(metrics, () => clock.now()) : undefined
-  let fatal: ((err: Error) => void) | undefined
+  // Set once everything is built: a fatal error before that stops nothing (nothing runs yet).
+  let lifecycle: NodeLifecycle | undefined
   const replica = isValidator
     ? createReplica({
         chainId: genesis.chainId,
         validators,
         publicKey: key.publicKey,
         // A signer that fails stops the node (fatal) instead of leaving a round half done.
-        sign: failStop(validatorSigner, (err) => fatal?.(err)),
+        sign: failStop(validatorSigner, (err) => lifecycle?.fatal(err)),
         verify: (c) => inline.verify(c),
         blockDigest: (b) => blockHashFromBytes(b),
         checkpointInterval: genesis.consensus.checkpointInterval,
@@ -311,17 +260,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     journal,
     ledger,
     mempool,
-    net: wrapNet({
-      broadcast: (bytes) => void p2p.broadcast(PROTOCOL.consensus, bytes).catch(() => {}),
-      send: (i, bytes) => void p2p.send(validatorsHex[i]!, PROTOCOL.consensus, bytes).catch(() => {}),
-      // A message dropped from a full driver queue costs what a rate-limited frame does.
-      penalize: (peer, reason) =>
-        p2p.penalize(
-          peer,
-          reason,
-          reason.startsWith('queue:') ? DEFAULT_PENALTY_WEIGHTS.rateLimited : undefined,
-        ),
-    }),
+    net: wrapNet(consensusNet(p2p, validatorsHex)),
     // Each peer's share of the driver queue: its p2p byte burst (3 frames), 256 messages.
     maxQueuedPerPeer: { messages: 256, bytes: 3 * consensusFrameBytes },
     clock,
@@ -351,22 +290,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     },
     onSyncNeeded: (from, to) =>
       void syncer.sync(to).catch((err) => log('sync').warn({ err: String(err), from, to }, 'sync failed')),
-    onFatal: (err) => fatal?.(err),
+    onFatal: (err) => lifecycle?.fatal(err),
   })
 
   const syncer = new Syncer({
     chainId: genesis.chainId,
     validators,
     ledger,
-    net: {
-      peers: () =>
-        p2p
-          .peers()
-          .map((p) => p.publicKey)
-          .filter((k) => validatorsHex.includes(k)),
-      request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.sync, bytes, { timeoutMs }),
-      penalize: (peer, reason) => p2p.penalize(peer, reason),
-    },
+    net: syncNet(p2p, validatorsHex),
     apply: async (height, block, digest, certificate) => {
       if (replica) {
         driver.push({ type: 'syncBlock', height, block, digest, certificate })
@@ -402,7 +333,6 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     gossip.peerConnected((bytes) => void p2p.send(peer, PROTOCOL.txs, bytes).catch(() => {}))
   })
 
-  let started = false
   const backend = new NodeRpcBackend({
     genesis,
     nodeId: publicKey,
@@ -416,7 +346,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     validatorPeers: () => p2p.peers().filter((p) => validatorsHex.includes(p.publicKey)).length,
     peerList: () => p2p.peers().map((p) => ({ publicKey: p.publicKey, role: p.role, addrs: p.addrs })),
     catchingUp: () => syncer.catchingUp,
-    started: () => started,
+    started: () => lifecycle?.started() ?? false,
     submit: async (bytes) => {
       const r = await gossip.submit(bytes)
       submits?.submitted(r.hash)
@@ -424,138 +354,35 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     },
   })
   backendRef = backend
-  const rpc: RpcServer = createRpcServer({
-    backend,
-    logger: levelledLogger(logger, 'rpc', config.log.modules),
-    limits: {
-      maxBodyBytes: config.rpc.maxBodyBytes,
-      maxWaitMs: config.rpc.maxWaitMs,
-      rateLimitPerSecond: config.rpc.rateLimitPerSecond,
-      rateLimitBurst: config.rpc.rateLimitBurst,
-      exemptClients: config.rpc.exemptClients,
-      maxConnections: config.rpc.maxConnections,
-      maxConnectionsPerClient: config.rpc.maxConnectionsPerClient,
-      requestTimeoutMs: config.rpc.requestTimeoutMs,
-      headersTimeoutMs: config.rpc.headersTimeoutMs,
-      keepAliveTimeoutMs: config.rpc.keepAliveTimeoutMs,
-      maxEventSubscribers: config.rpc.maxEventSubscribers,
-      maxEventBacklogBytes: config.rpc.maxEventBacklogBytes,
-      maxEventReplayBlocks: config.rpc.maxEventReplayBlocks,
-      maxBatchTxs: config.rpc.maxBatchTxs,
-      maxBatchBytes: config.rpc.maxBatchBytes,
-      maxRangeBlocks: config.rpc.maxRangeBlocks,
-      maxRangeBytes: config.rpc.maxRangeBytes,
-      shutdownGraceMs: config.rpc.shutdownGraceMs,
-    },
-    host: config.rpc.host,
-    port: config.rpc.port,
-    cors: config.rpc.cors,
-    tls: config.rpc.tls,
-    ...(metrics ? { onRequestDone: (r) => metrics.rpcRequestDone(r) } : {}),
-  })
-  let rpcUrl = ''
+  const rpc = createNodeRpcServer({ backend, config, logger, metrics })
 
-  let syncTimer: ReturnType<typeof setInterval> | undefined
-  let gossipTimer: ReturnType<typeof setInterval> | undefined
-  let stopping: Promise<void> | undefined
-  const node: CityNode = {
+  lifecycle = nodeLifecycle({
+    publicKey,
+    isValidator,
+    genesis,
+    ledger,
+    store,
+    kv,
+    journal,
+    p2p,
+    rpc,
+    driver,
+    syncer,
+    gossip,
+    verifier,
+    inline,
+    metrics,
+    signer,
+    log,
+  })
+  return {
     publicKey,
     ledger,
-    rpcUrl: () => rpcUrl,
+    rpcUrl: lifecycle.rpcUrl,
     p2pAddrs: () => p2p.multiaddrs(),
-    async start() {
-      await p2p.handle(PROTOCOL.consensus, (m) => {
-        driver.push({ type: 'message', bytes: m.data, from: m.peer })
-      })
-      await p2p.handle(PROTOCOL.txs, (m) => gossip.received(m.peer, m.data))
-      await p2p.handle(PROTOCOL.sync, (m) =>
-        serveSync(
-          {
-            height: () => store.height(),
-            blockBytes: async (h) => (await store.getBlock(h))?.bytes,
-            certificate: (h) => store.getCertificate(h),
-          },
-          m.data,
-        ),
-      )
-      await p2p.start()
-      const addr = await rpc.start()
-      rpcUrl = addr.url
-      metrics?.height.set(ledger.head.height)
-      log('node').info(
-        { publicKey, rpc: rpcUrl, p2p: p2p.multiaddrs(), height: ledger.head.height, validator: isValidator },
-        'node started',
-      )
-      // Catch up before admitting txs (peers may not be up yet: then consensus retransmissions and
-      // the periodic check below take over).
-      // The certificate of the head from the store: the replica's STATUS proves its height with it.
-      const headCert = ledger.head.height > 0 ? await store.getCertificate(ledger.head.height) : undefined
-      driver.push({
-        type: 'start',
-        committedHeight: ledger.head.height,
-        journal: journal.all(),
-        ...(headCert ? { certificate: decodeCertificate(headCert) } : {}),
-      })
-      await syncer.sync().catch((err) => log('sync').warn({ err: String(err) }, 'initial sync failed'))
-      // A fatal stop during start (e.g. the signer refused the first vote) fails the start: nobody
-      // listens for the process event yet, and a start that resolved would print the ready line.
-      if (fatalError) {
-        await node.stop()
-        throw fatalError
-      }
-      started = true
-      // A node that fell behind without noticing (e.g. paused) asks peers every few seconds.
-      let lastHeight = ledger.head.height
-      syncTimer = setInterval(
-        () => {
-          if (ledger.head.height === lastHeight) void syncer.sync().catch(() => {})
-          lastHeight = ledger.head.height
-        },
-        Math.max(2000, genesis.consensus.viewChangeTimeoutMs),
-      )
-      syncTimer.unref()
-      // A broadcast can be lost: pending txs go out again until they commit (gossip.ts, REBROADCAST).
-      gossipTimer = setInterval(() => gossip.rebroadcast(), REBROADCAST.intervalMs)
-      gossipTimer.unref()
-    },
-    stop() {
-      stopping ??= (async () => {
-        started = false
-        if (syncTimer) clearInterval(syncTimer)
-        if (gossipTimer) clearInterval(gossipTimer)
-        driver.stop()
-        await rpc.stop().catch(() => {})
-        await p2p.stop().catch(() => {})
-        await driver.idle().catch(() => {})
-        await verifier.close().catch(() => {})
-        await inline.close().catch(() => {})
-        await store.close().catch(() => {})
-        await kv.close().catch(() => {})
-        await closeSigner()
-        log('node').info({ height: ledger.head.height }, 'node stopped')
-      })()
-      return stopping
-    },
+    start: lifecycle.start,
+    stop: lifecycle.stop,
   }
-  let fatalError: Error | undefined
-  fatal = (err) => {
-    // The first cause is the one to read: a signer failure also fails the consensus step it was in.
-    if (fatalError) return
-    fatalError = err
-    const code = (err as { code?: string }).code
-    if (code === 'SIGNER_FAILED' || code === 'DOUBLE_SIGN' || code === 'SIGNER_STATE')
-      log('node').fatal(
-        { code, signer: validatorSigner.name, err: err.message },
-        'validator signer failed: stopping the node (no vote was signed)',
-      )
-    else log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
-    // The process hears of it at once (not once stopped): its handler (run.ts) bounds how long the
-    // stop may take, so a stop that hangs cannot keep a broken node running.
-    const stopped = node.stop()
-    process.emit('cityledger:fatal' as never, err as never)
-    void stopped
-  }
-  return node
 }
 
 export type { Tx }
