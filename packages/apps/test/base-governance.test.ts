@@ -50,8 +50,7 @@ const names = (r: TxResult) => r.events.map((e) => e.name)
 
 test('genesis: members, k of n, validators and parameters are checked; no section leaves it dormant', () => {
   const k = (l: string) => createTestChain({ services: [] }).keys(l).publicKey
-  const chainWith = (g: Value) =>
-    createTestChain({ services: baseServices, genesis: { governance: g } })
+  const chainWith = (g: Value) => createTestChain({ services: baseServices, genesis: { governance: g } })
   const refused = (g: Value, text: string) =>
     assert.throws(
       () => chainWith(g),
