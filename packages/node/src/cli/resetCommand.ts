@@ -1,9 +1,9 @@
 import { existsSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline/promises'
-import { CityError, isCityError, openLevelKv, toHex } from '@cityledger/core'
+import { openLevelKv } from '@cityledger/core'
 import { type Command, InvalidArgumentError } from 'commander'
-import { dataPath, loadConfig, loadGenesis, readKeyFile } from '../config/index.ts'
+import { dataPath, loadConfig, loadGenesis } from '../config/index.ts'
+import { confirmByChainId, isValidatorHome } from './homeGuards.ts'
 
 /**
  * `cityledger reset --home DIR`: deletes the node's data folder (blocks, state and the consensus
@@ -34,32 +34,19 @@ export function registerResetCommand(program: Command): void {
         process.stdout.write(`${data}: no data folder, nothing to reset\n`)
         return
       }
-      let validator = false
-      try {
-        // The public key is in the file even when it is encrypted.
-        const key = readKeyFile(join(home, 'key.json'))
-        validator = genesis.validators.some((v) => v.publicKey.toLowerCase() === toHex(key.publicKey))
-      } catch (err) {
-        if (!isCityError(err, 'KEY_LOCKED')) throw err
-        validator = true // unknown: treat as a validator
-      }
-      if (validator && !o.unsafeForgetVotes)
+      if (isValidatorHome(home, genesis) && !o.unsafeForgetVotes)
         throw new InvalidArgumentError(
           `${home} is a validator's home: its consensus journal keeps it from voting twice at a height; reset it only with --unsafe-forget-votes, when no other copy of this key has voted or will vote at those heights`,
         )
       // Refused while the node runs: LevelDB's lock is held.
       if (config.store.backend === 'level') await (await openLevelKv(data, { checkTables: false })).close()
-      if (!o.yes) {
-        if (!process.stdin.isTTY)
-          throw new InvalidArgumentError('stdin is not a terminal: pass --yes to reset without asking')
-        const rl = createInterface({ input: process.stdin, output: process.stdout })
-        const answer = await rl.question(
-          `Delete ${data}? Type the chain id (${genesis.chainId}) to confirm: `,
-        )
-        rl.close()
-        if (answer.trim() !== genesis.chainId)
-          throw new CityError('ABORTED', 'not confirmed: nothing deleted')
-      }
+      await confirmByChainId({
+        yes: o.yes,
+        question: `Delete ${data}?`,
+        chainId: genesis.chainId,
+        verb: 'reset',
+        nothing: 'nothing deleted',
+      })
       rmSync(data, { recursive: true, force: true })
       process.stdout.write(`${data}: deleted; key.json, config.json and genesis.json kept\n`)
     })

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline/promises'
-import { CityError, isCityError, openLevelKv, rollbackChain, toHex } from '@cityledger/core'
+import { openLevelKv, rollbackChain, toHex } from '@cityledger/core'
 import { type Command, InvalidArgumentError } from 'commander'
-import { dataPath, loadConfig, loadGenesis, readKeyFile } from '../config/index.ts'
+import { dataPath, loadConfig, loadGenesis } from '../config/index.ts'
+import { confirmByChainId, isValidatorHome } from './homeGuards.ts'
 
 /**
  * `cityledger rollback --home DIR`: removes the latest block of a stopped node's store and puts its
@@ -37,33 +37,20 @@ export function registerRollbackCommand(program: Command): void {
           `${join(home, 'config.json')}: store.backend is ${config.store.backend}: nothing on disk to roll back`,
         )
       if (!existsSync(data)) throw new InvalidArgumentError(`${data}: no data folder, nothing to roll back`)
-      let validator = false
-      try {
-        // The public key is in the file even when it is encrypted.
-        const key = readKeyFile(join(home, 'key.json'))
-        validator = genesis.validators.some((v) => v.publicKey.toLowerCase() === toHex(key.publicKey))
-      } catch (err) {
-        if (!isCityError(err, 'KEY_LOCKED')) throw err
-        validator = true // unknown: treat as a validator
-      }
-      if (validator && !o.unsafeForgetVotes)
+      if (isValidatorHome(home, genesis) && !o.unsafeForgetVotes)
         throw new InvalidArgumentError(
           `${home} is a validator's home: rollback deletes its consensus journal, which keeps it from voting differently at the removed height; roll it back only with --unsafe-forget-votes, when the rest of the network committed that height (or will not count this vote)`,
         )
       // Refused while the node runs: LevelDB's lock is held.
       const kv = await openLevelKv(data)
       try {
-        if (!o.yes) {
-          if (!process.stdin.isTTY)
-            throw new InvalidArgumentError('stdin is not a terminal: pass --yes to roll back without asking')
-          const rl = createInterface({ input: process.stdin, output: process.stdout })
-          const answer = await rl.question(
-            `Remove the latest block of ${data}? Type the chain id (${genesis.chainId}) to confirm: `,
-          )
-          rl.close()
-          if (answer.trim() !== genesis.chainId)
-            throw new CityError('ABORTED', 'not confirmed: nothing changed')
-        }
+        await confirmByChainId({
+          yes: o.yes,
+          question: `Remove the latest block of ${data}?`,
+          chainId: genesis.chainId,
+          verb: 'roll back',
+          nothing: 'nothing changed',
+        })
         const r = await rollbackChain(kv, { chainId: genesis.chainId, forgetJournal: true })
         process.stdout.write(
           `${data}: block ${r.removed} removed (${r.txs} txs, ${r.keys} state keys restored); now at height ${r.height}, state root ${toHex(r.root)}; consensus journal deleted\n`,
