@@ -56,7 +56,10 @@ interface StageResult {
   rejected: Record<string, number>
   /** Offered txs never answered: the nodes did not keep up with the offered rate. */
   abandoned: number
+  /** Accepted txs seen committed, by the end of the drain. */
   committed: number
+  /** Accepted txs not seen committed by the end of the drain (still pending, or lost). */
+  acceptedNotCommitted: number
   /** Committed within the stage's window, per second. */
   committedPerSec: number
   failedInBlock: number
@@ -76,32 +79,54 @@ interface StageResult {
   batches: { requests: number; meanTxs: number }
   /** Txs sent again after a back-pressure refusal (MEMPOOL_FULL, RATE_LIMITED, ...), by code. */
   retried: Record<string, number>
+  /** Times the block event stream was opened again (the node cut it), over the whole run. */
+  eventStreamReconnects: number
 }
 
 /** Which node a tx is submitted to: by signer over every node, or everything to node 0 (the first primary). */
 let submitToPrimary = false
 const nodeOf = (tx: Tx, n: number) => (submitToPrimary ? 0 : tx.body.signer[0]! % n)
 
-/** Watches committed blocks on one node's event stream: commit time of every tx hash. */
+/**
+ * Watches committed blocks on one node's event stream: commit time of every tx hash. Blocks only (no
+ * service events), and a stream the node cuts (a consumer behind its backlog bound) is opened again
+ * from the next height, so a lost stream never reads as a chain that stopped committing (until
+ * 2026-12-01 it did: an error ended the watch silently). `reconnects` says how often.
+ */
 function watchCommits(rpc: string) {
   const ac = new AbortController()
   const committedAt = new Map<string, number>()
   const blocks: { at: number; height: number; txs: number }[] = []
+  const state = { reconnects: 0 }
   let resolveOpen: () => void
   const opened = new Promise<void>((r) => (resolveOpen = r))
   const done = (async () => {
     const client = createClient({ url: rpc })
-    const events = client.events({ signal: ac.signal })
-    resolveOpen!()
-    for await (const e of events) {
-      if (e.type !== 'block') continue
-      const at = performance.now()
-      const b = e.data as { header: { height: number }; txs: string[] }
-      blocks.push({ at, height: b.header.height, txs: b.txs.length })
-      for (const h of b.txs) committedAt.set(h, at)
+    let next: number | undefined
+    while (!ac.signal.aborted) {
+      try {
+        const events = client.events({
+          signal: ac.signal,
+          types: ['block'],
+          ...(next !== undefined ? { fromHeight: next } : {}),
+        })
+        resolveOpen!()
+        for await (const e of events) {
+          if (e.type !== 'block') continue
+          const at = performance.now()
+          const b = e.data as { header: { height: number }; txs: string[] }
+          if (next !== undefined && b.header.height < next) continue
+          next = b.header.height + 1
+          blocks.push({ at, height: b.header.height, txs: b.txs.length })
+          for (const h of b.txs) committedAt.set(h, at)
+        }
+      } catch {}
+      if (ac.signal.aborted) break
+      state.reconnects++
+      await new Promise((r) => setTimeout(r, 100))
     }
-  })().catch(() => {})
-  return { committedAt, blocks, opened, stop: () => ac.abort(), done }
+  })()
+  return { committedAt, blocks, opened, state, stop: () => ac.abort(), done }
 }
 
 /** Sums of a few node metrics over the validators (Prometheus text from /metrics). */
@@ -257,7 +282,13 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
       const drainUntil = performance.now() + opts.drainSeconds * 1000
       while (performance.now() < drainUntil && sub.inFlight > 0) await new Promise((r) => setTimeout(r, 100))
       await sub.abort()
-      while (performance.now() < drainUntil && [...submittedAt.keys()].some((h) => !watch.committedAt.has(h)))
+      // Then as long again for what was accepted to commit (a tx accepted at the end of the first part
+      // needs a few rounds): what is still missing after that is reported, not waited for.
+      const commitUntil = performance.now() + opts.drainSeconds * 1000
+      while (
+        performance.now() < commitUntil &&
+        [...submittedAt.keys()].some((h) => !watch.committedAt.has(h))
+      )
         await new Promise((r) => setTimeout(r, 100))
       const latencies: number[] = []
       const fromAccept: number[] = []
@@ -286,6 +317,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         rejected: sub.rejected,
         abandoned: sub.abandoned,
         committed: latencies.length,
+        acceptedNotCommitted: submittedAt.size - latencies.length,
         committedPerSec: round3(inWindow / seconds),
         failedInBlock,
         latencyMs: {
@@ -304,6 +336,7 @@ export async function runNetwork(opts: NetworkOptions, command: string): Promise
         loadGeneratorCpuPercent: round3(((gen.user + gen.system) / 1e6 / seconds) * 100),
         batches: { requests: sub.requests, meanTxs: round3(sub.envelopes / Math.max(1, sub.requests)) },
         retried: sub.retried,
+        eventStreamReconnects: watch.state.reconnects,
         nodes: pids.map((_, i) => ({
           cpuPercent: round3(
             cpu0[i] && cpu1[i] ? ((cpu1[i].cpuSeconds - cpu0[i].cpuSeconds) / seconds) * 100 : Number.NaN,

@@ -435,6 +435,7 @@ export function createMempool(options: MempoolOptions): Mempool {
     reap,
     update,
     size: () => pendingCount,
+    held: () => heldCount,
     bytes: () => pendingBytes,
     has: (hash) => pendingEntry(hash) !== undefined,
     get: (hash) => pendingEntry(hash)?.tx,

@@ -138,6 +138,8 @@ export interface Mempool {
   update(update: MempoolUpdate): UpdateResult
   /** Pending transactions (admission finished). */
   size(): number
+  /** Pending transactions plus those being admitted (their signatures in flight): what holds a slot. */
+  held(): number
   /** Sum of the envelope sizes of pending transactions. */
   bytes(): number
   has(hash: HashLike): boolean

@@ -107,6 +107,13 @@ export interface NodeConfig {
     maxBytes: number
     /** Pending txs per signer (nonce window). */
     maxPerSigner: number
+    /**
+     * Clients are refused (MEMPOOL_FULL, 429) once this many blocks' worth of txs, at the node's
+     * current block cap, are pending; 0 turns it off (see node/backlog.ts).
+     */
+    backlogBlocks: number
+    /** The backlog limit is never below this many pending txs. */
+    backlogMinTxs: number
   }
   log: {
     level: LogLevel
@@ -156,7 +163,13 @@ export const DEFAULT_CONFIG: NodeConfig = {
   },
   store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
   verifier: { kind: 'pool', workers: 0, nodesOnMachine: 1 },
-  mempool: { maxTxs: 100_000, maxBytes: 256 * 1024 * 1024, maxPerSigner: 64 },
+  mempool: {
+    maxTxs: 100_000,
+    maxBytes: 256 * 1024 * 1024,
+    maxPerSigner: 64,
+    backlogBlocks: 1,
+    backlogMinTxs: 1_000,
+  },
   log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
   signer: { module: '', options: {} },
@@ -297,6 +310,13 @@ export const CONFIG_SCHEMA: JsonSchema = {
       maxTxs: integer('most pending txs', 1, undefined, d.mempool.maxTxs),
       maxBytes: integer('most bytes of pending txs', 1, undefined, d.mempool.maxBytes),
       maxPerSigner: integer('pending txs per signer (nonce window)', 1, undefined, d.mempool.maxPerSigner),
+      backlogBlocks: integer(
+        "clients are refused once this many blocks' worth of txs are pending; 0 = off",
+        0,
+        1000,
+        d.mempool.backlogBlocks,
+      ),
+      backlogMinTxs: integer('the backlog limit is never below this', 1, undefined, d.mempool.backlogMinTxs),
     }),
     log: object('logging', {
       level: { description: 'pino level', enum: [...LOG_LEVELS], default: d.log.level },
