@@ -18,6 +18,12 @@ export const LANES_PER_NODE = 8
  * NONCE_GAP beyond the signer's window, and leave the pool after maxGapWaitBlocks).
  */
 export const RETRYABLE = new Set(['MEMPOOL_FULL', 'RATE_LIMITED', 'OVERLOADED', 'NOT_READY'])
+/**
+ * A request that died without an answer: the connection was reset or closed under it (a keep-alive
+ * socket the node closed just as a batch was written). Sent again, in order; an envelope the node did
+ * admit before the reset comes back DUPLICATE_TX, which counts as accepted.
+ */
+export const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED'])
 /** Pause of a lane before it sends refused-for-now txs again, ms. */
 export const RETRY_MS = 200
 /**
@@ -137,7 +143,8 @@ export class Submitter {
         batch.forEach((q, i) => {
           const r = results?.[i]
           const code = r?.error?.code ?? 'BAD_RESPONSE'
-          if (typeof r?.hash === 'string') {
+          // DUPLICATE_TX: this load never sends a tx twice but after a lost connection (see above).
+          if (typeof r?.hash === 'string' || code === 'DUPLICATE_TX') {
             this.accepted++
             q.onAccepted(at)
           } else if (RETRYABLE.has(code)) later(q, code)
@@ -153,7 +160,8 @@ export class Submitter {
       }
     } catch (err) {
       const code = this.aborted ? 'ABANDONED' : ((err as { code?: string }).code ?? 'REQUEST_FAILED')
-      this.reject(code, batch.length)
+      if (CONNECTION_LOST.has(code)) for (const q of batch) later(q, code)
+      else this.reject(code, batch.length)
     } finally {
       this.settled(batch.length - again.length)
     }

@@ -79,7 +79,9 @@ export async function startNetwork(opts: {
         (home, i) =>
           new Promise<void>((ready, fail) => {
             const log = createWriteStream(join(home, 'node.log'), { flags: 'a' })
-            const child = spawn(process.execPath, [MAIN, 'start', '--home', home], {
+            // BENCH_NODE_ARGS: extra arguments for the validators' node (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
+            const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+            const child = spawn(process.execPath, [...extra, MAIN, 'start', '--home', home], {
               stdio: ['ignore', 'pipe', 'pipe'],
             })
             processes.push(child)

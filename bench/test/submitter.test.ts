@@ -27,6 +27,9 @@ interface FakeNode {
   rateLimited?: number
   /** Envelopes in the requests refused RATE_LIMITED. */
   rateLimitedTxs: number
+  /** Requests whose connection to cut (reset) after their body arrived, before any answer. */
+  resetNext?: number
+  resetTxs: number
 }
 
 async function startFakeNode(): Promise<FakeNode> {
@@ -39,6 +42,7 @@ async function startFakeNode(): Promise<FakeNode> {
     batchSizes: [],
     maxConcurrent: 0,
     rateLimitedTxs: 0,
+    resetTxs: 0,
   }
   node.server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -51,6 +55,13 @@ async function startFakeNode(): Promise<FakeNode> {
       assert.ok(Array.isArray(list))
       node.batchSizes.push(list.length)
       node.onRequest?.()
+      if (node.resetNext && node.resetNext-- > 0) {
+        // What a keep-alive race looks like to the client: the connection dies, no answer.
+        open--
+        node.resetTxs += list.length
+        req.socket.resetAndDestroy()
+        return
+      }
       if (node.rateLimited && node.rateLimited-- > 0) {
         open--
         node.rateLimitedTxs += list.length
@@ -194,6 +205,30 @@ test('back-pressure (MEMPOOL_FULL, 429) is sent again, in order, so a signer’s
     assert.is(sub.retried.RATE_LIMITED, node.rateLimitedTxs, 'the whole first request')
     assert.is(sub.retried.MEMPOOL_FULL, 6 * 4, 'nonces 3..6 of each signer, once')
     for (const nonces of node.arrivals.values()) assert.equal(nonces, [1, 2, 3, 4, 5, 6])
+  } finally {
+    await stop(node)
+  }
+})
+
+test('a connection reset before the answer (a keep-alive race) sends the batch again, so no signer is left behind a gap', async () => {
+  // Before (2026-12-01): the batch counted as rejected ECONNRESET, and every later nonce of its
+  // signers was refused NONCE_GAP or left behind a gap (bench network: 1,024 reset, 912 NONCE_GAP).
+  const node = await startFakeNode()
+  try {
+    node.resetNext = 1
+    const sub = new Submitter([node.url], () => 0, { retryMs: 1 })
+    for (const tx of load(4, 4)) sub.submit(tx, () => {})
+    await sub.idle()
+    sub.close()
+    assert.ok(node.resetTxs > 0)
+    assert.is(sub.retried.ECONNRESET, node.resetTxs)
+    assert.equal(
+      sub.rejected,
+      {},
+      'nothing lost; the fake refuses only nonces divisible by 5 and there are none',
+    )
+    assert.is(sub.accepted, 16)
+    for (const nonces of node.arrivals.values()) assert.equal(nonces, [1, 2, 3, 4])
   } finally {
     await stop(node)
   }

@@ -38,7 +38,7 @@ import {
 } from '../metrics/index.ts'
 import { type Clock, type P2P, systemClock } from '../p2p/index.ts'
 import { NodeRpcBackend } from './backend.ts'
-import { checkBacklog } from './backlog.ts'
+import { Backlog } from './backlog.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
 import { type NodeLifecycle, nodeLifecycle } from './lifecycle.ts'
@@ -334,7 +334,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     gossip.peerConnected((bytes) => void p2p.send(peer, PROTOCOL.txs, bytes).catch(() => {}))
   })
 
-  const backlog = { blocks: config.mempool.backlogBlocks, minTxs: config.mempool.backlogMinTxs }
+  const backlog = new Backlog({ blocks: config.mempool.backlogBlocks, minTxs: config.mempool.backlogMinTxs })
   const backend = new NodeRpcBackend({
     genesis,
     nodeId: publicKey,
@@ -351,7 +351,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     started: () => lifecycle?.started() ?? false,
     submit: async (bytes) => {
       // Clients are refused while the node is a few blocks behind (gossiped txs are not: backlog.ts).
-      checkBacklog(backlog, mempool.held(), driver.blockTxsCap())
+      backlog.check(mempool.held(), driver.blockTxsCap())
       const r = await gossip.submit(bytes)
       submits?.submitted(r.hash)
       return r
