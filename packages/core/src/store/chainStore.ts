@@ -20,6 +20,7 @@ import {
 import type { KvOp, KvStore } from './kv.ts'
 import { checkRecent, readChainMeta } from './openChecks.ts'
 import { type StoredTx, decodeBlockEvents } from './results.ts'
+import { type PruneResult, checkRetained, pruneBlocks, readPrunedBelow } from './prune.ts'
 import { pushUndoOps } from './rollback.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
@@ -93,6 +94,8 @@ export class ChainStore {
   #absent: { height: number; keys: Set<string> } | undefined
   /** First height the tx search index covers; undefined until a store older than the index commits. */
   #searchFrom: number | undefined
+  /** First height whose block history is kept (0: never pruned; see prune.ts). */
+  #prunedBelow = 0
 
   private constructor(
     kv: KvStore,
@@ -129,6 +132,7 @@ export class ChainStore {
     const state = await StateTree.open(kv, height)
     const store = new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
     store.#searchFrom = meta.searchFrom
+    store.#prunedBelow = await readPrunedBelow(kv)
     return store
   }
 
@@ -150,10 +154,34 @@ export class ChainStore {
     return this.#genesisHash && Uint8Array.from(this.#genesisHash)
   }
 
+  /**
+   * First height whose block, certificate, results, events, tx index and state root are kept: reads
+   * below it are `PRUNED` (0 in a store that never pruned; see `prune`).
+   */
+  get prunedBelow(): number {
+    return this.#prunedBelow
+  }
+
   /** State root after `height` (default: the latest). */
   async stateRoot(height: number = this.#height): Promise<Uint8Array | undefined> {
     this.#live()
-    return this.state.rootAt(height)
+    this.#retained(height, 'state root')
+    const root = await this.state.rootAt(height)
+    this.#retained(height, 'state root')
+    return root
+  }
+
+  /**
+   * Deletes the block history below `keepFrom` (see `pruneBlocks` in prune.ts: bounded atomic batches,
+   * then compaction; state pages and latest values stay). Serialised with commits. `keepFrom` may be
+   * at most `height() - 1` (`PRUNE_BAD_HEIGHT`); at or below `prunedBelow` it does nothing.
+   */
+  prune(keepFrom: number): Promise<PruneResult> {
+    return this.#serial(() =>
+      pruneBlocks(this.#kv, this.#height, keepFrom, (mark) => {
+        this.#prunedBelow = mark
+      }),
+    )
   }
 
   /** Writes height 0: chain id, genesis hash and the genesis state. Once per store. Returns the state root. */
@@ -298,8 +326,10 @@ export class ChainStore {
 
   async getBlock(height: number): Promise<Block | undefined> {
     this.#live()
+    this.#retained(height, 'block')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const bytes = await this.#kv.get(heightKey(STORE_PREFIX.block, height))
+    if (bytes === undefined) this.#retained(height, 'block')
     if (bytes === undefined) throw corrupt(`block at height ${height}`, 'missing')
     return decodeStored(bytes, `block at height ${height}`, height)
   }
@@ -318,8 +348,10 @@ export class ChainStore {
 
   async getCertificate(height: number): Promise<Uint8Array | undefined> {
     this.#live()
+    this.#retained(height, 'certificate')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const c = await this.#kv.get(heightKey(STORE_PREFIX.certificate, height))
+    if (c === undefined) this.#retained(height, 'certificate')
     if (c === undefined) throw corrupt(`certificate at height ${height}`, 'missing')
     return c
   }
@@ -327,6 +359,7 @@ export class ChainStore {
   /** Results of every transaction of block `height`, in block order. */
   async getResults(height: number): Promise<TxResult[] | undefined> {
     this.#live()
+    this.#retained(height, 'results')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const out: TxResult[] = []
     for await (const [k, v] of this.#kv.iterate({
@@ -337,14 +370,17 @@ export class ChainStore {
       if (index !== out.length) throw corrupt(`results of block ${height}`, `result ${out.length} missing`)
       out.push(decodeResult(v, height, index))
     }
+    this.#retained(height, 'results')
     return out
   }
 
   /** Events of the end-of-block hooks of block `height` (empty when there were none). */
   async getBlockEvents(height: number): Promise<ServiceEvent[] | undefined> {
     this.#live()
+    this.#retained(height, 'end-of-block events')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const bytes = await this.#kv.get(heightKey(STORE_PREFIX.blockEvents, height))
+    this.#retained(height, 'end-of-block events')
     if (bytes === undefined) return []
     try {
       return decodeBlockEvents(bytes)
@@ -385,7 +421,9 @@ export class ChainStore {
     if (at.length !== 12) throw corrupt(`tx index of ${hex(hash)}`, `${at.length} bytes instead of 12`)
     const height = readU64(at, 0)
     const index = readU32(at, 8)
+    this.#retained(height, `tx ${hex(hash)}`)
     const bytes = await this.#kv.get(resultKey(height, index))
+    if (bytes === undefined) this.#retained(height, `tx ${hex(hash)}`)
     if (bytes === undefined)
       throw corrupt(`result of tx ${hex(hash)}`, `missing at height ${height} index ${index}`)
     const result = decodeResult(bytes, height, index)
@@ -414,7 +452,7 @@ export class ChainStore {
     const checked = checkSearchQuery(query)
     // Read once: a commit landing during the scan adds heights above `hi`, which this page ignores.
     const height = this.#height
-    const indexedFrom = this.#searchFrom ?? Math.max(1, height + 1)
+    const indexedFrom = Math.max(this.#searchFrom ?? Math.max(1, height + 1), this.#prunedBelow)
     const lo = Math.max(checked.fromHeight, indexedFrom, 1)
     const hi = Math.min(checked.toHeight ?? height, height)
     const page = await runSearch(this.#kv, checked, lo, hi)
@@ -431,6 +469,11 @@ export class ChainStore {
 
   #live(): void {
     if (this.#closed) throw new StoreError('STORE_CLOSED', 'chain store is closed')
+  }
+
+  /** `PRUNED` below `prunedBelow`; checked again after a read, as a prune may have moved it meanwhile. */
+  #retained(height: number, what: string): void {
+    checkRetained(height, this.#prunedBelow, what)
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

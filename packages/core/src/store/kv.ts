@@ -34,6 +34,12 @@ export interface KvStore {
   /** Applies every op in order, atomically. Later ops on the same key win. */
   write(ops: readonly KvOp[], options?: KvWriteOptions): Promise<void>
   iterate(range: KvRange): AsyncIterable<[Uint8Array, Uint8Array]>
+  /**
+   * Reclaims the space of deleted entries in `gte <= key < lt` (LevelDB: a manual compaction of that
+   * range, so the folder shrinks now rather than whenever background compaction reaches it). Optional:
+   * a store without it frees space by itself (memory) or never. Slow on large ranges; no other effect.
+   */
+  compact?(range: { gte: Uint8Array; lt: Uint8Array }): Promise<void>
   close(): Promise<void>
 }
 

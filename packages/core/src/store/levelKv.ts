@@ -6,6 +6,7 @@ import { checkOps, checkRange } from './checkOps.ts'
 import type { KvOp, KvRange, KvStore, KvWriteOptions } from './kv.ts'
 
 type Db = Level<Uint8Array, Uint8Array>
+type Compactable = { compactRange(start: Uint8Array, end: Uint8Array): Promise<void> }
 
 // classic-level hands back Buffers even with the 'view' encoding: give callers plain Uint8Arrays.
 const plain = (b: Uint8Array): Uint8Array =>
@@ -158,6 +159,16 @@ export async function openLevelKv(path: string, options: LevelKvOptions = {}): P
             await it.close().catch(() => {})
           }
         },
+      }
+    },
+    async compact(range: { gte: Uint8Array; lt: Uint8Array }): Promise<void> {
+      live()
+      checkRange(range)
+      try {
+        // `level` types the browser-compatible surface; in Node the database is a ClassicLevel.
+        await (db as unknown as Compactable).compactRange(range.gte, range.lt)
+      } catch (err) {
+        throw wrap(err, 'compact')
       }
     },
     async close(): Promise<void> {

@@ -85,6 +85,11 @@ export function openMemoryKv(): KvStore {
         },
       }
     },
+    // Deleted entries leave the map at once: nothing to reclaim.
+    async compact(range: { gte: Uint8Array; lt: Uint8Array }): Promise<void> {
+      live()
+      checkRange(range)
+    },
     async close(): Promise<void> {
       closed = true
       data.clear()

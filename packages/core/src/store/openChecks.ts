@@ -16,6 +16,7 @@ import {
 } from './keys.ts'
 import type { KvStore } from './kv.ts'
 import { checkCertificate } from './commitChecks.ts'
+import { readPrunedBelow } from './prune.ts'
 import { decodeResult, decodeStored, hex, same } from './storedValues.ts'
 
 // What `ChainStore.open` checks of a store before it serves it: the metadata, then the latest blocks.
@@ -109,10 +110,12 @@ export async function checkRecent(
   height: number,
   genesisHash: Uint8Array,
 ): Promise<Uint8Array> {
-  const from = Math.max(1, height - CHECKED_AT_OPEN + 1)
+  // Heights below the pruned mark have no block any more (see prune.ts).
+  const lowest = Math.max(1, await readPrunedBelow(kv))
+  const from = Math.max(lowest, height - CHECKED_AT_OPEN + 1)
   let child: Block | undefined
   let tipHash = genesisHash
-  for (let h = height; h >= from - 1 && h >= 1; h--) {
+  for (let h = height; h >= from - 1 && h >= lowest; h--) {
     const block = await checkStoredBlock(kv, chainId, h, h >= from)
     if (h === height) tipHash = block.hash
     if (child && !same(child.header.parentHash, block.hash))

@@ -1,0 +1,166 @@
+import { CityError } from '../errors/index.ts'
+import type { TxResult } from '../runtime/executor.ts'
+import { corrupt } from './errors.ts'
+import { STORE_PREFIX, bytesKey, heightKey, metaKey, readU32, readU64, resultKey, u64 } from './keys.ts'
+import type { KvOp, KvStore } from './kv.ts'
+import { hashBytes, sha256Str } from './stateHash.ts'
+import { decodeResult, decodeStored } from './storedValues.ts'
+import { pushSearchOps } from './txSearch.ts'
+
+// Pruning of block history: everything a block indexes (B, H, C, T, R, E, X, U and its state root S)
+// goes for the heights below `keepFrom`. The state itself (tree pages N, latest values V) stays: the
+// head's state and proofs are untouched, and pages are shared between versions anyway.
+
+/**
+ * `M prunedBelow` -> u64: the first height whose block history is kept. Absent (read as 0) in a store
+ * that never pruned. Every height below it is gone, every height from it on is intact: each prune
+ * batch deletes a run of heights and moves this mark past them atomically.
+ */
+export const PRUNED_BELOW_KEY = metaKey('prunedBelow')
+
+/** Heights one prune batch covers at most (a batch also stops early at `MAX_BATCH_OPS`). */
+export const PRUNE_BATCH_HEIGHTS = 256
+/** Deletes per batch before it is written (a batch always takes at least one whole height). */
+export const MAX_BATCH_OPS = 50_000
+
+/** Codes of pruning: a read of a pruned height, and a `keepFrom` that may not be pruned to. */
+export type PruneErrorCode = 'PRUNED' | 'PRUNE_BAD_HEIGHT'
+
+/** What one `pruneBlocks` call did. */
+export interface PruneResult {
+  /** The first retained height before the call. */
+  from: number
+  /** The first retained height now (`keepFrom`, or `from` when that was already higher). */
+  prunedBelow: number
+  /** Blocks whose history was deleted by this call. */
+  blocks: number
+  /** Kv entries deleted. */
+  deleted: number
+}
+
+/** The first retained height recorded in `kv` (0: never pruned). */
+export async function readPrunedBelow(kv: KvStore): Promise<number> {
+  const v = await kv.get(PRUNED_BELOW_KEY)
+  if (v === undefined) return 0
+  if (v.length !== 8) throw corrupt('metadata prunedBelow', `${v.length} bytes instead of 8`)
+  return readU64(v, 0)
+}
+
+/**
+ * Throws `PRUNED` when `height` (an integer) is below the first retained height `prunedBelow`; `what`
+ * names the read ("block", "certificate"...). Other heights pass: the caller's own checks apply.
+ */
+export function checkRetained(height: number, prunedBelow: number, what: string): void {
+  if (Number.isSafeInteger(height) && height >= 0 && height < prunedBelow)
+    throw new CityError<PruneErrorCode>(
+      'PRUNED',
+      `${what} of height ${height} was pruned: this store keeps heights from ${prunedBelow} on`,
+      { height, prunedBelow },
+    )
+}
+
+/**
+ * Deletes the block history of the heights below `keepFrom` (see the top of this file), in batches of
+ * at most `PRUNE_BATCH_HEIGHTS` heights, each moving `prunedBelow` in the same atomic synced write, then
+ * compacts the deleted ranges when `kv` can (`KvStore.compact`). `keepFrom` at or below the current
+ * mark does nothing (idempotent). The head `height` and the block below it are never pruned (rollback
+ * and the node's checkpoint need them): `keepFrom > height - 1` is `PRUNE_BAD_HEIGHT`, nothing written.
+ *
+ * The caller serialises it with commits (`ChainStore.prune` runs it under the store's lock). `setMark`
+ * hears each batch's new mark just before its write (and the old one again if the write fails), so a
+ * reader that checks the mark after reading can tell pruned data from damage.
+ */
+export async function pruneBlocks(
+  kv: KvStore,
+  height: number,
+  keepFrom: number,
+  setMark: (prunedBelow: number) => void = () => {},
+): Promise<PruneResult> {
+  if (!Number.isSafeInteger(keepFrom) || keepFrom < 0)
+    throw new CityError<PruneErrorCode>(
+      'PRUNE_BAD_HEIGHT',
+      `keepFrom: expected a height (integer >= 0), got ${String(keepFrom)}`,
+      { field: 'keepFrom' },
+    )
+  if (keepFrom > height - 1)
+    throw new CityError<PruneErrorCode>(
+      'PRUNE_BAD_HEIGHT',
+      `keepFrom: ${keepFrom} would prune the head or the block below it; at most ${height - 1} (head ${height})`,
+      { field: 'keepFrom', keepFrom, max: height - 1 },
+    )
+  const from = await readPrunedBelow(kv)
+  let mark = from
+  let deleted = 0
+  while (mark < keepFrom) {
+    const ops: KvOp[] = []
+    let h = mark
+    while (h < keepFrom && h - mark < PRUNE_BATCH_HEIGHTS && (h === mark || ops.length < MAX_BATCH_OPS)) {
+      await pushHeightOps(kv, ops, h)
+      h++
+    }
+    deleted += ops.length
+    ops.push({ type: 'put', key: PRUNED_BELOW_KEY, value: u64(h) })
+    // The mark moves before the data goes: a read that finds its data missing then sees the new mark.
+    setMark(h)
+    try {
+      await kv.write(ops, { sync: true })
+    } catch (err) {
+      setMark(mark)
+      throw err
+    }
+    mark = h
+  }
+  // The namespaces keyed by height are contiguous ranges, cheap to compact. H, T and X are keyed by
+  // hash or term, so their deleted keys are spread over the whole namespace: compacting those would
+  // rewrite all of it each time; LevelDB's own compaction drops their deletes as it goes.
+  if (mark > from && kv.compact)
+    for (const prefix of HEIGHT_KEYED)
+      await kv.compact({ gte: heightKey(prefix, from), lt: heightKey(prefix, mark) })
+  return { from, prunedBelow: mark, blocks: Math.max(0, mark - Math.max(from, 1)), deleted }
+}
+
+const HEIGHT_KEYED = [
+  STORE_PREFIX.block,
+  STORE_PREFIX.certificate,
+  STORE_PREFIX.result,
+  STORE_PREFIX.blockEvents,
+  STORE_PREFIX.undo,
+  STORE_PREFIX.stateRoot,
+]
+
+/** The deletes of height `h`'s block history (height 0 has only its state root). */
+async function pushHeightOps(kv: KvStore, ops: KvOp[], h: number): Promise<void> {
+  ops.push({ type: 'del', key: heightKey(STORE_PREFIX.stateRoot, h) })
+  if (h === 0) return
+  const bytes = await kv.get(heightKey(STORE_PREFIX.block, h))
+  if (bytes === undefined) throw corrupt(`block at height ${h}`, 'missing (above the pruned heights)')
+  const block = decodeStored(bytes, `block at height ${h}`, h)
+  const results: TxResult[] = []
+  for await (const [k, v] of kv.iterate({
+    gte: resultKey(h, 0),
+    lt: heightKey(STORE_PREFIX.result, h + 1),
+  })) {
+    results.push(decodeResult(v, h, readU32(k, 9)))
+    ops.push({ type: 'del', key: k })
+  }
+  if (results.length !== block.txs.length)
+    throw corrupt(`results of block ${h}`, `${results.length} for ${block.txs.length} txs`)
+  const txHashes = block.txs.map((t) => hashBytes(sha256Str(t)))
+  const indexKeys = txHashes.map((hash) => bytesKey(STORE_PREFIX.txIndex, hash))
+  // As in rollback: an entry pointing to another height belongs to that height (a tx committed twice
+  // by code older than STORE_TX_COMMITTED).
+  const indexed = indexKeys.length === 0 ? [] : await kv.getMany(indexKeys)
+  for (const [i, at] of indexed.entries())
+    if (at?.length === 12 && readU64(at, 0) === h) ops.push({ type: 'del', key: indexKeys[i]! })
+  // The search keys are a function of the block and its results: building them again names them all.
+  const search: KvOp[] = []
+  pushSearchOps(search, h, block.txs, txHashes, results)
+  for (const op of search) ops.push({ type: 'del', key: op.key })
+  ops.push(
+    { type: 'del', key: heightKey(STORE_PREFIX.block, h) },
+    { type: 'del', key: bytesKey(STORE_PREFIX.blockHash, block.hash) },
+    { type: 'del', key: heightKey(STORE_PREFIX.certificate, h) },
+    { type: 'del', key: heightKey(STORE_PREFIX.blockEvents, h) },
+    { type: 'del', key: heightKey(STORE_PREFIX.undo, h) },
+  )
+}
