@@ -1,4 +1,5 @@
 import type { Connection } from '@libp2p/interface'
+import type { Logger } from './logger.ts'
 
 /**
  * Which of several open connections with one peer key to keep. Both ends keep the one dialled by the
@@ -52,4 +53,26 @@ function once(fn: () => void): () => void {
     done = true
     fn()
   }
+}
+
+/**
+ * Of the open connections to one peer key (a simultaneous dial leaves two), aborts all but the one
+ * both sides keep (`connectionToKeep`); false when `conn` itself was aborted.
+ */
+export function keepOneConnection(
+  all: readonly Connection[],
+  conn: Connection,
+  ourKey: string,
+  remoteKey: string,
+  log: Logger,
+): boolean {
+  const open = all.filter((c) => c.status === 'open')
+  if (open.length <= 1) return true
+  const keep = connectionToKeep(open, ourKey, remoteKey)
+  for (const c of open) {
+    if (c === keep) continue
+    log.debug({ peer: remoteKey, direction: c.direction }, 'second connection with the same key, closing one')
+    c.abort(new Error('another connection with the same key is kept'))
+  }
+  return keep === conn
 }

@@ -1,26 +1,24 @@
 import { EventEmitter } from 'node:events'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { isCityError } from '@cityledger/core'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { BackoffPolicy } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
-import { connectionToKeep, RequestSlots } from './connections.ts'
+import { keepOneConnection, RequestSlots } from './connections.ts'
 import { p2pError } from './errors.ts'
 import { encodeFrame } from './frame.ts'
 import { createGater } from './gater.ts'
 import { normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
-import { serveInboundStream } from './inbound.ts'
+import { InboundGate } from './inboundGate.ts'
 import { checkOptions, parseAddr, positive } from './options.ts'
 import { checkLimits, DEFAULT_MAX_STREAMS, partialBudgetFor } from './limits.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
 import { PeerScores } from './penalties.ts'
 import { Reconnector } from './reconnect.ts'
-import { raceSignal, readOneFrame } from './request.ts'
-import { TokenBucket } from './tokenBucket.ts'
+import { sendRequest } from './request.ts'
 import type {
   DenyReason,
   MessageHandler,
@@ -78,10 +76,8 @@ class P2PNode implements P2P {
   private readonly limits: Map<string, ProtocolLimits>
   private readonly observerLimits: Map<string, ProtocolLimits>
   private readonly partialPolicy: Required<PartialFramePolicy>
-  /** Bytes of unfinished frames held per peer, over all its inbound streams. */
-  private readonly partialHeld = new Map<string, number>()
-  /** Inbound streams open per `peer protocol`. */
-  private readonly inboundStreams = new Map<string, number>()
+  /** Inbound streams: their per-peer caps, rate buckets and unfinished-frame bytes (inboundGate.ts). */
+  private readonly inbound: InboundGate
   /** Our requests in flight per `peer protocol`, and those waiting for a slot. */
   private readonly requestSlots = new RequestSlots()
   private readonly defaultLimits: ProtocolLimits
@@ -94,7 +90,6 @@ class P2PNode implements P2P {
   private readonly log: Logger
   private readonly scores: PeerScores
   private readonly handlers = new Map<string, Registration>()
-  private readonly buckets = new Map<string, TokenBucket>()
   /** Peers with a connection both sides accepted: what `peers()` lists and sends may use. */
   private readonly ready = new Set<string>()
   private readonly confirming = new WeakMap<Connection, Promise<void>>()
@@ -124,6 +119,18 @@ class P2PNode implements P2P {
     this.clock = options.clock ?? systemClock
     this.log = (options.logger ?? noopLogger).child({ module: 'p2p' })
     this.scores = new PeerScores(options.penalties ?? {}, this.clock)
+    this.inbound = new InboundGate({
+      clock: this.clock,
+      log: this.log,
+      weights: this.weights,
+      maxQueuedFrames: this.maxQueuedFrames,
+      partialMaxAgeMs: this.partialPolicy.maxAgeMs,
+      partialBudget: (key) => this.partialBudget(key),
+      admitKey: (key) => this.admitKey(key),
+      limitsOf: (key, protocol) => this.limitsOf(key, protocol),
+      handlerOf: (protocol) => this.handlers.get(protocol)?.handler,
+      penalize: (key, reason, weight) => this.penalize(key, reason, weight),
+    })
     this.outbound = new OutboundStreams(
       (peer, protocol) => this.openStream(peer, protocol),
       o.maxPendingSends,
@@ -180,7 +187,7 @@ class P2PNode implements P2P {
         { maxInboundStreams: 2, maxOutboundStreams: 2 },
       )
       for (const protocol of this.handlers.keys())
-        await node.handle(protocol, this.streamHandler(protocol), this.streamOptions(protocol))
+        await node.handle(protocol, this.inbound.handler(protocol), this.streamOptions(protocol))
       for (const [key, addrs] of this.bootstrap) {
         await node.peerStore.merge(peerIdFromValidatorKey(key), {
           multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')),
@@ -235,7 +242,7 @@ class P2PNode implements P2P {
       limits: limits && checkLimits(limits, `handle('${protocol}').limits`),
     })
     if (this.node && !known)
-      await this.node.handle(protocol, this.streamHandler(protocol), this.streamOptions(protocol))
+      await this.node.handle(protocol, this.inbound.handler(protocol), this.streamOptions(protocol))
   }
 
   async send(peer: string, protocol: string, data: Uint8Array): Promise<void> {
@@ -275,52 +282,19 @@ class P2PNode implements P2P {
     const timeoutMs = positive(options.timeoutMs ?? this.requestTimeoutMs, 'timeoutMs')
     if (options.signal?.aborted) throw p2pError('P2P_ABORTED', 'request aborted by the caller')
 
-    const ac = new AbortController()
-    const timer = this.clock.setTimeout(
-      () =>
-        ac.abort(
-          p2pError(
-            'P2P_TIMEOUT',
-            `no response from ${key.slice(0, 16)} on ${protocol} within ${timeoutMs} ms`,
-            { peer: key, protocol, timeoutMs },
-          ),
-        ),
+    return sendRequest({
+      peer: key,
+      protocol,
+      data,
+      limits,
       timeoutMs,
-    )
-    const onCallerAbort = (): void => ac.abort(p2pError('P2P_ABORTED', 'request aborted by the caller'))
-    options.signal?.addEventListener('abort', onCallerAbort, { once: true })
-    let stream: Stream | undefined
-    let release: (() => void) | undefined
-    try {
-      // At most maxStreams requests per peer and protocol at once: the responder refuses more streams.
-      const slot = this.requestSlots.acquire(`${key} ${protocol}`, limits.maxStreams ?? DEFAULT_MAX_STREAMS)
-      release = await raceSignal(slot, ac.signal, (r) => r())
-      stream = await raceSignal(this.openStream(key, protocol, ac.signal), ac.signal, (s) =>
-        s.abort(new Error('request abandoned')),
-      )
-      stream.send(encodeFrame(data))
-      const reading = readOneFrame(stream, limits.maxResponseBytes ?? limits.maxMessageBytes, ac.signal)
-      // Half-close: the responder answers once it has seen the end of our request.
-      await stream.close({ signal: ac.signal }).catch(() => {})
-      const response = await reading
-      return response
-    } catch (err) {
-      stream?.abort(err instanceof Error ? err : new Error(String(err)))
-      if (ac.signal.aborted) throw ac.signal.reason
-      if (isCityError(err)) {
-        if (err.penalize) this.penalize(key, `${err.code} in response on ${protocol}`, this.weights.badFrame)
-        throw err
-      }
-      throw p2pError(
-        'P2P_STREAM_ERROR',
-        `request to ${key.slice(0, 16)} on ${protocol} failed: ${(err as Error)?.message ?? err}`,
-        { peer: key, protocol },
-      )
-    } finally {
-      release?.()
-      this.clock.clearTimeout(timer)
-      options.signal?.removeEventListener('abort', onCallerAbort)
-    }
+      ...(options.signal ? { signal: options.signal } : {}),
+      clock: this.clock,
+      slots: this.requestSlots,
+      openStream: (signal) => this.openStream(key, protocol, signal),
+      penalizeResponse: (err) =>
+        this.penalize(key, `${err.code} in response on ${protocol}`, this.weights.badFrame),
+    })
   }
 
   // ---- peers and penalties ----------------------------------------------------------------------
@@ -365,7 +339,7 @@ class P2PNode implements P2P {
   }
 
   bufferedBytes(peer: string): number {
-    return this.partialHeld.get(normalizeValidatorKey(peer)) ?? 0
+    return this.inbound.heldBytes(normalizeValidatorKey(peer))
   }
 
   partialBudget(peer: string): number {
@@ -452,7 +426,7 @@ class P2PNode implements P2P {
 
   /** libp2p's own per-connection stream caps, from the largest of the roles' `maxStreams`. */
   private streamOptions(protocol: string): { maxInboundStreams: number; maxOutboundStreams: number } {
-    // Twice our own per-peer cap (streamHandler): a backstop that leaves room for streams still closing.
+    // Twice our own per-peer cap (InboundGate): a backstop that leaves room for streams still closing.
     const n =
       2 *
       Math.max(
@@ -535,87 +509,6 @@ class P2PNode implements P2P {
     }
   }
 
-  private bucket(key: string, protocol: string, limits: ProtocolLimits): TokenBucket {
-    const id = `${key} ${protocol}`
-    let b = this.buckets.get(id)
-    if (!b) {
-      b = new TokenBucket(limits.ratePerSecond, limits.burst, this.clock)
-      this.buckets.set(id, b)
-    }
-    return b
-  }
-
-  private byteBucket(key: string, protocol: string, limits: ProtocolLimits): TokenBucket | undefined {
-    if (limits.bytesPerSecond === undefined || limits.burstBytes === undefined) return undefined
-    const id = `${key} ${protocol} bytes`
-    let b = this.buckets.get(id)
-    if (!b) {
-      b = new TokenBucket(limits.bytesPerSecond, limits.burstBytes, this.clock)
-      this.buckets.set(id, b)
-    }
-    return b
-  }
-
-  private holdPartial(key: string, delta: number): number {
-    const total = (this.partialHeld.get(key) ?? 0) + delta
-    if (total > 0) this.partialHeld.set(key, total)
-    else this.partialHeld.delete(key)
-    return Math.max(0, total)
-  }
-
-  private streamHandler(protocol: string) {
-    return (stream: Stream, connection: Connection): void => {
-      const key = validatorKeyOfPeerId(connection.remotePeer)
-      // The gater already refused strangers; this guards against a set change or ban since the connection opened.
-      if (key === undefined || this.admitKey(key) !== undefined) {
-        stream.abort(new Error('peer not allowed'))
-        return
-      }
-      const reg = this.handlers.get(protocol)
-      if (!reg) {
-        stream.abort(new Error(`no handler for ${protocol}`))
-        return
-      }
-      const limits = this.limitsOf(key, protocol)
-      if (!limits) {
-        stream.abort(new Error(`${protocol} is not open to observers`))
-        this.penalize(key, `${protocol} is not open to observers`, this.weights.notPermitted)
-        return
-      }
-      // libp2p caps streams per connection; this caps them per peer and role (observers may get fewer).
-      const streamsId = `${key} ${protocol}`
-      const open = this.inboundStreams.get(streamsId) ?? 0
-      if (open >= (limits.maxStreams ?? DEFAULT_MAX_STREAMS)) {
-        this.log.debug({ peer: key, protocol, open }, 'too many inbound streams, refusing one')
-        stream.abort(new Error(`too many ${protocol} streams`))
-        return
-      }
-      this.inboundStreams.set(streamsId, open + 1)
-      serveInboundStream(stream, {
-        peer: key,
-        protocol,
-        limits,
-        handler: (msg) => (this.handlers.get(protocol) ?? reg).handler(msg),
-        bucket: this.bucket(key, protocol, limits),
-        byteBucket: this.byteBucket(key, protocol, limits),
-        holdPartial: (delta) => this.holdPartial(key, delta),
-        partialBudget: this.partialBudget(key),
-        partialMaxAgeMs: this.partialPolicy.maxAgeMs,
-        clock: this.clock,
-        weights: this.weights,
-        maxQueuedFrames: this.maxQueuedFrames,
-        penalize: (reason, weight) => this.penalize(key, reason, weight),
-        admitted: () => this.admitKey(key) === undefined,
-        onDone: () => {
-          const n = (this.inboundStreams.get(streamsId) ?? 1) - 1
-          if (n > 0) this.inboundStreams.set(streamsId, n)
-          else this.inboundStreams.delete(streamsId)
-        },
-        log: this.log,
-      })
-    }
-  }
-
   /** Drops every connection to a banned peer at once. */
   private disconnect(key: string): void {
     this.outbound.closePeer(key)
@@ -639,23 +532,12 @@ class P2PNode implements P2P {
     })
   }
 
-  /** One connection per peer key (see connectionToKeep). False when `conn` itself was dropped. */
+  /** One connection per peer key (see keepOneConnection). False when `conn` itself was dropped. */
   private keepOneConnection(conn: Connection): boolean {
     const node = this.node
     const key = validatorKeyOfPeerId(conn.remotePeer)
     if (!node || key === undefined) return true
-    const open = node.getConnections(conn.remotePeer).filter((c) => c.status === 'open')
-    if (open.length <= 1) return true
-    const keep = connectionToKeep(open, this.publicKey, key)
-    for (const c of open) {
-      if (c === keep) continue
-      this.log.debug(
-        { peer: key, direction: c.direction },
-        'second connection with the same key, closing one',
-      )
-      c.abort(new Error('another connection with the same key is kept'))
-    }
-    return keep === conn
+    return keepOneConnection(node.getConnections(conn.remotePeer), conn, this.publicKey, key, this.log)
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
