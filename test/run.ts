@@ -3,7 +3,8 @@
 //   node test/run.ts --unit          package tests only (no root test, wherever it runs)
 //   node test/run.ts --dir packages/core   tests under one folder
 //   node test/run.ts --grep mempool  files whose path contains the word
-// Env: TEST_JOBS (parallel files, default 2), TEST_FILE_TIMEOUT (seconds per file, default 600).
+// Env: TEST_JOBS (parallel package test files, default 2), TEST_SYSTEM_JOBS (parallel multi-process
+// test files, default 2), TEST_FILE_TIMEOUT (seconds per file, default 600).
 import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
@@ -39,14 +40,22 @@ const all = find(dir)
 // with the line `// test lane: beside the package tests` runs in the package tests' pool instead (the
 // pack test: most of it is a build and an install).
 const BESIDE = '// test lane: beside the package tests'
+// The other root tests run two at a time (their processes mostly wait on timers and each other: two
+// clusters of four validators use about one core between them), except those that say
+// `// test lane: alone` (they load the machine, or their bound is tight): those run last, one at a time.
+const ALONE = '// test lane: alone'
 const isSystem = (p: string) => p.startsWith('test/')
-const beside = (p: string) => readFileSync(join(root, p), 'utf8').split('\n').includes(BESIDE)
+const hasLine = (p: string, line: string) => readFileSync(join(root, p), 'utf8').split('\n').includes(line)
+const beside = (p: string) => hasLine(p, BESIDE)
 // Those first: the longest files start early instead of ending the pool last.
 const unit = [
   ...(unitOnly ? [] : all.filter((p) => isSystem(p) && beside(p))),
   ...all.filter((p) => !isSystem(p)),
 ]
 const system = unitOnly ? [] : all.filter((p) => isSystem(p) && !beside(p))
+const alone = system.filter((p) => hasLine(p, ALONE))
+const paired = system.filter((p) => !hasLine(p, ALONE))
+const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 2)
 
 let passed = 0
 let failed = 0
@@ -111,7 +120,8 @@ async function pool(files: string[], n: number): Promise<void> {
 
 const t0 = Date.now()
 await pool(unit, jobs)
-await pool(system, 1)
+await pool(paired, systemJobs)
+await pool(alone, 1)
 if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
 console.log(`\n${unit.length + system.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s`)
 console.log(`${passed} passed, ${failed} failed`)

@@ -6,6 +6,7 @@
 // more than the frame limit, as in the issue at the node's defaults: 16 x 1.25 MB against 12 MiB). The three
 // others must change view and commit again within 30 s of the restart, keep admitting txs, and lose
 // nothing.
+// test lane: alone
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { testSeed } from '@cityledger/core/testing'
