@@ -150,9 +150,11 @@ test('prune below head - 10 on LevelDB: the folder shrinks, pruned reads are PRU
 test('prune works in bounded batches and on the memory store; bad input names the field', async () => {
   const { store, txsAt } = await chainOf(openMemoryKv(), 700)
   const head = store.height()
-  // Spans several batches (256 heights each).
-  await store.prune(600)
+  // Spans several batches (256 heights each); a commit goes in between two of them.
+  const [done] = await Promise.all([store.prune(600), store.commitBlock(nextBlock(store, SEED))])
+  assert.equal([done.from, done.prunedBelow, done.blocks], [0, 600, 599])
   assert.is(store.prunedBelow, 600)
+  assert.is(store.height(), head + 1)
   await expectPruned('getBlock', () => store.getBlock(599), 599, 600)
   assert.is((await store.getBlock(600))?.header.height, 600)
   const last = txsAt[head]!
@@ -166,7 +168,15 @@ test('prune works in bounded batches and on the memory store; bad input names th
       assert.ok((err as Error).message.includes('keepFrom'), (err as Error).message)
     }
   }
+  // Closing ends a prune at its next batch.
+  const stopped = store.prune(store.height() - 1)
   await store.close()
+  try {
+    await stopped
+    assert.unreachable('prune went on after close')
+  } catch (err) {
+    assert.ok(isCityError(err, 'STORE_CLOSED'), (err as Error).message)
+  }
 })
 
 test('a store that never pruned reports prunedBelow 0 and answers every height', async () => {

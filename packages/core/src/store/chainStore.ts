@@ -173,14 +173,22 @@ export class ChainStore {
 
   /**
    * Deletes the block history below `keepFrom` (see `pruneBlocks` in prune.ts: bounded atomic batches,
-   * then compaction; state pages and latest values stay). Serialised with commits. `keepFrom` may be
-   * at most `height() - 1` (`PRUNE_BAD_HEIGHT`); at or below `prunedBelow` it does nothing.
+   * then compaction; state pages and latest values stay). Each batch runs under the commit lock, so
+   * commits go on between batches; `close()` ends a prune at the next batch. `keepFrom` may be at most
+   * `height() - 1` (`PRUNE_BAD_HEIGHT`); at or below `prunedBelow` it does nothing.
    */
-  prune(keepFrom: number): Promise<PruneResult> {
-    return this.#serial(() =>
-      pruneBlocks(this.#kv, this.#height, keepFrom, (mark) => {
-        this.#prunedBelow = mark
-      }),
+  async prune(keepFrom: number): Promise<PruneResult> {
+    this.#live()
+    return pruneBlocks(
+      {
+        kv: this.#kv,
+        height: () => this.#height,
+        serial: (fn) => this.#serial(fn),
+        setMark: (mark) => {
+          this.#prunedBelow = mark
+        },
+      },
+      keepFrom,
     )
   }
 

@@ -23,6 +23,9 @@ export const PRUNE_BATCH_HEIGHTS = 256
 /** Deletes per batch before it is written (a batch always takes at least one whole height). */
 export const MAX_BATCH_OPS = 50_000
 
+/** Heights of one namespace compacted at a time once their deletes are written. */
+export const COMPACT_HEIGHTS = 4096
+
 /** Codes of pruning: a read of a pruned height, and a `keepFrom` that may not be pruned to. */
 export type PruneErrorCode = 'PRUNED' | 'PRUNE_BAD_HEIGHT'
 
@@ -59,63 +62,88 @@ export function checkRetained(height: number, prunedBelow: number, what: string)
     )
 }
 
+/** What `pruneBlocks` needs from its caller, the store that owns `kv`. */
+export interface PruneContext {
+  kv: KvStore
+  /** The head height now (it only grows while a prune runs). */
+  height(): number
+  /**
+   * Runs one batch under the store's lock, so that no batch interleaves with a commit (commits may
+   * run between batches). Rejects once the store is closed, which ends the prune there.
+   */
+  serial<T>(fn: () => Promise<T>): Promise<T>
+  /**
+   * Hears each batch's new mark just before its write (and the old one again if the write fails), so
+   * a reader that checks the mark after reading can tell pruned data from damage.
+   */
+  setMark(prunedBelow: number): void
+}
+
 /**
  * Deletes the block history of the heights below `keepFrom` (see the top of this file), in batches of
  * at most `PRUNE_BATCH_HEIGHTS` heights, each moving `prunedBelow` in the same atomic synced write, then
  * compacts the deleted ranges when `kv` can (`KvStore.compact`). `keepFrom` at or below the current
- * mark does nothing (idempotent). The head `height` and the block below it are never pruned (rollback
- * and the node's checkpoint need them): `keepFrom > height - 1` is `PRUNE_BAD_HEIGHT`, nothing written.
- *
- * The caller serialises it with commits (`ChainStore.prune` runs it under the store's lock). `setMark`
- * hears each batch's new mark just before its write (and the old one again if the write fails), so a
- * reader that checks the mark after reading can tell pruned data from damage.
+ * mark does nothing (idempotent; concurrent calls share the work). The head and the block below it are
+ * never pruned (rollback and the node's checkpoint need them): `keepFrom > height() - 1` is
+ * `PRUNE_BAD_HEIGHT`, and nothing is written.
  */
-export async function pruneBlocks(
-  kv: KvStore,
-  height: number,
-  keepFrom: number,
-  setMark: (prunedBelow: number) => void = () => {},
-): Promise<PruneResult> {
+export async function pruneBlocks(ctx: PruneContext, keepFrom: number): Promise<PruneResult> {
+  const { kv } = ctx
   if (!Number.isSafeInteger(keepFrom) || keepFrom < 0)
     throw new CityError<PruneErrorCode>(
       'PRUNE_BAD_HEIGHT',
       `keepFrom: expected a height (integer >= 0), got ${String(keepFrom)}`,
       { field: 'keepFrom' },
     )
+  const height = ctx.height()
   if (keepFrom > height - 1)
     throw new CityError<PruneErrorCode>(
       'PRUNE_BAD_HEIGHT',
       `keepFrom: ${keepFrom} would prune the head or the block below it; at most ${height - 1} (head ${height})`,
       { field: 'keepFrom', keepFrom, max: height - 1 },
     )
-  const from = await readPrunedBelow(kv)
-  let mark = from
+  let from: number | undefined
+  let mark = -1
   let deleted = 0
   while (mark < keepFrom) {
-    const ops: KvOp[] = []
-    let h = mark
-    while (h < keepFrom && h - mark < PRUNE_BATCH_HEIGHTS && (h === mark || ops.length < MAX_BATCH_OPS)) {
-      await pushHeightOps(kv, ops, h)
-      h++
-    }
-    deleted += ops.length
-    ops.push({ type: 'put', key: PRUNED_BELOW_KEY, value: u64(h) })
-    // The mark moves before the data goes: a read that finds its data missing then sees the new mark.
-    setMark(h)
-    try {
-      await kv.write(ops, { sync: true })
-    } catch (err) {
-      setMark(mark)
-      throw err
-    }
-    mark = h
+    // The mark is read under the lock: another prune may have moved it since the last batch.
+    const step = await ctx.serial(async () => {
+      const at = await readPrunedBelow(kv)
+      if (at >= keepFrom) return { at, to: at, ops: 0 }
+      const ops: KvOp[] = []
+      let h = at
+      while (h < keepFrom && h - at < PRUNE_BATCH_HEIGHTS && (h === at || ops.length < MAX_BATCH_OPS)) {
+        await pushHeightOps(kv, ops, h)
+        h++
+      }
+      const n = ops.length
+      ops.push({ type: 'put', key: PRUNED_BELOW_KEY, value: u64(h) })
+      // The mark moves before the data goes: a read that finds its data missing then sees the new mark.
+      ctx.setMark(h)
+      try {
+        await kv.write(ops, { sync: true })
+      } catch (err) {
+        ctx.setMark(at)
+        throw err
+      }
+      return { at, to: h, ops: n }
+    })
+    from ??= step.at
+    mark = step.to
+    deleted += step.ops
   }
+  from ??= mark
   // The namespaces keyed by height are contiguous ranges, cheap to compact. H, T and X are keyed by
   // hash or term, so their deleted keys are spread over the whole namespace: compacting those would
-  // rewrite all of it each time; LevelDB's own compaction drops their deletes as it goes.
-  if (mark > from && kv.compact)
-    for (const prefix of HEIGHT_KEYED)
-      await kv.compact({ gte: heightKey(prefix, from), lt: heightKey(prefix, mark) })
+  // rewrite all of it each time; LevelDB's own compaction drops their deletes as it goes. In pieces
+  // under the lock: `close()` waits for one piece at most, and a commit never waits long.
+  const compact = kv.compact?.bind(kv)
+  if (compact)
+    for (let lo = from; lo < mark; lo += COMPACT_HEIGHTS) {
+      const hi = Math.min(mark, lo + COMPACT_HEIGHTS)
+      for (const prefix of HEIGHT_KEYED)
+        await ctx.serial(() => compact({ gte: heightKey(prefix, lo), lt: heightKey(prefix, hi) }))
+    }
   return { from, prunedBelow: mark, blocks: Math.max(0, mark - Math.max(from, 1)), deleted }
 }
 
