@@ -22,6 +22,8 @@ function setup(opts: { threshold?: number; validators?: number } = {}) {
         validators: validators.map((v) => toHex(v.publicKey)),
         parameters: { 'governance.minActivationDelay': DELAY, 'governance.maxProposalLifetime': LIFETIME },
       },
+      // Executed upgrade proposals schedule the runtime's upgrades (ctx.scheduleUpgrade).
+      _sys: { upgradeAuthority: 'governance' },
     },
   })
   const { chain } = base
@@ -425,14 +427,16 @@ test('upgrades of several services: upgradesAt by service name, pendingUpgrades 
   const { chain, a, propose } = setup({ threshold: 1 })
   const up = (service: string, extra: Record<string, Value> = {}) =>
     propose(a, 'upgrade', { service, version: '2.0.0', codeHash: h32(service) }, extra)
-  expectCode(up('voting', { expiresAt: 20, activationHeight: 40 }), null, 'voting at 40')
-  expectCode(up('token', { expiresAt: 20, activationHeight: 30 }), null, 'token at 30')
-  expectCode(up('agreement', { expiresAt: 20, activationHeight: 40 }), null, 'agreement at 40')
+  // Services this chain does not run (the runtime keeps an inert record): an upgrade of one it runs
+  // would stop this chain's code at the activation height (see the scheduleUpgrade test below).
+  expectCode(up('svc-v', { expiresAt: 20, activationHeight: 40 }), null, 'svc-v at 40')
+  expectCode(up('svc-t', { expiresAt: 20, activationHeight: 30 }), null, 'svc-t at 30')
+  expectCode(up('svc-a', { expiresAt: 20, activationHeight: 40 }), null, 'svc-a at 40')
   const services = (v: Value) => (v as { service: string }[]).map((u) => u.service)
-  assert.equal(services(chain.query('governance', 'upgradesAt', { height: 40 })), ['agreement', 'voting'])
-  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['token', 'agreement', 'voting'])
+  assert.equal(services(chain.query('governance', 'upgradesAt', { height: 40 })), ['svc-a', 'svc-v'])
+  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['svc-t', 'svc-a', 'svc-v'])
   chain.advance(30 - chain.height)
-  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['agreement', 'voting'])
+  assert.equal(services(chain.query('governance', 'pendingUpgrades', {})), ['svc-a', 'svc-v'])
 })
 
 test('at most 64 services get upgrades (the upgrade queries read one timeline per service)', () => {
@@ -453,7 +457,10 @@ test('runs on a state backend without prefix listings (no state.list: a reader w
   const apply = (w: Map<string, Uint8Array | null>) => {
     for (const [k, v] of w) v === null ? state.delete(k) : state.set(k, v)
   }
-  const genesis = { governance: { members: [a.publicKey, b.publicKey], threshold: 2, validators: [] } }
+  const genesis = {
+    governance: { members: [a.publicKey, b.publicKey], threshold: 2, validators: [] },
+    _sys: { upgradeAuthority: 'governance' },
+  }
   apply(runtime.genesis(reader, genesis, 1000).writes)
   const nonces = new Map<string, number>()
   const tx = (key: typeof a, method: string, args: Value) => {

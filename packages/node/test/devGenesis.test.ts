@@ -27,4 +27,26 @@ test('governance in the dev genesis: the city key alone, threshold 1, the genesi
   assert.equal(keys.map(toHex), validators.map(toHex))
 })
 
+test('governance is the upgrade authority: an upgrade proposal of the city key executes and is scheduled', () => {
+  const city = generateKeyPair()
+  const json = defaultServiceGenesis(city.publicKey, [generateKeyPair().publicKey])
+  const genesis = Object.fromEntries(
+    Object.entries(json).map(([name, cfg]) => [name, valueFromJson(cfg, `services.${name}`)]),
+  )
+  const chain = createTestChain({ services: allServices, genesis })
+  const expiresAt = chain.height + 10
+  const r = chain.tx(city, 'governance', 'propose', {
+    kind: 'upgrade',
+    payload: { service: 'token', version: '2.0.0', codeHash: new Uint8Array(32).fill(7) },
+    expiresAt,
+    activationHeight: expiresAt + 100,
+  })
+  assert.is(r.code, null, r.message)
+  const pending = chain.query('governance', 'pendingUpgrades', {}) as { service: string }[]
+  assert.equal(
+    pending.map((u) => u.service),
+    ['token'],
+  )
+})
+
 test.run()

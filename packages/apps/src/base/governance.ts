@@ -179,6 +179,11 @@ function checkProposal(
     return p as unknown as Value
   }
   if (kind === 'upgrade') {
+    ensure(
+      typeof ctx.scheduleUpgrade === 'function',
+      'NO_UPGRADE_AUTHORITY',
+      "this chain's genesis does not name governance as _sys.upgradeAuthority: upgrades cannot be scheduled on chain",
+    )
     const p = PAYLOADS.upgrade.parse(rawPayload, 'args.payload') as UpgradePayload
     const last = timelineLast(ctx.state, upgradeTimeline(p.service))?.activationHeight
     ensure(
@@ -217,6 +222,8 @@ function execute(ctx: TxContext, p: ProposalRecord, m: Meta): void {
     timelineAppend(ctx.state, VSET, { activationHeight: at, value: set, proposal: p.id })
   } else if (p.kind === 'upgrade') {
     const u = p.payload as unknown as UpgradePayload
+    // The runtime's own schedule: from `at` on, a node without this version of the service stops.
+    ctx.scheduleUpgrade!(u.service, u.version, at)
     const rec: UpgradeRecord = { ...u, activationHeight: at, proposal: p.id }
     const known = upgradedServices(ctx.state)
     if (!known.includes(u.service)) ctx.state.set('upgraded', [...known, u.service])

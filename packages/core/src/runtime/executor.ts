@@ -25,7 +25,14 @@ import type {
   StateView,
   TxContext,
 } from './service.ts'
-import { applyUpgrades, genesisVersionWrites, serviceVersions, type VersionReport } from './versions.ts'
+import {
+  applyUpgrades,
+  genesisVersionWrites,
+  scheduleUpgrade,
+  serviceVersions,
+  upgradeAuthorityKey,
+  type VersionReport,
+} from './versions.ts'
 
 /** One event a service emitted. */
 export interface ServiceEvent {
@@ -187,6 +194,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     depth: number
     /** False once the tx or hook is over (see `alive`). */
     live: boolean
+    /** The service that may schedule upgrades (genesis `_sys.upgradeAuthority`), if any. */
+    authority?: string | undefined
   }
 
   function txContext(f: Frame, service: string, caller: string | undefined): TxContext {
@@ -207,6 +216,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         alive(f)
         return callExport(f, svc, target, fn, args) as T
       },
+      ...(f.authority === service
+        ? {
+            scheduleUpgrade: (target: string, version: string, height: number) => {
+              alive(f)
+              scheduleUpgrade(f.layer, f.height, target, version, height)
+            },
+          }
+        : {}),
     }
   }
 
@@ -318,7 +335,14 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   }
 
   /** Runs one tx on `block` layer; returns its result. Never throws for anything the tx did. */
-  function runTx(block: Layer, tx: Tx, height: number, time: number, chainId: string | undefined): TxResult {
+  function runTx(
+    block: Layer,
+    tx: Tx,
+    height: number,
+    time: number,
+    chainId: string | undefined,
+    authority: string | undefined,
+  ): TxResult {
     const { body } = tx
     const fail = (code: string, message: string): TxResult => ({ hash: tx.hash, code, message, events: [] })
     if (chainId !== undefined && body.chainId !== chainId)
@@ -350,6 +374,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       txHash: tx.hash,
       depth: 0,
       live: true,
+      authority,
     }
     try {
       // The handler gets its own copy of the args (the decoded tx stays as it arrived).
@@ -440,7 +465,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
           limits,
           context: (layer, name, events) => blockContext(layer, name, height, time, events),
         })
-        const results = txs.map((tx) => runTx(root, tx, height, time, chainId))
+        const authority = root.get(upgradeAuthorityKey) as string | undefined
+        const results = txs.map((tx) => runTx(root, tx, height, time, chainId, authority))
         const blockEvents = [...upgradeEvents, ...runEndBlock(root, height, time)]
         return { writes: root.collect(), results, blockEvents }
       })

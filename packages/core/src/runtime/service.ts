@@ -91,6 +91,14 @@ export interface TxContext {
    * unless caught).
    */
   call<T extends Value | void = Value>(service: string, fn: string, args: Value): T
+  /**
+   * Only in the transactions of the service genesis names `_sys.upgradeAuthority` (the governance
+   * service): from block `height` (above this one) on, `service` runs `version`. A node whose code has
+   * another version of it stops at that block, saying what to install (see the runtime's versions.ts).
+   * Throws (failing the tx) for an unknown service, a bad version or height, or another upgrade of the
+   * service already scheduled at another height.
+   */
+  scheduleUpgrade?(service: string, version: string, height: number): void
 }
 
 /** Context for genesis initialisation, migrations and end-of-block hooks: no signer. */

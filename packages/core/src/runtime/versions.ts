@@ -24,6 +24,11 @@ import type { BlockContext, ServiceDefinition } from './service.ts'
 
 export const versionKey = (service: string) => `_sys/version/${service}`
 export const upgradeKey = (service: string) => `_sys/upgrade/${service}`
+/**
+ * The service genesis names in `_sys.upgradeAuthority` (e.g. the governance service): the only one
+ * whose transactions get `ctx.scheduleUpgrade`, so upgrades agreed on chain schedule themselves.
+ */
+export const upgradeAuthorityKey = '_sys/upgradeAuthority'
 
 /** A scheduled version change: `service` runs `version` from block `height` on. */
 export interface ServiceUpgrade {
@@ -72,6 +77,51 @@ function parseUpgrades(
   })
 }
 
+function parseAuthority(
+  sys: Value | undefined,
+  services: ReadonlyMap<string, ServiceDefinition>,
+): string | undefined {
+  const a = sys === undefined || sys === null ? undefined : (sys as Record<string, Value>).upgradeAuthority
+  if (a === undefined) return undefined
+  if (typeof a !== 'string' || !services.has(a))
+    throw new CityError('BAD_GENESIS', '_sys.upgradeAuthority: expected the name of a service of this chain')
+  return a
+}
+
+/**
+ * `ctx.scheduleUpgrade` of the upgrade authority's transactions: from block `height` on, `service`
+ * runs `version` (see `applyUpgrades`). Written in the tx's layer, so it is dropped if the tx fails.
+ * Refused (the tx fails): a malformed service name or version, a height not above the current block,
+ * or a service that already has an upgrade scheduled at another height. Whether this node's code has
+ * the service is not asked: the tx's outcome must not depend on which release a node runs (the
+ * nodes that do have it stop or migrate at the height; a service no node has keeps an inert record).
+ * So an upgrade cannot add a new service to a running chain.
+ */
+export function scheduleUpgrade(
+  layer: Layer,
+  now: number,
+  service: unknown,
+  version: unknown,
+  height: unknown,
+): void {
+  if (typeof service !== 'string' || !/^[a-z][a-z0-9_-]{0,63}$/.test(service))
+    throw new CityError(
+      'BAD_UPGRADE',
+      `scheduleUpgrade: ${String(service).slice(0, 80)} is not a service name`,
+    )
+  if (typeof version !== 'string' || version.length === 0 || version.length > 80)
+    throw new CityError('BAD_UPGRADE', 'scheduleUpgrade: version must be a string of 1 to 80 characters')
+  if (typeof height !== 'number' || !Number.isSafeInteger(height) || height <= now)
+    throw new CityError('BAD_UPGRADE', `scheduleUpgrade: height must be an integer above ${now}`)
+  const pending = layer.get(upgradeKey(service)) as { version: string; height: number } | undefined
+  if (pending && pending.height !== height)
+    throw new CityError(
+      'BAD_UPGRADE',
+      `scheduleUpgrade: ${service} already upgrades to ${pending.version} at height ${pending.height}`,
+    )
+  layer.set(upgradeKey(service), { version, height })
+}
+
 /** The state writes genesis makes for versions: each service's version, and the scheduled upgrades. */
 export function genesisVersionWrites(
   services: ReadonlyMap<string, ServiceDefinition>,
@@ -79,6 +129,8 @@ export function genesisVersionWrites(
 ): [string, Value][] {
   const out: [string, Value][] = []
   const upgrades = parseUpgrades(sys, services)
+  const authority = parseAuthority(sys, services)
+  if (authority !== undefined) out.push([upgradeAuthorityKey, authority])
   for (const [name, svc] of services) {
     const up = upgrades.find((u) => u.service === name)
     // Genesis runs this node's code, so that is the version the chain starts with.

@@ -9,6 +9,8 @@ import { toHex } from '@cityledger/core'
  * Governance has the city key as its one member (k = 1 of 1, so a proposal executes at once) and the
  * genesis validators as its validator set; the parameters keep their defaults. The validators' keys are
  * not its members: a testnet may have up to 64 validators, governance at most 32 members.
+ * Governance is the chain's upgrade authority (`_sys.upgradeAuthority`): an executed upgrade proposal
+ * schedules the runtime's upgrade, and a node without that service version stops at its height.
  */
 export function defaultServiceGenesis(city: Uint8Array, validators: Uint8Array[]): Record<string, unknown> {
   const key = `0x${toHex(city)}`
@@ -22,5 +24,6 @@ export function defaultServiceGenesis(city: Uint8Array, validators: Uint8Array[]
     },
     scoin: { asset: 'SCOIN' },
     governance: { members: [key], threshold: 1, validators: validators.map((v) => `0x${toHex(v)}`) },
+    _sys: { upgradeAuthority: 'governance' },
   }
 }

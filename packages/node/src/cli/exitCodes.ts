@@ -20,7 +20,18 @@ export const EXIT = {
   FATAL: 5,
   /** `query --verify`: the answer's proof is missing or does not check out against the genesis. */
   UNVERIFIED: 6,
+  /**
+   * `start`: the chain runs (or from this height activates) a service version this node's code does not
+   * have; the log names the service and version to install. Restarted with that code, the node goes on.
+   */
+  UPGRADE_REQUIRED: 7,
 } as const
+
+/** Refusals of the runtime that mean "this node runs the wrong release", not a broken node. */
+export const UPGRADE_CODES: ReadonlySet<string> = new Set([
+  'SERVICE_UPGRADE_REQUIRED',
+  'SERVICE_VERSION_MISMATCH',
+])
 
 /** Marks an error as a rejected tx (EXIT.REJECTED); the message and code are kept. */
 export class TxRejected extends Error {

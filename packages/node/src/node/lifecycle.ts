@@ -133,6 +133,11 @@ export function nodeLifecycle(parts: LifecycleParts): NodeLifecycle {
         { code, signer: parts.signer.validatorSigner.name, err: err.message },
         'validator signer failed: stopping the node (no vote was signed)',
       )
+    else if (code === 'SERVICE_UPGRADE_REQUIRED' || code === 'SERVICE_VERSION_MISMATCH')
+      log('node').fatal(
+        { code, upgrade: (err as { details?: object }).details, err: err.message },
+        `stopping: this node's code does not run the service version the chain runs. ${err.message}`,
+      )
     else log('node').fatal({ err: String(err.stack ?? err) }, 'fatal: stopping the node')
     // The process hears of it at once (not once stopped): its handler (run.ts) bounds how long the
     // stop may take, so a stop that hangs cannot keep a broken node running.

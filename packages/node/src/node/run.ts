@@ -4,7 +4,7 @@ import { dataPath, loadConfig, loadGenesis, loadKey, loadNodeKey } from '../conf
 import { SIGNER_ENV } from '../signer/index.ts'
 import { type LogFormat, type LogLevel, createLogger, readyLine } from '../log/index.ts'
 import { type NodeOptions, createNode } from './createNode.ts'
-import { EXIT } from '../cli/exitCodes.ts'
+import { EXIT, UPGRADE_CODES } from '../cli/exitCodes.ts'
 
 /** Options of `runNode` (the CLI passes its flags; harnesses may pass test hooks). */
 export interface RunOptions {
@@ -103,7 +103,14 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
   }
   process.on('SIGINT', () => void shutdown('SIGINT', 0))
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0))
-  process.on('cityledger:fatal' as never, (() => void shutdown('fatal error', EXIT.FATAL)) as never)
+  process.on(
+    'cityledger:fatal' as never,
+    ((err: unknown) =>
+      void shutdown(
+        'fatal error',
+        UPGRADE_CODES.has((err as { code?: string })?.code ?? '') ? EXIT.UPGRADE_REQUIRED : EXIT.FATAL,
+      )) as never,
+  )
   // Started by `devnet` (or a test harness): never outlive the parent, even if it was killed hard.
   if (process.env.CITYLEDGER_EXIT_WITH_PARENT === '1') {
     const parent = process.ppid

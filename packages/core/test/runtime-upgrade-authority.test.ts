@@ -1,0 +1,146 @@
+// Upgrades agreed on chain (issue #13 item 6): the service genesis names `_sys.upgradeAuthority` (the
+// governance service) gets `ctx.scheduleUpgrade` in its transactions, and what it schedules stops a
+// node without that version at the height and migrates a node with it, as a genesis-scheduled upgrade
+// does. No other service gets the capability; a failed tx schedules nothing.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import {
+  type Runtime,
+  type ServiceDefinition,
+  type Tx,
+  type Value,
+  createRuntime,
+  decodeStrict,
+  defineService,
+  generateKeyPair,
+  isCityError,
+  s,
+  signTx,
+  toHex,
+  utf8,
+} from '@cityledger/core'
+import { seedFor } from '@cityledger/core/testing'
+
+const counter = (version: string) =>
+  defineService({
+    name: 'counter',
+    version,
+    methods: { noop: { args: s.object({}), handler() {} } },
+    migrate(ctx, from) {
+      ctx.state.set('migratedFrom', from ?? null)
+    },
+  })
+
+/** A service that schedules whatever it is asked to (the rules are governance's, not the runtime's). */
+const board = (name: string) =>
+  defineService({
+    name,
+    version: '1.0.0',
+    methods: {
+      schedule: {
+        args: s.object({
+          service: s.string({ max: 100 }),
+          version: s.string({ max: 100 }),
+          height: s.uint(),
+        }),
+        handler(ctx, a) {
+          if (!ctx.scheduleUpgrade) throw new Error('no scheduleUpgrade in this context')
+          ctx.scheduleUpgrade(a.service, a.version, a.height)
+        },
+      },
+    },
+  })
+
+const key = generateKeyPair(seedFor('upgrade-authority'))
+
+function chain(genesis: Record<string, Value | undefined>, code: ServiceDefinition[]) {
+  const store = new Map<string, Uint8Array>()
+  const reader = { get: (k: Uint8Array) => store.get(toHex(k)) }
+  let height = 0
+  let nonce = 0
+  const rt = (services: ServiceDefinition[]): Runtime => createRuntime({ services })
+  for (const [k, v] of rt(code).genesis(reader, genesis, 0).writes)
+    v === null ? store.delete(k) : store.set(k, v)
+  return {
+    get height() {
+      return height
+    },
+    tx(service: string, method: string, args: Value): Tx {
+      return signTx(
+        { chainId: 'c', service, method, args, signer: key.publicKey, nonce: ++nonce, expiry: 0 },
+        key.secretKey,
+      )
+    },
+    /** Executes the next block with `services`; commits it unless it throws. */
+    next(services: ServiceDefinition[], txs: Tx[] = []) {
+      const out = rt(services).executeBlock(reader, {
+        height: height + 1,
+        time: (height + 1) * 1000,
+        chainId: 'c',
+        txs,
+      })
+      for (const [k, v] of out.writes) v === null ? store.delete(k) : store.set(k, v)
+      height++
+      return out
+    },
+    get(k: string): Value | undefined {
+      const raw = store.get(toHex(utf8.encode(k)))
+      return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 8 })
+    },
+  }
+}
+
+const refusal = (f: () => unknown) => {
+  try {
+    f()
+  } catch (err) {
+    if (isCityError(err)) return err
+    throw err
+  }
+  throw new Error('expected the block to be refused')
+}
+
+test('the authority schedules an upgrade: old code stops at its height, new code migrates and goes on', () => {
+  const old = [counter('1.0.0'), board('gov')]
+  const next = [counter('2.0.0'), board('gov')]
+  const c = chain({ _sys: { upgradeAuthority: 'gov' } }, old)
+  assert.is(c.get('_sys/upgradeAuthority'), 'gov')
+  const r = c.next(old, [c.tx('gov', 'schedule', { service: 'counter', version: '2.0.0', height: 4 })])
+  assert.is(r.results[0]!.code, null, r.results[0]!.message)
+  assert.equal(c.get('_sys/upgrade/counter'), { version: '2.0.0', height: 4 })
+  c.next(old)
+  c.next(old)
+  const stop = refusal(() => c.next(old))
+  assert.is(stop.code, 'SERVICE_UPGRADE_REQUIRED')
+  assert.match(stop.message, /install counter 2\.0\.0 and restart/)
+  assert.is(c.height, 3, 'block 4 not committed by the old code')
+  const out = c.next(next)
+  assert.is(c.get('_sys/version/counter'), '2.0.0')
+  assert.is(c.get('counter/migratedFrom'), '1.0.0')
+  assert.ok(out.blockEvents.some((e) => e.name === 'serviceUpgraded'))
+})
+
+test('only the authority has scheduleUpgrade; bad requests and failed txs schedule nothing', () => {
+  const code = [counter('1.0.0'), board('gov'), board('other')]
+  const c = chain({ _sys: { upgradeAuthority: 'gov' } }, code)
+  const ask = (svc: string, a: Record<string, Value>) =>
+    c.next(code, [c.tx(svc, 'schedule', { service: 'counter', version: '2.0.0', height: 50, ...a })])
+      .results[0]!
+  assert.match(ask('other', {}).message ?? '', /no scheduleUpgrade/)
+  assert.is(ask('gov', { height: 2 }).code !== null, true, 'a height not above the block')
+  assert.is(ask('gov', { service: 'Bad/Name' }).code !== null, true, 'not a service name')
+  assert.is(ask('gov', { version: '' }).code !== null, true, 'empty version')
+  assert.is(c.get('_sys/upgrade/counter'), undefined, 'nothing scheduled by the refused ones')
+  assert.is(ask('gov', {}).code, null)
+  const again = ask('gov', { height: 60 })
+  assert.match(again.message ?? '', /already upgrades to 2\.0\.0 at height 50/)
+  assert.equal(c.get('_sys/upgrade/counter'), { version: '2.0.0', height: 50 })
+  // Without `_sys.upgradeAuthority` no service has it.
+  const none = chain({}, code)
+  const r = none.next(code, [none.tx('gov', 'schedule', { service: 'counter', version: '2.0.0', height: 9 })])
+  assert.match(r.results[0]!.message ?? '', /no scheduleUpgrade/)
+  // Genesis refuses an authority that is not one of its services.
+  assert.throws(() => chain({ _sys: { upgradeAuthority: 'nobody' } }, code), /upgradeAuthority/)
+})
+
+test.run()
