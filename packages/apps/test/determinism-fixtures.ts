@@ -1026,7 +1026,11 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
       if (step < 4) {
         // A member (sometimes an outsider: NOT_MEMBER) proposes a parameter, validator-set or upgrade change.
         const by = rng.chance(0.1) ? rng.pick(citizens) : rng.pick(gov.members)
-        const free = allServices.map((x) => x.name).filter((n) => (gov.upgradeFree.get(n) ?? 0) <= height)
+        // Upgrades name services this chain does not run (x-<name>): an executed upgrade of one it runs
+        // stops the chain's code at the activation height.
+        const free = allServices
+          .map((x) => `x-${x.name}`)
+          .filter((n) => (gov.upgradeFree.get(n) ?? 0) <= height)
         const kind = rng.pick(
           free.length ? ['parameters', 'validators', 'upgrade'] : ['parameters', 'validators'],
         )
@@ -1102,6 +1106,7 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
       validators: validators.map((k) => toHex(k.publicKey)),
       parameters: { 'governance.minActivationDelay': GOV_DELAY, 'governance.maxProposalLifetime': 20 },
     },
+    _sys: { upgradeAuthority: 'governance' },
   }
   return { genesis, blocks }
 }

@@ -135,6 +135,14 @@ test('only the authority has scheduleUpgrade; bad requests and failed txs schedu
   const again = ask('gov', { height: 60 })
   assert.match(again.message ?? '', /already upgrades to 2\.0\.0 at height 50/)
   assert.equal(c.get('_sys/upgrade/counter'), { version: '2.0.0', height: 50 })
+  // A service this code does not run keeps its record past the height (nothing applies it); once past,
+  // the next upgrade of it replaces the record instead of being refused as pending.
+  const h = c.height
+  assert.is(ask('gov', { service: 'ghost', height: h + 2 }).code, null)
+  c.next(code)
+  c.next(code)
+  assert.is(ask('gov', { service: 'ghost', version: '3.0.0', height: h + 9 }).code, null, 'after the height')
+  assert.equal(c.get('_sys/upgrade/ghost'), { version: '3.0.0', height: h + 9 })
   // Without `_sys.upgradeAuthority` no service has it.
   const none = chain({}, code)
   const r = none.next(code, [none.tx('gov', 'schedule', { service: 'counter', version: '2.0.0', height: 9 })])

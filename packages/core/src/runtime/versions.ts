@@ -92,7 +92,7 @@ function parseAuthority(
  * `ctx.scheduleUpgrade` of the upgrade authority's transactions: from block `height` on, `service`
  * runs `version` (see `applyUpgrades`). Written in the tx's layer, so it is dropped if the tx fails.
  * Refused (the tx fails): a malformed service name or version, a height not above the current block,
- * or a service that already has an upgrade scheduled at another height. Whether this node's code has
+ * or a service that already has an upgrade scheduled at another height, still ahead. Whether this node's code has
  * the service is not asked: the tx's outcome must not depend on which release a node runs (the
  * nodes that do have it stop or migrate at the height; a service no node has keeps an inert record).
  * So an upgrade cannot add a new service to a running chain.
@@ -114,7 +114,9 @@ export function scheduleUpgrade(
   if (typeof height !== 'number' || !Number.isSafeInteger(height) || height <= now)
     throw new CityError('BAD_UPGRADE', `scheduleUpgrade: height must be an integer above ${now}`)
   const pending = layer.get(upgradeKey(service)) as { version: string; height: number } | undefined
-  if (pending && pending.height !== height)
+  // A record at or below this height is past: the nodes that run the service applied and cleared it;
+  // one that stays is of a service this node does not run, and may be replaced.
+  if (pending && pending.height !== height && pending.height > now)
     throw new CityError(
       'BAD_UPGRADE',
       `scheduleUpgrade: ${service} already upgrades to ${pending.version} at height ${pending.height}`,
