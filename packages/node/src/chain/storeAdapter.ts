@@ -1,4 +1,4 @@
-import { type ChainStore, ZERO_HASH } from '@cityledger/core'
+import { type ChainStore, ZERO_HASH, isCityError } from '@cityledger/core'
 import type { LedgerStore } from './ledger.ts'
 
 /** Core's ChainStore as the ledger wants it (the root of every committed height is kept in memory). */
@@ -8,7 +8,13 @@ export async function ledgerStore(store: ChainStore): Promise<LedgerStore> {
     height: () => store.height(),
     async blockHash(height) {
       if (height === 0) return store.genesisHash ?? ZERO_HASH
-      return (await store.getBlock(height))?.hash
+      // A pruned height's hash is unknown here (the driver then cannot compare a replayed commit).
+      return (
+        await store.getBlock(height).catch((err) => {
+          if (isCityError(err, 'PRUNED')) return undefined
+          throw err
+        })
+      )?.hash
     },
     block: (height) => store.getBlock(height),
     stateRoot: () => latestRoot(),

@@ -93,6 +93,12 @@ export interface NodeConfig {
      * true or `--unsafe-memory-store` is given. Testnets written with the memory store set it.
      */
     allowUnsafeMemory: boolean
+    /**
+     * Blocks of history kept: after commits the node prunes blocks, certificates, results, events and
+     * tx index below `head - retainBlocks + 1` (at most once every 64 blocks, so up to 63 more are kept
+     * between prunes; at least 2 always). 0 (the default) is archive mode: everything is kept.
+     */
+    retainBlocks: number
   }
   verifier: {
     /** 'pool' (native, worker threads), 'native' (native, this thread) or 'noble' (pure JS). */
@@ -161,7 +167,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     cors: { origins: [] },
     tls: { certFile: '', keyFile: '' },
   },
-  store: { backend: 'level', path: 'data', allowUnsafeMemory: false },
+  store: { backend: 'level', path: 'data', allowUnsafeMemory: false, retainBlocks: 0 },
   verifier: { kind: 'pool', workers: 0, nodesOnMachine: 1 },
   mempool: {
     maxTxs: 100_000,
@@ -291,6 +297,12 @@ export const CONFIG_SCHEMA: JsonSchema = {
         type: 'boolean',
         default: d.store.allowUnsafeMemory,
       },
+      retainBlocks: integer(
+        'blocks of history kept (older blocks, certificates, results and tx index are pruned, at most every 64 blocks); 0 = archive, keep all',
+        0,
+        undefined,
+        d.store.retainBlocks,
+      ),
     }),
     verifier: object('signature verification', {
       kind: {

@@ -39,6 +39,7 @@ import {
 import { type Clock, type P2P, systemClock } from '../p2p/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { Backlog } from './backlog.ts'
+import { BlockRetention } from './retention.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import { Journal } from './journal.ts'
 import { type NodeLifecycle, nodeLifecycle } from './lifecycle.ts'
@@ -254,6 +255,12 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       })
     : undefined
 
+  // store.retainBlocks: prunes old block history in the background after commits (retention.ts).
+  const retention = new BlockRetention({
+    store,
+    retainBlocks: config.store.retainBlocks,
+    logger: log('store'),
+  })
   const driver = new ConsensusDriver({
     chainId: genesis.chainId,
     publicKey: key.publicKey,
@@ -282,6 +289,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       Math.floor(genesis.consensus.viewChangeTimeoutMs / 3),
     ),
     onCommitted: (c) => {
+      retention.committed(c.block.header.height)
       if (metrics) {
         observeBlock(metrics, c.block, lastBlock)
         lastBlock = { height: c.block.header.height, time: c.block.header.time }

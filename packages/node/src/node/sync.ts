@@ -10,6 +10,7 @@ import {
   expectArray,
   expectBytes,
   expectUint,
+  isCityError,
 } from '@cityledger/core'
 import { verifyCommitCertificate } from '@cityledger/consensus'
 import type { Ledger } from '../chain/ledger.ts'
@@ -57,7 +58,11 @@ export async function serveSync(source: SyncSource, bytes: Uint8Array): Promise<
     const out: Uint8Array[][] = []
     let size = 0
     for (let h = Math.max(1, from); h < from + count && h <= source.height(); h++) {
-      const [stored, c] = await Promise.all([source.blockBytes(h), source.certificate(h)])
+      // A pruned height (store.retainBlocks) is missing like one above the head: the peer tries another.
+      const [stored, c] = await Promise.all([source.blockBytes(h), source.certificate(h)]).catch((err) => {
+        if (isCityError(err, 'PRUNED')) return []
+        throw err
+      })
       if (!stored || !c) break
       // Heights filled by a NEW-VIEW's null request travel as empty bytes: the certificate is for the null digest.
       const b = equalBytes(decodeCertificate(c).blockHash, ZERO_HASH) ? new Uint8Array(0) : stored

@@ -53,6 +53,8 @@ export const RPC_ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze(
   NOT_FOUND: 404,
   UNKNOWN_QUERY: 404,
   RESUME_TOO_OLD: 410,
+  // a height below the store's retention (store.retainBlocks): deleted for good
+  PRUNED: 410,
   // limits
   TX_TOO_LARGE: 413,
   TOO_LARGE: 413,

@@ -1,0 +1,66 @@
+import { type ChainStore, isCityError } from '@cityledger/core'
+import type { Logger } from '../log/index.ts'
+
+/** Blocks between two prunes at most: each prune is then a few small batches, not one per commit. */
+export const PRUNE_EVERY_BLOCKS = 64
+
+/** What `BlockRetention` needs. */
+export interface BlockRetentionOptions {
+  store: Pick<ChainStore, 'prune' | 'prunedBelow'>
+  /** `store.retainBlocks`: blocks of history kept; 0 = archive (never prune). */
+  retainBlocks: number
+  logger: Logger
+  /** Blocks between prunes (default `PRUNE_EVERY_BLOCKS`). */
+  every?: number
+}
+
+/**
+ * Keeps the last `retainBlocks` blocks of history (at least 2: the store never prunes the head or the
+ * block below it). `committed` is called after each commit; a prune runs in the background, at most
+ * one at a time and at most once every `every` blocks, and never fails the commit: an error is
+ * logged and the next due prune tries again. A prune cut short by the store closing is not an error.
+ *
+ * @example
+ * const retention = new BlockRetention({ store, retainBlocks: 10_000, logger })
+ * onCommitted: (c) => retention.committed(c.block.header.height)
+ */
+export class BlockRetention {
+  readonly #o: BlockRetentionOptions
+  #next = 0
+  #running: Promise<void> | undefined
+
+  constructor(o: BlockRetentionOptions) {
+    this.#o = o
+  }
+
+  /** The prune in progress, if any (tests). */
+  get running(): Promise<void> | undefined {
+    return this.#running
+  }
+
+  committed(height: number): void {
+    const { store, retainBlocks, logger } = this.#o
+    if (retainBlocks <= 0 || this.#running || height < this.#next) return
+    const keepFrom = Math.min(height - retainBlocks + 1, height - 1)
+    // Only once there is a block to prune (height 0 has no block, only its state root).
+    if (keepFrom <= Math.max(1, store.prunedBelow)) return
+    this.#next = height + (this.#o.every ?? PRUNE_EVERY_BLOCKS)
+    const started = Date.now()
+    this.#running = store
+      .prune(keepFrom)
+      .then(
+        (r) =>
+          logger.debug(
+            { prunedBelow: r.prunedBelow, blocks: r.blocks, deleted: r.deleted, ms: Date.now() - started },
+            'pruned block history',
+          ),
+        (err) => {
+          if (isCityError(err, 'STORE_CLOSED')) logger.debug({ keepFrom }, 'prune ended: the store closed')
+          else logger.warn({ err: String(err), keepFrom, height }, 'pruning block history failed')
+        },
+      )
+      .finally(() => {
+        this.#running = undefined
+      })
+  }
+}
