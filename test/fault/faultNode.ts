@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KvStore } from '@cityledger/core'
-import { EXIT, createNode, dataPath, loadConfig, loadGenesis, loadKey } from '@cityledger/node'
+import { allServices } from '@cityledger/apps'
+import { EXIT, UPGRADE_CODES, createNode, dataPath, loadConfig, loadGenesis, loadKey } from '@cityledger/node'
 import { type ByzantineKind, byzantineHooks } from './byzantine.ts'
 
 /** What CITYLEDGER_FAULT may hold. */
@@ -17,6 +18,11 @@ export interface FaultNodeOptions {
   byzantine?: ByzantineKind
   /** Seed of the Byzantine behaviour's choices. */
   seed?: number
+  /**
+   * "New code": these services report these versions (the city services as they are, not sandboxed),
+   * as a node does after its operator installed a release with those versions.
+   */
+  serviceVersions?: Record<string, string>
 }
 
 /** A KvStore whose writes fail with a "no space left on device" error while `flag` exists. */
@@ -57,6 +63,13 @@ async function main(): Promise<void> {
       key,
       dataDir: dataPath(home, config),
       wallClock: () => Date.now() + skew,
+      ...(fault.serviceVersions
+        ? {
+            services: allServices.map((svc) =>
+              fault.serviceVersions![svc.name] ? { ...svc, version: fault.serviceVersions![svc.name]! } : svc,
+            ),
+          }
+        : {}),
       testHooks: {
         ...byz,
         ...(fault.diskFullFlag ? { wrapKv: (kv: KvStore) => diskFullKv(kv, fault.diskFullFlag!) } : {}),
@@ -83,7 +96,9 @@ async function main(): Promise<void> {
     'cityledger:fatal' as never,
     ((err: Error) => {
       process.stderr.write(`fatal: ${err?.message ?? err}\n`)
-      void shutdown(EXIT.FATAL)
+      void shutdown(
+        UPGRADE_CODES.has((err as { code?: string })?.code ?? '') ? EXIT.UPGRADE_REQUIRED : EXIT.FATAL,
+      )
     }) as never,
   )
   process.stdout.write(`${JSON.stringify({ msg: 'ready', rpc: node.rpcUrl(), p2p: node.p2pAddrs() })}\n`)
