@@ -13,12 +13,12 @@ import {
   decodeStrict,
   defineService,
   generateKeyPair,
-  isCityError,
   s,
   signTx,
   toHex,
   utf8,
 } from '@cityledger/core'
+import { refusal } from './helpers/refusal.ts'
 import { seedFor } from '@cityledger/core/testing'
 
 const counter = (version: string) =>
@@ -88,16 +88,6 @@ function chain(genesis: Record<string, Value | undefined>, code: ServiceDefiniti
       return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 8 })
     },
   }
-}
-
-const refusal = (f: () => unknown) => {
-  try {
-    f()
-  } catch (err) {
-    if (isCityError(err)) return err
-    throw err
-  }
-  throw new Error('expected the block to be refused')
 }
 
 test('the authority schedules an upgrade: old code stops at its height, new code migrates and goes on', () => {

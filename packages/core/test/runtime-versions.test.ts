@@ -1,18 +1,17 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  type CityError,
   type Runtime,
   type ServiceDefinition,
   type Value,
   createRuntime,
   decodeStrict,
   defineService,
-  isCityError,
   s,
   toHex,
   utf8,
 } from '@cityledger/core'
+import { refusal } from './helpers/refusal.ts'
 
 // A service's version is chain state; an upgrade activates at a height with a migration; a node
 // whose code has another version refuses to execute, with a message saying what to run.
@@ -73,16 +72,6 @@ function chainState() {
 }
 
 const runtime = (svc: ServiceDefinition) => createRuntime({ services: [svc] })
-
-const refusal = (f: () => unknown): CityError => {
-  try {
-    f()
-  } catch (err) {
-    if (isCityError(err)) return err
-    throw err
-  }
-  throw new Error('expected the block to be refused')
-}
 
 test('genesis records each service version; a node with other code refuses to execute', () => {
   const c = chainState()

@@ -1,11 +1,9 @@
 import { CityError } from '../errors/index.ts'
-import type { TxResult } from '../runtime/executor.ts'
 import { corrupt } from './errors.ts'
-import { STORE_PREFIX, bytesKey, heightKey, metaKey, readU32, readU64, resultKey, u64 } from './keys.ts'
+import { STORE_PREFIX, heightKey, metaKey, readU64, u64 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
-import { hashBytes, sha256Str } from './stateHash.ts'
-import { decodeResult, decodeStored } from './storedValues.ts'
-import { pushSearchOps } from './txSearch.ts'
+import { decodeStored } from './storedValues.ts'
+import { pushBlockDeletes } from './blockDeletes.ts'
 
 // Pruning of block history: everything a block indexes (B, H, C, T, R, E, X, U and its state root S)
 // goes for the heights below `keepFrom`. The state itself (tree pages N, latest values V) stays: the
@@ -158,37 +156,12 @@ const HEIGHT_KEYED = [
 
 /** The deletes of height `h`'s block history (height 0 has only its state root). */
 async function pushHeightOps(kv: KvStore, ops: KvOp[], h: number): Promise<void> {
-  ops.push({ type: 'del', key: heightKey(STORE_PREFIX.stateRoot, h) })
-  if (h === 0) return
+  if (h === 0) {
+    ops.push({ type: 'del', key: heightKey(STORE_PREFIX.stateRoot, h) })
+    return
+  }
   const bytes = await kv.get(heightKey(STORE_PREFIX.block, h))
   if (bytes === undefined) throw corrupt(`block at height ${h}`, 'missing (above the pruned heights)')
   const block = decodeStored(bytes, `block at height ${h}`, h)
-  const results: TxResult[] = []
-  for await (const [k, v] of kv.iterate({
-    gte: resultKey(h, 0),
-    lt: heightKey(STORE_PREFIX.result, h + 1),
-  })) {
-    results.push(decodeResult(v, h, readU32(k, 9)))
-    ops.push({ type: 'del', key: k })
-  }
-  if (results.length !== block.txs.length)
-    throw corrupt(`results of block ${h}`, `${results.length} for ${block.txs.length} txs`)
-  const txHashes = block.txs.map((t) => hashBytes(sha256Str(t)))
-  const indexKeys = txHashes.map((hash) => bytesKey(STORE_PREFIX.txIndex, hash))
-  // As in rollback: an entry pointing to another height belongs to that height (a tx committed twice
-  // by code older than STORE_TX_COMMITTED).
-  const indexed = indexKeys.length === 0 ? [] : await kv.getMany(indexKeys)
-  for (const [i, at] of indexed.entries())
-    if (at?.length === 12 && readU64(at, 0) === h) ops.push({ type: 'del', key: indexKeys[i]! })
-  // The search keys are a function of the block and its results: building them again names them all.
-  const search: KvOp[] = []
-  pushSearchOps(search, h, block.txs, txHashes, results)
-  for (const op of search) ops.push({ type: 'del', key: op.key })
-  ops.push(
-    { type: 'del', key: heightKey(STORE_PREFIX.block, h) },
-    { type: 'del', key: bytesKey(STORE_PREFIX.blockHash, block.hash) },
-    { type: 'del', key: heightKey(STORE_PREFIX.certificate, h) },
-    { type: 'del', key: heightKey(STORE_PREFIX.blockEvents, h) },
-    { type: 'del', key: heightKey(STORE_PREFIX.undo, h) },
-  )
+  await pushBlockDeletes(kv, ops, h, block)
 }

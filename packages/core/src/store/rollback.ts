@@ -1,25 +1,13 @@
 import { CityError } from '../errors/index.ts'
-import type { TxResult } from '../runtime/executor.ts'
 import { corrupt } from './errors.ts'
-import {
-  META_KEYS,
-  STORE_PREFIX,
-  bytesKey,
-  heightKey,
-  namespace,
-  readU32,
-  readU64,
-  resultKey,
-  u64,
-  writeU32,
-} from './keys.ts'
+import { META_KEYS, STORE_PREFIX, bytesKey, heightKey, namespace, readU32, u64, writeU32 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
 import { checkRecent, readChainMeta } from './openChecks.ts'
-import { type Hash32, hashBytes, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
+import { type Hash32, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
 import type { CommittedState, StateWrites } from './stateTree.ts'
 import { diffVersions, latestKeysByPath } from './stateWalk.ts'
-import { decodeResult, decodeStored, same } from './storedValues.ts'
-import { pushSearchOps } from './txSearch.ts'
+import { decodeStored, same } from './storedValues.ts'
+import { pushBlockDeletes } from './blockDeletes.ts'
 
 /**
  * `U || height(8)` -> the keys block `height` deleted that had a value (each u32 length + bytes).
@@ -155,35 +143,8 @@ export async function rollbackChain(
   }
 
   // The block and everything indexed by it.
-  const results: TxResult[] = []
-  for await (const [k, v] of kv.iterate({
-    gte: resultKey(height, 0),
-    lt: heightKey(STORE_PREFIX.result, height + 1),
-  })) {
-    results.push(decodeResult(v, height, readU32(k, 9)))
-    ops.push({ type: 'del', key: k })
-  }
-  if (results.length !== block.txs.length)
-    throw corrupt(`results of block ${height}`, `${results.length} for ${block.txs.length} txs`)
-  const txHashes = block.txs.map((t) => hashBytes(sha256Str(t)))
-  const indexKeys = txHashes.map((h) => bytesKey(STORE_PREFIX.txIndex, h))
-  // An entry pointing to another height belongs to that height (a tx committed twice by old code).
-  const indexed = await kv.getMany(indexKeys)
-  for (const [i, at] of indexed.entries())
-    if (at?.length === 12 && readU64(at, 0) === height) ops.push({ type: 'del', key: indexKeys[i]! })
-  // The search keys are a function of the block, so building them again names exactly those written.
-  const search: KvOp[] = []
-  pushSearchOps(search, height, block.txs, txHashes, results)
-  for (const op of search) ops.push({ type: 'del', key: op.key })
-  ops.push(
-    { type: 'del', key: heightKey(STORE_PREFIX.block, height) },
-    { type: 'del', key: bytesKey(STORE_PREFIX.blockHash, block.hash) },
-    { type: 'del', key: heightKey(STORE_PREFIX.certificate, height) },
-    { type: 'del', key: heightKey(STORE_PREFIX.blockEvents, height) },
-    { type: 'del', key: heightKey(STORE_PREFIX.stateRoot, height) },
-    { type: 'del', key: heightKey(UNDO_PREFIX, height) },
-    { type: 'put', key: META_KEYS.height, value: u64(height - 1) },
-  )
+  await pushBlockDeletes(kv, ops, height, block)
+  ops.push({ type: 'put', key: META_KEYS.height, value: u64(height - 1) })
   if (options.forgetJournal)
     for await (const [k] of kv.iterate(namespace(STORE_PREFIX.journal))) ops.push({ type: 'del', key: k })
   await kv.write(ops, { sync: true })
