@@ -1,19 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { nullifierOf } from '@cityledger/apps'
-import {
-  CityError,
-  type KeyPair,
-  fromHex,
-  generateKeyPair,
-  publicKeyOf,
-  sha256,
-  toHex,
-  utf8,
-} from '@cityledger/core'
-import { seedFor } from '@cityledger/core/testing'
+import { CityError, type KeyPair, fromHex, publicKeyOf, sha256, toHex, utf8 } from '@cityledger/core'
 import { createClient } from '../client/index.ts'
+import { keyOf } from './keys.ts'
 import { verifyAnswer } from './proof.ts'
+import { setUpCity } from './setup.ts'
 import { type DemoCheck, DemoSession } from './session.ts'
 
 /** Where the demo runs: the node RPC addresses and the city operator's key ('*' admin in the identity genesis). */
@@ -39,7 +31,6 @@ export interface DemoReport {
 }
 
 /** Stable labels -> keys: the same agencies on every run (their setup is done once per chain). */
-const keyOf = (label: string): KeyPair => generateKeyPair(seedFor(`demo/${label}`))
 const h = (text: string): Uint8Array => sha256(utf8.encode(text))
 const hex = toHex
 
@@ -66,7 +57,6 @@ export async function runDemo(target: string | DemoOptions): Promise<DemoReport>
   const status = await client.status()
   const s = new DemoSession({ client, chainId: status.chainId, say, timeoutMs })
   const tx: DemoSession['tx'] = (c, story) => s.tx(c, story)
-  const batch: DemoSession['batch'] = (calls) => s.batch(calls)
 
   say(
     `cityledger demo (run ${runId}) on chain ${status.chainId}, node ${o.rpc[0]} at height ${status.height}`,
@@ -74,144 +64,7 @@ export async function runDemo(target: string | DemoOptions): Promise<DemoReport>
   say(`city operator ${hex(city.publicKey).slice(0, 16)}...`)
 
   // --- 1. The city sets up agencies, roles and assets (once per chain; reruns find them in place) ----
-  say('\n1. The city registers its agencies and grants their roles')
-  const agencies = {
-    democracy: { org: 'democracy-seoul', name: 'Democracy Seoul (m-Voting)', key: keyOf('democracy-seoul') },
-    mileage: { org: 'scoin-office', name: 'S-Coin mileage office', key: keyOf('scoin-office') },
-    cards: {
-      org: 'citizen-card-office',
-      name: 'Seoul Citizen Card office',
-      key: keyOf('citizen-card-office'),
-    },
-    jongno: { org: 'jongno-gu-office', name: 'Jongno-gu district office', key: keyOf('jongno-gu-office') },
-    works: { org: 'public-works', name: 'Public works department', key: keyOf('public-works') },
-    treasury: { org: 'city-treasury', name: 'City treasury', key: keyOf('city-treasury') },
-    inspector: {
-      org: 'works-inspection',
-      name: 'Construction inspection bureau',
-      key: keyOf('works-inspection'),
-    },
-  }
-  const roles: { scope: string; role: string; a: keyof typeof agencies | 'city' }[] = [
-    { scope: 'token', role: 'admin', a: 'city' },
-    { scope: 'scoin', role: 'admin', a: 'city' },
-    { scope: 'voting', role: 'organizer', a: 'democracy' },
-    { scope: 'scoin', role: 'operator', a: 'mileage' },
-    { scope: 'certificates', role: 'card-issuer', a: 'cards' },
-    { scope: 'certificates', role: 'issuer:family-relation', a: 'jongno' },
-    { scope: 'subcontract', role: 'client', a: 'works' },
-    { scope: 'token', role: 'issuer:KRW', a: 'treasury' },
-    { scope: 'subcontract', role: 'inspector', a: 'inspector' },
-  ]
-  const hasRole = async (scope: string, role: string, key: Uint8Array) =>
-    (await s.query<boolean>('identity', 'hasRole', { scope, role, key: hex(key) })) === true
-
-  const registrars: { call: Parameters<typeof s.tx>[0]; story: string }[] = []
-  const toRegister: (typeof agencies)[keyof typeof agencies][] = []
-  for (const ag of Object.values(agencies)) {
-    const org = await s.query<{ keys: { key: string }[] } | null>('identity', 'org', { org: ag.org })
-    if (org) {
-      if (!org.keys.some((k) => k.key === hex(ag.key.publicKey)))
-        throw new CityError(
-          'DEMO_FAILED',
-          `org ${ag.org} exists with other keys: this chain was set up differently`,
-        )
-      say(`  ${ag.name}: registered before (org ${ag.org})`)
-      continue
-    }
-    toRegister.push(ag)
-    if (!(await hasRole('identity', 'registrar', ag.key.publicKey)))
-      registrars.push({
-        call: {
-          who: city,
-          service: 'identity',
-          method: 'grantRole',
-          args: { scope: 'identity', role: 'registrar', key: ag.key.publicKey },
-        },
-        story: `city lets ${ag.name} register itself (identity registrar)`,
-      })
-  }
-  if (registrars.length) await batch(registrars)
-  if (toRegister.length)
-    await batch(
-      toRegister.map((ag) => ({
-        call: {
-          who: ag.key,
-          service: 'identity',
-          method: 'registerOrg',
-          args: { org: ag.org, name: ag.name },
-        },
-        story: `${ag.name} registers as org "${ag.org}" with its key ${hex(ag.key.publicKey).slice(0, 16)}...`,
-      })),
-    )
-  const grants: { call: Parameters<typeof s.tx>[0]; story: string }[] = []
-  for (const r of roles) {
-    const key = r.a === 'city' ? city.publicKey : agencies[r.a].key.publicKey
-    if (await hasRole(r.scope, r.role, key)) continue
-    const org = r.a === 'city' ? undefined : agencies[r.a].org
-    grants.push({
-      call: {
-        who: city,
-        service: 'identity',
-        method: 'grantRole',
-        args: org ? { scope: r.scope, role: r.role, key, org } : { scope: r.scope, role: r.role, key },
-      },
-      story: `city grants (${r.scope}, ${r.role}) to ${r.a === 'city' ? 'itself' : agencies[r.a].name}`,
-    })
-  }
-  if (grants.length) await batch(grants)
-  else say('  every role was granted before')
-
-  const assets: { asset: string; policy: string; controllers: string[]; story: string }[] = [
-    {
-      asset: 'SCOIN',
-      policy: 'controlled',
-      controllers: ['scoin'],
-      story: 'S-Coin miles: only the scoin service moves them',
-    },
-    {
-      asset: 'KRW',
-      policy: 'open',
-      controllers: ['agreement', 'subcontract'],
-      story: 'KRW settlement token, escrowable by agreement and subcontract',
-    },
-  ]
-  for (const a of assets) {
-    const rec = await s.query<{ controllers: string[] } | null>('token', 'asset', { asset: a.asset })
-    if (rec) {
-      for (const c of a.controllers)
-        if (!rec.controllers.includes(c))
-          throw new CityError('DEMO_FAILED', `asset ${a.asset} exists without controller ${c}`)
-      continue
-    }
-    await tx(
-      {
-        who: city,
-        service: 'token',
-        method: 'createAsset',
-        args: {
-          asset: a.asset,
-          decimals: 0,
-          policy: a.policy,
-          controllers: a.controllers,
-          budgetPerPeriod: 0,
-          periodBlocks: 1,
-        },
-      },
-      `city creates asset ${a.asset}: ${a.story}`,
-    )
-  }
-  const merchant = keyOf('mangwon-market-cafe')
-  if ((await s.query('scoin', 'place', { key: hex(merchant.publicKey) })) !== 'merchant')
-    await tx(
-      {
-        who: city,
-        service: 'scoin',
-        method: 'setPlace',
-        args: { key: merchant.publicKey, kind: 'merchant' },
-      },
-      'city allowlists the Mangwon market cafe as an S-Coin merchant',
-    )
+  const { agencies, merchant } = await setUpCity(s, city, say)
 
   // --- 2. A citizen gets a Citizen Card ---------------------------------------------------------------
   say('\n2. A citizen gets a Seoul Citizen Card')

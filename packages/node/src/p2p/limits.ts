@@ -75,3 +75,17 @@ export function partialBudgetFor(limits: Iterable<ProtocolLimits>): number {
   for (const l of limits) sum += l.maxMessageBytes
   return sum
 }
+
+/** Checks an outgoing message before it is framed; returns the protocol's limits (`limits`). */
+export function checkOutgoing(protocol: string, data: Uint8Array, limits: ProtocolLimits): ProtocolLimits {
+  if (typeof protocol !== 'string' || !protocol.startsWith('/'))
+    throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
+  if (!(data instanceof Uint8Array)) throw p2pError('P2P_BAD_OPTIONS', 'data must be a Uint8Array')
+  if (data.length > limits.maxMessageBytes)
+    throw p2pError(
+      'P2P_MESSAGE_TOO_LARGE',
+      `message of ${data.length} bytes exceeds ${protocol}'s limit of ${limits.maxMessageBytes}`,
+      { size: data.length, limit: limits.maxMessageBytes },
+    )
+  return limits
+}

@@ -13,7 +13,7 @@ import { createGater } from './gater.ts'
 import { normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
 import { InboundGate } from './inboundGate.ts'
 import { checkOptions, parseAddr, positive } from './options.ts'
-import { checkLimits, DEFAULT_MAX_STREAMS, partialBudgetFor } from './limits.ts'
+import { checkLimits, checkOutgoing, DEFAULT_MAX_STREAMS, partialBudgetFor } from './limits.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
 import { PeerScores } from './penalties.ts'
@@ -383,21 +383,7 @@ class P2PNode implements P2P {
   }
 
   private checkOutgoing(protocol: string, data: Uint8Array): ProtocolLimits {
-    if (typeof protocol !== 'string' || !protocol.startsWith('/'))
-      throw p2pError('P2P_BAD_OPTIONS', `protocol must be a string starting with '/', got ${protocol}`)
-    if (!(data instanceof Uint8Array)) throw p2pError('P2P_BAD_OPTIONS', 'data must be a Uint8Array')
-    const limits = this.limitsFor(protocol)
-    if (data.length > limits.maxMessageBytes) {
-      throw p2pError(
-        'P2P_MESSAGE_TOO_LARGE',
-        `message of ${data.length} bytes exceeds ${protocol}'s limit of ${limits.maxMessageBytes}`,
-        {
-          size: data.length,
-          limit: limits.maxMessageBytes,
-        },
-      )
-    }
-    return limits
+    return checkOutgoing(protocol, data, this.limitsFor(protocol))
   }
 
   /** Why a peer may not connect right now, or undefined when it may. */
