@@ -59,6 +59,7 @@ test('submit, status, commit, block: the happy path', async () => {
       'height',
       'latestBlockHash',
       'latestBlockTime',
+      'lowestHeight',
       'nodeId',
       'peers',
       'stateRoot',

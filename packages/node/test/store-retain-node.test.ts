@@ -59,6 +59,24 @@ test('a pruned height is 410 PRUNED; the retained blocks answer', async () => {
   assert.is((await get('/v1/status')).status, 200)
 })
 
+test('status names the lowest kept height; a stream resuming below it is 410 PRUNED before it starts', async () => {
+  const status = await until('status to report pruning', async () => {
+    const r = await get('/v1/status')
+    return r.body.lowestHeight > 1 ? r.body : undefined
+  })
+  assert.ok(status.lowestHeight <= status.height - RETAIN + 1, JSON.stringify(status))
+  const r = await fetch(`${local.url}/v1/events?fromHeight=1`)
+  assert.is(r.status, 410)
+  const body = (await r.json()) as any
+  assert.is(body.error.code, 'PRUNED')
+  assert.ok(/from height 1\b/.test(body.error.message), body.error.message)
+  const kept = Number(/keeps blocks from height (\d+)/.exec(body.error.message)?.[1])
+  assert.ok(kept >= status.lowestHeight, body.error.message)
+  const range = await get('/v1/blocks?from=1')
+  assert.is(range.status, 410, JSON.stringify(range.body))
+  assert.is(range.body.error.code, 'PRUNED')
+})
+
 test('the sync server answers a request for pruned blocks with none', async () => {
   const prunedErr = () =>
     new CityError('PRUNED', 'block of height 2 was pruned: this store keeps heights from 9 on')

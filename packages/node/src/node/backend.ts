@@ -229,6 +229,7 @@ export class NodeRpcBackend implements RpcBackend {
       genesisHash: (this.genesisHashHex ??= toHex(genesisHash(this.o.genesis))),
       latestBlockHash: toHex(head.hash),
       latestBlockTime: head.time,
+      lowestHeight: Math.max(1, this.o.store.prunedBelow),
     }
   }
 

@@ -90,6 +90,11 @@ export interface NodeStatus {
   latestBlockHash: string
   /** Block time of block `height`, ms since the epoch (at height 0, the genesis time). */
   latestBlockTime: number
+  /**
+   * Lowest height whose block, certificate, results and events this node keeps (1 unless it pruned
+   * its history, see `store.retainBlocks`): reads below it answer 410 PRUNED.
+   */
+  lowestHeight: number
 }
 
 /** Block header in JSON form (see `BlockHeader` in @cityledger/core; bytes as hex). */

@@ -77,6 +77,7 @@ const SCHEMAS = {
       200: ok('blocks', ref('BlockRange')),
       400: err('BAD_REQUEST: from missing or not a height, to below from, or an unknown parameter'),
       404: err('NOT_FOUND: from is above the head'),
+      410: err('PRUNED: from is below the lowest kept height (status.lowestHeight)'),
     },
   },
   latest: {
@@ -90,7 +91,12 @@ const SCHEMAS = {
     tags: ['chain'],
     summary: 'Committed block at a height',
     params: { type: 'object', required: ['height'], properties: { height: uint } },
-    response: { 200: ok('block', ref('Block')), 400: err('BAD_REQUEST'), 404: err('NOT_FOUND') },
+    response: {
+      200: ok('block', ref('Block')),
+      400: err('BAD_REQUEST'),
+      404: err('NOT_FOUND'),
+      410: err('PRUNED: the height is below the lowest kept (status.lowestHeight)'),
+    },
   },
   blockByHash: {
     operationId: 'getBlockByHash',

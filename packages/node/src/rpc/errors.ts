@@ -12,6 +12,7 @@ export type RpcErrorCode =
   | 'RATE_LIMITED'
   | 'TOO_MANY_SUBSCRIBERS'
   | 'RESUME_TOO_OLD'
+  | 'PRUNED'
   | 'NOT_READY'
   | 'SHUTTING_DOWN'
   | 'INTERNAL'

@@ -191,6 +191,7 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         genesisHash: FAKE_GENESIS.genesisHash,
         latestBlockHash: tip ? tip.hash : FAKE_GENESIS.genesisHash,
         latestBlockTime: tip?.header.time ?? 0,
+        lowestHeight: 1,
       }
     },
     async block(height) {

@@ -152,7 +152,9 @@ export const ROUTE_SCHEMAS = {
         content: { 'text/event-stream': { schema: { type: 'string' } } },
       },
       400: err('BAD_REQUEST: bad Last-Event-ID, fromHeight or filter'),
-      410: err('RESUME_TOO_OLD: the resume point is further back than the replay bound'),
+      410: err(
+        'RESUME_TOO_OLD: the resume point is further back than the replay bound; PRUNED: below the lowest kept height',
+      ),
       503: err('TOO_MANY_SUBSCRIBERS'),
     },
   },
@@ -286,6 +288,7 @@ export const COMPONENT_SCHEMAS: Record<string, unknown>[] = [
       'genesisHash',
       'latestBlockHash',
       'latestBlockTime',
+      'lowestHeight',
     ],
     properties: {
       chainId: { type: 'string' },
@@ -299,6 +302,10 @@ export const COMPONENT_SCHEMAS: Record<string, unknown>[] = [
       genesisHash: hash,
       latestBlockHash: { ...hash, description: 'hash of block height (the genesis hash at height 0)' },
       latestBlockTime: { ...uint, description: 'block time of block height, ms (the genesis time at 0)' },
+      lowestHeight: {
+        ...uint,
+        description: 'lowest height whose block this node keeps (1 unless pruned); below it 410 PRUNED',
+      },
     },
   },
   {

@@ -331,7 +331,13 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       const req = parseEventsRequest(request.query, request.headers['last-event-id'])
       if (req.after) {
         const first = firstReplayHeight(req.after)
-        const tip = (await backend.status()).height
+        const { height: tip, lowestHeight } = await backend.status()
+        if (first < lowestHeight)
+          throw rpcError(
+            'PRUNED',
+            `cannot resume from height ${first}: this node keeps blocks from height ${lowestHeight} on (older ones were pruned)`,
+            { lowestHeight },
+          )
         const oldest = Math.max(1, tip - lim.maxEventReplayBlocks + 1)
         if (first < oldest)
           throw rpcError(
