@@ -10,6 +10,7 @@ import {
   isCityError,
   openLevelKv,
   openMemoryKv,
+  rollbackChain,
   sha256,
   utf8,
   verifyStateProof,
@@ -185,6 +186,32 @@ test('a store that never pruned reports prunedBelow 0 and answers every height',
   assert.is((await store.getBlock(1))?.header.height, 1)
   assert.is((await store.stateRoot(0))?.length, 32)
   await store.close()
+})
+
+test('rollback stops at the retention with ROLLBACK_PRUNED, writing nothing', async () => {
+  const dir = tempDir('prune-rollback')
+  const db = join(dir, 'db')
+  try {
+    const { store } = await chainOf(await openLevelKv(db, LEVEL), 12)
+    await store.prune(11)
+    await store.close()
+    const kv = await openLevelKv(db, LEVEL)
+    assert.is((await rollbackChain(kv)).height, 11)
+    try {
+      await rollbackChain(kv)
+      assert.unreachable('rolled back into pruned history')
+    } catch (err) {
+      assert.ok(isCityError(err, 'ROLLBACK_PRUNED'), (err as Error).message)
+      assert.ok(/height 10\b/.test((err as Error).message), (err as Error).message)
+    }
+    await kv.close()
+    const reopened = await ChainStore.open(await openLevelKv(db, LEVEL))
+    assert.is(reopened.height(), 11)
+    assert.is((await reopened.getBlock(11))?.header.height, 11)
+    await reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test.run()

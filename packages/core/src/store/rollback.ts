@@ -3,6 +3,7 @@ import { corrupt } from './errors.ts'
 import { META_KEYS, STORE_PREFIX, bytesKey, heightKey, namespace, readU32, u64, writeU32 } from './keys.ts'
 import type { KvOp, KvStore } from './kv.ts'
 import { checkRecent, readChainMeta } from './openChecks.ts'
+import { readPrunedBelow } from './prune.ts'
 import { type Hash32, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
 import type { CommittedState, StateWrites } from './stateTree.ts'
 import { diffVersions, latestKeysByPath } from './stateWalk.ts'
@@ -19,7 +20,11 @@ import { pushBlockDeletes } from './blockDeletes.ts'
 export const UNDO_PREFIX = STORE_PREFIX.undo
 
 /** Codes of `rollbackChain`'s refusals (store damage is `STORE_CORRUPT`). */
-export type RollbackErrorCode = 'ROLLBACK_AT_GENESIS' | 'ROLLBACK_KEYS_UNKNOWN' | 'ROLLBACK_NOT_INITIALIZED'
+export type RollbackErrorCode =
+  | 'ROLLBACK_AT_GENESIS'
+  | 'ROLLBACK_KEYS_UNKNOWN'
+  | 'ROLLBACK_NOT_INITIALIZED'
+  | 'ROLLBACK_PRUNED'
 
 /** Appends the undo record of block `height` to its commit batch; `state` is the state before the block. */
 export function pushUndoOps(ops: KvOp[], height: number, writes: StateWrites, state: CommittedState): void {
@@ -81,7 +86,7 @@ export interface RollbackResult {
  *
  * With `forgetJournal` the consensus journal goes in the same batch (a validator's votes: see the node's
  * README before using it). Refuses height 0 (`ROLLBACK_AT_GENESIS`), an empty store
- * (`ROLLBACK_NOT_INITIALIZED`), and a block that deleted keys before rollback records were kept
+ * (`ROLLBACK_NOT_INITIALIZED`), a block whose parent height was pruned (`ROLLBACK_PRUNED`), and a block that deleted keys before rollback records were kept
  * (`ROLLBACK_KEYS_UNKNOWN`); nothing is written then.
  */
 export async function rollbackChain(
@@ -97,6 +102,13 @@ export async function rollbackChain(
       `chain ${chainId} is at height 0 (genesis only): there is no block to roll back`,
     )
   await checkRecent(kv, chainId, height, genesisHash)
+  const keptFrom = await readPrunedBelow(kv)
+  if (height - 1 < keptFrom)
+    throw new CityError<RollbackErrorCode>(
+      'ROLLBACK_PRUNED',
+      `cannot roll back block ${height}: the state of height ${height - 1} was pruned (this store keeps heights from ${keptFrom} on)`,
+      { height, prunedBelow: keptFrom },
+    )
   const [blockBytes, rootNow, rootBefore, undo] = await kv.getMany([
     heightKey(STORE_PREFIX.block, height),
     heightKey(STORE_PREFIX.stateRoot, height),
