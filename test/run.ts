@@ -54,7 +54,12 @@ const unit = [
 ]
 const system = unitOnly ? [] : all.filter((p) => isSystem(p) && !beside(p))
 const alone = system.filter((p) => hasLine(p, ALONE))
-const paired = system.filter((p) => !hasLine(p, ALONE))
+// Files that say `// test lane: long` (the longest ones) start first, so that the pair of lanes ends
+// together instead of one long file running on its own at the end.
+const LONG = '// test lane: long'
+const paired = system
+  .filter((p) => !hasLine(p, ALONE))
+  .sort((a, b) => Number(hasLine(b, LONG)) - Number(hasLine(a, LONG)))
 const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 2)
 
 let passed = 0

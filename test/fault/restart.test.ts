@@ -2,6 +2,7 @@
 // stays down while the others commit, and is started again. Each restarted node
 // must catch up with the others within 30 s of its `ready` (the scenario checks every restart and
 // reports the times), and nothing acknowledged is lost.
+// test lane: long
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { testSeed } from '@cityledger/core/testing'
