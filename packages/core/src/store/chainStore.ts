@@ -22,6 +22,8 @@ import { checkRecent, readChainMeta } from './openChecks.ts'
 import { type StoredTx, decodeBlockEvents } from './results.ts'
 import { type PruneResult, checkRetained, pruneBlocks, readPrunedBelow } from './prune.ts'
 import { pushUndoOps } from './rollback.ts'
+import { type Hash32, hashFromBytes } from './stateHash.ts'
+import { type SweepResult, sweepStatePages } from './statePrune.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
 import {
@@ -96,6 +98,9 @@ export class ChainStore {
   #searchFrom: number | undefined
   /** First height whose block history is kept (0: never pruned; see prune.ts). */
   #prunedBelow = 0
+  /** The state sweep in progress, and the pages commits write meanwhile (see `pruneState`). */
+  #sweep: Promise<SweepResult> | undefined
+  #watch: Set<Hash32> | undefined
 
   private constructor(
     kv: KvStore,
@@ -190,6 +195,27 @@ export class ChainStore {
       },
       keepFrom,
     )
+  }
+
+  /**
+   * Deletes the tree pages no stored state root reaches (state history below `prunedBelow`, whose roots
+   * `prune` deleted), then compacts them away: see `sweepStatePages` in statePrune.ts. Runs beside
+   * commits; one at a time (a second call while one runs gets the same result). Proofs and reads at every
+   * kept height work as before.
+   */
+  pruneState(): Promise<SweepResult> {
+    this.#live()
+    this.#sweep ??= sweepStatePages({
+      kv: this.#kv,
+      serial: (fn) => this.#serial(fn),
+      watch: () => (this.#watch = new Set()),
+      unwatch: () => {
+        this.#watch = undefined
+      },
+    }).finally(() => {
+      this.#sweep = undefined
+    })
+    return this.#sweep
   }
 
   /** Writes height 0: chain id, genesis hash and the genesis state. Once per store. Returns the state root. */
@@ -322,6 +348,10 @@ export class ChainStore {
       // The keys this block deletes, so that `rollbackChain` can put them back (tree pages hold no keys).
       pushUndoOps(ops, height, stateWrites, this.state)
       for (const op of staged.ops) ops.push(op)
+      // A state sweep in progress must not delete a page this block (re)writes.
+      if (this.#watch)
+        for (const op of staged.ops)
+          if (op.key[0] === STORE_PREFIX.stateNode) this.#watch.add(hashFromBytes(op.key.subarray(1)))
       ops.push({ type: 'put', key: META_KEYS.height, value: u64(height) })
       await this.#kv.write(ops, { sync: true })
       staged.commit()

@@ -33,6 +33,7 @@ export {
   type TxSearchQuery,
 } from './txSearch.ts'
 export { ChainStore, type ChainStoreOptions, type CommitInput, type GenesisInput } from './chainStore.ts'
+export type { SweepResult } from './statePrune.ts'
 export { rollbackChain, type RollbackResult, type RollbackErrorCode, UNDO_PREFIX } from './rollback.ts'
 export {
   exportSnapshot,

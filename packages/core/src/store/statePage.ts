@@ -172,3 +172,42 @@ export function decodePage(bytes: Uint8Array, hash: Hash32): PageNode {
   if (top.hash !== hash) throw corrupt(what, 'content does not match its hash')
   return top
 }
+
+/**
+ * The pages a page refers to (its `ref` nodes' hashes), read without hashing anything: what a walk over
+ * every page of many versions needs (see statePrune.ts), where `decodePage` would hash each node. A
+ * malformed page is `STORE_CORRUPT`.
+ */
+export function pageRefs(bytes: Uint8Array, hash: Hash32): Hash32[] {
+  const refs: Hash32[] = []
+  const bad = (why: string) => corrupt(`state page ${hashHex(hash)}`, why)
+  let at = 0
+  const skip = (rel: number): void => {
+    if (at >= bytes.length) throw bad('truncated')
+    const tag = bytes[at++]
+    if (tag === EMPTY_TAG) return
+    if (tag === LEAF_TAG) {
+      if (at + 36 > bytes.length) throw bad('truncated leaf')
+      const n =
+        ((bytes[at + 32]! << 24) | (bytes[at + 33]! << 16) | (bytes[at + 34]! << 8) | bytes[at + 35]!) >>> 0
+      at += 36 + n
+      if (at > bytes.length) throw bad('truncated value')
+      return
+    }
+    if (tag === REF_TAG && rel === PAGE_LEVELS) {
+      if (at + 32 > bytes.length) throw bad('truncated reference')
+      refs.push(hashFromBytes(bytes.subarray(at, at + 32)))
+      at += 32
+      return
+    }
+    if (tag === INNER_TAG && rel < PAGE_LEVELS) {
+      skip(rel + 1)
+      skip(rel + 1)
+      return
+    }
+    throw bad(`bad node tag ${tag}`)
+  }
+  skip(0)
+  if (at !== bytes.length) throw bad('trailing bytes')
+  return refs
+}

@@ -96,7 +96,8 @@ export interface NodeConfig {
     /**
      * Blocks of history kept: after commits the node prunes blocks, certificates, results, events and
      * tx index below `head - retainBlocks + 1` (at most once every 64 blocks, so up to 63 more are kept
-     * between prunes; at least 2 always). 0 (the default) is archive mode: everything is kept.
+     * between prunes; at least 2 always), and the state history (tree pages) of pruned heights at most
+     * once every 1024 blocks. 0 (the default) is archive mode: everything is kept.
      */
     retainBlocks: number
   }
@@ -298,7 +299,7 @@ export const CONFIG_SCHEMA: JsonSchema = {
         default: d.store.allowUnsafeMemory,
       },
       retainBlocks: integer(
-        'blocks of history kept (older blocks, certificates, results and tx index are pruned, at most every 64 blocks); 0 = archive, keep all',
+        'blocks of history kept (older blocks, certificates, results and tx index are pruned, at most every 64 blocks, and the state history of pruned heights at most every 1024); 0 = archive, keep all',
         0,
         undefined,
         d.store.retainBlocks,
