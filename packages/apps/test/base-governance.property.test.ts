@@ -57,7 +57,7 @@ function newChain() {
         validators: genesisValidators,
         parameters: { 'governance.minActivationDelay': DELAY, 'governance.maxProposalLifetime': LIFETIME },
       },
-      _sys: { upgradeAuthority: 'governance' },
+      _sys: { upgradeAuthority: 'governance', validatorAuthority: 'governance' },
     },
   })
 }

@@ -9,7 +9,7 @@ import { baseChain, expectCode, exportCaller, h32 } from './base-fixtures.ts'
 const DELAY = 5
 const LIFETIME = 100
 
-function setup(opts: { threshold?: number; validators?: number } = {}) {
+function setup(opts: { threshold?: number; validators?: number; noAuthority?: boolean } = {}) {
   const probe = createTestChain({ services: [] })
   const members = ['a', 'b', 'c'].map((l) => probe.keys(`member-${l}`))
   const validators = Array.from({ length: opts.validators ?? 5 }, (_, i) => probe.keys(`validator-${i}`))
@@ -22,8 +22,11 @@ function setup(opts: { threshold?: number; validators?: number } = {}) {
         validators: validators.map((v) => toHex(v.publicKey)),
         parameters: { 'governance.minActivationDelay': DELAY, 'governance.maxProposalLifetime': LIFETIME },
       },
-      // Executed upgrade proposals schedule the runtime's upgrades (ctx.scheduleUpgrade).
-      _sys: { upgradeAuthority: 'governance' },
+      // Executed upgrade and validator proposals schedule the runtime's upgrades and validator sets
+      // (ctx.scheduleUpgrade, ctx.scheduleValidators).
+      ...(opts.noAuthority
+        ? {}
+        : { _sys: { upgradeAuthority: 'governance', validatorAuthority: 'governance' } }),
     },
   })
   const { chain } = base
@@ -207,6 +210,18 @@ test('validator changes: payload checked (key length, duplicates, missing keys, 
   after[2] = toHex(h32('fresh'))
   assert.equal(setAt(at), after, 'replaced in place, old key gone')
   assert.equal(setAt(0), genesisSet, 'genesis set at height 0')
+  // The runtime's record, the one consensus follows: the whole new set, the height asked for, and the
+  // block that executed it.
+  const rec = chain.state().get('_sys/validators/00000001') as {
+    height: number
+    executedAt: number
+    keys: Uint8Array[]
+  }
+  assert.equal([rec.height, rec.executedAt, rec.keys.map((k) => toHex(k))], [at, chain.height, after])
+  assert.equal(
+    chain.runtime.validatorChanges(chain.reader).map((c) => c.height),
+    [at],
+  )
   const pending = chain.query('governance', 'pendingValidatorChanges', {}) as { activationHeight: number }[]
   assert.equal(
     pending.map((x) => x.activationHeight),
@@ -226,6 +241,20 @@ test('validator changes: payload checked (key length, duplicates, missing keys, 
   )
   chain.advance(at - chain.height)
   assert.equal(chain.query('governance', 'pendingValidatorChanges', {}), [])
+})
+
+test('without _sys authorities, validator and upgrade proposals are refused at once', () => {
+  const { a, propose } = setup({ noAuthority: true })
+  expectCode(
+    propose(a, 'validators', { changes: [{ op: 'add', key: h32('late') }] }),
+    'NO_VALIDATOR_AUTHORITY',
+    'validators',
+  )
+  expectCode(
+    propose(a, 'upgrade', { service: 'token', version: '9.0.0', codeHash: h32('code') }),
+    'NO_UPGRADE_AUTHORITY',
+    'upgrade',
+  )
 })
 
 test('validator changes: at most MAX_VALIDATORS', () => {
@@ -459,7 +488,7 @@ test('runs on a state backend without prefix listings (no state.list: a reader w
   }
   const genesis = {
     governance: { members: [a.publicKey, b.publicKey], threshold: 2, validators: [] },
-    _sys: { upgradeAuthority: 'governance' },
+    _sys: { upgradeAuthority: 'governance', validatorAuthority: 'governance' },
   }
   apply(runtime.genesis(reader, genesis, 1000).writes)
   const nonces = new Map<string, number>()

@@ -1106,7 +1106,7 @@ export function generate(seed: number): { genesis: Record<string, Value>; blocks
       validators: validators.map((k) => toHex(k.publicKey)),
       parameters: { 'governance.minActivationDelay': GOV_DELAY, 'governance.maxProposalLifetime': 20 },
     },
-    _sys: { upgradeAuthority: 'governance' },
+    _sys: { upgradeAuthority: 'governance', validatorAuthority: 'governance' },
   }
   return { genesis, blocks }
 }

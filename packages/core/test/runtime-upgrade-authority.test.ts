@@ -4,22 +4,9 @@
 // does. No other service gets the capability; a failed tx schedules nothing.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  type Runtime,
-  type ServiceDefinition,
-  type Tx,
-  type Value,
-  createRuntime,
-  decodeStrict,
-  defineService,
-  generateKeyPair,
-  s,
-  signTx,
-  toHex,
-  utf8,
-} from '@cityledger/core'
+import { type ServiceDefinition, type Value, defineService, s } from '@cityledger/core'
 import { refusal } from './helpers/refusal.ts'
-import { seedFor } from '@cityledger/core/testing'
+import { runtimeChain } from './helpers/runtimeChain.ts'
 
 const counter = (version: string) =>
   defineService({
@@ -51,44 +38,8 @@ const board = (name: string) =>
     },
   })
 
-const key = generateKeyPair(seedFor('upgrade-authority'))
-
-function chain(genesis: Record<string, Value | undefined>, code: ServiceDefinition[]) {
-  const store = new Map<string, Uint8Array>()
-  const reader = { get: (k: Uint8Array) => store.get(toHex(k)) }
-  let height = 0
-  let nonce = 0
-  const rt = (services: ServiceDefinition[]): Runtime => createRuntime({ services })
-  for (const [k, v] of rt(code).genesis(reader, genesis, 0).writes)
-    v === null ? store.delete(k) : store.set(k, v)
-  return {
-    get height() {
-      return height
-    },
-    tx(service: string, method: string, args: Value): Tx {
-      return signTx(
-        { chainId: 'c', service, method, args, signer: key.publicKey, nonce: ++nonce, expiry: 0 },
-        key.secretKey,
-      )
-    },
-    /** Executes the next block with `services`; commits it unless it throws. */
-    next(services: ServiceDefinition[], txs: Tx[] = []) {
-      const out = rt(services).executeBlock(reader, {
-        height: height + 1,
-        time: (height + 1) * 1000,
-        chainId: 'c',
-        txs,
-      })
-      for (const [k, v] of out.writes) v === null ? store.delete(k) : store.set(k, v)
-      height++
-      return out
-    },
-    get(k: string): Value | undefined {
-      const raw = store.get(toHex(utf8.encode(k)))
-      return raw === undefined ? undefined : decodeStrict(raw, { maxBytes: raw.length, maxDepth: 8 })
-    },
-  }
-}
+const chain = (genesis: Record<string, Value | undefined>, code: ServiceDefinition[]) =>
+  runtimeChain(genesis, code, 'upgrade-authority')
 
 test('the authority schedules an upgrade: old code stops at its height, new code migrates and goes on', () => {
   const old = [counter('1.0.0'), board('gov')]

@@ -168,6 +168,11 @@ function checkProposal(
     { activationHeight: activation, expiresAt, minActivationDelay: delay },
   )
   if (kind === 'validators') {
+    ensure(
+      typeof ctx.scheduleValidators === 'function',
+      'NO_VALIDATOR_AUTHORITY',
+      "this chain's genesis does not name governance as _sys.validatorAuthority: validator changes cannot be scheduled on chain",
+    )
     const p = PAYLOADS.validators.parse(rawPayload, 'args.payload')
     const last = timelineLast(ctx.state, VSET)
     ensure(
@@ -219,6 +224,8 @@ function execute(ctx: TxContext, p: ProposalRecord, m: Meta): void {
   if (p.kind === 'validators') {
     const changes = (p.payload as { changes: ValidatorChange[] }).changes
     const set = applyValidatorChanges(lastValidatorSet(ctx.state), changes)
+    // The runtime's record, which consensus follows (at its first checkpoint boundary from `at`).
+    ctx.scheduleValidators!(set as Uint8Array[], at)
     timelineAppend(ctx.state, VSET, { activationHeight: at, value: set, proposal: p.id })
   } else if (p.kind === 'upgrade') {
     const u = p.payload as unknown as UpgradePayload

@@ -33,6 +33,18 @@ import {
   upgradeAuthorityKey,
 } from './versions.ts'
 import type { Runtime, RuntimeOptions, ServiceEvent, TxResult } from './runtimeTypes.ts'
+import {
+  genesisValidatorWrites,
+  scheduleValidators,
+  validatorAuthorityKey,
+  validatorChanges,
+} from './validators.ts'
+
+/** Who may schedule what (see `Frame.authority`). */
+interface Authorities {
+  upgrades?: string | undefined
+  validators?: string | undefined
+}
 
 export type {
   BlockExecution,
@@ -120,8 +132,11 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     depth: number
     /** False once the tx or hook is over (see `alive`). */
     live: boolean
-    /** The service that may schedule upgrades (genesis `_sys.upgradeAuthority`), if any. */
-    authority?: string | undefined
+    /**
+     * The services that may schedule upgrades (genesis `_sys.upgradeAuthority`) and validator-set
+     * changes (`_sys.validatorAuthority`), if any.
+     */
+    authority?: Authorities
   }
 
   function txContext(f: Frame, service: string, caller: string | undefined): TxContext {
@@ -142,11 +157,19 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         alive(f)
         return callExport(f, svc, target, fn, args) as T
       },
-      ...(f.authority === service
+      ...(f.authority?.upgrades === service
         ? {
             scheduleUpgrade: (target: string, version: string, height: number) => {
               alive(f)
               scheduleUpgrade(f.layer, f.height, target, version, height)
+            },
+          }
+        : {}),
+      ...(f.authority?.validators === service
+        ? {
+            scheduleValidators: (keys: Uint8Array[], height: number) => {
+              alive(f)
+              scheduleValidators(f.layer, f.height, keys, height)
             },
           }
         : {}),
@@ -267,7 +290,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     height: number,
     time: number,
     chainId: string | undefined,
-    authority: string | undefined,
+    authority: Authorities,
   ): TxResult {
     const { body } = tx
     const fail = (code: string, message: string): TxResult => ({ hash: tx.hash, code, message, events: [] })
@@ -371,6 +394,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
         layer.commit()
       }
       for (const [k, v] of genesisVersionWrites(services, config._sys)) root.set(k, v)
+      for (const [k, v] of genesisValidatorWrites(config._sys, services)) root.set(k, v)
       return { writes: root.collect(), results: [], blockEvents }
     },
     executeBlock(state, { height, time, chainId, txs }) {
@@ -391,7 +415,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
           limits,
           context: (layer, name, events) => blockContext(layer, name, height, time, events),
         })
-        const authority = root.get(upgradeAuthorityKey) as string | undefined
+        const authority: Authorities = {
+          upgrades: root.get(upgradeAuthorityKey) as string | undefined,
+          validators: root.get(validatorAuthorityKey) as string | undefined,
+        }
         const results = txs.map((tx) => runTx(root, tx, height, time, chainId, authority))
         const blockEvents = [...upgradeEvents, ...runEndBlock(root, height, time)]
         return { writes: root.collect(), results, blockEvents }
@@ -412,6 +439,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     counters,
     hookStatus: (state) =>
       hookStatus(new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity })), order),
+    validatorChanges: (state, after) =>
+      validatorChanges(new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity })), after),
     versions: (state) =>
       serviceVersions(
         new Layer(state, undefined, new Meter({ ...limits, maxReads: Infinity })),

@@ -12,6 +12,13 @@ export {
 } from './executor.ts'
 export type { HookCounters, HookRecord } from './hooks.ts'
 export type { ServiceUpgrade, VersionReport } from './versions.ts'
+export {
+  type ValidatorChange,
+  MAX_SCHEDULED_VALIDATORS,
+  validatorAuthorityKey,
+  validatorChangeKey,
+  validatorCountKey,
+} from './validators.ts'
 export { SERVICE_SDK } from './sdk.ts'
 export {
   hardenProcess,

@@ -5,6 +5,7 @@ import type { HookCounters } from './hooks.ts'
 import type { StateReader, WorkLimits } from './layer.ts'
 import type { ServiceDefinition } from './service.ts'
 import type { VersionReport } from './versions.ts'
+import type { ValidatorChange } from './validators.ts'
 
 /** One event a service emitted. */
 export interface ServiceEvent {
@@ -79,6 +80,8 @@ export interface Runtime {
   ): Record<string, { failures: number; halted: boolean; height: number; message: string }>
   /** The version each service runs on chain, the version of this node's code, and scheduled upgrades. */
   versions(state: StateReader): VersionReport[]
+  /** The validator-set changes recorded in `state` with `seq > after` (see validators.ts), oldest first. */
+  validatorChanges(state: StateReader, after?: number): ValidatorChange[]
   query(
     state: StateReader,
     height: number,

@@ -99,6 +99,13 @@ export interface TxContext {
    * service already scheduled at another height.
    */
   scheduleUpgrade?(service: string, version: string, height: number): void
+  /**
+   * Only in the transactions of the service genesis names `_sys.validatorAuthority` (the governance
+   * service): from `height` (above this block and the last change's height) on, `keys` (32-byte
+   * public keys, distinct) is the validator set; consensus switches at its first checkpoint boundary
+   * from there (see the runtime's validators.ts). Throws (failing the tx) `BAD_VALIDATORS` otherwise.
+   */
+  scheduleValidators?(keys: Uint8Array[], height: number): void
 }
 
 /** Context for genesis initialisation, migrations and end-of-block hooks: no signer. */

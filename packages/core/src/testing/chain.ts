@@ -5,6 +5,7 @@ import { type Value, decodeStrict, encode } from '../codec/msgpack.ts'
 import { type Tx, encodeTxBody } from '../codec/tx.ts'
 import { createRuntime, type Runtime, type ServiceEvent, type TxResult } from '../runtime/executor.ts'
 import type { ServiceDefinition } from '../runtime/service.ts'
+import type { StateReader } from '../runtime/layer.ts'
 import { seedFor } from './index.ts'
 
 /** One call in a test block. */
@@ -26,6 +27,8 @@ export interface TestCall {
  */
 export interface TestChain {
   readonly runtime: Runtime
+  /** The committed state, for the runtime's readers (`versions`, `validatorChanges`, `query`). */
+  readonly reader: StateReader
   readonly height: number
   readonly time: number
   /** A deterministic key pair for a label (same label, same key). */
@@ -117,6 +120,7 @@ export function createTestChain(opts: {
 
   return {
     runtime,
+    reader,
     get height() {
       return height
     },

@@ -10,7 +10,9 @@ import { toHex } from '@cityledger/core'
  * genesis validators as its validator set; the parameters keep their defaults. The validators' keys are
  * not its members: a testnet may have up to 64 validators, governance at most 32 members.
  * Governance is the chain's upgrade authority (`_sys.upgradeAuthority`): an executed upgrade proposal
- * schedules the runtime's upgrade, and a node without that service version stops at its height.
+ * schedules the runtime's upgrade, and a node without that service version stops at its height. It is
+ * the validator authority too (`_sys.validatorAuthority`): an executed validator-set proposal records
+ * the new set in the runtime's schedule (`_sys/validators/*`), the record consensus is to follow.
  */
 export function defaultServiceGenesis(city: Uint8Array, validators: Uint8Array[]): Record<string, unknown> {
   const key = `0x${toHex(city)}`
@@ -24,6 +26,6 @@ export function defaultServiceGenesis(city: Uint8Array, validators: Uint8Array[]
     },
     scoin: { asset: 'SCOIN' },
     governance: { members: [key], threshold: 1, validators: validators.map((v) => `0x${toHex(v)}`) },
-    _sys: { upgradeAuthority: 'governance' },
+    _sys: { upgradeAuthority: 'governance', validatorAuthority: 'governance' },
   }
 }
