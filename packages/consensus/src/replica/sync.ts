@@ -54,7 +54,8 @@ export function acceptCertificate(
   digest: Uint8Array,
 ): void {
   const kind = 'certificate'
-  if (cert.chainId !== r.config.chainId) r.fail('WRONG_CHAIN', 'certificate for another chain', kind)
+  r.checkChain(cert.chainId, kind)
+  r.checkEpoch(height, kind)
   if (cert.height !== height || !equalBytes(cert.blockHash, digest))
     r.fail('BAD_CERTIFICATE', 'certificate is for another block', kind)
   r.checkBlock(digest, block, kind)
@@ -91,6 +92,8 @@ const STATUS_SEEN_PER_VALIDATOR = 16
 export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
   const kind = 'status'
   const b = m.body
+  const epoch = r.otherEpoch(b.chainId)
+  if (epoch !== undefined && epoch > r.config.epoch) laterEpochStatus(r, m)
   r.checkChain(b.chainId, kind)
   const who = r.validatorIndex(b.validator, kind)
   if (who === r.config.index) r.fail('DUPLICATE', 'own status', kind)
@@ -124,7 +127,7 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
   }
   // A peer behind: tell it where we are, so it can sync from us even if our consensus memory is gone.
   if (b.committedHeight < r.lastCommitted) r.send('status', statusMessage(r), who)
-  if (r.stable.height > b.committedHeight && r.stable.height > 0) {
+  if (r.stable.height > b.committedHeight && r.stable.signatures.length > 0) {
     for (const s of r.stable.signatures) {
       const vote = makeVote(
         r.config.chainId,
@@ -150,6 +153,23 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
 }
 
 /**
+ * A STATUS of a later epoch: its signer and certificate belong to a validator set this replica does not
+ * know, so it verifies neither; it only tells the node to look further with block sync, which verifies
+ * every block against the schedule. Bounded: only for a claim that comes with a certificate of the
+ * height claimed, at most one per retransmission tick, never beyond the window (nor the epoch's end).
+ * The caller then refuses the message as OTHER_EPOCH, without penalty.
+ */
+function laterEpochStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
+  const b = m.body
+  const c = m.certificate
+  if (r.finished || !c || c.chainId !== b.chainId || c.height !== b.committedHeight) return
+  if (b.committedHeight <= r.lastCommitted || r.laterEpochSyncTick === r.tick) return
+  r.laterEpochSyncTick = r.tick
+  const cap = r.lastHeight ?? Number.POSITIVE_INFINITY
+  requestSync(r, Math.min(b.committedHeight, r.lastCommitted + r.config.windowSize, cap))
+}
+
+/**
  * Retransmission tick (paper 5.2: messages get lost): resend our own messages for heights that stalled,
  * ask again for missing blocks, and ask for help when stuck. Each tick also renews the answer budgets.
  */
@@ -170,7 +190,8 @@ export function retransmit(r: ReplicaState): void {
   if (r.lastCommitted === r.committedAtLastTick) r.ticksWithoutCommit++
   else r.ticksWithoutCommit = 0
   r.committedAtLastTick = r.lastCommitted
-  if (r.ticksWithoutCommit >= 2) {
+  // A finished epoch is not stuck: it waits for nothing, and only answers laggards.
+  if (r.ticksWithoutCommit >= 2 && !r.finished) {
     r.send('status', statusMessage(r))
   }
   if (r.lastCommitted < r.stable.height) requestSync(r)
