@@ -102,22 +102,25 @@ export function scheduleChange(
 }
 
 /**
- * The chain id an epoch's replica signs with: the chain id itself for epoch 0, `${chainId}#${epoch}` after.
- * Votes and certificates of two epochs can never be confused (their signed bytes differ), and every codec
- * format stays as it is. Chain ids that use epochs must not contain '#'.
+ * The chain id an epoch's replica signs with: the chain id itself for epoch 0, `${chainId}--e${epoch}`
+ * after (votes allow [a-z0-9-] only, 64 characters at most). Votes and certificates of two epochs can
+ * never be confused (their signed bytes differ), and every codec format stays as it is. A chain with
+ * epochs must not have '--' in its chain id.
  */
 export function epochChainId(chainId: string, epoch: number): string {
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new TypeError('epoch: expected an integer >= 0')
   if (epoch === 0) return chainId
-  if (chainId.includes('#')) throw new TypeError("chainId: must not contain '#' on a chain with epochs")
-  return `${chainId}#${epoch}`
+  if (chainId.includes('--')) throw new TypeError("chainId: must not contain '--' on a chain with epochs")
+  const id = `${chainId}--e${epoch}`
+  if (id.length > 64) throw new TypeError(`chainId: ${id} is longer than 64 characters`)
+  return id
 }
 
 /** The epoch of `id` if it is an epoch chain id of `chainId` (0 for `chainId` itself), else undefined. */
 export function epochOfChainId(chainId: string, id: string): number | undefined {
   if (id === chainId) return 0
-  if (!id.startsWith(`${chainId}#`)) return undefined
-  const rest = id.slice(chainId.length + 1)
+  if (typeof id !== 'string' || !id.startsWith(`${chainId}--e`)) return undefined
+  const rest = id.slice(chainId.length + 3)
   if (!/^[1-9][0-9]{0,14}$/.test(rest)) return undefined
   return Number(rest)
 }

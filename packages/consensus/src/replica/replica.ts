@@ -80,6 +80,7 @@ export class Replica {
         ...(from !== undefined ? { from } : {}),
         ...(err.details.kind ? { kind: err.details.kind as MessageKind } : {}),
         ...(typeof err.details.offender === 'number' ? { offender: err.details.offender } : {}),
+        ...(typeof err.details.epoch === 'number' ? { epoch: err.details.epoch } : {}),
       })
     }
     const out = r.out

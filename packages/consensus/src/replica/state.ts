@@ -182,7 +182,13 @@ export class ReplicaState {
     return this.primaryOf(this.view) === this.config.index
   }
 
-  fail(code: ConsensusErrorCode, message: string, kind?: MessageKind, offender?: number): never {
+  fail(
+    code: ConsensusErrorCode,
+    message: string,
+    kind?: MessageKind,
+    offender?: number,
+    epoch?: number,
+  ): never {
     // Refusals are routine (duplicates and late votes on any lossy network): skip the stack trace they never need.
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
@@ -190,6 +196,7 @@ export class ReplicaState {
       throw new ConsensusError(code, message, {
         ...(kind ? { kind } : {}),
         ...(offender !== undefined ? { offender } : {}),
+        ...(epoch !== undefined ? { epoch } : {}),
       })
     } finally {
       Error.stackTraceLimit = limit
@@ -206,7 +213,13 @@ export class ReplicaState {
     if (chainId === this.config.chainId) return
     const e = this.otherEpoch(chainId)
     if (e !== undefined)
-      this.fail('OTHER_EPOCH', `${kind}: epoch ${e}, this replica runs ${this.config.epoch}`, kind)
+      this.fail(
+        'OTHER_EPOCH',
+        `${kind}: epoch ${e}, this replica runs ${this.config.epoch}`,
+        kind,
+        undefined,
+        e,
+      )
     this.fail('WRONG_CHAIN', `${kind}: chain ${chainId}`, kind)
   }
 

@@ -1,4 +1,12 @@
-import { type CommitCertificate, VoteKind, equalBytes, sha256, toHex } from '@cityledger/core'
+import {
+  type CommitCertificate,
+  VoteKind,
+  certificateVote,
+  equalBytes,
+  sha256,
+  toHex,
+  voteSignatureCheck,
+} from '@cityledger/core'
 import { makeVote } from '../certificate.ts'
 import {
   certificateMessage,
@@ -153,18 +161,31 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
 }
 
 /**
- * A STATUS of a later epoch: its signer and certificate belong to a validator set this replica does not
- * know, so it verifies neither; it only tells the node to look further with block sync, which verifies
- * every block against the schedule. Bounded: only for a claim that comes with a certificate of the
- * height claimed, at most one per retransmission tick, never beyond the window (nor the epoch's end).
- * The caller then refuses the message as OTHER_EPOCH, without penalty.
+ * A STATUS of a later epoch: its certificate is signed by a validator set this replica does not know, so
+ * it cannot verify it as a certificate. But a commit signature verifies with the signer's key alone: if
+ * f+1 validators of this epoch signed it, one of them is honest and the height is real, so the node is
+ * told to fetch up to it with block sync (which verifies every block against the schedule). Bounded: one
+ * such check per retransmission tick, never beyond the window (nor the epoch's end). A set replaced by
+ * more than f keys gives no such proof: laggards then finish the epoch from the retired replicas of
+ * their peers (README.md, the node's contract). The caller refuses the message as OTHER_EPOCH, unpenalised.
  */
 function laterEpochStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
   const b = m.body
   const c = m.certificate
   if (r.finished || !c || c.chainId !== b.chainId || c.height !== b.committedHeight) return
   if (b.committedHeight <= r.lastCommitted || r.laterEpochSyncTick === r.tick) return
+  if (!Array.isArray(c.signatures)) return
   r.laterEpochSyncTick = r.tick
+  const tried = new Set<string>()
+  let ours = 0
+  for (const s of c.signatures) {
+    const hex = s.validator instanceof Uint8Array ? toHex(s.validator) : ''
+    // At most n verifications: only keys of this epoch, each once.
+    if (tried.has(hex) || !r.config.indexOf.has(hex) || s.signature.length !== 64) continue
+    tried.add(hex)
+    if (r.config.verify(voteSignatureCheck(certificateVote(c, s.validator), s.signature))) ours++
+  }
+  if (ours < r.config.weak) return
   const cap = r.lastHeight ?? Number.POSITIVE_INFINITY
   requestSync(r, Math.min(b.committedHeight, r.lastCommitted + r.config.windowSize, cap))
 }

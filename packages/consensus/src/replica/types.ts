@@ -95,6 +95,11 @@ export type Output =
        * Penalise it rather than `from`, which may only have relayed a self-authenticating message.
        */
       offender?: number
+      /**
+       * For OTHER_EPOCH: the epoch the message belongs to. An earlier one goes to the node's retired replica
+       * of that epoch (if any); a later one means this node is behind: a hint for block sync.
+       */
+      epoch?: number
     }
   | { type: 'viewChanged'; view: number; changing: boolean }
   | { type: 'stableCheckpoint'; height: number; digest: Uint8Array }
