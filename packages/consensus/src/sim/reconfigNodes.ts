@@ -1,4 +1,4 @@
-import { equalBytes, sha256, toHex } from '@cityledger/core'
+import { equalBytes, sha256 } from '@cityledger/core'
 import { NULL_DIGEST } from '../config.ts'
 import {
   type Epoch,
@@ -368,15 +368,7 @@ export function onSyncBlock(w: ReconfigWorld, node: ReconfigNode, height: number
   if (height !== node.store.length + 1) return
   const v = verifyCertificateAt(s.certificate, node.schedule, RECONFIG_CHAIN, w.verify)
   const isNull = equalBytes(s.digest, NULL_DIGEST)
-  const digestOk = isNull
-    ? s.block.length === 0
-    : (() => {
-        try {
-          return equalBytes(epochBlockDigest(s.block), s.digest)
-        } catch {
-          return false
-        }
-      })()
+  const digestOk = isNull ? s.block.length === 0 : equalBytes(decodedDigest(s.block), s.digest)
   if (!v.ok || !digestOk || !equalBytes(s.certificate.blockHash, s.digest)) {
     w.rejects.SYNC_REFUSED = (w.rejects.SYNC_REFUSED ?? 0) + 1
     return
@@ -403,7 +395,11 @@ export function syncPoll(w: ReconfigWorld, node: ReconfigNode): void {
   w.q.push(w.now + 4 * w.retransmitMs, { k: 'poll', node: node.id, inc: node.inc })
 }
 
-/** Hex of a key, for messages. */
-export function keyHex(node: ReconfigNode): string {
-  return toHex(node.key.publicKey)
+/** The digest of block bytes, or the null digest for bytes that are not a block. */
+function decodedDigest(block: Uint8Array): Uint8Array {
+  try {
+    return epochBlockDigest(block)
+  } catch {
+    return NULL_DIGEST
+  }
 }
