@@ -1,5 +1,6 @@
 import type { SignatureCheck } from '@cityledger/core'
 import { ZERO_HASH, consensusMessageLimit, sha256 } from '@cityledger/core'
+import { epochChainId } from './epochs.ts'
 import { decodeMessage } from './messages/codec.ts'
 import type { ConsensusMessage } from './messages/types.ts'
 
@@ -8,7 +9,21 @@ import type { ConsensusMessage } from './messages/types.ts'
  * verifying are injected functions, time comes only through timer inputs.
  */
 export interface ReplicaConfig {
+  /** The chain id; an epoch's replica signs with `epochChainId(chainId, epoch)` (the chain id itself in epoch 0). */
   chainId: string
+  /** The epoch this replica runs (validator-set reconfiguration, epochs.ts). Default 0. */
+  epoch?: number
+  /**
+   * The height the epoch starts after (0 for epoch 0): a multiple of K. Its checkpoint (with digest
+   * `genesisDigest`, the executed state of that height) is this replica's genesis checkpoint, and nothing at
+   * or below it is ever proposed, voted or committed. Default 0.
+   */
+  baseHeight?: number
+  /**
+   * The last height of the epoch, when known at start (else given later by an `epochEnd` input): nothing
+   * above it is proposed, prepared, committed or filled with nulls by this replica.
+   */
+  lastHeight?: number
   /** Validator public keys in a fixed order shared by all replicas; primary(view) = validators[view mod n]. */
   validators: Uint8Array[]
   /** This replica's public key; must be one of `validators`. */
@@ -36,7 +51,7 @@ export interface ReplicaConfig {
    * a node passes `consensusMessageLimit(genesis maxBlockBytes)`, the same number as its p2p frame limit.
    */
   maxMessageBytes?: number
-  /** State digest of the genesis checkpoint (height 0). Default 32 zero bytes. */
+  /** State digest of the genesis checkpoint (height `baseHeight`, 0 by default). Default 32 zero bytes. */
   genesisDigest?: Uint8Array
   /**
    * How received bytes become a message. Default: the codec's strict `decodeMessage`. The simulator
@@ -55,8 +70,11 @@ export interface ReplicaConfig {
 }
 
 /** The config with defaults applied and derived quorum sizes. */
-export interface ResolvedConfig extends Required<Omit<ReplicaConfig, 'faultInjection'>> {
+export interface ResolvedConfig extends Required<Omit<ReplicaConfig, 'faultInjection' | 'lastHeight'>> {
   faultInjection: NonNullable<ReplicaConfig['faultInjection']>
+  /** The chain id as given (`chainId` is the epoch's: `epochChainId(baseChainId, epoch)`). */
+  baseChainId: string
+  lastHeight?: number
   n: number
   f: number
   /** Smallest set of validators any two of which share an honest one: floor(2n/3) + 1 (2f+1 when n = 3f+1). */
@@ -94,10 +112,21 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     throw new TypeError('checkpointInterval: expected a positive integer')
   if (!Number.isSafeInteger(L) || L < 2 * K || L % K !== 0)
     throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
+  const epoch = c.epoch ?? 0
+  const baseHeight = c.baseHeight ?? 0
+  if (!Number.isSafeInteger(baseHeight) || baseHeight < 0 || baseHeight % K !== 0)
+    throw new TypeError('baseHeight: expected a multiple of checkpointInterval, >= 0')
+  if (epoch === 0 && baseHeight !== 0) throw new TypeError('baseHeight: epoch 0 starts at height 0')
+  if (c.lastHeight !== undefined && (!Number.isSafeInteger(c.lastHeight) || c.lastHeight <= baseHeight))
+    throw new TypeError('lastHeight: expected an integer above baseHeight')
   const timeout = c.viewTimeoutMs ?? 2000
   const bug = c.faultInjection ?? {}
   return {
-    chainId: c.chainId,
+    chainId: epochChainId(c.chainId, epoch),
+    baseChainId: c.chainId,
+    epoch,
+    baseHeight,
+    ...(c.lastHeight !== undefined ? { lastHeight: c.lastHeight } : {}),
     validators: c.validators.map((v) => Uint8Array.from(v)),
     publicKey: Uint8Array.from(c.publicKey),
     sign: c.sign,

@@ -25,6 +25,8 @@ export type ConsensusErrorCode =
   | 'DUPLICATE'
   | 'NOT_READY'
   | 'STALE'
+  | 'OTHER_EPOCH'
+  | 'EPOCH_ENDED'
 
 /** True for codes that only a faulty (or Byzantine) sender produces. */
 export const PENALIZE: Readonly<Record<ConsensusErrorCode, boolean>> = {
@@ -47,6 +49,10 @@ export const PENALIZE: Readonly<Record<ConsensusErrorCode, boolean>> = {
   DUPLICATE: false,
   NOT_READY: false,
   STALE: false,
+  // Honest laggards and early movers send messages of the epoch before or after ours.
+  OTHER_EPOCH: false,
+  // Heights above the epoch's last height belong to the next validator set (a late primary may try them).
+  EPOCH_ENDED: false,
 }
 
 /**

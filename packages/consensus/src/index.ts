@@ -29,6 +29,25 @@ export {
   type CertificateVerdict,
   type CertificateErrorCode,
 } from './certificate.ts'
+export {
+  type Epoch,
+  type ValidatorSchedule,
+  genesisSchedule,
+  activationHeight,
+  epochAt,
+  validatorsAt,
+  lastHeightOf,
+  scheduleChange,
+  epochChainId,
+  epochOfChainId,
+  verifyCertificateAt,
+} from './epochs.ts'
+export {
+  type CertifiedStep,
+  type FollowOptions,
+  type FollowResult,
+  followCertificates,
+} from './lightClient.ts'
 export { type JournalEntry, type RestoredJournal, restoreFromJournal, compactJournal } from './journal.ts'
 export * from './messages/index.ts'
 export * from './sim/index.ts'

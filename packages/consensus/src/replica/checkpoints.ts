@@ -58,6 +58,7 @@ export function onCheckpoint(r: ReplicaState, v: Vote, signature: Uint8Array): v
   }
   if (v.height <= r.stable.height)
     r.fail('BELOW_WATERMARK', `checkpoint ${v.height} <= stable ${r.stable.height}`, kind)
+  r.checkEpoch(v.height, kind)
   const prev = r.checkpointVotes.get(v.height)?.get(who)
   const hex = toHex(v.digest)
   if (prev && prev.hex === hex) r.fail('DUPLICATE', 'checkpoint already counted', kind)
@@ -103,13 +104,39 @@ export function advanceStable(r: ReplicaState, proof: CheckpointProof): void {
 /** A stable-checkpoint proof (paper 4.4: the C set of a VIEW-CHANGE) is 2f+1 checkpoint votes on (height, digest). Returns a reason or undefined. */
 export function verifyCheckpointProof(r: ReplicaState, p: CheckpointProof): string | undefined {
   if (p.height % r.config.checkpointInterval !== 0) return 'checkpoint height is not a multiple of K'
-  if (p.height === 0) {
+  // The epoch's genesis checkpoint (height 0, or the height the epoch starts after) needs no signatures.
+  if (p.height < r.config.baseHeight) return 'checkpoint before the epoch'
+  if (p.height === r.config.baseHeight) {
     return equalBytes(p.digest, r.config.genesisDigest) && p.signatures.length === 0
       ? undefined
       : 'bad genesis checkpoint'
   }
+  if (r.afterEpoch(p.height)) return 'checkpoint after the epoch'
   const res = r.quorumCheck(p.signatures, (v) =>
     makeVote(r.config.chainId, VoteKind.checkpoint, 0, p.height, p.digest, v),
   )
   return res.ok ? undefined : `checkpoint proof: ${res.code}`
+}
+
+/**
+ * The node executed a validator-set change: `height` is the last height of this epoch (epochs.ts explains
+ * why no honest replica has worked above it). Everything kept above it is dropped; from now on nothing
+ * above it is proposed, voted, committed or filled. A different end later is a broken node invariant.
+ */
+export function onEpochEnd(r: ReplicaState, height: number): void {
+  if (
+    !Number.isSafeInteger(height) ||
+    height <= r.config.baseHeight ||
+    height % r.config.checkpointInterval !== 0
+  )
+    throw new RangeError(`epochEnd: ${height} is not a checkpoint height above ${r.config.baseHeight}`)
+  if (r.lastHeight === height) return
+  if (r.lastHeight !== undefined)
+    throw new RangeError(`epochEnd: ${height}, but the epoch already ends at ${r.lastHeight}`)
+  if (r.lastCommitted > height)
+    throw new RangeError(`epochEnd: ${height}, but height ${r.lastCommitted} is already committed`)
+  r.lastHeight = height
+  for (const h of r.slots.keys()) if (h > height) r.slots.delete(h)
+  for (const h of r.missing.keys()) if (h > height) r.missing.delete(h)
+  for (const h of r.checkpointVotes.keys()) if (h > height) r.checkpointVotes.delete(h)
 }

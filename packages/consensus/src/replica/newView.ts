@@ -240,7 +240,8 @@ export function enterView(
   let maxS = checkpoint.height
   for (const e of entries) {
     maxS = Math.max(maxS, e.height)
-    if (e.height <= r.stable.height) continue
+    // Re-proposals above the epoch's last height (nulls included) are not this validator set's to fill.
+    if (e.height <= r.stable.height || r.afterEpoch(e.height)) continue
     const s = r.slot(e.height)
     const hex = toHex(e.digest)
     s.proposals.set(view, {

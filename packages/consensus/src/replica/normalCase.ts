@@ -13,7 +13,8 @@ import type { ReplicaState, Slot } from './state.ts'
 export function maybePropose(r: ReplicaState): void {
   if (r.changing || !r.isPrimary) return
   r.nextProposal = Math.max(r.nextProposal, r.lastCommitted + 1, r.stable.height + 1)
-  const high = r.stable.height + r.config.windowSize
+  // Never above the epoch's last height: the next validator set proposes those.
+  const high = Math.min(r.stable.height + r.config.windowSize, r.lastHeight ?? Number.POSITIVE_INFINITY)
   while (r.nextProposal <= high && r.nextProposal - r.lastCommitted <= r.config.maxInFlight) {
     const h = r.nextProposal++
     if (r.slots.get(h)?.proposals.has(r.view)) continue
@@ -33,7 +34,8 @@ export function onProposal(
   if (
     height <= r.lastCommitted ||
     height <= r.stable.height ||
-    height > r.stable.height + r.config.windowSize
+    height > r.stable.height + r.config.windowSize ||
+    r.afterEpoch(height)
   )
     return
   const s = r.slot(height)
@@ -79,6 +81,7 @@ export function onPrePrepare(r: ReplicaState, m: Extract<ConsensusMessage, { typ
   if (who !== r.primaryOf(v.view))
     r.fail('NOT_PRIMARY', `prePrepare from ${who}, primary is ${r.primaryOf(v.view)}`, kind)
   r.checkWindow(v.height, kind)
+  r.checkEpoch(v.height, kind)
   if (v.height <= r.lastCommitted) r.fail('STALE', `height ${v.height} already committed`, kind)
   if (equalBytes(v.digest, NULL_DIGEST)) r.fail('DIGEST_MISMATCH', 'null digest outside a NEW-VIEW', kind)
   const s = r.slots.get(v.height)
@@ -135,7 +138,7 @@ export function onValidated(
 /** Prepare phase (paper 4.2): a backup that accepted and validated the pre-prepare multicasts PREPARE (journalled first). */
 export function tryPrepare(r: ReplicaState, s: Slot): void {
   const view = r.view
-  if (r.changing) return
+  if (r.changing || r.afterEpoch(s.height)) return
   const p = s.proposals.get(view)
   if (!p || p.validated !== 'ok') return
   if (!s.sentPrepare.has(view)) {
@@ -165,7 +168,7 @@ export function tryPrepare(r: ReplicaState, s: Slot): void {
  */
 export function checkPrepared(r: ReplicaState, s: Slot): void {
   const view = r.view
-  if (r.changing) return
+  if (r.changing || r.afterEpoch(s.height)) return
   const p = s.proposals.get(view)
   if (!p || s.sentPrepare.get(view) !== p.hex || s.sentCommit.has(view)) return
   const votes = s.prepares.get(view)
@@ -198,6 +201,7 @@ export function onVote(r: ReplicaState, kind: 'prepare' | 'commit', v: Vote, sig
     r.fail('FUTURE_VIEW', `${kind} for view ${v.view}`, kind)
   }
   r.checkWindow(v.height, kind)
+  r.checkEpoch(v.height, kind)
   const s = r.slots.get(v.height)
   if (v.height <= r.lastCommitted || s?.committed)
     r.fail('STALE', `height ${v.height} already committed`, kind)
@@ -220,7 +224,7 @@ export function onVote(r: ReplicaState, kind: 'prepare' | 'commit', v: Vote, sig
  * block must be known (from a pre-prepare, a certificate, or fetched by digest: blocks.ts).
  */
 export function checkCommitted(r: ReplicaState, s: Slot): void {
-  if (s.committed) return
+  if (s.committed || r.afterEpoch(s.height)) return
   for (const [view, votes] of s.commits) {
     const tally = new Map<string, number>()
     for (const res of votes.values()) tally.set(res.hex, (tally.get(res.hex) ?? 0) + 1)

@@ -2,7 +2,7 @@ import type { ReplicaConfig, ResolvedConfig } from '../config.ts'
 import { ConsensusError } from '../errors.ts'
 import type { MessageKind } from '../messages/types.ts'
 import { onBlock, onBlockRequest } from './blocks.ts'
-import { onCheckpoint, onExecuted } from './checkpoints.ts'
+import { onCheckpoint, onEpochEnd, onExecuted } from './checkpoints.ts'
 import { onNewView } from './newView.ts'
 import { onPrePrepare, onProposal, onValidated, onVote } from './normalCase.ts'
 import { onStart } from './restore.ts'
@@ -35,6 +35,11 @@ export interface ReplicaStatus {
   executedHeight: number
   stableCheckpoint: number
   started: boolean
+  epoch: number
+  /** Last height of the epoch, once known. */
+  lastHeight?: number
+  /** Everything up to `lastHeight` is committed: the node starts the next epoch's replica once it executed it. */
+  finished: boolean
 }
 
 /**
@@ -75,6 +80,7 @@ export class Replica {
         ...(from !== undefined ? { from } : {}),
         ...(err.details.kind ? { kind: err.details.kind as MessageKind } : {}),
         ...(typeof err.details.offender === 'number' ? { offender: err.details.offender } : {}),
+        ...(typeof err.details.epoch === 'number' ? { epoch: err.details.epoch } : {}),
       })
     }
     const out = r.out
@@ -93,6 +99,9 @@ export class Replica {
       executedHeight: r.executed,
       stableCheckpoint: r.stable.height,
       started: r.started,
+      epoch: r.config.epoch,
+      ...(r.lastHeight !== undefined ? { lastHeight: r.lastHeight } : {}),
+      finished: r.finished,
     }
   }
 
@@ -135,6 +144,8 @@ export class Replica {
         return onExecuted(r, input.height, input.stateDigest)
       case 'syncBlock':
         return onSyncBlock(r, input.height, input.block, input.digest, input.certificate)
+      case 'epochEnd':
+        return onEpochEnd(r, input.height)
     }
   }
 
@@ -170,7 +181,7 @@ export class Replica {
     switch (timer) {
       case 'progress':
         // View change trigger (paper 4.4): no progress within the timeout while in normal operation.
-        if (!r.changing) startViewChange(r, r.view + 1)
+        if (!r.changing && !r.finished) startViewChange(r, r.view + 1)
         return
       case 'viewChange':
         // Paper 4.4: if the timer started on 2f+1 VIEW-CHANGEs expires before a valid NEW-VIEW, move to v+1.

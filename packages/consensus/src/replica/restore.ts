@@ -21,12 +21,22 @@ import {
 /** First input: restore what was signed, re-send an unfinished VIEW-CHANGE, arm the timers, sync if below the stable checkpoint. */
 export function onStart(r: ReplicaState, input: Extract<Input, { type: 'start' }>): void {
   if (r.started) throw new ConsensusError('DUPLICATE', 'replica already started')
+  const base = r.config.baseHeight
+  const committed = input.committedHeight ?? base
+  if (committed < base) throw new RangeError(`start: committedHeight ${committed} < baseHeight ${base}`)
+  if (r.lastHeight !== undefined && committed > r.lastHeight)
+    throw new RangeError(`start: committedHeight ${committed} > lastHeight ${r.lastHeight} of the epoch`)
   r.started = true
-  r.lastCommitted = r.executed = input.committedHeight ?? 0
+  r.lastCommitted = r.executed = committed
   r.nextProposal = r.lastCommitted + 1
   // Without it a restarted replica's STATUS proves nothing, and peers one block behind never fetch the
   // blocks it has (sweep n=4, seeds 2345 and 3264: with one validator down for good, nothing committed).
-  if (input.certificate?.height === r.lastCommitted && r.lastCommitted > 0)
+  // Only a certificate of this epoch: the base height's one was signed by the previous validator set.
+  if (
+    input.certificate?.height === r.lastCommitted &&
+    r.lastCommitted > base &&
+    input.certificate.chainId === r.config.chainId
+  )
     r.lastCertificate = input.certificate
   if (input.journal?.length) restore(r, input.journal)
   if (r.changing) {

@@ -8,6 +8,7 @@ import {
   voteSigningMessage,
 } from '@cityledger/core'
 import { type CertificateVerdict, makeVote, verifyVoteQuorum } from '../certificate.ts'
+import { epochOfChainId } from '../epochs.ts'
 import { NULL_DIGEST, type ReplicaConfig, type ResolvedConfig, resolveConfig } from '../config.ts'
 import { ConsensusError, type ConsensusErrorCode } from '../errors.ts'
 import type { JournalEntry } from '../journal.ts'
@@ -146,10 +147,31 @@ export class ReplicaState {
   readonly tokens: Record<TimerId, number> = { progress: 0, viewChange: 0, retransmit: 0 }
   ticksWithoutCommit = 0
   committedAtLastTick = -1
+  /** Last height of this epoch once known (config or `epochEnd`): nothing above it is proposed, voted or committed. */
+  lastHeight?: number
+  /** Retransmission tick of the last sync asked for by a STATUS of a later epoch (at most one per tick). */
+  laterEpochSyncTick = -1
 
   constructor(config: ReplicaConfig) {
     this.config = resolveConfig(config)
-    this.stable = { height: 0, digest: this.config.genesisDigest, signatures: [] }
+    this.stable = { height: this.config.baseHeight, digest: this.config.genesisDigest, signatures: [] }
+    if (this.config.lastHeight !== undefined) this.lastHeight = this.config.lastHeight
+  }
+
+  /** True for heights above this epoch's last height (known so far). */
+  afterEpoch(height: number): boolean {
+    return this.lastHeight !== undefined && height > this.lastHeight
+  }
+
+  /** The epoch has ended here: everything up to its last height is committed. It only helps laggards now. */
+  get finished(): boolean {
+    return this.lastHeight !== undefined && this.lastCommitted >= this.lastHeight
+  }
+
+  /** The epoch of `chainId` when it is another epoch of this chain, else undefined. */
+  otherEpoch(chainId: string): number | undefined {
+    const e = epochOfChainId(this.config.baseChainId, chainId)
+    return e === undefined || e === this.config.epoch ? undefined : e
   }
 
   primaryOf(view: number): number {
@@ -160,7 +182,13 @@ export class ReplicaState {
     return this.primaryOf(this.view) === this.config.index
   }
 
-  fail(code: ConsensusErrorCode, message: string, kind?: MessageKind, offender?: number): never {
+  fail(
+    code: ConsensusErrorCode,
+    message: string,
+    kind?: MessageKind,
+    offender?: number,
+    epoch?: number,
+  ): never {
     // Refusals are routine (duplicates and late votes on any lossy network): skip the stack trace they never need.
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
@@ -168,6 +196,7 @@ export class ReplicaState {
       throw new ConsensusError(code, message, {
         ...(kind ? { kind } : {}),
         ...(offender !== undefined ? { offender } : {}),
+        ...(epoch !== undefined ? { epoch } : {}),
       })
     } finally {
       Error.stackTraceLimit = limit
@@ -181,7 +210,27 @@ export class ReplicaState {
   }
 
   checkChain(chainId: string, kind: MessageKind): void {
-    if (chainId !== this.config.chainId) this.fail('WRONG_CHAIN', `${kind}: chain ${chainId}`, kind)
+    if (chainId === this.config.chainId) return
+    const e = this.otherEpoch(chainId)
+    if (e !== undefined)
+      this.fail(
+        'OTHER_EPOCH',
+        `${kind}: epoch ${e}, this replica runs ${this.config.epoch}`,
+        kind,
+        undefined,
+        e,
+      )
+    this.fail('WRONG_CHAIN', `${kind}: chain ${chainId}`, kind)
+  }
+
+  /** Refuses, without penalty, a height above the epoch's last height. */
+  checkEpoch(height: number, kind: MessageKind): void {
+    if (this.afterEpoch(height))
+      this.fail(
+        'EPOCH_ENDED',
+        `${kind}: height ${height} > last height ${this.lastHeight} of the epoch`,
+        kind,
+      )
   }
 
   checkWindow(height: number, kind: MessageKind): void {

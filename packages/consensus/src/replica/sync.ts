@@ -1,4 +1,12 @@
-import { type CommitCertificate, VoteKind, equalBytes, sha256, toHex } from '@cityledger/core'
+import {
+  type CommitCertificate,
+  VoteKind,
+  certificateVote,
+  equalBytes,
+  sha256,
+  toHex,
+  voteSignatureCheck,
+} from '@cityledger/core'
 import { makeVote } from '../certificate.ts'
 import {
   certificateMessage,
@@ -54,7 +62,8 @@ export function acceptCertificate(
   digest: Uint8Array,
 ): void {
   const kind = 'certificate'
-  if (cert.chainId !== r.config.chainId) r.fail('WRONG_CHAIN', 'certificate for another chain', kind)
+  r.checkChain(cert.chainId, kind)
+  r.checkEpoch(height, kind)
   if (cert.height !== height || !equalBytes(cert.blockHash, digest))
     r.fail('BAD_CERTIFICATE', 'certificate is for another block', kind)
   r.checkBlock(digest, block, kind)
@@ -91,6 +100,8 @@ const STATUS_SEEN_PER_VALIDATOR = 16
 export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
   const kind = 'status'
   const b = m.body
+  const epoch = r.otherEpoch(b.chainId)
+  if (epoch !== undefined && epoch > r.config.epoch) laterEpochStatus(r, m)
   r.checkChain(b.chainId, kind)
   const who = r.validatorIndex(b.validator, kind)
   if (who === r.config.index) r.fail('DUPLICATE', 'own status', kind)
@@ -124,7 +135,7 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
   }
   // A peer behind: tell it where we are, so it can sync from us even if our consensus memory is gone.
   if (b.committedHeight < r.lastCommitted) r.send('status', statusMessage(r), who)
-  if (r.stable.height > b.committedHeight && r.stable.height > 0) {
+  if (r.stable.height > b.committedHeight && r.stable.signatures.length > 0) {
     for (const s of r.stable.signatures) {
       const vote = makeVote(
         r.config.chainId,
@@ -150,6 +161,36 @@ export function onStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: '
 }
 
 /**
+ * A STATUS of a later epoch: its certificate is signed by a validator set this replica does not know, so
+ * it cannot verify it as a certificate. But a commit signature verifies with the signer's key alone: if
+ * f+1 validators of this epoch signed it, one of them is honest and the height is real, so the node is
+ * told to fetch up to it with block sync (which verifies every block against the schedule). Bounded: one
+ * such check per retransmission tick, never beyond the window (nor the epoch's end). A set replaced by
+ * more than f keys gives no such proof: laggards then finish the epoch from the retired replicas of
+ * their peers (README.md, the node's contract). The caller refuses the message as OTHER_EPOCH, unpenalised.
+ */
+function laterEpochStatus(r: ReplicaState, m: Extract<ConsensusMessage, { type: 'status' }>): void {
+  const b = m.body
+  const c = m.certificate
+  if (r.finished || !c || c.chainId !== b.chainId || c.height !== b.committedHeight) return
+  if (b.committedHeight <= r.lastCommitted || r.laterEpochSyncTick === r.tick) return
+  if (!Array.isArray(c.signatures)) return
+  r.laterEpochSyncTick = r.tick
+  const tried = new Set<string>()
+  let ours = 0
+  for (const s of c.signatures) {
+    const hex = s.validator instanceof Uint8Array ? toHex(s.validator) : ''
+    // At most n verifications: only keys of this epoch, each once.
+    if (tried.has(hex) || !r.config.indexOf.has(hex) || s.signature.length !== 64) continue
+    tried.add(hex)
+    if (r.config.verify(voteSignatureCheck(certificateVote(c, s.validator), s.signature))) ours++
+  }
+  if (ours < r.config.weak) return
+  const cap = r.lastHeight ?? Number.POSITIVE_INFINITY
+  requestSync(r, Math.min(b.committedHeight, r.lastCommitted + r.config.windowSize, cap))
+}
+
+/**
  * Retransmission tick (paper 5.2: messages get lost): resend our own messages for heights that stalled,
  * ask again for missing blocks, and ask for help when stuck. Each tick also renews the answer budgets.
  */
@@ -170,7 +211,8 @@ export function retransmit(r: ReplicaState): void {
   if (r.lastCommitted === r.committedAtLastTick) r.ticksWithoutCommit++
   else r.ticksWithoutCommit = 0
   r.committedAtLastTick = r.lastCommitted
-  if (r.ticksWithoutCommit >= 2) {
+  // A finished epoch is not stuck: it waits for nothing, and only answers laggards.
+  if (r.ticksWithoutCommit >= 2 && !r.finished) {
     r.send('status', statusMessage(r))
   }
   if (r.lastCommitted < r.stable.height) requestSync(r)

@@ -17,6 +17,9 @@ export type TimerId = 'progress' | 'viewChange' | 'retransmit'
  * - `validated`: the node's answer to `validate`.
  * - `executed`: the node executed the committed block at `height`; `stateDigest` is what checkpoints sign.
  * - `syncBlock`: a committed block fetched by block sync (after `requestSync`), with its certificate.
+ * - `epochEnd`: the node executed a validator-set change; `height` (activationHeight, epochs.ts) is the
+ *   last height of this replica's epoch. Fed once, right after the `executed` of the change's block and
+ *   before the node validates or builds the next block; the same height again is ignored.
  */
 export type Input =
   | {
@@ -41,6 +44,7 @@ export type Input =
       digest: Uint8Array
       certificate: CommitCertificate
     }
+  | { type: 'epochEnd'; height: number }
 
 /**
  * What the node must do, in order. A `journal` output must be durable before any later output is acted
@@ -91,6 +95,11 @@ export type Output =
        * Penalise it rather than `from`, which may only have relayed a self-authenticating message.
        */
       offender?: number
+      /**
+       * For OTHER_EPOCH: the epoch the message belongs to. An earlier one goes to the node's retired replica
+       * of that epoch (if any); a later one means this node is behind: a hint for block sync.
+       */
+      epoch?: number
     }
   | { type: 'viewChanged'; view: number; changing: boolean }
   | { type: 'stableCheckpoint'; height: number; digest: Uint8Array }

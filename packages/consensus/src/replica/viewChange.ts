@@ -24,7 +24,8 @@ export const MAX_VIEW_CHANGES_PER_VALIDATOR = 4
  * re-sends the same message.
  */
 export function startViewChange(r: ReplicaState, newView: number): void {
-  if (newView <= r.view) return
+  // A finished epoch has nothing left to agree on: its replica stays in its view and answers laggards.
+  if (newView <= r.view || r.finished) return
   r.view = newView
   r.changing = true
   r.backoff++

@@ -14,3 +14,9 @@ export {
 export { NODE_LIMITS, PROFILES, type ProfileName, type SimProfile } from './profile.ts'
 export { simCrypto, type SimCrypto, type SimKey } from './crypto.ts'
 export { sweep, type SweepOptions, type SweepSummary } from './sweep.ts'
+export {
+  runReconfiguration,
+  type PlannedChange,
+  type ReconfigOptions,
+  type ReconfigResult,
+} from './reconfig.ts'
