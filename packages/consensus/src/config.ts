@@ -32,6 +32,13 @@ export interface ReplicaConfig {
   /** Period of retransmissions and catch-up requests, ms. Default viewTimeoutMs / 4. */
   retransmitMs?: number
   /**
+   * For nodes that do not propose empty blocks while idle: the longest time, ms, the primary's node waits
+   * without txs before it proposes an (empty) block. While this replica's node reports no pending work
+   * (`pending` input), its progress timer allows this much more than the view timeout. Default 0: one
+   * timeout whatever the node reports (an empty block about every second keeps the timer short).
+   */
+  heartbeatMs?: number
+  /**
    * Largest consensus message accepted, bytes. Default `consensusMessageLimit()` (for LIMITS.maxBlockBytes);
    * a node passes `consensusMessageLimit(genesis maxBlockBytes)`, the same number as its p2p frame limit.
    */
@@ -95,6 +102,9 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
   if (!Number.isSafeInteger(L) || L < 2 * K || L % K !== 0)
     throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
   const timeout = c.viewTimeoutMs ?? 2000
+  const heartbeat = c.heartbeatMs ?? 0
+  if (!Number.isSafeInteger(heartbeat) || heartbeat < 0)
+    throw new TypeError('heartbeatMs: expected an integer >= 0')
   const bug = c.faultInjection ?? {}
   return {
     chainId: c.chainId,
@@ -109,6 +119,7 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     viewTimeoutMs: timeout,
     maxBackoffExponent: c.maxBackoffExponent ?? 6,
     retransmitMs: c.retransmitMs ?? Math.max(1, Math.floor(timeout / 4)),
+    heartbeatMs: heartbeat,
     maxMessageBytes: c.maxMessageBytes ?? consensusMessageLimit(),
     genesisDigest: c.genesisDigest ?? NULL_DIGEST,
     decodeMessage: c.decodeMessage ?? ((bytes, maxBytes) => decodeMessage(bytes, { maxBytes })),

@@ -146,6 +146,12 @@ export class ReplicaState {
   readonly tokens: Record<TimerId, number> = { progress: 0, viewChange: 0, retransmit: 0 }
   ticksWithoutCommit = 0
   committedAtLastTick = -1
+  /** The node's last `pending` report: it holds txs to order (see replica.ts `onPending`). */
+  pending = false
+  /** The progress timer now armed is the idle one (heartbeat + timeout); false when none is armed. */
+  progressIdle = false
+  /** The progress timer now armed was armed by progress (a commit, a new view, the start), not by `pending`. */
+  progressFresh = false
 
   constructor(config: ReplicaConfig) {
     this.config = resolveConfig(config)
@@ -315,13 +321,23 @@ export class ReplicaState {
     return this.config.viewTimeoutMs * 2 ** Math.min(this.backoff, this.config.maxBackoffExponent)
   }
 
+  /**
+   * Every progress timer (armed after a commit, on entering a view, at start) gets `heartbeatMs` more
+   * while the node reports no pending work: the primary's node then proposes only once per heartbeat.
+   */
   setTimer(timer: TimerId, ms: number): void {
     this.tokens[timer]++
+    if (timer === 'progress') {
+      this.progressFresh = true
+      this.progressIdle = this.config.heartbeatMs > 0 && !this.pending
+      if (this.progressIdle) ms += this.config.heartbeatMs
+    }
     this.out.push({ type: 'setTimer', timer, ms, token: this.tokens[timer] })
   }
 
   cancelTimer(timer: TimerId): void {
     this.tokens[timer]++
+    if (timer === 'progress') this.progressIdle = this.progressFresh = false
     this.out.push({ type: 'cancelTimer', timer })
   }
 

@@ -17,6 +17,8 @@ export type TimerId = 'progress' | 'viewChange' | 'retransmit'
  * - `validated`: the node's answer to `validate`.
  * - `executed`: the node executed the committed block at `height`; `stateDigest` is what checkpoints sign.
  * - `syncBlock`: a committed block fetched by block sync (after `requestSync`), with its certificate.
+ * - `pending`: the node's mempool went from empty to non-empty (`true`) or back (`false`). Only matters
+ *   with `heartbeatMs` (see replica.ts `onPending`); may come before `start`. Repeats change nothing.
  */
 export type Input =
   | {
@@ -31,6 +33,7 @@ export type Input =
     }
   | { type: 'message'; bytes: Uint8Array; from?: string }
   | { type: 'timeout'; timer: TimerId; token: number }
+  | { type: 'pending'; pending: boolean }
   | { type: 'proposal'; height: number; view: number; block: Uint8Array; digest: Uint8Array }
   | { type: 'validated'; height: number; view: number; digest: Uint8Array; ok: boolean }
   | { type: 'executed'; height: number; stateDigest: Uint8Array }
