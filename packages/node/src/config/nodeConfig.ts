@@ -1,7 +1,5 @@
-import { X509Certificate } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { createSecureContext } from 'node:tls'
 import { CityError } from '@cityledger/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS, LOG_MODULES, type LogFormat, type LogLevel, type LogModule } from '../log/index.ts'
@@ -17,6 +15,7 @@ import {
   schemaProblems,
   text,
 } from './validate.ts'
+import { tlsProblems } from './tlsFiles.ts'
 
 /**
  * A node's own settings, in `<home>/config.json`. Every field has a default (documented in
@@ -451,45 +450,6 @@ export function loadConfig(home: string): NodeConfig {
       keyFile: resolve(home, cfg.rpc.tls.keyFile),
     }
   return cfg
-}
-
-/**
- * What is wrong with a TLS certificate and key pair: a file that cannot be read, is not PEM, or a
- * key that does not belong to the certificate. Each problem names its config field.
- */
-function tlsProblems(certPath: string, keyPath: string): ConfigProblem[] {
-  const read = (field: string, path: string): ConfigProblem | Buffer => {
-    try {
-      return readFileSync(path)
-    } catch (err) {
-      return { field, message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` }
-    }
-  }
-  const cert = read('rpc.tls.certFile', certPath)
-  const key = read('rpc.tls.keyFile', keyPath)
-  const problems = [cert, key].filter((x): x is ConfigProblem => !Buffer.isBuffer(x))
-  if (problems.length > 0) return problems
-  try {
-    new X509Certificate(cert as Buffer)
-  } catch (err) {
-    return [
-      {
-        field: 'rpc.tls.certFile',
-        message: `${certPath}: not a PEM certificate (${(err as Error).message})`,
-      },
-    ]
-  }
-  try {
-    createSecureContext({ cert: cert as Buffer, key: key as Buffer })
-  } catch (err) {
-    return [
-      {
-        field: 'rpc.tls.keyFile',
-        message: `${keyPath}: not the PEM private key of rpc.tls.certFile (${(err as Error).message})`,
-      },
-    ]
-  }
-  return []
 }
 
 export function writeConfig(home: string, cfg: NodeConfig): void {
