@@ -120,6 +120,18 @@ export interface NodeConfig {
     /** The backlog limit is never below this many pending txs. */
     backlogMinTxs: number
   }
+  consensus: {
+    /**
+     * true (the default): without txs the primary proposes an empty block every third of the
+     * view-change timeout (about one a second). false: only once every `heartbeatMs` while idle, and
+     * after the batching delay as soon as txs arrive; the replica then waits heartbeat + view timeout
+     * for a block while its mempool is empty. Set it alike on every validator (packages/node/README.md,
+     * "Idle chains").
+     */
+    emptyBlocks: boolean
+    /** With `emptyBlocks: false`: the longest time without a block while idle, ms. */
+    heartbeatMs: number
+  }
   log: {
     level: LogLevel
     /** `json` (one object a line, for log stores) or `pretty` (for humans). */
@@ -175,6 +187,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     backlogBlocks: 1,
     backlogMinTxs: 1_000,
   },
+  consensus: { emptyBlocks: true, heartbeatMs: 30_000 },
   log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
   signer: { module: '', options: {} },
@@ -328,6 +341,20 @@ export const CONFIG_SCHEMA: JsonSchema = {
         d.mempool.backlogBlocks,
       ),
       backlogMinTxs: integer('the backlog limit is never below this', 1, undefined, d.mempool.backlogMinTxs),
+    }),
+    consensus: object('block production while idle (set alike on every validator)', {
+      emptyBlocks: {
+        description:
+          'true: an empty block about every second without txs; false: one per heartbeatMs while idle, at once when txs arrive',
+        type: 'boolean',
+        default: d.consensus.emptyBlocks,
+      },
+      heartbeatMs: integer(
+        'with emptyBlocks false: longest time without a block while idle, ms (a crashed primary is replaced after heartbeatMs + the view-change timeout while idle)',
+        100,
+        86_400_000,
+        d.consensus.heartbeatMs,
+      ),
     }),
     log: object('logging', {
       level: { description: 'pino level', enum: [...LOG_LEVELS], default: d.log.level },
