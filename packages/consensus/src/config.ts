@@ -35,7 +35,8 @@ export interface ReplicaConfig {
    * For nodes that do not propose empty blocks while idle: the longest time, ms, the primary's node waits
    * without txs before it proposes an (empty) block. While this replica's node reports no pending work
    * (`pending` input), its progress timer allows this much more than the view timeout. Default 0: one
-   * timeout whatever the node reports (an empty block about every second keeps the timer short).
+   * timeout whatever the node reports (an empty block about every second keeps the timer short). At
+   * most 86,400,000 (one day).
    */
   heartbeatMs?: number
   /**
@@ -103,8 +104,9 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     throw new TypeError('windowSize: expected a multiple of checkpointInterval, at least twice it')
   const timeout = c.viewTimeoutMs ?? 2000
   const heartbeat = c.heartbeatMs ?? 0
-  if (!Number.isSafeInteger(heartbeat) || heartbeat < 0)
-    throw new TypeError('heartbeatMs: expected an integer >= 0')
+  // At most a day: the progress timer (heartbeat + backed-off timeout) must stay a valid timer delay.
+  if (!Number.isSafeInteger(heartbeat) || heartbeat < 0 || heartbeat > 86_400_000)
+    throw new TypeError('heartbeatMs: expected an integer from 0 to 86400000 (one day)')
   const bug = c.faultInjection ?? {}
   return {
     chainId: c.chainId,

@@ -237,6 +237,7 @@ test('busy then idle again: blocks at the batching pace, then one per heartbeat,
 test('heartbeatMs is checked', () => {
   assert.throws(() => new Pacer(H, 50, -1), /heartbeatMs/)
   assert.throws(() => new Pacer(H, 50, 1.5), /heartbeatMs/)
+  assert.throws(() => new Pacer(H, 50, 86_400_001), /heartbeatMs/)
 })
 
 test.run()
