@@ -8,11 +8,13 @@ import {
   type KvStore,
   LIMITS,
   type Runtime,
+  STORE_PREFIX,
   type SignatureVerifier,
   type Tx,
   type TxResult,
   type Value,
   VerifiedCache,
+  concatBytes,
   createRuntime,
   decodeBlock,
   decodeTx,
@@ -22,8 +24,10 @@ import {
   merkleRoot,
   openLevelKv,
   openMemoryKv,
+  sha256,
   toHex,
   txSignatureCheck,
+  utf8,
 } from '@cityledger/core'
 import { sandboxedAppServices } from '@cityledger/node'
 import { benchKey } from './signer.ts'
@@ -65,7 +69,14 @@ export class BenchChain {
   readonly runtime: Runtime
   readonly proposer = benchKey('bench/proposer').publicKey
   private readonly kv: KvStore
-  private readonly dir: string | undefined
+  /** The LevelDB folder (undefined for the memory backend). */
+  readonly dir: string | undefined
+  /**
+   * Signatures in each block's commit certificate: 1 (zero bytes) by default; `disk` sets the 2f+1 of
+   * a 4-validator set with distinct keys and pseudo-random signatures (incompressible, like real ones).
+   */
+  certificateSigners = 1
+  private readonly validatorKeys: Uint8Array[] = []
   private time = 1_700_000_000_000
 
   private constructor(
@@ -172,7 +183,7 @@ export class BenchChain {
       view: 0,
       height: block.header.height,
       blockHash: block.hash,
-      signatures: [{ validator: this.proposer, signature: new Uint8Array(64) }],
+      signatures: this.certificateSignatures(block.header.height),
     })
     await this.store.commitBlock({
       block,
@@ -198,6 +209,35 @@ export class BenchChain {
       results: exec.results,
       txs,
     }
+  }
+
+  private certificateSignatures(height: number): { validator: Uint8Array; signature: Uint8Array }[] {
+    if (this.certificateSigners === 1) return [{ validator: this.proposer, signature: new Uint8Array(64) }]
+    while (this.validatorKeys.length < this.certificateSigners)
+      this.validatorKeys.push(benchKey(`bench/validator-${this.validatorKeys.length}`).publicKey)
+    return Array.from({ length: this.certificateSigners }, (_, i) => {
+      const tag = utf8.encode(`bench/cert/${height}/${i}`)
+      return {
+        validator: this.validatorKeys[i]!,
+        signature: concatBytes(sha256(tag, utf8.encode('a')), sha256(tag, utf8.encode('b'))),
+      }
+    })
+  }
+
+  /** Live bytes (key + value, before LevelDB's compression) by namespace (the key's first byte). */
+  async bytesByNamespace(): Promise<Record<string, number>> {
+    const names = new Map<number, string>(Object.entries(STORE_PREFIX).map(([name, b]) => [b, name]))
+    const out: Record<string, number> = {}
+    for await (const [k, v] of this.kv.iterate({})) {
+      const ns = names.get(k[0]!) ?? `0x${k[0]!.toString(16)}`
+      out[ns] = (out[ns] ?? 0) + k.length + v.length
+    }
+    return out
+  }
+
+  /** Compacts the whole store (LevelDB: every key range), so the folder holds only live data. */
+  async compactAll(): Promise<void> {
+    await this.kv.compact?.({ gte: new Uint8Array(0), lt: new Uint8Array(64).fill(0xff) })
   }
 
   /** Runs the setup waves, one block each; throws if any setup tx fails. */

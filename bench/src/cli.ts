@@ -15,6 +15,9 @@ block:    --sizes 1000,5000,10000  --signers N (10000)  --sandbox (services in t
 mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
 network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)
           --submit-to all|primary (all: each signer to one node; primary: everything to node 0)
+disk:     --idle-blocks N (2000)  --loaded-blocks N (600)  --rate TX/S (100)  --retain N (256)
+          --heartbeat-ms N (30000)  --signers N (2000)  --network-seconds N (20; 0 = no real network)
+          --network-heartbeat-ms N (5000)
 abuse:    --seconds N (10 per phase)  --rate TX/S (20)  --sse N (2000)  --slow-loris N (200)
           --flood-connections N (32)  --partial-frames N (4)  --partial-frame-mib N (60)  --pre-prepares N (300)`
 
@@ -62,6 +65,12 @@ function parseCommandLine() {
       'partial-frames': { type: 'string' },
       'partial-frame-mib': { type: 'string' },
       'pre-prepares': { type: 'string' },
+      'idle-blocks': { type: 'string' },
+      'loaded-blocks': { type: 'string' },
+      retain: { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      'network-seconds': { type: 'string' },
+      'network-heartbeat-ms': { type: 'string' },
     },
   })
 }

@@ -1,19 +1,21 @@
 /** @cityledger/bench: the benchmark harness behind `cityledger bench`. */
 import { type BenchResult, fmt, machine } from './harness.ts'
 import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
+import { DISK_DEFAULTS, diskTable, runDisk } from './disk.ts'
 import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
 import { NETWORK_DEFAULTS, networkTable, runNetwork } from './network.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
 export { runBlock, type BlockOptions, BLOCK_DEFAULTS } from './block.ts'
+export { runDisk, type DiskOptions, DISK_DEFAULTS } from './disk.ts'
 export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } from './workload.ts'
 export { runMempool, type MempoolOptions, MEMPOOL_DEFAULTS } from './mempool.ts'
 export { runNetwork, type NetworkOptions, NETWORK_DEFAULTS } from './network.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
 
 /** Stable ids of the benchmarks. */
-export const BENCHMARKS = ['verify', 'block', 'mempool', 'network'] as const
+export const BENCHMARKS = ['verify', 'block', 'mempool', 'network', 'disk'] as const
 export type BenchId = (typeof BENCHMARKS)[number]
 
 /** Options as the CLI parses them (strings), all optional. */
@@ -98,6 +100,26 @@ export async function runBenchmark(
         command,
       )
     }
+    case 'disk':
+      return runDisk(
+        {
+          idleBlocks: int(v['idle-blocks'], 'idle-blocks', DISK_DEFAULTS.idleBlocks, 1),
+          loadedBlocks: int(v['loaded-blocks'], 'loaded-blocks', DISK_DEFAULTS.loadedBlocks, 1),
+          rate: int(v.rate, 'rate', DISK_DEFAULTS.rate, 1),
+          retainBlocks: int(v.retain, 'retain', DISK_DEFAULTS.retainBlocks, 2),
+          heartbeatMs: int(v['heartbeat-ms'], 'heartbeat-ms', DISK_DEFAULTS.heartbeatMs, 1),
+          signers: int(v.signers, 'signers', DISK_DEFAULTS.signers, 1),
+          networkSeconds: int(v['network-seconds'], 'network-seconds', DISK_DEFAULTS.networkSeconds, 0),
+          networkHeartbeatMs: int(
+            v['network-heartbeat-ms'],
+            'network-heartbeat-ms',
+            DISK_DEFAULTS.networkHeartbeatMs,
+            100,
+          ),
+          ...(v['pool-size'] !== undefined ? { poolSize: int(v['pool-size'], 'pool-size', 1, 1) } : {}),
+        },
+        command,
+      )
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -114,7 +136,9 @@ export function formatResult(r: BenchResult): string {
         ? blockTable(r)
         : r.id === 'mempool'
           ? mempoolTable(r)
-          : networkTable(r),
+          : r.id === 'disk'
+            ? diskTable(r)
+            : networkTable(r),
   )
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {

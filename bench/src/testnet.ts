@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -30,7 +30,9 @@ export interface BenchNetwork {
   layout: TestnetLayout
   dir: string
   processes: ChildProcess[]
-  /** SIGTERM everyone, SIGKILL after 10 s, remove the folder. Safe to call twice. */
+  /** SIGTERM everyone, SIGKILL after 10 s, keep the folder (to measure it). Safe to call twice. */
+  stop(): Promise<void>
+  /** `stop`, then remove the folder. Safe to call twice. */
   close(): Promise<void>
   log(i: number): string
 }
@@ -42,6 +44,8 @@ export interface BenchNetwork {
 export async function startNetwork(opts: {
   validators: number
   consensus?: Record<string, number>
+  /** Sections merged into each validator's config.json (e.g. `{ consensus: { emptyBlocks: false } }`). */
+  nodeConfig?: Record<string, Record<string, unknown>>
 }): Promise<BenchNetwork> {
   const n = opts.validators
   const ports = await freePorts(2 * n)
@@ -49,20 +53,26 @@ export async function startNetwork(opts: {
   const processes: ChildProcess[] = []
   const exits: Promise<unknown>[] = []
   let closed = false
+  let stopped = false
   const net: BenchNetwork = {
     layout: undefined as unknown as TestnetLayout,
     dir,
     processes,
     log: (i) => tail(join(dir, `node${i}`, 'node.log')),
-    async close() {
-      if (closed) return
-      closed = true
+    async stop() {
+      if (stopped) return
+      stopped = true
       for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM')
       const timer = setTimeout(() => {
         for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
       }, 10_000)
       await Promise.all(exits)
       clearTimeout(timer)
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await net.stop()
       if (!process.env.KEEP_BENCH) rmSync(dir, { recursive: true, force: true })
     },
   }
@@ -74,6 +84,13 @@ export async function startNetwork(opts: {
       ports: Array.from({ length: n }, (_, i) => ({ p2p: ports[2 * i]!, rpc: ports[2 * i + 1]! })),
       ...(opts.consensus ? { consensus: opts.consensus } : {}),
     })
+    if (opts.nodeConfig)
+      for (const home of net.layout.homes) {
+        const path = join(home, 'config.json')
+        const cfg = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Record<string, unknown>>
+        for (const [k, v] of Object.entries(opts.nodeConfig)) cfg[k] = { ...cfg[k], ...v }
+        writeFileSync(path, `${JSON.stringify(cfg, null, 2)}\n`)
+      }
     await Promise.all(
       net.layout.homes.map(
         (home, i) =>

@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type KeyPair, type Value, toHex } from '@cityledger/core'
-import { type TestnetLayout, createClient, createTestnet } from '@cityledger/node'
+import {
+  type NodeConfig,
+  type TestnetLayout,
+  createClient,
+  createTestnet,
+  loadConfig,
+  writeConfig,
+} from '@cityledger/node'
 import { freePorts } from './ports.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
@@ -44,6 +51,8 @@ export async function startNetwork(opts: {
   observers?: number
   consensus?: Record<string, number>
   startObservers?: boolean
+  /** Changes each validator's config before it starts (e.g. `cfg.consensus.emptyBlocks = false`). */
+  editConfig?: (cfg: NodeConfig, index: number) => void
 }): Promise<TestNetwork> {
   const n = opts.validators
   const nObs = opts.observers ?? 0
@@ -67,6 +76,12 @@ export async function startNetwork(opts: {
       ...opts.consensus,
     },
   })
+  if (opts.editConfig)
+    for (const [i, home] of layout.homes.entries()) {
+      const cfg = loadConfig(home)
+      opts.editConfig(cfg, i)
+      writeConfig(home, cfg)
+    }
   const mk = (home: string, rpc: string, index: number): TestNode => ({
     index,
     home,

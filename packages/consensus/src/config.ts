@@ -47,6 +47,14 @@ export interface ReplicaConfig {
   /** Period of retransmissions and catch-up requests, ms. Default viewTimeoutMs / 4. */
   retransmitMs?: number
   /**
+   * For nodes that do not propose empty blocks while idle: the longest time, ms, the primary's node waits
+   * without txs before it proposes an (empty) block. While this replica's node reports no pending work
+   * (`pending` input), its progress timer allows this much more than the view timeout. Default 0: one
+   * timeout whatever the node reports (an empty block about every second keeps the timer short). At
+   * most 86,400,000 (one day).
+   */
+  heartbeatMs?: number
+  /**
    * Largest consensus message accepted, bytes. Default `consensusMessageLimit()` (for LIMITS.maxBlockBytes);
    * a node passes `consensusMessageLimit(genesis maxBlockBytes)`, the same number as its p2p frame limit.
    */
@@ -120,6 +128,10 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
   if (c.lastHeight !== undefined && (!Number.isSafeInteger(c.lastHeight) || c.lastHeight <= baseHeight))
     throw new TypeError('lastHeight: expected an integer above baseHeight')
   const timeout = c.viewTimeoutMs ?? 2000
+  const heartbeat = c.heartbeatMs ?? 0
+  // At most a day: the progress timer (heartbeat + backed-off timeout) must stay a valid timer delay.
+  if (!Number.isSafeInteger(heartbeat) || heartbeat < 0 || heartbeat > 86_400_000)
+    throw new TypeError('heartbeatMs: expected an integer from 0 to 86400000 (one day)')
   const bug = c.faultInjection ?? {}
   return {
     chainId: epochChainId(c.chainId, epoch),
@@ -138,6 +150,7 @@ export function resolveConfig(c: ReplicaConfig): ResolvedConfig {
     viewTimeoutMs: timeout,
     maxBackoffExponent: c.maxBackoffExponent ?? 6,
     retransmitMs: c.retransmitMs ?? Math.max(1, Math.floor(timeout / 4)),
+    heartbeatMs: heartbeat,
     maxMessageBytes: c.maxMessageBytes ?? consensusMessageLimit(),
     genesisDigest: c.genesisDigest ?? NULL_DIGEST,
     decodeMessage: c.decodeMessage ?? ((bytes, maxBytes) => decodeMessage(bytes, { maxBytes })),

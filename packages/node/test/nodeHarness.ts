@@ -11,6 +11,7 @@ import { createTestnet } from '../src/cli/testnet.ts'
 import { type NodeConfig, loadConfig, loadGenesis, loadKey } from '../src/config/index.ts'
 import { type Logger, createLogger } from '../src/log/index.ts'
 import { type CityNode, createNode } from '../src/node/index.ts'
+import type { Clock } from '../src/p2p/index.ts'
 
 export interface LocalNode {
   node: CityNode
@@ -22,11 +23,12 @@ export interface LocalNode {
 
 /**
  * Starts validator 0 of a chain (one validator unless `o.validators` says more: the others are not
- * started); `edit` may change the config before the node reads it, `o.logger` receives its logs.
+ * started); `edit` may change the config before the node reads it, `o.logger` receives its logs, `o.clock`
+ * replaces the node's timers (a manual clock in tests).
  */
 export async function startLocalNode(
   edit: (cfg: NodeConfig) => void = () => {},
-  o: { validators?: number; logger?: Logger } = {},
+  o: { validators?: number; logger?: Logger; clock?: Clock } = {},
 ): Promise<LocalNode> {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-node-test-'))
   try {
@@ -52,6 +54,7 @@ export async function startLocalNode(
       logger: o.logger ?? createLogger({ level: 'silent' }),
       // The modules as they are (what is under test here is the RPC, not the service sandbox).
       services: allServices,
+      ...(o.clock ? { clock: o.clock } : {}),
     })
     await node.start()
     return {

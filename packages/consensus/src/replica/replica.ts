@@ -130,6 +130,7 @@ export class Replica {
   private dispatch(input: Input): void {
     const r = this.r
     if (input.type === 'start') return onStart(r, input)
+    if (input.type === 'pending') return onPending(r, input.pending)
     if (!r.started) throw new ConsensusError('NOT_READY', 'replica not started')
     switch (input.type) {
       case 'message':
@@ -180,6 +181,7 @@ export class Replica {
     if (token !== r.tokens[timer]) return
     switch (timer) {
       case 'progress':
+        r.progressIdle = r.progressFresh = false
         // View change trigger (paper 4.4): no progress within the timeout while in normal operation.
         if (!r.changing && !r.finished) startViewChange(r, r.view + 1)
         return
@@ -192,6 +194,29 @@ export class Replica {
         r.setTimer('retransmit', r.config.retransmitMs)
         return
     }
+  }
+}
+
+/**
+ * The node's mempool went from empty to non-empty or back. A replica with `heartbeatMs` whose node holds
+ * no txs waits heartbeat + timeout for progress (its primary proposes only once per heartbeat); work
+ * arriving brings the normal timeout back (paper 4.4: a backup with a pending request expects it to
+ * execute within the timeout), and the mempool emptying (after the commit that took its last txs)
+ * brings the idle one back. Each edge re-arms at most once per progress, and only a timer armed by
+ * progress: a stream of txs, or a mempool that keeps emptying and filling without a commit, cannot
+ * postpone a view change. Whatever the node reports, one starts at most heartbeat + 3 timeouts after
+ * the last progress, and `timeout` after work arrives on an idle replica.
+ */
+function onPending(r: ReplicaState, pending: boolean): void {
+  if (pending === r.pending) return
+  r.pending = pending
+  if (!r.started || r.changing || r.config.heartbeatMs === 0) return
+  if (pending && r.progressIdle) {
+    r.setTimer('progress', r.timeoutMs())
+    r.progressFresh = false
+  } else if (!pending && r.progressFresh && !r.progressIdle) {
+    r.setTimer('progress', r.timeoutMs())
+    r.progressFresh = false
   }
 }
 

@@ -151,6 +151,12 @@ export class ReplicaState {
   lastHeight?: number
   /** Retransmission tick of the last sync asked for by a STATUS of a later epoch (at most one per tick). */
   laterEpochSyncTick = -1
+  /** The node's last `pending` report: it holds txs to order (see replica.ts `onPending`). */
+  pending = false
+  /** The progress timer now armed is the idle one (heartbeat + timeout); false when none is armed. */
+  progressIdle = false
+  /** The progress timer now armed was armed by progress (a commit, a new view, the start), not by `pending`. */
+  progressFresh = false
 
   constructor(config: ReplicaConfig) {
     this.config = resolveConfig(config)
@@ -364,13 +370,23 @@ export class ReplicaState {
     return this.config.viewTimeoutMs * 2 ** Math.min(this.backoff, this.config.maxBackoffExponent)
   }
 
+  /**
+   * Every progress timer (armed after a commit, on entering a view, at start) gets `heartbeatMs` more
+   * while the node reports no pending work: the primary's node then proposes only once per heartbeat.
+   */
   setTimer(timer: TimerId, ms: number): void {
     this.tokens[timer]++
+    if (timer === 'progress') {
+      this.progressFresh = true
+      this.progressIdle = this.config.heartbeatMs > 0 && !this.pending
+      if (this.progressIdle) ms += this.config.heartbeatMs
+    }
     this.out.push({ type: 'setTimer', timer, ms, token: this.tokens[timer] })
   }
 
   cancelTimer(timer: TimerId): void {
     this.tokens[timer]++
+    if (timer === 'progress') this.progressIdle = this.progressFresh = false
     this.out.push({ type: 'cancelTimer', timer })
   }
 

@@ -20,6 +20,8 @@ export type TimerId = 'progress' | 'viewChange' | 'retransmit'
  * - `epochEnd`: the node executed a validator-set change; `height` (activationHeight, epochs.ts) is the
  *   last height of this replica's epoch. Fed once, right after the `executed` of the change's block and
  *   before the node validates or builds the next block; the same height again is ignored.
+ * - `pending`: the node's mempool went from empty to non-empty (`true`) or back (`false`). Only matters
+ *   with `heartbeatMs` (see replica.ts `onPending`); may come before `start`. Repeats change nothing.
  */
 export type Input =
   | {
@@ -34,6 +36,7 @@ export type Input =
     }
   | { type: 'message'; bytes: Uint8Array; from?: string }
   | { type: 'timeout'; timer: TimerId; token: number }
+  | { type: 'pending'; pending: boolean }
   | { type: 'proposal'; height: number; view: number; block: Uint8Array; digest: Uint8Array }
   | { type: 'validated'; height: number; view: number; digest: Uint8Array; ok: boolean }
   | { type: 'executed'; height: number; stateDigest: Uint8Array }

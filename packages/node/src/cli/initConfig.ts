@@ -27,6 +27,8 @@ const COMMENTS: Record<string, string> = {
   verifier:
     'signature checks: "pool" (native, worker threads), "native" (one thread), "noble" (pure JS). workers 0 = cores / nodesOnMachine.',
   mempool: 'capacity in transactions and bytes; maxPerSigner: nonces one signer may queue ahead.',
+  consensus:
+    'emptyBlocks true: an empty block about every second while idle; false: one per heartbeatMs while idle, at once when txs arrive. Set it alike on every validator.',
   log: 'level: trace, debug, info, warn, error or silent (JSON lines on stdout).',
   metrics: 'Prometheus metrics at GET /metrics on the RPC port.',
 }

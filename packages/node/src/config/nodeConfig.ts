@@ -1,7 +1,5 @@
-import { X509Certificate } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { createSecureContext } from 'node:tls'
 import { CityError } from '@cityledger/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LOG_LEVELS, LOG_MODULES, type LogFormat, type LogLevel, type LogModule } from '../log/index.ts'
@@ -17,6 +15,7 @@ import {
   schemaProblems,
   text,
 } from './validate.ts'
+import { tlsProblems } from './tlsFiles.ts'
 
 /**
  * A node's own settings, in `<home>/config.json`. Every field has a default (documented in
@@ -122,6 +121,18 @@ export interface NodeConfig {
     /** The backlog limit is never below this many pending txs. */
     backlogMinTxs: number
   }
+  consensus: {
+    /**
+     * true (the default): without txs the primary proposes an empty block every third of the
+     * view-change timeout (about one a second). false: only once every `heartbeatMs` while idle, and
+     * after the batching delay as soon as txs arrive; the replica then waits heartbeat + view timeout
+     * for a block while its mempool is empty. Set it alike on every validator (packages/node/README.md,
+     * "Idle chains").
+     */
+    emptyBlocks: boolean
+    /** With `emptyBlocks: false`: the longest time without a block while idle, ms. */
+    heartbeatMs: number
+  }
   log: {
     level: LogLevel
     /** `json` (one object a line, for log stores) or `pretty` (for humans). */
@@ -177,6 +188,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     backlogBlocks: 1,
     backlogMinTxs: 1_000,
   },
+  consensus: { emptyBlocks: true, heartbeatMs: 30_000 },
   log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
   signer: { module: '', options: {} },
@@ -331,6 +343,20 @@ export const CONFIG_SCHEMA: JsonSchema = {
       ),
       backlogMinTxs: integer('the backlog limit is never below this', 1, undefined, d.mempool.backlogMinTxs),
     }),
+    consensus: object('block production while idle (set alike on every validator)', {
+      emptyBlocks: {
+        description:
+          'true: an empty block about every second without txs; false: one per heartbeatMs while idle, at once when txs arrive',
+        type: 'boolean',
+        default: d.consensus.emptyBlocks,
+      },
+      heartbeatMs: integer(
+        'with emptyBlocks false: longest time without a block while idle, ms (a crashed primary is replaced after heartbeatMs + the view-change timeout while idle)',
+        100,
+        86_400_000,
+        d.consensus.heartbeatMs,
+      ),
+    }),
     log: object('logging', {
       level: { description: 'pino level', enum: [...LOG_LEVELS], default: d.log.level },
       format: {
@@ -452,45 +478,6 @@ export function loadConfig(home: string): NodeConfig {
       keyFile: resolve(home, cfg.rpc.tls.keyFile),
     }
   return cfg
-}
-
-/**
- * What is wrong with a TLS certificate and key pair: a file that cannot be read, is not PEM, or a
- * key that does not belong to the certificate. Each problem names its config field.
- */
-function tlsProblems(certPath: string, keyPath: string): ConfigProblem[] {
-  const read = (field: string, path: string): ConfigProblem | Buffer => {
-    try {
-      return readFileSync(path)
-    } catch (err) {
-      return { field, message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` }
-    }
-  }
-  const cert = read('rpc.tls.certFile', certPath)
-  const key = read('rpc.tls.keyFile', keyPath)
-  const problems = [cert, key].filter((x): x is ConfigProblem => !Buffer.isBuffer(x))
-  if (problems.length > 0) return problems
-  try {
-    new X509Certificate(cert as Buffer)
-  } catch (err) {
-    return [
-      {
-        field: 'rpc.tls.certFile',
-        message: `${certPath}: not a PEM certificate (${(err as Error).message})`,
-      },
-    ]
-  }
-  try {
-    createSecureContext({ cert: cert as Buffer, key: key as Buffer })
-  } catch (err) {
-    return [
-      {
-        field: 'rpc.tls.keyFile',
-        message: `${keyPath}: not the PEM private key of rpc.tls.certFile (${(err as Error).message})`,
-      },
-    ]
-  }
-  return []
 }
 
 export function writeConfig(home: string, cfg: NodeConfig): void {

@@ -250,6 +250,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
         checkpointInterval: genesis.consensus.checkpointInterval,
         windowSize: genesis.consensus.watermarkWindow,
         viewTimeoutMs: genesis.consensus.viewChangeTimeoutMs,
+        // consensus.emptyBlocks false: the primary proposes once per heartbeat while idle.
+        heartbeatMs: config.consensus.emptyBlocks ? 0 : config.consensus.heartbeatMs,
         // The same number as the p2p consensus frame limit: one side never accepts what the other refuses.
         maxMessageBytes: consensusMessageLimit(genesis.consensus.maxBlockBytes),
       })
@@ -284,10 +286,10 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       100,
       Math.floor(genesis.consensus.viewChangeTimeoutMs / 2) - genesis.consensus.blockIntervalMs,
     ),
-    emptyBlockIntervalMs: Math.max(
-      genesis.consensus.blockIntervalMs,
-      Math.floor(genesis.consensus.viewChangeTimeoutMs / 3),
-    ),
+    emptyBlockIntervalMs: config.consensus.emptyBlocks
+      ? Math.max(genesis.consensus.blockIntervalMs, Math.floor(genesis.consensus.viewChangeTimeoutMs / 3))
+      : Math.max(genesis.consensus.blockIntervalMs, config.consensus.heartbeatMs),
+    reportPending: !config.consensus.emptyBlocks,
     onCommitted: (c) => {
       retention.committed(c.block.header.height)
       if (metrics) {

@@ -1,7 +1,6 @@
 import {
   type Block,
   type CommitCertificate,
-  type Mempool,
   type Tx,
   ZERO_HASH,
   encodeCertificate,
@@ -10,77 +9,17 @@ import {
   toHex,
 } from '@cityledger/core'
 import type { Input, Output } from '@cityledger/consensus'
-import type { Ledger } from '../chain/ledger.ts'
-import type { Logger } from '../log/index.ts'
-import type { Metrics } from '../metrics/index.ts'
 import { BlockBudget } from './blockBudget.ts'
-import type { Journal } from './journal.ts'
+import { DEFAULT_MAX_QUEUED_PER_PEER, type DriverOptions } from './driverOptions.ts'
 import { nullBlock } from './nullBlock.ts'
 
-/** The replica as the driver sees it: a synchronous, deterministic step function. */
-export interface ReplicaLike {
-  step(input: Input): Output[]
-}
-
-/** Time as the driver needs it (the p2p layer's Clock fits). */
-export interface DriverClock {
-  now(): number
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
-
-/** Where the driver sends messages and reports peers (the p2p layer, adapted). */
-export interface ConsensusNet {
-  broadcast(bytes: Uint8Array): void
-  send(validatorIndex: number, bytes: Uint8Array): void
-  penalize(peer: string, reason: string): void
-}
-
-export interface DriverOptions {
-  chainId: string
-  publicKey: Uint8Array
-  replica: ReplicaLike
-  journal: Journal
-  ledger: Ledger
-  mempool: Mempool
-  net: ConsensusNet
-  clock: DriverClock
-  logger: Logger
-  metrics?: Metrics
-  /** Wall-clock ms for block headers (injected so tests can pin it). */
-  wallClock: () => number
-  maxBlockTxs: number
-  maxBlockBytes: number
-  /**
-   * With it, the txs per proposed block follow this node's measured rounds so that a round stays under
-   * this many ms (see blockBudget.ts); without it every block may hold `maxBlockTxs`.
-   */
-  targetRoundMs?: number
-  /** Wait this long after the last commit before proposing a block with txs (batching). */
-  blockIntervalMs: number
-  /** Propose an empty block after this long without txs (keeps liveness checks meaningful). */
-  emptyBlockIntervalMs: number
-  /** Called after every committed block (RPC waiters, events, mempool gossip bookkeeping). */
-  onCommitted: (c: {
-    block: Block
-    txs: Tx[]
-    results: import('@cityledger/core').TxResult[]
-    blockEvents: import('@cityledger/core').ServiceEvent[]
-  }) => void
-  /** The replica asks for blocks it missed (below the stable checkpoint). */
-  onSyncNeeded: (fromHeight: number, toHeight: number) => void
-  /** A fatal inconsistency (e.g. a commit that contradicts the stored chain): the node must stop. */
-  onFatal: (err: Error) => void
-  /**
-   * Most consensus messages from one peer waiting in the input queue, by count and by bytes (default
-   * 256 and 64 MiB). Past either the peer's message is dropped and it is penalised (`queue:` reason);
-   * the node's own inputs (timers, validations, sync) are never dropped.
-   */
-  maxQueuedPerPeer?: { messages: number; bytes: number }
-}
-
-/** Default bound of each peer's consensus messages in the driver queue. */
-export const DEFAULT_MAX_QUEUED_PER_PEER = { messages: 256, bytes: 64 * 1024 * 1024 }
+export {
+  type ConsensusNet,
+  DEFAULT_MAX_QUEUED_PER_PEER,
+  type DriverClock,
+  type DriverOptions,
+  type ReplicaLike,
+} from './driverOptions.ts'
 
 type CommitOut = Extract<Output, { type: 'commit' }>
 type ValidateOut = Extract<Output, { type: 'validate' }>
@@ -115,6 +54,8 @@ export class ConsensusDriver {
   private readonly budget?: BlockBudget
   /** Blocks already validated (or built here), by hex digest: a commit does not decode them again. */
   private readonly checked = new Map<string, { block: Block; txs: Tx[] }>()
+  /** What the replica was last told with `pending` (reportPending). */
+  private pendingReported = false
   view = 0
 
   constructor(opts: DriverOptions) {
@@ -470,6 +411,7 @@ export class ConsensusDriver {
     this.checked.delete(hex)
     if (this.proposedAt.size > 1000) this.proposedAt.clear()
     this.o.mempool.update({ committed: txs, height: block.header.height })
+    this.reportPending()
     this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })
     this.push({
       type: 'executed',
@@ -482,6 +424,7 @@ export class ConsensusDriver {
 
   /** New txs arrived: a waiting primary may propose sooner than the empty-block interval. */
   txsArrived(): void {
+    this.reportPending()
     if (!this.proposalsWanted.has(this.o.ledger.head.height + 1) || !this.proposeTimer) return
     const since = this.o.clock.now() - this.lastCommitAt
     if (since >= this.o.blockIntervalMs) {
@@ -489,6 +432,14 @@ export class ConsensusDriver {
       this.proposeTimer = undefined
       this.schedulePropose()
     }
+  }
+
+  private reportPending(): void {
+    if (!this.o.reportPending) return
+    const pending = this.o.mempool.size() > 0
+    if (pending === this.pendingReported) return
+    this.pendingReported = pending
+    this.push({ type: 'pending', pending })
   }
 }
 
