@@ -22,6 +22,7 @@ import { checkRecent, readChainMeta } from './openChecks.ts'
 import { type StoredTx, decodeBlockEvents } from './results.ts'
 import { type PruneResult, checkRetained, pruneBlocks, readPrunedBelow } from './prune.ts'
 import { pushUndoOps } from './rollback.ts'
+import { readSyncedFrom } from './stateSync.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
 import {
@@ -96,6 +97,8 @@ export class ChainStore {
   #searchFrom: number | undefined
   /** First height whose block history is kept (0: never pruned; see prune.ts). */
   #prunedBelow = 0
+  /** The height a state-synced store starts at: its block is kept, its results and events are not. */
+  #syncedFrom: number | undefined
 
   private constructor(
     kv: KvStore,
@@ -133,6 +136,7 @@ export class ChainStore {
     const store = new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
     store.#searchFrom = meta.searchFrom
     store.#prunedBelow = await readPrunedBelow(kv)
+    store.#syncedFrom = await readSyncedFrom(kv)
     return store
   }
 
@@ -368,6 +372,7 @@ export class ChainStore {
   async getResults(height: number): Promise<TxResult[] | undefined> {
     this.#live()
     this.#retained(height, 'results')
+    this.#notSynced(height, 'results')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const out: TxResult[] = []
     for await (const [k, v] of this.#kv.iterate({
@@ -386,6 +391,7 @@ export class ChainStore {
   async getBlockEvents(height: number): Promise<ServiceEvent[] | undefined> {
     this.#live()
     this.#retained(height, 'end-of-block events')
+    this.#notSynced(height, 'end-of-block events')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const bytes = await this.#kv.get(heightKey(STORE_PREFIX.blockEvents, height))
     this.#retained(height, 'end-of-block events')
@@ -482,6 +488,11 @@ export class ChainStore {
   /** `PRUNED` below `prunedBelow`; checked again after a read, as a prune may have moved it meanwhile. */
   #retained(height: number, what: string): void {
     checkRetained(height, this.#prunedBelow, what)
+  }
+
+  /** The first block of a state-synced store came without its results and events: `PRUNED` too. */
+  #notSynced(height: number, what: string): void {
+    if (height === this.#syncedFrom) checkRetained(height, height + 1, what)
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
