@@ -55,6 +55,8 @@ export interface ClusterOptions {
   faults?: Record<number, FaultNodeOptions>
   /** Extra allowed peer keys (hex), written into every node's `p2p.observers` (e.g. fuzzing identities). */
   observers?: string[]
+  /** Nodes not started with the others (start them with `start(i)`: e.g. a node that joins later). */
+  notStarted?: number[]
 }
 
 /** Giving up on a restarted node's catch-up after this long (the fault suite's bound is 30 s). */
@@ -339,7 +341,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     describe: (i) => describeNode(`node ${i}`, nodes[i]!.rpc, join(nodes[i]!.home, 'node.log')),
   }
   try {
-    await Promise.all(nodes.map((_, i) => start(i)))
+    await Promise.all(nodes.map((_, i) => (opts.notStarted?.includes(i) ? undefined : start(i))))
   } catch (err) {
     await cluster.close()
     throw err

@@ -153,6 +153,11 @@ export class StateSyncBuilder {
     return !this.needsPages && this.#keys.size < this.#values.size
   }
 
+  /** Hashes of pages still to fetch (not counting those handed out by `nextHashes`). */
+  get frontierSize(): number {
+    return this.#frontier.length
+  }
+
   /** Leaves still without a key. */
   get missingKeys(): number {
     return this.#values.size - this.#keys.size

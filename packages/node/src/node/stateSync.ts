@@ -204,9 +204,12 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   }
   const inFlight = new Set<Promise<void>>()
   while (builder.needsPages || inFlight.size > 0) {
-    while (builder.needsPages && inFlight.size < (o.parallel ?? 4)) {
+    const parallel = o.parallel ?? 4
+    while (builder.needsPages && inFlight.size < parallel) {
       const peer = nextPeer()
-      const p: Promise<void> = fetchPages(peer, builder.nextHashes(batch)).finally(() => inFlight.delete(p))
+      // The frontier is shared out over the free slots (near the root it holds a few hashes only).
+      const share = Math.max(1, Math.min(batch, Math.ceil(builder.frontierSize / (parallel - inFlight.size))))
+      const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
       inFlight.add(p)
     }
     if (inFlight.size > 0) await Promise.race(inFlight)
