@@ -380,7 +380,7 @@ export function registerCommands(program: Command): void {
 
   program
     .command('bench [id]')
-    .description('run a benchmark: verify, block, mempool, network (see bench/README.md)')
+    .description('run a benchmark: verify, block, mempool, network, statesync (see bench/README.md)')
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .helpOption(false)
