@@ -15,6 +15,7 @@ block:    --sizes 1000,5000,10000  --signers N (10000)  --sandbox (services in t
 mempool:  --txs N (100000)  --signers N (10000)  --block N (5000)
 network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --seconds N (20)  --signers N (10000)
           --submit-to all|primary (all: each signer to one node; primary: everything to node 0)
+statesync: --keys N (1000000)  --blocks N (100): state sync against replay of a chain of N keys
 abuse:    --seconds N (10 per phase)  --rate TX/S (20)  --sse N (2000)  --slow-loris N (200)
           --flood-connections N (32)  --partial-frames N (4)  --partial-frame-mib N (60)  --pre-prepares N (300)`
 
@@ -62,6 +63,8 @@ function parseCommandLine() {
       'partial-frames': { type: 'string' },
       'partial-frame-mib': { type: 'string' },
       'pre-prepares': { type: 'string' },
+      keys: { type: 'string' },
+      blocks: { type: 'string' },
     },
   })
 }

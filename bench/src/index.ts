@@ -3,6 +3,7 @@ import { type BenchResult, fmt, machine } from './harness.ts'
 import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
 import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
 import { NETWORK_DEFAULTS, networkTable, runNetwork } from './network.ts'
+import { STATESYNC_DEFAULTS, runStateSyncBench, stateSyncTable } from './stateSync.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
@@ -11,9 +12,10 @@ export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } fr
 export { runMempool, type MempoolOptions, MEMPOOL_DEFAULTS } from './mempool.ts'
 export { runNetwork, type NetworkOptions, NETWORK_DEFAULTS } from './network.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
+export { runStateSyncBench, type StateSyncBenchOptions, STATESYNC_DEFAULTS } from './stateSync.ts'
 
 /** Stable ids of the benchmarks. */
-export const BENCHMARKS = ['verify', 'block', 'mempool', 'network'] as const
+export const BENCHMARKS = ['verify', 'block', 'mempool', 'network', 'statesync'] as const
 export type BenchId = (typeof BENCHMARKS)[number]
 
 /** Options as the CLI parses them (strings), all optional. */
@@ -98,6 +100,15 @@ export async function runBenchmark(
         command,
       )
     }
+    case 'statesync':
+      return runStateSyncBench(
+        {
+          keys: int(v.keys, 'keys', STATESYNC_DEFAULTS.keys, 1),
+          blocks: int(v.blocks, 'blocks', STATESYNC_DEFAULTS.blocks, 1),
+          log: (line) => process.stderr.write(`${line}\n`),
+        },
+        command,
+      )
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -114,7 +125,9 @@ export function formatResult(r: BenchResult): string {
         ? blockTable(r)
         : r.id === 'mempool'
           ? mempoolTable(r)
-          : networkTable(r),
+          : r.id === 'statesync'
+            ? stateSyncTable(r)
+            : networkTable(r),
   )
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {
