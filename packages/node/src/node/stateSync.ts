@@ -46,7 +46,17 @@ export interface StateSyncOptions {
   timeoutMs?: number
   /** A progress line every this many pages. */
   logEvery?: number
+  /**
+   * Least time between two requests to one peer, ms (default 50: 20 a second, under the protocol's rate
+   * limit of 50 a second for validators and 25 for observers, which a peer penalises).
+   */
+  minRequestIntervalMs?: number
+  /** Waits `ms` (default: a timer); tests pass one that returns at once. */
+  sleep?: (ms: number) => Promise<void>
 }
+
+/** Failed requests in a row (not bad answers, which drop at once) after which a peer is dropped. */
+const MAX_STRIKES = 3
 
 /** What one run did (logged at the end and returned). */
 export interface StateSyncResult {
@@ -118,7 +128,15 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   const dropped: StateSyncResult['dropped'] = []
   let bytes = 0
   let requests = 0
+  const interval = o.minRequestIntervalMs ?? 50
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const nextAt = new Map<string, number>()
+  const strikes = new Map<string, number>()
   const ask = async (peer: string, req: unknown[]): Promise<Uint8Array> => {
+    const now = performance.now()
+    const at = Math.max(now, nextAt.get(peer) ?? 0)
+    nextAt.set(peer, at + interval)
+    if (at > now) await sleep(at - now)
     requests++
     const res = await net.request(peer, encode(req), timeoutMs)
     bytes += res.length
@@ -182,9 +200,15 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
       res = await ask(peer, ['pages', hashes])
     } catch (err) {
       builder.returnHashes(hashes)
-      if (live.has(peer)) drop(peer, isCityError(err, 'P2P_TIMEOUT') ? 'timeout' : 'request-failed', false)
+      // A timeout drops the peer; another failure (a stream reset, a refusal) only after a few in a row.
+      const n = (strikes.get(peer) ?? 0) + 1
+      strikes.set(peer, n)
+      if (!live.has(peer)) return
+      if (isCityError(err, 'P2P_TIMEOUT')) drop(peer, 'timeout', false)
+      else if (n >= MAX_STRIKES) drop(peer, `request-failed: ${(err as Error).message}`, false)
       return
     }
+    strikes.delete(peer)
     try {
       const pages = decodeStrict(res, { maxBytes: res.length, maxDepth: 1 })
       if (!Array.isArray(pages) || pages.length === 0 || pages.length > hashes.length)
@@ -220,14 +244,16 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   while (builder.needsKeys) {
     const peer = nextPeer()
     let cursor: StateKeysCursor | undefined = ['latest', null]
+    // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
+    let budget = 2 * builder.progress.leaves + 100_000
     try {
       while (cursor && builder.needsKeys) {
-        const res = decodeStrict(await ask(peer, ['keys', t.height, cursor[0], cursor[1]]), {
-          maxBytes: Number.MAX_SAFE_INTEGER,
-          maxDepth: 2,
-        })
+        const answer = await ask(peer, ['keys', t.height, cursor[0], cursor[1]])
+        const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
         const [keys, kind, value] = expectArray(res, 3, 'keys answer')
         if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+        budget -= Math.max(1, keys.length)
+        if (budget < 0) throw new CityError('BAD_RESPONSE', 'more keys than the state can hold')
         builder.addKeys(keys as Uint8Array[])
         if (kind === null) cursor = undefined
         else if (kind === 'latest') cursor = ['latest', expectBytes(value, 'after')]
