@@ -227,16 +227,24 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     }
   }
   const inFlight = new Set<Promise<void>>()
-  while (builder.needsPages || inFlight.size > 0) {
-    const parallel = o.parallel ?? 4
-    while (builder.needsPages && inFlight.size < parallel) {
-      const peer = nextPeer()
-      // The frontier is shared out over the free slots (near the root it holds a few hashes only).
-      const share = Math.max(1, Math.min(batch, Math.ceil(builder.frontierSize / (parallel - inFlight.size))))
-      const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
-      inFlight.add(p)
+  try {
+    while (builder.needsPages || inFlight.size > 0) {
+      const parallel = o.parallel ?? 4
+      while (builder.needsPages && inFlight.size < parallel) {
+        const peer = nextPeer()
+        // The frontier is shared out over the free slots (near the root it holds a few hashes only).
+        const share = Math.max(
+          1,
+          Math.min(batch, Math.ceil(builder.frontierSize / (parallel - inFlight.size))),
+        )
+        const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+      if (inFlight.size > 0) await Promise.race(inFlight)
     }
-    if (inFlight.size > 0) await Promise.race(inFlight)
+  } finally {
+    // On failure too: no request may go on writing into a store the caller is about to close.
+    await Promise.allSettled([...inFlight])
   }
 
   // Keys: one peer at a time (in the order they offered), from the start; keys already matched stay.
