@@ -152,6 +152,10 @@ test('a corrupted or missing page is refused, nothing of that answer is kept, an
     b.addPages(hs, pages)
   }
   assert.ok(bad >= 3)
+  // At the head itself the keys are the latest ones, and all of them (no rollback records above it).
+  const atHead = await readStateKeys(src, HEIGHT, ['latest', null], 1e6, 1 << 30)
+  assert.is(atHead.next, undefined)
+  assert.is(atHead.keys.length, (await ChainStore.open(keep(src))).state.size)
   // Keys of another source that lies (random keys) count for nothing; the honest one completes.
   assert.is(b.addKeys([utf8.encode('not/a/key'), utf8.encode('bulk/x')]), 0)
   await refused(b.finish(), 'STATE_SYNC_INCOMPLETE')

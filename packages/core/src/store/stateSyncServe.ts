@@ -28,7 +28,7 @@ export interface StateKeysPage {
 export type StateKeysCursor = ['latest', Uint8Array | null] | ['deleted', number]
 
 /**
- * Keys that may belong to the state at `height` (below this store's head): the latest keys (`V`, in
+ * Keys that may belong to the state at `height` (at or below this store's head): the latest keys (`V`, in
  * order from `cursor`), then the keys deleted by the blocks above `height` (their rollback records,
  * `U`): every key of the state at `height` is in one of the two, as each block writes its deletes and
  * their record in one batch. At most `maxKeys` keys and about `maxBytes` key bytes per call.

@@ -175,7 +175,8 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   )
   if (!target) throw noOffer(`no peer of ${net.peers().length} offered a certified state`)
   const t = target
-  for (const [peer, h] of live) if (h < t.height) live.delete(peer)
+  // An offer of h means a head of at least h + 1: a peer one below the target has its pages and keys too.
+  for (const [peer, h] of live) if (h < t.height - 1) live.delete(peer)
   logger.info({ height: t.height, stateRoot: toHex(t.stateRoot), peers: live.size }, 'state sync: target')
   const builder = await StateSyncBuilder.create(kv, t)
   const noPeers = () =>

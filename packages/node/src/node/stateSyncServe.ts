@@ -92,7 +92,7 @@ export async function serveStateSync(src: StateSyncSource, bytes: Uint8Array): P
     if (req[0] === 'keys') {
       const f = expectArray(req, 4, 'keys request')
       const height = expectUint(f[1], 'height')
-      if (height >= src.store.height()) throw bad(`keys: height ${height} is not below the head`)
+      if (height > src.store.height()) throw bad(`keys: height ${height} is above the head`)
       const cursor: StateKeysCursor =
         f[2] === 'latest'
           ? ['latest', f[3] === null ? null : expectBytes(f[3], 'after', undefined, MAX_CURSOR_KEY_BYTES)]
