@@ -18,6 +18,7 @@ network:  --validators N (4)  --rate TX/S (3000) | --ramp FROM:TO:STEP  --second
 disk:     --idle-blocks N (2000)  --loaded-blocks N (600)  --rate TX/S (100)  --retain N (256)
           --heartbeat-ms N (30000)  --signers N (2000)  --network-seconds N (20; 0 = no real network)
           --network-heartbeat-ms N (5000)
+statesync: --keys N (1000000)  --blocks N (100): state sync against replay of a chain of N keys
 abuse:    --seconds N (10 per phase)  --rate TX/S (20)  --sse N (2000)  --slow-loris N (200)
           --flood-connections N (32)  --partial-frames N (4)  --partial-frame-mib N (60)  --pre-prepares N (300)`
 
@@ -71,6 +72,8 @@ function parseCommandLine() {
       'heartbeat-ms': { type: 'string' },
       'network-seconds': { type: 'string' },
       'network-heartbeat-ms': { type: 'string' },
+      keys: { type: 'string' },
+      blocks: { type: 'string' },
     },
   })
 }

@@ -4,6 +4,7 @@ import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
 import { DISK_DEFAULTS, diskTable, runDisk } from './disk.ts'
 import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
 import { NETWORK_DEFAULTS, networkTable, runNetwork } from './network.ts'
+import { STATESYNC_DEFAULTS, runStateSyncBench, stateSyncTable } from './stateSync.ts'
 import { VERIFY_DEFAULTS, runVerify, verifyTable } from './verify.ts'
 
 export * from './harness.ts'
@@ -13,9 +14,10 @@ export { Workload, type WorkloadOptions, type Mix, type TxKind, DEFAULT_MIX } fr
 export { runMempool, type MempoolOptions, MEMPOOL_DEFAULTS } from './mempool.ts'
 export { runNetwork, type NetworkOptions, NETWORK_DEFAULTS } from './network.ts'
 export { runVerify, type VerifyOptions, VERIFY_DEFAULTS } from './verify.ts'
+export { runStateSyncBench, type StateSyncBenchOptions, STATESYNC_DEFAULTS } from './stateSync.ts'
 
 /** Stable ids of the benchmarks. */
-export const BENCHMARKS = ['verify', 'block', 'mempool', 'network', 'disk'] as const
+export const BENCHMARKS = ['verify', 'block', 'mempool', 'network', 'disk', 'statesync'] as const
 export type BenchId = (typeof BENCHMARKS)[number]
 
 /** Options as the CLI parses them (strings), all optional. */
@@ -120,6 +122,15 @@ export async function runBenchmark(
         },
         command,
       )
+    case 'statesync':
+      return runStateSyncBench(
+        {
+          keys: int(v.keys, 'keys', STATESYNC_DEFAULTS.keys, 1),
+          blocks: int(v.blocks, 'blocks', STATESYNC_DEFAULTS.blocks, 1),
+          log: (line) => process.stderr.write(`${line}\n`),
+        },
+        command,
+      )
     default:
       throw new Error(`benchmark ${id} is not implemented yet`)
   }
@@ -138,7 +149,9 @@ export function formatResult(r: BenchResult): string {
           ? mempoolTable(r)
           : r.id === 'disk'
             ? diskTable(r)
-            : networkTable(r),
+            : r.id === 'statesync'
+              ? stateSyncTable(r)
+              : networkTable(r),
   )
   lines.push('', 'ratios:')
   for (const [k, x] of Object.entries(r.ratios)) {

@@ -3,7 +3,7 @@
 // nodes under test/fault/faultNode.ts (clock skew, full disk, Byzantine), pause processes
 // (SIGSTOP/SIGCONT), and it always tears down processes, proxies and the folder.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import {
@@ -55,6 +55,10 @@ export interface ClusterOptions {
   faults?: Record<number, FaultNodeOptions>
   /** Extra allowed peer keys (hex), written into every node's `p2p.observers` (e.g. fuzzing identities). */
   observers?: string[]
+  /** Edits every home's genesis.json (the parsed JSON) before any node starts (e.g. a large genesis state). */
+  editGenesis?: (genesis: Record<string, unknown>) => void
+  /** Nodes not started with the others (start them with `start(i)`: e.g. a node that joins later). */
+  notStarted?: number[]
 }
 
 /** Giving up on a restarted node's catch-up after this long (the fault suite's bound is 30 s). */
@@ -122,6 +126,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...opts.consensus,
     },
   })
+  if (opts.editGenesis) {
+    const g = JSON.parse(readFileSync(join(layout.homes[0]!, 'genesis.json'), 'utf8'))
+    opts.editGenesis(g)
+    const text = JSON.stringify(g)
+    for (const home of layout.homes) writeFileSync(join(home, 'genesis.json'), text)
+  }
   if (opts.observers?.length)
     for (const home of layout.homes) {
       const cfg = loadConfig(home)
@@ -339,7 +349,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     describe: (i) => describeNode(`node ${i}`, nodes[i]!.rpc, join(nodes[i]!.home, 'node.log')),
   }
   try {
-    await Promise.all(nodes.map((_, i) => start(i)))
+    await Promise.all(nodes.map((_, i) => (opts.notStarted?.includes(i) ? undefined : start(i))))
   } catch (err) {
     await cluster.close()
     throw err

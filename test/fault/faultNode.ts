@@ -8,6 +8,7 @@ import type { KvStore } from '@cityledger/core'
 import { allServices } from '@cityledger/apps'
 import { EXIT, UPGRADE_CODES, createNode, dataPath, loadConfig, loadGenesis, loadKey } from '@cityledger/node'
 import { type ByzantineKind, byzantineHooks } from './byzantine.ts'
+import { corruptStateSyncPages } from './stateSyncFault.ts'
 
 /** What CITYLEDGER_FAULT may hold. */
 export interface FaultNodeOptions {
@@ -23,6 +24,8 @@ export interface FaultNodeOptions {
    * as a node does after its operator installed a release with those versions.
    */
   serviceVersions?: Record<string, string>
+  /** Flips a byte of one page in every state-sync pages answer it serves (a lying state-sync peer). */
+  corruptStateSync?: boolean
 }
 
 /** A KvStore whose writes fail with a "no space left on device" error while `flag` exists. */
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
         : {}),
       testHooks: {
         ...byz,
+        ...(fault.corruptStateSync ? { onP2P: corruptStateSyncPages } : {}),
         ...(fault.diskFullFlag ? { wrapKv: (kv: KvStore) => diskFullKv(kv, fault.diskFullFlag!) } : {}),
       },
     })

@@ -75,6 +75,12 @@ test('export then import rebuilds the same state, at the default height and an o
       const tree = await StateTree.open(target, h)
       assert.is(toHex(tree.root()), chain.roots[h])
       assert.equal(entriesOf(tree), chain.entries[h])
+      // The import is a store that starts at h (block h, its certificate, chain metadata), as state sync makes.
+      const store = await ChainStore.open(keep(target), { chainId: CHAIN_ID })
+      assert.is(store.height(), h)
+      assert.is(toHex(store.state.root()), chain.roots[h])
+      await store.commitBlock(nextBlock(store, SEED))
+      assert.is(toHex(store.state.root()), chain.roots[h + 1])
       // The older state holds keys deleted since: found through the blocks' rollback records.
       const keysNow = new Set(chain.entries[HEIGHT]!.map((e) => e.split('=')[0]))
       if (height !== undefined) assert.ok(chain.entries[h]!.some((e) => !keysNow.has(e.split('=')[0])))

@@ -24,6 +24,7 @@ import { type PruneResult, checkRetained, pruneBlocks, readPrunedBelow } from '.
 import { pushUndoOps } from './rollback.ts'
 import { type Hash32, hashFromBytes } from './stateHash.ts'
 import { type SweepResult, sweepStatePages } from './statePrune.ts'
+import { readSyncedFrom } from './stateSync.ts'
 import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
 import {
@@ -101,6 +102,8 @@ export class ChainStore {
   /** The state sweep in progress, and the pages commits write meanwhile (see `pruneState`). */
   #sweep: Promise<SweepResult> | undefined
   #watch: Set<Hash32> | undefined
+  /** The height a state-synced store starts at: its block is kept, its results and events are not. */
+  #syncedFrom: number | undefined
 
   private constructor(
     kv: KvStore,
@@ -138,6 +141,7 @@ export class ChainStore {
     const store = new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
     store.#searchFrom = meta.searchFrom
     store.#prunedBelow = await readPrunedBelow(kv)
+    store.#syncedFrom = await readSyncedFrom(kv)
     return store
   }
 
@@ -398,6 +402,7 @@ export class ChainStore {
   async getResults(height: number): Promise<TxResult[] | undefined> {
     this.#live()
     this.#retained(height, 'results')
+    this.#notSynced(height, 'results')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const out: TxResult[] = []
     for await (const [k, v] of this.#kv.iterate({
@@ -416,6 +421,7 @@ export class ChainStore {
   async getBlockEvents(height: number): Promise<ServiceEvent[] | undefined> {
     this.#live()
     this.#retained(height, 'end-of-block events')
+    this.#notSynced(height, 'end-of-block events')
     if (!Number.isSafeInteger(height) || height < 1 || height > this.#height) return undefined
     const bytes = await this.#kv.get(heightKey(STORE_PREFIX.blockEvents, height))
     this.#retained(height, 'end-of-block events')
@@ -512,6 +518,11 @@ export class ChainStore {
   /** `PRUNED` below `prunedBelow`; checked again after a read, as a prune may have moved it meanwhile. */
   #retained(height: number, what: string): void {
     checkRetained(height, this.#prunedBelow, what)
+  }
+
+  /** The first block of a state-synced store came without its results and events: `PRUNED` too. */
+  #notSynced(height: number, what: string): void {
+    if (height === this.#syncedFrom) checkRetained(height, height + 1, what)
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -45,3 +45,13 @@ export {
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_META_KEY,
 } from './snapshot.ts'
+export {
+  StateSyncBuilder,
+  type StateSyncErrorCode,
+  type StateSyncProgress,
+  type SyncTarget,
+  SYNCED_FROM_KEY,
+  syncedChainOps,
+  readSyncedFrom,
+} from './stateSync.ts'
+export { readStatePages, readStateKeys, type StateKeysCursor, type StateKeysPage } from './stateSyncServe.ts'

@@ -1,4 +1,5 @@
 import { open, rename, rm } from 'node:fs/promises'
+import { decodeBlock } from '../codec/block.ts'
 import { decodeStrict, encode } from '../codec/msgpack.ts'
 import { sha256 } from '../crypto/hash.ts'
 import { CityError } from '../errors/index.ts'
@@ -8,6 +9,7 @@ import type { KvOp, KvStore } from './kv.ts'
 import { checkRecent, readChainMeta } from './openChecks.ts'
 import { decodeUndo, UNDO_PREFIX } from './rollback.ts'
 import { type Hash32, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
+import { syncedChainOps } from './stateSync.ts'
 import { StateTree } from './stateTree.ts'
 import { latestKeysByPath, leavesOf, loadNode } from './stateWalk.ts'
 import { decodeStored, same } from './storedValues.ts'
@@ -59,6 +61,11 @@ export interface SnapshotManifest {
   /** Header bytes and certificate of block `height + 1`: its `prevStateRoot` is `stateRoot`. */
   nextHeader: Uint8Array
   nextCertificate: Uint8Array
+  /**
+   * Block `height` whole (`[headerBytes, [tx...]]`; absent in files of earlier versions): with it the
+   * import is a store that opens at `height` (like a state-synced one), without it only the state.
+   */
+  block?: Uint8Array
   /** Number of state entries. */
   entries: number
   chunks: { hash: Uint8Array; bytes: number; entries: number }[]
@@ -171,6 +178,7 @@ export async function exportSnapshot(
       certificate: cert,
       nextHeader: next.headerBytes,
       nextCertificate: nextCert,
+      block: blockBytes,
       entries: total,
       chunks,
     }
@@ -227,6 +235,7 @@ export async function readSnapshotManifest(file: string): Promise<SnapshotManife
     if (!isBytes(m.stateRoot, 32)) throw bad('manifest.stateRoot')
     for (const f of ['header', 'certificate', 'nextHeader', 'nextCertificate'])
       if (!isBytes(m[f])) throw bad(`manifest.${f}`)
+    if (m.block !== undefined && !isBytes(m.block)) throw bad('manifest.block')
     if (!isCount(m.entries)) throw bad('manifest.entries')
     if (!Array.isArray(m.chunks) || m.chunks.length === 0) throw bad('manifest.chunks')
     let bytes = SNAPSHOT_MAGIC.length
@@ -257,8 +266,10 @@ export async function readSnapshotManifest(file: string): Promise<SnapshotManife
  * (an empty store): every chunk must hash to the manifest's (`SNAPSHOT_BAD_CHUNK` naming it) before it
  * is decoded, and the rebuilt root must be `manifest.stateRoot` (`SNAPSHOT_BAD_STATE_ROOT`), all before
  * anything is written. Writes the tree pages, latest values, the root under `manifest.height` and the
- * manifest (without chunks) under `SNAPSHOT_META_KEY`; no chain metadata, so `ChainStore.open` refuses
- * the result (starting from a snapshot is state sync, not done yet).
+ * manifest (without chunks) under `SNAPSHOT_META_KEY`. When the manifest holds block `height` whole
+ * (files of this version), also that block, its certificate and the chain metadata of a store that
+ * starts at `height` (`syncedChainOps`, as state sync writes): `ChainStore.open` opens the result at
+ * `height` and block sync goes on from there. Without it (older files) there is no chain metadata.
  */
 export async function importSnapshot(
   file: string,
@@ -315,8 +326,24 @@ export async function importSnapshot(
       ? { ...op, key: heightKey(STORE_PREFIX.stateRoot, manifest.height) }
       : op,
   )
-  const { chunks: _, ...rest } = manifest
+  const { chunks: _, block, ...rest } = manifest
   ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encode(rest) })
+  if (block !== undefined) {
+    const ownHeader = (() => {
+      try {
+        return decodeBlock(block).headerBytes
+      } catch {
+        return undefined
+      }
+    })()
+    if (!ownHeader || !same(ownHeader, manifest.header))
+      throw fail(
+        'SNAPSHOT_BAD_FILE',
+        `manifest.block is not block ${manifest.height} of the manifest's header`,
+      )
+    // Last: the chain metadata (its height at the very end) goes in the final synced batch.
+    ops.push(...syncedChainOps({ ...manifest, block }))
+  }
   // Several batches: the caller builds in a temp folder and renames it, so a crash leaves nothing used.
   for (let i = 0; i < ops.length; i += 20_000)
     await kv.write(ops.slice(i, i + 20_000), { sync: i + 20_000 >= ops.length })

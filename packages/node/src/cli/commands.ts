@@ -141,6 +141,11 @@ export function registerCommands(program: Command): void {
     .addOption(new Option('--log-level <level>', 'default: config log.level').choices([...LOG_LEVELS]))
     .option('--passphrase-file <file>', `for an encrypted key.json: ${PASSPHRASE_HELP}`)
     .option(
+      '--state-sync',
+      'on an empty data folder, start from the certified state of a recent height fetched from the validators instead of replaying every block (as config sync.stateSync)',
+      false,
+    )
+    .option(
       '--signer-module <path>',
       `sign votes with the createSigner(options) of this ES module (an HSM binding; or set ${SIGNER_ENV.module}); its key must be the validator key of key.json; double-sign guard in <home>/signer-state.json`,
     )
@@ -157,6 +162,7 @@ export function registerCommands(program: Command): void {
         passphraseFile?: string
         signerModule?: string
         signerOptions?: string
+        stateSync: boolean
       }) => {
         if (o.signerOptions !== undefined && o.signerModule === undefined)
           throw new InvalidArgumentError('--signer-options needs --signer-module')
@@ -170,6 +176,7 @@ export function registerCommands(program: Command): void {
         const { runNode } = await import('../node/run.ts')
         await runNode(resolve(o.home), {
           allowUnsafeMemory: o.unsafeMemoryStore,
+          stateSync: o.stateSync,
           ...(o.logFormat ? { logFormat: o.logFormat } : {}),
           ...(o.logLevel ? { logLevel: o.logLevel } : {}),
           ...passphrase(o),
@@ -373,7 +380,9 @@ export function registerCommands(program: Command): void {
 
   program
     .command('bench [id]')
-    .description('run a benchmark: verify, block, mempool, network, disk, abuse (see bench/README.md)')
+    .description(
+      'run a benchmark: verify, block, mempool, network, disk, statesync, abuse (see bench/README.md)',
+    )
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .helpOption(false)

@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, renameSync, rmSync, rmdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import {
   ChainStore,
@@ -82,9 +82,9 @@ export function checkCertified(m: SnapshotManifest, genesis: Genesis): void {
 
 /**
  * `cityledger snapshot export|import`: a node's state at a height, with what certifies it, as one file
- * (core's snapshot.ts: chunks with a manifest), and its verified import into a fresh home. The import
- * leaves the verified state in `<home>/state-snapshot`; a node cannot start from it yet (the store's
- * first block would not be 1: that is state sync, issue #13 item 4).
+ * (core's snapshot.ts: chunks with a manifest), and its verified import into a fresh home: a store
+ * that starts at the snapshot's height (as state sync builds one), in `<home>/state-snapshot`, or with
+ * `--restore` in the data folder, from which `start` runs and block sync goes on.
  */
 export function registerSnapshotCommands(program: Command): void {
   const snapshot = program
@@ -154,7 +154,12 @@ export function registerSnapshotCommands(program: Command): void {
   snapshot
     .command('import')
     .description(
-      `check a snapshot file against this home's genesis (certificates, chunk hashes, state root) and write the verified state to <home>/${IMPORTED_STATE_DIR}; refuses a home with blocks. Starting a node from it is not supported yet (state sync)`,
+      `check a snapshot file against this home's genesis (certificates, chunk hashes, state root) and write the verified store (starting at the snapshot's height) to <home>/${IMPORTED_STATE_DIR}, or with --restore to the data folder; refuses a home with blocks`,
+    )
+    .option(
+      '--restore',
+      'write the store into the data folder (which must hold no store): `start` then runs from the snapshot height',
+      false,
     )
     .requiredOption('--home <dir>', 'node home folder (its genesis.json and config.json)')
     .requiredOption('--in <file>', 'snapshot file')
@@ -164,15 +169,21 @@ export function registerSnapshotCommands(program: Command): void {
       count('--progress-every', 1),
       16,
     )
-    .action(async (o: { home: string; in: string; progressEvery: number }) => {
+    .action(async (o: { home: string; in: string; progressEvery: number; restore: boolean }) => {
       const home = resolve(o.home)
       const config = loadConfig(home)
       const genesis = loadGenesis(join(home, 'genesis.json'))
       const data = dataPath(home, config)
-      const target = join(home, IMPORTED_STATE_DIR)
-      if (existsSync(target))
+      const target = o.restore ? data : join(home, IMPORTED_STATE_DIR)
+      if (o.restore && config.store.backend !== 'level')
+        throw new InvalidArgumentError(`--restore: store.backend is ${config.store.backend}, not level`)
+      if (o.restore && existsSync(join(data, 'CURRENT')))
+        throw new InvalidArgumentError(
+          `${data}: holds a store; --restore writes into a data folder without one (reset it first)`,
+        )
+      if (!o.restore && existsSync(target))
         throw new InvalidArgumentError(`${target}: exists (an earlier import); remove it first`)
-      if (config.store.backend === 'level' && existsSync(data)) {
+      if (!o.restore && config.store.backend === 'level' && existsSync(data)) {
         const store = await ChainStore.open(await openLevelKv(data), { chainId: genesis.chainId })
         const height = store.height()
         await store.close()
@@ -198,6 +209,8 @@ export function registerSnapshotCommands(program: Command): void {
         } finally {
           await kv.close()
         }
+        // An empty data folder may be there already (rmdir refuses anything else).
+        if (existsSync(target)) rmdirSync(target)
         renameSync(partial, target)
       } catch (err) {
         rmSync(partial, { recursive: true, force: true })

@@ -143,6 +143,14 @@ export interface NodeConfig {
   metrics: {
     enabled: boolean
   }
+  sync: {
+    /**
+     * Start an empty data folder from the state of a certified recent height fetched from the
+     * validators (state sync, checked against the certified state root) instead of replaying every
+     * block; block sync does the rest. Ignored when the folder holds a store. Needs store.backend level.
+     */
+    stateSync: boolean
+  }
   /** External validator signer (an HSM binding); empty module: key.json signs. */
   signer: {
     /** ES module exporting `createSigner(options)`, relative to the home (or absolute). */
@@ -191,6 +199,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   consensus: { emptyBlocks: true, heartbeatMs: 30_000 },
   log: { level: 'info', format: 'json', modules: {} },
   metrics: { enabled: true },
+  sync: { stateSync: false },
   signer: { module: '', options: {} },
 }
 
@@ -374,6 +383,14 @@ export const CONFIG_SCHEMA: JsonSchema = {
     }),
     metrics: object('Prometheus metrics at GET /metrics', {
       enabled: { description: 'serve /metrics', type: 'boolean', default: d.metrics.enabled },
+    }),
+    sync: object('catching up with the chain', {
+      stateSync: {
+        description:
+          'start an empty data folder from the certified state of a recent height fetched from the validators (state sync) instead of replaying every block',
+        type: 'boolean',
+        default: d.sync.stateSync,
+      },
     }),
     signer: object(
       'validator signer: an ES module exporting createSigner(options), e.g. an HSM binding (empty: key.json signs)',

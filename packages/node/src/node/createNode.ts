@@ -47,6 +47,7 @@ import { consensusNet, createNodeP2P, syncNet } from './network.ts'
 import { openSigner, openStore, writeOrCheckGenesis } from './openSignerAndStore.ts'
 import { createNodeRpcServer } from './rpcServer.ts'
 import { PROTOCOL } from './protocols.ts'
+import { stateSyncAtStart } from './stateSyncStart.ts'
 import { Syncer } from './sync.ts'
 import { TxGossip } from './gossip.ts'
 import { type SignerSettings, failStop } from '../signer/index.ts'
@@ -137,6 +138,20 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     dataDir: opts.dataDir,
   })
   const { validatorSigner, closeSigner } = signer
+  // sync.stateSync on an empty data folder: fill it from a certified recent state first.
+  await stateSyncAtStart({
+    config,
+    genesis,
+    key,
+    validatorSigner,
+    dataDir: opts.dataDir,
+    logger: log('sync'),
+    clock,
+    metrics,
+  }).catch(async (err) => {
+    await closeSigner()
+    throw err
+  })
   const { kv, store } = await openStore({
     config,
     genesis,

@@ -56,7 +56,7 @@ export function nodeLifecycle(parts: LifecycleParts): NodeLifecycle {
   let fatalError: Error | undefined
 
   async function start(): Promise<void> {
-    await handleProtocols(p2p, { driver, gossip, store })
+    await handleProtocols(p2p, { driver, gossip, store, kv: parts.kv })
     await p2p.start()
     const addr = await rpc.start()
     rpcUrl = addr.url

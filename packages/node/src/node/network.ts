@@ -1,6 +1,6 @@
 // The node's p2p layer: libp2p with the validator set as its allow list, the views of it that the
 // consensus driver and the syncer are given, and the handlers of the node's three protocols.
-import type { ChainStore, KeyPair } from '@cityledger/core'
+import type { ChainStore, KeyPair, KvStore } from '@cityledger/core'
 import type { NodeConfig, PublicOnlyKey } from '../config/index.ts'
 import { type Logger, levelledLogger } from '../log/index.ts'
 import type { Metrics } from '../metrics/index.ts'
@@ -9,6 +9,7 @@ import { type OpenedSigner, libp2pKeyOfSigner } from '../signer/index.ts'
 import type { ConsensusDriver, ConsensusNet } from './driver.ts'
 import type { TxGossip } from './gossip.ts'
 import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
+import { serveStateSync } from './stateSyncServe.ts'
 import { type SyncNet, serveSync } from './sync.ts'
 
 /**
@@ -77,12 +78,12 @@ export function syncNet(p2p: P2P, validatorsHex: string[]): SyncNet {
   }
 }
 
-/** Registers the consensus, txs and sync handlers; `start()` calls it before `p2p.start()`. */
+/** Registers the consensus, txs, sync and state-sync handlers; `start()` calls it before `p2p.start()`. */
 export async function handleProtocols(
   p2p: P2P,
-  o: { driver: ConsensusDriver; gossip: TxGossip; store: ChainStore },
+  o: { driver: ConsensusDriver; gossip: TxGossip; store: ChainStore; kv: KvStore },
 ): Promise<void> {
-  const { driver, gossip, store } = o
+  const { driver, gossip, store, kv } = o
   await p2p.handle(PROTOCOL.consensus, (m) => {
     driver.push({ type: 'message', bytes: m.data, from: m.peer })
   })
@@ -97,4 +98,13 @@ export async function handleProtocols(
       m.data,
     ),
   )
+  await p2p.handle(PROTOCOL.stateSync, (m) => serveStateSync({ store, kv }, m.data))
+}
+
+/** `syncNet` on the state-sync protocol (validators only, as block sync). */
+export function stateSyncNet(p2p: P2P, validatorsHex: string[]): SyncNet {
+  return {
+    ...syncNet(p2p, validatorsHex),
+    request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.stateSync, bytes, { timeoutMs }),
+  }
 }

@@ -5,6 +5,7 @@ export const PROTOCOL = {
   consensus: '/cityledger/consensus/1',
   txs: '/cityledger/txs/1',
   sync: '/cityledger/sync/1',
+  stateSync: '/cityledger/statesync/1',
 } as const
 
 const KiB = 1024
@@ -20,6 +21,15 @@ export const TX_FRAME_BYTES = TX_BATCH_MAX_BYTES + 16 * KiB
 export const SYNC_REQUEST_MAX_BYTES = 64
 /** Envelope bytes of a sync response before the responder stops adding blocks (see SYNC_LIMITS). */
 const SYNC_RESPONSE_BYTES = 32 * MiB
+
+/** Most page hashes in one state-sync request. */
+export const STATE_SYNC_MAX_HASHES = 256
+/** A state-sync request: 256 hashes, or a keys cursor (a state key is at most 1 KiB... see LIMITS), framing. */
+export const STATE_SYNC_REQUEST_MAX_BYTES = 16 * KiB
+/** Bytes of pages or keys a state-sync answer holds before the responder stops adding (one always goes). */
+export const STATE_SYNC_ANSWER_BYTES = 4 * MiB
+/** Largest state-sync response a node reads: the answer bytes, one page or key over it, and framing. */
+const STATE_SYNC_RESPONSE_BYTES = 2 * STATE_SYNC_ANSWER_BYTES + 64 * KiB
 
 /** What the protocol limits are sized from. */
 export interface ProtocolSizes {
@@ -59,6 +69,18 @@ export function protocolLimits(sizes: ProtocolSizes): Record<string, ProtocolLim
       burst: 100,
       maxStreams: 4,
     },
+    [PROTOCOL.stateSync]: stateSyncLimits(50, 4),
+  }
+}
+
+/** State sync: small requests, answers of up to ~4 MiB read from the store per request. */
+function stateSyncLimits(ratePerSecond: number, maxStreams: number): ProtocolLimits {
+  return {
+    maxMessageBytes: STATE_SYNC_REQUEST_MAX_BYTES,
+    maxResponseBytes: STATE_SYNC_RESPONSE_BYTES,
+    ratePerSecond,
+    burst: 2 * ratePerSecond,
+    maxStreams,
   }
 }
 
@@ -83,5 +105,7 @@ export function observerProtocolLimits(sizes: ProtocolSizes): Record<string, Pro
       burst: 20,
       maxStreams: 2,
     },
+    // A node joining by state sync is usually an observer until it is added as a validator.
+    [PROTOCOL.stateSync]: stateSyncLimits(25, 2),
   }
 }

@@ -21,6 +21,8 @@ export interface RunOptions {
   logLevel?: LogLevel
   /** `--passphrase-file`'s contents, for an encrypted key.json (else the env variable's file is read). */
   passphrase?: string
+  /** `--state-sync`: as `sync.stateSync: true` in config.json. */
+  stateSync?: boolean
 }
 
 /**
@@ -39,6 +41,7 @@ export async function runNode(home: string, opts: RunOptions = {}): Promise<void
       format: opts.logFormat ?? loaded.log.format,
       level: opts.logLevel ?? loaded.log.level,
     },
+    sync: { ...loaded.sync, stateSync: opts.stateSync === true || loaded.sync.stateSync },
   }
   if (config.store.backend === 'memory' && !config.store.allowUnsafeMemory && !opts.allowUnsafeMemory)
     throw new CityError(

@@ -1,0 +1,290 @@
+import { utf8 } from '../bytes/index.ts'
+import { CityError } from '../errors/index.ts'
+import { checkCertificate } from './commitChecks.ts'
+import { corrupt } from './errors.ts'
+import { META_KEYS, STORE_FORMAT, STORE_PREFIX, bytesKey, heightKey, metaKey, readU64, u64 } from './keys.ts'
+import type { KvOp, KvStore } from './kv.ts'
+import { PRUNED_BELOW_KEY } from './prune.ts'
+import { type PageNode, decodePage } from './statePage.ts'
+import { EMPTY, type Hash32, hashBytes, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
+import { decodeStored, isBytes } from './storedValues.ts'
+
+// State sync: a store built from the state tree of a certified height instead of from every block.
+// The tree is fetched by content address: a page is accepted only when it hashes to the hash asked
+// for, and the first hash asked for is the certified root, so every page is checked against the root
+// by the Merkle structure. Leaves carry SHA-256(key), not the key: keys come in a second phase, each
+// accepted only when its hash is the path of a leaf still without a key.
+
+/**
+ * `M syncedFrom` -> u64: the height a state-synced (or snapshot-restored) store starts at. Its block and
+ * certificate are stored, its results, events and tx index are not (nothing certifies them), so open
+ * checks that block without them and reads of them are `PRUNED`, like the heights below.
+ */
+export const SYNCED_FROM_KEY = metaKey('syncedFrom')
+
+export type StateSyncErrorCode =
+  | 'STATE_SYNC_BAD_TARGET'
+  | 'STATE_SYNC_BAD_PAGE'
+  | 'STATE_SYNC_NOT_EMPTY'
+  | 'STATE_SYNC_INCOMPLETE'
+
+const fail = (
+  code: StateSyncErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  penalize = false,
+) => new CityError<StateSyncErrorCode>(code, message, details, penalize)
+
+/** What a state-synced store starts from; the caller has checked the certificates (see node stateSync). */
+export interface SyncTarget {
+  chainId: string
+  genesisHash: Uint8Array
+  /** The height whose state this is. */
+  height: number
+  /** State root after `height` (certified by block `height + 1`'s header). */
+  stateRoot: Uint8Array
+  /** Block `height` (`[headerBytes, [tx...]]`) and its encoded commit certificate. */
+  block: Uint8Array
+  certificate: Uint8Array
+}
+
+/** Writes per batch while pages arrive (a batch is also written at `PAGE_BATCH_BYTES`). */
+const PAGE_BATCH_OPS = 5000
+const PAGE_BATCH_BYTES = 8 * 1024 * 1024
+const VALUE_BATCH_OPS = 20_000
+
+/** Progress of a build, for logs. */
+export interface StateSyncProgress {
+  pages: number
+  pageBytes: number
+  leaves: number
+  keys: number
+  keyBytes: number
+}
+
+/**
+ * The chain metadata, block and certificate of a store that starts at `t.height` (shared by state sync
+ * and snapshot import). Checks that the block is for that height and chain and that the certificate
+ * certifies it (`STATE_SYNC_BAD_TARGET`).
+ */
+export function syncedChainOps(t: SyncTarget): KvOp[] {
+  let block: ReturnType<typeof decodeStored>
+  try {
+    block = decodeStored(t.block, `block ${t.height}`, t.height)
+    checkCertificate(t.certificate, block)
+  } catch (err) {
+    throw fail('STATE_SYNC_BAD_TARGET', `block ${t.height}: ${(err as Error).message}`)
+  }
+  if (block.header.chainId !== t.chainId)
+    throw fail('STATE_SYNC_BAD_TARGET', `block ${t.height} is of chain ${block.header.chainId}`)
+  if (!isBytes(t.genesisHash, 32) || !isBytes(t.stateRoot, 32))
+    throw fail('STATE_SYNC_BAD_TARGET', 'genesisHash and stateRoot: expected 32 bytes')
+  const h = t.height
+  return [
+    { type: 'put', key: heightKey(STORE_PREFIX.block, h), value: t.block },
+    { type: 'put', key: bytesKey(STORE_PREFIX.blockHash, block.hash), value: u64(h) },
+    { type: 'put', key: heightKey(STORE_PREFIX.certificate, h), value: t.certificate },
+    { type: 'put', key: heightKey(STORE_PREFIX.stateRoot, h), value: Uint8Array.from(t.stateRoot) },
+    { type: 'put', key: PRUNED_BELOW_KEY, value: u64(h) },
+    { type: 'put', key: SYNCED_FROM_KEY, value: u64(h) },
+    { type: 'put', key: META_KEYS.searchFrom, value: u64(h + 1) },
+    { type: 'put', key: META_KEYS.format, value: Uint8Array.of(STORE_FORMAT) },
+    { type: 'put', key: META_KEYS.chainId, value: utf8.encode(t.chainId) },
+    { type: 'put', key: META_KEYS.genesisHash, value: Uint8Array.from(t.genesisHash) },
+    // Last: a store is a chain once its height is written (the caller builds in a folder it renames).
+    { type: 'put', key: META_KEYS.height, value: u64(h) },
+  ]
+}
+
+/** Throws `STATE_SYNC_NOT_EMPTY` unless `kv` holds nothing at all. */
+export async function checkEmpty(kv: KvStore): Promise<void> {
+  for await (const _ of kv.iterate({ gte: Uint8Array.of(0), limit: 1 }))
+    throw fail('STATE_SYNC_NOT_EMPTY', 'state sync builds into an empty store')
+}
+
+/**
+ * Builds a store from the state tree under `target.stateRoot`, fetched by the caller in batches:
+ * `nextHashes` says what to ask for, `addPages` takes the answers (all checked before anything is
+ * written; a page that does not hash to the hash asked for is `STATE_SYNC_BAD_PAGE`, marked penalize),
+ * then `addKeys` the keys, and `finish` writes values, block, certificate and metadata. Memory: the
+ * frontier of hashes still to fetch and, per leaf, its path and value (the latest values are held in
+ * memory by `StateTree` anyway once the store opens). Verified pages go to `kv` in batches as they come.
+ *
+ * @example
+ * const b = await StateSyncBuilder.create(kv, target)
+ * while (b.needsPages) { const hs = b.nextHashes(256); b.addPages(hs, await peer.pages(hs)) }
+ * while (b.needsKeys) b.addKeys(await peer.keys(...))
+ * await b.finish()
+ */
+export class StateSyncBuilder {
+  readonly #kv: KvStore
+  readonly #target: SyncTarget
+  readonly #chainOps: KvOp[]
+  /** Hashes of pages still to fetch (a stack: depth first keeps it about 16 x depth long). */
+  readonly #frontier: Hash32[] = []
+  /** Leaves by path: value, and key once known. */
+  readonly #values = new Map<Hash32, Uint8Array>()
+  readonly #keys = new Map<Hash32, Uint8Array>()
+  #pending: KvOp[] = []
+  #pendingBytes = 0
+  #writing: Promise<void> = Promise.resolve()
+  readonly progress: StateSyncProgress = { pages: 0, pageBytes: 0, leaves: 0, keys: 0, keyBytes: 0 }
+
+  private constructor(kv: KvStore, target: SyncTarget, chainOps: KvOp[]) {
+    this.#kv = kv
+    this.#target = target
+    this.#chainOps = chainOps
+    const root = hashFromBytes(target.stateRoot)
+    if (root !== EMPTY) this.#frontier.push(root)
+  }
+
+  /** Checks the target's block and certificate and that `kv` is empty. */
+  static async create(kv: KvStore, target: SyncTarget): Promise<StateSyncBuilder> {
+    const ops = syncedChainOps(target)
+    await checkEmpty(kv)
+    return new StateSyncBuilder(kv, target, ops)
+  }
+
+  get needsPages(): boolean {
+    return this.#frontier.length > 0
+  }
+
+  get needsKeys(): boolean {
+    return !this.needsPages && this.#keys.size < this.#values.size
+  }
+
+  /** Hashes of pages still to fetch (not counting those handed out by `nextHashes`). */
+  get frontierSize(): number {
+    return this.#frontier.length
+  }
+
+  /** Leaves still without a key. */
+  get missingKeys(): number {
+    return this.#values.size - this.#keys.size
+  }
+
+  /** Takes up to `max` hashes off the frontier; give them back with `returnHashes` if the fetch fails. */
+  nextHashes(max: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    while (out.length < max && this.#frontier.length > 0) out.push(hashBytes(this.#frontier.pop()!))
+    return out
+  }
+
+  returnHashes(hashes: readonly Uint8Array[]): void {
+    for (const h of hashes) this.#frontier.push(hashFromBytes(h))
+  }
+
+  /**
+   * Accepts the pages answering `hashes` (same order). Every page is checked first; on the first that is
+   * missing or does not hash to its hash, nothing of the answer is kept, the hashes go back on the
+   * frontier and `STATE_SYNC_BAD_PAGE` (penalize, `details.index`) is thrown.
+   */
+  addPages(hashes: readonly Uint8Array[], pages: readonly (Uint8Array | undefined)[]): void {
+    const decoded: PageNode[] = []
+    try {
+      if (pages.length !== hashes.length)
+        throw fail('STATE_SYNC_BAD_PAGE', `${pages.length} pages for ${hashes.length} hashes`, {}, true)
+      for (let i = 0; i < hashes.length; i++) {
+        const page = pages[i]
+        const h = hashFromBytes(hashes[i]!)
+        if (!(page instanceof Uint8Array) || page.length === 0)
+          throw fail('STATE_SYNC_BAD_PAGE', `page ${hashHex(h)} missing from the answer`, { index: i }, true)
+        try {
+          decoded.push(decodePage(page, h))
+        } catch (err) {
+          throw fail('STATE_SYNC_BAD_PAGE', `page ${i}: ${(err as Error).message}`, { index: i }, true)
+        }
+      }
+    } catch (err) {
+      this.returnHashes(hashes)
+      throw err
+    }
+    for (let i = 0; i < decoded.length; i++) {
+      this.#collect(decoded[i]!)
+      const value = pages[i]!
+      this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateNode, hashes[i]!), value })
+      this.#pendingBytes += value.length + 33
+      this.progress.pages++
+      this.progress.pageBytes += value.length
+    }
+    if (this.#pending.length >= PAGE_BATCH_OPS || this.#pendingBytes >= PAGE_BATCH_BYTES) this.#flush()
+  }
+
+  #collect(node: PageNode): void {
+    if (node.kind === 'ref') this.#frontier.push(node.hash)
+    else if (node.kind === 'inner') {
+      this.#collect(node.left)
+      this.#collect(node.right)
+    } else if (node.kind === 'leaf' && !this.#values.has(node.path)) {
+      this.#values.set(node.path, node.value)
+      this.progress.leaves++
+    }
+  }
+
+  #flush(): void {
+    const ops = this.#pending
+    this.#pending = []
+    this.#pendingBytes = 0
+    // One write at a time, in order; an error surfaces at the next flush or at `finish`.
+    this.#writing = this.#writing.then(() => this.#kv.write(ops))
+  }
+
+  /** Waits for the pages written so far (bounds what is queued in memory; callers may await it per batch). */
+  settled(): Promise<void> {
+    return this.#writing
+  }
+
+  /**
+   * Takes candidate keys: a key counts when its SHA-256 is the path of a leaf without a key yet (keys of
+   * other heights are ignored). Returns how many counted. Call after the pages (`needsPages` false).
+   */
+  addKeys(keys: readonly Uint8Array[]): number {
+    let n = 0
+    for (const key of keys) {
+      if (!(key instanceof Uint8Array)) continue
+      const path = sha256Str(key)
+      if (this.#values.has(path) && !this.#keys.has(path)) {
+        this.#keys.set(path, Uint8Array.from(key))
+        this.progress.keys++
+        this.progress.keyBytes += key.length
+        n++
+      }
+    }
+    return n
+  }
+
+  /**
+   * Writes the latest values, the block and certificate of the target height and the chain metadata
+   * (last). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens with `ChainStore.open`.
+   */
+  async finish(): Promise<void> {
+    if (this.needsPages || this.missingKeys > 0)
+      throw fail(
+        'STATE_SYNC_INCOMPLETE',
+        `${this.#frontier.length} pages and ${this.missingKeys} keys still missing`,
+      )
+    this.#flush()
+    await this.#writing
+    let ops: KvOp[] = []
+    for (const [path, value] of this.#values) {
+      ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, this.#keys.get(path)!), value })
+      if (ops.length >= VALUE_BATCH_OPS) {
+        await this.#kv.write(ops)
+        ops = []
+      }
+    }
+    await this.#kv.write([...ops, ...this.#chainOps], { sync: true })
+  }
+
+  get target(): SyncTarget {
+    return this.#target
+  }
+}
+
+/** Whether `kv` holds a chain started from a synced height, and which (undefined: from genesis). */
+export async function readSyncedFrom(kv: KvStore): Promise<number | undefined> {
+  const v = await kv.get(SYNCED_FROM_KEY)
+  if (v === undefined) return undefined
+  if (v.length !== 8) throw corrupt('metadata syncedFrom', `${v.length} bytes instead of 8`)
+  return readU64(v, 0)
+}

@@ -1,0 +1,319 @@
+import { existsSync, renameSync, rmSync, rmdirSync } from 'node:fs'
+import {
+  CityError,
+  type KvStore,
+  StateSyncBuilder,
+  type StateKeysCursor,
+  type SyncTarget,
+  blockHash,
+  decodeBlock,
+  decodeCertificate,
+  decodeHeader,
+  decodeStrict,
+  encode,
+  equalBytes,
+  expectArray,
+  expectBytes,
+  expectUint,
+  isCityError,
+  openLevelKv,
+  toHex,
+} from '@cityledger/core'
+import { verifyCommitCertificate } from '@cityledger/consensus'
+import type { Logger } from '../log/index.ts'
+import { STATE_SYNC_MAX_HASHES } from './protocols.ts'
+import type { SyncNet } from './sync.ts'
+
+// The joining side of state sync: offers from peers, each checked against the validator set; then the
+// state tree of the best offer fetched page by page (each page checked against its hash, so against
+// the certified root), then the keys; a peer whose answer does not check out is penalised and dropped
+// for the rest of the run, and its request goes to another peer. See stateSyncServe.ts for the wire.
+
+export type StateSyncRunErrorCode = 'STATE_SYNC_NO_OFFER' | 'STATE_SYNC_NO_PEERS'
+
+export interface StateSyncOptions {
+  chainId: string
+  genesisHash: Uint8Array
+  validators: Uint8Array[]
+  verify: Parameters<typeof verifyCommitCertificate>[3]
+  /** Peers to ask (validators), request/response and penalties: the sync protocol's view, on statesync. */
+  net: SyncNet
+  logger: Logger
+  /** Page requests in flight at once (over different peers when there are several). Default 4. */
+  parallel?: number
+  /** Hashes per page request (at most `STATE_SYNC_MAX_HASHES`). */
+  batch?: number
+  timeoutMs?: number
+  /** A progress line every this many pages. */
+  logEvery?: number
+  /**
+   * Least time between two requests to one peer, ms (default 50: 20 a second, under the protocol's rate
+   * limit of 50 a second for validators and 25 for observers, which a peer penalises).
+   */
+  minRequestIntervalMs?: number
+  /** Waits `ms` (default: a timer); tests pass one that returns at once. */
+  sleep?: (ms: number) => Promise<void>
+}
+
+/** Failed requests in a row (not bad answers, which drop at once) after which a peer is dropped. */
+const MAX_STRIKES = 3
+
+/** What one run did (logged at the end and returned). */
+export interface StateSyncResult {
+  height: number
+  stateRoot: string
+  pages: number
+  pageBytes: number
+  keys: number
+  keyBytes: number
+  requests: number
+  /** Bytes of every answer read (pages, keys, offers). */
+  bytes: number
+  /** Peers dropped for a bad answer, with the reason. */
+  dropped: { peer: string; reason: string }[]
+  ms: number
+}
+
+const noOffer = (why: string) => new CityError<StateSyncRunErrorCode>('STATE_SYNC_NO_OFFER', why)
+
+/** Checks an offer (see stateSyncServe.ts) and returns the target it certifies, or why not. */
+export function checkOffer(
+  o: Pick<StateSyncOptions, 'chainId' | 'genesisHash' | 'validators' | 'verify'>,
+  bytes: Uint8Array,
+): SyncTarget | undefined {
+  const f = decodeStrict(bytes, { maxBytes: bytes.length, maxDepth: 2 })
+  if (Array.isArray(f) && f.length === 0) return undefined
+  const [hRaw, blockRaw, certRaw, nextRaw, nextCertRaw] = expectArray(f, 5, 'offer')
+  const height = expectUint(hRaw, 'height')
+  const blockBytes = expectBytes(blockRaw, 'block')
+  const block = decodeBlock(blockBytes)
+  const nextHeaderBytes = expectBytes(nextRaw, 'nextHeader')
+  const next = decodeHeader(nextHeaderBytes)
+  const certs = [
+    decodeCertificate(expectBytes(certRaw, 'certificate')),
+    decodeCertificate(expectBytes(nextCertRaw, 'nextCertificate')),
+  ]
+  const hashes = [block.hash, blockHash(nextHeaderBytes)]
+  for (const [i, c] of certs.entries()) {
+    const verdict = verifyCommitCertificate(c, o.validators, o.chainId, o.verify)
+    if (!verdict.ok) throw new CityError('BAD_OFFER', `certificate of block ${height + i}: ${verdict.code}`)
+    if (c.height !== height + i || !equalBytes(c.blockHash, hashes[i]!))
+      throw new CityError('BAD_OFFER', `certificate of block ${height + i} is not for the offered block`)
+  }
+  if (block.header.height !== height || next.height !== height + 1 || block.header.chainId !== o.chainId)
+    throw new CityError('BAD_OFFER', 'blocks of another height or chain')
+  if (!equalBytes(next.parentHash, block.hash))
+    throw new CityError('BAD_OFFER', `block ${height + 1} does not follow block ${height}`)
+  return {
+    chainId: o.chainId,
+    genesisHash: o.genesisHash,
+    height,
+    // Block h + 1's header, certified, carries the state root after h.
+    stateRoot: next.prevStateRoot,
+    block: blockBytes,
+    certificate: expectBytes(certRaw, 'certificate'),
+  }
+}
+
+/**
+ * Builds the store of the best certified offer of the peers into `kv` (empty). Throws
+ * `STATE_SYNC_NO_OFFER` when no peer offers a checked height, `STATE_SYNC_NO_PEERS` when every peer
+ * that offered it was dropped before the end; the builder's errors otherwise.
+ */
+export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<StateSyncResult> {
+  const started = performance.now()
+  const { net, logger } = o
+  const timeoutMs = o.timeoutMs ?? 30_000
+  const batch = Math.min(o.batch ?? STATE_SYNC_MAX_HASHES, STATE_SYNC_MAX_HASHES)
+  const dropped: StateSyncResult['dropped'] = []
+  let bytes = 0
+  let requests = 0
+  const interval = o.minRequestIntervalMs ?? 50
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const nextAt = new Map<string, number>()
+  const strikes = new Map<string, number>()
+  const ask = async (peer: string, req: unknown[]): Promise<Uint8Array> => {
+    const now = performance.now()
+    const at = Math.max(now, nextAt.get(peer) ?? 0)
+    nextAt.set(peer, at + interval)
+    if (at > now) await sleep(at - now)
+    requests++
+    const res = await net.request(peer, encode(req), timeoutMs)
+    bytes += res.length
+    return res
+  }
+  /** `reason` is `kind: detail`; the penalty names the kind only (metrics count penalties by reason). */
+  const drop = (peer: string, reason: string, penalize: boolean): void => {
+    live.delete(peer)
+    dropped.push({ peer, reason })
+    if (penalize) net.penalize(peer, `state-sync:${reason.split(':')[0]}`)
+    logger.warn({ peer, reason }, 'state sync: peer dropped')
+  }
+
+  // Offers: the highest whose certificates check out.
+  const live = new Map<string, number>()
+  let target: SyncTarget | undefined
+  await Promise.all(
+    net.peers().map(async (peer) => {
+      let res: Uint8Array
+      try {
+        res = await ask(peer, ['offer'])
+      } catch (err) {
+        logger.warn({ peer, err: String(err) }, 'state sync: no offer')
+        return
+      }
+      try {
+        const t = checkOffer(o, res)
+        if (!t) return
+        live.set(peer, t.height)
+        if (!target || t.height > target.height) target = t
+      } catch (err) {
+        dropped.push({ peer, reason: `bad-offer: ${(err as Error).message}` })
+        net.penalize(peer, 'state-sync:bad-offer')
+      }
+    }),
+  )
+  if (!target) throw noOffer(`no peer of ${net.peers().length} offered a certified state`)
+  const t = target
+  // An offer of h means a head of at least h + 1: a peer one below the target has its pages and keys too.
+  for (const [peer, h] of live) if (h < t.height - 1) live.delete(peer)
+  logger.info({ height: t.height, stateRoot: toHex(t.stateRoot), peers: live.size }, 'state sync: target')
+  const builder = await StateSyncBuilder.create(kv, t)
+  const noPeers = () =>
+    new CityError<StateSyncRunErrorCode>(
+      'STATE_SYNC_NO_PEERS',
+      `every peer serving height ${t.height} was dropped (${dropped.map((d) => `${d.peer.slice(0, 16)}: ${d.reason}`).join('; ')})`,
+      { dropped },
+    )
+  let turn = 0
+  const nextPeer = (): string => {
+    const peers = [...live.keys()]
+    if (peers.length === 0) throw noPeers()
+    return peers[turn++ % peers.length]!
+  }
+
+  // Pages, a few requests in flight; a failed request's hashes go back on the frontier.
+  const logEvery = o.logEvery ?? 5000
+  let nextLog = logEvery
+  const fetchPages = async (peer: string, hashes: Uint8Array[]): Promise<void> => {
+    let res: Uint8Array
+    try {
+      res = await ask(peer, ['pages', hashes])
+    } catch (err) {
+      builder.returnHashes(hashes)
+      // A timeout drops the peer; another failure (a stream reset, a refusal) only after a few in a row.
+      const n = (strikes.get(peer) ?? 0) + 1
+      strikes.set(peer, n)
+      if (!live.has(peer)) return
+      if (isCityError(err, 'P2P_TIMEOUT')) drop(peer, 'timeout', false)
+      else if (n >= MAX_STRIKES) drop(peer, `request-failed: ${(err as Error).message}`, false)
+      return
+    }
+    strikes.delete(peer)
+    try {
+      const pages = decodeStrict(res, { maxBytes: res.length, maxDepth: 1 })
+      if (!Array.isArray(pages) || pages.length === 0 || pages.length > hashes.length)
+        throw new CityError('STATE_SYNC_BAD_PAGE', 'not a list of pages for the hashes asked', {}, true)
+      // A shorter answer (the responder's byte cap): the rest goes back.
+      builder.returnHashes(hashes.slice(pages.length))
+      builder.addPages(hashes.slice(0, pages.length), pages as Uint8Array[])
+    } catch (err) {
+      if (live.has(peer)) drop(peer, `bad-page: ${(err as Error).message}`, true)
+      return
+    }
+    await builder.settled()
+    if (builder.progress.pages >= nextLog) {
+      nextLog += logEvery
+      logger.info({ ...builder.progress, bytes }, 'state sync: progress')
+    }
+  }
+  const inFlight = new Set<Promise<void>>()
+  try {
+    while (builder.needsPages || inFlight.size > 0) {
+      const parallel = o.parallel ?? 4
+      while (builder.needsPages && inFlight.size < parallel) {
+        const peer = nextPeer()
+        // The frontier is shared out over the free slots (near the root it holds a few hashes only).
+        const share = Math.max(
+          1,
+          Math.min(batch, Math.ceil(builder.frontierSize / (parallel - inFlight.size))),
+        )
+        const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+      if (inFlight.size > 0) await Promise.race(inFlight)
+    }
+  } finally {
+    // On failure too: no request may go on writing into a store the caller is about to close.
+    await Promise.allSettled([...inFlight])
+  }
+
+  // Keys: one peer at a time (in the order they offered), from the start; keys already matched stay.
+  turn = 0
+  while (builder.needsKeys) {
+    const peer = nextPeer()
+    let cursor: StateKeysCursor | undefined = ['latest', null]
+    // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
+    let budget = 2 * builder.progress.leaves + 100_000
+    try {
+      while (cursor && builder.needsKeys) {
+        const answer = await ask(peer, ['keys', t.height, cursor[0], cursor[1]])
+        const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
+        const [keys, kind, value] = expectArray(res, 3, 'keys answer')
+        if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+        budget -= Math.max(1, keys.length)
+        if (budget < 0) throw new CityError('BAD_RESPONSE', 'more keys than the state can hold')
+        builder.addKeys(keys as Uint8Array[])
+        if (kind === null) cursor = undefined
+        else if (kind === 'latest') cursor = ['latest', expectBytes(value, 'after')]
+        else if (kind === 'deleted') cursor = ['deleted', expectUint(value, 'fromHeight')]
+        else throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
+      }
+      if (builder.needsKeys) drop(peer, `keys-incomplete: ${builder.missingKeys} keys not sent`, true)
+    } catch (err) {
+      if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
+    }
+  }
+  await builder.finish()
+  const p = builder.progress
+  const result: StateSyncResult = {
+    height: t.height,
+    stateRoot: toHex(t.stateRoot),
+    pages: p.pages,
+    pageBytes: p.pageBytes,
+    keys: p.keys,
+    keyBytes: p.keyBytes,
+    requests,
+    bytes,
+    dropped,
+    ms: Math.round(performance.now() - started),
+  }
+  logger.info({ ...result, dropped: dropped.length }, 'state sync: done')
+  return result
+}
+
+/**
+ * State sync into the LevelDB folder `dataDir` (which must not hold a store yet): built in
+ * `<dataDir>.statesync-partial` and renamed at the end, so a failed or interrupted run leaves nothing
+ * that a later start would use.
+ */
+export async function stateSyncToFolder(o: StateSyncOptions, dataDir: string): Promise<StateSyncResult> {
+  const partial = `${dataDir}.statesync-partial`
+  rmSync(partial, { recursive: true, force: true })
+  try {
+    const kv = await openLevelKv(partial)
+    let result: StateSyncResult
+    try {
+      result = await runStateSync(o, kv)
+    } finally {
+      await kv.close()
+    }
+    // An empty folder may be there already (rmdir refuses anything else).
+    if (existsSync(dataDir)) rmdirSync(dataDir)
+    renameSync(partial, dataDir)
+    return result
+  } catch (err) {
+    rmSync(partial, { recursive: true, force: true })
+    throw err
+  }
+}
