@@ -25,7 +25,7 @@ import { pushUndoOps } from './rollback.ts'
 import { type Hash32, hashFromBytes } from './stateHash.ts'
 import { type SweepResult, sweepStatePages } from './statePrune.ts'
 import { readSyncedFrom } from './stateSync.ts'
-import { type CommittedState, StateTree, type StateWrites } from './stateTree.ts'
+import { type CommittedState, StateTree } from './stateTree.ts'
 import { decodeResult, decodeStored, hex, isBytes, same } from './storedValues.ts'
 import {
   type TxSearchPage,
@@ -37,32 +37,8 @@ import {
 
 export { CHECKED_AT_OPEN } from './openChecks.ts'
 
-/** What `ChainStore.open` may check. */
-export interface ChainStoreOptions {
-  /** Refuse (`STORE_WRONG_CHAIN`) a store that belongs to another chain. */
-  chainId?: string
-}
-
-/** The genesis state, written once as height 0. */
-export interface GenesisInput {
-  chainId: string
-  /** Hash that block 1 names as its parent; 32 zero bytes when omitted. */
-  genesisHash?: Uint8Array
-  stateWrites: StateWrites
-}
-
-/** Everything that one committed block changes, persisted in one atomic, synced batch. */
-export interface CommitInput {
-  block: Block
-  /** The encoded commit certificate (`encodeCertificate`) for `block`. */
-  certificate: Uint8Array
-  /** One result per transaction, in block order. */
-  results: readonly TxResult[]
-  /** The state writes of the whole block (failed txs' writes already dropped). */
-  stateWrites: StateWrites
-  /** Events of the end-of-block hooks (none when omitted). */
-  blockEvents?: readonly ServiceEvent[]
-}
+import type { ChainStoreOptions, CommitInput, GenesisInput } from './chainStoreTypes.ts'
+export type { ChainStoreOptions, CommitInput, GenesisInput } from './chainStoreTypes.ts'
 
 /**
  * Blocks, certificates, transaction index, results and the authenticated state of one chain, over a
