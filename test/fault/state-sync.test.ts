@@ -7,29 +7,13 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type TxBody, toHex } from '@cityledger/core'
+import { toHex } from '@cityledger/core'
 import { loadConfig, writeConfig } from '@cityledger/node'
+import { cityTx } from './cityTx.ts'
 import { type Cluster, startCluster, waitFor } from './cluster.ts'
 
 const JOINER = 3
 const LIAR = 1
-
-async function cityTx(c: Cluster, node: number, service: string, method: string, args: TxBody['args']) {
-  const { client } = c.nodes[node]!
-  const key = c.layout.cityKey
-  const signer = toHex(key.publicKey)
-  const nonce = Number((await client.query('_sys', 'nonce', { signer })).value) + 1
-  const body: TxBody = {
-    chainId: c.layout.genesis.chainId,
-    service,
-    method,
-    args,
-    signer: key.publicKey,
-    nonce,
-    expiry: 0,
-  }
-  return client.submitTx(body, key.secretKey, { wait: 'commit', timeoutMs: 20_000 })
-}
 
 const logLines = (c: Cluster, i: number): Record<string, unknown>[] =>
   readFileSync(join(c.nodes[i]!.home, 'node.log'), 'utf8')

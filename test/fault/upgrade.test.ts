@@ -9,28 +9,11 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type TxBody, toHex } from '@cityledger/core'
 import { EXIT } from '@cityledger/node'
+import { cityTx } from './cityTx.ts'
 import { type Cluster, startCluster, waitFor } from './cluster.ts'
 
 const NEW = { token: '9.9.9' }
-
-async function cityTx(c: Cluster, node: number, service: string, method: string, args: TxBody['args']) {
-  const { client } = c.nodes[node]!
-  const key = c.layout.cityKey
-  const signer = toHex(key.publicKey)
-  const nonce = Number((await client.query('_sys', 'nonce', { signer })).value) + 1
-  const body: TxBody = {
-    chainId: c.layout.genesis.chainId,
-    service,
-    method,
-    args,
-    signer: key.publicKey,
-    nonce,
-    expiry: 0,
-  }
-  return client.submitTx(body, key.secretKey, { wait: 'commit', timeoutMs: 20_000 })
-}
 
 /** Node i's exit code, or a failure with its status and log once `ms` passed. */
 async function exitWithin(c: Cluster, i: number, ms: number): Promise<number | null> {
