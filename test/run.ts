@@ -40,7 +40,7 @@ const all = find(dir)
 // with the line `// test lane: beside the package tests` runs in the package tests' pool instead (the
 // pack test: most of it is a build and an install).
 const BESIDE = '// test lane: beside the package tests'
-// The other root tests run two at a time (their processes mostly wait on timers and each other: two
+// The other root tests run three at a time (their processes mostly wait on timers and each other: two
 // clusters of four validators use about one core between them), except those that say
 // `// test lane: alone` (they load the machine, or their bound is tight): those run last, one at a time.
 const ALONE = '// test lane: alone'
@@ -60,7 +60,7 @@ const LONG = '// test lane: long'
 const paired = system
   .filter((p) => !hasLine(p, ALONE))
   .sort((a, b) => Number(hasLine(b, LONG)) - Number(hasLine(a, LONG)))
-const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 2)
+const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 3)
 
 let passed = 0
 let failed = 0

@@ -2,6 +2,7 @@
 // equivocating primary, conflicting votes, replays of old messages, a flood of garbage and oversized
 // frames. Safety and liveness hold, and the honest nodes penalise the offender where it is detectable.
 import { test } from 'uvu'
+// test lane: long
 import * as assert from 'uvu/assert'
 import { testSeed } from '@cityledger/core/testing'
 import { BYZANTINE_KINDS } from './byzantine.ts'
