@@ -4,7 +4,7 @@
 //   node test/run.ts --dir packages/core   tests under one folder
 //   node test/run.ts --grep mempool  files whose path contains the word
 // Env: TEST_JOBS (parallel package test files, default 2), TEST_SYSTEM_JOBS (parallel multi-process
-// test files, default 2), TEST_FILE_TIMEOUT (seconds per file, default 600).
+// test files, default 3), TEST_FILE_TIMEOUT (seconds per file, default 600).
 import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
