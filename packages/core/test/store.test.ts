@@ -139,6 +139,9 @@ for (const { name } of BACKENDS) {
         ],
         ['STORE_BAD_CERTIFICATE', { ...good, certificate: new Uint8Array([1, 2, 3]) }],
         ['STORE_BAD_CERTIFICATE', { ...good, certificate: nextBlockCertFor(good, 2) }],
+        ['STORE_BAD_CERTIFICATE', { ...good, certificate: certWithChain(good, 'other-chain') }],
+        ['STORE_BAD_CERTIFICATE', { ...good, certificate: certWithChain(good, `${CHAIN_ID}--e0`) }],
+        ['STORE_BAD_CERTIFICATE', { ...good, certificate: certWithChain(good, `${CHAIN_ID}--x1`) }],
         ['STORE_BAD_RESULTS', { ...good, results: good.results.slice(1) }],
         [
           'STORE_BAD_RESULTS',
@@ -304,6 +307,20 @@ test('a failed disk write leaves the store where it was, and the same block comm
   const reopened = await ChainStore.open(inner)
   assert.equal(hex(reopened.state.root()), hex(store.state.root()))
 })
+
+test("a certificate of a later validator epoch (`<chainId>--e<N>`, signed by that epoch's set) is stored", async () => {
+  const store = await ChainStore.open(openMemoryKv())
+  await store.initGenesis({ chainId: CHAIN_ID, stateWrites: genesisWrites(SEED) })
+  const input = nextBlock(store, SEED)
+  const certificate = certWithChain(input, `${CHAIN_ID}--e3`)
+  await store.commitBlock({ ...input, certificate })
+  assert.equal(await store.getCertificate(1), certificate)
+  await store.close()
+})
+
+function certWithChain(input: CommitInput, chainId: string): Uint8Array {
+  return encodeCertificate({ ...decodeCertificate(input.certificate), chainId })
+}
 
 function nextBlockCertFor(input: CommitInput, height: number): Uint8Array {
   const c = decodeCertificate(input.certificate)

@@ -73,6 +73,18 @@ export function checkBlock(block: Block): void {
   }
 }
 
+/**
+ * Whether a certificate's chain id belongs to the block's chain: the chain id itself (validator epoch 0)
+ * or `<chainId>--e<N>` (N >= 1: the votes of validator epoch N, see @cityledger/consensus epochChainId).
+ */
+function certifiesChain(certChainId: string, chainId: string): boolean {
+  if (certChainId === chainId) return true
+  return (
+    certChainId.startsWith(`${chainId}--e`) &&
+    /^[1-9][0-9]{0,14}$/.test(certChainId.slice(chainId.length + 3))
+  )
+}
+
 export function checkCertificate(certificate: Uint8Array, block: Block): void {
   if (!isBytes(certificate)) throw new StoreError('STORE_BAD_CERTIFICATE', 'certificate: expected bytes')
   let cert: ReturnType<typeof decodeCertificate>
@@ -88,7 +100,7 @@ export function checkCertificate(certificate: Uint8Array, block: Block): void {
   if (
     cert.height !== block.header.height ||
     (!same(cert.blockHash, block.hash) && !nullFill) ||
-    cert.chainId !== block.header.chainId
+    !certifiesChain(cert.chainId, block.header.chainId)
   ) {
     throw new StoreError(
       'STORE_BAD_CERTIFICATE',
