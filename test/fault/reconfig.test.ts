@@ -175,7 +175,7 @@ test(`add a validator, remove one, restart one across a boundary (SEED=${seed})`
     for (const i of [0, 3, 4]) console.log(await c.describe(i))
     if (c.nodes.some((_, i) => c.log(i, 200).includes('certificate is for block')))
       console.log(
-        "a store refused an epoch's certificate: core's checkCertificate (store/commitChecks.ts) must accept the epoch chain ids `${chainId}--e<N>` (see the node README, Validator-set changes)",
+        "a store refused an epoch's certificate: core's checkCertificate (store/commitChecks.ts) must accept the epoch chain ids `<chainId>--e<N>` (see the node README, Validator-set changes)",
       )
     throw err
   } finally {
