@@ -13,6 +13,8 @@ import { BlockBudget } from './blockBudget.ts'
 import { DEFAULT_MAX_QUEUED_PER_PEER, type DriverOptions } from './driverOptions.ts'
 import { type EpochRun, type ReplicaSet, singleReplica } from './epochReplicas.ts'
 import { nullBlock } from './nullBlock.ts'
+import { PeerShares } from './peerShares.ts'
+import { EpochTimers, observeCommit } from './driverTimers.ts'
 
 export {
   type ConsensusNet,
@@ -42,12 +44,11 @@ export class ConsensusDriver {
   private readonly replicas: ReplicaSet
   private lastEpochSyncAt = Number.NEGATIVE_INFINITY
   /** Messages and bytes each peer has waiting in `queue`. */
-  private readonly queuedFrom = new Map<string, { messages: number; bytes: number }>()
-  private readonly maxQueuedPerPeer: { messages: number; bytes: number }
+  private readonly shares: PeerShares
   private dropped = 0
   private draining = false
   private stopped = false
-  private readonly timers = new Map<string, unknown>()
+  private readonly timers: EpochTimers
   /** Heights a replica asked us to propose, with the view and epoch it asked in (only head + 1 can be built). */
   private readonly proposalsWanted = new Map<number, { view: number; epoch: number }>()
   private proposeTimer: unknown
@@ -69,7 +70,8 @@ export class ConsensusDriver {
   constructor(opts: DriverOptions) {
     this.o = opts
     this.lastCommitAt = opts.clock.now()
-    this.maxQueuedPerPeer = opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER
+    this.timers = new EpochTimers(opts.clock)
+    this.shares = new PeerShares(opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER)
     this.replicas = opts.replicas ?? singleReplica(opts.replica ?? { step: () => [] })
     if (opts.targetRoundMs !== undefined)
       this.budget = new BlockBudget({ maxTxs: opts.maxBlockTxs, targetRoundMs: opts.targetRoundMs })
@@ -87,11 +89,8 @@ export class ConsensusDriver {
   push(input: Input, epoch?: number): boolean {
     if (this.stopped) return false
     if (input.type === 'message' && input.from !== undefined) {
-      const q = this.queuedFrom.get(input.from) ?? { messages: 0, bytes: 0 }
-      if (
-        q.messages + 1 > this.maxQueuedPerPeer.messages ||
-        q.bytes + input.bytes.length > this.maxQueuedPerPeer.bytes
-      ) {
+      const q = this.shares.admit(input.from, input.bytes.length)
+      if (q) {
         this.dropped++
         this.o.logger.debug(
           { peer: input.from, queued: q.messages, bytes: q.bytes, dropped: this.dropped },
@@ -100,9 +99,6 @@ export class ConsensusDriver {
         this.o.net.penalize(input.from, 'queue:consensus messages over the per-peer bound')
         return false
       }
-      q.messages++
-      q.bytes += input.bytes.length
-      this.queuedFrom.set(input.from, q)
     }
     this.queue.push(epoch === undefined ? { input } : { input, epoch })
     if (!this.draining) void this.drain()
@@ -122,17 +118,12 @@ export class ConsensusDriver {
   private dequeued(item: Queued): void {
     if (!('input' in item)) return
     const { input } = item
-    if (input.type !== 'message' || input.from === undefined) return
-    const q = this.queuedFrom.get(input.from)
-    if (!q) return
-    q.messages--
-    q.bytes -= input.bytes.length
-    if (q.messages <= 0) this.queuedFrom.delete(input.from)
+    if (input.type === 'message' && input.from !== undefined)
+      this.shares.release(input.from, input.bytes.length)
   }
 
   stop(): void {
     this.stopped = true
-    for (const t of this.timers.values()) this.o.clock.clearTimeout(t)
     this.timers.clear()
     if (this.proposeTimer) this.o.clock.clearTimeout(this.proposeTimer)
   }
@@ -177,17 +168,17 @@ export class ConsensusDriver {
   }
 
   /** Steps one replica and carries out its outputs; false once the node must stop (a throwing step). */
-  private async stepRun(run: EpochRun, input: Input): Promise<boolean> {
+  private async stepRun(run: EpochRun, input: Input): Promise<Output[] | undefined> {
     let outputs: Output[]
     try {
       outputs = run.replica.step(input)
     } catch (err) {
       // A throwing step is a bug in the replica: stop rather than run on with unknown state.
       this.o.onFatal(new Error(`consensus step failed on ${input.type}: ${(err as Error).stack ?? err}`))
-      return false
+      return undefined
     }
     await this.act(outputs, run)
-    return true
+    return outputs
   }
 
   /**
@@ -205,16 +196,10 @@ export class ConsensusDriver {
       this.syncHint()
       return
     }
-    let outputs: Output[]
-    try {
-      outputs = cur.replica.step(input)
-    } catch (err) {
-      this.o.onFatal(new Error(`consensus step failed on message: ${(err as Error).stack ?? err}`))
-      return
-    }
-    const other = outputs.find((o) => o.type === 'reject' && o.code === 'OTHER_EPOCH')
+    const other = (await this.stepRun(cur, input))?.find(
+      (o) => o.type === 'reject' && o.code === 'OTHER_EPOCH',
+    )
     const epoch = other?.type === 'reject' ? other.epoch : undefined
-    await this.act(outputs, cur)
     if (epoch === undefined || this.replicas.current() !== cur) return
     if (old && epoch === old.epoch) await this.stepRun(old, input)
     else if (epoch > cur.epoch) this.syncHint()
@@ -255,27 +240,15 @@ export class ConsensusDriver {
           this.send(run, out.to, out.bytes)
           break
         case 'setTimer': {
-          const key = `${run.epoch}/${out.timer}`
-          const old = this.timers.get(key)
-          if (old !== undefined) this.o.clock.clearTimeout(old)
           const { timer, token } = out
-          const epoch = run.epoch
-          this.timers.set(
-            key,
-            this.o.clock.setTimeout(() => {
-              this.timers.delete(key)
-              this.push({ type: 'timeout', timer, token }, epoch)
-            }, out.ms),
+          this.timers.set(run.epoch, timer, out.ms, () =>
+            this.push({ type: 'timeout', timer, token }, run.epoch),
           )
           break
         }
-        case 'cancelTimer': {
-          const key = `${run.epoch}/${out.timer}`
-          const t = this.timers.get(key)
-          if (t !== undefined) this.o.clock.clearTimeout(t)
-          this.timers.delete(key)
+        case 'cancelTimer':
+          this.timers.cancel(run.epoch, out.timer)
           break
-        }
         case 'requestProposal':
           this.proposalsWanted.set(out.height, { view: out.view, epoch: run.epoch })
           this.schedulePropose()
@@ -481,16 +454,13 @@ export class ConsensusDriver {
     const committed = await this.o.ledger.commit(block, txs, certBytes)
     this.lastCommitAt = this.o.clock.now()
     const m = this.o.metrics
-    if (m) {
-      m.height.set(block.header.height)
-      m.blockTxs.observe(txs.length)
-      m.blockBytes.observe(block.bytes.length)
-      let failed = 0
-      for (const r of committed.results) if (r.code !== null) failed++
-      m.txsCommitted.inc({ outcome: 'ok' }, committed.results.length - failed)
-      if (failed) m.txsCommitted.inc({ outcome: 'failed' }, failed)
-      if (started !== undefined) m.commitLatency.observe((this.lastCommitAt - started) / 1000)
-    }
+    if (m)
+      observeCommit(
+        m,
+        block,
+        committed.results,
+        started === undefined ? undefined : this.lastCommitAt - started,
+      )
     const hex = toHex(certificate.blockHash)
     const round = this.roundStart.get(hex)
     // A round that spanned a view change measures the fault, not the block: not counted.
