@@ -263,6 +263,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     onCurrentSet: (keys) => currentSetHex.splice(0, currentSetHex.length, ...keys),
   })
   const epochs = replicas
+  // The schedule from the stored state now, so that p2p lets in the right set from its start.
+  epochs.refresh()
 
   // store.retainBlocks: prunes old block history in the background after commits (retention.ts).
   const retention = new BlockRetention({
