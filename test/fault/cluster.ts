@@ -3,9 +3,18 @@
 // nodes under test/fault/faultNode.ts (clock skew, full disk, Byzantine), pause processes
 // (SIGSTOP/SIGCONT), and it always tears down processes, proxies and the folder.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
+import { type KeyPair, generateKeyPair, toHex } from '@cityledger/core'
 import {
   type CityledgerClient,
   type TestnetLayout,
@@ -13,6 +22,7 @@ import {
   createTestnet,
   loadConfig,
   writeConfig,
+  writeKey,
 } from '@cityledger/node'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type LinkMode, type LinkProxy, startProxy } from './proxy.ts'
@@ -59,6 +69,11 @@ export interface ClusterOptions {
   editGenesis?: (genesis: Record<string, unknown>) => void
   /** Nodes not started with the others (start them with `start(i)`: e.g. a node that joins later). */
   notStarted?: number[]
+  /**
+   * Nodes whose key is not in the genesis (indexes validators.., homes `node<i>`), configured with the
+   * validators as their peers; not started by startCluster (validator-set changes add them).
+   */
+  extra?: number
 }
 
 /** Giving up on a restarted node's catch-up after this long (the fault suite's bound is 30 s). */
@@ -79,6 +94,8 @@ export interface CatchUp {
 
 export interface Cluster {
   layout: TestnetLayout
+  /** The key of every node, the extra ones included (index = node index). */
+  keys: KeyPair[]
   dir: string
   nodes: ClusterNode[]
   honest(): ClusterNode[]
@@ -111,7 +128,8 @@ const inDir = (f: FaultNodeOptions | undefined, dir: string): FaultNodeOptions |
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const n = opts.validators
-  const ports = await freePorts(2 * n)
+  const extra = opts.extra ?? 0
+  const ports = await freePorts(2 * (n + extra))
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-fault-'))
   const layout = createTestnet({
     validators: n,
@@ -164,11 +182,33 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     rmSync(dir, { recursive: true, force: true })
     throw err
   }
-  const nodes: ClusterNode[] = layout.homes.map((home, i) => ({
+  const keys = [...layout.keys]
+  const homes = [...layout.homes]
+  const rpcs = [...layout.rpc]
+  for (let i = n; i < n + extra; i++) {
+    const home = join(dir, `node${i}`)
+    const key = generateKeyPair()
+    mkdirSync(home, { recursive: true })
+    writeKey(home, key)
+    const cfg = loadConfig(layout.homes[0]!)
+    cfg.moniker = `joiner-${i}`
+    cfg.p2p.listen = [`/ip4/127.0.0.1/tcp/${ports[2 * i]!}`]
+    cfg.p2p.peers = layout.keys.map((k, j) => ({
+      publicKey: toHex(k.publicKey),
+      addrs: [`/ip4/127.0.0.1/tcp/${ports[2 * j]!}`],
+    }))
+    cfg.rpc.port = ports[2 * i + 1]!
+    writeConfig(home, cfg)
+    copyFileSync(join(layout.homes[0]!, 'genesis.json'), join(home, 'genesis.json'))
+    keys.push(key)
+    homes.push(home)
+    rpcs.push(`http://127.0.0.1:${ports[2 * i + 1]!}`)
+  }
+  const nodes: ClusterNode[] = homes.map((home, i) => ({
     index: i,
     home,
-    rpc: layout.rpc[i]!,
-    client: createClient({ url: layout.rpc[i]!, fetch: timedFetch }),
+    rpc: rpcs[i]!,
+    client: createClient({ url: rpcs[i]!, fetch: timedFetch }),
     process: undefined,
     exited: undefined,
     fault: inDir(opts.faults?.[i], dir),
@@ -279,6 +319,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const cluster: Cluster = {
     layout,
+    keys,
     dir,
     nodes,
     honest: () => nodes.filter((x) => !x.byzantine),
@@ -349,7 +390,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     describe: (i) => describeNode(`node ${i}`, nodes[i]!.rpc, join(nodes[i]!.home, 'node.log')),
   }
   try {
-    await Promise.all(nodes.map((_, i) => (opts.notStarted?.includes(i) ? undefined : start(i))))
+    await Promise.all(nodes.slice(0, n).map((_, i) => (opts.notStarted?.includes(i) ? undefined : start(i))))
   } catch (err) {
     await cluster.close()
     throw err

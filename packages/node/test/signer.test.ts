@@ -166,6 +166,29 @@ test(
 )
 
 test(
+  "the guard signs the votes of the chain's later epochs (epochChainId) and refuses other chains",
+  withDir(async (dir) => {
+    const key = generateKeyPair()
+    const path = join(dir, 'signer-state.json')
+    const g = guardSigner(fileSigner(key), { path, chainId: CHAIN })
+    const at = (chainId: string, height: number) =>
+      voteSigningMessage({
+        chainId,
+        kind: VoteKind.commit,
+        height,
+        view: 0,
+        digest: new Uint8Array(32).fill(1),
+        validator: key.publicKey,
+      })
+    assert.is(await codeOf(() => g.sign(at(`${CHAIN}--e1`, 41))), 'OK')
+    assert.is(await codeOf(() => g.sign(at(`${CHAIN}--e12`, 90))), 'OK')
+    assert.match(await codeOf(() => g.sign(at('other-chain', 42))), /^DOUBLE_SIGN: .*for chain other-chain/)
+    assert.match(await codeOf(() => g.sign(at(`${CHAIN}--x1`, 43))), /^DOUBLE_SIGN/)
+    assert.match(await codeOf(() => g.sign(at(`${CHAIN}--e0`, 44))), /^DOUBLE_SIGN/)
+  }),
+)
+
+test(
   'the guard keeps a window of heights; older prepares and commits are refused, checkpoints signed',
   withDir(async (dir) => {
     const key = generateKeyPair()

@@ -85,7 +85,13 @@ export interface ValidateOptions {
 
 export interface LedgerOptions {
   chainId: string
+  /** The genesis validators (used when `validatorsAt` is not given). */
   validators: Uint8Array[]
+  /**
+   * The validators that sign `height` (the schedule as executed so far; epochs.ts of consensus).
+   * Default: `validators` at every height.
+   */
+  validatorsAt?: (height: number) => readonly Uint8Array[]
   store: LedgerStore
   runtime: Runtime
   verifier: SignatureVerifier
@@ -139,9 +145,10 @@ export class Ledger {
     return this.opts.store.blockHash(height)
   }
 
-  /** The validator expected to propose in `view`. */
-  primaryOf(view: number): Uint8Array {
-    return this.opts.validators[view % this.opts.validators.length]!
+  /** The validator expected to propose in `view` at `height` (default: the next height), of that height's set. */
+  primaryOf(view: number, height: number = this.headState.height + 1): Uint8Array {
+    const set = this.opts.validatorsAt?.(height) ?? this.opts.validators
+    return set[view % set.length]!
   }
 
   /**
@@ -207,7 +214,7 @@ export class Ledger {
           `block time ${h.time} is ${h.time - now} ms ahead of this node's clock (bound ${drift})`,
         )
     }
-    if (!equalBytes(h.proposer, this.primaryOf(h.view)))
+    if (!equalBytes(h.proposer, this.primaryOf(h.view, h.height)))
       return fail('BAD_PROPOSER', `proposer is not the primary of view ${h.view}`)
     if (block.txs.length > this.opts.maxBlockTxs)
       return fail('TOO_MANY_TXS', `${block.txs.length} txs, limit ${this.opts.maxBlockTxs}`)

@@ -49,6 +49,8 @@ export interface BackendOptions {
    * `peers`, which also counts observers.
    */
   validatorPeers?: () => number
+  /** The validators of the next height (hex; the schedule as executed). Default: the genesis set. */
+  validatorSet?: () => readonly string[]
   catchingUp: () => boolean
   started: () => boolean
   /** Admission: mempool add + gossip. */
@@ -278,8 +280,15 @@ export class NodeRpcBackend implements RpcBackend {
     return this.o.peerList?.() ?? []
   }
 
+  /** The set that signs the next height; names from the genesis for keys it lists. */
   async validators() {
-    return this.o.genesis.validators.map((v) => ({ publicKey: v.publicKey, name: v.name }))
+    const set = this.o.validatorSet?.()
+    if (!set) return this.o.genesis.validators.map((v) => ({ publicKey: v.publicKey, name: v.name }))
+    const names = new Map(this.o.genesis.validators.map((v) => [v.publicKey.toLowerCase(), v.name]))
+    return set.map((k) => {
+      const name = names.get(k.toLowerCase())
+      return name === undefined ? { publicKey: k } : { publicKey: k, name }
+    })
   }
 
   async query(service: string, query: string, args: Record<string, string>) {
@@ -318,7 +327,9 @@ export class NodeRpcBackend implements RpcBackend {
     const reasons: string[] = []
     if (!this.o.started()) reasons.push('starting')
     if (this.o.catchingUp()) reasons.push('catching up')
-    const set = this.o.genesis.validators.map((v) => v.publicKey.toLowerCase())
+    const set = (this.o.validatorSet?.() ?? this.o.genesis.validators.map((v) => v.publicKey)).map((k) =>
+      k.toLowerCase(),
+    )
     const isValidator = set.includes(this.o.nodeId.toLowerCase())
     if (isValidator) {
       const needed = quorumSize(set.length) - 1

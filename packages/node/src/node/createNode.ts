@@ -11,15 +11,15 @@ import {
   createPureVerifier,
   createRuntime,
   createVerifier,
-  blockHashFromBytes,
   subKv,
   toHex,
   type KvStore,
   ZERO_HASH,
+  decodeCertificate,
   equalBytes,
   type Tx,
 } from '@cityledger/core'
-import { createReplica } from '@cityledger/consensus'
+import { validatorsAt } from '@cityledger/consensus'
 import { allServices } from '@cityledger/apps'
 import { sandboxedAppServices } from './sandboxedServices.ts'
 import { registerRuntimeMetrics } from './runtimeMetrics.ts'
@@ -41,7 +41,9 @@ import { NodeRpcBackend } from './backend.ts'
 import { Backlog } from './backlog.ts'
 import { BlockRetention } from './retention.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
+import type { EpochReplicas } from './epochReplicas.ts'
 import { Journal } from './journal.ts'
+import { nodeReplicas } from './nodeReplicas.ts'
 import { type NodeLifecycle, nodeLifecycle } from './lifecycle.ts'
 import { consensusNet, createNodeP2P, syncNet } from './network.ts'
 import { openSigner, openStore, writeOrCheckGenesis } from './openSignerAndStore.ts'
@@ -216,10 +218,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       maxPerSigner: config.mempool.maxPerSigner,
     },
   })
+  // The validator set follows the chain (epochs): `replicas` holds the schedule once built below.
+  let replicas: EpochReplicas | undefined
+  const currentSetHex = [...validatorsHex]
   const ledger = await Ledger.open({
     chainId: genesis.chainId,
     validators,
-    store: instrumentLedgerStore(await ledgerStore(store), metrics, validatorsHex),
+    validatorsAt: (h) => (replicas ? validatorsAt(replicas.schedule, h) : validators),
+    store: instrumentLedgerStore(await ledgerStore(store), metrics, currentSetHex),
     runtime,
     verifier,
     verifiedCache,
@@ -253,24 +259,27 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const submits = metrics ? createSubmitTracker(metrics, () => clock.now()) : undefined
   // Set once everything is built: a fatal error before that stops nothing (nothing runs yet).
   let lifecycle: NodeLifecycle | undefined
-  const replica = isValidator
-    ? createReplica({
-        chainId: genesis.chainId,
-        validators,
-        publicKey: key.publicKey,
-        // A signer that fails stops the node (fatal) instead of leaving a round half done.
-        sign: failStop(validatorSigner, (err) => lifecycle?.fatal(err)),
-        verify: (c) => inline.verify(c),
-        blockDigest: (b) => blockHashFromBytes(b),
-        checkpointInterval: genesis.consensus.checkpointInterval,
-        windowSize: genesis.consensus.watermarkWindow,
-        viewTimeoutMs: genesis.consensus.viewChangeTimeoutMs,
-        // consensus.emptyBlocks false: the primary proposes once per heartbeat while idle.
-        heartbeatMs: config.consensus.emptyBlocks ? 0 : config.consensus.heartbeatMs,
-        // The same number as the p2p consensus frame limit: one side never accepts what the other refuses.
-        maxMessageBytes: consensusMessageLimit(genesis.consensus.maxBlockBytes),
-      })
-    : undefined
+  replicas = nodeReplicas({
+    genesis,
+    config,
+    publicKey: key.publicKey,
+    genesisValidators: validators,
+    // A signer that fails stops the node (fatal) instead of leaving a round half done.
+    sign: failStop(validatorSigner, (err) => lifecycle?.fatal(err)),
+    inline,
+    store,
+    runtime,
+    journal,
+    logger: log('consensus'),
+    onAllowed: (keys) =>
+      void p2p
+        .setAllowed(keys)
+        .catch((err) => log('node').warn({ err: String(err) }, 'p2p allow list not updated')),
+    onCurrentSet: (keys) => currentSetHex.splice(0, currentSetHex.length, ...keys),
+  })
+  const epochs = replicas
+  // The schedule from the stored state now, so that p2p lets in the right set from its start.
+  epochs.refresh()
 
   // store.retainBlocks: prunes old block history in the background after commits (retention.ts).
   const retention = new BlockRetention({
@@ -281,11 +290,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   const driver = new ConsensusDriver({
     chainId: genesis.chainId,
     publicKey: key.publicKey,
-    replica: replica ?? { step: () => [] },
+    replicas: epochs,
+    headCertificate: async () => {
+      const c = ledger.head.height > 0 ? await store.getCertificate(ledger.head.height) : undefined
+      return c ? decodeCertificate(c) : undefined
+    },
     journal,
     ledger,
     mempool,
-    net: wrapNet(consensusNet(p2p, validatorsHex)),
+    net: wrapNet(consensusNet(p2p, () => epochs.current()?.validatorsHex ?? [])),
     // Each peer's share of the driver queue: its p2p byte burst (3 frames), 256 messages.
     maxQueuedPerPeer: { messages: 256, bytes: 3 * consensusFrameBytes },
     clock,
@@ -321,12 +334,15 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
 
   const syncer = new Syncer({
     chainId: genesis.chainId,
-    validators,
+    schedule: () => epochs.schedule,
     ledger,
-    net: syncNet(p2p, validatorsHex),
+    net: syncNet(p2p),
     apply: async (height, block, digest, certificate) => {
-      if (replica) {
-        driver.push({ type: 'syncBlock', height, block, digest, certificate })
+      // An epoch switch after the block before is done first: it decides who takes this one.
+      await driver.idle()
+      const epoch = epochs.epochOf(height)
+      if (epochs.run(epoch)) {
+        driver.push({ type: 'syncBlock', height, block, digest, certificate }, epoch)
         await driver.idle()
       } else {
         await driver.commitSynced({
@@ -370,7 +386,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     metrics,
     view: () => driver.view,
     peers: () => p2p.peers().length,
-    validatorPeers: () => p2p.peers().filter((p) => validatorsHex.includes(p.publicKey)).length,
+    validatorPeers: () => p2p.peers().filter((p) => currentSetHex.includes(p.publicKey)).length,
+    validatorSet: () => currentSetHex,
     peerList: () => p2p.peers().map((p) => ({ publicKey: p.publicKey, role: p.role, addrs: p.addrs })),
     catchingUp: () => syncer.catchingUp,
     started: () => lifecycle?.started() ?? false,

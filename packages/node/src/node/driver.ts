@@ -11,7 +11,10 @@ import {
 import type { Input, Output } from '@cityledger/consensus'
 import { BlockBudget } from './blockBudget.ts'
 import { DEFAULT_MAX_QUEUED_PER_PEER, type DriverOptions } from './driverOptions.ts'
+import { type EpochRun, type ReplicaSet, singleReplica } from './epochReplicas.ts'
 import { nullBlock } from './nullBlock.ts'
+import { PeerShares } from './peerShares.ts'
+import { EpochTimers, observeCommit } from './driverTimers.ts'
 
 export {
   type ConsensusNet,
@@ -23,6 +26,11 @@ export {
 
 type CommitOut = Extract<Output, { type: 'commit' }>
 type ValidateOut = Extract<Output, { type: 'validate' }>
+/** An input for the replica of `epoch` (undefined: the current one; messages may go on to the retired one). */
+type Queued = { input: Input; epoch?: number } | { switchAfter: number; digest: Uint8Array }
+
+/** At most one block sync per this many ms because a peer is in a later epoch (or this node has no replica). */
+const LATER_EPOCH_SYNC_MS = 1000
 
 /**
  * Feeds every input of the replica through one queue (messages, timers, proposals, validations,
@@ -32,18 +40,19 @@ type ValidateOut = Extract<Output, { type: 'validate' }>
  */
 export class ConsensusDriver {
   private readonly o: DriverOptions
-  private readonly queue: Input[] = []
+  private readonly queue: Queued[] = []
+  private readonly replicas: ReplicaSet
+  private lastEpochSyncAt = Number.NEGATIVE_INFINITY
   /** Messages and bytes each peer has waiting in `queue`. */
-  private readonly queuedFrom = new Map<string, { messages: number; bytes: number }>()
-  private readonly maxQueuedPerPeer: { messages: number; bytes: number }
+  private readonly shares: PeerShares
   private dropped = 0
   private draining = false
   private stopped = false
-  private readonly timers = new Map<string, unknown>()
-  /** Heights the replica asked us to propose, with the view it asked in (only head + 1 can be built). */
-  private readonly proposalsWanted = new Map<number, number>()
+  private readonly timers: EpochTimers
+  /** Heights a replica asked us to propose, with the view and epoch it asked in (only head + 1 can be built). */
+  private readonly proposalsWanted = new Map<number, { view: number; epoch: number }>()
   private proposeTimer: unknown
-  private readonly validations: ValidateOut[] = []
+  private readonly validations: (ValidateOut & { epoch: number })[] = []
   private validating = false
   private readonly commits = new Map<number, CommitOut>()
   private committing: Promise<void> = Promise.resolve()
@@ -61,7 +70,9 @@ export class ConsensusDriver {
   constructor(opts: DriverOptions) {
     this.o = opts
     this.lastCommitAt = opts.clock.now()
-    this.maxQueuedPerPeer = opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER
+    this.timers = new EpochTimers(opts.clock)
+    this.shares = new PeerShares(opts.maxQueuedPerPeer ?? DEFAULT_MAX_QUEUED_PER_PEER)
+    this.replicas = opts.replicas ?? singleReplica(opts.replica ?? { step: () => [] })
     if (opts.targetRoundMs !== undefined)
       this.budget = new BlockBudget({ maxTxs: opts.maxBlockTxs, targetRoundMs: opts.targetRoundMs })
   }
@@ -75,14 +86,11 @@ export class ConsensusDriver {
    * Queues an input; inputs are applied one at a time, in arrival order. Never blocks: a peer's message
    * over its share of the queue is dropped (false) and the peer penalised; consensus retransmits.
    */
-  push(input: Input): boolean {
+  push(input: Input, epoch?: number): boolean {
     if (this.stopped) return false
     if (input.type === 'message' && input.from !== undefined) {
-      const q = this.queuedFrom.get(input.from) ?? { messages: 0, bytes: 0 }
-      if (
-        q.messages + 1 > this.maxQueuedPerPeer.messages ||
-        q.bytes + input.bytes.length > this.maxQueuedPerPeer.bytes
-      ) {
+      const q = this.shares.admit(input.from, input.bytes.length)
+      if (q) {
         this.dropped++
         this.o.logger.debug(
           { peer: input.from, queued: q.messages, bytes: q.bytes, dropped: this.dropped },
@@ -91,13 +99,15 @@ export class ConsensusDriver {
         this.o.net.penalize(input.from, 'queue:consensus messages over the per-peer bound')
         return false
       }
-      q.messages++
-      q.bytes += input.bytes.length
-      this.queuedFrom.set(input.from, q)
     }
-    this.queue.push(input)
+    this.queue.push(epoch === undefined ? { input } : { input, epoch })
     if (!this.draining) void this.drain()
     return true
+  }
+
+  /** The replicas this driver feeds (by epoch). */
+  get replicaSet(): ReplicaSet {
+    return this.replicas
   }
 
   /** Inputs waiting now, and peer messages dropped so far because their peer's share was full. */
@@ -105,18 +115,15 @@ export class ConsensusDriver {
     return { inputs: this.queue.length, dropped: this.dropped }
   }
 
-  private dequeued(input: Input): void {
-    if (input.type !== 'message' || input.from === undefined) return
-    const q = this.queuedFrom.get(input.from)
-    if (!q) return
-    q.messages--
-    q.bytes -= input.bytes.length
-    if (q.messages <= 0) this.queuedFrom.delete(input.from)
+  private dequeued(item: Queued): void {
+    if (!('input' in item)) return
+    const { input } = item
+    if (input.type === 'message' && input.from !== undefined)
+      this.shares.release(input.from, input.bytes.length)
   }
 
   stop(): void {
     this.stopped = true
-    for (const t of this.timers.values()) this.o.clock.clearTimeout(t)
     this.timers.clear()
     if (this.proposeTimer) this.o.clock.clearTimeout(this.proposeTimer)
   }
@@ -132,17 +139,26 @@ export class ConsensusDriver {
     this.draining = true
     try {
       while (this.queue.length && !this.stopped) {
-        const input = this.queue.shift()!
-        this.dequeued(input)
-        let outputs: Output[]
-        try {
-          outputs = this.o.replica.step(input)
-        } catch (err) {
-          // A throwing step is a bug in the replica: stop rather than run on with unknown state.
-          this.o.onFatal(new Error(`consensus step failed on ${input.type}: ${(err as Error).stack ?? err}`))
-          return
+        const item = this.queue.shift()!
+        this.dequeued(item)
+        if (!('input' in item)) {
+          await this.switchEpoch(item.switchAfter, item.digest)
+          continue
         }
-        await this.act(outputs)
+        let { input } = item
+        let run: EpochRun | undefined
+        if (input.type === 'start') {
+          const started = await this.replicas.start(input)
+          if (!started) continue
+          input = started
+          run = this.replicas.current()
+        } else run = item.epoch === undefined ? this.replicas.current() : this.replicas.run(item.epoch)
+        if (input.type === 'message' && item.epoch === undefined) {
+          await this.deliver(input, run)
+          continue
+        }
+        if (!run) continue
+        if (!(await this.stepRun(run, input))) return
       }
     } catch (err) {
       this.o.onFatal(err as Error)
@@ -151,45 +167,95 @@ export class ConsensusDriver {
     }
   }
 
-  private async act(outputs: Output[]): Promise<void> {
+  /** Steps one replica and carries out its outputs; false once the node must stop (a throwing step). */
+  private async stepRun(run: EpochRun, input: Input): Promise<Output[] | undefined> {
+    let outputs: Output[]
+    try {
+      outputs = run.replica.step(input)
+    } catch (err) {
+      // A throwing step is a bug in the replica: stop rather than run on with unknown state.
+      this.o.onFatal(new Error(`consensus step failed on ${input.type}: ${(err as Error).stack ?? err}`))
+      return undefined
+    }
+    await this.act(outputs, run)
+    return outputs
+  }
+
+  /**
+   * A peer's message: to the current epoch's replica; one it refuses as OTHER_EPOCH goes to the retired
+   * replica of that epoch, and one of a later epoch (this node is behind) starts a block sync, rate-limited.
+   * A node without a current replica (not in the set) gives it to the retired one and follows by sync.
+   */
+  private async deliver(
+    input: Extract<Input, { type: 'message' }>,
+    cur: EpochRun | undefined,
+  ): Promise<void> {
+    const old = this.replicas.retired()
+    if (!cur) {
+      if (old) await this.stepRun(old, input)
+      this.syncHint()
+      return
+    }
+    const other = (await this.stepRun(cur, input))?.find(
+      (o) => o.type === 'reject' && o.code === 'OTHER_EPOCH',
+    )
+    const epoch = other?.type === 'reject' ? other.epoch : undefined
+    if (epoch === undefined || this.replicas.current() !== cur) return
+    if (old && epoch === old.epoch) await this.stepRun(old, input)
+    else if (epoch > cur.epoch) this.syncHint()
+  }
+
+  private syncHint(): void {
+    const now = this.o.clock.now()
+    if (now - this.lastEpochSyncAt < LATER_EPOCH_SYNC_MS) return
+    this.lastEpochSyncAt = now
+    const head = this.o.ledger.head.height
+    this.o.onSyncNeeded(head + 1, head + 1)
+  }
+
+  /** After the last height of an epoch executed: the next epoch's replica (if this key is in its set) starts. */
+  private async switchEpoch(end: number, digest: Uint8Array): Promise<void> {
+    const head = this.o.ledger.head.height
+    const certificate = await this.o.headCertificate?.()
+    const next = await this.replicas.switchEpoch(end, digest, {
+      height: head,
+      ...(certificate ? { certificate } : {}),
+    })
+    if (next) await this.stepRun(next.run, next.input)
+  }
+
+  private async act(outputs: Output[], run: EpochRun): Promise<void> {
+    // Only the current epoch's replica is journalled and reported; a retired one answers laggards.
+    const live = this.replicas.current() === run
     for (const out of outputs) {
       switch (out.type) {
         case 'journal':
           // Durable before anything after it is acted on (the paper's "log before send").
-          await this.o.journal.append(out.entry)
+          if (live) await this.o.journal.append(out.entry)
           break
         case 'broadcast':
           this.o.net.broadcast(out.bytes)
           break
         case 'send':
-          this.o.net.send(out.to, out.bytes)
+          this.send(run, out.to, out.bytes)
           break
         case 'setTimer': {
-          const old = this.timers.get(out.timer)
-          if (old !== undefined) this.o.clock.clearTimeout(old)
           const { timer, token } = out
-          this.timers.set(
-            timer,
-            this.o.clock.setTimeout(() => {
-              this.timers.delete(timer)
-              this.push({ type: 'timeout', timer, token })
-            }, out.ms),
+          this.timers.set(run.epoch, timer, out.ms, () =>
+            this.push({ type: 'timeout', timer, token }, run.epoch),
           )
           break
         }
-        case 'cancelTimer': {
-          const t = this.timers.get(out.timer)
-          if (t !== undefined) this.o.clock.clearTimeout(t)
-          this.timers.delete(out.timer)
+        case 'cancelTimer':
+          this.timers.cancel(run.epoch, out.timer)
           break
-        }
         case 'requestProposal':
-          this.proposalsWanted.set(out.height, out.view)
+          this.proposalsWanted.set(out.height, { view: out.view, epoch: run.epoch })
           this.schedulePropose()
           break
         case 'validate':
           this.startRound(out.digest, out.view)
-          this.validations.push(out)
+          this.validations.push({ ...out, epoch: run.epoch })
           void this.runValidations()
           break
         case 'commit':
@@ -200,7 +266,7 @@ export class ConsensusDriver {
           this.o.onSyncNeeded(out.fromHeight, out.toHeight)
           break
         case 'compactJournal':
-          await this.o.journal.compact(out.stableHeight)
+          if (live) await this.o.journal.compact(out.stableHeight)
           break
         case 'reject':
           if (out.penalize && out.from) this.o.net.penalize(out.from, `consensus:${out.code}`)
@@ -210,6 +276,7 @@ export class ConsensusDriver {
           )
           break
         case 'viewChanged':
+          if (!live) break
           if (out.view !== this.view && out.changing) this.o.metrics?.viewChanges.inc()
           this.view = out.view
           this.o.metrics?.view.set(out.view)
@@ -232,9 +299,9 @@ export class ConsensusDriver {
     for (const h of this.proposalsWanted.keys()) if (h <= head.height) this.proposalsWanted.delete(h)
     // A block names the state root of its parent, so only the height right above the head can be built;
     // the others are retried after each commit.
-    const wantView = this.proposalsWanted.get(head.height + 1)
-    if (wantView === undefined) return
-    const want = { height: head.height + 1, view: wantView }
+    const wanted = this.proposalsWanted.get(head.height + 1)
+    if (wanted === undefined) return
+    const want = { height: head.height + 1, view: wanted.view }
     const since = this.o.clock.now() - this.lastCommitAt
     const pending = this.o.mempool.size()
     const wait = pending > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
@@ -256,13 +323,10 @@ export class ConsensusDriver {
     this.startRound(block.hash, want.view)
     this.remember(block, txs)
     this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
-    this.push({
-      type: 'proposal',
-      height: want.height,
-      view: want.view,
-      block: block.bytes,
-      digest: block.hash,
-    })
+    this.push(
+      { type: 'proposal', height: want.height, view: want.view, block: block.bytes, digest: block.hash },
+      wanted.epoch,
+    )
   }
 
   /** Validates queued proposals whose parent is the head, in order; stale ones are dropped. */
@@ -288,7 +352,7 @@ export class ConsensusDriver {
             'proposal refused',
           )
         if (!this.proposedAt.has(toHex(v.digest))) this.proposedAt.set(toHex(v.digest), this.o.clock.now())
-        this.push({ type: 'validated', height: v.height, view: v.view, digest: v.digest, ok })
+        this.push({ type: 'validated', height: v.height, view: v.view, digest: v.digest, ok }, v.epoch)
       }
     } finally {
       this.validating = false
@@ -390,16 +454,13 @@ export class ConsensusDriver {
     const committed = await this.o.ledger.commit(block, txs, certBytes)
     this.lastCommitAt = this.o.clock.now()
     const m = this.o.metrics
-    if (m) {
-      m.height.set(block.header.height)
-      m.blockTxs.observe(txs.length)
-      m.blockBytes.observe(block.bytes.length)
-      let failed = 0
-      for (const r of committed.results) if (r.code !== null) failed++
-      m.txsCommitted.inc({ outcome: 'ok' }, committed.results.length - failed)
-      if (failed) m.txsCommitted.inc({ outcome: 'failed' }, failed)
-      if (started !== undefined) m.commitLatency.observe((this.lastCommitAt - started) / 1000)
-    }
+    if (m)
+      observeCommit(
+        m,
+        block,
+        committed.results,
+        started === undefined ? undefined : this.lastCommitAt - started,
+      )
     const hex = toHex(certificate.blockHash)
     const round = this.roundStart.get(hex)
     // A round that spanned a view change measures the fault, not the block: not counted.
@@ -411,13 +472,20 @@ export class ConsensusDriver {
     this.checked.delete(hex)
     if (this.proposedAt.size > 1000) this.proposedAt.clear()
     this.o.mempool.update({ committed: txs, height: block.header.height })
+    // The schedule takes in the changes this block executed before anything else is fed or built.
+    const height = block.header.height
+    const epochs = this.replicas.committed(height)
     this.reportPending()
     this.o.onCommitted({ block, txs, results: committed.results, blockEvents: committed.blockEvents })
-    this.push({
-      type: 'executed',
-      height: block.header.height,
-      stateDigest: checkpointDigest(block.hash, committed.stateRoot),
-    })
+    const stateDigest = checkpointDigest(block.hash, committed.stateRoot)
+    this.push({ type: 'executed', height, stateDigest }, this.replicas.epochOf(height))
+    // Before the next block is validated or built (those wait for this commit): the old set's end.
+    if (epochs.epochEnd)
+      this.push({ type: 'epochEnd', height: epochs.epochEnd.height }, epochs.epochEnd.epoch)
+    if (epochs.switchAfter && !this.stopped) {
+      this.queue.push({ switchAfter: height, digest: stateDigest })
+      if (!this.draining) void this.drain()
+    }
     this.schedulePropose()
     void this.runValidations()
   }
@@ -440,6 +508,13 @@ export class ConsensusDriver {
     if (pending === this.pendingReported) return
     this.pendingReported = pending
     this.push({ type: 'pending', pending })
+  }
+
+  /** `send` of a run: validator `to` of its epoch, by key when it is not in the current epoch's set. */
+  private send(run: EpochRun, to: number, bytes: Uint8Array): void {
+    if (this.replicas.current() === run) return this.o.net.send(to, bytes)
+    const key = run.validatorsHex[to]
+    if (key !== undefined) this.o.net.sendKey?.(key, bytes)
   }
 }
 

@@ -1,8 +1,9 @@
-import type { Block, Mempool, ServiceEvent, Tx, TxResult } from '@cityledger/core'
+import type { Block, CommitCertificate, Mempool, ServiceEvent, Tx, TxResult } from '@cityledger/core'
 import type { Input, Output } from '@cityledger/consensus'
 import type { Ledger } from '../chain/ledger.ts'
 import type { Logger } from '../log/index.ts'
 import type { Metrics } from '../metrics/index.ts'
+import type { ReplicaSet } from './epochReplicas.ts'
 import type { Journal } from './journal.ts'
 
 // What the consensus driver (driver.ts) is handed: the replica, time, the network, and its settings.
@@ -22,14 +23,22 @@ export interface DriverClock {
 /** Where the driver sends messages and reports peers (the p2p layer, adapted). */
 export interface ConsensusNet {
   broadcast(bytes: Uint8Array): void
+  /** To validator `validatorIndex` of the current epoch's set. */
   send(validatorIndex: number, bytes: Uint8Array): void
+  /** To a validator by its hex key (a retired epoch's replica answering a laggard); optional. */
+  sendKey?(publicKeyHex: string, bytes: Uint8Array): void
   penalize(peer: string, reason: string): void
 }
 
 export interface DriverOptions {
   chainId: string
   publicKey: Uint8Array
-  replica: ReplicaLike
+  /** The one replica of a chain without reconfiguration (ignored when `replicas` is given). */
+  replica?: ReplicaLike
+  /** The replicas by epoch (epochReplicas.ts); default: `replica` for every height. */
+  replicas?: ReplicaSet
+  /** The stored certificate of the head (a new epoch's replica starts with it). */
+  headCertificate?: () => Promise<CommitCertificate | undefined>
   journal: Journal
   ledger: Ledger
   mempool: Mempool

@@ -7,6 +7,9 @@ const seqKey = (n: number): Uint8Array => {
   return k
 }
 
+/** Key of the journal's epoch tag (not 8 bytes long, so never an entry's key). */
+const EPOCH_KEY = new TextEncoder().encode('epoch')
+
 /**
  * The consensus journal on disk: what this validator signed, appended durably (synced) before any
  * message that depends on it is sent, so a restart never makes it contradict itself. A journal that
@@ -18,9 +21,11 @@ export class Journal {
   /** Key sequence number of each entry. */
   private seqs: number[]
   private next: number
+  private epochTag: number
 
-  private constructor(kv: KvStore, entries: JournalEntry[], seqs: number[]) {
+  private constructor(kv: KvStore, entries: JournalEntry[], seqs: number[], epoch: number) {
     this.kv = kv
+    this.epochTag = epoch
     this.entries = entries
     this.seqs = seqs
     this.next = (seqs.at(-1) ?? -1) + 1
@@ -31,7 +36,15 @@ export class Journal {
     const entries: JournalEntry[] = []
     const seqs: number[] = []
     let last = -1
+    let epoch = 0
     for await (const [key, value] of kv.iterate({})) {
+      if (key.length === EPOCH_KEY.length && key.every((b, i) => b === EPOCH_KEY[i])) {
+        const e = decodeStrict(value, { maxBytes: 16, maxDepth: 1 })
+        if (typeof e !== 'number' || !Number.isSafeInteger(e) || e < 0)
+          throw new CityError('JOURNAL_CORRUPT', 'consensus journal: the epoch tag is not an epoch')
+        epoch = e
+        continue
+      }
       if (key.length !== 8)
         throw new CityError('JOURNAL_CORRUPT', `consensus journal: key of ${key.length} bytes`)
       const seq = Number(new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0))
@@ -50,11 +63,26 @@ export class Journal {
         )
       }
     }
-    return new Journal(kv, entries, seqs)
+    return new Journal(kv, entries, seqs, epoch)
   }
 
   all(): readonly JournalEntry[] {
     return this.entries
+  }
+
+  /** The epoch whose replica writes this journal. */
+  get epoch(): number {
+    return this.epochTag
+  }
+
+  /** Empties the journal and tags it with `epoch` (one atomic, synced batch): a new epoch's replica starts. */
+  async reset(epoch: number): Promise<void> {
+    const ops: KvOp[] = this.seqs.map((seq) => ({ type: 'del', key: seqKey(seq) }))
+    ops.push({ type: 'put', key: EPOCH_KEY, value: encode(epoch) })
+    await this.kv.write(ops, { sync: true })
+    this.entries = []
+    this.seqs = []
+    this.epochTag = epoch
   }
 
   /** Durable once the promise resolves. */

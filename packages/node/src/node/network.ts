@@ -50,11 +50,22 @@ export function createNodeP2P(o: {
   return p2p
 }
 
-/** What the consensus driver sends through: validator `i` is `validatorsHex[i]`; send errors are dropped. */
-export function consensusNet(p2p: P2P, validatorsHex: string[]): ConsensusNet {
+/**
+ * What the consensus driver sends through: validator `i` is `validatorsHex()[i]` (the current epoch's
+ * set; a fixed array works too); send errors are dropped.
+ */
+export function consensusNet(
+  p2p: P2P,
+  validatorsHex: readonly string[] | (() => readonly string[]),
+): ConsensusNet {
+  const set = typeof validatorsHex === 'function' ? validatorsHex : () => validatorsHex
+  const sendKey = (key: string | undefined, bytes: Uint8Array) => {
+    if (key !== undefined) void p2p.send(key, PROTOCOL.consensus, bytes).catch(() => {})
+  }
   return {
     broadcast: (bytes) => void p2p.broadcast(PROTOCOL.consensus, bytes).catch(() => {}),
-    send: (i, bytes) => void p2p.send(validatorsHex[i]!, PROTOCOL.consensus, bytes).catch(() => {}),
+    send: (i, bytes) => sendKey(set()[i], bytes),
+    sendKey,
     // A message dropped from a full driver queue costs what a rate-limited frame does.
     penalize: (peer, reason) =>
       p2p.penalize(
@@ -65,14 +76,17 @@ export function consensusNet(p2p: P2P, validatorsHex: string[]): ConsensusNet {
   }
 }
 
-/** What the syncer asks through: it syncs from connected validators only, never from observers. */
-export function syncNet(p2p: P2P, validatorsHex: string[]): SyncNet {
+/**
+ * What the syncer asks through: it syncs from connected validators only (the keys the allow list lets in
+ * as validators: the current and announced sets), never from observers.
+ */
+export function syncNet(p2p: P2P): SyncNet {
   return {
     peers: () =>
       p2p
         .peers()
-        .map((p) => p.publicKey)
-        .filter((k) => validatorsHex.includes(k)),
+        .filter((p) => p.role === 'validator')
+        .map((p) => p.publicKey),
     request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.sync, bytes, { timeoutMs }),
     penalize: (peer, reason) => p2p.penalize(peer, reason),
   }
@@ -102,9 +116,9 @@ export async function handleProtocols(
 }
 
 /** `syncNet` on the state-sync protocol (validators only, as block sync). */
-export function stateSyncNet(p2p: P2P, validatorsHex: string[]): SyncNet {
+export function stateSyncNet(p2p: P2P): SyncNet {
   return {
-    ...syncNet(p2p, validatorsHex),
+    ...syncNet(p2p),
     request: (peer, bytes, timeoutMs) => p2p.request(peer, PROTOCOL.stateSync, bytes, { timeoutMs }),
   }
 }

@@ -56,7 +56,7 @@ export async function stateSyncAtStart(o: {
     clock: o.clock,
     metrics: o.metrics,
   })
-  const net = stateSyncNet(p2p, validatorsHex)
+  const net = stateSyncNet(p2p)
   const wanted = Math.floor((validators.length - 1) / 3) + 1
   await p2p.start()
   try {

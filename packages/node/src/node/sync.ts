@@ -12,7 +12,7 @@ import {
   expectUint,
   isCityError,
 } from '@cityledger/core'
-import { verifyCommitCertificate } from '@cityledger/consensus'
+import { type ValidatorSchedule, verifyCertificateAt, verifyCommitCertificate } from '@cityledger/consensus'
 import type { Ledger } from '../chain/ledger.ts'
 import type { Logger } from '../log/index.ts'
 
@@ -77,7 +77,13 @@ export async function serveSync(source: SyncSource, bytes: Uint8Array): Promise<
 
 export interface SyncerOptions {
   chainId: string
-  validators: Uint8Array[]
+  /**
+   * The schedule as executed so far: each certificate is checked against the set of its height (blocks
+   * arrive in height order, so a change is executed before a certificate of its new epoch is checked).
+   */
+  schedule?: () => ValidatorSchedule
+  /** A fixed validator set, used when `schedule` is not given. */
+  validators?: Uint8Array[]
   ledger: Ledger
   net: SyncNet
   /**
@@ -201,7 +207,9 @@ export class Syncer {
       this.o.net.penalize(peer, 'sync:bad-certificate')
       return false
     }
-    const verdict = verifyCommitCertificate(cert, this.o.validators, this.o.chainId, this.o.verify)
+    const verdict = this.o.schedule
+      ? verifyCertificateAt(cert, this.o.schedule(), this.o.chainId, this.o.verify)
+      : verifyCommitCertificate(cert, this.o.validators ?? [], this.o.chainId, this.o.verify)
     if (!verdict.ok || cert.height !== height) {
       this.o.net.penalize(peer, `sync:certificate:${verdict.ok ? 'height' : verdict.code}`)
       return false

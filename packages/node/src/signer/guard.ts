@@ -14,6 +14,7 @@ import {
   equalBytes,
   toHex,
 } from '@cityledger/core'
+import { epochOfChainId } from '@cityledger/consensus'
 import type { SignerErrorCode, ValidatorSigner } from './types.ts'
 
 /** Names the state file's form; a new form gets a new name. */
@@ -68,7 +69,8 @@ export function guardSigner(inner: ValidatorSigner, o: GuardOptions): ValidatorS
   const check = (vote: Vote) => {
     const kind = KIND_NAME[vote.kind]!
     const where = `${kind} vote at height ${vote.height}, view ${vote.view}`
-    if (vote.chainId !== o.chainId)
+    // The chain's own id, or one of its epochs' (validator-set changes: `epochChainId`).
+    if (epochOfChainId(o.chainId, vote.chainId) === undefined)
       throw err('DOUBLE_SIGN', `refused to sign a ${where} for chain ${vote.chainId}, not ${o.chainId}`)
     if (toHex(vote.validator) !== publicKey)
       throw err('DOUBLE_SIGN', `refused to sign a ${where} in the name of another validator`)
