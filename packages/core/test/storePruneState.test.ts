@@ -17,7 +17,7 @@ import {
   verifyStateProof,
 } from '@cityledger/core'
 import { testSeed } from '@cityledger/core/testing'
-import { tempDir } from './helpers/backends.ts'
+import { countEntries, tempDir } from './helpers/backends.ts'
 import { CHAIN_ID, genesisWrites, nextBlock, stateKey, writesFor } from './helpers/chainFixture.ts'
 
 const SEED = testSeed(20261203)
@@ -27,15 +27,7 @@ const POOL = Array.from({ length: 300 }, (_, n) => fromHex(stateKey(n)))
 const folderBytes = (dir: string): number =>
   readdirSync(dir).reduce((n, f) => n + (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0), 0)
 
-async function countPages(kv: KvStore): Promise<number> {
-  let n = 0
-  for await (const _ of kv.iterate({
-    gte: Uint8Array.of(STORE_PREFIX.stateNode),
-    lt: Uint8Array.of(STORE_PREFIX.stateNode + 1),
-  }))
-    n++
-  return n
-}
+const countPages = (kv: KvStore): Promise<number> => countEntries(kv, STORE_PREFIX.stateNode)
 
 /** Every pool key proves (present or absent) against the stored root of every height in `heights`. */
 async function assertWhole(store: ChainStore, heights: number[]): Promise<void> {

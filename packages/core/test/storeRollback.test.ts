@@ -12,6 +12,7 @@ import {
   toHex,
 } from '@cityledger/core'
 import { testSeed } from '@cityledger/core/testing'
+import { countEntries } from './helpers/backends.ts'
 import { CHAIN_ID, genesisWrites, nextBlock } from './helpers/chainFixture.ts'
 
 const SEED = testSeed(20261201)
@@ -140,15 +141,7 @@ test('the consensus journal (J) goes in the same batch only when asked', async (
   await buildChain(kv)
   const journal = [1, 2, 3].map((n) => Uint8Array.of(STORE_PREFIX.journal, 0, 0, 0, 0, 0, 0, 0, n))
   await kv.write(journal.map((key) => ({ type: 'put' as const, key, value: Uint8Array.of(9) })))
-  const count = async () => {
-    let n = 0
-    for await (const _ of kv.iterate({
-      gte: Uint8Array.of(STORE_PREFIX.journal),
-      lt: Uint8Array.of(STORE_PREFIX.journal + 1),
-    }))
-      n++
-    return n
-  }
+  const count = () => countEntries(kv, STORE_PREFIX.journal)
   assert.is((await rollbackChain(keep(kv))).forgotJournal, false)
   assert.is(await count(), 3)
   assert.is((await rollbackChain(keep(kv), { forgetJournal: true })).forgotJournal, true)

@@ -54,3 +54,10 @@ export const BACKENDS: BackendFactory[] = [
     },
   },
 ]
+
+/** Entries of `kv` whose key starts with the one-byte namespace `prefix` (e.g. STORE_PREFIX.stateNode). */
+export async function countEntries(kv: KvStore, prefix: number): Promise<number> {
+  let n = 0
+  for await (const _ of kv.iterate({ gte: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })) n++
+  return n
+}
