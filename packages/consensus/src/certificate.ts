@@ -7,7 +7,7 @@ import {
   toHex,
   voteSignatureCheck,
 } from '@cityledger/core'
-import { quorumSize } from './config.ts'
+import { quorumSize } from './quorum.ts'
 import type { SignatureEntry } from './messages/types.ts'
 
 /** Why a certificate or proof was refused. */

@@ -3,6 +3,7 @@ import { ZERO_HASH, consensusMessageLimit, sha256 } from '@cityledger/core'
 import { epochChainId } from './epochs.ts'
 import { decodeMessage } from './messages/codec.ts'
 import type { ConsensusMessage } from './messages/types.ts'
+import { maxFaulty, quorumSize } from './quorum.ts'
 
 /**
  * Everything a replica is handed. It never reaches for a network, a disk or a clock: signing and
@@ -94,15 +95,7 @@ export interface ResolvedConfig extends Required<Omit<ReplicaConfig, 'faultInjec
   indexOf: Map<string, number>
 }
 
-/** f = floor((n - 1) / 3). */
-export function maxFaulty(n: number): number {
-  return Math.floor((n - 1) / 3)
-}
-
-/** floor(2n/3) + 1: equals 2f+1 for n = 3f+1, and two such sets always intersect in f+1 validators. */
-export function quorumSize(n: number): number {
-  return Math.floor((2 * n) / 3) + 1
-}
+export { maxFaulty, quorumSize }
 
 export const NULL_DIGEST: Uint8Array = ZERO_HASH
 
