@@ -156,11 +156,13 @@ export class EpochReplicas implements ReplicaSet {
       return undefined
     }
     const base = e.firstHeight - 1
-    const genesisDigest = e.epoch > 0 ? await this.o.digestAt(base) : undefined
     const journal = this.o.journal
     // The journal of another epoch says nothing this epoch's replica could contradict.
     const own = journal.epoch === e.epoch
-    if (!own) await journal.reset(e.epoch)
+    // The base digest the journal kept at the switch: the base block and root may be pruned since.
+    const genesisDigest =
+      e.epoch > 0 ? ((own ? journal.baseDigest : undefined) ?? (await this.o.digestAt(base))) : undefined
+    if (!own) await journal.reset(e.epoch, genesisDigest)
     this.cur = this.build(e, base, genesisDigest)
     this.o.logger.info({ epoch: e.epoch, baseHeight: base, journal: own }, 'epoch replica started')
     return { ...input, journal: own ? input.journal : [] }
@@ -196,7 +198,7 @@ export class EpochReplicas implements ReplicaSet {
     this.old = this.cur?.epoch === next.epoch - 1 ? this.cur : undefined
     this.cur = undefined
     // The retired replica signs nothing a restart needs: the journal is the new epoch's from here.
-    await this.o.journal.reset(next.epoch)
+    await this.o.journal.reset(next.epoch, digest)
     this.o.onChange?.(this.chain.schedule)
     if (!this.inSet(next)) {
       this.o.logger.info(

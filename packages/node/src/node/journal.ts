@@ -22,10 +22,18 @@ export class Journal {
   private seqs: number[]
   private next: number
   private epochTag: number
+  private base: Uint8Array | undefined
 
-  private constructor(kv: KvStore, entries: JournalEntry[], seqs: number[], epoch: number) {
+  private constructor(
+    kv: KvStore,
+    entries: JournalEntry[],
+    seqs: number[],
+    epoch: number,
+    base: Uint8Array | undefined,
+  ) {
     this.kv = kv
     this.epochTag = epoch
+    this.base = base
     this.entries = entries
     this.seqs = seqs
     this.next = (seqs.at(-1) ?? -1) + 1
@@ -37,12 +45,17 @@ export class Journal {
     const seqs: number[] = []
     let last = -1
     let epoch = 0
+    let base: Uint8Array | undefined
     for await (const [key, value] of kv.iterate({})) {
       if (key.length === EPOCH_KEY.length && key.every((b, i) => b === EPOCH_KEY[i])) {
-        const e = decodeStrict(value, { maxBytes: 16, maxDepth: 1 })
-        if (typeof e !== 'number' || !Number.isSafeInteger(e) || e < 0)
+        // An epoch (written before the base digest was kept), or [epoch, base checkpoint digest].
+        const t = decodeStrict(value, { maxBytes: 64, maxDepth: 2 })
+        const [e, d] = Array.isArray(t) && t.length === 2 ? t : [t, undefined]
+        const isEpoch = typeof e === 'number' && Number.isSafeInteger(e) && e >= 0
+        if (!isEpoch || (Array.isArray(t) && !(d instanceof Uint8Array && d.length === 32)))
           throw new CityError('JOURNAL_CORRUPT', 'consensus journal: the epoch tag is not an epoch')
-        epoch = e
+        epoch = e as number
+        base = d as Uint8Array | undefined
         continue
       }
       if (key.length !== 8)
@@ -63,7 +76,7 @@ export class Journal {
         )
       }
     }
-    return new Journal(kv, entries, seqs, epoch)
+    return new Journal(kv, entries, seqs, epoch, base)
   }
 
   all(): readonly JournalEntry[] {
@@ -75,14 +88,27 @@ export class Journal {
     return this.epochTag
   }
 
-  /** Empties the journal and tags it with `epoch` (one atomic, synced batch): a new epoch's replica starts. */
-  async reset(epoch: number): Promise<void> {
+  /**
+   * The checkpoint digest of the epoch's base height, kept with the tag: a restart inside the epoch needs
+   * it, and the base block and state root may be pruned by then (`store.retainBlocks`).
+   */
+  get baseDigest(): Uint8Array | undefined {
+    return this.base
+  }
+
+  /**
+   * Empties the journal and tags it with `epoch` and its base checkpoint digest (one atomic, synced
+   * batch): a new epoch's replica starts.
+   */
+  async reset(epoch: number, baseDigest?: Uint8Array): Promise<void> {
     const ops: KvOp[] = this.seqs.map((seq) => ({ type: 'del', key: seqKey(seq) }))
-    ops.push({ type: 'put', key: EPOCH_KEY, value: encode(epoch) })
+    const tag = baseDigest ? [epoch, Uint8Array.from(baseDigest)] : epoch
+    ops.push({ type: 'put', key: EPOCH_KEY, value: encode(tag) })
     await this.kv.write(ops, { sync: true })
     this.entries = []
     this.seqs = []
     this.epochTag = epoch
+    this.base = baseDigest && Uint8Array.from(baseDigest)
   }
 
   /** Durable once the promise resolves. */

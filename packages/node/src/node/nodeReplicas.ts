@@ -1,6 +1,7 @@
 // The node's replicas across epochs, built from the genesis and the config: what createNode hands the
 // consensus driver. Every epoch's replica gets the same settings; only its set, base and end differ.
 import {
+  CityError,
   type ChainStore,
   type Runtime,
   type SignatureVerifier,
@@ -54,8 +55,16 @@ export function nodeReplicas(o: {
     checkpointInterval: genesis.consensus.checkpointInterval,
     readChanges: (after) => o.runtime.validatorChanges(stateReader, after),
     digestAt: async (height) => {
-      const block = await store.getBlock(height)
-      const root = await store.stateRoot(height)
+      const [block, root] = await Promise.all([store.getBlock(height), store.stateRoot(height)]).catch(
+        (err) => {
+          // Pruned (or before a state-synced store's first height), and the journal kept no digest.
+          throw new CityError(
+            'EPOCH_BASE_UNKNOWN',
+            `the validator epoch's base height ${height} is not in the store (${(err as Error).message}) and the consensus journal kept no digest of it: resync this node (state sync or block sync from a peer)`,
+            { height },
+          )
+        },
+      )
       if (!block || !root)
         throw new Error(
           `invariant broken: the epoch's base height ${height} has no stored block or state root`,
