@@ -16,17 +16,29 @@ interface Out {
 }
 
 /**
+ * Longest a write waits for a stream to drain: a peer that keeps its stream open but stops reading must
+ * not hold a sender's promise forever (the stream is aborted, and the next send opens a new one).
+ */
+export const DRAIN_TIMEOUT_MS = 30_000
+/** Longest the opening of a stream may take (protocol negotiation on an open connection). */
+export const OPEN_TIMEOUT_MS = 10_000
+
+/**
  * Long-lived outbound streams, one per peer and protocol, for fire-and-forget frames. A stream is opened
  * on first use and forgotten when it closes (the next send opens a new one). Writes wait for `drain`
  * instead of growing libp2p's buffer; at most `maxPending` frames wait per stream.
  */
 export class OutboundStreams {
   private readonly streams = new Map<string, Entry>()
-  private readonly open: (peer: string, protocol: string) => Promise<Stream>
+  private readonly open: (peer: string, protocol: string, signal: AbortSignal) => Promise<Stream>
   private readonly maxPending: number
   private readonly log: Logger
 
-  constructor(open: (peer: string, protocol: string) => Promise<Stream>, maxPending: number, log: Logger) {
+  constructor(
+    open: (peer: string, protocol: string, signal: AbortSignal) => Promise<Stream>,
+    maxPending: number,
+    log: Logger,
+  ) {
     this.open = open
     this.maxPending = maxPending
     this.log = log
@@ -48,7 +60,8 @@ export class OutboundStreams {
     }
     out.pending++
     const write = out.tail.then(async () => {
-      if (out.stream.writableNeedsDrain) await out.stream.onDrain()
+      if (out.stream.writableNeedsDrain)
+        await out.stream.onDrain({ signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) })
       out.stream.send(frame)
     })
     out.tail = write.then(
@@ -99,7 +112,7 @@ export class OutboundStreams {
     const existing = this.streams.get(key)
     if (existing) return existing.opening
     const entry: Entry = {
-      opening: this.open(peer, protocol).then((stream) => {
+      opening: this.open(peer, protocol, AbortSignal.timeout(OPEN_TIMEOUT_MS)).then((stream) => {
         const out: Out = { stream, tail: Promise.resolve(), pending: 0 }
         entry.out = out
         // These streams carry no answers; read and drop anything the remote writes so it cannot pile up.

@@ -132,7 +132,7 @@ class P2PNode implements P2P {
       penalize: (key, reason, weight) => this.penalize(key, reason, weight),
     })
     this.outbound = new OutboundStreams(
-      (peer, protocol) => this.openStream(peer, protocol),
+      (peer, protocol, signal) => this.openStream(peer, protocol, signal),
       o.maxPendingSends,
       this.log,
     )
