@@ -116,7 +116,8 @@ export async function runStateSyncBench(o: StateSyncBenchOptions, command: strin
       {
         chainId: CHAIN_ID,
         genesisHash: new Uint8Array(32),
-        validators,
+        genesisValidators: validators,
+        checkpointInterval: 16,
         verify: () => true,
         net: {
           peers: () => ['source'],

@@ -74,6 +74,8 @@ export interface ClusterOptions {
    * validators as their peers; not started by startCluster (validator-set changes add them).
    */
   extra?: number
+  /** Extra nodes (indexes) whose keys every node lists in `p2p.observers` (e.g. a non-validator joiner). */
+  observerNodes?: number[]
 }
 
 /** Giving up on a restarted node's catch-up after this long (the fault suite's bound is 30 s). */
@@ -204,6 +206,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     homes.push(home)
     rpcs.push(`http://127.0.0.1:${ports[2 * i + 1]!}`)
   }
+  if (opts.observerNodes?.length)
+    for (const home of homes) {
+      const cfg = loadConfig(home)
+      cfg.p2p.observers = [...cfg.p2p.observers, ...opts.observerNodes.map((i) => toHex(keys[i]!.publicKey))]
+      writeConfig(home, cfg)
+    }
   const nodes: ClusterNode[] = homes.map((home, i) => ({
     index: i,
     home,

@@ -121,7 +121,8 @@ function peersOver(src: { kv: KvStore; store: ChainStore }, peers: Record<string
 const options = (net: SyncNet, over: Partial<StateSyncOptions> = {}): StateSyncOptions => ({
   chainId,
   genesisHash: new Uint8Array(32),
-  validators,
+  genesisValidators: validators,
+  checkpointInterval: 16,
   verify: () => true,
   net,
   logger: createLogger({ level: 'silent' }),

@@ -16,6 +16,7 @@
  * | `X`    | kind + term + height + index  | tx hash (32): the tx search index (see txSearch) |
  * | `U`    | height                        | state keys that block deleted (u32 len + bytes each; see rollback) |
  * | `J`    | (consensus journal, owned by its user)                                       |
+ * | `W`    | (validator history, owned by its user: the node's validatorHistoryStore)     |
  * | `M`    | name (ASCII)                  | metadata: chain id, height, genesis hash...  |
  */
 export const STORE_PREFIX = {
@@ -31,6 +32,7 @@ export const STORE_PREFIX = {
   stateValue: 0x56, // V
   stateRoot: 0x53, // S
   journal: 0x4a, // J
+  validatorHistory: 0x57, // W
   meta: 0x4d, // M
 } as const
 

@@ -40,6 +40,7 @@ import { type Clock, type P2P, systemClock } from '../p2p/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { Backlog } from './backlog.ts'
 import { BlockRetention } from './retention.ts'
+import { ValidatorHistoryStore } from './validatorHistoryStore.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
 import type { EpochReplicas } from './epochReplicas.ts'
 import { Journal } from './journal.ts'
@@ -281,11 +282,22 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   // The schedule from the stored state now, so that p2p lets in the right set from its start.
   epochs.refresh()
 
-  // store.retainBlocks: prunes old block history in the background after commits (retention.ts).
+  // The validator history this node serves to joiners (validatorHistoryStore.ts), built as it commits.
+  const history = new ValidatorHistoryStore({
+    kv: subKv(kv, STORE_PREFIX.validatorHistory),
+    store,
+    readChanges: (after) => runtime.validatorChanges({ get: (k) => store.state.get(k) }, after),
+    schedule: () => epochs.schedule,
+    logger: log('store'),
+  })
+  void history.update()
+  // store.retainBlocks: prunes old block history in the background after commits (retention.ts);
+  // the history's entries are built first, from blocks a prune may delete.
   const retention = new BlockRetention({
     store,
     retainBlocks: config.store.retainBlocks,
     logger: log('store'),
+    beforePrune: () => history.update(),
   })
   const driver = new ConsensusDriver({
     chainId: genesis.chainId,
@@ -319,6 +331,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
       : Math.max(genesis.consensus.blockIntervalMs, config.consensus.heartbeatMs),
     reportPending: !config.consensus.emptyBlocks,
     onCommitted: (c) => {
+      history.committed()
       retention.committed(c.block.header.height)
       if (metrics) {
         observeBlock(metrics, c.block, lastBlock)

@@ -19,6 +19,8 @@ export interface BlockRetentionOptions {
   every?: number
   /** Blocks between state-history sweeps (default `SWEEP_STATE_EVERY_BLOCKS`). */
   sweepEvery?: number
+  /** Awaited before each prune (the node builds its validator history from what the prune deletes). */
+  beforePrune?: () => Promise<void>
 }
 
 /**
@@ -58,8 +60,8 @@ export class BlockRetention {
     const started = Date.now()
     const sweep = height >= this.#nextSweep
     if (sweep) this.#nextSweep = height + (this.#o.sweepEvery ?? SWEEP_STATE_EVERY_BLOCKS)
-    this.#running = store
-      .prune(keepFrom)
+    this.#running = Promise.resolve(this.#o.beforePrune?.())
+      .then(() => store.prune(keepFrom))
       .then(async (r) => {
         logger.debug(
           { prunedBelow: r.prunedBelow, blocks: r.blocks, deleted: r.deleted, ms: Date.now() - started },

@@ -5,37 +5,31 @@ import {
   StateSyncBuilder,
   type StateKeysCursor,
   type SyncTarget,
-  blockHash,
-  decodeBlock,
-  decodeCertificate,
-  decodeHeader,
+  STORE_PREFIX,
   decodeStrict,
   encode,
-  equalBytes,
   expectArray,
   expectBytes,
   expectUint,
   isCityError,
   openLevelKv,
+  subKv,
   toHex,
 } from '@cityledger/core'
-import { verifyCommitCertificate } from '@cityledger/consensus'
 import type { Logger } from '../log/index.ts'
 import { STATE_SYNC_MAX_HASHES } from './protocols.ts'
+import { HistoryWalk, type OfferContext, checkOffer, decodeOffer } from './stateSyncOffer.ts'
+import { saveHistory } from './validatorHistoryStore.ts'
 import type { SyncNet } from './sync.ts'
 
-// The joining side of state sync: offers from peers, each checked against the validator set; then the
-// state tree of the best offer fetched page by page (each page checked against its hash, so against
-// the certified root), then the keys; a peer whose answer does not check out is penalised and dropped
+// The joining side of state sync: offers from peers, each checked against the validator set of its
+// height (stateSyncOffer.ts); then the state tree of the best offer fetched page by page (each page
+// checked against its hash, so against the certified root), then the keys; a peer whose answer does not check out is penalised and dropped
 // for the rest of the run, and its request goes to another peer. See stateSyncServe.ts for the wire.
 
 export type StateSyncRunErrorCode = 'STATE_SYNC_NO_OFFER' | 'STATE_SYNC_NO_PEERS'
 
-export interface StateSyncOptions {
-  chainId: string
-  genesisHash: Uint8Array
-  validators: Uint8Array[]
-  verify: Parameters<typeof verifyCommitCertificate>[3]
+export interface StateSyncOptions extends OfferContext {
   /** Peers to ask (validators), request/response and penalties: the sync protocol's view, on statesync. */
   net: SyncNet
   logger: Logger
@@ -76,45 +70,6 @@ export interface StateSyncResult {
 
 const noOffer = (why: string) => new CityError<StateSyncRunErrorCode>('STATE_SYNC_NO_OFFER', why)
 
-/** Checks an offer (see stateSyncServe.ts) and returns the target it certifies, or why not. */
-export function checkOffer(
-  o: Pick<StateSyncOptions, 'chainId' | 'genesisHash' | 'validators' | 'verify'>,
-  bytes: Uint8Array,
-): SyncTarget | undefined {
-  const f = decodeStrict(bytes, { maxBytes: bytes.length, maxDepth: 2 })
-  if (Array.isArray(f) && f.length === 0) return undefined
-  const [hRaw, blockRaw, certRaw, nextRaw, nextCertRaw] = expectArray(f, 5, 'offer')
-  const height = expectUint(hRaw, 'height')
-  const blockBytes = expectBytes(blockRaw, 'block')
-  const block = decodeBlock(blockBytes)
-  const nextHeaderBytes = expectBytes(nextRaw, 'nextHeader')
-  const next = decodeHeader(nextHeaderBytes)
-  const certs = [
-    decodeCertificate(expectBytes(certRaw, 'certificate')),
-    decodeCertificate(expectBytes(nextCertRaw, 'nextCertificate')),
-  ]
-  const hashes = [block.hash, blockHash(nextHeaderBytes)]
-  for (const [i, c] of certs.entries()) {
-    const verdict = verifyCommitCertificate(c, o.validators, o.chainId, o.verify)
-    if (!verdict.ok) throw new CityError('BAD_OFFER', `certificate of block ${height + i}: ${verdict.code}`)
-    if (c.height !== height + i || !equalBytes(c.blockHash, hashes[i]!))
-      throw new CityError('BAD_OFFER', `certificate of block ${height + i} is not for the offered block`)
-  }
-  if (block.header.height !== height || next.height !== height + 1 || block.header.chainId !== o.chainId)
-    throw new CityError('BAD_OFFER', 'blocks of another height or chain')
-  if (!equalBytes(next.parentHash, block.hash))
-    throw new CityError('BAD_OFFER', `block ${height + 1} does not follow block ${height}`)
-  return {
-    chainId: o.chainId,
-    genesisHash: o.genesisHash,
-    height,
-    // Block h + 1's header, certified, carries the state root after h.
-    stateRoot: next.prevStateRoot,
-    block: blockBytes,
-    certificate: expectBytes(certRaw, 'certificate'),
-  }
-}
-
 /**
  * Builds the store of the best certified offer of the peers into `kv` (empty). Throws
  * `STATE_SYNC_NO_OFFER` when no peer offers a checked height, `STATE_SYNC_NO_PEERS` when every peer
@@ -150,29 +105,42 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     logger.warn({ peer, reason }, 'state sync: peer dropped')
   }
 
-  // Offers: the highest whose certificates check out.
+  // Offers: fetched from every peer at once, then checked one by one against the validator set of their
+  // height, walked from the genesis set with the peers' history entries (stateSyncOffer.ts).
   const live = new Map<string, number>()
   let target: SyncTarget | undefined
-  await Promise.all(
+  const answers = await Promise.all(
     net.peers().map(async (peer) => {
-      let res: Uint8Array
       try {
-        res = await ask(peer, ['offer'])
+        return { peer, res: await ask(peer, ['offer']) }
       } catch (err) {
         logger.warn({ peer, err: String(err) }, 'state sync: no offer')
-        return
-      }
-      try {
-        const t = checkOffer(o, res)
-        if (!t) return
-        live.set(peer, t.height)
-        if (!target || t.height > target.height) target = t
-      } catch (err) {
-        dropped.push({ peer, reason: `bad-offer: ${(err as Error).message}` })
-        net.penalize(peer, 'state-sync:bad-offer')
+        return undefined
       }
     }),
   )
+  const walk = new HistoryWalk(o)
+  for (const a of answers) {
+    if (!a) continue
+    const { peer, res } = a
+    try {
+      const offer = decodeOffer(res)
+      if (!offer) continue
+      await walk.extend(offer.count, (from) => ask(peer, ['validators', from]))
+      const t = checkOffer(o, walk.chain, offer)
+      live.set(peer, t.height)
+      if (!target || t.height > target.height) target = t
+    } catch (err) {
+      const kind = isCityError(err, 'BAD_VALIDATOR_HISTORY') ? 'bad-history' : 'bad-offer'
+      if (isCityError(err, 'P2P_TIMEOUT') || isCityError(err, 'P2P_STREAM_ERROR')) {
+        logger.warn({ peer, err: String(err) }, 'state sync: no validator history')
+        continue
+      }
+      dropped.push({ peer, reason: `${kind}: ${(err as Error).message}` })
+      net.penalize(peer, `state-sync:${kind}`)
+      logger.warn({ peer, reason: `${kind}: ${(err as Error).message}` }, 'state sync: peer dropped')
+    }
+  }
   if (!target) throw noOffer(`no peer of ${net.peers().length} offered a certified state`)
   const t = target
   // An offer of h means a head of at least h + 1: a peer one below the target has its pages and keys too.
@@ -275,6 +243,8 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     }
   }
   await builder.finish()
+  // The history walked, so that this node serves it in turn (its blocks below the target are not kept).
+  await saveHistory(subKv(kv, STORE_PREFIX.validatorHistory), walk.entries)
   const p = builder.progress
   const result: StateSyncResult = {
     height: t.height,

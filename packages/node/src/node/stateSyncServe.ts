@@ -13,12 +13,21 @@ import {
   expectUint,
   isCityError,
   readStateKeys,
+  STORE_PREFIX,
+  encodeStateProof,
   readStatePages,
+  subKv,
+  utf8,
+  validatorCountKey,
 } from '@cityledger/core'
+import { readHistory } from './validatorHistoryStore.ts'
 import { STATE_SYNC_ANSWER_BYTES, STATE_SYNC_MAX_HASHES, STATE_SYNC_REQUEST_MAX_BYTES } from './protocols.ts'
 
 // The serving side of state sync (`/cityledger/statesync/1`). Requests and answers (msgpack arrays):
-//   ['offer']                      -> [height, blockBytes, cert, nextHeaderBytes, nextCert] | []
+//   ['offer']                      -> [height, blockBytes, cert, nextHeaderBytes, nextCert, count, countProof] | []
+//                                     count: the `_sys/validators/n` value after height (null: none),
+//                                     countProof: its state proof under that root (encodeStateProof)
+//   ['validators', fromSeq]        -> [entry...]  (validator history entries fromSeq, fromSeq + 1, ...)
 //   ['pages', [hash32...]]         -> [page...]  (in order; fewer than asked past ~4 MiB; empty = not stored)
 //   ['keys', height, kind, value]  -> [[key...], nextKind | null, nextValue | null]
 // Every answer is read from the store for that request: nothing is kept per client.
@@ -28,6 +37,8 @@ const OFFER_LOOKBACK = 8
 /** Longest key a keys cursor may name. */
 const MAX_CURSOR_KEY_BYTES = 8 * 1024
 const MAX_KEYS_PER_ANSWER = 50_000
+/** Validator history entries per answer at most (each is a few KiB to ~30 KiB for 128 validators). */
+const MAX_HISTORY_PER_ANSWER = 64
 
 const bad = (why: string) => new CityError('BAD_REQUEST', `state sync request: ${why}`, {}, true)
 
@@ -58,7 +69,16 @@ async function offer(src: StateSyncSource): Promise<Uint8Array> {
     if (!block || !cert || !next || !nextCert || !root) return encode([])
     const isNull = (c: Uint8Array) => equalBytes(decodeCertificate(c).blockHash, ZERO_HASH)
     if (isNull(cert) || isNull(nextCert)) continue
-    return encode([h, block.bytes, cert, next.headerBytes, nextCert])
+    const count = await src.store.state.prove(utf8.encode(validatorCountKey), h)
+    return encode([
+      h,
+      block.bytes,
+      cert,
+      next.headerBytes,
+      nextCert,
+      count.value ?? null,
+      encodeStateProof(count.proof),
+    ])
   }
   return encode([])
 }
@@ -88,6 +108,13 @@ export async function serveStateSync(src: StateSyncSource, bytes: Uint8Array): P
         size += p?.length ?? 0
       }
       return encode(out)
+    }
+    if (req[0] === 'validators') {
+      const f = expectArray(req, 2, 'validators request')
+      const from = expectUint(f[1], 'fromSeq')
+      if (from < 1) throw bad('validators: fromSeq starts at 1')
+      const history = subKv(src.kv, STORE_PREFIX.validatorHistory)
+      return encode(await readHistory(history, from, MAX_HISTORY_PER_ANSWER, STATE_SYNC_ANSWER_BYTES))
     }
     if (req[0] === 'keys') {
       const f = expectArray(req, 4, 'keys request')

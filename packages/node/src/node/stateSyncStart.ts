@@ -68,7 +68,8 @@ export async function stateSyncAtStart(o: {
       {
         chainId: genesis.chainId,
         genesisHash: genesisHash(genesis),
-        validators,
+        genesisValidators: validators,
+        checkpointInterval: genesis.consensus.checkpointInterval,
         verify: referenceVerdict,
         net,
         logger,
