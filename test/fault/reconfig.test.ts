@@ -174,16 +174,22 @@ test(`add a validator, remove one, restart one across a boundary (SEED=${seed})`
     //    against the set walked through the validators' history (before, it was checked against the
     //    genesis set and refused).
     const joiner = c.nodes[6]!.home
+    //    Its peers: the genesis validators and the two that joined later (asked too).
     const cfg = loadConfig(joiner)
     cfg.sync.stateSync = true
+    for (const i of [4, 5])
+      cfg.p2p.peers.push({ publicKey: hex[i]!, addrs: loadConfig(c.nodes[i]!.home).p2p.listen })
     writeConfig(joiner, cfg)
     await c.start(6)
-    const synced = readFileSync(join(joiner, 'node.log'), 'utf8')
+    const lines = readFileSync(join(joiner, 'node.log'), 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.msg === 'state sync: done')
+    const synced = lines.find((l) => l.msg === 'state sync: done')
     assert.ok(synced && (synced.height as number) > a3, `state sync done above ${a3}: ${c.log(6, 40)}`)
+    // Serving the target: nodes 0, 1, 4 and 5 (the leavers 2 and 3 are behind it).
+    const target = lines.find((l) => l.msg === 'state sync: target')
+    assert.ok((target?.peers as number) >= 3, `peers serving the target: ${JSON.stringify(target)}`)
     const head = await height(c, 0)
     await until(c, 6, head + 1, 30_000, 'the state-synced node follows')
 

@@ -98,7 +98,7 @@ test(
     const r = await runToExit(home, hsm(dir, home, {}, otherFile))
     assert.is(r.code, 1, r.out)
     assert.match(r.out, `cannot start: signer ${FIXTURE} has public key ${toHex(other.publicKey)}`)
-    assert.match(r.out, 'not a validator key of the genesis')
+    assert.match(r.out, "(key.json's, this node's p2p identity)")
     assert.not.match(r.out, '"msg":"ready"')
     assert.not.match(r.out, 'node started')
     assert.not.ok(existsSync(join(home, 'data')), 'no store was opened')

@@ -94,11 +94,28 @@ test(
     assert.match(notInGenesis, /^SIGNER_KEY_MISMATCH: /)
     assert.match(notInGenesis, FIXTURE)
     assert.match(notInGenesis, toHex(other.key.publicKey))
-    assert.match(notInGenesis, 'not a validator key of the genesis')
+    assert.match(notInGenesis, `not ${toHex(node.publicKey)} (key.json's, this node's p2p identity)`)
     // Another validator's key (in genesis) is not this node's either.
     const notMine = await open([node.publicKey, other.key.publicKey])
     assert.match(notMine, /^SIGNER_KEY_MISMATCH: /)
     assert.match(notMine, toHex(node.publicKey))
+  }),
+)
+
+test(
+  "a module holding the node's own key opens when that key is not in the genesis (a joiner that a validator-set change adds later)",
+  withDir(async (dir) => {
+    const { key, path } = keyFile(dir)
+    const genesisSet = [generateKeyPair().publicKey, generateKeyPair().publicKey]
+    const opened = await openValidatorSigner({
+      key: { publicKey: key.publicKey },
+      validators: genesisSet,
+      chainId: CHAIN,
+      watermarkWindow: 64,
+      settings: { module: FIXTURE, options: { keyFile: path }, stateFile: join(dir, 'state.json') },
+    })
+    assert.is(toHex(opened.signer.publicKey), toHex(key.publicKey))
+    await opened.signer.close?.()
   }),
 )
 

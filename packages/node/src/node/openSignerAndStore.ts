@@ -35,7 +35,7 @@ export interface NodeSigner {
 
 /**
  * Opens the validator signer: `settings`, else the `CITYLEDGER_SIGNER_*` env variables, else `key`.
- * A signer module on a node that is not a validator of the genesis is refused before it is loaded.
+ * A module's key need not be a genesis validator's: a validator-set change may add it (a joiner).
  */
 export async function openSigner(o: {
   key: KeyPair | PublicOnlyKey
@@ -47,11 +47,6 @@ export async function openSigner(o: {
   dataDir: string
 }): Promise<NodeSigner> {
   const signerSettings = o.settings ?? signerSettingsFromEnv(process.env, o.dataDir)
-  if (signerSettings && !o.isValidator)
-    throw new CityError(
-      'SIGNER_KEY_MISMATCH',
-      `a signer module is set (${signerSettings.module}) but this node's key ${o.publicKey} is not a validator of the genesis`,
-    )
   // Before the store opens: a signer refused here leaves nothing to close but itself.
   const validatorSigner = await openValidatorSigner({
     key: o.key,

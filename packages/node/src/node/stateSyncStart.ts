@@ -23,8 +23,9 @@ export const STATE_SYNC_CONNECT_MS = 30_000
 
 /**
  * Runs state sync into `dataDir` when `config.sync.stateSync` is set and the folder holds no store
- * (a LevelDB `CURRENT` file); returns undefined when it did nothing. Waits (up to
- * `STATE_SYNC_CONNECT_MS`) for f + 1 validators, so that at least one honest peer is asked.
+ * (a LevelDB `CURRENT` file); returns undefined when it did nothing. Asks the genesis validators and the
+ * configured `p2p.peers`; waits (up to `STATE_SYNC_CONNECT_MS`) for f + 1 of the genesis set's size, so
+ * that at least one honest peer is asked while the set is the genesis one.
  */
 export async function stateSyncAtStart(o: {
   config: NodeConfig
@@ -45,7 +46,11 @@ export async function stateSyncAtStart(o: {
     return undefined
   }
   const validators = validatorKeys(genesis)
-  const validatorsHex = validators.map(toHex)
+  // Asked: the genesis validators and the configured peers (the set may have changed since genesis:
+  // every answer is checked against the set of its height, whoever sends it).
+  const validatorsHex = [
+    ...new Set([...validators.map(toHex), ...config.p2p.peers.map((p) => p.publicKey.toLowerCase())]),
+  ]
   const p2p = createNodeP2P({
     config: { ...config, p2p: { ...config.p2p, listen: [] } },
     key: o.key,

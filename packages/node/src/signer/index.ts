@@ -2,7 +2,7 @@
 // the start checks and the double-sign guard. Consensus calls `sign` synchronously (see types.ts).
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CityError, type KeyPair, toHex } from '@cityledger/core'
+import { CityError, type KeyPair } from '@cityledger/core'
 import { fileSigner } from './fileSigner.ts'
 import { guardSigner } from './guard.ts'
 import { checkSigner, loadModuleSigner } from './moduleSigner.ts'
@@ -62,8 +62,8 @@ export interface OpenedSigner {
 /**
  * The signer a node signs with. Without `settings`, its key (key.json): the consensus journal already
  * keeps it from contradicting itself, so no extra guard. With `settings`, the operator's module,
- * refused unless its public key is a validator key of the genesis and the node's own key (key.json is
- * still the p2p identity), and unless it signs a test message correctly; then behind the double-sign
+ * refused unless its public key is the node's own key (key.json is still the p2p identity) and it signs a
+ * test message correctly (its key need not be in the genesis: a validator-set change may add it later); then behind the double-sign
  * guard (a module's key may be reachable from more than this home: an HSM shared by mistake).
  */
 export async function openValidatorSigner(o: {
@@ -85,13 +85,6 @@ export async function openValidatorSigner(o: {
   const name = resolve(o.settings.module)
   const inner = await loadModuleSigner(o.settings.module, o.settings.options)
   try {
-    const hex = toHex(inner.publicKey)
-    if (!o.validators.some((v) => toHex(v) === hex))
-      throw new CityError(
-        'SIGNER_KEY_MISMATCH',
-        `signer ${name} has public key ${hex}, which is not a validator key of the genesis: refusing to start`,
-        { signer: name, publicKey: hex },
-      )
     checkSigner(inner, {
       name,
       expected: o.key.publicKey,
