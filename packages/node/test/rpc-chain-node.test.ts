@@ -48,6 +48,14 @@ test('GET /v1/genesis: the file the node runs; saved again it hashes to the stat
   assert.equal(g.body.genesis, JSON.parse(JSON.stringify(file)))
 })
 
+test('GET /v1/validators/history: the node serves its stored history (none on a chain whose set never changed)', async () => {
+  assert.equal(await get('/v1/validators/history'), { status: 200, body: { entries: [] } })
+  assert.equal(await createClient({ url: local.url }).validatorHistory(1), [])
+  const bad = await get('/v1/validators/history?from=0')
+  assert.is(bad.status, 400)
+  assert.is(bad.body.error.code, 'BAD_REQUEST')
+})
+
 test('GET /v1/txs/:hash: committed and failed txs carry their decoded body', async () => {
   // Two signers register the same subject in one go: the second to run fails SUBJECT_EXISTS.
   const a = subjectTx(local.chainId, generateKeyPair(), 1, 'dup')

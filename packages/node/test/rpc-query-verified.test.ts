@@ -50,6 +50,15 @@ test('queryVerified returns a value whose state entry is proven under a root the
     const next = await client.block(v.height + 1)
     assert.is(v.anchor.block, next!.hash)
     assert.is(next!.header.prevStateRoot, v.root)
+    // With the genesis K the client walks the (empty) validator history: the same anchor.
+    const { consensus } = loadGenesis(join(n.home, 'genesis.json'))
+    const walked = await client.queryVerified(
+      'identity',
+      'subject',
+      { subject },
+      { chainId: n.chainId, validators, checkpointInterval: consensus.checkpointInterval },
+    )
+    assert.equal(walked.anchor.signers, validators)
 
     // An absent entry is proven absent.
     const none = await client.queryVerified(

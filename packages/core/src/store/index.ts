@@ -44,6 +44,7 @@ export {
   type SnapshotManifest,
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_META_KEY,
+  MAX_SNAPSHOT_HISTORY,
 } from './snapshot.ts'
 export {
   StateSyncBuilder,

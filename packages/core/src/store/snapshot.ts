@@ -33,6 +33,8 @@ export const SNAPSHOT_FORMAT = 1
 export const SNAPSHOT_CHUNK_BYTES = 4 * 1024 * 1024
 /** Largest record an importer reads (a chunk holds at least one entry, whatever its size). */
 const MAX_RECORD_BYTES = 256 * 1024 * 1024
+/** Most validator history entries a manifest may carry (one per validator-set change). */
+export const MAX_SNAPSHOT_HISTORY = 65_536
 /** Key of the snapshot's manifest (without the chunk list) in an imported state folder. */
 export const SNAPSHOT_META_KEY = metaKey('snapshot')
 
@@ -66,6 +68,13 @@ export interface SnapshotManifest {
    * import is a store that opens at `height` (like a state-synced one), without it only the state.
    */
   block?: Uint8Array
+  /**
+   * The exporting node's validator history (node/validatorHistory.ts: one encoded entry per
+   * validator-set change, from change 1 on; absent in files of earlier versions, which then verify
+   * against the genesis set only). Opaque here: the importer walks them from its genesis set to learn
+   * the set that signed the certificates above.
+   */
+  validatorHistory?: Uint8Array[]
   /** Number of state entries. */
   entries: number
   chunks: { hash: Uint8Array; bytes: number; entries: number }[]
@@ -75,6 +84,8 @@ export interface ExportOptions {
   /** Default: the head minus one (the highest height whose root a stored header certifies). */
   height?: number
   chunkBytes?: number
+  /** Stored in the manifest as `validatorHistory` (at most MAX_SNAPSHOT_HISTORY). */
+  validatorHistory?: readonly Uint8Array[]
   /** Called after each chunk is written. */
   onChunk?: (written: number, entries: number) => void
 }
@@ -111,6 +122,8 @@ export async function exportSnapshot(
   if (meta === undefined) throw fail('SNAPSHOT_BAD_HEIGHT', 'the store holds no chain')
   await checkRecent(kv, meta.chainId, meta.height, meta.genesisHash)
   const height = options.height ?? meta.height - 1
+  if ((options.validatorHistory?.length ?? 0) > MAX_SNAPSHOT_HISTORY)
+    throw new RangeError(`validatorHistory: more than ${MAX_SNAPSHOT_HISTORY} entries`)
   const chunkBytes = options.chunkBytes ?? SNAPSHOT_CHUNK_BYTES
   if (!Number.isSafeInteger(height) || height < 1 || height >= meta.height)
     throw fail(
@@ -179,6 +192,7 @@ export async function exportSnapshot(
       nextHeader: next.headerBytes,
       nextCertificate: nextCert,
       block: blockBytes,
+      ...(options.validatorHistory ? { validatorHistory: [...options.validatorHistory] } : {}),
       entries: total,
       chunks,
     }
@@ -236,6 +250,13 @@ export async function readSnapshotManifest(file: string): Promise<SnapshotManife
     for (const f of ['header', 'certificate', 'nextHeader', 'nextCertificate'])
       if (!isBytes(m[f])) throw bad(`manifest.${f}`)
     if (m.block !== undefined && !isBytes(m.block)) throw bad('manifest.block')
+    if (
+      m.validatorHistory !== undefined &&
+      (!Array.isArray(m.validatorHistory) ||
+        m.validatorHistory.length > MAX_SNAPSHOT_HISTORY ||
+        !m.validatorHistory.every((e) => isBytes(e)))
+    )
+      throw bad(`manifest.validatorHistory: expected at most ${MAX_SNAPSHOT_HISTORY} byte strings`)
     if (!isCount(m.entries)) throw bad('manifest.entries')
     if (!Array.isArray(m.chunks) || m.chunks.length === 0) throw bad('manifest.chunks')
     let bytes = SNAPSHOT_MAGIC.length
@@ -326,7 +347,8 @@ export async function importSnapshot(
       ? { ...op, key: heightKey(STORE_PREFIX.stateRoot, manifest.height) }
       : op,
   )
-  const { chunks: _, block, ...rest } = manifest
+  // The history is the node's to store (in its own namespace), not part of the kept manifest.
+  const { chunks: _, block, validatorHistory: _h, ...rest } = manifest
   ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encode(rest) })
   if (block !== undefined) {
     const ownHeader = (() => {

@@ -329,6 +329,8 @@ export function registerCommands(program: Command): void {
         const answer = await client.queryVerified(service, query, args, {
           chainId: genesis.chainId,
           validators: validatorKeys(genesis),
+          // Walks the validator history from the genesis set: answers verify after a set change too.
+          checkpointInterval: genesis.consensus.checkpointInterval,
           timeoutMs: o.timeoutMs,
         })
         print({

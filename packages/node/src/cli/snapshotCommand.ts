@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path'
 import {
   ChainStore,
   CityError,
+  type KvStore,
+  STORE_PREFIX,
   type SnapshotManifest,
   blockHash,
   decodeCertificate,
@@ -12,9 +14,10 @@ import {
   openLevelKv,
   readSnapshotManifest,
   referenceVerdict,
+  subKv,
   toHex,
 } from '@cityledger/core'
-import { verifyCommitCertificate } from '@cityledger/consensus'
+import { verifyCertificateAt } from '@cityledger/consensus'
 import { type Command, InvalidArgumentError } from 'commander'
 import {
   type Genesis,
@@ -24,6 +27,8 @@ import {
   loadGenesis,
   validatorKeys,
 } from '../config/index.ts'
+import { type HistoryEntry, decodeHistoryEntry, walkValidatorHistory } from '../node/validatorHistory.ts'
+import { readHistory, saveHistory } from '../node/validatorHistoryStore.ts'
 
 /** Where `snapshot import` leaves the verified state, inside the home. */
 export const IMPORTED_STATE_DIR = 'state-snapshot'
@@ -40,17 +45,37 @@ const equal = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) ==
 const refuse = (why: string): CityError => new CityError('SNAPSHOT_NOT_CERTIFIED', `snapshot refused: ${why}`)
 
 /**
- * Checks what a snapshot claims against this home's genesis: chain id and genesis hash; block h's
- * header certified by its certificate; block h + 1's header certified by its own and naming block h
- * as parent and the snapshot's state root as `prevStateRoot`. Certificates are checked against the
- * genesis validator set (as block sync does), every signature with the pure-JS verifier.
+ * Checks what a snapshot claims against this home's genesis: chain id and genesis hash; the manifest's
+ * validator history walked from the genesis set (each entry certified by the sets before it,
+ * validatorHistory.ts); block h's header certified by its certificate; block h + 1's header certified by
+ * its own and naming block h as parent and the snapshot's state root as `prevStateRoot`. Each
+ * certificate is checked against the set of its height in the walked schedule (the genesis set and
+ * chain id until the first change, `<chainId>--e<N>` after), every signature with the pure-JS
+ * verifier. A file that leaves out history entries can only be refused (the certificates of a hidden
+ * epoch do not verify). Returns the walked entries, which the import stores.
  */
-export function checkCertified(m: SnapshotManifest, genesis: Genesis): void {
+export function checkCertified(m: SnapshotManifest, genesis: Genesis): HistoryEntry[] {
   if (m.chainId !== genesis.chainId)
     throw refuse(`it is of chain ${m.chainId}, this home is ${genesis.chainId}`)
   if (!equal(m.genesisHash, genesisHash(genesis)))
     throw refuse(`its genesis hash ${toHex(m.genesisHash)} is not this home's genesis.json`)
-  const validators = validatorKeys(genesis)
+  let entries: HistoryEntry[]
+  let schedule: ReturnType<typeof walkValidatorHistory>['schedule']
+  try {
+    entries = (m.validatorHistory ?? []).map(decodeHistoryEntry)
+    schedule = walkValidatorHistory(
+      {
+        chainId: genesis.chainId,
+        genesisValidators: validatorKeys(genesis),
+        checkpointInterval: genesis.consensus.checkpointInterval,
+        verify: referenceVerdict,
+      },
+      entries,
+    ).schedule
+  } catch (err) {
+    throw refuse(`its validator history does not check out (${(err as Error).message})`)
+  }
+  const setName = entries.length === 0 ? 'the genesis validator set' : 'the validator set of its height'
   const certified = (what: string, headerBytes: Uint8Array, certBytes: Uint8Array, height: number) => {
     let header: ReturnType<typeof decodeHeader>
     let cert: ReturnType<typeof decodeCertificate>
@@ -63,10 +88,10 @@ export function checkCertified(m: SnapshotManifest, genesis: Genesis): void {
     if (header.height !== height || cert.height !== height) throw refuse(`${what}: not for height ${height}`)
     if (!equal(cert.blockHash, blockHash(headerBytes)))
       throw refuse(`${what}: the certificate is not for this header`)
-    const verdict = verifyCommitCertificate(cert, validators, genesis.chainId, referenceVerdict)
+    const verdict = verifyCertificateAt(cert, schedule, genesis.chainId, referenceVerdict)
     if (!verdict.ok)
       throw refuse(
-        `${what}: certificate not valid for the genesis validator set (${verdict.code}${verdict.detail ? `: ${verdict.detail}` : ''})`,
+        `${what}: certificate not valid for ${setName} (${verdict.code}${verdict.detail ? `: ${verdict.detail}` : ''})`,
       )
     return header
   }
@@ -78,6 +103,18 @@ export function checkCertified(m: SnapshotManifest, genesis: Genesis): void {
     throw refuse(
       `block ${m.height + 1} certifies state root ${toHex(next.prevStateRoot)}, not the snapshot's`,
     )
+  return entries
+}
+
+/** Every validator history entry a node's store holds, from change 1 on (page by page). */
+async function storedHistory(kv: KvStore): Promise<Uint8Array[]> {
+  const history = subKv(kv, STORE_PREFIX.validatorHistory)
+  const out: Uint8Array[] = []
+  for (;;) {
+    const page = await readHistory(history, out.length + 1, 64, 4 * 1024 * 1024)
+    if (page.length === 0) return out
+    out.push(...page)
+  }
 }
 
 /**
@@ -138,6 +175,7 @@ export function registerSnapshotCommands(program: Command): void {
           const m = await exportSnapshot(kv, out, {
             height: o.height,
             chunkBytes: o.chunkBytes,
+            validatorHistory: await storedHistory(kv),
             onChunk: (n, entries) => {
               if (n % o.progressEvery === 0)
                 process.stderr.write(`exported ${n} chunks (${entries} entries)\n`)
@@ -194,7 +232,7 @@ export function registerSnapshotCommands(program: Command): void {
       }
       const file = resolve(o.in)
       const m = await readSnapshotManifest(file)
-      checkCertified(m, genesis)
+      const history = checkCertified(m, genesis)
       const partial = join(home, `.${IMPORTED_STATE_DIR}.partial-${process.pid}`)
       rmSync(partial, { recursive: true, force: true })
       try {
@@ -206,6 +244,8 @@ export function registerSnapshotCommands(program: Command): void {
                 process.stderr.write(`checked ${n}/${m.chunks.length} chunks (${entries} entries)\n`)
             },
           })
+          // The walked history, so that the restored node serves it to joiners and clients.
+          await saveHistory(subKv(kv, STORE_PREFIX.validatorHistory), history)
         } finally {
           await kv.close()
         }

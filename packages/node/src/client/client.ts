@@ -11,6 +11,7 @@ import type {
   ValidatorView,
 } from '../rpc/backend.ts'
 import { clientError, createHttp } from './http.ts'
+import { createScheduleCache, fetchHistoryPage } from './history.ts'
 import { parseSse } from './sse.ts'
 import { type Anchor, type ProvenEntry, proofOf, verifyAnchor, verifyStateProofs } from './verify.ts'
 
@@ -75,6 +76,16 @@ export interface VerifiedQueryOptions {
   chainId: string
   /** The validator set's Ed25519 public keys (bytes or hex), as the caller's genesis has them. */
   validators: readonly (Uint8Array | string)[]
+  /**
+   * The genesis `consensus.checkpointInterval`. Given, the client walks the validator history from
+   * `validators` (`GET /v1/validators/history`, every entry checked against the sets walked before it;
+   * kept between calls and extended) and checks the certificate against the set of its height, so
+   * answers stay verifiable after the set changed. A node that withholds entries can only make the
+   * check fail (the certificate of a hidden epoch carries that epoch's chain id and set), never pass,
+   * as long as no quorum of a past set signs blocks after its epoch. Omitted: the genesis set only,
+   * which refuses every certificate after the first change (WRONG_CHAIN).
+   */
+  checkpointInterval?: number
   /** How long to wait for the block that commits to the answer's state root, ms. Default 30000. */
   timeoutMs?: number
   signal?: AbortSignal
@@ -134,6 +145,11 @@ export interface CityledgerClient {
   /** The genesis the node runs (file form) and its hash, as `GET /v1/genesis` gives them. */
   genesis(): Promise<GenesisView>
   validators(): Promise<ValidatorView[]>
+  /**
+   * One page of the validator history from change `from` (default 1): the encoded entries as the node
+   * holds them (node/validatorHistory.ts `decodeHistoryEntry`), unchecked; `[]` past the last.
+   */
+  validatorHistory(from?: number, opts?: { signal?: AbortSignal }): Promise<Uint8Array[]>
   /** Runs a read-only service query; with `verifyProof` the answer must carry a proof that passes. */
   query(
     service: string,
@@ -145,7 +161,8 @@ export interface CityledgerClient {
    * Runs a query and returns its answer only once (1) every state entry it read is proven against
    * the answer's state root, (2) that root is the `prevStateRoot` of block `height + 1` (waited for,
    * up to `timeoutMs`), and (3) that block's commit certificate has valid signatures of a quorum of
-   * `validators`. Throws PROOF_MISSING, BAD_PROOF (naming the step) or TIMEOUT otherwise.
+   * `validators` (with `checkpointInterval`: of the set of its height, see `VerifiedQueryOptions`).
+   * Throws PROOF_MISSING, BAD_PROOF (naming the step) or TIMEOUT otherwise.
    */
   queryVerified(
     service: string,
@@ -183,6 +200,7 @@ export function createClient(opts: ClientOptions): CityledgerClient {
       throw clientError('BAD_RESPONSE', `${what}: not a JSON object`)
     return body as T
   }
+  const scheduleFor = createScheduleCache((from, signal) => fetchHistoryPage(http, from, signal))
   const isFinal = (s: TxStatus): boolean => s.status === 'committed' || s.status === 'failed'
 
   const waitForTx = async (hash: HashLike, o: WaitOptions = {}): Promise<TxStatus> => {
@@ -370,6 +388,7 @@ export function createClient(opts: ClientOptions): CityledgerClient {
       if (!Array.isArray(v)) throw clientError('BAD_RESPONSE', 'validators: not a list')
       return v as ValidatorView[]
     },
+    validatorHistory: (from = 1, o = {}) => fetchHistoryPage(http, from, o.signal),
     query,
     async queryVerified(service, name, args = {}, o) {
       const validators = validatorKeys(o?.validators)
@@ -391,7 +410,12 @@ export function createClient(opts: ClientOptions): CityledgerClient {
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
         next = await maybeBlock(`/v1/blocks/${proof.height + 1}`)
       }
-      const anchor = verifyAnchor(next, proof.rootBytes, proof.height, { chainId: o.chainId, validators })
+      const { chainId, checkpointInterval: K } = o
+      const trust =
+        K === undefined
+          ? { chainId, validators }
+          : { chainId, schedule: await scheduleFor({ chainId, validators, checkpointInterval: K }, o.signal) }
+      const anchor = verifyAnchor(next, proof.rootBytes, proof.height, trust)
       return { value: r.value, height: proof.height, root: proof.root, entries: proof.entries, anchor }
     },
     events,

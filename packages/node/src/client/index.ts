@@ -14,7 +14,7 @@ export type {
   WaitOptions,
 } from './client.ts'
 export { proofOf, verifyAnchor, verifyStateProofs } from './verify.ts'
-export type { Anchor, ProvenEntry, QueryProof } from './verify.ts'
+export type { Anchor, AnchorTrust, ProvenEntry, QueryProof } from './verify.ts'
 export type { ClientErrorCode } from './http.ts'
 export { parseSse } from './sse.ts'
 export type { SseMessage } from './sse.ts'

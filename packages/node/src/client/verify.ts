@@ -1,4 +1,4 @@
-import { verifyCommitCertificate } from '@cityledger/consensus'
+import { type ValidatorSchedule, verifyCertificateAt, verifyCommitCertificate } from '@cityledger/consensus'
 import {
   blockHash,
   decodeStateProof,
@@ -69,18 +69,22 @@ export interface Anchor {
 }
 
 /**
+ * Whom `verifyAnchor` checks the certificate against: the genesis set alone (`validators`, chain id
+ * `chainId`: right until the first validator-set change), or a `schedule` walked from it through the
+ * validator history (the set and epoch chain id `<chainId>--e<N>` of the block's height).
+ */
+export type AnchorTrust =
+  | { chainId: string; validators: readonly Uint8Array[] }
+  | { chainId: string; schedule: ValidatorSchedule }
+
+/**
  * Checks that `root` (the state after block `height`) is committed by the chain: it is the
  * `prevStateRoot` of `next` (block `height + 1`), whose header hashes to its hash, and whose commit
- * certificate carries valid signatures of a quorum of `validators` on chain `chainId`. The validator
- * set comes from the caller (the genesis it trusts), never from the node. Throws BAD_PROOF naming the
- * step that failed.
+ * certificate carries valid signatures of a quorum of the set of that height on chain `chainId` (see
+ * `AnchorTrust`). The validator set comes from the caller (the genesis it trusts, and a history it
+ * walked from it), never from the node. Throws BAD_PROOF naming the step that failed.
  */
-export function verifyAnchor(
-  next: BlockView,
-  root: Uint8Array,
-  height: number,
-  o: { chainId: string; validators: readonly Uint8Array[] },
-): Anchor {
+export function verifyAnchor(next: BlockView, root: Uint8Array, height: number, o: AnchorTrust): Anchor {
   const h = next.header
   if (h.height !== height + 1) throw clientError('BAD_PROOF', `block ${h.height} is not block ${height + 1}`)
   if (h.chainId !== o.chainId) throw clientError('BAD_PROOF', `block ${h.height} is for chain ${h.chainId}`)
@@ -113,21 +117,20 @@ export function verifyAnchor(
     throw clientError('BAD_PROOF', `the certificate is for another block than ${h.height}`)
   let verdict: ReturnType<typeof verifyCommitCertificate>
   try {
-    verdict = verifyCommitCertificate(
-      {
-        chainId: c.chainId,
-        view: c.view,
-        height: c.height,
-        blockHash: fromHex(c.blockHash),
-        signatures: c.signatures.map((s) => ({
-          validator: fromHex(s.validator),
-          signature: fromHex(s.signature),
-        })),
-      },
-      o.validators,
-      o.chainId,
-      referenceVerdict,
-    )
+    const cert = {
+      chainId: c.chainId,
+      view: c.view,
+      height: c.height,
+      blockHash: fromHex(c.blockHash),
+      signatures: c.signatures.map((s) => ({
+        validator: fromHex(s.validator),
+        signature: fromHex(s.signature),
+      })),
+    }
+    verdict =
+      'schedule' in o
+        ? verifyCertificateAt(cert, o.schedule, o.chainId, referenceVerdict)
+        : verifyCommitCertificate(cert, o.validators, o.chainId, referenceVerdict)
   } catch (err) {
     throw clientError('BAD_PROOF', `certificate of block ${h.height}: malformed (${(err as Error).message})`)
   }

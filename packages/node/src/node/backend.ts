@@ -1,6 +1,7 @@
 import {
   CityError,
   type ChainStore,
+  type KvStore,
   type Mempool,
   type Runtime,
   type Tx,
@@ -30,6 +31,7 @@ import type {
 } from '../rpc/index.ts'
 import type { TxSearchAnswer, TxSearchParams } from '../rpc/searchRoutes.ts'
 import { NODE_VERSION } from '../version.ts'
+import { readHistory } from './validatorHistoryStore.ts'
 import { blockView, eventView } from './views.ts'
 
 export interface BackendOptions {
@@ -49,6 +51,11 @@ export interface BackendOptions {
    * `peers`, which also counts observers.
    */
   validatorPeers?: () => number
+  /**
+   * The store namespace of the validator history (`STORE_PREFIX.validatorHistory`, validatorHistoryStore.ts)
+   * that `GET /v1/validators/history` reads; without it the history is empty.
+   */
+  history?: KvStore
   /** The validators of the next height (hex; the schedule as executed). Default: the genesis set. */
   validatorSet?: () => readonly string[]
   catchingUp: () => boolean
@@ -289,6 +296,12 @@ export class NodeRpcBackend implements RpcBackend {
       const name = names.get(k.toLowerCase())
       return name === undefined ? { publicKey: k } : { publicKey: k, name }
     })
+  }
+
+  /** The stored entries from `from` (readHistory: consecutive, bounded by count and bytes). */
+  async validatorHistory(from: number, limit: number, maxBytes: number): Promise<Uint8Array[]> {
+    if (!this.o.history) return []
+    return readHistory(this.o.history, from, limit, maxBytes)
   }
 
   async query(service: string, query: string, args: Record<string, string>) {

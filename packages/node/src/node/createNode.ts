@@ -401,6 +401,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     peers: () => p2p.peers().length,
     validatorPeers: () => p2p.peers().filter((p) => currentSetHex.includes(p.publicKey)).length,
     validatorSet: () => currentSetHex,
+    history: history.kv,
     peerList: () => p2p.peers().map((p) => ({ publicKey: p.publicKey, role: p.role, addrs: p.addrs })),
     catchingUp: () => syncer.catchingUp,
     started: () => lifecycle?.started() ?? false,

@@ -225,6 +225,13 @@ export interface RpcBackend {
   /** The genesis the node was started with (see `GenesisView`). */
   genesis(): Promise<GenesisView>
   validators(): Promise<ValidatorView[]>
+  /**
+   * The node's validator history (node/validatorHistory.ts): the encoded entries of changes `from`,
+   * `from + 1`, ... as stored, consecutive, at most `limit` of them and, after the first, no more than
+   * `maxBytes` in all; `[]` when it holds no entry `from`. The caller checks them (a walk from its own
+   * genesis set): the node's word is not trusted.
+   */
+  validatorHistory(from: number, limit: number, maxBytes: number): Promise<Uint8Array[]>
   /** The peers connected now. */
   peers(): Promise<PeerView[]>
   /** Throws UNKNOWN_SERVICE / UNKNOWN_QUERY (404), or the service's own code for bad args (400). */

@@ -10,7 +10,7 @@ import {
   parseQueryArgs,
   parseServiceQuery,
 } from './params.ts'
-import { err, hashParams, ok, ref, uint } from './schemas.ts'
+import { err, hashParams, hex, ok, ref, uint } from './schemas.ts'
 
 /** Bounds of one `GET /v1/blocks?from=&to=` answer. */
 export const BLOCK_RANGE_DEFAULTS = Object.freeze({
@@ -23,12 +23,19 @@ export const BLOCK_RANGE_DEFAULTS = Object.freeze({
   maxRangeBytes: 8 * 1024 * 1024,
 })
 
+/**
+ * Bounds of one `GET /v1/validators/history` answer: most entries, and most encoded entry bytes (the
+ * first entry always goes; an entry is a header, a certificate and a state proof, a few KiB).
+ */
+export const VALIDATOR_HISTORY_PAGE = Object.freeze({ maxEntries: 64, maxBytes: 4 * 1024 * 1024 })
+
 export interface ChainRoutesOptions {
   backend: RpcBackend
   limits: { maxRangeBlocks: number; maxRangeBytes: number }
 }
 
 const RANGE_PARAMS = new Set(['from', 'to'])
+const HISTORY_PARAMS = new Set(['from'])
 
 const height = { ...uint, minimum: 1 }
 // Every route but health and metrics counts against a client's rate.
@@ -111,6 +118,29 @@ const SCHEMAS = {
     summary: 'Current validator set',
     response: { 200: ok('validators', list('validators', 'Validator')), 429: limited },
   },
+  validatorHistory: {
+    operationId: 'listValidatorHistory',
+    tags: ['chain'],
+    summary: 'The validator history from change from on: the evidence of each validator-set change',
+    description:
+      'entries are the encoded history entries (msgpack [seq, headerBytes, certificate, value, proof], hex) ' +
+      'of changes from, from + 1, ... that this node holds, at most 64 and about 4 MiB per answer (the first ' +
+      'always goes); ask again from the next seq until the answer is empty. Entry n holds a block header ' +
+      'certified by the set before change n and a state proof of the change record under its root: a ' +
+      'client walks them from its own genesis set (walkValidatorHistory) to learn the set of any height.',
+    querystring: {
+      type: 'object',
+      properties: { from: { ...uint, description: 'first change number (default 1)' } },
+    },
+    response: {
+      200: ok('entries', {
+        type: 'object',
+        properties: { entries: { type: 'array', items: hex } },
+      }),
+      400: err('BAD_REQUEST: from not a number >= 1, or an unknown parameter'),
+      429: limited,
+    },
+  },
   peers: {
     operationId: 'listPeers',
     tags: ['chain'],
@@ -142,7 +172,7 @@ const SCHEMAS = {
 
 /**
  * Read-only routes over the committed chain: status, genesis, blocks (one, by hash, a range),
- * validators, peers, service queries, and the OpenAPI document. Every answer is the backend's value in JSON form; a block that is not there
+ * validators and their history, peers, service queries, and the OpenAPI document. Every answer is the backend's value in JSON form; a block that is not there
  * is 404 NOT_FOUND.
  */
 export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptions): void {
@@ -194,6 +224,17 @@ export function registerChainRoutes(app: FastifyInstance, opts: ChainRoutesOptio
   app.get('/v1/validators', { schema: SCHEMAS.validators }, async () => ({
     validators: jsonForm(await backend.validators()),
   }))
+
+  app.get('/v1/validators/history', { schema: SCHEMAS.validatorHistory }, async (request) => {
+    const q = (request.query ?? {}) as Record<string, unknown>
+    for (const k of Object.keys(q))
+      if (!HISTORY_PARAMS.has(k))
+        throw rpcError('BAD_REQUEST', `unknown query parameter ${JSON.stringify(k.slice(0, 64))} (from)`)
+    const from = q.from === undefined ? 1 : parseHeight(q.from, 'from')
+    if (from < 1) throw rpcError('BAD_REQUEST', 'from: validator changes are numbered from 1')
+    const { maxEntries, maxBytes } = VALIDATOR_HISTORY_PAGE
+    return { entries: jsonForm(await backend.validatorHistory(from, maxEntries, maxBytes)) }
+  })
 
   app.get('/v1/peers', { schema: SCHEMAS.peers }, async () => ({ peers: jsonForm(await backend.peers()) }))
 

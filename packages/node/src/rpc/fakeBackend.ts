@@ -36,6 +36,8 @@ export interface FakeBackend extends RpcBackend {
   setHealth(health: HealthReport): void
   /** Registers a read-only query. */
   addQuery(service: string, query: string, answer: (args: Record<string, string>) => QueryResult): void
+  /** The encoded entries `validatorHistory` serves (entry 1 first); none until set. */
+  setValidatorHistory(entries: readonly Uint8Array[]): void
   /** Current subscriber count. */
   subscribers(): number
   /** Resolves once the subscriber count equals `n` (now or later). */
@@ -95,6 +97,7 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
   const failures = new Map<string, unknown>()
   const watchers = new Set<() => void>()
   let ready = true
+  let history: Uint8Array[] = []
   let health: HealthReport = { ok: true }
 
   const changed = (): void => {
@@ -233,6 +236,20 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
         publicKey: toHex(sha256(utf8.encode(`validator-${i}`))),
         name: `agency-${i}`,
       }))
+    },
+    async validatorHistory(from, limit, maxBytes) {
+      maybeFail('validatorHistory')
+      const out: Uint8Array[] = []
+      let size = 0
+      for (const e of history.slice(from - 1)) {
+        if (out.length >= limit || (out.length > 0 && size + e.length > maxBytes)) break
+        out.push(e)
+        size += e.length
+      }
+      return out
+    },
+    setValidatorHistory(entries) {
+      history = [...entries]
     },
     async query(service, query, args) {
       maybeFail('query')
