@@ -1,7 +1,7 @@
 // A chain whose validator set changed twice (two of four keys replaced at 5, then all four at 12; K = 4,
 // so set B signs from 9 and set C from 17), every certificate really signed by the set of its height with
-// its epoch chain id, and the node's validator history built from it (the approach of
-// validator-history.test.ts). Deterministic: fixed keys, no clock, no network.
+// its epoch chain id, and the node's validator history built from it (used by validator-history,
+// client-validator-history and cli-snapshot-history tests). Deterministic: fixed keys, no clock, no network.
 import {
   ChainStore,
   type KeyPair,

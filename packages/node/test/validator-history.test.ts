@@ -1,125 +1,44 @@
 // The validator history (validatorHistory.ts, validatorHistoryStore.ts) and state sync across validator
-// changes: a chain whose set changes twice (two of four keys replaced, then all four), every certificate
-// really signed by the set of its height. A joiner walks the history from the genesis set, so it accepts
-// an offer the genesis set never signed (before, it checked offers against the genesis set and found
-// none); peers that tamper with the history or the offer are caught. Deterministic: no network, no clock.
+// changes: a chain whose set changes twice (changedSetChain.ts: two of four keys replaced, then all four),
+// every certificate really signed by the set of its height. A joiner walks the history from the genesis
+// set, so it accepts an offer the genesis set never signed (before, it checked offers against the genesis
+// set and found none); peers that tamper with the history or the offer are caught. Deterministic.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   ChainStore,
-  type KeyPair,
   type KvStore,
   STORE_PREFIX,
-  certificateVote,
   decodeCertificate,
   decodeStrict,
   encode,
-  encodeCertificate,
-  generateKeyPair,
-  makeBlock,
-  merkleRoot,
   openMemoryKv,
   referenceVerdict,
-  sha256,
-  signVote,
   subKv,
   toHex,
-  utf8,
-  validatorChangeKey,
-  validatorCountKey,
 } from '@cityledger/core'
-import { epochAt, epochChainId, validatorsAt } from '@cityledger/consensus'
 import { createLogger } from '../src/log/index.ts'
-import { genesisChainSchedule, extendSchedule } from '../src/node/schedule.ts'
 import { type StateSyncOptions, runStateSync } from '../src/node/stateSync.ts'
 import { serveStateSync } from '../src/node/stateSyncServe.ts'
 import type { SyncNet } from '../src/node/sync.ts'
 import { decodeHistoryEntry, walkValidatorHistory } from '../src/node/validatorHistory.ts'
-import { ValidatorHistoryStore, readHistory } from '../src/node/validatorHistoryStore.ts'
+import { readHistory } from '../src/node/validatorHistoryStore.ts'
+import { A, C, K, certify, changedSetChain, pub, schedule } from './changedSetChain.ts'
 
 const chainId = 'history-test'
-const K = 4
-const kp = (name: string): KeyPair => generateKeyPair(sha256(utf8.encode(name)))
-const A = [0, 1, 2, 3].map((i) => kp(`a${i}`))
-const B = [A[0]!, A[1]!, kp('b2'), kp('b3')]
-const C = [0, 1, 2, 3].map((i) => kp(`c${i}`))
-const pub = (s: KeyPair[]) => s.map((k) => k.publicKey)
-// Change 1 executed at 5 (set B from 9), change 2 at 12 (set C from 17).
-const changes = [
-  { seq: 1, height: 6, executedAt: 5, keys: pub(B) },
-  { seq: 2, height: 13, executedAt: 12, keys: pub(C) },
-]
-const schedule = extendSchedule(genesisChainSchedule(pub(A), K), changes).schedule
-const secretOf = new Map([...A, ...B, ...C].map((k) => [toHex(k.publicKey), k.secretKey]))
 const keep = (kv: KvStore): KvStore => ({ ...kv, close: async () => {} })
-const hexKey = (s: string) => toHex(utf8.encode(s))
 const silent = createLogger({ level: 'silent' })
 
-function certify(height: number, blockHash: Uint8Array, signers = validatorsAt(schedule, height)) {
-  const cert = {
-    chainId: epochChainId(chainId, epochAt(schedule, height).epoch),
-    view: 0,
-    height,
-    blockHash,
-    signatures: [] as { validator: Uint8Array; signature: Uint8Array }[],
-  }
-  cert.signatures = signers.slice(0, 3).map((validator) => ({
-    validator,
-    signature: signVote(certificateVote(cert, validator), secretOf.get(toHex(validator))!),
-  }))
-  return encodeCertificate(cert)
-}
-
-/** The chain to `blocks`, its records written at their heights, and its history store. */
+/** The chain of changedSetChain.ts to `blocks`, with its history built. */
 async function sourceChain(blocks: number) {
   const kv = openMemoryKv()
-  const store = await ChainStore.open(keep(kv))
-  const genesis = new Map<string, Uint8Array | null>()
-  for (let i = 0; i < 300; i++) genesis.set(hexKey(`k/${i}`), utf8.encode(`v${i}`))
-  await store.initGenesis({ chainId, stateWrites: genesis })
-  for (let height = 1; height <= blocks; height++) {
-    const writes = new Map<string, Uint8Array | null>([[hexKey(`k/${height}`), utf8.encode(`h${height}`)]])
-    for (const c of changes.filter((c) => c.executedAt === height)) {
-      const { seq: _, ...record } = c
-      writes.set(hexKey(validatorChangeKey(c.seq)), encode(record))
-      writes.set(hexKey(validatorCountKey), encode(c.seq))
-    }
-    const txs = [encode([chainId, height])]
-    const block = makeBlock(
-      {
-        chainId,
-        height,
-        view: 0,
-        time: 1_700_000_000_000 + height * 1000,
-        parentHash: store.tipHash(),
-        txRoot: merkleRoot(txs.map((t) => sha256(t))),
-        prevStateRoot: store.state.root(),
-        proposer: validatorsAt(schedule, height)[0]!,
-      },
-      txs,
-    )
-    await store.commitBlock({
-      block,
-      certificate: certify(height, block.hash),
-      results: [{ hash: sha256(txs[0]!), code: null, events: [] }],
-      stateWrites: writes,
-    })
-  }
-  const history = new ValidatorHistoryStore({
-    kv: subKv(kv, STORE_PREFIX.validatorHistory),
-    store,
-    readChanges: (after) => changes.filter((c) => c.seq > after && c.executedAt <= store.height()),
-    schedule: () => schedule,
-    logger: silent,
-  })
-  return { kv, store, history }
+  return { kv, ...(await changedSetChain(keep(kv), { chainId, blocks })) }
 }
 
 const walkOptions = { chainId, genesisValidators: pub(A), checkpointInterval: K, verify: referenceVerdict }
 
 test('the history holds an entry per change; walking it from the genesis set gives the chain schedule, after pruning too', async () => {
   const src = await sourceChain(24)
-  await src.history.update()
   const raw = await readHistory(src.history.kv, 1, 64, 1 << 20)
   assert.is(raw.length, 2)
   const entries = raw.map(decodeHistoryEntry)
@@ -163,7 +82,7 @@ function peersOver(src: { kv: KvStore; store: ChainStore }, peers: Record<string
         else {
           // The real record, its block certified by keys that were never validators.
           const c = decodeCertificate(e.certificate)
-          e.certificate = certify(c.height, c.blockHash, pub(C))
+          e.certificate = certify(chainId, c.height, c.blockHash, pub(C))
         }
         return encode([encode([e.seq, e.headerBytes, e.certificate, e.value, e.proof]), ...list.slice(1)])
       }
@@ -191,7 +110,6 @@ const options = (net: SyncNet): StateSyncOptions => ({
 
 test('state sync after two validator changes: the offer is checked against the walked set, and liars are caught', async () => {
   const src = await sourceChain(24)
-  await src.history.update()
   const { net, penalties } = peersOver(src, {
     tampered: 'tampered-record',
     forged: 'forged-certificate',
