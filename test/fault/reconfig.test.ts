@@ -192,6 +192,20 @@ test(`add a validator, remove one, restart one across a boundary (SEED=${seed})`
     assert.ok((target?.peers as number) >= 3, `peers serving the target: ${JSON.stringify(target)}`)
     const head = await height(c, 0)
     await until(c, 6, head + 1, 30_000, 'the state-synced node follows')
+    // A verified query through that node: its anchor is certified by the current set, checked against
+    // the set walked from the genesis one through the history the node saved when it synced.
+    const v = await c.nodes[6]!.client.queryVerified(
+      'identity',
+      'subject',
+      { subject: toHex(new Uint8Array(32).fill(7)) },
+      { chainId: world.chainId, validators: c.layout.keys.map((k) => k.publicKey), checkpointInterval: K },
+    )
+    assert.ok(v.height > a3, `verified at ${v.height}, after the third switch ${a3}`)
+    const current = [hex[0], hex[1], hex[4], hex[5]]
+    assert.ok(
+      v.anchor.signers.every((s) => current.includes(s)),
+      `anchor signed by the current set: ${v.anchor.signers}`,
+    )
 
     // 5. The end: every ack on every node that is a validator now, exactly once; the same chain everywhere.
     await load.stop()
