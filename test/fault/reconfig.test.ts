@@ -1,4 +1,4 @@
-// Validator-set changes on real processes: 4 validators under light load; a governance proposal adds a
+// Validator-set changes on real processes: 4 validators under 50 txs/s; a governance proposal adds a
 // 5th validator (its node started with the others as peers, key not in the genesis): it is let in, syncs,
 // and signs certificates from its epoch on. A second proposal removes an original validator: its key is
 // absent from certificates after that boundary and the others drop its connection. A validator is
@@ -93,7 +93,7 @@ test(`add a validator, remove one, restart one across a boundary (SEED=${seed})`
     const { world } = await setupLoad(c, { accounts: 8 })
     // The joiner starts as a non-voting node: no validator lets it in yet.
     await c.start(4)
-    load = new Load(c, world, new Rng(seed), { rate: 10 })
+    load = new Load(c, world, new Rng(seed), { rate: 50 })
     load.start()
 
     // 1. Add node 4.
