@@ -39,6 +39,7 @@ import {
 import { type Clock, type P2P, systemClock } from '../p2p/index.ts'
 import { NodeRpcBackend } from './backend.ts'
 import { Backlog } from './backlog.ts'
+import { OfferHolds } from './offerHolds.ts'
 import { BlockRetention } from './retention.ts'
 import { ValidatorHistoryStore } from './validatorHistoryStore.ts'
 import { type ConsensusNet, ConsensusDriver } from './driver.ts'
@@ -293,11 +294,14 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   void history.update()
   // store.retainBlocks: prunes old block history in the background after commits (retention.ts);
   // the history's entries are built first, from blocks a prune may delete.
+  // Heights offered to joiners by state sync are kept while they fetch them (offerHolds.ts).
+  const holds = new OfferHolds()
   const retention = new BlockRetention({
     store,
     retainBlocks: config.store.retainBlocks,
     logger: log('store'),
     beforePrune: () => history.update(),
+    holdFrom: () => holds.lowest(),
   })
   const driver = new ConsensusDriver({
     chainId: genesis.chainId,
@@ -423,6 +427,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     ledger,
     store,
     kv,
+    holds,
     journal,
     p2p,
     rpc,

@@ -11,6 +11,7 @@ import type { ConsensusDriver } from './driver.ts'
 import { REBROADCAST, type TxGossip } from './gossip.ts'
 import type { Journal } from './journal.ts'
 import { handleProtocols } from './network.ts'
+import type { OfferHolds } from './offerHolds.ts'
 import type { NodeSigner } from './openSignerAndStore.ts'
 import type { Syncer } from './sync.ts'
 
@@ -22,6 +23,8 @@ export interface LifecycleParts {
   ledger: Ledger
   store: ChainStore
   kv: KvStore
+  /** Heights offered to state sync, held from pruning (offerHolds.ts). */
+  holds: OfferHolds
   journal: Journal
   p2p: P2P
   rpc: RpcServer
@@ -56,7 +59,7 @@ export function nodeLifecycle(parts: LifecycleParts): NodeLifecycle {
   let fatalError: Error | undefined
 
   async function start(): Promise<void> {
-    await handleProtocols(p2p, { driver, gossip, store, kv: parts.kv })
+    await handleProtocols(p2p, { driver, gossip, store, kv: parts.kv, holds: parts.holds })
     await p2p.start()
     const addr = await rpc.start()
     rpcUrl = addr.url

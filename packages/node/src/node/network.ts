@@ -9,6 +9,7 @@ import { type OpenedSigner, libp2pKeyOfSigner } from '../signer/index.ts'
 import type { ConsensusDriver, ConsensusNet } from './driver.ts'
 import type { TxGossip } from './gossip.ts'
 import { PROTOCOL, observerProtocolLimits, protocolLimits } from './protocols.ts'
+import type { OfferHolds } from './offerHolds.ts'
 import { serveStateSync } from './stateSyncServe.ts'
 import { type SyncNet, serveSync } from './sync.ts'
 
@@ -95,9 +96,9 @@ export function syncNet(p2p: P2P): SyncNet {
 /** Registers the consensus, txs, sync and state-sync handlers; `start()` calls it before `p2p.start()`. */
 export async function handleProtocols(
   p2p: P2P,
-  o: { driver: ConsensusDriver; gossip: TxGossip; store: ChainStore; kv: KvStore },
+  o: { driver: ConsensusDriver; gossip: TxGossip; store: ChainStore; kv: KvStore; holds?: OfferHolds },
 ): Promise<void> {
-  const { driver, gossip, store, kv } = o
+  const { driver, gossip, store, kv, holds } = o
   await p2p.handle(PROTOCOL.consensus, (m) => {
     driver.push({ type: 'message', bytes: m.data, from: m.peer })
   })
@@ -112,7 +113,9 @@ export async function handleProtocols(
       m.data,
     ),
   )
-  await p2p.handle(PROTOCOL.stateSync, (m) => serveStateSync({ store, kv }, m.data))
+  await p2p.handle(PROTOCOL.stateSync, (m) =>
+    serveStateSync({ store, kv, ...(holds ? { holds } : {}) }, m.data),
+  )
 }
 
 /** `syncNet` on the state-sync protocol (validators only, as block sync). */

@@ -21,6 +21,8 @@ export interface BlockRetentionOptions {
   sweepEvery?: number
   /** Awaited before each prune (the node builds its validator history from what the prune deletes). */
   beforePrune?: () => Promise<void>
+  /** A height to keep, with everything above it, whatever `retainBlocks` says (offerHolds.ts). */
+  holdFrom?: () => number | undefined
 }
 
 /**
@@ -53,7 +55,7 @@ export class BlockRetention {
   committed(height: number): void {
     const { store, retainBlocks, logger } = this.#o
     if (retainBlocks <= 0 || this.#running || height < this.#next) return
-    const keepFrom = Math.min(height - retainBlocks + 1, height - 1)
+    const keepFrom = Math.min(height - retainBlocks + 1, height - 1, this.#o.holdFrom?.() ?? height)
     // Only once there is a block to prune (height 0 has no block, only its state root).
     if (keepFrom <= Math.max(1, store.prunedBelow)) return
     this.#next = height + (this.#o.every ?? PRUNE_EVERY_BLOCKS)

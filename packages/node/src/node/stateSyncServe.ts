@@ -20,6 +20,7 @@ import {
   utf8,
   validatorCountKey,
 } from '@cityledger/core'
+import type { OfferHolds } from './offerHolds.ts'
 import { readHistory } from './validatorHistoryStore.ts'
 import { STATE_SYNC_ANSWER_BYTES, STATE_SYNC_MAX_HASHES, STATE_SYNC_REQUEST_MAX_BYTES } from './protocols.ts'
 
@@ -46,6 +47,8 @@ const bad = (why: string) => new CityError('BAD_REQUEST', `state sync request: $
 export interface StateSyncSource {
   store: ChainStore
   kv: KvStore
+  /** Told each height offered, so that retention keeps it while joiners fetch it (offerHolds.ts). */
+  holds?: Pick<OfferHolds, 'offered'>
 }
 
 const retained = async <T>(p: Promise<T>): Promise<T | undefined> =>
@@ -70,6 +73,7 @@ async function offer(src: StateSyncSource): Promise<Uint8Array> {
     const isNull = (c: Uint8Array) => equalBytes(decodeCertificate(c).blockHash, ZERO_HASH)
     if (isNull(cert) || isNull(nextCert)) continue
     const count = await src.store.state.prove(utf8.encode(validatorCountKey), h)
+    src.holds?.offered(h)
     return encode([
       h,
       block.bytes,
