@@ -48,10 +48,12 @@ export interface SyncTarget {
   certificate: Uint8Array
 }
 
-/** Writes per batch while pages arrive (a batch is also written at `PAGE_BATCH_BYTES`). */
+/** Writes per batch while pages and keys arrive (a batch is also written at `PAGE_BATCH_BYTES`). */
 const PAGE_BATCH_OPS = 5000
 const PAGE_BATCH_BYTES = 8 * 1024 * 1024
-const VALUE_BATCH_OPS = 20_000
+
+/** What `#values` holds for a leaf once its key came and its value was queued for writing. */
+const MATCHED: Uint8Array = new Uint8Array(0)
 
 /** Progress of a build, for logs. */
 export interface StateSyncProgress {
@@ -122,9 +124,9 @@ export class StateSyncBuilder {
   readonly #chainOps: KvOp[]
   /** Hashes of pages still to fetch (a stack: depth first keeps it about 16 x depth long). */
   readonly #frontier: Hash32[] = []
-  /** Leaves by path: value, and key once known. */
+  /** Leaves by path: the value until the key comes (then MATCHED: the value is written under its key). */
   readonly #values = new Map<Hash32, Uint8Array>()
-  readonly #keys = new Map<Hash32, Uint8Array>()
+  #matched = 0
   #pending: KvOp[] = []
   #pendingBytes = 0
   #writing: Promise<void> = Promise.resolve()
@@ -150,7 +152,7 @@ export class StateSyncBuilder {
   }
 
   get needsKeys(): boolean {
-    return !this.needsPages && this.#keys.size < this.#values.size
+    return !this.needsPages && this.#matched < this.#values.size
   }
 
   /** Hashes of pages still to fetch (not counting those handed out by `nextHashes`). */
@@ -160,7 +162,7 @@ export class StateSyncBuilder {
 
   /** Leaves still without a key. */
   get missingKeys(): number {
-    return this.#values.size - this.#keys.size
+    return this.#values.size - this.#matched
   }
 
   /** Takes up to `max` hashes off the frontier; give them back with `returnHashes` if the fetch fails. */
@@ -237,25 +239,33 @@ export class StateSyncBuilder {
   /**
    * Takes candidate keys: a key counts when its SHA-256 is the path of a leaf without a key yet (keys of
    * other heights are ignored). Returns how many counted. Call after the pages (`needsPages` false).
+   * Each value is queued for writing under its key at once (in batches, like pages), so `finish` has
+   * only the chain metadata left to write.
    */
   addKeys(keys: readonly Uint8Array[]): number {
     let n = 0
     for (const key of keys) {
       if (!(key instanceof Uint8Array)) continue
       const path = sha256Str(key)
-      if (this.#values.has(path) && !this.#keys.has(path)) {
-        this.#keys.set(path, Uint8Array.from(key))
-        this.progress.keys++
-        this.progress.keyBytes += key.length
-        n++
-      }
+      const value = this.#values.get(path)
+      if (value === undefined || value === MATCHED) continue
+      this.#values.set(path, MATCHED)
+      this.#matched++
+      // The op's key is a copy: the key may be a view into the whole answer, which must not stay in memory.
+      this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, key), value })
+      this.#pendingBytes += key.length + value.length + 1
+      this.progress.keys++
+      this.progress.keyBytes += key.length
+      n++
     }
+    if (this.#pending.length >= PAGE_BATCH_OPS || this.#pendingBytes >= PAGE_BATCH_BYTES) this.#flush()
     return n
   }
 
   /**
-   * Writes the latest values, the block and certificate of the target height and the chain metadata
-   * (last). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens with `ChainStore.open`.
+   * Writes what is still queued, then the block and certificate of the target height and the chain
+   * metadata (last, synced). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens
+   * with `ChainStore.open`.
    */
   async finish(): Promise<void> {
     if (this.needsPages || this.missingKeys > 0)
@@ -265,15 +275,7 @@ export class StateSyncBuilder {
       )
     this.#flush()
     await this.#writing
-    let ops: KvOp[] = []
-    for (const [path, value] of this.#values) {
-      ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, this.#keys.get(path)!), value })
-      if (ops.length >= VALUE_BATCH_OPS) {
-        await this.#kv.write(ops)
-        ops = []
-      }
-    }
-    await this.#kv.write([...ops, ...this.#chainOps], { sync: true })
+    await this.#kv.write(this.#chainOps, { sync: true })
   }
 
   get target(): SyncTarget {

@@ -39,7 +39,7 @@ export interface StateSyncOptions {
   /** Peers to ask (validators), request/response and penalties: the sync protocol's view, on statesync. */
   net: SyncNet
   logger: Logger
-  /** Page requests in flight at once (over different peers when there are several). Default 4. */
+  /** Page requests in flight at once (over different peers when there are several). Default 6. */
   parallel?: number
   /** Hashes per page request (at most `STATE_SYNC_MAX_HASHES`). */
   batch?: number
@@ -47,8 +47,8 @@ export interface StateSyncOptions {
   /** A progress line every this many pages. */
   logEvery?: number
   /**
-   * Least time between two requests to one peer, ms (default 50: 20 a second, under the protocol's rate
-   * limit of 50 a second for validators and 25 for observers, which a peer penalises).
+   * Least time between two requests to one peer, ms (default 40: 25 a second, the protocol's rate limit
+   * for observers, which a peer penalises above it; validators may send 50 a second).
    */
   minRequestIntervalMs?: number
   /** Waits `ms` (default: a timer); tests pass one that returns at once. */
@@ -128,7 +128,7 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   const dropped: StateSyncResult['dropped'] = []
   let bytes = 0
   let requests = 0
-  const interval = o.minRequestIntervalMs ?? 50
+  const interval = o.minRequestIntervalMs ?? 40
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const nextAt = new Map<string, number>()
   const strikes = new Map<string, number>()
@@ -230,7 +230,7 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   const inFlight = new Set<Promise<void>>()
   try {
     while (builder.needsPages || inFlight.size > 0) {
-      const parallel = o.parallel ?? 4
+      const parallel = o.parallel ?? 6
       while (builder.needsPages && inFlight.size < parallel) {
         const peer = nextPeer()
         // The frontier is shared out over the free slots (near the root it holds a few hashes only).
@@ -249,29 +249,41 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   }
 
   // Keys: one peer at a time (in the order they offered), from the start; keys already matched stay.
+  // The next answer is asked for before this one is matched and written (unless this one may be the
+  // last needed), so the peer reads and sends it meanwhile: one request ahead, no more.
   turn = 0
   while (builder.needsKeys) {
     const peer = nextPeer()
     let cursor: StateKeysCursor | undefined = ['latest', null]
     // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
     let budget = 2 * builder.progress.leaves + 100_000
+    let next: Promise<Uint8Array> | undefined = ask(peer, ['keys', t.height, 'latest', null])
     try {
-      while (cursor && builder.needsKeys) {
-        const answer = await ask(peer, ['keys', t.height, cursor[0], cursor[1]])
+      while (next) {
+        const answer = await next
+        next = undefined
         const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
         const [keys, kind, value] = expectArray(res, 3, 'keys answer')
         if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
         budget -= Math.max(1, keys.length)
         if (budget < 0) throw new CityError('BAD_RESPONSE', 'more keys than the state can hold')
-        builder.addKeys(keys as Uint8Array[])
         if (kind === null) cursor = undefined
         else if (kind === 'latest') cursor = ['latest', expectBytes(value, 'after')]
         else if (kind === 'deleted') cursor = ['deleted', expectUint(value, 'fromHeight')]
         else throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
+        const ahead = cursor !== undefined && builder.missingKeys > keys.length
+        if (ahead) next = ask(peer, ['keys', t.height, cursor![0], cursor![1]])
+        builder.addKeys(keys as Uint8Array[])
+        await builder.settled()
+        if (!ahead && cursor && builder.needsKeys) next = ask(peer, ['keys', t.height, cursor[0], cursor[1]])
+        if (!builder.needsKeys) break
       }
       if (builder.needsKeys) drop(peer, `keys-incomplete: ${builder.missingKeys} keys not sent`, true)
     } catch (err) {
       if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
+    } finally {
+      // An answer asked ahead and not needed: nothing reads it (the request ends with the sync's p2p).
+      next?.catch(() => {})
     }
   }
   await builder.finish()
