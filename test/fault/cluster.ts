@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import {
   copyFileSync,
+  cpSync,
   createWriteStream,
   mkdirSync,
   mkdtempSync,
@@ -20,6 +21,7 @@ import {
   type TestnetLayout,
   createClient,
   createTestnet,
+  dataPath,
   loadConfig,
   writeConfig,
   writeKey,
@@ -31,6 +33,7 @@ import { describeNode, tail, waitFor } from '../helpers/network.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
 const FAULT_NODE = resolve(import.meta.dirname, 'faultNode.ts')
+const GENESIS_STORE = resolve(import.meta.dirname, 'genesisStore.ts')
 
 // If the harness itself dies, its node processes must not outlive it.
 const children = new Set<ChildProcess>()
@@ -69,6 +72,14 @@ export interface ClusterOptions {
   editGenesis?: (genesis: Record<string, unknown>) => void
   /** Nodes not started with the others (start them with `start(i)`: e.g. a node that joins later). */
   notStarted?: number[]
+  /**
+   * Executes the genesis once (test/fault/genesisStore.ts, in a process of its own) and copies the store
+   * it writes into the data folder of every validator started with the cluster, instead of each one
+   * executing it (a genesis of a million keys takes ~30 s of CPU per node). Each node still opens the
+   * copy as its own store, checking its state against its root and its genesis hash against genesis.json.
+   * Nodes in `notStarted` keep an empty data folder.
+   */
+  shareGenesisStore?: boolean
   /**
    * Nodes whose key is not in the genesis (indexes validators.., homes `node<i>`), configured with the
    * validators as their peers; not started by startCluster (validator-set changes add them).
@@ -122,6 +133,28 @@ export interface Cluster {
   describe(i: number): Promise<string>
 }
 
+/** Runs test/fault/genesisStore.ts for `home` into the new folder `out`; rejects with its output if it fails. */
+function writeGenesisStore(home: string, out: string): Promise<void> {
+  return new Promise((resolveWrite, rejectWrite) => {
+    const child = spawn(process.execPath, [GENESIS_STORE, '--home', home, '--data', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(child)
+    let output = ''
+    const onData = (chunk: Buffer) => {
+      if (output.length < 1 << 16) output += chunk.toString()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('error', rejectWrite)
+    child.once('exit', (code, signal) => {
+      children.delete(child)
+      if (code === 0) resolveWrite()
+      else rejectWrite(new Error(`genesisStore.ts exited with ${code ?? signal}:\n${output}`))
+    })
+  })
+}
+
 /** A relative `diskFullFlag` names a file in the cluster's folder (known only once it exists). */
 const inDir = (f: FaultNodeOptions | undefined, dir: string): FaultNodeOptions | undefined =>
   f?.diskFullFlag && !isAbsolute(f.diskFullFlag) ? { ...f, diskFullFlag: join(dir, f.diskFullFlag) } : f
@@ -156,6 +189,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       cfg.p2p.observers = [...cfg.p2p.observers, ...opts.observers]
       writeConfig(home, cfg)
     }
+  if (opts.shareGenesisStore) {
+    const started = layout.homes.filter((_, i) => !opts.notStarted?.includes(i))
+    try {
+      await writeGenesisStore(started[0]!, join(dir, 'genesis-store'))
+      for (const home of started)
+        cpSync(join(dir, 'genesis-store'), dataPath(home, loadConfig(home)), { recursive: true })
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
   const links = new Map<string, LinkProxy>()
   const proxies: LinkProxy[] = []
   // A long-poll (`?wait=commit&timeoutMs=N`) may take N ms by design: give it that much more.

@@ -27,6 +27,7 @@ test(`a validator joins by state sync a chain of ${KEYS} state keys; a corruptin
     validators: 4,
     faults: { [LIAR]: { corruptStateSync: true } },
     notStarted: [JOINER],
+    shareGenesisStore: true,
     editGenesis: (g) => {
       const services = g.services as Record<string, { roles?: unknown[] }>
       services.identity!.roles = [...(services.identity!.roles ?? []), ...roles]
