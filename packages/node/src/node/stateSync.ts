@@ -227,7 +227,48 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
       logger.info({ ...builder.progress, bytes }, 'state sync: progress')
     }
   }
+  /** Decodes a keys answer: the keys and the cursor to go on from (undefined: all sent). */
+  const keysAnswer = (answer: Uint8Array): { keys: Uint8Array[]; next: StateKeysCursor | undefined } => {
+    const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
+    const [keys, kind, value] = expectArray(res, 3, 'keys answer')
+    if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+    if (kind === null) return { keys: keys as Uint8Array[], next: undefined }
+    if (kind === 'latest')
+      return { keys: keys as Uint8Array[], next: ['latest', expectBytes(value, 'after')] }
+    if (kind === 'deleted')
+      return { keys: keys as Uint8Array[], next: ['deleted', expectUint(value, 'fromHeight')] }
+    throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
+  }
+  const askKeys = (peer: string, c: StateKeysCursor) => ask(peer, ['keys', t.height, c[0], c[1]])
+
   const inFlight = new Set<Promise<void>>()
+  const pagesPending = () => builder.needsPages || inFlight.size > 0
+  // Keys during the pages: a peer's, from the start, while pages are still coming (a key whose leaf has
+  // not come yet waits for it in the builder); another peer's from the start if it is dropped. The keys
+  // phase goes on from where this stopped.
+  let early: { peer: string; cursor: StateKeysCursor | undefined; seen: number } | undefined
+  const earlyKeys = async (): Promise<void> => {
+    while (pagesPending()) {
+      const peer = [...live.keys()][0]
+      if (peer === undefined) return
+      const e: NonNullable<typeof early> = { peer, cursor: ['latest', null], seen: 0 }
+      early = e
+      try {
+        while (e.cursor && pagesPending() && live.has(peer)) {
+          const r = keysAnswer(await askKeys(peer, e.cursor))
+          e.seen += Math.max(1, r.keys.length)
+          builder.addKeys(r.keys)
+          await builder.settled()
+          e.cursor = r.next
+        }
+        if (live.has(peer)) return
+      } catch (err) {
+        e.cursor = undefined
+        if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
+      }
+    }
+  }
+  const earlyDone = earlyKeys()
   try {
     while (builder.needsPages || inFlight.size > 0) {
       const parallel = o.parallel ?? 6
@@ -245,37 +286,32 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     }
   } finally {
     // On failure too: no request may go on writing into a store the caller is about to close.
-    await Promise.allSettled([...inFlight])
+    await Promise.allSettled([...inFlight, earlyDone])
   }
 
-  // Keys: one peer at a time (in the order they offered), from the start; keys already matched stay.
-  // The next answer is asked for before this one is matched and written (unless this one may be the
-  // last needed), so the peer reads and sends it meanwhile: one request ahead, no more.
+  // Keys: one peer at a time (in the order they offered), from the start (the first peer from where it
+  // stopped during the pages); keys already matched stay. The next answer is asked for before this one
+  // is matched and written (unless this one may be the last needed): one request ahead, no more.
   turn = 0
+  let resume = early?.cursor && live.has(early.peer) ? early : undefined
   while (builder.needsKeys) {
-    const peer = nextPeer()
-    let cursor: StateKeysCursor | undefined = ['latest', null]
+    const peer = resume ? resume.peer : nextPeer()
     // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
-    let budget = 2 * builder.progress.leaves + 100_000
-    let next: Promise<Uint8Array> | undefined = ask(peer, ['keys', t.height, 'latest', null])
+    let budget = 2 * builder.progress.leaves + 100_000 - (resume?.seen ?? 0)
+    let next: Promise<Uint8Array> | undefined = askKeys(peer, resume?.cursor ?? ['latest', null])
+    resume = undefined
     try {
       while (next) {
         const answer = await next
         next = undefined
-        const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
-        const [keys, kind, value] = expectArray(res, 3, 'keys answer')
-        if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+        const { keys, next: cursor } = keysAnswer(answer)
         budget -= Math.max(1, keys.length)
         if (budget < 0) throw new CityError('BAD_RESPONSE', 'more keys than the state can hold')
-        if (kind === null) cursor = undefined
-        else if (kind === 'latest') cursor = ['latest', expectBytes(value, 'after')]
-        else if (kind === 'deleted') cursor = ['deleted', expectUint(value, 'fromHeight')]
-        else throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
         const ahead = cursor !== undefined && builder.missingKeys > keys.length
-        if (ahead) next = ask(peer, ['keys', t.height, cursor![0], cursor![1]])
-        builder.addKeys(keys as Uint8Array[])
+        if (ahead) next = askKeys(peer, cursor)
+        builder.addKeys(keys)
         await builder.settled()
-        if (!ahead && cursor && builder.needsKeys) next = ask(peer, ['keys', t.height, cursor[0], cursor[1]])
+        if (!ahead && cursor && builder.needsKeys) next = askKeys(peer, cursor)
         if (!builder.needsKeys) break
       }
       if (builder.needsKeys) drop(peer, `keys-incomplete: ${builder.missingKeys} keys not sent`, true)
