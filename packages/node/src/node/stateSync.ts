@@ -240,6 +240,13 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
   }
   const askKeys = (peer: string, c: StateKeysCursor) => ask(peer, ['keys', t.height, c[0], c[1]])
+  // A failed write of the store under construction fails the run: it is no fault of the peer.
+  let storeError: Error | undefined
+  const settle = () =>
+    builder.settled().catch((err: Error) => {
+      storeError = err
+      throw err
+    })
 
   const inFlight = new Set<Promise<void>>()
   const pagesPending = () => builder.needsPages || inFlight.size > 0
@@ -247,23 +254,25 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   // not come yet waits for it in the builder); another peer's from the start if it is dropped. The keys
   // phase goes on from where this stopped.
   let early: { peer: string; cursor: StateKeysCursor | undefined; seen: number } | undefined
+  let pagesOver = false
   const earlyKeys = async (): Promise<void> => {
-    while (pagesPending()) {
+    while (pagesPending() && !pagesOver) {
       const peer = [...live.keys()][0]
       if (peer === undefined) return
       const e: NonNullable<typeof early> = { peer, cursor: ['latest', null], seen: 0 }
       early = e
       try {
-        while (e.cursor && pagesPending() && live.has(peer)) {
+        while (e.cursor && pagesPending() && !pagesOver && live.has(peer)) {
           const r = keysAnswer(await askKeys(peer, e.cursor))
           e.seen += Math.max(1, r.keys.length)
           builder.addKeys(r.keys)
-          await builder.settled()
+          await settle()
           e.cursor = r.next
         }
         if (live.has(peer)) return
       } catch (err) {
         e.cursor = undefined
+        if (storeError) return
         if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
       }
     }
@@ -286,8 +295,10 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     }
   } finally {
     // On failure too: no request may go on writing into a store the caller is about to close.
+    pagesOver = true
     await Promise.allSettled([...inFlight, earlyDone])
   }
+  if (storeError) throw storeError
 
   // Keys: one peer at a time (in the order they offered), from the start (the first peer from where it
   // stopped during the pages); keys already matched stay. The next answer is asked for before this one
@@ -310,12 +321,13 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
         const ahead = cursor !== undefined && builder.missingKeys > keys.length
         if (ahead) next = askKeys(peer, cursor)
         builder.addKeys(keys)
-        await builder.settled()
+        await settle()
         if (!ahead && cursor && builder.needsKeys) next = askKeys(peer, cursor)
         if (!builder.needsKeys) break
       }
       if (builder.needsKeys) drop(peer, `keys-incomplete: ${builder.missingKeys} keys not sent`, true)
     } catch (err) {
+      if (storeError) throw storeError
       if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
     } finally {
       // An answer asked ahead and not needed: nothing reads it (the request ends with the sync's p2p).
