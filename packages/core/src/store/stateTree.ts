@@ -38,9 +38,29 @@ const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
 function sortByPath(paths: Hash32[], leaves: (Leaf | null)[]): { paths: Hash32[]; leaves: (Leaf | null)[] } {
-  const order = Array.from(paths, (_, i) => i)
-  order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1))
+  const order = bucketOrder(paths)
   return { paths: order.map((i) => paths[i]!), leaves: order.map((i) => leaves[i]!) }
+}
+
+/** Indexes of `paths` in path order (distinct paths), bucketed as in `sortLeaves`. */
+function bucketOrder(paths: readonly Hash32[]): number[] {
+  const n = paths.length
+  if (n < 4096) return Array.from(paths, (_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1))
+  const bucket = (p: Hash32) => (p.charCodeAt(0) << 8) | p.charCodeAt(1)
+  const starts = new Uint32Array(65537)
+  for (let i = 0; i < n; i++) starts[bucket(paths[i]!) + 1]!++
+  for (let b = 1; b <= 65536; b++) starts[b]! += starts[b - 1]!
+  const next = starts.slice(0, 65536)
+  const out: number[] = new Array(n)
+  for (let i = 0; i < n; i++) out[next[bucket(paths[i]!)]!++] = i
+  for (let b = 0; b < 65536; b++) {
+    const lo = starts[b]!
+    const hi = starts[b + 1]!
+    if (hi - lo < 2) continue
+    const part = out.slice(lo, hi).sort((x, y) => (paths[x]! < paths[y]! ? -1 : 1))
+    for (let i = 0; i < part.length; i++) out[lo + i] = part[i]!
+  }
+  return out
 }
 
 /**
