@@ -3,8 +3,8 @@
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
 // genesis is executed once and its store copied to the three validators (shareGenesisStore). The suite
-// runs 100,000 keys (~27 s); STATE_KEYS=1000000 is the size of the issue (~149 s: validators up in ~81 s,
-// the join ~59 s; over the suite's budget of ~120 s; figures in bench/README.md).
+// runs 100,000 keys (~27 s); STATE_KEYS=1000000 is the size of the issue (127-149 s: validators up in
+// 61-81 s, the join ~58 s; over the suite's budget of ~120 s; figures in bench/README.md).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
