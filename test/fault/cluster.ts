@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import {
   copyFileSync,
+  cpSync,
   createWriteStream,
   mkdirSync,
   mkdtempSync,
@@ -20,6 +21,7 @@ import {
   type TestnetLayout,
   createClient,
   createTestnet,
+  dataPath,
   loadConfig,
   writeConfig,
   writeKey,
@@ -31,6 +33,7 @@ import { describeNode, tail, waitFor } from '../helpers/network.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
 const FAULT_NODE = resolve(import.meta.dirname, 'faultNode.ts')
+const GENESIS_STORE = resolve(import.meta.dirname, 'genesisStore.ts')
 
 // If the harness itself dies, its node processes must not outlive it.
 const children = new Set<ChildProcess>()
@@ -69,6 +72,14 @@ export interface ClusterOptions {
   editGenesis?: (genesis: Record<string, unknown>) => void
   /** Nodes not started with the others (start them with `start(i)`: e.g. a node that joins later). */
   notStarted?: number[]
+  /**
+   * Executes the genesis once (test/fault/genesisStore.ts, in a process of its own) and copies the store
+   * it writes into the data folder of every validator started with the cluster, instead of each one
+   * executing it (a genesis of a million keys takes ~25 s of CPU per node, opening its store ~14 s).
+   * Each node still opens the copy as its own store, checking its state against its root and its genesis
+   * hash against genesis.json. Nodes in `notStarted` keep an empty data folder.
+   */
+  shareGenesisStore?: boolean
   /**
    * Nodes whose key is not in the genesis (indexes validators.., homes `node<i>`), configured with the
    * validators as their peers; not started by startCluster (validator-set changes add them).
@@ -122,6 +133,28 @@ export interface Cluster {
   catchUps(): Promise<CatchUp[]>
   /** Status and log tail of node i, for a wait that timed out (see `waitFor`'s `explain`). */
   describe(i: number): Promise<string>
+}
+
+/** Runs test/fault/genesisStore.ts for `home` into the new folder `out`; rejects with its output if it fails. */
+function writeGenesisStore(home: string, out: string): Promise<void> {
+  return new Promise((resolveWrite, rejectWrite) => {
+    const child = spawn(process.execPath, [GENESIS_STORE, '--home', home, '--data', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(child)
+    let output = ''
+    const onData = (chunk: Buffer) => {
+      if (output.length < 1 << 16) output += chunk.toString()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('error', rejectWrite)
+    child.once('exit', (code, signal) => {
+      children.delete(child)
+      if (code === 0) resolveWrite()
+      else rejectWrite(new Error(`genesisStore.ts exited with ${code ?? signal}:\n${output}`))
+    })
+  })
 }
 
 /** A relative `diskFullFlag` names a file in the cluster's folder (known only once it exists). */
@@ -397,8 +430,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     log: (i, lines = 40) => tail(join(nodes[i]!.home, 'node.log'), lines),
     describe: (i) => describeNode(`node ${i}`, nodes[i]!.rpc, join(nodes[i]!.home, 'node.log')),
   }
+  const initial = nodes.slice(0, n).flatMap((_, i) => (opts.notStarted?.includes(i) ? [] : [i]))
+  const startInitial = async () => {
+    if (opts.shareGenesisStore && initial.length > 1) {
+      const store = join(dir, 'genesis-store')
+      await writeGenesisStore(homes[initial[0]!]!, store)
+      for (const i of initial) cpSync(store, dataPath(homes[i]!, loadConfig(homes[i]!)), { recursive: true })
+    }
+    await Promise.all(initial.map(start))
+  }
   try {
-    await Promise.all(nodes.slice(0, n).map((_, i) => (opts.notStarted?.includes(i) ? undefined : start(i))))
+    await startInitial()
   } catch (err) {
     await cluster.close()
     throw err

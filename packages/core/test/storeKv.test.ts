@@ -161,6 +161,42 @@ for (const { name } of BACKENDS) {
     }))
 }
 
+for (const { name } of BACKENDS) {
+  test(`${name}: long scans in chunks: every entry in order, keysOnly gives the keys, a scan stopped early closes`, () =>
+    withBackend(name, async ({ kv }) => {
+      // More than two of LevelDB's read chunks (1,000 entries), read one ahead of the consumer.
+      const n = 2_500
+      const key = (i: number) => Uint8Array.of(7, i >> 8, i & 0xff)
+      await kv.write(
+        Array.from({ length: n }, (_, i) => ({ type: 'put' as const, key: key(i), value: b(i & 0xff, 1) })),
+      )
+      const range = { gte: b(7), lt: b(8) }
+      let i = 0
+      for await (const [k, v] of kv.iterate(range)) {
+        assert.equal(hex(k), hex(key(i)))
+        assert.equal(hex(v), hex(b(i & 0xff, 1)))
+        i++
+      }
+      assert.is(i, n)
+      i = 0
+      for await (const [k, v] of kv.iterate({ ...range, keysOnly: true })) {
+        assert.equal(hex(k), hex(key(i)))
+        // LevelDB reads no values then (empty); the in-memory store hands them back anyway.
+        assert.ok(v.length === 0 || hex(v) === hex(b(i & 0xff, 1)))
+        i++
+      }
+      assert.is(i, n)
+      // Stopped inside the first chunk and after it, while the next is being read: no error, nothing left open.
+      for (const stop of [10, 1_500]) {
+        i = 0
+        for await (const _ of kv.iterate(range)) if (++i === stop) break
+        assert.is(i, stop)
+      }
+      await kv.write([{ type: 'put', key: key(0), value: b(9) }])
+      assert.equal(hex((await kv.get(key(0)))!), '09')
+    }))
+}
+
 test('level: data survives close and reopen; a second opener of the folder gets STORE_LOCKED', async () => {
   const dir = tempDir('lock')
   const kvs: KvStore[] = []

@@ -100,6 +100,16 @@ test('the canonical encoding is pinned (a change here makes every new chain anot
   assert.is(hashOf(genesis()), 'd5233c286c91f48cb7a6f47ac10a3754da70fe98c23fde6c05a1337c48cda338')
 })
 
+test('a loaded genesis is hashed once; a top-level field replaced since is hashed again', () => {
+  const g = parseGenesis(genesis())
+  const first = genesisHash(g)
+  first.fill(0)
+  assert.is(toHex(genesisHash(g)), hashOf(genesis()), 'the caller gets a copy')
+  g.services = { ...g.services, tokens: { admin: `0x${KEY_B}` } }
+  assert.is.not(toHex(genesisHash(g)), hashOf(genesis()))
+  assert.is(toHex(genesisHash(g)), toHex(genesisHash(parseGenesis({ ...genesis(), services: g.services }))))
+})
+
 test('a data folder made under the earlier hash is refused at start and left as it was', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cityledger-genesis-hash-'))
   try {

@@ -19,6 +19,7 @@ import {
   merkleRoot,
   openLevelKv,
   openMemoryKv,
+  STORE_PREFIX,
   sha256,
   toHex,
   utf8,
@@ -192,6 +193,40 @@ test('a peer that withholds keys is dropped and another sends them', async () =>
   const result = await runStateSync(options(net, { parallel: 1 }), openMemoryKv())
   assert.ok(result.dropped.some((d) => d.peer === 'stingy' && /^keys-incomplete/.test(d.reason)))
   assert.ok(penalties.some((p) => p.startsWith('stingy state-sync:keys-incomplete')))
+})
+
+test('keys come during the pages; a store write that fails meanwhile fails the run and penalises no peer', async () => {
+  // More keys than one write batch (5,000), so values are written while the keys come.
+  const src = await sourceChain(12_000, 2)
+  const { net, penalties } = peersOver(src, { a: 'honest', b: 'honest' })
+  const order: string[] = []
+  const watched: SyncNet = {
+    ...net,
+    request: (peer, bytes) => {
+      order.push((decodeStrict(bytes, { maxBytes: 1 << 20, maxDepth: 2 }) as string[])[0]!)
+      return net.request(peer, bytes, 1000)
+    },
+  }
+  const ok = await runStateSync(options(watched), openMemoryKv())
+  assert.ok(ok.keys > 11_000, `${ok.keys} keys`)
+  assert.ok(order.indexOf('keys') < order.lastIndexOf('pages'), 'a keys request before the last pages one')
+  // The same with a disk that fails once the keys are being written.
+  const kv = openMemoryKv()
+  let failing = false
+  const full: KvStore = {
+    ...kv,
+    write: (ops, o) => {
+      failing ||= ops.some((op) => op.key[0] === STORE_PREFIX.stateValue)
+      if (failing) return Promise.reject(new Error('ENOSPC: no space left on device, write'))
+      return kv.write(ops, o)
+    },
+  }
+  const err = await runStateSync(options(net), full).then(
+    () => undefined,
+    (e: Error) => e,
+  )
+  assert.ok(err && /ENOSPC/.test(err.message), String(err))
+  assert.equal(penalties, [])
 })
 
 test('with only bad peers the run fails with a clear error and leaves no folder behind', async () => {

@@ -7,6 +7,11 @@ export interface KvRange {
   lt?: Uint8Array
   reverse?: boolean
   limit?: number
+  /**
+   * Only the keys are wanted: a store may then hand back empty values instead of reading them
+   * (LevelDB does; the in-memory store hands back the values anyway).
+   */
+  keysOnly?: boolean
 }
 
 export interface KvWriteOptions {

@@ -48,10 +48,18 @@ export interface SyncTarget {
   certificate: Uint8Array
 }
 
-/** Writes per batch while pages arrive (a batch is also written at `PAGE_BATCH_BYTES`). */
+/** Writes per batch while pages and keys arrive (a batch is also written at `PAGE_BATCH_BYTES`). */
 const PAGE_BATCH_OPS = 5000
 const PAGE_BATCH_BYTES = 8 * 1024 * 1024
-const VALUE_BATCH_OPS = 20_000
+
+/**
+ * Keys kept while their leaf has not come yet (`addKeys` during the pages phase): at most this many
+ * key bytes; later ones are dropped (and asked for again once the pages are in).
+ */
+export const STATE_SYNC_EARLY_KEY_BYTES = 256 * 1024 * 1024
+
+/** What `#values` holds for a leaf once its key came and its value was queued for writing. */
+const MATCHED: Uint8Array = new Uint8Array(0)
 
 /** Progress of a build, for logs. */
 export interface StateSyncProgress {
@@ -106,9 +114,10 @@ export async function checkEmpty(kv: KvStore): Promise<void> {
  * Builds a store from the state tree under `target.stateRoot`, fetched by the caller in batches:
  * `nextHashes` says what to ask for, `addPages` takes the answers (all checked before anything is
  * written; a page that does not hash to the hash asked for is `STATE_SYNC_BAD_PAGE`, marked penalize),
- * then `addKeys` the keys, and `finish` writes values, block, certificate and metadata. Memory: the
- * frontier of hashes still to fetch and, per leaf, its path and value (the latest values are held in
- * memory by `StateTree` anyway once the store opens). Verified pages go to `kv` in batches as they come.
+ * and `addKeys` the keys (during the pages too: a key whose leaf has not come yet waits for it, within
+ * `STATE_SYNC_EARLY_KEY_BYTES`), and `finish` writes the block, certificate and metadata. Memory: the
+ * frontier of hashes still to fetch, per leaf its path and value until its key comes, and the keys
+ * waiting for their leaf. Verified pages, and values under their keys, go to `kv` in batches as they come.
  *
  * @example
  * const b = await StateSyncBuilder.create(kv, target)
@@ -122,9 +131,14 @@ export class StateSyncBuilder {
   readonly #chainOps: KvOp[]
   /** Hashes of pages still to fetch (a stack: depth first keeps it about 16 x depth long). */
   readonly #frontier: Hash32[] = []
-  /** Leaves by path: value, and key once known. */
+  /** Hashes handed out by `nextHashes` and neither answered (`addPages`) nor given back yet. */
+  #out = 0
+  /** Leaves by path: the value until the key comes (then MATCHED: the value is written under its key). */
   readonly #values = new Map<Hash32, Uint8Array>()
-  readonly #keys = new Map<Hash32, Uint8Array>()
+  #matched = 0
+  /** Keys whose SHA-256 is no leaf's path yet, by path (a leaf may still come), and their bytes. */
+  readonly #early = new Map<Hash32, Uint8Array>()
+  #earlyBytes = 0
   #pending: KvOp[] = []
   #pendingBytes = 0
   #writing: Promise<void> = Promise.resolve()
@@ -150,7 +164,7 @@ export class StateSyncBuilder {
   }
 
   get needsKeys(): boolean {
-    return !this.needsPages && this.#keys.size < this.#values.size
+    return !this.needsPages && this.#matched < this.#values.size
   }
 
   /** Hashes of pages still to fetch (not counting those handed out by `nextHashes`). */
@@ -160,17 +174,19 @@ export class StateSyncBuilder {
 
   /** Leaves still without a key. */
   get missingKeys(): number {
-    return this.#values.size - this.#keys.size
+    return this.#values.size - this.#matched
   }
 
   /** Takes up to `max` hashes off the frontier; give them back with `returnHashes` if the fetch fails. */
   nextHashes(max: number): Uint8Array[] {
     const out: Uint8Array[] = []
     while (out.length < max && this.#frontier.length > 0) out.push(hashBytes(this.#frontier.pop()!))
+    this.#out += out.length
     return out
   }
 
   returnHashes(hashes: readonly Uint8Array[]): void {
+    this.#out = Math.max(0, this.#out - hashes.length)
     for (const h of hashes) this.#frontier.push(hashFromBytes(h))
   }
 
@@ -199,6 +215,7 @@ export class StateSyncBuilder {
       this.returnHashes(hashes)
       throw err
     }
+    this.#out = Math.max(0, this.#out - hashes.length)
     for (let i = 0; i < decoded.length; i++) {
       this.#collect(decoded[i]!)
       const value = pages[i]!
@@ -218,7 +235,24 @@ export class StateSyncBuilder {
     } else if (node.kind === 'leaf' && !this.#values.has(node.path)) {
       this.#values.set(node.path, node.value)
       this.progress.leaves++
+      const key = this.#early.get(node.path)
+      if (key !== undefined) {
+        this.#early.delete(node.path)
+        this.#earlyBytes -= key.length
+        this.#match(node.path, key, node.value)
+      }
     }
+  }
+
+  /** Queues `value` for writing under `key` (whose SHA-256 is `path`); the leaf has its key now. */
+  #match(path: Hash32, key: Uint8Array, value: Uint8Array): void {
+    this.#values.set(path, MATCHED)
+    this.#matched++
+    // bytesKey copies: the key may be a view into a whole answer, which must not stay in memory.
+    this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, key), value })
+    this.#pendingBytes += key.length + value.length + 1
+    this.progress.keys++
+    this.progress.keyBytes += key.length
   }
 
   #flush(): void {
@@ -235,27 +269,41 @@ export class StateSyncBuilder {
   }
 
   /**
-   * Takes candidate keys: a key counts when its SHA-256 is the path of a leaf without a key yet (keys of
-   * other heights are ignored). Returns how many counted. Call after the pages (`needsPages` false).
+   * Takes candidate keys: a key counts when its SHA-256 is the path of a leaf without a key yet. Returns
+   * how many counted. While pages are still missing (to fetch, or handed out by `nextHashes` and not answered), a key of no leaf yet is kept (within
+   * `STATE_SYNC_EARLY_KEY_BYTES`) and counts when its leaf comes; after the pages, keys of no leaf (of
+   * other heights, or made up) are ignored. Each value is queued for writing under its key at once (in
+   * batches, like pages), so `finish` has only the chain metadata left to write.
    */
   addKeys(keys: readonly Uint8Array[]): number {
     let n = 0
     for (const key of keys) {
       if (!(key instanceof Uint8Array)) continue
       const path = sha256Str(key)
-      if (this.#values.has(path) && !this.#keys.has(path)) {
-        this.#keys.set(path, Uint8Array.from(key))
-        this.progress.keys++
-        this.progress.keyBytes += key.length
-        n++
+      const value = this.#values.get(path)
+      if (value === undefined) {
+        if (
+          (this.needsPages || this.#out > 0) &&
+          !this.#early.has(path) &&
+          this.#earlyBytes + key.length <= STATE_SYNC_EARLY_KEY_BYTES
+        ) {
+          this.#early.set(path, new Uint8Array(key))
+          this.#earlyBytes += key.length
+        }
+        continue
       }
+      if (value === MATCHED) continue
+      this.#match(path, key, value)
+      n++
     }
+    if (this.#pending.length >= PAGE_BATCH_OPS || this.#pendingBytes >= PAGE_BATCH_BYTES) this.#flush()
     return n
   }
 
   /**
-   * Writes the latest values, the block and certificate of the target height and the chain metadata
-   * (last). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens with `ChainStore.open`.
+   * Writes what is still queued, then the block and certificate of the target height and the chain
+   * metadata (last, synced). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens
+   * with `ChainStore.open`.
    */
   async finish(): Promise<void> {
     if (this.needsPages || this.missingKeys > 0)
@@ -263,17 +311,10 @@ export class StateSyncBuilder {
         'STATE_SYNC_INCOMPLETE',
         `${this.#frontier.length} pages and ${this.missingKeys} keys still missing`,
       )
+    this.#early.clear()
     this.#flush()
     await this.#writing
-    let ops: KvOp[] = []
-    for (const [path, value] of this.#values) {
-      ops.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, this.#keys.get(path)!), value })
-      if (ops.length >= VALUE_BATCH_OPS) {
-        await this.#kv.write(ops)
-        ops = []
-      }
-    }
-    await this.#kv.write([...ops, ...this.#chainOps], { sync: true })
+    await this.#kv.write(this.#chainOps, { sync: true })
   }
 
   get target(): SyncTarget {

@@ -51,7 +51,7 @@ export async function readStateKeys(
         ? ns
         : { gte: bytesKey(STORE_PREFIX.stateValue, Buffer.concat([after, ZERO])), lt: ns.lt }
     let last: Uint8Array | undefined
-    for await (const [k] of kv.iterate({ ...range, limit: maxKeys })) {
+    for await (const [k] of kv.iterate({ ...range, limit: maxKeys, keysOnly: true })) {
       last = k.slice(1)
       keys.push(last)
       bytes += last.length

@@ -49,6 +49,7 @@ export function subKv(kv: KvStore, prefix: number | Uint8Array): KvStore {
       if (lt) inner.lt = lt
       if (range.reverse) inner.reverse = true
       if (range.limit !== undefined) inner.limit = range.limit
+      if (range.keysOnly) inner.keysOnly = true
       const source = kv.iterate(inner)
       return {
         async *[Symbol.asyncIterator]() {

@@ -33,7 +33,7 @@ export interface StateSyncOptions extends OfferContext {
   /** Peers to ask (validators), request/response and penalties: the sync protocol's view, on statesync. */
   net: SyncNet
   logger: Logger
-  /** Page requests in flight at once (over different peers when there are several). Default 4. */
+  /** Page requests in flight at once (over different peers when there are several). Default 6. */
   parallel?: number
   /** Hashes per page request (at most `STATE_SYNC_MAX_HASHES`). */
   batch?: number
@@ -41,8 +41,8 @@ export interface StateSyncOptions extends OfferContext {
   /** A progress line every this many pages. */
   logEvery?: number
   /**
-   * Least time between two requests to one peer, ms (default 50: 20 a second, under the protocol's rate
-   * limit of 50 a second for validators and 25 for observers, which a peer penalises).
+   * Least time between two requests to one peer, ms (default 40: 25 a second, the protocol's rate limit
+   * for observers, which a peer penalises above it; validators may send 50 a second).
    */
   minRequestIntervalMs?: number
   /** Waits `ms` (default: a timer); tests pass one that returns at once. */
@@ -83,7 +83,7 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
   const dropped: StateSyncResult['dropped'] = []
   let bytes = 0
   let requests = 0
-  const interval = o.minRequestIntervalMs ?? 50
+  const interval = o.minRequestIntervalMs ?? 40
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const nextAt = new Map<string, number>()
   const strikes = new Map<string, number>()
@@ -195,10 +195,60 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
       logger.info({ ...builder.progress, bytes }, 'state sync: progress')
     }
   }
+  /** Decodes a keys answer: the keys and the cursor to go on from (undefined: all sent). */
+  const keysAnswer = (answer: Uint8Array): { keys: Uint8Array[]; next: StateKeysCursor | undefined } => {
+    const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
+    const [keys, kind, value] = expectArray(res, 3, 'keys answer')
+    if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+    if (kind === null) return { keys: keys as Uint8Array[], next: undefined }
+    if (kind === 'latest')
+      return { keys: keys as Uint8Array[], next: ['latest', expectBytes(value, 'after')] }
+    if (kind === 'deleted')
+      return { keys: keys as Uint8Array[], next: ['deleted', expectUint(value, 'fromHeight')] }
+    throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
+  }
+  const askKeys = (peer: string, c: StateKeysCursor) => ask(peer, ['keys', t.height, c[0], c[1]])
+  // A failed write of the store under construction fails the run: it is no fault of the peer.
+  let storeError: Error | undefined
+  const settle = () =>
+    builder.settled().catch((err: Error) => {
+      storeError = err
+      throw err
+    })
+
   const inFlight = new Set<Promise<void>>()
+  const pagesPending = () => builder.needsPages || inFlight.size > 0
+  // Keys during the pages: a peer's, from the start, while pages are still coming (a key whose leaf has
+  // not come yet waits for it in the builder); another peer's from the start if it is dropped. The keys
+  // phase goes on from where this stopped.
+  let early: { peer: string; cursor: StateKeysCursor | undefined; seen: number } | undefined
+  let pagesOver = false
+  const earlyKeys = async (): Promise<void> => {
+    while (pagesPending() && !pagesOver) {
+      const peer = [...live.keys()][0]
+      if (peer === undefined) return
+      const e: NonNullable<typeof early> = { peer, cursor: ['latest', null], seen: 0 }
+      early = e
+      try {
+        while (e.cursor && pagesPending() && !pagesOver && live.has(peer)) {
+          const r = keysAnswer(await askKeys(peer, e.cursor))
+          e.seen += Math.max(1, r.keys.length)
+          builder.addKeys(r.keys)
+          await settle()
+          e.cursor = r.next
+        }
+        if (live.has(peer)) return
+      } catch (err) {
+        e.cursor = undefined
+        if (storeError) return
+        if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
+      }
+    }
+  }
+  const earlyDone = earlyKeys()
   try {
     while (builder.needsPages || inFlight.size > 0) {
-      const parallel = o.parallel ?? 4
+      const parallel = o.parallel ?? 6
       while (builder.needsPages && inFlight.size < parallel) {
         const peer = nextPeer()
         // The frontier is shared out over the free slots (near the root it holds a few hashes only).
@@ -213,33 +263,43 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     }
   } finally {
     // On failure too: no request may go on writing into a store the caller is about to close.
-    await Promise.allSettled([...inFlight])
+    pagesOver = true
+    await Promise.allSettled([...inFlight, earlyDone])
   }
+  if (storeError) throw storeError
 
-  // Keys: one peer at a time (in the order they offered), from the start; keys already matched stay.
+  // Keys: one peer at a time (in the order they offered), from the start (the first peer from where it
+  // stopped during the pages); keys already matched stay. The next answer is asked for before this one
+  // is matched and written (unless this one may be the last needed): one request ahead, no more.
   turn = 0
+  let resume = early?.cursor && live.has(early.peer) ? early : undefined
   while (builder.needsKeys) {
-    const peer = nextPeer()
-    let cursor: StateKeysCursor | undefined = ['latest', null]
+    const peer = resume ? resume.peer : nextPeer()
     // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
-    let budget = 2 * builder.progress.leaves + 100_000
+    let budget = 2 * builder.progress.leaves + 100_000 - (resume?.seen ?? 0)
+    let next: Promise<Uint8Array> | undefined = askKeys(peer, resume?.cursor ?? ['latest', null])
+    resume = undefined
     try {
-      while (cursor && builder.needsKeys) {
-        const answer = await ask(peer, ['keys', t.height, cursor[0], cursor[1]])
-        const res = decodeStrict(answer, { maxBytes: answer.length, maxDepth: 2 })
-        const [keys, kind, value] = expectArray(res, 3, 'keys answer')
-        if (!Array.isArray(keys)) throw new CityError('BAD_RESPONSE', 'keys: not a list')
+      while (next) {
+        const answer = await next
+        next = undefined
+        const { keys, next: cursor } = keysAnswer(answer)
         budget -= Math.max(1, keys.length)
         if (budget < 0) throw new CityError('BAD_RESPONSE', 'more keys than the state can hold')
-        builder.addKeys(keys as Uint8Array[])
-        if (kind === null) cursor = undefined
-        else if (kind === 'latest') cursor = ['latest', expectBytes(value, 'after')]
-        else if (kind === 'deleted') cursor = ['deleted', expectUint(value, 'fromHeight')]
-        else throw new CityError('BAD_RESPONSE', 'keys: cursor kind')
+        const ahead = cursor !== undefined && builder.missingKeys > keys.length
+        if (ahead) next = askKeys(peer, cursor)
+        builder.addKeys(keys)
+        await settle()
+        if (!ahead && cursor && builder.needsKeys) next = askKeys(peer, cursor)
+        if (!builder.needsKeys) break
       }
       if (builder.needsKeys) drop(peer, `keys-incomplete: ${builder.missingKeys} keys not sent`, true)
     } catch (err) {
+      if (storeError) throw storeError
       if (live.has(peer)) drop(peer, `keys: ${(err as Error).message}`, !isCityError(err, 'P2P_TIMEOUT'))
+    } finally {
+      // An answer asked ahead and not needed: nothing reads it (the request ends with the sync's p2p).
+      next?.catch(() => {})
     }
   }
   await builder.finish()
