@@ -3,8 +3,8 @@
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
 // genesis is executed once and its store copied to the three validators (shareGenesisStore). The suite
-// runs 100,000 keys (~27 s); STATE_KEYS=1000000 is the size of the issue (127-149 s: validators up in
-// 61-81 s, the join ~58 s; over the suite's budget of ~120 s; figures in bench/README.md).
+// runs 1,000,000 keys, the size of the issue (102-118 s on a quiet machine: validators up in 56-63 s,
+// the join 38-46 s; figures in bench/README.md); STATE_KEYS=100000 runs a smaller one (~25 s).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -13,7 +13,7 @@ import { toHex } from '@cityledger/core'
 import { loadConfig, writeConfig } from '@cityledger/node'
 import { startCluster, waitFor } from './cluster.ts'
 
-const KEYS = Number(process.env.STATE_KEYS ?? 100_000)
+const KEYS = Number(process.env.STATE_KEYS ?? 1_000_000)
 const JOINER = 3
 const LIAR = 1
 

@@ -27,6 +27,7 @@ import {
 import { Rng, testSeed } from '@cityledger/core/testing'
 import { createLogger } from '../src/log/index.ts'
 import { runStateSync, stateSyncToFolder, type StateSyncOptions } from '../src/node/stateSync.ts'
+import { STATE_SYNC_MAX_HASHES, STATE_SYNC_REQUEST_MAX_BYTES } from '../src/node/protocols.ts'
 import { serveStateSync } from '../src/node/stateSyncServe.ts'
 import type { SyncNet } from '../src/node/sync.ts'
 
@@ -257,7 +258,7 @@ test('with only bad peers the run fails with a clear error and leaves no folder 
 test('bad requests are refused and marked for a penalty; answers stay within their bounds', async () => {
   const src = await sourceChain(200, 3)
   for (const req of [
-    ['pages', Array(300).fill(new Uint8Array(32))],
+    ['pages', Array(STATE_SYNC_MAX_HASHES + 1).fill(new Uint8Array(32))],
     ['pages', [new Uint8Array(5)]],
     ['keys', 99, 'latest', null],
     ['keys', 1, 'x', 0],
@@ -266,7 +267,7 @@ test('bad requests are refused and marked for a penalty; answers stay within the
     const err = await serveStateSync(src, encode(req)).catch((e) => e)
     assert.ok(isCityError(err, 'BAD_REQUEST') && err.penalize, `${JSON.stringify(req[0])}: ${err}`)
   }
-  const err = await serveStateSync(src, new Uint8Array(20_000)).catch((e) => e)
+  const err = await serveStateSync(src, new Uint8Array(STATE_SYNC_REQUEST_MAX_BYTES + 1)).catch((e) => e)
   assert.ok(isCityError(err, 'BAD_REQUEST'))
 })
 

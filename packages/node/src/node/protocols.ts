@@ -22,10 +22,13 @@ export const SYNC_REQUEST_MAX_BYTES = 64
 /** Envelope bytes of a sync response before the responder stops adding blocks (see SYNC_LIMITS). */
 const SYNC_RESPONSE_BYTES = 32 * MiB
 
-/** Most page hashes in one state-sync request. */
-export const STATE_SYNC_MAX_HASHES = 256
-/** A state-sync request: 256 hashes, or a keys cursor (a state key is at most 1 KiB... see LIMITS), framing. */
-export const STATE_SYNC_REQUEST_MAX_BYTES = 16 * KiB
+/**
+ * Most page hashes in one state-sync request: 1,024 (~340 KiB of pages for an answer; a joiner's page
+ * rate is requests/s per peer times this, and the protocol's rate limit counts requests).
+ */
+export const STATE_SYNC_MAX_HASHES = 1024
+/** A state-sync request: 1,024 hashes (34 bytes each), or a keys cursor (at most 8 KiB), framing. */
+export const STATE_SYNC_REQUEST_MAX_BYTES = 48 * KiB
 /** Bytes of pages or keys a state-sync answer holds before the responder stops adding (one always goes). */
 export const STATE_SYNC_ANSWER_BYTES = 4 * MiB
 /** Largest state-sync response a node reads: the answer bytes, one page or key over it, and framing. */
