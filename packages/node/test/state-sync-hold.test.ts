@@ -71,6 +71,7 @@ async function syncWhilePruning(held: boolean) {
     ...(held ? { holdFrom: () => holds.lowest() } : {}),
   })
   let offered = 0
+  const penalties: string[] = []
   const result = await runStateSync(
     {
       chainId,
@@ -84,7 +85,7 @@ async function syncWhilePruning(held: boolean) {
       minRequestIntervalMs: 0,
       net: {
         peers: () => ['source'],
-        penalize: () => {},
+        penalize: (peer, reason) => penalties.push(`${peer} ${reason}`),
         async request(_peer, bytes) {
           const kind = (decodeStrict(bytes, { maxBytes: 1 << 20, maxDepth: 2 }) as string[])[0]
           if (kind === 'pages') {
@@ -102,7 +103,7 @@ async function syncWhilePruning(held: boolean) {
     },
     openMemoryKv(),
   ).catch((err: Error) => err)
-  return { result, offered, store }
+  return { result, offered, store, penalties }
 }
 
 test('a held offer survives pruning while the joiner fetches it; unheld, its pages are swept and the sync fails', async () => {
@@ -116,6 +117,9 @@ test('a held offer survives pruning while the joiner fetches it; unheld, its pag
   const lost = await syncWhilePruning(false)
   assert.instance(lost.result, Error)
   assert.match(String(lost.result), /every peer serving height \d+ was dropped/)
+  // The peer said it no longer stores the pages: dropped, not penalised (it did not lie).
+  assert.match(String(lost.result), /not-stored: page [0-9a-f]{64}/)
+  assert.equal(lost.penalties, [])
 })
 
 test('an offered height is held for the hold time, then forgotten; the lowest held one counts', () => {

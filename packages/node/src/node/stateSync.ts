@@ -182,6 +182,13 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
       const pages = decodeStrict(res, { maxBytes: res.length, maxDepth: 1 })
       if (!Array.isArray(pages) || pages.length === 0 || pages.length > hashes.length)
         throw new CityError('STATE_SYNC_BAD_PAGE', 'not a list of pages for the hashes asked', {}, true)
+      // An empty page: the peer no longer stores it (it pruned that version): not a lie, no penalty.
+      const gone = pages.findIndex((p) => p instanceof Uint8Array && p.length === 0)
+      if (gone >= 0) {
+        builder.returnHashes(hashes)
+        if (live.has(peer)) drop(peer, `not-stored: page ${toHex(hashes[gone]!)}`, false)
+        return
+      }
       // A shorter answer (the responder's byte cap): the rest goes back.
       builder.returnHashes(hashes.slice(pages.length))
       builder.addPages(hashes.slice(0, pages.length), pages as Uint8Array[])
