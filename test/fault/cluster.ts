@@ -28,7 +28,7 @@ import {
 } from '@cityledger/node'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type LinkMode, type LinkProxy, startProxy } from './proxy.ts'
-import { freePorts } from '../helpers/ports.ts'
+import { freePorts, portsFree } from '../helpers/ports.ts'
 import { describeNode, tail, waitFor } from '../helpers/network.ts'
 
 const MAIN = resolve(import.meta.dirname, '../../packages/node/src/cli/main.ts')
@@ -329,14 +329,34 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     }
   }
   const start = (i: number) =>
-    startProcess(i).then(() => {
-      const n = (starts.get(i) ?? 0) + 1
-      starts.set(i, n)
-      if (n > 1) {
-        const p = measureCatchUp(i).finally(() => measuring.delete(p))
-        measuring.add(p)
-      }
-    })
+    freshPorts(i)
+      .then(() => startProcess(i))
+      .then(() => {
+        const n = (starts.get(i) ?? 0) + 1
+        starts.set(i, n)
+        if (n > 1) {
+          const p = measureCatchUp(i).finally(() => measuring.delete(p))
+          measuring.add(p)
+        }
+      })
+  /**
+   * An extra node's first start may come minutes after its ports were chosen, and the other tests of
+   * the suite bind ports meanwhile: a port taken since is replaced (its config rewritten, its client
+   * pointed at the new RPC port). No other node's config names an extra node's ports.
+   */
+  const freshPorts = async (i: number): Promise<void> => {
+    if (i < n || starts.has(i)) return
+    const node = nodes[i]!
+    const cfg = loadConfig(node.home)
+    const p2pPort = Number(cfg.p2p.listen[0]?.split('/')[4])
+    if (await portsFree([p2pPort, cfg.rpc.port])) return
+    const [p2p, rpc] = await freePorts(2)
+    cfg.p2p.listen = [`/ip4/127.0.0.1/tcp/${p2p}`]
+    cfg.rpc.port = rpc!
+    writeConfig(node.home, cfg)
+    node.rpc = `http://127.0.0.1:${rpc}`
+    node.client = createClient({ url: node.rpc, fetch: timedFetch })
+  }
   const startProcess = (i: number) =>
     new Promise<void>((resolveStart, rejectStart) => {
       const node = nodes[i]!

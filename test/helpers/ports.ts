@@ -25,6 +25,12 @@ const free = (port: number) =>
     s.listen(port, '127.0.0.1', () => s.close(() => done(true)))
   })
 
+/** True when every port in `ports` can be bound on 127.0.0.1 now. */
+export async function portsFree(ports: readonly number[]): Promise<boolean> {
+  for (const p of ports) if (!Number.isSafeInteger(p) || !(await free(p))) return false
+  return true
+}
+
 /** A free port p below 65,000 with p + 1 free too (a devnet's validator 0: p2p = base, RPC = base + 1). */
 export async function freePortPair(): Promise<number> {
   for (;;) {
