@@ -85,39 +85,7 @@ export async function changedSetChain(
       writes.set(hexKey(validatorChangeKey(c.seq)), encode(record))
       writes.set(hexKey(validatorCountKey), encode(c.seq))
     }
-    // A real envelope (the RPC's block view decodes the txs); nothing executes it here.
-    const tx = signTx(
-      {
-        chainId,
-        service: 'kv',
-        method: 'set',
-        args: { height },
-        signer: A[0]!.publicKey,
-        nonce: height,
-        expiry: 0,
-      },
-      A[0]!.secretKey,
-    )
-    const txs = [tx.bytes]
-    const block = makeBlock(
-      {
-        chainId,
-        height,
-        view: 0,
-        time: 1_700_000_000_000 + height * 1000,
-        parentHash: store.tipHash(),
-        txRoot: merkleRoot(txs.map((t) => sha256(t))),
-        prevStateRoot: store.state.root(),
-        proposer: validatorsAt(schedule, height)[0]!,
-      },
-      txs,
-    )
-    await store.commitBlock({
-      block,
-      certificate: certify(chainId, height, block.hash),
-      results: [{ hash: tx.hash, code: null, events: [] }],
-      stateWrites: writes,
-    })
+    await addBlock(store, chainId, writes)
   }
   const history = new ValidatorHistoryStore({
     kv: subKv(kv, STORE_PREFIX.validatorHistory),
@@ -128,4 +96,48 @@ export async function changedSetChain(
   })
   await history.update()
   return { store, history }
+}
+
+/**
+ * Commits block `store.height() + 1` with `writes`: one real tx envelope (the RPC's block view decodes
+ * the txs; nothing executes it here), certified by the set of its height.
+ */
+export async function addBlock(
+  store: ChainStore,
+  chainId: string,
+  writes: Map<string, Uint8Array | null>,
+): Promise<void> {
+  const height = store.height() + 1
+  const tx = signTx(
+    {
+      chainId,
+      service: 'kv',
+      method: 'set',
+      args: { height },
+      signer: A[0]!.publicKey,
+      nonce: height,
+      expiry: 0,
+    },
+    A[0]!.secretKey,
+  )
+  const txs = [tx.bytes]
+  const block = makeBlock(
+    {
+      chainId,
+      height,
+      view: 0,
+      time: 1_700_000_000_000 + height * 1000,
+      parentHash: store.tipHash(),
+      txRoot: merkleRoot(txs.map((t) => sha256(t))),
+      prevStateRoot: store.state.root(),
+      proposer: validatorsAt(schedule, height)[0]!,
+    },
+    txs,
+  )
+  await store.commitBlock({
+    block,
+    certificate: certify(chainId, height, block.hash),
+    results: [{ hash: tx.hash, code: null, events: [] }],
+    stateWrites: writes,
+  })
 }

@@ -8,55 +8,32 @@ import {
   type ChainStore,
   type KvStore,
   decodeStrict,
-  encode,
-  makeBlock,
-  merkleRoot,
   openMemoryKv,
   referenceVerdict,
-  sha256,
   toHex,
   utf8,
 } from '@cityledger/core'
-import { validatorsAt } from '@cityledger/consensus'
 import { createLogger } from '../src/log/index.ts'
 import { OfferHolds } from '../src/node/offerHolds.ts'
 import { BlockRetention } from '../src/node/retention.ts'
 import { runStateSync } from '../src/node/stateSync.ts'
 import { serveStateSync } from '../src/node/stateSyncServe.ts'
-import { A, K, certify, changedSetChain, hexKey, pub, schedule } from './changedSetChain.ts'
+import { A, K, addBlock, changedSetChain, hexKey, pub } from './changedSetChain.ts'
 
 const chainId = 'hold-test'
 const silent = createLogger({ level: 'silent' })
 const keep = (kv: KvStore): KvStore => ({ ...kv, close: async () => {} })
 
 /** One more block rewriting `k/0` and adding a key, certified by the set of its height. */
-async function addBlock(store: ChainStore): Promise<void> {
-  const height = store.height() + 1
-  const writes = new Map<string, Uint8Array | null>([
-    [hexKey('k/0'), utf8.encode(`v${height}`)],
-    [hexKey(`k/${height}`), utf8.encode(`h${height}`)],
-  ])
-  const txs = [encode([chainId, height])]
-  const block = makeBlock(
-    {
-      chainId,
-      height,
-      view: 0,
-      time: 1_700_000_000_000 + height * 1000,
-      parentHash: store.tipHash(),
-      txRoot: merkleRoot(txs.map((t) => sha256(t))),
-      prevStateRoot: store.state.root(),
-      proposer: validatorsAt(schedule, height)[0]!,
-    },
-    txs,
+const nextBlock = (store: ChainStore) =>
+  addBlock(
+    store,
+    chainId,
+    new Map([
+      [hexKey('k/0'), utf8.encode(`v${store.height() + 1}`)],
+      [hexKey(`k/${store.height() + 1}`), utf8.encode(`h${store.height() + 1}`)],
+    ]),
   )
-  await store.commitBlock({
-    block,
-    certificate: certify(chainId, height, block.hash),
-    results: [{ hash: sha256(txs[0]!), code: null, events: [] }],
-    stateWrites: writes,
-  })
-}
 
 async function syncWhilePruning(held: boolean) {
   const kv = openMemoryKv()
@@ -90,7 +67,7 @@ async function syncWhilePruning(held: boolean) {
           const kind = (decodeStrict(bytes, { maxBytes: 1 << 20, maxDepth: 2 }) as string[])[0]
           if (kind === 'pages') {
             // The chain moves on between two page requests, and the source prunes.
-            for (let i = 0; i < 3; i++) await addBlock(store)
+            for (let i = 0; i < 3; i++) await nextBlock(store)
             retention.committed(store.height())
             await retention.running
           }
