@@ -38,9 +38,14 @@ export async function networkIdleRun(
     const clients = net.layout.rpc.map((url) => createClient({ url }))
     const started = performance.now()
     let h0 = 0
-    // The first block comes one interval (or heartbeat) after start; the window starts there.
-    while ((h0 = (await clients[0]!.status()).height) < 1) {
-      if (performance.now() - started > 120_000) throw new Error(`${label}: no block 1 in 120 s`)
+    // The first block comes one interval (or heartbeat) after start; the window starts once every
+    // validator has it (a busy machine may leave one behind the others for a while).
+    for (;;) {
+      const heights = (await Promise.all(clients.map((c) => c.status()))).map((s) => s.height)
+      h0 = heights[0]!
+      if (Math.min(...heights) >= 1) break
+      if (performance.now() - started > 120_000)
+        throw new Error(`${label}: no block 1 on every validator in 120 s`)
       await sleep(50)
     }
     const t0 = performance.now()

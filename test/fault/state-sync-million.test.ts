@@ -1,4 +1,4 @@
-// test lane: alone
+// test lane: long
 // Issue #13 item 4 at size: a validator joins by state sync a running 4-validator network whose state
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
