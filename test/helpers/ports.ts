@@ -1,20 +1,49 @@
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
-/** Free TCP ports on 127.0.0.1, each checked by binding port 0 (all held until every one is known). */
+/**
+ * The first port of the kernel's ephemeral range (Linux: ip_local_port_range, 32768 by default). Ports
+ * handed out below it: a port 0 listener, or the source port of any outbound connection (libp2p dials
+ * constantly in the fault tests), takes ports from that range, so a port chosen there and bound seconds
+ * later may have been taken meanwhile (the suite saw EADDRINUSE at a node's start).
+ */
+function ephemeralStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isSafeInteger(low) && low > 12_000) return low
+  } catch {}
+  return 32_768
+}
+const HIGH = ephemeralStart()
+const LOW = HIGH - 12_000
+/** Ports this process handed out already (never twice). */
+const given = new Set<number>()
+
+/**
+ * Free TCP ports on 127.0.0.1 below the ephemeral range, each checked by binding it (all held until
+ * every one is known); random, so parallel test processes rarely try the same ones.
+ */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const s = createServer()
-          s.once('error', reject)
-          s.listen(0, '127.0.0.1', () => resolve(s))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  const held: import('node:net').Server[] = []
+  const ports: number[] = []
+  try {
+    for (let tries = 0; ports.length < count; tries++) {
+      if (tries > 50 * count + 1000) throw new Error(`no ${count} free ports in ${LOW}..${HIGH - 1}`)
+      const p = LOW + Math.floor(Math.random() * (HIGH - LOW))
+      if (given.has(p)) continue
+      const s = await new Promise<import('node:net').Server | undefined>((resolve) => {
+        const srv = createServer()
+        srv.once('error', () => resolve(undefined))
+        srv.listen(p, '127.0.0.1', () => resolve(srv))
+      })
+      if (!s) continue
+      held.push(s)
+      ports.push(p)
+      given.add(p)
+    }
+  } finally {
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))))
+  }
   return ports
 }
 
