@@ -65,6 +65,8 @@ const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 3)
 let passed = 0
 let failed = 0
 const failures: string[] = []
+/** The first lines of each failed test's message, per failed file: repeated at the end of the run. */
+const digests = new Map<string, string[]>()
 
 function runFile(file: string): Promise<void> {
   return new Promise((done) => {
@@ -101,11 +103,26 @@ function runFile(file: string): Promise<void> {
         passed += ok
         failed += Math.max(1, total - ok)
         failures.push(file)
+        digests.set(file, digest(out))
         console.log(`FAIL ${file} (exit ${code ?? signal}, ${ok}/${total} passed, ${secs}s)\n${indent(out)}`)
       }
       done()
     })
   })
+}
+
+/**
+ * Each failing test's name and the first 8 lines of its message (cut at 240 characters): what a
+ * reader of a truncated CI log needs most, printed again after the whole run.
+ */
+function digest(out: string): string[] {
+  const lines = out.split('\n')
+  const picked: string[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*FAIL {2}"/.test(lines[i]!) && !lines[i]!.includes('[run] ')) continue
+    for (const l of lines.slice(i, i + 9)) picked.push(l.trim().slice(0, 240))
+  }
+  return picked.length ? picked : lines.slice(-8).map((l) => l.trim().slice(0, 240))
 }
 
 const indent = (s: string) =>
@@ -127,7 +144,10 @@ const t0 = Date.now()
 await pool(unit, jobs)
 await pool(paired, systemJobs)
 await pool(alone, 1)
-if (failures.length) console.log(`\nfailed files:\n${failures.map((f) => `  ${f}`).join('\n')}`)
+if (failures.length)
+  console.log(
+    `\nfailed files:\n${failures.map((f) => `  ${f}\n${(digests.get(f) ?? []).map((l) => `      ${l}`).join('\n')}`).join('\n')}`,
+  )
 console.log(`\n${unit.length + system.length} files in ${((Date.now() - t0) / 1000).toFixed(0)}s`)
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed > 0 || unit.length + system.length === 0 ? 1 : 0)

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { type Server, createServer } from 'node:net'
 
 /**
- * The first port of the kernel's ephemeral range (Linux: ip_local_port_range, 32768 by default). Ports
- * handed out below it: a port 0 listener, or the source port of any outbound connection (libp2p dials
- * constantly in the fault tests), takes ports from that range, so a port chosen there and bound seconds
- * later may have been taken meanwhile (the suite saw EADDRINUSE at a node's start).
+ * The first port of the kernel's ephemeral range (Linux: ip_local_port_range, 32768 by default). A port
+ * 0 listener, or the source port of any outbound connection (libp2p dials constantly in the fault
+ * tests), takes ports from that range, so a port chosen there and bound seconds later may have been
+ * taken meanwhile (the suite saw EADDRINUSE at a node's start). Test ports come from below it.
  */
 function ephemeralStart(): number {
   try {
@@ -15,44 +15,67 @@ function ephemeralStart(): number {
   return 32_768
 }
 const HIGH = ephemeralStart()
-const LOW = HIGH - 12_000
-/** Ports this process handed out already (never twice). */
-const given = new Set<number>()
+const BLOCK = 64
+const BLOCKS = Math.floor(12_000 / BLOCK)
+const LOW = HIGH - BLOCKS * BLOCK
 
 /**
- * Free TCP ports on 127.0.0.1 below the ephemeral range, each checked by binding it (all held until
- * every one is known); random, so parallel test processes rarely try the same ones.
+ * Ports are handed out from blocks of 64, each owned by one test process for its whole life: it holds a
+ * listener on the block's first port (the kernel keeps that exclusive and frees it when the process
+ * dies, however it dies), and gives out the other 63 itself. Test processes run in parallel (the
+ * suite runs three clusters at once) and the nodes of a cluster bind their ports seconds after they
+ * are chosen, or again after a restart: random choices from one shared range collided there (a
+ * fresh-clone run and CI saw EADDRINUSE). Within its own block no other test process chooses.
+ */
+const owned: { base: number; lock: Server }[] = []
+let next = 0
+
+const bind = (port: number) =>
+  new Promise<Server | undefined>((resolve) => {
+    const s = createServer()
+    s.once('error', () => resolve(undefined))
+    s.listen(port, '127.0.0.1', () => resolve(s))
+  })
+
+const close = (s: Server) => new Promise((done) => s.close(done))
+
+async function claimBlock(): Promise<void> {
+  const start = Math.floor(Math.random() * BLOCKS)
+  for (let k = 0; k < BLOCKS; k++) {
+    const base = LOW + ((start + k) % BLOCKS) * BLOCK
+    const lock = await bind(base)
+    if (!lock) continue
+    lock.unref()
+    owned.push({ base, lock })
+    next = 1
+    return
+  }
+  throw new Error(`no free block of ${BLOCK} test ports in ${LOW}..${HIGH - 1}`)
+}
+
+/**
+ * `count` free TCP ports on 127.0.0.1 below the ephemeral range, from this process's own blocks (see
+ * above), each checked by binding it (a node left over from an earlier run may hold one); never the
+ * same port twice in one process.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const held: import('node:net').Server[] = []
   const ports: number[] = []
-  try {
-    for (let tries = 0; ports.length < count; tries++) {
-      if (tries > 50 * count + 1000) throw new Error(`no ${count} free ports in ${LOW}..${HIGH - 1}`)
-      const p = LOW + Math.floor(Math.random() * (HIGH - LOW))
-      if (given.has(p)) continue
-      const s = await new Promise<import('node:net').Server | undefined>((resolve) => {
-        const srv = createServer()
-        srv.once('error', () => resolve(undefined))
-        srv.listen(p, '127.0.0.1', () => resolve(srv))
-      })
-      if (!s) continue
-      held.push(s)
-      ports.push(p)
-      given.add(p)
-    }
-  } finally {
-    await Promise.all(held.map((s) => new Promise((r) => s.close(r))))
+  while (ports.length < count) {
+    if (owned.length === 0 || next >= BLOCK) await claimBlock()
+    const p = owned.at(-1)!.base + next++
+    const s = await bind(p)
+    if (!s) continue
+    await close(s)
+    ports.push(p)
   }
   return ports
 }
 
-const free = (port: number) =>
-  new Promise<boolean>((done) => {
-    const s = createServer()
-    s.once('error', () => done(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => done(true)))
-  })
+const free = async (port: number) => {
+  const s = await bind(port)
+  if (s) await close(s)
+  return s !== undefined
+}
 
 /** True when every port in `ports` can be bound on 127.0.0.1 now. */
 export async function portsFree(ports: readonly number[]): Promise<boolean> {
@@ -63,7 +86,7 @@ export async function portsFree(ports: readonly number[]): Promise<boolean> {
 /** A free port p below 65,000 with p + 1 free too (a devnet's validator 0: p2p = base, RPC = base + 1). */
 export async function freePortPair(): Promise<number> {
   for (;;) {
-    const [p] = await freePorts(1)
-    if (p! < 65_000 && (await free(p! + 1))) return p!
+    const [p, q] = await freePorts(2)
+    if (q === p! + 1) return p!
   }
 }
