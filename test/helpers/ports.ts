@@ -25,7 +25,8 @@ const LOW = HIGH - BLOCKS * BLOCK
  * dies, however it dies), and gives out the other 63 itself. Test processes run in parallel (the
  * suite runs three clusters at once) and the nodes of a cluster bind their ports seconds after they
  * are chosen, or again after a restart: random choices from one shared range collided there (a
- * fresh-clone run and CI saw EADDRINUSE). Within its own block no other test process chooses.
+ * local run of the fault tests saw a node fail to start with EADDRINUSE). Within its own block no
+ * other test process chooses.
  */
 const owned: { base: number; lock: Server }[] = []
 let next = 0
@@ -83,7 +84,7 @@ export async function portsFree(ports: readonly number[]): Promise<boolean> {
   return true
 }
 
-/** A free port p below 65,000 with p + 1 free too (a devnet's validator 0: p2p = base, RPC = base + 1). */
+/** A free port p with p + 1 free too (a devnet's validator 0: p2p = base, RPC = base + 1). */
 export async function freePortPair(): Promise<number> {
   for (;;) {
     const [p, q] = await freePorts(2)
