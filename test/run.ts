@@ -61,6 +61,10 @@ const paired = system
   .filter((p) => !hasLine(p, ALONE))
   .sort((a, b) => Number(hasLine(b, LONG)) - Number(hasLine(a, LONG)))
 const systemJobs = Number(process.env.TEST_SYSTEM_JOBS ?? 3)
+// Node's compile cache (the type-stripped and compiled code of every module, by content), shared by
+// every process the tests start: a validator process then starts with ~0.7 s less CPU (1.6 s -> 0.9 s
+// to import @cityledger/node here), and the suite starts several hundred of them.
+const compileCache = process.env.NODE_COMPILE_CACHE ?? join(root, 'node_modules', '.cache', 'node-compile')
 
 let passed = 0
 let failed = 0
@@ -73,7 +77,7 @@ function runFile(file: string): Promise<void> {
     const started = Date.now()
     const child = spawn(process.execPath, [file], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', NODE_COMPILE_CACHE: compileCache },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     })
