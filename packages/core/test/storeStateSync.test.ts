@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import {
   ChainStore,
   type KvStore,
+  STORE_PREFIX,
   StateSyncBuilder,
   type StateKeysCursor,
   type SyncTarget,
@@ -125,6 +126,64 @@ test('a store built from the pages and keys of height h opens at h, holds its st
   await srcStore.close()
 })
 
+/** `kv`, counting the scans of the latest values (what `StateTree.open` reads to rebuild the tree). */
+function countingValueScans(kv: KvStore): { kv: KvStore; scans: () => number } {
+  let scans = 0
+  return {
+    kv: {
+      ...keep(kv),
+      iterate(range) {
+        if (range.gte?.[0] === STORE_PREFIX.stateValue && range.gte.length === 1) scans++
+        return kv.iterate(range)
+      },
+    },
+    scans: () => scans,
+  }
+}
+
+test('the open takes the tree the sync built (no value read back), and blocks go on to the same roots', async () => {
+  const src = openMemoryKv()
+  const entries = await buildChain(src)
+  const h = HEIGHT - 3
+  const dst = openMemoryKv()
+  const b = await StateSyncBuilder.create(dst, await targetAt(src, h))
+  // Pages in a scrambled order (a later request answered first), as parallel requests arrive.
+  while (b.needsPages) {
+    const hs = b.nextHashes(12)
+    const tail = hs.splice(6)
+    const later = b.nextHashes(5)
+    b.addPages(later, await readStatePages(src, later))
+    b.addPages(tail, await readStatePages(src, tail))
+    b.addPages(hs, await readStatePages(src, hs))
+  }
+  let cursor: StateKeysCursor | undefined = ['latest', null]
+  while (cursor && b.needsKeys) {
+    const page = await readStateKeys(src, h, cursor, 300, 1 << 20)
+    b.addKeys(page.keys)
+    cursor = page.next
+  }
+  const synced = await b.finish()
+  assert.ok(synced, 'a tree handed on')
+  const counted = countingValueScans(dst)
+  const store = await ChainStore.open(counted.kv, { chainId: CHAIN_ID, syncedState: synced })
+  assert.is(counted.scans(), 0, 'no value read back')
+  assert.equal(entriesOf(store.state), entries[h])
+  assert.is(toHex(store.state.root()), toHex((await targetAt(src, h)).stateRoot))
+  const srcStore = await ChainStore.open(keep(src))
+  for (let next = h + 1; next <= HEIGHT; next++) {
+    await store.commitBlock(nextBlock(store, SEED))
+    assert.is(toHex(store.state.root()), toHex((await srcStore.stateRoot(next))!), `root at ${next}`)
+  }
+  await store.close()
+  await srcStore.close()
+  // A tree of another height is not taken: the open rebuilds the state and checks it.
+  const again = countingValueScans(dst)
+  const reopened = await ChainStore.open(again.kv, { chainId: CHAIN_ID, syncedState: synced })
+  assert.is(again.scans(), 1, 'values read and checked')
+  assert.equal(entriesOf(reopened.state), entries[HEIGHT])
+  await reopened.close()
+})
+
 test('a corrupted or missing page is refused, nothing of that answer is kept, and another source finishes', async () => {
   const src = openMemoryKv()
   await buildChain(src)
@@ -165,10 +224,16 @@ test('a corrupted or missing page is refused, nothing of that answer is kept, an
     b.addKeys(page.keys)
     cursor = page.next
   }
-  await b.finish()
-  const store = await ChainStore.open(keep(dst))
-  assert.is(toHex(store.state.root()), toHex((await targetAt(src, h)).stateRoot))
-  await store.close()
+  const synced = await b.finish()
+  // The tree built around the refused answers is the state's: the same entries as a rebuilt one.
+  const rebuilt = await ChainStore.open(keep(dst))
+  assert.is(toHex(rebuilt.state.root()), toHex((await targetAt(src, h)).stateRoot))
+  const adopted = await ChainStore.open(keep(dst), { syncedState: synced })
+  assert.equal(entriesOf(adopted.state), entriesOf(rebuilt.state))
+  await rebuilt.close()
+  await adopted.commitBlock(nextBlock(adopted, SEED))
+  assert.is(toHex(adopted.state.root()), toHex((await targetAt(src, h + 1)).stateRoot))
+  await adopted.close()
 })
 
 test('a key sent twice counts once; until finish the store is no chain, then it holds the state', async () => {

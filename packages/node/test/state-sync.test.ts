@@ -246,7 +246,7 @@ test('with only bad peers the run fails with a clear error and leaves no folder 
     )
     // An honest peer: the folder is a store that opens at the offered height.
     const ok = peersOver(src, { honest: 'honest' })
-    const result = await stateSyncToFolder(options(ok.net), data)
+    const { result } = await stateSyncToFolder(options(ok.net), data)
     const store = await ChainStore.open(await openLevelKv(data), { chainId })
     assert.is(store.height(), result.height)
     await store.close()

@@ -113,7 +113,7 @@ export class ChainStore {
     }
     const { chainId, genesisHash, height } = meta
     const tipHash = height > 0 ? await checkRecent(kv, chainId, height, genesisHash) : genesisHash
-    const state = await StateTree.open(kv, height)
+    const state = await StateTree.open(kv, height, options.syncedState)
     const store = new ChainStore(kv, state, chainId, genesisHash, height, tipHash)
     store.#searchFrom = meta.searchFrom
     store.#prunedBelow = await readPrunedBelow(kv)

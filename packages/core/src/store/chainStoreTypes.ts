@@ -1,6 +1,6 @@
 import type { Block } from '../codec/block.ts'
 import type { ServiceEvent, TxResult } from '../runtime/executor.ts'
-import type { StateWrites } from './stateTree.ts'
+import type { StateWrites, SyncedState } from './stateTree.ts'
 
 // The inputs of ChainStore (chainStore.ts).
 
@@ -8,6 +8,11 @@ import type { StateWrites } from './stateTree.ts'
 export interface ChainStoreOptions {
   /** Refuse (`STORE_WRONG_CHAIN`) a store that belongs to another chain. */
   chainId?: string
+  /**
+   * The state tree a state sync into this store built (`StateSyncBuilder.finish`): taken instead of
+   * rebuilding the tree from the stored values when it is of the store's height and root.
+   */
+  syncedState?: SyncedState
 }
 
 /** The genesis state, written once as height 0. */

@@ -16,6 +16,7 @@ export {
   type StagedState,
   type StateProofResult,
   type StateWrites,
+  type SyncedState,
 } from './stateTree.ts'
 export { type StateProof, verifyStateProof, encodeStateProof, decodeStateProof } from './stateProof.ts'
 export {

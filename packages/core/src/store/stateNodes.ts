@@ -33,6 +33,16 @@ export class Inner {
 export type TreeNode = Leaf | Inner
 
 /**
+ * Sets a side of an inner node that is not part of any live tree yet: state sync builds its tree page
+ * by page, and a page's subtree arrives after the page that refers to it. Nothing else changes a node.
+ */
+export function setChild(parent: Inner, right: boolean, child: TreeNode | null): void {
+  const writable = parent as { left: TreeNode | null; right: TreeNode | null }
+  if (right) writable.right = child
+  else writable.left = child
+}
+
+/**
  * Writes sorted by path, distinct paths: `leaves[i]` is the new leaf for `paths[i]` (its path), or
  * `null` to delete. Passing leaves rather than values lets the tree keep a leaf it already hashed.
  */

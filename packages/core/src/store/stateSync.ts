@@ -7,6 +7,8 @@ import type { KvOp, KvStore } from './kv.ts'
 import { PRUNED_BELOW_KEY } from './prune.ts'
 import { type PageNode, decodePage } from './statePage.ts'
 import { EMPTY, type Hash32, hashBytes, hashFromBytes, hashHex, sha256Str } from './stateHash.ts'
+import { Inner, Leaf, type TreeNode, setChild } from './stateNodes.ts'
+import type { SyncedState } from './stateTree.ts'
 import { decodeStored, isBytes } from './storedValues.ts'
 
 // State sync: a store built from the state tree of a certified height instead of from every block.
@@ -58,8 +60,11 @@ const PAGE_BATCH_BYTES = 8 * 1024 * 1024
  */
 export const STATE_SYNC_EARLY_KEY_BYTES = 256 * 1024 * 1024
 
-/** What `#values` holds for a leaf once its key came and its value was queued for writing. */
-const MATCHED: Uint8Array = new Uint8Array(0)
+/** A place in the tree under construction where a page not fetched yet goes: a side of an inner node. */
+interface Hole {
+  parent: Inner
+  right: boolean
+}
 
 /** Progress of a build, for logs. */
 export interface StateSyncProgress {
@@ -116,7 +121,7 @@ export async function checkEmpty(kv: KvStore): Promise<void> {
  * written; a page that does not hash to the hash asked for is `STATE_SYNC_BAD_PAGE`, marked penalize),
  * and `addKeys` the keys (during the pages too: a key whose leaf has not come yet waits for it, within
  * `STATE_SYNC_EARLY_KEY_BYTES`), and `finish` writes the block, certificate and metadata. Memory: the
- * frontier of hashes still to fetch, per leaf its path and value until its key comes, and the keys
+ * frontier of hashes still to fetch, the tree as it comes (handed to the store's open), and the keys
  * waiting for their leaf. Verified pages, and values under their keys, go to `kv` in batches as they come.
  *
  * @example
@@ -133,9 +138,20 @@ export class StateSyncBuilder {
   readonly #frontier: Hash32[] = []
   /** Hashes handed out by `nextHashes` and neither answered (`addPages`) nor given back yet. */
   #out = 0
-  /** Leaves by path: the value until the key comes (then MATCHED: the value is written under its key). */
-  readonly #values = new Map<Hash32, Uint8Array>()
+  /** Leaves by path: the leaf until its key comes, then null (its value is written under the key). */
+  readonly #values = new Map<Hash32, Leaf | null>()
   #matched = 0
+  /**
+   * The tree, as the pages come: every node with the hash its page was checked against, so the finished
+   * tree needs no hashing (`finish` hands it to `ChainStore.open`). `#top` is the root's page; `#holes`
+   * says where each page still on the frontier (or handed out) goes.
+   */
+  #top: TreeNode | null = null
+  readonly #holes = new Map<Hash32, Hole>()
+  #twice = false
+  readonly #rootHash: Hash32
+  /** Matched leaves by key (lowercase hex), as the state tree keeps them. */
+  readonly #byKey = new Map<string, Leaf>()
   /** Keys whose SHA-256 is no leaf's path yet, by path (a leaf may still come), and their bytes. */
   readonly #early = new Map<Hash32, Uint8Array>()
   #earlyBytes = 0
@@ -149,6 +165,7 @@ export class StateSyncBuilder {
     this.#target = target
     this.#chainOps = chainOps
     const root = hashFromBytes(target.stateRoot)
+    this.#rootHash = root
     if (root !== EMPTY) this.#frontier.push(root)
   }
 
@@ -217,7 +234,17 @@ export class StateSyncBuilder {
     }
     this.#out = Math.max(0, this.#out - hashes.length)
     for (let i = 0; i < decoded.length; i++) {
-      this.#collect(decoded[i]!)
+      const h = decoded[i]!.hash
+      const hole = this.#holes.get(h)
+      const isRoot = this.#top === null && h === this.#rootHash
+      // A page that has its place already (asked for twice): kept once.
+      if (hole === undefined && !isRoot) continue
+      const node = this.#build(decoded[i]!)
+      if (hole === undefined) this.#top = node
+      else {
+        this.#holes.delete(h)
+        setChild(hole.parent, hole.right, node)
+      }
       const value = pages[i]!
       this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateNode, hashes[i]!), value })
       this.#pendingBytes += value.length + 33
@@ -227,30 +254,56 @@ export class StateSyncBuilder {
     if (this.#pending.length >= PAGE_BATCH_OPS || this.#pendingBytes >= PAGE_BATCH_BYTES) this.#flush()
   }
 
-  #collect(node: PageNode): void {
-    if (node.kind === 'ref') this.#frontier.push(node.hash)
-    else if (node.kind === 'inner') {
-      this.#collect(node.left)
-      this.#collect(node.right)
-    } else if (node.kind === 'leaf' && !this.#values.has(node.path)) {
-      this.#values.set(node.path, node.value)
-      this.progress.leaves++
-      const key = this.#early.get(node.path)
-      if (key !== undefined) {
-        this.#early.delete(node.path)
-        this.#earlyBytes -= key.length
-        this.#match(node.path, key, node.value)
+  /**
+   * The tree nodes of a checked page (hashes as checked); each reference goes on the frontier, with
+   * its place in the tree, and each new leaf waits for its key (or takes a key that came early).
+   */
+  #build(node: PageNode): TreeNode | null {
+    if (node.kind === 'empty') return null
+    if (node.kind === 'leaf') {
+      const leaf = new Leaf(node.path, node.value)
+      leaf.hash = node.hash
+      if (!this.#values.has(node.path)) {
+        this.#values.set(node.path, leaf)
+        this.progress.leaves++
+        const key = this.#early.get(node.path)
+        if (key !== undefined) {
+          this.#early.delete(node.path)
+          this.#earlyBytes -= key.length
+          this.#match(leaf, key)
+        }
       }
+      return leaf
     }
+    if (node.kind === 'ref') throw new Error('invariant broken: a page reference outside an inner node')
+    const inner = new Inner(this.#child(node.left), this.#child(node.right))
+    inner.hash = node.hash
+    if (node.left.kind === 'ref') this.#hole(node.left.hash, inner, false)
+    if (node.right.kind === 'ref') this.#hole(node.right.hash, inner, true)
+    return inner
   }
 
-  /** Queues `value` for writing under `key` (whose SHA-256 is `path`); the leaf has its key now. */
-  #match(path: Hash32, key: Uint8Array, value: Uint8Array): void {
-    this.#values.set(path, MATCHED)
+  #child(node: PageNode): TreeNode | null {
+    return node.kind === 'ref' ? null : this.#build(node)
+  }
+
+  #hole(hash: Hash32, parent: Inner, right: boolean): void {
+    // Two places for one page cannot happen in a tree of distinct paths; if it does, the tree built
+    // here is not handed on (`finish`), and the open rebuilds the state from the values and checks it.
+    if (this.#holes.has(hash)) this.#twice = true
+    this.#holes.set(hash, { parent, right })
+    this.#frontier.push(hash)
+  }
+
+  /** Queues the leaf's value for writing under `key` (whose SHA-256 is its path); the leaf has its key now. */
+  #match(leaf: Leaf, key: Uint8Array): void {
+    this.#values.set(leaf.path, null)
     this.#matched++
+    const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
+    this.#byKey.set(hex, leaf)
     // bytesKey copies: the key may be a view into a whole answer, which must not stay in memory.
-    this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, key), value })
-    this.#pendingBytes += key.length + value.length + 1
+    this.#pending.push({ type: 'put', key: bytesKey(STORE_PREFIX.stateValue, key), value: leaf.value })
+    this.#pendingBytes += key.length + leaf.value.length + 1
     this.progress.keys++
     this.progress.keyBytes += key.length
   }
@@ -280,8 +333,8 @@ export class StateSyncBuilder {
     for (const key of keys) {
       if (!(key instanceof Uint8Array)) continue
       const path = sha256Str(key)
-      const value = this.#values.get(path)
-      if (value === undefined) {
+      const leaf = this.#values.get(path)
+      if (leaf === undefined) {
         if (
           (this.needsPages || this.#out > 0) &&
           !this.#early.has(path) &&
@@ -292,8 +345,8 @@ export class StateSyncBuilder {
         }
         continue
       }
-      if (value === MATCHED) continue
-      this.#match(path, key, value)
+      if (leaf === null) continue
+      this.#match(leaf, key)
       n++
     }
     if (this.#pending.length >= PAGE_BATCH_OPS || this.#pendingBytes >= PAGE_BATCH_BYTES) this.#flush()
@@ -303,9 +356,10 @@ export class StateSyncBuilder {
   /**
    * Writes what is still queued, then the block and certificate of the target height and the chain
    * metadata (last, synced). `STATE_SYNC_INCOMPLETE` while pages or keys are missing. The result opens
-   * with `ChainStore.open`.
+   * with `ChainStore.open`; given the returned state (`syncedState`), the open takes the tree built here
+   * instead of rebuilding it from the values just written (undefined: the open rebuilds it).
    */
-  async finish(): Promise<void> {
+  async finish(): Promise<SyncedState | undefined> {
     if (this.needsPages || this.missingKeys > 0)
       throw fail(
         'STATE_SYNC_INCOMPLETE',
@@ -315,6 +369,8 @@ export class StateSyncBuilder {
     this.#flush()
     await this.#writing
     await this.#kv.write(this.#chainOps, { sync: true })
+    if (this.#twice || this.#holes.size > 0) return undefined
+    return { version: this.#target.height, root: this.#top, values: this.#byKey }
   }
 
   get target(): SyncTarget {

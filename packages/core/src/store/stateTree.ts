@@ -35,6 +35,19 @@ export interface StateProofResult {
 
 const HEX_KEY_RE = /^(?:[0-9a-f]{2})*$/
 
+/**
+ * A state tree built and checked outside a store: state sync builds it from pages each checked against
+ * its hash, so against the certified root (`StateSyncBuilder.finish`). `StateTree.open` (through
+ * `ChainStore.open`'s `syncedState`) adopts it when its version and root are the store's latest,
+ * instead of reading every value back and hashing the tree again.
+ */
+export interface SyncedState {
+  readonly version: number
+  readonly root: TreeNode | null
+  /** Latest entries by key (lowercase hex): the tree's leaves. */
+  readonly values: Map<string, Leaf>
+}
+
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 
 function sortByPath(paths: Hash32[], leaves: (Leaf | null)[]): { paths: Hash32[]; leaves: (Leaf | null)[] } {
@@ -193,9 +206,10 @@ export class StateTree implements CommittedState {
   /**
    * Loads the latest values from `kv`, rebuilds the tree and checks it against the stored root of the
    * latest version; any disagreement is `STORE_CORRUPT`, as is a latest version other than
-   * `expectVersion` when that is given (the chain's height).
+   * `expectVersion` when that is given (the chain's height). A `synced` tree of the latest version whose
+   * root is the stored root is taken as it is (see `SyncedState`); any other is ignored.
    */
-  static async open(kv: KvStore, expectVersion?: number): Promise<StateTree> {
+  static async open(kv: KvStore, expectVersion?: number, synced?: SyncedState): Promise<StateTree> {
     let version = -1
     let storedRoot: Hash32 = EMPTY
     for await (const [k, v] of kv.iterate({
@@ -211,6 +225,8 @@ export class StateTree implements CommittedState {
     if (expectVersion !== undefined && version !== expectVersion) {
       throw corrupt('state', `latest state root is for height ${version}, chain height is ${expectVersion}`)
     }
+    if (synced && version >= 0 && synced.version === version && hashOf(synced.root) === storedRoot)
+      return new StateTree(kv, synced.root, synced.values, version)
     const values = new Map<string, Leaf>()
     const leaves: Leaf[] = []
     for await (const [k, v] of kv.iterate(namespace(STORE_PREFIX.stateValue))) {

@@ -143,7 +143,7 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
   })
   const { validatorSigner, closeSigner } = signer
   // sync.stateSync on an empty data folder: fill it from a certified recent state first.
-  await stateSyncAtStart({
+  const synced = await stateSyncAtStart({
     config,
     genesis,
     key,
@@ -163,6 +163,8 @@ export async function createNode(opts: NodeOptions): Promise<CityNode> {
     metrics,
     wrapKv: opts.testHooks?.wrapKv,
     closeSigner,
+    // The tree the state sync built, checked page by page: the open need not rebuild it.
+    syncedState: synced?.state,
   })
   const runtime = createRuntime({
     services: opts.services ?? (opts.sandbox === false ? allServices : sandboxedAppServices()),

@@ -6,6 +6,7 @@ import {
   type KeyPair,
   type KvStore,
   type Runtime,
+  type SyncedState,
   openLevelKv,
   openMemoryKv,
   toHex,
@@ -72,6 +73,7 @@ export async function openStore(o: {
   metrics: Metrics | undefined
   wrapKv: ((kv: KvStore) => KvStore) | undefined
   closeSigner: () => Promise<void>
+  syncedState?: SyncedState | undefined
 }): Promise<{ kv: KvStore; store: ChainStore }> {
   let rawKv: KvStore
   try {
@@ -83,7 +85,10 @@ export async function openStore(o: {
   const kv: KvStore = o.wrapKv ? o.wrapKv(rawKv) : rawKv
   let store: ChainStore
   try {
-    store = await ChainStore.open(timedKv(kv, o.metrics, 'chain'), { chainId: o.genesis.chainId })
+    store = await ChainStore.open(timedKv(kv, o.metrics, 'chain'), {
+      chainId: o.genesis.chainId,
+      syncedState: o.syncedState,
+    })
   } catch (err) {
     await kv.close()
     await o.closeSigner()

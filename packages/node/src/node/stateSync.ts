@@ -5,6 +5,7 @@ import {
   StateSyncBuilder,
   type StateKeysCursor,
   type SyncTarget,
+  type SyncedState,
   STORE_PREFIX,
   decodeStrict,
   encode,
@@ -68,6 +69,12 @@ export interface StateSyncResult {
   ms: number
 }
 
+/** A run's figures, and the state tree it built (undefined: the store's open rebuilds it). */
+export interface StateSyncRun {
+  result: StateSyncResult
+  state: SyncedState | undefined
+}
+
 const noOffer = (why: string) => new CityError<StateSyncRunErrorCode>('STATE_SYNC_NO_OFFER', why)
 
 /**
@@ -76,6 +83,11 @@ const noOffer = (why: string) => new CityError<StateSyncRunErrorCode>('STATE_SYN
  * that offered it was dropped before the end; the builder's errors otherwise.
  */
 export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<StateSyncResult> {
+  return (await syncState(o, kv)).result
+}
+
+/** `runStateSync`, keeping the state tree it built for the store's open (`ChainStore.open`'s `syncedState`). */
+export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<StateSyncRun> {
   const started = performance.now()
   const { net, logger } = o
   const timeoutMs = o.timeoutMs ?? 30_000
@@ -309,7 +321,7 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
       next?.catch(() => {})
     }
   }
-  await builder.finish()
+  const state = await builder.finish()
   // The history walked, so that this node serves it in turn (its blocks below the target are not kept).
   await saveHistory(subKv(kv, STORE_PREFIX.validatorHistory), walk.entries)
   const p = builder.progress
@@ -326,29 +338,30 @@ export async function runStateSync(o: StateSyncOptions, kv: KvStore): Promise<St
     ms: Math.round(performance.now() - started),
   }
   logger.info({ ...result, dropped: dropped.length }, 'state sync: done')
-  return result
+  return { result, state }
 }
 
 /**
  * State sync into the LevelDB folder `dataDir` (which must not hold a store yet): built in
  * `<dataDir>.statesync-partial` and renamed at the end, so a failed or interrupted run leaves nothing
- * that a later start would use.
+ * that a later start would use. Returns the figures and the state tree built (pass it to the store's
+ * open as `syncedState`).
  */
-export async function stateSyncToFolder(o: StateSyncOptions, dataDir: string): Promise<StateSyncResult> {
+export async function stateSyncToFolder(o: StateSyncOptions, dataDir: string): Promise<StateSyncRun> {
   const partial = `${dataDir}.statesync-partial`
   rmSync(partial, { recursive: true, force: true })
   try {
     const kv = await openLevelKv(partial)
-    let result: StateSyncResult
+    let run: StateSyncRun
     try {
-      result = await runStateSync(o, kv)
+      run = await syncState(o, kv)
     } finally {
       await kv.close()
     }
     // An empty folder may be there already (rmdir refuses anything else).
     if (existsSync(dataDir)) rmdirSync(dataDir)
     renameSync(partial, dataDir)
-    return result
+    return run
   } catch (err) {
     rmSync(partial, { recursive: true, force: true })
     throw err

@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics/index.ts'
 import type { Clock } from '../p2p/index.ts'
 import type { OpenedSigner } from '../signer/index.ts'
 import { createNodeP2P, stateSyncNet } from './network.ts'
-import { type StateSyncResult, stateSyncToFolder } from './stateSync.ts'
+import { type StateSyncRun, stateSyncToFolder } from './stateSync.ts'
 
 /** How long start waits for validators to connect before it syncs from those it has (at least one). */
 export const STATE_SYNC_CONNECT_MS = 30_000
@@ -36,7 +36,7 @@ export async function stateSyncAtStart(o: {
   logger: Logger
   clock: Clock
   metrics: Metrics | undefined
-}): Promise<StateSyncResult | undefined> {
+}): Promise<StateSyncRun | undefined> {
   const { config, genesis, logger } = o
   if (!config.sync.stateSync) return undefined
   if (config.store.backend !== 'level')
