@@ -21,6 +21,13 @@ export type Fault =
       /** Wait (up to 60 s) until the honest head is at least `rem` modulo `mod` (e.g. just before a checkpoint). */
       atHeight?: { mod: number; rem: number }
     }
+  /**
+   * Until an honest node has given a consensus penalty (the Byzantine primary `node` was caught), kills
+   * the honest primary (SIGKILL, restarted after `downMs`) so the view moves round to `node`, at most
+   * once per validator; nothing when it was caught already. How a scenario makes sure a Byzantine node
+   * gets its turn as primary while the others are up (it may come up last, after they changed view).
+   */
+  | { kind: 'rotateUntilCaught'; node: number; downMs: number }
   /** SIGKILL and never restarted: the node is down for good and left out of the end checks. */
   | { kind: 'stop'; node: NodeRef }
   | { kind: 'pause'; node: NodeRef; ms: number }
@@ -41,6 +48,28 @@ export interface FaultState {
   stopped: Set<number>
   /** Per node on a tmpfs: the mount folder. */
   tmpfs: Map<number, string>
+  /**
+   * Penalties (by reason) counted by nodes just before the harness killed them: a restart starts the
+   * node's counters from zero, and the penalties it gave still count.
+   */
+  penaltiesBeforeKills?: Record<string, number>
+}
+
+/** A node's penalty counters (`cityledger_p2p_penalties_total`) by reason; empty when it does not answer. */
+export async function penaltyCounts(node: Cluster['nodes'][number]): Promise<Record<string, number>> {
+  const reasons: Record<string, number> = {}
+  const text = await node.client.metrics().catch(() => '')
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('cityledger_p2p_penalties_total')) continue
+    const reason = /reason="([^"]*)"/.exec(line)?.[1] ?? ''
+    reasons[reason] = (reasons[reason] ?? 0) + (Number(line.split(' ').at(-1)) || 0)
+  }
+  return reasons
+}
+
+/** Adds `counts` into `into`. */
+export function addCounts(into: Record<string, number>, counts: Record<string, number>): void {
+  for (const [k, v] of Object.entries(counts)) into[k] = (into[k] ?? 0) + v
 }
 
 /**
@@ -67,13 +96,28 @@ export function moveDataToTmpfs(cluster: Cluster, i: number, state: FaultState):
   writeConfig(node.home, cfg)
 }
 
+/**
+ * The primary of the view most honest live nodes are in (ties: the later view). Not the first node's
+ * view: a node just restarted reports an old view until it hears the current one.
+ */
 async function primaryIndex(cluster: Cluster, ahead = 0): Promise<number> {
-  for (const node of cluster.live().filter((x) => !x.byzantine)) {
-    try {
-      return ((await node.client.status()).view + ahead) % cluster.nodes.length
-    } catch {}
-  }
-  return 0
+  const views = await Promise.all(
+    cluster
+      .live()
+      .filter((x) => !x.byzantine)
+      .map((x) =>
+        x.client
+          .status()
+          .then((s) => s.view)
+          .catch(() => undefined),
+      ),
+  )
+  const count = new Map<number, number>()
+  for (const v of views) if (v !== undefined) count.set(v, (count.get(v) ?? 0) + 1)
+  let view: number | undefined
+  for (const [v, n] of count)
+    if (view === undefined || n > count.get(view)! || (n === count.get(view) && v > view)) view = v
+  return view === undefined ? 0 : (view + ahead) % cluster.nodes.length
 }
 
 const resolveNode = async (cluster: Cluster, ref: NodeRef) =>
@@ -132,10 +176,41 @@ export async function inject(
         await delay(f.downMs)
         return
       }
+      if (!cluster.nodes[i]!.byzantine)
+        addCounts((state.penaltiesBeforeKills ??= {}), await penaltyCounts(cluster.nodes[i]!))
       await cluster.kill(i, 'SIGKILL')
       await delay(f.downMs)
       await cluster.start(i)
       return
+    }
+    case 'rotateUntilCaught': {
+      const caught = async () => {
+        const counts = { ...state.penaltiesBeforeKills }
+        for (const x of cluster.live().filter((y) => !y.byzantine)) addCounts(counts, await penaltyCounts(x))
+        return (counts.consensus ?? 0) > 0
+      }
+      for (let k = 0; k < cluster.nodes.length; k++) {
+        if (await caught()) return
+        const i = await primaryIndex(cluster)
+        if (i === f.node) {
+          // Its turn: the others catch it, or change view for want of its blocks.
+          await waitFor(
+            `node ${i} caught or its view over`,
+            async () => (await caught()) || (await primaryIndex(cluster)) !== i,
+            30_000,
+          )
+          continue
+        }
+        log(`  node ${f.node} not caught yet: killing the primary, node ${i}`)
+        addCounts((state.penaltiesBeforeKills ??= {}), await penaltyCounts(cluster.nodes[i]!))
+        await cluster.kill(i, 'SIGKILL')
+        await delay(f.downMs)
+        await cluster.start(i)
+        await waitFor(`a view after node ${i}'s`, async () => (await primaryIndex(cluster)) !== i, 60_000)
+      }
+      return (await caught())
+        ? undefined
+        : `no honest node penalised node ${f.node} after a turn of every primary`
     }
     case 'stop': {
       const i = await resolveNode(cluster, f.node)

@@ -12,7 +12,16 @@ import {
   measureRecovery,
 } from './check.ts'
 import { type CatchUp, type Cluster, startCluster, waitFor } from './cluster.ts'
-import { type Fault, type FaultState, awaitMoment, honestHead, inject, moveDataToTmpfs } from './faults.ts'
+import {
+  type Fault,
+  type FaultState,
+  addCounts,
+  awaitMoment,
+  honestHead,
+  inject,
+  moveDataToTmpfs,
+  penaltyCounts,
+} from './faults.ts'
 import type { FaultNodeOptions } from './faultNode.ts'
 import { type Ack, Load, delay, setupLoad } from './load.ts'
 import { unmount } from './tmpfs.ts'
@@ -207,7 +216,7 @@ export async function runScenario(
     violations.push(...checkPhases(phases, chains.lowestHead, acks))
     violations.push(...checkBlockTimes(chains.blocks, acks, BLOCK_TIME_DRIFT_MS))
     violations.push(...(await checkInvariants(checked, setup.world, acks)))
-    const penalties = await penaltiesOf(checked)
+    const penalties = await penaltiesOf(checked, state)
     const sizes = load.sizes
     const blockBytes = [0]
     for (const b of chains.blocks) blockBytes[b.height] = b.txs.reduce((a, t) => a + (sizes.get(t) ?? 0), 0)
@@ -311,20 +320,14 @@ async function recovery(cluster: Cluster, boundMs: number): Promise<{ ms: number
   }
 }
 
-async function penaltiesOf(cluster: Cluster): Promise<{ total: number; reasons: Record<string, number> }> {
-  let total = 0
-  const reasons: Record<string, number> = {}
-  for (const node of cluster.honest()) {
-    const text = await node.client.metrics().catch(() => '')
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('cityledger_p2p_penalties_total')) continue
-      const v = Number(line.split(' ').at(-1)) || 0
-      total += v
-      const reason = /reason="([^"]*)"/.exec(line)?.[1] ?? ''
-      reasons[reason] = (reasons[reason] ?? 0) + v
-    }
-  }
-  return { total, reasons }
+/** Penalties the honest nodes gave, now and (`state`) before the harness killed them. */
+async function penaltiesOf(
+  cluster: Cluster,
+  state: FaultState,
+): Promise<{ total: number; reasons: Record<string, number> }> {
+  const reasons: Record<string, number> = { ...state.penaltiesBeforeKills }
+  for (const node of cluster.honest()) addCounts(reasons, await penaltyCounts(node))
+  return { total: Object.values(reasons).reduce((a, b) => a + b, 0), reasons }
 }
 
 /**
