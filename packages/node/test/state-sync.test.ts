@@ -82,12 +82,23 @@ async function sourceChain(keys: number, blocks: number): Promise<{ kv: KvStore;
   return { kv, store }
 }
 
-type Behaviour = 'honest' | 'corrupt-pages' | 'lying-offer' | 'timeout' | 'no-keys' | 'flaky' | 'refusing'
+type Behaviour =
+  | 'honest'
+  | 'corrupt-pages'
+  | 'lying-offer'
+  | 'timeout'
+  | 'no-keys'
+  | 'flaky'
+  | 'refusing'
+  | 'capped'
 
 /** Peers named by behaviour, each answering from the same source store; penalties recorded. */
 function peersOver(src: { kv: KvStore; store: ChainStore }, peers: Record<string, Behaviour>) {
   const penalties: string[] = []
   let flaky = 0
+  /** Requests in flight per peer, and the most seen at once. */
+  const open = new Map<string, number>()
+  let mostOpen = 0
   const net: SyncNet = {
     peers: () => Object.keys(peers),
     penalize: (peer, reason) => penalties.push(`${peer} ${reason}`),
@@ -98,7 +109,20 @@ function peersOver(src: { kv: KvStore; store: ChainStore }, peers: Record<string
       // flaky: its first two page requests fail (a stream reset); refusing: every one does.
       if (kind === 'pages' && (b === 'refusing' || (b === 'flaky' && flaky++ < 2)))
         throw new CityError('P2P_STREAM_ERROR', `stream to ${peer} reset`)
-      const res = await serveStateSync(src, bytes)
+      // capped: a validator's stream cap for an observer on state sync (2 at once); a third is reset.
+      const n = (open.get(peer) ?? 0) + 1
+      if (b === 'capped' && n > 2)
+        throw new CityError('P2P_STREAM_ERROR', 'Cannot write to a stream that is closed')
+      open.set(peer, n)
+      mostOpen = Math.max(mostOpen, n)
+      let res: Uint8Array
+      try {
+        // Answers take a moment, as over a network: requests overlap.
+        await new Promise((r) => setTimeout(r, 1))
+        res = await serveStateSync(src, bytes)
+      } finally {
+        open.set(peer, open.get(peer)! - 1)
+      }
       if (b === 'corrupt-pages' && kind === 'pages') {
         const pages = (decodeStrict(res, { maxBytes: res.length, maxDepth: 1 }) as Uint8Array[]).map((p) =>
           Uint8Array.from(p),
@@ -117,7 +141,7 @@ function peersOver(src: { kv: KvStore; store: ChainStore }, peers: Record<string
       return res
     },
   }
-  return { net, penalties, flakyCount: () => flaky }
+  return { net, penalties, flakyCount: () => flaky, mostOpen: () => mostOpen }
 }
 
 const options = (net: SyncNet, over: Partial<StateSyncOptions> = {}): StateSyncOptions => ({
@@ -186,6 +210,15 @@ test('a node state-syncs from honest peers while a corrupting, a lying and a sil
   })
   assert.is(toHex(store.state.root()), toHex(src.store.state.root()))
   assert.ok(isCityError(await store.getBlock(10).catch((e) => e), 'PRUNED'))
+})
+
+test('with one peer to serve, requests stay within the 2 streams a validator gives an observer', async () => {
+  const src = await sourceChain(600, 4)
+  const { net, penalties, mostOpen } = peersOver(src, { capped: 'capped' })
+  const result = await runStateSync(options(net, { parallel: 6 }), openMemoryKv())
+  assert.is(result.dropped.length, 0, JSON.stringify(result.dropped))
+  assert.ok(mostOpen() <= 2, `${mostOpen()} requests at once`)
+  assert.equal(penalties, [])
 })
 
 test('a peer that withholds keys is dropped and another sends them', async () => {

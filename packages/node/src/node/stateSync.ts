@@ -53,6 +53,13 @@ export interface StateSyncOptions extends OfferContext {
 /** Failed requests in a row (not bad answers, which drop at once) after which a peer is dropped. */
 const MAX_STRIKES = 3
 
+/**
+ * Requests in flight to one peer at most: the streams a validator gives an observer on state sync
+ * (`observerProtocolLimits`; a joining node is an observer until it is added). More at once are reset
+ * by the peer, and a run with one peer to serve it dropped that peer after 3 resets.
+ */
+export const STATE_SYNC_PEER_IN_FLIGHT = 2
+
 /** What one run did (logged at the end and returned). */
 export interface StateSyncResult {
   height: number
@@ -99,15 +106,21 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const nextAt = new Map<string, number>()
   const strikes = new Map<string, number>()
+  const busy = new Map<string, number>()
   const ask = async (peer: string, req: unknown[]): Promise<Uint8Array> => {
-    const now = performance.now()
-    const at = Math.max(now, nextAt.get(peer) ?? 0)
-    nextAt.set(peer, at + interval)
-    if (at > now) await sleep(at - now)
-    requests++
-    const res = await net.request(peer, encode(req), timeoutMs)
-    bytes += res.length
-    return res
+    busy.set(peer, (busy.get(peer) ?? 0) + 1)
+    try {
+      const now = performance.now()
+      const at = Math.max(now, nextAt.get(peer) ?? 0)
+      nextAt.set(peer, at + interval)
+      if (at > now) await sleep(at - now)
+      requests++
+      const res = await net.request(peer, encode(req), timeoutMs)
+      bytes += res.length
+      return res
+    } finally {
+      busy.set(peer, busy.get(peer)! - 1)
+    }
   }
   /** `reason` is `kind: detail`; the penalty names the kind only (metrics count penalties by reason). */
   const drop = (peer: string, reason: string, penalize: boolean): void => {
@@ -166,10 +179,15 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
       { dropped },
     )
   let turn = 0
-  const nextPeer = (): string => {
+  /** The next live peer in turn with room for a request (undefined: every one is at its cap). */
+  const nextPeer = (): string | undefined => {
     const peers = [...live.keys()]
     if (peers.length === 0) throw noPeers()
-    return peers[turn++ % peers.length]!
+    for (let k = 0; k < peers.length; k++) {
+      const peer = peers[turn++ % peers.length]!
+      if ((busy.get(peer) ?? 0) < STATE_SYNC_PEER_IN_FLIGHT) return peer
+    }
+    return undefined
   }
 
   // Pages, a few requests in flight; a failed request's hashes go back on the frontier.
@@ -270,6 +288,7 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
       const parallel = o.parallel ?? 6
       while (builder.needsPages && inFlight.size < parallel) {
         const peer = nextPeer()
+        if (peer === undefined) break
         // The frontier is shared out over the free slots (near the root it holds a few hashes only).
         const share = Math.max(
           1,
@@ -278,7 +297,9 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
         const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
         inFlight.add(p)
       }
+      // Every peer at its cap with keys requests alone: wait for one to answer.
       if (inFlight.size > 0) await Promise.race(inFlight)
+      else if (builder.needsPages) await sleep(5)
     }
   } finally {
     // On failure too: no request may go on writing into a store the caller is about to close.
@@ -293,7 +314,8 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
   turn = 0
   let resume = early?.cursor && live.has(early.peer) ? early : undefined
   while (builder.needsKeys) {
-    const peer = resume ? resume.peer : nextPeer()
+    // Nothing else is in flight now: every live peer has room.
+    const peer = resume ? resume.peer : (nextPeer() ?? [...live.keys()][0]!)
     // A peer may send keys of later heights too, not endless ones: at most twice the leaves plus 100,000.
     let budget = 2 * builder.progress.leaves + 100_000 - (resume?.seen ?? 0)
     let next: Promise<Uint8Array> | undefined = askKeys(peer, resume?.cursor ?? ['latest', null])
