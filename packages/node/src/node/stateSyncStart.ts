@@ -22,10 +22,19 @@ import { type StateSyncRun, stateSyncToFolder } from './stateSync.ts'
 export const STATE_SYNC_CONNECT_MS = 30_000
 
 /**
+ * Once f + 1 peers are connected, how long start still waits for the rest of the peers it asks (every
+ * one connected ends the wait): more offers to choose the best from, and more peers to share the pages.
+ * Without it, a join after set changes once started with 2 peers connected, one of them a leaver
+ * behind the target, and had a single peer to serve it.
+ */
+export const STATE_SYNC_DISCOVERY_MS = 3000
+
+/**
  * Runs state sync into `dataDir` when `config.sync.stateSync` is set and the folder holds no store
  * (a LevelDB `CURRENT` file); returns undefined when it did nothing. Asks the genesis validators and the
  * configured `p2p.peers`; waits (up to `STATE_SYNC_CONNECT_MS`) for f + 1 of the genesis set's size, so
- * that at least one honest peer is asked while the set is the genesis one.
+ * that at least one honest peer is asked while the set is the genesis one, then up to
+ * `STATE_SYNC_DISCOVERY_MS` more for the others.
  */
 export async function stateSyncAtStart(o: {
   config: NodeConfig
@@ -66,8 +75,12 @@ export async function stateSyncAtStart(o: {
   await p2p.start()
   try {
     const deadline = o.clock.now() + STATE_SYNC_CONNECT_MS
-    while (net.peers().length < wanted && o.clock.now() < deadline)
-      await new Promise<void>((resolve) => o.clock.setTimeout(resolve, 200))
+    const wait = () => new Promise<void>((resolve) => o.clock.setTimeout(resolve, 200))
+    while (net.peers().length < wanted && o.clock.now() < deadline) await wait()
+    const discovery = Math.min(deadline, o.clock.now() + STATE_SYNC_DISCOVERY_MS)
+    const self = toHex(o.key.publicKey)
+    const asked = validatorsHex.filter((k) => k !== self).length
+    while (net.peers().length < asked && o.clock.now() < discovery) await wait()
     logger.info({ peers: net.peers().length, wanted }, 'state sync: starting')
     return await stateSyncToFolder(
       {
