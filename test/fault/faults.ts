@@ -101,17 +101,7 @@ export function moveDataToTmpfs(cluster: Cluster, i: number, state: FaultState):
  * view: a node just restarted reports an old view until it hears the current one.
  */
 async function primaryIndex(cluster: Cluster, ahead = 0): Promise<number> {
-  const views = await Promise.all(
-    cluster
-      .live()
-      .filter((x) => !x.byzantine)
-      .map((x) =>
-        x.client
-          .status()
-          .then((s) => s.view)
-          .catch(() => undefined),
-      ),
-  )
+  const views = (await honestStatuses(cluster)).map((s) => s?.view)
   const count = new Map<number, number>()
   for (const v of views) if (v !== undefined) count.set(v, (count.get(v) ?? 0) + 1)
   let view: number | undefined
@@ -131,20 +121,19 @@ async function height(cluster: Cluster, i: number): Promise<number> {
   return (await cluster.nodes[i]!.client.status()).height
 }
 
-/** The highest head among honest live nodes (0 when none answers). */
-export async function honestHead(cluster: Cluster): Promise<number> {
-  const hs = await Promise.all(
+/** The status of each honest live node (undefined for one that does not answer). */
+async function honestStatuses(cluster: Cluster): Promise<({ view: number; height: number } | undefined)[]> {
+  return Promise.all(
     cluster
       .live()
       .filter((x) => !x.byzantine)
-      .map((x) =>
-        x.client
-          .status()
-          .then((s) => s.height)
-          .catch(() => 0),
-      ),
+      .map((x) => x.client.status().catch(() => undefined)),
   )
-  return Math.max(0, ...hs)
+}
+
+/** The highest head among honest live nodes (0 when none answers). */
+export async function honestHead(cluster: Cluster): Promise<number> {
+  return Math.max(0, ...(await honestStatuses(cluster)).map((s) => s?.height ?? 0))
 }
 
 /** What a fault waits for before it is injected (e.g. a kill just before a checkpoint). */
