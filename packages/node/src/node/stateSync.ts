@@ -297,9 +297,10 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
         const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
         inFlight.add(p)
       }
-      // Every peer at its cap with keys requests alone: wait for one to answer.
+      // Every peer at its cap with keys requests alone: wait for one to answer (a real timer: the
+      // `sleep` option may return at once, and this loop must let the answers in).
       if (inFlight.size > 0) await Promise.race(inFlight)
-      else if (builder.needsPages) await sleep(5)
+      else if (builder.needsPages) await new Promise<void>((r) => setTimeout(r, 5))
     }
   } finally {
     // On failure too: no request may go on writing into a store the caller is about to close.
