@@ -11,6 +11,7 @@ import {
   LOAD_KINDS,
   measureRecovery,
 } from './check.ts'
+import { CatchingUpRuns } from './catchingUp.ts'
 import { type CatchUp, type Cluster, startCluster, waitFor } from './cluster.ts'
 import {
   type Fault,
@@ -332,11 +333,11 @@ async function penaltiesOf(
 
 /**
  * Polls every honest live node's status twice a second; `stop()` returns, per node, the longest run
- * of consecutive answers saying it is catching up (refusing txs with NOT_READY), in ms.
+ * of consecutive answers saying it is catching up (refusing txs with NOT_READY), in ms, within one
+ * process of the node (CatchingUpRuns).
  */
 function watchCatchingUp(cluster: Cluster): { stop(): Map<number, number> } {
-  const since = new Map<number, number>()
-  const longest = new Map<number, number>()
+  const runs = new CatchingUpRuns()
   let busy = false
   const timer = setInterval(() => {
     if (busy) return
@@ -344,13 +345,9 @@ function watchCatchingUp(cluster: Cluster): { stop(): Map<number, number> } {
     const nodes = cluster.live().filter((x) => !x.byzantine)
     void Promise.all(
       nodes.map(async (x) => {
+        const proc = x.process
         const s = await x.client.status().catch(() => undefined)
-        if (!s) return
-        const now = Date.now()
-        if (!s.catchingUp) return void since.delete(x.index)
-        const from = since.get(x.index) ?? now
-        since.set(x.index, from)
-        longest.set(x.index, Math.max(longest.get(x.index) ?? 0, now - from))
+        if (s) runs.observe(x.index, proc, s.catchingUp, Date.now())
       }),
     ).finally(() => {
       busy = false
@@ -359,7 +356,7 @@ function watchCatchingUp(cluster: Cluster): { stop(): Map<number, number> } {
   return {
     stop() {
       clearInterval(timer)
-      return longest
+      return runs.longest()
     },
   }
 }
