@@ -221,6 +221,20 @@ test('with one peer to serve, requests stay within the 2 streams a validator giv
   assert.equal(penalties, [])
 })
 
+test('with one peer to serve, page requests carry up to the batch (the frontier is shared over the slots it has)', async () => {
+  // Shared over `parallel` slots while one peer has 2, each request carried a sixth of the frontier:
+  // 656 requests of ~10 pages for these 20,000 keys, each spaced by the request interval (the bench at
+  // 1,000,000 keys took minutes instead of seconds).
+  const src = await sourceChain(20_000, 2)
+  const { net } = peersOver(src, { capped: 'capped' })
+  const result = await runStateSync(
+    options(net, { parallel: 6, batch: STATE_SYNC_MAX_HASHES }),
+    openMemoryKv(),
+  )
+  const least = Math.ceil(result.pages / STATE_SYNC_MAX_HASHES)
+  assert.ok(result.requests <= 3 * least + 12, `${result.requests} requests for ${result.pages} pages`)
+})
+
 test('a peer that withholds keys is dropped and another sends them', async () => {
   const src = await sourceChain(500, 4)
   const { net, penalties } = peersOver(src, { stingy: 'no-keys', honest: 'honest' })

@@ -190,6 +190,13 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
     return undefined
   }
 
+  /** Requests the live peers have room for now (each up to `STATE_SYNC_PEER_IN_FLIGHT`). */
+  const freeSlots = (): number => {
+    let n = 0
+    for (const peer of live.keys()) n += Math.max(0, STATE_SYNC_PEER_IN_FLIGHT - (busy.get(peer) ?? 0))
+    return n
+  }
+
   // Pages, a few requests in flight; a failed request's hashes go back on the frontier.
   const logEvery = o.logEvery ?? 5000
   let nextLog = logEvery
@@ -289,11 +296,11 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
       while (builder.needsPages && inFlight.size < parallel) {
         const peer = nextPeer()
         if (peer === undefined) break
-        // The frontier is shared out over the free slots (near the root it holds a few hashes only).
-        const share = Math.max(
-          1,
-          Math.min(batch, Math.ceil(builder.frontierSize / (parallel - inFlight.size))),
-        )
+        // The frontier is shared out over the free slots (near the root it holds a few hashes only): the
+        // slots the live peers have room for, not `parallel` (one peer has 2, and a share of a sixth made
+        // requests of a few pages each, spaced by the request interval).
+        const slots = Math.min(parallel - inFlight.size, freeSlots())
+        const share = Math.max(1, Math.min(batch, Math.ceil(builder.frontierSize / Math.max(1, slots))))
         const p: Promise<void> = fetchPages(peer, builder.nextHashes(share)).finally(() => inFlight.delete(p))
         inFlight.add(p)
       }
