@@ -3,8 +3,8 @@
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
 // genesis is executed once and its store copied to the three validators (shareGenesisStore). The suite
-// runs 100,000 keys (~25-45 s); STATE_KEYS=1000000 is the size of the issue (102-155 s alone: validators
-// up in 56-96 s, the join 38-51 s; in the suite 158-202 s, and the whole run 996-1,148 s of tests, over
+// runs 100,000 keys (~25-45 s); STATE_KEYS=1000000 is the size of the issue (102-165 s alone: validators
+// up in 56-103 s, the join 38-53 s; in the suite 158-202 s, and the whole run 996-1,148 s of tests, over
 // the 15-minute budget; figures in bench/README.md).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
