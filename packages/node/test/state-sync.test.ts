@@ -223,7 +223,7 @@ test('with one peer to serve, requests stay within the 2 streams a validator giv
 
 test('with one peer to serve, page requests carry up to the batch (the frontier is shared over the slots it has)', async () => {
   // Shared over `parallel` slots while one peer has 2, each request carried a sixth of the frontier:
-  // 656 requests of ~10 pages for these 20,000 keys, each spaced by the request interval (the bench at
+  // 672 requests of ~10 pages for these 20,000 keys, each spaced by the request interval (the bench at
   // 1,000,000 keys took minutes instead of seconds).
   const src = await sourceChain(20_000, 2)
   const { net } = peersOver(src, { capped: 'capped' })
