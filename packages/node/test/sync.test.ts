@@ -32,7 +32,7 @@ function movingPeer(start: number, step: number, moves: number, perResponse: num
   return {
     height: () => height,
     peers: () => ['peer-a'],
-    penalize(_peer: string, reason: string) {
+    penalize(_peer: string, reason: string): void {
       throw new Error(`honest peer penalised: ${reason}`)
     },
     async request(_peer: string, bytes: Uint8Array): Promise<Uint8Array> {
@@ -108,7 +108,9 @@ test('blocks that consensus committed while their sync answer was on the way are
   const { syncer, seen } = syncerOver(net)
   const head = (syncer as unknown as { o: { ledger: { head: { height: number } } } }).o.ledger.head
   const penalties: string[] = []
-  net.penalize = (_peer, reason) => void penalties.push(reason)
+  net.penalize = (_peer, reason) => {
+    penalties.push(reason)
+  }
   const request = net.request
   let answers = 0
   net.request = async (peer, bytes) => {
