@@ -3,9 +3,8 @@
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
 // genesis is executed once and its store copied to the three validators (shareGenesisStore). The suite
-// runs 100,000 keys (~25-45 s); STATE_KEYS=1000000 is the size of the issue (102-165 s alone: validators
-// up in 56-103 s, the join 38-53 s; in the suite 158-202 s, and the whole run 996-1,148 s of tests, over
-// the 15-minute budget; figures in bench/README.md).
+// runs the issue's size, 1,000,000 keys (112-114 s alone on 2026-12-03: validators up in 64-66 s, the
+// join 39-40 s from start to ready; figures in bench/README.md); STATE_KEYS=N runs another size.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -14,7 +13,7 @@ import { toHex } from '@cityledger/core'
 import { loadConfig, writeConfig } from '@cityledger/node'
 import { startCluster, waitFor } from './cluster.ts'
 
-const KEYS = Number(process.env.STATE_KEYS ?? 100_000)
+const KEYS = Number(process.env.STATE_KEYS ?? 1_000_000)
 const JOINER = 3
 const LIAR = 1
 
