@@ -1,5 +1,5 @@
 /** @cityledger/bench: the benchmark harness behind `cityledger bench`. */
-import { type BenchResult, fmt, machine } from './harness.ts'
+import { type BenchResult, fmt, machine, progress } from './harness.ts'
 import { BLOCK_DEFAULTS, blockTable, runBlock } from './block.ts'
 import { DISK_DEFAULTS, diskTable, runDisk } from './disk.ts'
 import { MEMPOOL_DEFAULTS, mempoolTable, runMempool } from './mempool.ts'
@@ -127,7 +127,7 @@ export async function runBenchmark(
         {
           keys: int(v.keys, 'keys', STATESYNC_DEFAULTS.keys, 1),
           blocks: int(v.blocks, 'blocks', STATESYNC_DEFAULTS.blocks, 1),
-          log: (line) => process.stderr.write(`${line}\n`),
+          log: progress,
         },
         command,
       )

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import {
   ChainStore,
   type KvStore,
@@ -81,6 +82,34 @@ async function commitNext(store: ChainStore, height: number, from: number, count
   return block.bytes.length + certificate.length
 }
 
+/**
+ * The sync's own log lines (pino JSON), as progress lines: `state sync: progress` every `logEvery`
+ * pages, and its target and end. A line that is not JSON is passed on as it is.
+ */
+function progressLines(log: ((line: string) => void) | undefined): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue
+        let l: Record<string, unknown>
+        try {
+          l = JSON.parse(line) as Record<string, unknown>
+        } catch {
+          log?.(`  ${line}`)
+          continue
+        }
+        const { msg, level: _l, time: _t, ...fields } = l
+        log?.(
+          `  ${String(msg)}: ${Object.entries(fields)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        )
+      }
+      done()
+    },
+  })
+}
+
 /** Builds (or replays) the chain: `blocks` blocks writing `keys` keys, then 2 empty blocks on top. */
 async function buildChain(kv: KvStore, o: StateSyncBenchOptions): Promise<{ bytes: number; ms: number }> {
   const started = performance.now()
@@ -124,7 +153,8 @@ export async function runStateSyncBench(o: StateSyncBenchOptions, command: strin
           request: (_peer, bytes) => serveStateSync(src, bytes),
           penalize: () => {},
         },
-        logger: createLogger({ level: 'silent' }),
+        logger: createLogger({ level: o.log ? 'info' : 'silent', destination: progressLines(o.log) }),
+        logEvery: Math.max(1000, Math.round(o.keys / 20)),
       },
       dstKv,
     )

@@ -235,7 +235,8 @@ export async function syncState(o: StateSyncOptions, kv: KvStore): Promise<State
     }
     await builder.settled()
     if (builder.progress.pages >= nextLog) {
-      nextLog += logEvery
+      // One line however many marks an answer passed.
+      while (nextLog <= builder.progress.pages) nextLog += logEvery
       logger.info({ ...builder.progress, bytes }, 'state sync: progress')
     }
   }
