@@ -4,6 +4,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { PeerAccess } from './access.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { keepOneConnection, RequestSlots } from './connections.ts'
@@ -13,7 +14,7 @@ import { createGater } from './gater.ts'
 import { normalizeValidatorKey, peerIdFromValidatorKey, validatorKeyOfPeerId } from './identity.ts'
 import { InboundGate } from './inboundGate.ts'
 import { checkOptions, parseAddr, positive } from './options.ts'
-import { checkLimits, checkOutgoing, DEFAULT_MAX_STREAMS, partialBudgetFor } from './limits.ts'
+import { checkLimits, checkOutgoing } from './limits.ts'
 import { type Logger, noopLogger } from './logger.ts'
 import { OutboundStreams } from './outbound.ts'
 import { PeerScores } from './penalties.ts'
@@ -25,9 +26,7 @@ import type {
   P2P,
   P2PEventMap,
   P2POptions,
-  PartialFramePolicy,
   PeerInfo,
-  PeerRole,
   PenaltyWeights,
   ProtocolLimits,
   RequestOptions,
@@ -71,16 +70,13 @@ class P2PNode implements P2P {
   private readonly privateKey: PrivateKey
   private readonly listen: string[]
   private readonly bootstrap: Map<string, string[]>
-  private allowed: Set<string>
-  private readonly observers: Set<string>
-  private readonly limits: Map<string, ProtocolLimits>
-  private readonly observerLimits: Map<string, ProtocolLimits>
-  private readonly partialPolicy: Required<PartialFramePolicy>
+  /** Who may connect, and each role's limits (access.ts). */
+  private readonly access: PeerAccess
+  private readonly partialMaxAgeMs: number
   /** Inbound streams: their per-peer caps, rate buckets and unfinished-frame bytes (inboundGate.ts). */
   private readonly inbound: InboundGate
   /** Our requests in flight per `peer protocol`, and those waiting for a slot. */
   private readonly requestSlots = new RequestSlots()
-  private readonly defaultLimits: ProtocolLimits
   private readonly weights: PenaltyWeights
   private readonly backoff: BackoffPolicy
   private readonly requestTimeoutMs: number
@@ -104,13 +100,8 @@ class P2PNode implements P2P {
     this.publicKey = o.publicKey
     this.peerId = o.peerId
     this.listen = o.listen
-    this.allowed = o.allowed
-    this.observers = o.observers
     this.bootstrap = o.bootstrap
-    this.limits = o.limits
-    this.defaultLimits = o.defaultLimits
-    this.observerLimits = o.observerLimits
-    this.partialPolicy = o.partialPolicy
+    this.partialMaxAgeMs = o.partialPolicy.maxAgeMs
     this.weights = o.weights
     this.backoff = o.backoff
     this.requestTimeoutMs = o.requestTimeoutMs
@@ -119,15 +110,27 @@ class P2PNode implements P2P {
     this.clock = options.clock ?? systemClock
     this.log = (options.logger ?? noopLogger).child({ module: 'p2p' })
     this.scores = new PeerScores(options.penalties ?? {}, this.clock)
+    this.access = new PeerAccess({
+      self: this.publicKey,
+      allowed: o.allowed,
+      observers: o.observers,
+      limits: o.limits,
+      defaultLimits: o.defaultLimits,
+      observerLimits: o.observerLimits,
+      partialPolicy: o.partialPolicy,
+      isBanned: (key) => this.scores.isBanned(key),
+      handlerLimits: (protocol) => this.handlers.get(protocol)?.limits,
+      handled: () => this.handlers.keys(),
+    })
     this.inbound = new InboundGate({
       clock: this.clock,
       log: this.log,
       weights: this.weights,
       maxQueuedFrames: this.maxQueuedFrames,
-      partialMaxAgeMs: this.partialPolicy.maxAgeMs,
-      partialBudget: (key) => this.partialBudget(key),
-      admitKey: (key) => this.admitKey(key),
-      limitsOf: (key, protocol) => this.limitsOf(key, protocol),
+      partialMaxAgeMs: this.partialMaxAgeMs,
+      partialBudget: (key) => this.access.partialBudget(key),
+      admitKey: (key) => this.access.admitKey(key),
+      limitsOf: (key, protocol) => this.access.limitsOf(key, protocol),
       handlerOf: (protocol) => this.handlers.get(protocol)?.handler,
       penalize: (key, reason, weight) => this.penalize(key, reason, weight),
     })
@@ -187,7 +190,7 @@ class P2PNode implements P2P {
         { maxInboundStreams: 2, maxOutboundStreams: 2 },
       )
       for (const protocol of this.handlers.keys())
-        await node.handle(protocol, this.inbound.handler(protocol), this.streamOptions(protocol))
+        await node.handle(protocol, this.inbound.handler(protocol), this.access.streamOptions(protocol))
       for (const [key, addrs] of this.bootstrap) {
         await node.peerStore.merge(peerIdFromValidatorKey(key), {
           multiaddrs: addrs.map((a) => parseAddr(a, 'bootstrap')),
@@ -242,14 +245,14 @@ class P2PNode implements P2P {
       limits: limits && checkLimits(limits, `handle('${protocol}').limits`),
     })
     if (this.node && !known)
-      await this.node.handle(protocol, this.inbound.handler(protocol), this.streamOptions(protocol))
+      await this.node.handle(protocol, this.inbound.handler(protocol), this.access.streamOptions(protocol))
   }
 
   async send(peer: string, protocol: string, data: Uint8Array): Promise<void> {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     this.checkOutgoing(protocol, data)
-    this.requirePermitted(key, protocol)
+    this.access.requirePermitted(key, protocol)
     await this.outbound.send(key, protocol, encodeFrame(data))
   }
 
@@ -259,7 +262,7 @@ class P2PNode implements P2P {
     const frame = encodeFrame(data)
     const targets = this.peers()
       .map((p) => p.publicKey)
-      .filter((k) => this.limitsOf(k, protocol) !== undefined)
+      .filter((k) => this.access.limitsOf(k, protocol) !== undefined)
     const results = await Promise.allSettled(targets.map((peer) => this.outbound.send(peer, protocol, frame)))
     const sent: string[] = []
     results.forEach((r, i) => {
@@ -278,7 +281,7 @@ class P2PNode implements P2P {
     const key = normalizeValidatorKey(peer)
     this.requireNode()
     const limits = this.checkOutgoing(protocol, data)
-    this.requirePermitted(key, protocol)
+    this.access.requirePermitted(key, protocol)
     const timeoutMs = positive(options.timeoutMs ?? this.requestTimeoutMs, 'timeoutMs')
     if (options.signal?.aborted) throw p2pError('P2P_ABORTED', 'request aborted by the caller')
 
@@ -323,7 +326,7 @@ class P2PNode implements P2P {
     for (const conn of node.getConnections()) {
       if (conn.status !== 'open') continue
       const key = validatorKeyOfPeerId(conn.remotePeer)
-      if (key === undefined || !this.ready.has(key) || this.admitKey(key) !== undefined) continue
+      if (key === undefined || !this.ready.has(key) || this.access.admitKey(key) !== undefined) continue
       const addrs = byPeer.get(key) ?? []
       addrs.push(conn.remoteAddr.toString())
       byPeer.set(key, addrs)
@@ -334,7 +337,7 @@ class P2PNode implements P2P {
         publicKey,
         addrs,
         bootstrap: this.bootstrap.has(publicKey),
-        role: this.roleOf(publicKey) ?? 'validator',
+        role: this.access.roleOf(publicKey) ?? 'validator',
       }))
   }
 
@@ -343,28 +346,22 @@ class P2PNode implements P2P {
   }
 
   partialBudget(peer: string): number {
-    const key = normalizeValidatorKey(peer)
-    if (this.partialPolicy.maxBytesPerPeer > 0) return this.partialPolicy.maxBytesPerPeer
-    if (this.roleOf(key) === 'observer') return partialBudgetFor(this.observerLimits.values())
-    const protocols = new Set([...this.handlers.keys(), ...this.limits.keys()])
-    return partialBudgetFor([...protocols].map((p) => this.limitsFor(p)))
+    return this.access.partialBudget(normalizeValidatorKey(peer))
   }
 
   limitsOf(peer: string, protocol: string): ProtocolLimits | undefined {
-    const role = this.roleOf(normalizeValidatorKey(peer))
-    if (role === undefined) return undefined
-    return role === 'observer' ? this.observerLimits.get(protocol) : this.limitsFor(protocol)
+    return this.access.limitsOf(normalizeValidatorKey(peer), protocol)
   }
 
   async setAllowed(keys: string[]): Promise<void> {
     if (!Array.isArray(keys)) throw p2pError('P2P_BAD_OPTIONS', 'allowed must be an array of hex public keys')
-    this.allowed = new Set(keys.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`)))
+    this.access.setAllowed(new Set(keys.map((k, i) => normalizeValidatorKey(k, `allowed[${i}]`))))
     const node = this.node
     if (!node) return
     const drop = new Set<string>()
     for (const conn of node.getConnections()) {
       const key = validatorKeyOfPeerId(conn.remotePeer)
-      if (key === undefined || this.roleOf(key) === undefined) drop.add(conn.remotePeer.toString())
+      if (key === undefined || this.access.roleOf(key) === undefined) drop.add(conn.remotePeer.toString())
     }
     for (const conn of node.getConnections())
       if (drop.has(conn.remotePeer.toString()))
@@ -378,53 +375,13 @@ class P2PNode implements P2P {
     return this.node
   }
 
-  private limitsFor(protocol: string): ProtocolLimits {
-    return this.handlers.get(protocol)?.limits ?? this.limits.get(protocol) ?? this.defaultLimits
-  }
-
   private checkOutgoing(protocol: string, data: Uint8Array): ProtocolLimits {
-    return checkOutgoing(protocol, data, this.limitsFor(protocol))
-  }
-
-  /** Why a peer may not connect right now, or undefined when it may. */
-  private admitKey(key: string): DenyReason | undefined {
-    if (key === this.publicKey || this.roleOf(key) === undefined) return 'not-allowed'
-    if (this.scores.isBanned(key)) return 'banned'
-    return undefined
-  }
-
-  private roleOf(key: string): PeerRole | undefined {
-    if (this.allowed.has(key)) return 'validator'
-    if (this.observers.has(key)) return 'observer'
-    return undefined
-  }
-
-  /** Throws unless `key` is connected-able now and `protocol` is open to its role. */
-  private requirePermitted(key: string, protocol: string): void {
-    if (this.admitKey(key) !== undefined)
-      throw p2pError('P2P_NOT_ALLOWED', `peer ${key.slice(0, 16)} is not allowed or is banned`, { peer: key })
-    if (this.limitsOf(key, protocol) === undefined)
-      throw p2pError('P2P_NOT_ALLOWED', `${protocol} is not open to observer ${key.slice(0, 16)}`, {
-        peer: key,
-        protocol,
-      })
-  }
-
-  /** libp2p's own per-connection stream caps, from the largest of the roles' `maxStreams`. */
-  private streamOptions(protocol: string): { maxInboundStreams: number; maxOutboundStreams: number } {
-    // Twice our own per-peer cap (InboundGate): a backstop that leaves room for streams still closing.
-    const n =
-      2 *
-      Math.max(
-        this.limitsFor(protocol).maxStreams ?? DEFAULT_MAX_STREAMS,
-        this.observerLimits.get(protocol)?.maxStreams ?? 0,
-      )
-    return { maxInboundStreams: n, maxOutboundStreams: n }
+    return checkOutgoing(protocol, data, this.access.limitsFor(protocol))
   }
 
   private admit(peerId: PeerId): DenyReason | undefined {
     const key = validatorKeyOfPeerId(peerId)
-    return key === undefined ? 'not-allowed' : this.admitKey(key)
+    return key === undefined ? 'not-allowed' : this.access.admitKey(key)
   }
 
   private onDenied(peerId: PeerId, reason: DenyReason, direction: 'inbound' | 'outbound'): void {
@@ -452,7 +409,7 @@ class P2PNode implements P2P {
     if (p) return p
     p = (async () => {
       const key = validatorKeyOfPeerId(conn.remotePeer)
-      if (key === undefined || this.admitKey(key) !== undefined) {
+      if (key === undefined || this.access.admitKey(key) !== undefined) {
         conn.abort(new Error('peer not allowed'))
         throw p2pError('P2P_NOT_ALLOWED', 'peer not allowed')
       }
