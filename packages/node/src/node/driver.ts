@@ -10,9 +10,9 @@ import {
 } from '@cityledger/core'
 import type { Input, Output } from '@cityledger/consensus'
 import { BlockBudget } from './blockBudget.ts'
+import { CheckedBlocks, blockOfCommit } from './commitBlocks.ts'
 import { DEFAULT_MAX_QUEUED_PER_PEER, type DriverOptions } from './driverOptions.ts'
 import { type EpochRun, type ReplicaSet, singleReplica } from './epochReplicas.ts'
-import { nullBlock } from './nullBlock.ts'
 import { PeerShares } from './peerShares.ts'
 import { EpochTimers, observeCommit } from './driverTimers.ts'
 
@@ -62,7 +62,7 @@ export class ConsensusDriver {
   private readonly roundStart = new Map<string, { at: number; view: number }>()
   private readonly budget?: BlockBudget
   /** Blocks already validated (or built here), by hex digest: a commit does not decode them again. */
-  private readonly checked = new Map<string, { block: Block; txs: Tx[] }>()
+  private readonly checked = new CheckedBlocks()
   /** What the replica was last told with `pending` (reportPending). */
   private pendingReported = false
   view = 0
@@ -321,7 +321,7 @@ export class ConsensusDriver {
     const block = this.o.ledger.propose(want.view, txs, this.o.wallClock(), this.o.publicKey)
     this.proposedAt.set(toHex(block.hash), this.o.clock.now())
     this.startRound(block.hash, want.view)
-    this.remember(block, txs)
+    this.checked.remember(block, txs)
     this.o.logger.debug({ height: want.height, view: want.view, txs: txs.length }, 'proposing')
     this.push(
       { type: 'proposal', height: want.height, view: want.view, block: block.bytes, digest: block.hash },
@@ -345,7 +345,7 @@ export class ConsensusDriver {
         const v = this.validations.splice(i, 1)[0]!
         const result = await this.o.ledger.validate(v.block, (h) => this.o.mempool.get(h))
         const ok = result.ok && equalBytes(result.block.hash, v.digest)
-        if (result.ok && ok) this.remember(result.block, result.txs)
+        if (result.ok && ok) this.checked.remember(result.block, result.txs)
         if (!result.ok)
           this.o.logger.warn(
             { height: v.height, view: v.view, code: result.code, reason: result.message },
@@ -385,12 +385,6 @@ export class ConsensusDriver {
     while (this.roundStart.size > 64) this.roundStart.delete(this.roundStart.keys().next().value!)
   }
 
-  private remember(block: Block, txs: Tx[]): void {
-    this.checked.set(toHex(block.hash), { block, txs })
-    // A handful of heights in flight at most; old entries go first.
-    while (this.checked.size > 16) this.checked.delete(this.checked.keys().next().value!)
-  }
-
   /** A commit for a height we already have must be for the same block (else the chain forked: stop). */
   private async checkSame(c: CommitOut): Promise<void> {
     this.commits.delete(c.height)
@@ -404,33 +398,9 @@ export class ConsensusDriver {
   }
 
   private async applyCommit(c: CommitOut): Promise<void> {
-    const ledger = this.o.ledger
-    const certBytes = encodeCertificate(c.certificate)
-    let block: Block
-    let txs: Tx[]
-    if (c.isNull || equalBytes(c.digest, ZERO_HASH)) {
-      // Canonical per height: the same bytes whatever the view of the certificate (see nullBlock.ts).
-      block = nullBlock(this.o.chainId, ledger.head)
-      txs = []
-    } else if (
-      this.checked.has(toHex(c.digest)) &&
-      equalBytes(this.checked.get(toHex(c.digest))!.block.header.parentHash, ledger.head.hash)
-    ) {
-      ;({ block, txs } = this.checked.get(toHex(c.digest))!)
-    } else {
-      // 2f+1 committed it: the proposal-time clock bound no longer applies (a node whose clock is
-      // behind must still follow the chain).
-      const v = await ledger.validate(c.block, (h) => this.o.mempool.get(h), { certified: true })
-      if (!v.ok || !equalBytes(v.block.hash, c.digest)) {
-        // 2f+1 validators committed a block this node finds invalid: its state is not the network's.
-        throw new Error(
-          `committed block ${c.height} does not validate here: ${v.ok ? 'digest mismatch' : `${v.code} ${v.message}`}`,
-        )
-      }
-      block = v.block
-      txs = v.txs
-    }
-    await this.commitBlock(block, txs, certBytes, c.certificate)
+    const { chainId, ledger, mempool } = this.o
+    const { block, txs } = await blockOfCommit(c, { chainId, ledger, mempool, checked: this.checked })
+    await this.commitBlock(block, txs, encodeCertificate(c.certificate), c.certificate)
   }
 
   /**
