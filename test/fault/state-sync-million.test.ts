@@ -3,8 +3,8 @@
 // holds STATE_KEYS keys (identity roles in genesis, two state keys each), while one serving validator
 // corrupts every page answer and is caught. Prints how long the join took and the bytes fetched. The
 // genesis is executed once and its store copied to the three validators (shareGenesisStore). The suite
-// runs the size, 1,000,000 keys (112-114 s alone on 2026-12-03: validators up in 64-66 s, the
-// join 39-40 s from start to ready; figures in bench/README.md); STATE_KEYS=N runs another size.
+// runs the size, 1,000,000 keys (alone on 2026-12-03: 112-114 s on a quick machine, 195-197 s
+// on a slow one; figures in bench/README.md); STATE_KEYS=N runs another size.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
